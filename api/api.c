@@ -1,0 +1,233 @@
+/* Routing and answers shared by every resource. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "../daemon/log.h"
+#include "../daemon/util.h"
+#include "../daemon/xmalloc.h"
+
+static const struct api_route *const tables[] = {
+	api_jobs_routes,
+	api_health_routes,
+};
+
+const struct api_route *
+api_route_at(size_t i)
+{
+	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
+		size_t n = 0;
+		while (tables[t][n].method != NULL)
+			n++;
+		if (i < n)
+			return &tables[t][i];
+		i -= n;
+	}
+	return NULL;
+}
+
+const char *
+api_status_title(unsigned status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+void
+api_reply_json(struct api_req *req, unsigned status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	size_t n;
+
+	if (s == NULL) {
+		/* jansson fails only on allocation: fatal like xmalloc. */
+		log_error("api: cannot serialize a response");
+		abort();
+	}
+	json_decref(body);
+	n = strlen(s);
+	free(req->resp_body);
+	req->resp_body = xmalloc(n + 1);
+	memcpy(req->resp_body, s, n);
+	req->resp_body[n] = '\n';
+	req->resp_len = n + 1;
+	free(s);
+	req->status = status;
+	req->resp_type = "application/json";
+}
+
+void
+api_reply_problem(struct api_req *req, unsigned status, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	json_t *p;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	/* RFC 9457: about:blank means the title is the status phrase. */
+	p = json_pack("{s:s, s:s, s:I, s:s}", "type", "about:blank",
+	    "title", api_status_title(status), "status", (json_int_t)status,
+	    "detail", detail);
+	if (p == NULL) {
+		/* Invalid UTF-8 echoed from the request: say it without it. */
+		p = json_pack("{s:s, s:s, s:I, s:s}", "type", "about:blank",
+		    "title", api_status_title(status), "status",
+		    (json_int_t)status, "detail",
+		    "the request contains invalid UTF-8");
+	}
+	api_reply_json(req, status, p);
+	req->resp_type = "application/problem+json";
+}
+
+void
+api_add_header(struct api_req *req, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	char *v;
+
+	if (req->nheaders == API_MAX_HEADERS) {
+		log_error("api: too many response headers (%s)", name);
+		return;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&v, fmt, ap) < 0)
+		v = NULL;
+	va_end(ap);
+	if (v == NULL)
+		abort();
+	req->headers[req->nheaders].name = name;
+	req->headers[req->nheaders].value = v;
+	req->nheaders++;
+}
+
+void
+api_req_release(struct api_req *req)
+{
+	for (size_t i = 0; i < req->nparams; i++)
+		free(req->params[i]);
+	req->nparams = 0;
+	for (size_t i = 0; i < req->nheaders; i++)
+		free(req->headers[i].value);
+	req->nheaders = 0;
+	free(req->resp_body);
+	req->resp_body = NULL;
+	req->resp_len = 0;
+}
+
+/*
+ * Match `path` against `pattern` segment by segment; "{name}" captures one
+ * non-empty segment.  On a match the captures are stored in req (when it
+ * is not NULL).
+ */
+static bool
+match(const char *pattern, const char *path, struct api_req *req)
+{
+	const char *p = pattern, *s = path;
+	char *caps[API_MAX_PARAMS];
+	size_t ncaps = 0;
+
+	while (*p != '\0') {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			size_t n = strcspn(s, "/");
+			if (pe == NULL || n == 0 || ncaps == API_MAX_PARAMS)
+				goto nomatch;
+			caps[ncaps++] = xstrndup(s, n);
+			p = pe + 1;
+			s += n;
+		} else if (*p++ != *s++)
+			goto nomatch;
+	}
+	if (*s != '\0')
+		goto nomatch;
+	if (req != NULL) {
+		for (size_t i = 0; i < ncaps; i++)
+			req->params[i] = caps[i];
+		req->nparams = ncaps;
+	} else {
+		for (size_t i = 0; i < ncaps; i++)
+			free(caps[i]);
+	}
+	return true;
+nomatch:
+	for (size_t i = 0; i < ncaps; i++)
+		free(caps[i]);
+	return false;
+}
+
+/*
+ * The seam for authentication: with no tokens configured, kilnd only
+ * listens on loopback (enforced at start), where every caller is trusted.
+ * Token checks will live here.
+ */
+static bool
+authorized(struct api_req *req, enum api_scope scope)
+{
+	(void)scope;
+	return req->env->conf->ntokens == 0;
+}
+
+enum api_result
+api_handle(struct api_req *req)
+{
+	const char *method = req->method;
+	char allow[64] = "";
+	const struct api_route *r;
+
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
+	for (size_t i = 0; (r = api_route_at(i)) != NULL; i++) {
+		if (!match(r->pattern, req->path, NULL))
+			continue;
+		if (strcmp(r->method, method) != 0) {
+			if (strstr(allow, r->method) == NULL) {
+				size_t n = strlen(allow);
+				snprintf(allow + n, sizeof allow - n, "%s%s",
+				    n ? ", " : "", r->method);
+				if (strcmp(r->method, "GET") == 0) {
+					n = strlen(allow);
+					snprintf(allow + n, sizeof allow - n,
+					    ", HEAD");
+				}
+			}
+			continue;
+		}
+		match(r->pattern, req->path, req);
+		if (!authorized(req, r->scope)) {
+			api_reply_problem(req, 401, "this route needs a token");
+			api_add_header(req, "WWW-Authenticate", "Bearer");
+			return API_DONE;
+		}
+		return r->handler(req);
+	}
+	if (allow[0] != '\0') {
+		api_reply_problem(req, 405, "%s is not allowed on %s; allowed: %s",
+		    req->method, req->path, allow);
+		api_add_header(req, "Allow", "%s", allow);
+		return API_DONE;
+	}
+	api_reply_problem(req, 404, "no such resource: %s", req->path);
+	return API_DONE;
+}

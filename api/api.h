@@ -1,0 +1,122 @@
+/*
+ * The REST surface.  api/ parses, validates, calls the queue through its
+ * interface and renders; it holds no SQL, forks nothing and never touches
+ * the event loop.  The HTTP layer (daemon/http.c) fills a struct api_req,
+ * calls api_handle(), and sends what the handler left in it.
+ *
+ * A handler either answers at once (API_DONE) or, for work that must wait
+ * for a durable commit, returns API_PENDING and later calls
+ * req->complete(req) from the loop thread after setting the answer.
+ */
+#ifndef KILN_API_H
+#define KILN_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../daemon/conf.h"
+#include "../daemon/job.h"
+#include "../daemon/queue.h"
+
+enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
+	API_SCOPE_ADMIN };
+
+enum api_result { API_DONE, API_PENDING };
+
+#define API_MAX_PARAMS 4
+#define API_MAX_HEADERS 6
+
+/* Submission failed for lack of room: 503 with Retry-After. */
+#define API_EFULL (-11)
+/* kilnd is shutting down: 503. */
+#define API_ESTOPPING (-12)
+
+typedef void (*api_submit_done)(struct job *job, int rc, void *data);
+
+/* What the handlers may use of the daemon. */
+struct api_env {
+	struct queue *queue;
+	const struct kiln_config *conf;
+	int64_t started_at;		/* ms since the epoch */
+	/*
+	 * Queue `job` for the next group commit; `done` runs on the loop
+	 * thread once the commit is durable (rc 0) or failed.  Returns 0,
+	 * API_EFULL or API_ESTOPPING (then `done` is never called).
+	 */
+	int (*submit)(void *ctx, struct job *job, api_submit_done done,
+	    void *data);
+	void *submit_ctx;
+};
+
+struct api_header {
+	const char *name;
+	char *value;
+};
+
+struct api_req {
+	const struct api_env *env;
+	const char *method;		/* as received; HEAD is served as GET */
+	const char *path;		/* decoded path, no query */
+	/* Query argument lookup (decoded value, or NULL). */
+	const char *(*query)(struct api_req *req, const char *name);
+	const char *content_type;	/* request header, or NULL */
+	const char *body;
+	size_t body_len;
+	char *params[API_MAX_PARAMS];	/* {captures} of the route pattern */
+	size_t nparams;
+
+	/* The answer. */
+	unsigned status;
+	char *resp_body;		/* malloc'd */
+	size_t resp_len;
+	const char *resp_type;
+	struct api_header headers[API_MAX_HEADERS];
+	size_t nheaders;
+
+	/* For API_PENDING handlers: set by the HTTP layer. */
+	void (*complete)(struct api_req *req);
+	void *http;
+};
+
+typedef enum api_result (*api_handler)(struct api_req *req);
+
+struct api_route {
+	const char *method;
+	const char *pattern;		/* "/v1/jobs/{id}" */
+	enum api_scope scope;
+	api_handler handler;
+};
+
+/* Route tables, one per resource file, ended by a zeroed entry. */
+extern const struct api_route api_jobs_routes[];
+extern const struct api_route api_health_routes[];
+
+/* Route and run the request; 404/405 when nothing matches. */
+enum api_result api_handle(struct api_req *req);
+/* Release what the request holds (params, answer, headers). */
+void api_req_release(struct api_req *req);
+/* Every route, for listing (tests, OpenAPI): NULL after the last. */
+const struct api_route *api_route_at(size_t i);
+
+/* Answers. */
+void api_reply_json(struct api_req *req, unsigned status, json_t *body);
+void api_reply_problem(struct api_req *req, unsigned status,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void api_add_header(struct api_req *req, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *api_status_title(unsigned status);
+
+/* Job request body -> a new job; 400/422 with detail on failure. */
+int api_parse_job_request(const char *body, size_t len, struct job **out,
+    unsigned *status, char *detail, size_t detailsize);
+/* Validators shared with webhooks and tests. */
+int api_check_repo(const char *repo, char *why, size_t whysize);
+int api_check_ref(const char *ref, char *why, size_t whysize);
+
+/* A job as the API shows it. */
+json_t *api_job_json(const struct job *job);
+
+#endif

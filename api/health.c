@@ -1,0 +1,29 @@
+/* /healthz: is kilnd up and its queue readable. */
+#include "config.h"
+
+#include "api.h"
+#include "../daemon/util.h"
+
+static enum api_result
+healthz(struct api_req *req)
+{
+	int64_t queued = 0, running = 0;
+
+	if (queue_count_jobs(req->env->queue, JOB_QUEUED, &queued) != 0 ||
+	    queue_count_jobs(req->env->queue, JOB_RUNNING, &running) != 0) {
+		api_reply_problem(req, 503, "the job queue cannot be read");
+		return API_DONE;
+	}
+	api_reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:I, s:I}",
+	    "status", "ok", "version", PACKAGE_VERSION,
+	    "uptime_seconds", (json_int_t)((util_now_ms() -
+	    req->env->started_at) / 1000),
+	    "jobs_queued", (json_int_t)queued,
+	    "jobs_running", (json_int_t)running));
+	return API_DONE;
+}
+
+const struct api_route api_health_routes[] = {
+	{ "GET", "/healthz", API_SCOPE_PUBLIC, healthz },
+	{ NULL, NULL, 0, NULL },
+};

@@ -1,0 +1,221 @@
+/* /v1/jobs: submit, get, list, cancel. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "../daemon/log.h"
+#include "../daemon/util.h"
+#include "../daemon/xmalloc.h"
+
+#define LIST_DEFAULT 50
+
+/* "application/json", optionally with parameters ("; charset=utf-8"). */
+static bool
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* Path ids are positive decimal integers; anything else is not a job. */
+static int
+path_id(struct api_req *req, int64_t *id)
+{
+	if (util_parse_int64(req->params[0], 1, INT64_MAX, id) != 0) {
+		api_reply_problem(req, 404, "no job '%.64s': job ids are "
+		    "positive integers", req->params[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reply_queue_error(struct api_req *req, int rc, int64_t id)
+{
+	if (rc == QUEUE_ENOTFOUND)
+		api_reply_problem(req, 404, "no job %lld", (long long)id);
+	else
+		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
+		    "log");
+}
+
+static void
+submitted(struct job *job, int rc, void *data)
+{
+	struct api_req *req = data;
+
+	if (rc == 0) {
+		api_reply_json(req, 201, api_job_json(job));
+		api_add_header(req, "Location", "/v1/jobs/%lld",
+		    (long long)job->id);
+		log_info("job %lld: accepted %s %s (%zu targets)",
+		    (long long)job->id, job->repo, job->ref, job->ntargets);
+	} else
+		api_reply_problem(req, 500, "the job could not be stored; "
+		    "nothing was queued (see kilnd's log)");
+	job_free(job);
+	req->complete(req);
+}
+
+static enum api_result
+submit_job(struct api_req *req)
+{
+	struct job *job = NULL;
+	char detail[512];
+	unsigned status;
+	int rc;
+
+	if (!is_json_type(req->content_type)) {
+		api_reply_problem(req, 415, "Content-Type must be "
+		    "application/json, not '%.64s'",
+		    req->content_type ? req->content_type : "(none)");
+		return API_DONE;
+	}
+	if (api_parse_job_request(req->body, req->body_len, &job, &status,
+	    detail, sizeof detail) != 0) {
+		api_reply_problem(req, status, "%s", detail);
+		return API_DONE;
+	}
+	job->created_at = util_now_ms();
+	rc = req->env->submit(req->env->submit_ctx, job, submitted, req);
+	if (rc == 0)
+		return API_PENDING;
+	job_free(job);
+	if (rc == API_EFULL) {
+		api_reply_problem(req, 503, "the queue is full (max_queued = "
+		    "%u jobs); try again later", req->env->conf->max_queued);
+		api_add_header(req, "Retry-After", "5");
+	} else if (rc == API_ESTOPPING) {
+		api_reply_problem(req, 503, "kilnd is shutting down");
+		api_add_header(req, "Retry-After", "10");
+	} else
+		api_reply_problem(req, 500, "the job could not be queued");
+	return API_DONE;
+}
+
+static enum api_result
+get_job(struct api_req *req)
+{
+	struct job *job = NULL;
+	int64_t id;
+	int rc;
+
+	if (path_id(req, &id) != 0)
+		return API_DONE;
+	if ((rc = queue_get(req->env->queue, id, &job)) != 0) {
+		reply_queue_error(req, rc, id);
+		return API_DONE;
+	}
+	api_reply_json(req, 200, api_job_json(job));
+	job_free(job);
+	return API_DONE;
+}
+
+static enum api_result
+list_jobs(struct api_req *req)
+{
+	struct queue_filter f = { .limit = LIST_DEFAULT };
+	const char *state = req->query(req, "state");
+	const char *limit = req->query(req, "limit");
+	const char *after = req->query(req, "after");
+	struct job **jobs = NULL;
+	json_t *arr, *body;
+	int64_t next = 0, v;
+	size_t n = 0;
+
+	if (state != NULL && *state != '\0') {
+		if (job_state_parse(state, &f.state) != 0) {
+			api_reply_problem(req, 422, "state: '%.64s' is not one of "
+			    "queued, running, succeeded, failed, canceled",
+			    state);
+			return API_DONE;
+		}
+		f.has_state = true;
+	}
+	if (limit != NULL) {
+		if (util_parse_int64(limit, 1, QUEUE_LIST_MAX, &v) != 0) {
+			api_reply_problem(req, 422, "limit: '%.64s' is not an "
+			    "integer from 1 to %d", limit, QUEUE_LIST_MAX);
+			return API_DONE;
+		}
+		f.limit = (size_t)v;
+	}
+	if (after != NULL) {
+		if (util_parse_int64(after, 1, INT64_MAX, &v) != 0) {
+			api_reply_problem(req, 422, "after: '%.64s' is not a "
+			    "cursor from a previous page's \"next\"", after);
+			return API_DONE;
+		}
+		f.after = v;
+	}
+	if (queue_list(req->env->queue, &f, &jobs, &n, &next) != 0) {
+		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
+		    "log");
+		return API_DONE;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_job_json(jobs[i]));
+	job_free_array(jobs, n);
+	body = json_object();
+	json_object_set_new(body, "jobs", arr);
+	if (next != 0) {
+		char cur[24];
+		snprintf(cur, sizeof cur, "%lld", (long long)next);
+		json_object_set_new(body, "next", json_string(cur));
+	} else
+		json_object_set_new(body, "next", json_null());
+	api_reply_json(req, 200, body);
+	return API_DONE;
+}
+
+static enum api_result
+cancel_job(struct api_req *req)
+{
+	struct job *job = NULL;
+	size_t running = 0;
+	int64_t id;
+	int rc;
+
+	if (path_id(req, &id) != 0)
+		return API_DONE;
+	rc = queue_cancel(req->env->queue, id, &running);
+	if (rc == QUEUE_ECONFLICT) {
+		if (queue_get(req->env->queue, id, &job) == 0) {
+			api_reply_problem(req, 409, "job %lld already %s; only "
+			    "queued or running jobs can be canceled",
+			    (long long)id, job_state_name(job->state));
+			job_free(job);
+		} else
+			api_reply_problem(req, 409, "job %lld already ended",
+			    (long long)id);
+		return API_DONE;
+	}
+	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0) {
+		reply_queue_error(req, rc, id);
+		return API_DONE;
+	}
+	log_info("job %lld: canceled (%zu targets still running)",
+	    (long long)id, running);
+	api_reply_json(req, 200, api_job_json(job));
+	job_free(job);
+	return API_DONE;
+}
+
+const struct api_route api_jobs_routes[] = {
+	{ "POST", "/v1/jobs", API_SCOPE_SUBMIT, submit_job },
+	{ "GET", "/v1/jobs", API_SCOPE_READ, list_jobs },
+	{ "GET", "/v1/jobs/{id}", API_SCOPE_READ, get_job },
+	{ "POST", "/v1/jobs/{id}/cancel", API_SCOPE_SUBMIT, cancel_job },
+	{ NULL, NULL, 0, NULL },
+};

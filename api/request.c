@@ -1,0 +1,407 @@
+/*
+ * Validation of a job request (POST /v1/jobs).  Pure: takes bytes, gives a
+ * job or a status with a detail that names the field.  Fuzzed by
+ * tests/fuzz/fuzz_job_request.c.
+ *
+ * {"repo": URL-or-path, "ref": branch|tag|sha, "targets": [...],
+ *  "recipe": {...}?, "priority": int?}
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "api.h"
+#include "../daemon/util.h"
+#include "../daemon/xmalloc.h"
+
+#define REPO_MAX 2048
+#define REF_MAX 255
+#define COMMAND_MAX (64 * 1024)
+#define ENV_MAX 64
+#define PRIORITY_MIN (-1000)
+#define PRIORITY_MAX 1000
+
+static int
+fail(char *why, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *why, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, size, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool
+has_ctl_or_space(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+int
+api_check_repo(const char *repo, char *why, size_t size)
+{
+	static const char *const schemes[] = {
+		"https://", "http://", "ssh://", "git://", "file://",
+	};
+	size_t n = strlen(repo);
+
+	if (n == 0)
+		return fail(why, size, "repo: must not be empty");
+	if (n > REPO_MAX)
+		return fail(why, size, "repo: longer than %d bytes", REPO_MAX);
+	if (has_ctl_or_space(repo))
+		return fail(why, size, "repo: contains a space or control "
+		    "character");
+	if (repo[0] == '/') {
+		if (strstr(repo, "/../") || strcmp(repo + n - 3 > repo ?
+		    repo + n - 3 : repo, "/..") == 0)
+			return fail(why, size, "repo: path '%s' contains '..'",
+			    repo);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
+		size_t sl = strlen(schemes[i]);
+		if (strncmp(repo, schemes[i], sl) != 0)
+			continue;
+		const char *rest = repo + sl;
+		if (i == 4) {	/* file:// needs an absolute path */
+			if (rest[0] != '/' || rest[1] == '\0')
+				return fail(why, size, "repo: file URL '%s' "
+				    "needs an absolute path (file:///path)",
+				    repo);
+			return 0;
+		}
+		if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':' ||
+		    rest[0] == '@')
+			return fail(why, size, "repo: URL '%s' has no host",
+			    repo);
+		return 0;
+	}
+	return fail(why, size, "repo: '%.200s' is not an http(s), ssh, git or "
+	    "file URL, nor an absolute path", repo);
+}
+
+static bool
+is_hex40(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return i == 40;
+}
+
+int
+api_check_ref(const char *ref, char *why, size_t size)
+{
+	char norm[REF_MAX + 1];
+
+	if (*ref == '\0')
+		return fail(why, size, "ref: must not be empty");
+	if (strlen(ref) > REF_MAX)
+		return fail(why, size, "ref: longer than %d bytes", REF_MAX);
+	if (is_hex40(ref))
+		return 0;
+	/*
+	 * git's own rules (git-check-ref-format), as libgit2 applies them to
+	 * a branch or tag name, short ("main") or full ("refs/tags/v1").
+	 * Anything the normalizer would rewrite is refused, not rewritten.
+	 */
+	if (git_reference_normalize_name(norm, sizeof norm, ref,
+	    GIT_REFERENCE_FORMAT_ALLOW_ONELEVEL |
+	    GIT_REFERENCE_FORMAT_REFSPEC_SHORTHAND) != 0 ||
+	    strcmp(norm, ref) != 0 || ref[0] == '-')
+		return fail(why, size, "ref: '%.255s' is not a valid git ref "
+		    "name (branch, tag, or 40-hex commit)", ref);
+	return 0;
+}
+
+static bool
+valid_env_name(const char *s)
+{
+	if (!(isalpha((unsigned char)*s) || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+static int
+check_env(json_t *env, const char *where, char *why, size_t size)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(env))
+		return fail(why, size, "%s.env: must be an object of strings",
+		    where);
+	if (json_object_size(env) > ENV_MAX)
+		return fail(why, size, "%s.env: at most %d variables", where,
+		    ENV_MAX);
+	json_object_foreach(env, k, v) {
+		if (!valid_env_name(k) || strlen(k) > 128)
+			return fail(why, size, "%s.env: '%.128s' is not a "
+			    "variable name", where, k);
+		/* The farm owns its own variables (DESIGN.md). */
+		if (strncmp(k, "KILN_", 5) == 0)
+			return fail(why, size, "%s.env: %s is set by kiln and "
+			    "cannot be overridden", where, k);
+		if (!json_is_string(v) || strlen(json_string_value(v)) > 4096 ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return fail(why, size, "%s.env.%s: must be a string of "
+			    "at most 4096 bytes without NUL", where, k);
+	}
+	return 0;
+}
+
+static bool
+safe_file_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-+", *s))
+			return false;
+	return true;
+}
+
+/* A non-empty string without NUL, at most max bytes. */
+static int
+check_string(json_t *v, const char *field, size_t max, char *why,
+    size_t size)
+{
+	if (!json_is_string(v))
+		return fail(why, size, "%s: must be a string", field);
+	if (json_string_length(v) == 0)
+		return fail(why, size, "%s: must not be empty", field);
+	if (json_string_length(v) > max)
+		return fail(why, size, "%s: longer than %zu bytes", field, max);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return fail(why, size, "%s: contains a NUL byte", field);
+	return 0;
+}
+
+static int
+check_recipe(json_t *r, char *why, size_t size)
+{
+	const char *kind, *k;
+	json_t *v;
+
+	if (!json_is_object(r))
+		return fail(why, size, "recipe: must be an object");
+	v = json_object_get(r, "kind");
+	if (v == NULL)
+		return fail(why, size, "recipe.kind: required (\"go\" or "
+		    "\"command\")");
+	if (!json_is_string(v))
+		return fail(why, size, "recipe.kind: must be a string");
+	kind = json_string_value(v);
+	if (strcmp(kind, "go") != 0 && strcmp(kind, "command") != 0)
+		return fail(why, size, "recipe.kind: '%.64s' is not \"go\" or "
+		    "\"command\"", kind);
+	json_object_foreach(r, k, v) {
+		if (strcmp(k, "kind") == 0)
+			continue;
+		if (strcmp(k, "env") == 0) {
+			if (check_env(v, "recipe", why, size) != 0)
+				return -1;
+		} else if (strcmp(kind, "command") == 0 &&
+		    strcmp(k, "command") == 0) {
+			if (check_string(v, "recipe.command", COMMAND_MAX, why,
+			    size) != 0)
+				return -1;
+		} else if (strcmp(kind, "go") == 0 &&
+		    (strcmp(k, "package") == 0 || strcmp(k, "ldflags") == 0)) {
+			char field[32];
+			snprintf(field, sizeof field, "recipe.%s", k);
+			if (check_string(v, field, 4096, why, size) != 0)
+				return -1;
+		} else if (strcmp(kind, "go") == 0 && strcmp(k, "name") == 0) {
+			if (!json_is_string(v) ||
+			    !safe_file_name(json_string_value(v)))
+				return fail(why, size, "recipe.name: must be a "
+				    "file name of letters, digits, '.', '_', "
+				    "'-', '+' (at most 128, not starting with "
+				    "'.' or '-')");
+		} else if (strcmp(kind, "go") == 0 && strcmp(k, "tags") == 0) {
+			size_t i;
+			json_t *t;
+			if (!json_is_array(v) || json_array_size(v) > 64)
+				return fail(why, size, "recipe.tags: must be an "
+				    "array of at most 64 build tags");
+			json_array_foreach(v, i, t) {
+				const char *s = json_is_string(t) ?
+				    json_string_value(t) : NULL;
+				if (s == NULL || *s == '\0' || strlen(s) > 128 ||
+				    strspn(s, "abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+				    strlen(s) || strlen(s) != json_string_length(t))
+					return fail(why, size, "recipe.tags[%zu]: "
+					    "not a build tag", i);
+			}
+		} else
+			return fail(why, size, "recipe: unknown field '%.64s' "
+			    "for kind \"%s\"", k, kind);
+	}
+	if (strcmp(kind, "command") == 0 &&
+	    json_object_get(r, "command") == NULL)
+		return fail(why, size, "recipe.command: required for kind "
+		    "\"command\"");
+	return 0;
+}
+
+int
+api_parse_job_request(const char *body, size_t len, struct job **out,
+    unsigned *status, char *why, size_t size)
+{
+	json_t *root = NULL, *v;
+	json_error_t jerr;
+	struct job *job = NULL;
+	const char *k;
+	int rc = -1;
+
+	*status = 422;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		*status = 400;
+		fail(why, size, "malformed JSON at line %d, column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		fail(why, size, "body: must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(root, k, v) {
+		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
+		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&
+		    strcmp(k, "priority") != 0) {
+			fail(why, size, "unknown field '%.64s' (expected repo, "
+			    "ref, targets, recipe, priority)", k);
+			goto out;
+		}
+	}
+
+	job = xcalloc(1, sizeof *job);
+	job->state = JOB_QUEUED;
+
+	v = json_object_get(root, "repo");
+	if (v == NULL) {
+		fail(why, size, "repo: required");
+		goto out;
+	}
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		fail(why, size, "repo: must be a string");
+		goto out;
+	}
+	if (api_check_repo(json_string_value(v), why, size) != 0)
+		goto out;
+	job->repo = xstrdup(json_string_value(v));
+
+	v = json_object_get(root, "ref");
+	if (v == NULL) {
+		fail(why, size, "ref: required (a branch, tag or commit)");
+		goto out;
+	}
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		fail(why, size, "ref: must be a string");
+		goto out;
+	}
+	if (api_check_ref(json_string_value(v), why, size) != 0)
+		goto out;
+	job->ref = xstrdup(json_string_value(v));
+
+	v = json_object_get(root, "targets");
+	if (v == NULL) {
+		fail(why, size, "targets: required (e.g. [\"linux/amd64\"])");
+		goto out;
+	}
+	if (!json_is_array(v)) {
+		fail(why, size, "targets: must be an array of strings");
+		goto out;
+	}
+	if (json_array_size(v) == 0) {
+		fail(why, size, "targets: must not be empty");
+		goto out;
+	}
+	if (json_array_size(v) > JOB_MAX_TARGETS) {
+		fail(why, size, "targets: at most %d per job",
+		    JOB_MAX_TARGETS);
+		goto out;
+	}
+	job->targets = xcalloc(json_array_size(v), sizeof *job->targets);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *t = json_array_get(v, i);
+		struct target tg;
+		char terr[160];
+		bool dup = false;
+
+		if (!json_is_string(t) ||
+		    strlen(json_string_value(t)) != json_string_length(t)) {
+			fail(why, size, "targets[%zu]: must be a string", i);
+			goto out;
+		}
+		if (target_parse(&tg, json_string_value(t), terr,
+		    sizeof terr) != 0) {
+			fail(why, size, "targets[%zu]: %s", i, terr);
+			goto out;
+		}
+		/* Normalized duplicates (linux/arm, linux/arm/v7) fold. */
+		for (size_t j = 0; j < job->ntargets; j++)
+			if (strcmp(job->targets[j].target, tg.name) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		struct job_target *jt = &job->targets[job->ntargets++];
+		snprintf(jt->target, sizeof jt->target, "%s", tg.name);
+		jt->state = TARGET_QUEUED;
+	}
+
+	v = json_object_get(root, "recipe");
+	if (v != NULL && !json_is_null(v)) {
+		if (check_recipe(v, why, size) != 0)
+			goto out;
+		job->recipe = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+		if (job->recipe == NULL)
+			abort();
+	}
+
+	v = json_object_get(root, "priority");
+	if (v != NULL) {
+		if (!json_is_integer(v) ||
+		    json_integer_value(v) < PRIORITY_MIN ||
+		    json_integer_value(v) > PRIORITY_MAX) {
+			fail(why, size, "priority: must be an integer from %d "
+			    "to %d", PRIORITY_MIN, PRIORITY_MAX);
+			goto out;
+		}
+		job->priority = (int)json_integer_value(v);
+	}
+	*out = job;
+	job = NULL;
+	rc = 0;
+out:
+	job_free(job);
+	json_decref(root);
+	return rc;
+}

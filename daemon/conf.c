@@ -1,0 +1,293 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "util.h"
+#include "xmalloc.h"
+
+enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN };
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	unsigned long long min, max;
+};
+
+#define OFF(f) offsetof(struct kiln_config, f)
+static const struct key keys[] = {
+	{ "listen", K_LISTEN, OFF(listen), 0, 0 },
+	{ "state_dir", K_STRING, OFF(state_dir), 0, 0 },
+	{ "workers", K_UINT, OFF(workers), 1, 1024 },
+	{ "log_level", K_LEVEL, OFF(log_level), 0, 0 },
+	{ "http_timeout", K_UINT, OFF(http_timeout), 1, 86400 },
+	{ "max_connections", K_UINT, OFF(max_connections), 1, 65536 },
+	{ "max_body", K_SIZE, OFF(max_body), 1024, 1024ULL * 1024 * 1024 },
+	{ "max_queued", K_UINT, OFF(max_queued), 1, 100000000 },
+	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 3600 },
+	{ "max_attempts", K_UINT, OFF(max_attempts), 1, 100 },
+};
+
+void
+conf_defaults(struct kiln_config *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(c, 0, sizeof *c);
+	c->listen = xstrdup(CONF_DEFAULT_LISTEN);
+	c->state_dir = xstrdup(CONF_DEFAULT_STATE_DIR);
+	c->workers = n > 0 ? (unsigned)n : 1;
+	c->log_level = LOG_LVL_INFO;
+	c->http_timeout = 60;
+	c->max_connections = 1000;
+	c->max_body = 1024 * 1024;
+	c->max_queued = 100000;
+	c->shutdown_timeout = 10;
+	c->max_attempts = 3;
+}
+
+void
+conf_free(struct kiln_config *c)
+{
+	free(c->listen);
+	free(c->state_dir);
+	c->listen = c->state_dir = NULL;
+}
+
+/* Sizes take an optional K, M or G suffix (powers of 1024). */
+static int
+parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		mul = 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1024 * 1024 * 1024, end++;
+	if (*end != '\0' || v > ULLONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int
+conf_set(struct kiln_config *c, const char *name, const char *value,
+    char *err, size_t errsize)
+{
+	const struct key *k = NULL;
+	char *field;
+	unsigned long long v;
+	int64_t iv;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (k == NULL) {
+		snprintf(err, errsize, "unknown key '%s'", name);
+		return -1;
+	}
+	field = (char *)c + k->offset;
+	switch (k->type) {
+	case K_LISTEN: {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (conf_parse_listen(value, &ss, &len, err, errsize) != 0)
+			return -1;
+	}
+		/* FALLTHROUGH */
+	case K_STRING:
+		if (*value == '\0') {
+			snprintf(err, errsize, "%s: empty value", name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case K_LEVEL:
+		if (log_level_parse(value, (enum log_level *)field) != 0) {
+			snprintf(err, errsize, "%s: '%s' is not one of error, "
+			    "warn, info, debug", name, value);
+			return -1;
+		}
+		return 0;
+	case K_UINT:
+		if (util_parse_int64(value, (int64_t)k->min, (int64_t)k->max,
+		    &iv) != 0) {
+			snprintf(err, errsize, "%s: '%s' is not a whole number "
+			    "from %llu to %llu", name, value, k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)iv;
+		return 0;
+	case K_SIZE:
+		if (parse_size(value, &v) != 0 || v < k->min || v > k->max) {
+			snprintf(err, errsize, "%s: '%s' is not a size from %llu "
+			    "to %llu bytes (K, M, G suffixes allowed)", name,
+			    value, k->min, k->max);
+			return -1;
+		}
+		*(size_t *)field = (size_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+struct load_ctx {
+	struct kiln_config *c;
+	char msg[512];
+	bool failed;
+	char seen[ARRAY_SIZE(keys)];
+};
+
+static int
+ini_cb(void *data, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = data;
+
+	if (ctx->failed)
+		return 0;	/* keep the first error */
+	if (strcmp(section, "kilnd") != 0) {
+		if (*section == '\0')
+			snprintf(ctx->msg, sizeof ctx->msg,
+			    "'%s' is outside a section: put it under [kilnd]",
+			    name);
+		else
+			snprintf(ctx->msg, sizeof ctx->msg,
+			    "unknown section [%s]", section);
+		ctx->failed = true;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (strcmp(keys[i].name, name) == 0) {
+			if (ctx->seen[i]++) {
+				snprintf(ctx->msg, sizeof ctx->msg,
+				    "'%s' is set twice", name);
+				ctx->failed = true;
+				return 0;
+			}
+		}
+	}
+	if (conf_set(ctx->c, name, value, ctx->msg, sizeof ctx->msg) != 0) {
+		ctx->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+int
+conf_load(struct kiln_config *c, const char *path, char *err,
+    size_t errsize)
+{
+	struct load_ctx ctx;
+	FILE *f;
+	int line;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.c = c;
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? -2 : -1;
+	}
+	line = ini_parse_file(f, ini_cb, &ctx);
+	fclose(f);
+	if (line == 0 && !ctx.failed)
+		return 0;
+	if (line > 0 && ctx.failed)
+		snprintf(err, errsize, "%s:%d: %s", path, line, ctx.msg);
+	else if (line > 0)
+		snprintf(err, errsize, "%s:%d: syntax error (expected "
+		    "[section], key = value, or a ; or # comment)", path, line);
+	else
+		snprintf(err, errsize, "%s: cannot parse (%s)", path,
+		    line == -2 ? "out of memory" : ctx.msg);
+	return -1;
+}
+
+int
+conf_parse_listen(const char *s, struct sockaddr_storage *out,
+    socklen_t *outlen, char *err, size_t errsize)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *port;
+	size_t hlen;
+	int64_t p;
+
+	memset(out, 0, sizeof *out);
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			goto bad;
+		hlen = (size_t)(close - s - 1);
+		if (hlen >= sizeof host)
+			goto bad;
+		memcpy(host, s + 1, hlen);
+		port = close + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			goto bad;
+		hlen = (size_t)(colon - s);
+		if (hlen >= sizeof host || memchr(s, ':', hlen) != NULL)
+			goto bad;
+		memcpy(host, s, hlen);
+		port = colon + 1;
+	}
+	host[hlen] = '\0';
+	if (util_parse_int64(port, 0, 65535, &p) != 0)
+		goto bad;
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	struct sockaddr_in *in4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)p);
+		*outlen = sizeof *in4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*outlen = sizeof *in6;
+		return 0;
+	}
+bad:
+	snprintf(err, errsize, "listen: '%s' is not ADDRESS:PORT with a numeric "
+	    "IPv4 address, [IPv6] address or localhost, and a port 0-65535",
+	    s);
+	return -1;
+}
+
+bool
+conf_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+		return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}

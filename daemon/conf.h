@@ -1,0 +1,55 @@
+/*
+ * kilnd's settings: embedded defaults, then kilnd.conf (INI, read with
+ * libinih), then command-line flags.  Every key is documented in
+ * kilnd.conf(5); an unknown key or a bad value is an error that names
+ * file:line.
+ */
+#ifndef KILN_CONF_H
+#define KILN_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define CONF_DEFAULT_PATH "/etc/kiln/kilnd.conf"
+#define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CONF_DEFAULT_STATE_DIR "/var/lib/kiln"
+
+struct kiln_config {
+	char *listen;			/* ADDR:PORT */
+	char *state_dir;
+	unsigned workers;		/* build slots */
+	enum log_level log_level;
+	unsigned http_timeout;		/* idle connection timeout, s */
+	unsigned max_connections;
+	size_t max_body;		/* request body limit, bytes */
+	unsigned max_queued;		/* queued jobs before 503 */
+	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
+	unsigned max_attempts;		/* runs of a target across crashes */
+	unsigned ntokens;		/* API tokens (auth comes later) */
+};
+
+void conf_defaults(struct kiln_config *c);
+void conf_free(struct kiln_config *c);
+/*
+ * Read `path` over what `c` holds.  Returns 0; -1 with "path:line: why"
+ * in err for a bad file; -2 when the file does not exist.
+ */
+int conf_load(struct kiln_config *c, const char *path, char *err,
+    size_t errsize);
+
+/* Set one key as the file would ("workers", "4"); for flags and tests. */
+int conf_set(struct kiln_config *c, const char *key, const char *value,
+    char *err, size_t errsize);
+
+/*
+ * "127.0.0.1:8080", "[::1]:8080", "localhost:8080" (numeric addresses
+ * only, no DNS).  Port 0 picks a free port.
+ */
+int conf_parse_listen(const char *s, struct sockaddr_storage *out,
+    socklen_t *outlen, char *err, size_t errsize);
+bool conf_is_loopback(const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,434 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct http_server {
+	uv_loop_t *loop;
+	struct MHD_Daemon *mhd;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	const struct kiln_config *conf;
+	const struct api_env *env;
+	uint16_t port;
+	unsigned active;	/* requests with state, incl. suspended */
+	int in_run;		/* inside MHD_run: never re-enter */
+	int stopping;		/* quiesced, waiting for active == 0 */
+	int stopped;		/* MHD stopped, handles closing */
+	int handles_open;
+	void (*done)(void *);
+	void *done_data;
+};
+
+/* One request's state, from its first header to its completion. */
+struct http_req {
+	struct api_req api;
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *body;
+	size_t len, cap;
+	unsigned long long declared;	/* Content-Length, or 0 */
+	int too_large;
+	int suspended;
+	int answered;			/* api holds the answer to send */
+	int pending;			/* a handler will call complete() */
+	int orphaned;			/* MHD let go while pending */
+};
+
+static void run_mhd(struct http_server *srv);
+static void check_stopped(struct http_server *srv);
+static void free_req(struct http_req *r);
+
+static void
+on_poll(uv_poll_t *h, int status, int events)
+{
+	struct http_server *srv = container_of(h, struct http_server, poll);
+
+	(void)status;
+	(void)events;
+	run_mhd(srv);
+}
+
+static void
+on_timer(uv_timer_t *h)
+{
+	run_mhd(container_of(h, struct http_server, timer));
+}
+
+/*
+ * Run MHD, then arm the timer from MHD_get_timeout.  A timeout of 0 means
+ * MHD has work it will not signal through the edge-triggered epoll fd
+ * again (FACTS.md): run again on the next loop iteration, never wait.
+ */
+static void
+run_mhd(struct http_server *srv)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (srv->stopped || srv->in_run)
+		return;
+	srv->in_run = 1;
+	MHD_run(srv->mhd);
+	srv->in_run = 0;
+	if (srv->stopping)
+		check_stopped(srv);
+	if (srv->stopped)
+		return;
+	if (MHD_get_timeout(srv->mhd, &t) == MHD_YES)
+		uv_timer_start(&srv->timer, on_timer, t, 0);
+	else
+		uv_timer_stop(&srv->timer);
+}
+
+static const char *
+query_arg(struct api_req *api, const char *name)
+{
+	struct http_req *r = api->http;
+
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+static enum MHD_Result
+send_answer(struct http_req *r)
+{
+	struct api_req *a = &r->api;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(a->resp_len, a->resp_body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	a->resp_body = NULL;	/* MHD frees it */
+	a->resp_len = 0;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    a->resp_type ? a->resp_type : "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	for (size_t i = 0; i < a->nheaders; i++)
+		MHD_add_response_header(resp, a->headers[i].name,
+		    a->headers[i].value);
+	ret = MHD_queue_response(r->conn, a->status, resp);
+	MHD_destroy_response(resp);
+	log_debug("http: %s %s -> %u", a->method, a->path, a->status);
+	return ret;
+}
+
+static enum MHD_Result
+reply_too_large(struct http_req *r)
+{
+	api_reply_problem(&r->api, 413, "the request body is larger than "
+	    "max_body (%zu bytes)", r->srv->conf->max_body);
+	return send_answer(r);
+}
+
+/* Called on the loop thread by an API_PENDING handler when its answer is
+ * ready: resume the connection and serve it (MHD_resume_connection wakes
+ * nothing without an internal thread: FACTS.md). */
+static void
+complete(struct api_req *api)
+{
+	struct http_req *r = api->http;
+	struct http_server *srv = r->srv;
+
+	r->pending = 0;
+	if (r->orphaned) {
+		/* The connection is gone (forced shutdown): only free. */
+		free_req(r);
+		return;
+	}
+	r->answered = 1;
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+	if (!srv->in_run)
+		run_mhd(srv);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL) {
+		const char *cl;
+		int64_t v;
+
+		r = xcalloc(1, sizeof *r);
+		r->srv = srv;
+		r->conn = conn;
+		r->api.env = srv->env;
+		r->api.method = method;
+		r->api.path = url;
+		r->api.query = query_arg;
+		r->api.http = r;
+		r->api.complete = complete;
+		r->api.content_type = MHD_lookup_connection_value(conn,
+		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+		*con_cls = r;
+		srv->active++;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && util_parse_int64(cl, 0, INT64_MAX, &v) == 0 &&
+		    (uint64_t)v > srv->conf->max_body) {
+			/* Answer before the body: MHD skips 100-continue and
+			 * discards what arrives (0.9.75 has no body limit). */
+			r->too_large = 1;
+			return reply_too_large(r);
+		}
+		/* Answer on a later call: answering on the first one makes
+		 * MHD 0.9.75 close keep-alive connections (FACTS.md). */
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (r->too_large)
+			return MHD_YES;
+		if (r->len + n > srv->conf->max_body) {
+			/* Chunked upload past the limit: count, discard,
+			 * answer 413 on the final call. */
+			r->too_large = 1;
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+			return MHD_YES;
+		}
+		if (r->len + n > r->cap) {
+			r->cap = r->len + n > r->cap * 2 ? r->len + n : r->cap * 2;
+			r->body = xrealloc(r->body, r->cap + 1);
+		}
+		memcpy(r->body + r->len, upload_data, n);
+		r->len += n;
+		return MHD_YES;
+	}
+	if (r->answered)
+		return send_answer(r);
+	if (r->suspended)
+		return MHD_YES;
+	if (r->too_large)
+		return reply_too_large(r);
+	r->api.body = r->body ? r->body : "";
+	r->api.body_len = r->len;
+	if (api_handle(&r->api) == API_PENDING) {
+		r->pending = !r->answered;
+		if (!r->answered) {
+			r->suspended = 1;
+			MHD_suspend_connection(conn);
+		}
+		return MHD_YES;
+	}
+	return send_answer(r);
+}
+
+static void
+free_req(struct http_req *r)
+{
+	api_req_release(&r->api);
+	free(r->body);
+	free(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_req *r = *con_cls;
+
+	(void)conn;
+	if (r == NULL)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("http: %s %s ended early (%d)", r->api.method,
+		    r->api.path, (int)toe);
+	*con_cls = NULL;
+	srv->active--;
+	if (r->pending)
+		r->orphaned = 1;	/* complete() frees it */
+	else
+		free_req(r);
+	check_stopped(srv);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	log_warn("http: %s", buf);
+}
+
+int
+http_start(struct http_server **out, uv_loop_t *loop,
+    const struct sockaddr *addr, socklen_t addrlen,
+    const struct kiln_config *conf, const struct api_env *env, char *err,
+    size_t errsize)
+{
+	struct http_server *srv = xcalloc(1, sizeof *srv);
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG;
+
+	(void)addrlen;
+	srv->loop = loop;
+	srv->conf = conf;
+	srv->env = env;
+	if (addr->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, addr,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->http_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		snprintf(err, errsize, "cannot listen on %s: %s (address in "
+		    "use, or not an address of this host?)", conf->listen,
+		    strerror(errno));
+		free(srv);
+		return -1;
+	}
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info != NULL && getsockname(info->listen_fd,
+	    (struct sockaddr *)&bound, &blen) == 0)
+		srv->port = ntohs(bound.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&bound)->sin6_port :
+		    ((struct sockaddr_in *)&bound)->sin_port);
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
+		snprintf(err, errsize, "libmicrohttpd has no epoll fd");
+		MHD_stop_daemon(srv->mhd);
+		free(srv);
+		return -1;
+	}
+	uv_timer_init(loop, &srv->timer);
+	uv_poll_init(loop, &srv->poll, info->epoll_fd);
+	srv->handles_open = 2;
+	uv_poll_start(&srv->poll, UV_READABLE, on_poll);
+	run_mhd(srv);
+	*out = srv;
+	return 0;
+}
+
+uint16_t
+http_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+unsigned
+http_active(const struct http_server *srv)
+{
+	return srv->active;
+}
+
+static void
+on_close(uv_handle_t *h)
+{
+	struct http_server *srv = h->data;
+
+	if (--srv->handles_open == 0) {
+		void (*done)(void *) = srv->done;
+		void *data = srv->done_data;
+		free(srv);
+		if (done)
+			done(data);
+	}
+}
+
+static void
+stop_now(struct http_server *srv)
+{
+	if (srv->stopped)
+		return;
+	srv->stopped = 1;
+	/* Stop watching the epoll fd before MHD closes it. */
+	uv_poll_stop(&srv->poll);
+	uv_timer_stop(&srv->timer);
+	MHD_stop_daemon(srv->mhd);	/* completes every request left */
+	srv->mhd = NULL;
+	srv->poll.data = srv;
+	srv->timer.data = srv;
+	uv_close((uv_handle_t *)&srv->poll, on_close);
+	uv_close((uv_handle_t *)&srv->timer, on_close);
+}
+
+static void
+check_stopped(struct http_server *srv)
+{
+	if (srv->stopping && !srv->stopped && srv->active == 0 &&
+	    !srv->in_run)
+		stop_now(srv);
+}
+
+static void
+on_drain_check(uv_timer_t *h)
+{
+	struct http_server *srv = container_of(h, struct http_server, timer);
+
+	run_mhd(srv);
+	if (!srv->stopped)
+		check_stopped(srv);
+}
+
+void
+http_shutdown(struct http_server *srv, int now, void (*done)(void *),
+    void *data)
+{
+	MHD_socket fd;
+
+	if (done != NULL) {
+		srv->done = done;
+		srv->done_data = data;
+	}
+	if (srv->stopped)
+		return;
+	if (now || srv->stopping) {
+		if (srv->active > 0)
+			log_warn("http: closing %u request(s) still in progress",
+			    srv->active);
+		stop_now(srv);
+		return;
+	}
+	srv->stopping = 1;
+	/* No new connections; requests in progress go on. */
+	fd = MHD_quiesce_daemon(srv->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	if (srv->active == 0) {
+		stop_now(srv);
+		return;
+	}
+	log_info("http: waiting for %u request(s) in progress", srv->active);
+	/* Completion callbacks only run inside MHD_run; make sure it runs. */
+	uv_timer_start(&srv->timer, on_drain_check, 0, 0);
+}

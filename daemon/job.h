@@ -1,0 +1,64 @@
+/*
+ * Jobs and their targets as the rest of kilnd sees them.  The queue
+ * (queue.h) stores and loads them; the API renders them.
+ */
+#ifndef KILN_JOB_H
+#define KILN_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target.h"
+
+enum job_state {
+	JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELED,
+	JOB_STATE_COUNT
+};
+
+enum target_state {
+	TARGET_QUEUED, TARGET_RUNNING, TARGET_SUCCEEDED, TARGET_FAILED,
+	TARGET_TIMED_OUT, TARGET_CANCELED, TARGET_STATE_COUNT
+};
+
+#define JOB_MAX_TARGETS 64
+
+struct job_target {
+	int64_t id;
+	char target[TARGET_NAME_MAX];
+	enum target_state state;
+	int attempt;
+	bool has_exit_status;
+	int exit_status;
+	char *error;
+	int64_t started_at;	/* ms since the epoch, 0 = not yet */
+	int64_t finished_at;
+};
+
+struct job {
+	int64_t id;
+	char *repo;
+	char *ref;
+	char *commit;		/* NULL until the ref is resolved */
+	char *recipe;		/* recipe JSON text, NULL = from the repository */
+	int priority;
+	enum job_state state;
+	char *error;
+	int64_t created_at;	/* ms since the epoch */
+	int64_t started_at;	/* 0 = not yet */
+	int64_t finished_at;
+	size_t ntargets;
+	struct job_target *targets;
+};
+
+void job_free(struct job *job);
+void job_free_array(struct job **jobs, size_t n);
+
+const char *job_state_name(enum job_state s);
+int job_state_parse(const char *s, enum job_state *out);
+const char *target_state_name(enum target_state s);
+int target_state_parse(const char *s, enum target_state *out);
+bool target_state_terminal(enum target_state s);
+bool job_state_terminal(enum job_state s);
+
+#endif

@@ -1,0 +1,360 @@
+/*
+ * kilnd: the kiln build farm daemon.  One libuv loop owns everything:
+ * HTTP (libmicrohttpd on the loop), the group-commit submitter, signals.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <uv.h>
+
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "queue.h"
+#include "submit.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct kilnd {
+	uv_loop_t loop;
+	struct kiln_config conf;
+	struct queue *queue;
+	struct submitter *submitter;
+	struct http_server *http;
+	struct api_env env;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t grace;
+	int shutting_down;
+	int lock_fd;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: kilnd [-c FILE] [-l ADDR:PORT] [-d STATE_DIR] [-w WORKERS]\n"
+"             [--log-level LEVEL]\n"
+"       kilnd --version | --help\n"
+"\n"
+"  -c, --config FILE      configuration file (default " CONF_DEFAULT_PATH ";\n"
+"                         embedded defaults when it does not exist)\n"
+"  -l, --listen ADDR:PORT address to serve the API on (default "
+	CONF_DEFAULT_LISTEN ")\n"
+"  -d, --state-dir DIR    database, mirrors, logs, store (default "
+	CONF_DEFAULT_STATE_DIR ")\n"
+"  -w, --workers N        build slots (default: number of CPUs)\n"
+"      --log-level LEVEL  error, warn, info or debug (default info)\n"
+"      --version          print the version and exit\n"
+"  -h, --help             print this help and exit\n"
+"\n"
+"Flags override the configuration file.  See kilnd(8), kilnd.conf(5).\n");
+}
+
+static void
+on_closed_handle(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+close_rest(struct kilnd *k)
+{
+	uv_close((uv_handle_t *)&k->sigterm, on_closed_handle);
+	uv_close((uv_handle_t *)&k->sigint, on_closed_handle);
+	uv_close((uv_handle_t *)&k->grace, on_closed_handle);
+}
+
+static void
+on_submitter_closed(void *data)
+{
+	struct kilnd *k = data;
+
+	k->submitter = NULL;
+	close_rest(k);
+}
+
+static void
+on_http_closed(void *data)
+{
+	struct kilnd *k = data;
+
+	k->http = NULL;
+	log_info("http: stopped");
+	/* Waits for a commit in flight: an accepted job is on disk. */
+	submitter_close(k->submitter, on_submitter_closed, k);
+}
+
+static void
+on_grace(uv_timer_t *h)
+{
+	struct kilnd *k = container_of(h, struct kilnd, grace);
+
+	if (k->http != NULL) {
+		log_warn("shutdown: %u s grace over; closing connections",
+		    k->conf.shutdown_timeout);
+		http_shutdown(k->http, 1, NULL, NULL);
+	}
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct kilnd *k = h->data;
+
+	if (k->shutting_down) {
+		log_warn("received %s again: closing now", strsignal(signum));
+		if (k->http != NULL)
+			http_shutdown(k->http, 1, NULL, NULL);
+		return;
+	}
+	k->shutting_down = 1;
+	log_info("received %s: shutting down (finishing requests in progress)",
+	    strsignal(signum));
+	notify_send("STOPPING=1");
+	uv_timer_start(&k->grace, on_grace,
+	    (uint64_t)k->conf.shutdown_timeout * 1000, 0);
+	http_shutdown(k->http, 0, on_http_closed, k);
+}
+
+/*
+ * One kilnd per state directory: a second one would share the database
+ * safely, but not the mirrors, work trees and store that come with
+ * workers.  flock is released by the kernel when kilnd dies.
+ */
+static int
+lock_state_dir(struct kilnd *k, char *err, size_t errsize)
+{
+	char *path = xasprintf("%s/kilnd.lock", k->conf.state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		snprintf(err, errsize, "cannot open %s: %s", path,
+		    strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errsize, "state directory %s is in use by another "
+		    "kilnd (%s is locked)", k->conf.state_dir, path);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	k->lock_fd = fd;
+	return 0;
+}
+
+static int
+parse_args(struct kilnd *k, int argc, char **argv)
+{
+	enum { OPT_LOG_LEVEL = 256, OPT_VERSION };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *flags[5][2];	/* key, value: applied after the file */
+	const char *cfile = NULL;
+	size_t nflags = 0;
+	char err[512];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:l:d:w:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfile = optarg; break;
+		case 'l': flags[nflags][0] = "listen"; goto flag;
+		case 'd': flags[nflags][0] = "state_dir"; goto flag;
+		case 'w': flags[nflags][0] = "workers"; goto flag;
+		case OPT_LOG_LEVEL: flags[nflags][0] = "log_level"; goto flag;
+		flag:
+			if (nflags == 4) {
+				fprintf(stderr, "kilnd: too many flags\n");
+				return 2;
+			}
+			flags[nflags++][1] = optarg;
+			break;
+		case OPT_VERSION:
+			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
+			    queue_schema_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kilnd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	rc = conf_load(&k->conf, cfile ? cfile : CONF_DEFAULT_PATH, err,
+	    sizeof err);
+	if (rc == -1 || (rc == -2 && cfile != NULL)) {
+		fprintf(stderr, "kilnd: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < nflags; i++) {
+		if (conf_set(&k->conf, flags[i][0], flags[i][1], err,
+		    sizeof err) != 0) {
+			fprintf(stderr, "kilnd: command line: %s\n", err);
+			return 2;
+		}
+	}
+	log_set_level(k->conf.log_level);
+	if (rc == -2)
+		log_info("no %s: using embedded defaults", CONF_DEFAULT_PATH);
+	else
+		log_info("configuration from %s", cfile ? cfile :
+		    CONF_DEFAULT_PATH);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct kilnd k;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char err[1024], host[INET6_ADDRSTRLEN], where[INET6_ADDRSTRLEN + 16];
+	char status[256];
+	int rc, requeued, failed, exit_code = 1;
+	int64_t queued = 0;
+
+	memset(&k, 0, sizeof k);
+	k.lock_fd = -1;
+	log_init();
+	conf_defaults(&k.conf);
+	if ((rc = parse_args(&k, argc, argv)) >= 0) {
+		conf_free(&k.conf);
+		return rc;
+	}
+	if (conf_parse_listen(k.conf.listen, &addr, &addrlen, err,
+	    sizeof err) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	/*
+	 * Security: without tokens there is no authentication, so the API
+	 * must not be reachable from other hosts.  Refuse, do not warn.
+	 */
+	if (k.conf.ntokens == 0 &&
+	    !conf_is_loopback((struct sockaddr *)&addr)) {
+		log_error("refusing to listen on %s: no API tokens are "
+		    "configured, so kilnd serves only on a loopback address "
+		    "(127.0.0.1, [::1]); use -l 127.0.0.1:PORT", k.conf.listen);
+		goto out;
+	}
+	if ((rc = util_mkdir_p(k.conf.state_dir, 0750)) != 0) {
+		log_error("cannot create state directory %s: %s",
+		    k.conf.state_dir, strerror(-rc));
+		goto out;
+	}
+	if (lock_state_dir(&k, err, sizeof err) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	git_libgit2_init();
+
+	char *dbpath = xasprintf("%s/kiln.db", k.conf.state_dir);
+	rc = queue_open(&k.queue, dbpath, err, sizeof err);
+	free(dbpath);
+	if (rc != 0) {
+		log_error("%s", err);
+		goto out_git;
+	}
+	if (queue_recover(k.queue, (int)k.conf.max_attempts, &requeued,
+	    &failed) != 0) {
+		log_error("cannot recover the queue after the last run");
+		goto out_queue;
+	}
+	if (requeued || failed)
+		log_info("recovered: %d interrupted target(s) queued again, %d "
+		    "failed after %u attempts", requeued, failed,
+		    k.conf.max_attempts);
+
+	uv_loop_init(&k.loop);
+	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
+	k.env.queue = k.queue;
+	k.env.conf = &k.conf;
+	k.env.started_at = util_now_ms();
+	k.env.submit = submitter_submit;
+	k.env.submit_ctx = k.submitter;
+	uv_signal_init(&k.loop, &k.sigterm);
+	uv_signal_init(&k.loop, &k.sigint);
+	uv_timer_init(&k.loop, &k.grace);
+	k.sigterm.data = k.sigint.data = &k;
+	uv_signal_start(&k.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&k.sigint, on_signal, SIGINT);
+
+	if (http_start(&k.http, &k.loop, (struct sockaddr *)&addr, addrlen,
+	    &k.conf, &k.env, err, sizeof err) != 0) {
+		log_error("%s", err);
+		submitter_close(k.submitter, NULL, NULL);
+		close_rest(&k);
+		uv_run(&k.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&k.loop);
+		goto out_queue;
+	}
+	if (addr.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr,
+		    host, sizeof host);
+		snprintf(where, sizeof where, "[%s]:%u", host,
+		    http_port(k.http));
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr,
+		    host, sizeof host);
+		snprintf(where, sizeof where, "%s:%u", host,
+		    http_port(k.http));
+	}
+	queue_count_jobs(k.queue, JOB_QUEUED, &queued);
+	log_info("kilnd %s listening on http://%s (state %s, %u workers, "
+	    "%lld jobs queued); try: curl http://%s/healthz", PACKAGE_VERSION,
+	    where, k.conf.state_dir, k.conf.workers, (long long)queued, where);
+	snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s, "
+	    "%lld jobs queued", where, (long long)queued);
+	notify_send(status);
+
+	uv_run(&k.loop, UV_RUN_DEFAULT);
+
+	rc = uv_loop_close(&k.loop);
+	if (rc != 0) {
+		log_error("event loop still has open handles at exit (%s)",
+		    uv_strerror(rc));
+		goto out_queue;
+	}
+	exit_code = 0;
+out_queue:
+	queue_close(k.queue);
+	if (exit_code == 0)
+		log_info("stopped cleanly");
+out_git:
+	git_libgit2_shutdown();
+out:
+	if (k.lock_fd >= 0)
+		close(k.lock_fd);
+	conf_free(&k.conf);
+	return exit_code;
+}

@@ -1,0 +1,819 @@
+/*
+ * The job queue on SQLite: WAL, synchronous=FULL, foreign keys, a busy
+ * timeout.  Two connections: `sub` belongs to the group-commit thread and
+ * only inserts; `db` belongs to the loop thread.  WAL lets the loop read
+ * while a commit is being fsynced; a loop-thread write that meets a commit
+ * in progress waits for it (busy timeout), which is rare (cancel, claim).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "queue.h"
+#include "schema.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+struct queue {
+	sqlite3 *db;		/* loop thread */
+	sqlite3 *sub;		/* group-commit thread */
+	char *path;
+	sqlite3_stmt *ins_job;	/* on sub */
+	sqlite3_stmt *ins_target;
+	sqlite3_stmt *get_job;	/* on db */
+	sqlite3_stmt *get_targets;
+	sqlite3_stmt *list_all;
+	sqlite3_stmt *list_state;
+};
+
+#define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
+	"created_at, started_at, finished_at"
+#define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
+	"started_at, finished_at"
+
+static void
+db_log(sqlite3 *db, const char *what)
+{
+	log_error("queue: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static int
+exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("queue: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+static int
+prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+	    NULL) != SQLITE_OK) {
+		db_log(db, sql);
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+int
+queue_schema_version(void)
+{
+	return (int)schema_migration_count;
+}
+
+static int
+open_conn(sqlite3 **out, const char *path, char *err, size_t errsize)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errsize, "cannot open database %s: %s", path,
+		    db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
+	/* WAL: readers never block the writer; FULL: a commit that returned
+	 * survives power loss, which is what 201 Created promises. */
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		snprintf(err, errsize, "cannot put database %s in WAL mode: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0) {
+		snprintf(err, errsize, "cannot configure database %s: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	*out = db;
+	db = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int
+migrate(sqlite3 *db, const char *path, char *err, size_t errsize)
+{
+	sqlite3_stmt *st = NULL;
+	int version, latest = (int)schema_migration_count, rc = QUEUE_ERROR;
+	char sql[64];
+
+	/* IMMEDIATE: two kilnds racing on one file cannot both migrate. */
+	if (exec(db, "BEGIN IMMEDIATE") != 0) {
+		snprintf(err, errsize, "cannot lock database %s: %s", path,
+		    sqlite3_errmsg(db));
+		return QUEUE_ERROR;
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsize, "cannot read schema version of %s: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	if (version > latest) {
+		snprintf(err, errsize,
+		    "database %s has schema version %d, newer than this kilnd "
+		    "knows (%d): refusing to touch it; run a newer kilnd",
+		    path, version, latest);
+		goto out;
+	}
+	for (int v = version + 1; v <= latest; v++) {
+		const struct schema_migration *m = &schema_migrations[v - 1];
+		char *msg = NULL;
+
+		if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errsize, "migration %s failed on %s: %s",
+			    m->name, path, msg ? msg : "?");
+			sqlite3_free(msg);
+			goto out;
+		}
+		log_info("queue: applied schema migration %s", m->name);
+	}
+	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", latest);
+	if (exec(db, sql) != 0 || exec(db, "COMMIT") != 0) {
+		snprintf(err, errsize, "cannot commit schema of %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc != 0 && !sqlite3_get_autocommit(db))
+		exec(db, "ROLLBACK");
+	return rc;
+}
+
+int
+queue_open(struct queue **out, const char *path, char *err, size_t errsize)
+{
+	struct queue *q = xcalloc(1, sizeof *q);
+
+	q->path = xstrdup(path);
+	if (open_conn(&q->db, path, err, errsize) != 0 ||
+	    migrate(q->db, path, err, errsize) != 0 ||
+	    open_conn(&q->sub, path, err, errsize) != 0)
+		goto fail;
+	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
+	    "priority, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)") ||
+	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
+	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
+	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS " FROM jobs "
+	    "WHERE id = ?") ||
+	    prepare(q->db, &q->get_targets, "SELECT " TARGET_COLS
+	    " FROM job_targets WHERE job_id = ? ORDER BY id") ||
+	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
+	    "WHERE id < ?1 ORDER BY id DESC LIMIT ?2") ||
+	    prepare(q->db, &q->list_state, "SELECT " JOB_COLS " FROM jobs "
+	    "WHERE state = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2")) {
+		snprintf(err, errsize, "cannot prepare statements on %s", path);
+		goto fail;
+	}
+	*out = q;
+	return 0;
+fail:
+	queue_close(q);
+	return QUEUE_ERROR;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->ins_job);
+	sqlite3_finalize(q->ins_target);
+	sqlite3_finalize(q->get_job);
+	sqlite3_finalize(q->get_targets);
+	sqlite3_finalize(q->list_all);
+	sqlite3_finalize(q->list_state);
+	/* The last connection to close checkpoints the WAL into the file. */
+	if (q->sub && sqlite3_close(q->sub) != SQLITE_OK)
+		db_log(q->sub, "close");
+	if (q->db && sqlite3_close(q->db) != SQLITE_OK)
+		db_log(q->db, "close");
+	free(q->path);
+	free(q);
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int
+queue_submit(struct queue *q, struct job *const *jobs, size_t n)
+{
+	int rc = QUEUE_ERROR;
+
+	if (n == 0)
+		return 0;
+	if (exec(q->sub, "BEGIN IMMEDIATE") != 0)
+		return QUEUE_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = jobs[i];
+
+		sqlite3_reset(q->ins_job);
+		sqlite3_bind_text(q->ins_job, 1, j->repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q->ins_job, 2, j->ref, -1, SQLITE_STATIC);
+		bind_text_or_null(q->ins_job, 3, j->recipe);
+		sqlite3_bind_int(q->ins_job, 4, j->priority);
+		sqlite3_bind_int64(q->ins_job, 5, j->created_at);
+		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
+			db_log(q->sub, "insert job");
+			goto out;
+		}
+		j->id = sqlite3_last_insert_rowid(q->sub);
+		for (size_t t = 0; t < j->ntargets; t++) {
+			sqlite3_reset(q->ins_target);
+			sqlite3_bind_int64(q->ins_target, 1, j->id);
+			sqlite3_bind_text(q->ins_target, 2, j->targets[t].target,
+			    -1, SQLITE_STATIC);
+			sqlite3_bind_int(q->ins_target, 3, j->priority);
+			if (sqlite3_step(q->ins_target) != SQLITE_DONE) {
+				db_log(q->sub, "insert target");
+				goto out;
+			}
+			j->targets[t].id = sqlite3_last_insert_rowid(q->sub);
+		}
+	}
+	if (exec(q->sub, "COMMIT") != 0)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_reset(q->ins_job);
+	sqlite3_reset(q->ins_target);
+	sqlite3_clear_bindings(q->ins_job);
+	sqlite3_clear_bindings(q->ins_target);
+	if (rc != 0) {
+		if (!sqlite3_get_autocommit(q->sub))
+			exec(q->sub, "ROLLBACK");
+		for (size_t i = 0; i < n; i++)
+			jobs[i]->id = 0;
+	}
+	return rc;
+}
+
+static char *
+col_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+static int64_t
+col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 :
+	    sqlite3_column_int64(st, i);
+}
+
+/* Build a job from a row of JOB_COLS and load its targets. */
+static int
+load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	const char *s;
+	size_t cap = 0;
+	int step;
+
+	j->id = sqlite3_column_int64(st, 0);
+	j->repo = col_strdup(st, 1);
+	j->ref = col_strdup(st, 2);
+	j->commit = col_strdup(st, 3);
+	j->recipe = col_strdup(st, 4);
+	j->priority = sqlite3_column_int(st, 5);
+	s = (const char *)sqlite3_column_text(st, 6);
+	if (s == NULL || job_state_parse(s, &j->state) != 0) {
+		log_error("queue: job %" PRId64 " has unknown state '%s'", j->id,
+		    s ? s : "NULL");
+		job_free(j);
+		return QUEUE_ERROR;
+	}
+	j->error = col_strdup(st, 7);
+	j->created_at = col_time(st, 8);
+	j->started_at = col_time(st, 9);
+	j->finished_at = col_time(st, 10);
+
+	sqlite3_reset(q->get_targets);
+	sqlite3_bind_int64(q->get_targets, 1, j->id);
+	while ((step = sqlite3_step(q->get_targets)) == SQLITE_ROW) {
+		sqlite3_stmt *ts = q->get_targets;
+		struct job_target *t;
+
+		if (j->ntargets == cap) {
+			cap = cap ? cap * 2 : 4;
+			j->targets = xreallocarray(j->targets, cap,
+			    sizeof *j->targets);
+		}
+		t = &j->targets[j->ntargets++];
+		memset(t, 0, sizeof *t);
+		t->id = sqlite3_column_int64(ts, 0);
+		snprintf(t->target, sizeof t->target, "%s",
+		    (const char *)sqlite3_column_text(ts, 1));
+		s = (const char *)sqlite3_column_text(ts, 2);
+		if (s == NULL || target_state_parse(s, &t->state) != 0) {
+			log_error("queue: target %" PRId64 " has unknown state",
+			    t->id);
+			step = SQLITE_ERROR;
+			break;
+		}
+		t->attempt = sqlite3_column_int(ts, 3);
+		t->has_exit_status = sqlite3_column_type(ts, 4) != SQLITE_NULL;
+		t->exit_status = sqlite3_column_int(ts, 4);
+		t->error = col_strdup(ts, 5);
+		t->started_at = col_time(ts, 6);
+		t->finished_at = col_time(ts, 7);
+	}
+	sqlite3_reset(q->get_targets);
+	if (step != SQLITE_DONE) {
+		if (step != SQLITE_ERROR)
+			db_log(q->db, "load targets");
+		job_free(j);
+		return QUEUE_ERROR;
+	}
+	*out = j;
+	return 0;
+}
+
+int
+queue_get(struct queue *q, int64_t id, struct job **out)
+{
+	int rc, step;
+
+	sqlite3_reset(q->get_job);
+	sqlite3_bind_int64(q->get_job, 1, id);
+	step = sqlite3_step(q->get_job);
+	if (step == SQLITE_ROW)
+		rc = load_job(q, q->get_job, out);
+	else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else {
+		db_log(q->db, "get job");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_reset(q->get_job);
+	return rc;
+}
+
+int
+queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+    size_t *nout, int64_t *next)
+{
+	sqlite3_stmt *st = f->has_state ? q->list_state : q->list_all;
+	struct job **jobs;
+	size_t n = 0, limit = f->limit;
+	int step, rc = 0;
+
+	if (limit == 0 || limit > QUEUE_LIST_MAX)
+		limit = QUEUE_LIST_MAX;
+	jobs = xcalloc(limit, sizeof *jobs);
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, f->after > 0 ? f->after : INT64_MAX);
+	/* One row more than asked tells whether another page exists. */
+	sqlite3_bind_int64(st, 2, (int64_t)limit + 1);
+	if (f->has_state)
+		sqlite3_bind_text(st, 3, job_state_name(f->state), -1,
+		    SQLITE_STATIC);
+	*next = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			*next = jobs[n - 1]->id;
+			break;
+		}
+		if ((rc = load_job(q, st, &jobs[n])) != 0)
+			break;
+		n++;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		db_log(q->db, "list jobs");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_reset(st);
+	if (rc != 0) {
+		job_free_array(jobs, n);
+		return rc;
+	}
+	*out = jobs;
+	*nout = n;
+	return 0;
+}
+
+/* Run one statement with int64 parameters; returns changes or -1. */
+static int
+run(sqlite3 *db, const char *sql, int nparams, const int64_t *params)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, sql);
+		return -1;
+	}
+	for (int i = 0; i < nparams; i++)
+		sqlite3_bind_int64(st, i + 1, params[i]);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_log(db, sql);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return sqlite3_changes(db);
+}
+
+/*
+ * Derive the job's state from its targets' (inside the caller's
+ * transaction): any target not ended -> running once anything started or
+ * ended, else queued; all ended -> succeeded if all succeeded, failed if
+ * any failed or timed out, else canceled.
+ */
+static int
+update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
+{
+	static const char *const sql =
+	    "UPDATE jobs SET state = CASE"
+	    "  WHEN s.open > 0 AND (s.running > 0 OR s.open < s.total)"
+	    "    THEN 'running'"
+	    "  WHEN s.open > 0 THEN 'queued'"
+	    "  WHEN s.ok = s.total THEN 'succeeded'"
+	    "  WHEN s.bad > 0 THEN 'failed'"
+	    "  ELSE 'canceled' END,"
+	    " finished_at = CASE WHEN s.open = 0 THEN coalesce(finished_at, ?2)"
+	    "  ELSE NULL END"
+	    " FROM (SELECT count(*) AS total,"
+	    "   sum(state IN ('queued', 'running')) AS open,"
+	    "   sum(state = 'running') AS running,"
+	    "   sum(state = 'succeeded') AS ok,"
+	    "   sum(state IN ('failed', 'timed_out')) AS bad"
+	    "   FROM job_targets WHERE job_id = ?1) AS s"
+	    " WHERE jobs.id = ?1";
+	int64_t p[2] = { job_id, now };
+
+	return run(db, sql, 2, p) < 0 ? QUEUE_ERROR : 0;
+}
+
+static int
+job_state_of(sqlite3 *db, int64_t id, enum job_state *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1,
+	    &st, NULL) != SQLITE_OK) {
+		db_log(db, "job state");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else if (step == SQLITE_ROW &&
+	    job_state_parse((const char *)sqlite3_column_text(st, 0), out) == 0)
+		rc = 0;
+	else
+		db_log(db, "job state");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+begin(sqlite3 *db)
+{
+	return exec(db, "BEGIN IMMEDIATE");
+}
+
+static int
+end(sqlite3 *db, int rc)
+{
+	if (rc == 0 && exec(db, "COMMIT") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(db))
+		exec(db, "ROLLBACK");
+	return rc != 0 ? rc : QUEUE_ERROR;
+}
+
+int
+queue_cancel(struct queue *q, int64_t id, size_t *nrunning)
+{
+	enum job_state st;
+	int64_t now = util_now_ms();
+	int rc;
+
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	if ((rc = job_state_of(q->db, id, &st)) != 0)
+		goto out;
+	if (st == JOB_SUCCEEDED || st == JOB_FAILED) {
+		rc = QUEUE_ECONFLICT;
+		goto out;
+	}
+	int64_t p[2] = { id, now };
+	if (run(q->db, "UPDATE job_targets SET state = 'canceled', "
+	    "finished_at = ?2, error = 'canceled before it started' "
+	    "WHERE job_id = ?1 AND state = 'queued'", 2, p) < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_stmt *cs = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM job_targets "
+	    "WHERE job_id = ? AND state = 'running'", -1, &cs, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "count running");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(cs, 1, id);
+	if (sqlite3_step(cs) == SQLITE_ROW)
+		*nrunning = (size_t)sqlite3_column_int64(cs, 0);
+	else {
+		db_log(q->db, "count running");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(cs);
+	if (rc == 0)
+		rc = update_job_state(q->db, id, now);
+out:
+	return end(q->db, rc);
+}
+
+int
+queue_claim(struct queue *q, struct queue_claim *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = util_now_ms();
+	int rc, step;
+
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	/* Walks the partial index job_targets_claim: first entry wins. */
+	if (sqlite3_prepare_v2(q->db, "SELECT id, job_id, target, attempt "
+	    "FROM job_targets WHERE state = 'queued' "
+	    "ORDER BY priority DESC, job_id, id LIMIT 1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "claim");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE) {
+		rc = QUEUE_EEMPTY;
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		db_log(q->db, "claim");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	memset(out, 0, sizeof *out);
+	out->target_id = sqlite3_column_int64(st, 0);
+	out->job_id = sqlite3_column_int64(st, 1);
+	snprintf(out->target, sizeof out->target, "%s",
+	    (const char *)sqlite3_column_text(st, 2));
+	out->attempt = sqlite3_column_int(st, 3) + 1;
+	int64_t p[3] = { out->target_id, now, out->job_id };
+	if (run(q->db, "UPDATE job_targets SET state = 'running', "
+	    "attempt = attempt + 1, started_at = ?2, heartbeat_at = ?2, "
+	    "finished_at = NULL, exit_status = NULL, error = NULL "
+	    "WHERE id = ?1", 2, p) != 1 ||
+	    run(q->db, "UPDATE jobs SET state = 'running', "
+	    "started_at = coalesce(started_at, ?2) WHERE id = ?3", 3, p) != 1)
+		rc = QUEUE_ERROR;
+out:
+	sqlite3_finalize(st);
+	return end(q->db, rc);
+}
+
+int
+queue_heartbeat(struct queue *q, int64_t target_id)
+{
+	int64_t p[2] = { target_id, util_now_ms() };
+	int n = run(q->db, "UPDATE job_targets SET heartbeat_at = ?2 "
+	    "WHERE id = ?1 AND state = 'running'", 2, p);
+
+	return n < 0 ? QUEUE_ERROR : n == 0 ? QUEUE_ENOTFOUND : 0;
+}
+
+int
+queue_set_commit(struct queue *q, int64_t job_id, const char *commit)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET \"commit\" = ? "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "set commit");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, job_id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "set commit");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_finish(struct queue *q, int64_t target_id, enum target_state state,
+    int exit_status, const char *error)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = util_now_ms(), job_id = 0;
+	int rc, step;
+
+	assert(target_state_terminal(state));
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = ?2, "
+	    "exit_status = ?3, error = ?4, finished_at = ?5 "
+	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
+	    NULL) != SQLITE_OK) {
+		db_log(q->db, "finish");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, target_id);
+	sqlite3_bind_text(st, 2, target_state_name(state), -1, SQLITE_STATIC);
+	if (exit_status >= 0)
+		sqlite3_bind_int(st, 3, exit_status);
+	else
+		sqlite3_bind_null(st, 3);
+	bind_text_or_null(st, 4, error);
+	sqlite3_bind_int64(st, 5, now);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		job_id = sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;	/* unknown, or not running */
+	else {
+		db_log(q->db, "finish");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == 0)
+		rc = update_job_state(q->db, job_id, now);
+out:
+	sqlite3_finalize(st);
+	return end(q->db, rc);
+}
+
+int
+queue_fail_job(struct queue *q, int64_t job_id, const char *error)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = util_now_ms();
+	enum job_state js;
+	int rc;
+
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	if ((rc = job_state_of(q->db, job_id, &js)) != 0)
+		goto out;
+	if (job_state_terminal(js)) {
+		rc = QUEUE_ECONFLICT;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = 'failed', "
+	    "error = ?2, finished_at = ?3 WHERE job_id = ?1 AND "
+	    "state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "fail job");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_log(q->db, "fail job");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET state = 'failed', "
+	    "error = ?2, finished_at = ?3 WHERE id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "fail job");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_log(q->db, "fail job");
+		rc = QUEUE_ERROR;
+	}
+out:
+	sqlite3_finalize(st);
+	return end(q->db, rc);
+}
+
+int
+queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
+{
+	int64_t p[2] = { max_attempts, util_now_ms() };
+	int rc, n;
+
+	*requeued = *failed = 0;
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	n = run(q->db, "UPDATE job_targets SET state = 'failed', "
+	    "error = 'interrupted: kilnd stopped during the build ' || attempt "
+	    "|| ' time(s)', finished_at = ?2 "
+	    "WHERE state = 'running' AND attempt >= ?1", 2, p);
+	if (n < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	*failed = n;
+	n = run(q->db, "UPDATE job_targets SET state = 'queued', "
+	    "started_at = NULL, heartbeat_at = NULL WHERE state = 'running'",
+	    0, NULL);
+	if (n < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	*requeued = n;
+	/* Every job that was running gets its state derived again. */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = 'running'",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "recover");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	/* Collect first: updating rows under a live SELECT is best avoided. */
+	int64_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	while ((n = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nids == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = xreallocarray(ids, cap, sizeof *ids);
+		}
+		ids[nids++] = sqlite3_column_int64(st, 0);
+	}
+	if (n != SQLITE_DONE) {
+		db_log(q->db, "recover");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && i < nids; i++)
+		rc = update_job_state(q->db, ids[i], p[1]);
+	free(ids);
+out:
+	return end(q->db, rc);
+}
+
+int
+queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM jobs "
+	    "WHERE state = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "count");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, job_state_name(state), -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else
+		db_log(q->db, "count");
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -1,0 +1,102 @@
+/*
+ * The job queue.  This is the one narrow interface behind which the jobs
+ * tables live (DESIGN.md, "Growing past one host"): SQLite here, and any
+ * other store (PostgreSQL with FOR UPDATE SKIP LOCKED) must fit the same
+ * calls.  Nothing outside queue.c writes SQL against the job tables.
+ *
+ * Threads: queue_submit() may run on one thread (the group-commit thread)
+ * while every other call runs on the loop thread; they use separate SQLite
+ * connections.  Each group of calls must not itself be used concurrently.
+ *
+ * Return values: 0, or one of the negative codes below that a caller acts
+ * on; QUEUE_ERROR for anything else (the SQLite message is logged here).
+ */
+#ifndef KILN_QUEUE_H
+#define KILN_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+#define QUEUE_ERROR	(-1)	/* storage failure, logged */
+#define QUEUE_ENOTFOUND	(-2)	/* no such job or target */
+#define QUEUE_ECONFLICT	(-3)	/* the job's state forbids it */
+#define QUEUE_EEMPTY	(-4)	/* nothing to claim */
+
+#define QUEUE_LIST_MAX 1000
+
+struct queue;
+
+/*
+ * Open (creating if needed) the database at `path`, apply the embedded
+ * migrations in one transaction and open the connections.  On failure a
+ * one-line reason is left in `err`.
+ */
+int queue_open(struct queue **out, const char *path, char *err,
+    size_t errsize);
+void queue_close(struct queue *q);
+/* The schema version this binary carries. */
+int queue_schema_version(void);
+
+/*
+ * Store `n` new jobs (state queued, their targets queued) in ONE
+ * transaction, committed with synchronous=FULL before it returns: this is
+ * the group commit.  Sets each job's and target's id.  All or nothing.
+ */
+int queue_submit(struct queue *q, struct job *const *jobs, size_t n);
+
+int queue_get(struct queue *q, int64_t id, struct job **out);
+
+struct queue_filter {
+	bool has_state;
+	enum job_state state;
+	int64_t after;		/* list jobs with id < after; 0 = newest */
+	size_t limit;		/* 1..QUEUE_LIST_MAX */
+};
+/* Newest first.  *next is the cursor for the next page, 0 when none. */
+int queue_list(struct queue *q, const struct queue_filter *f,
+    struct job ***out, size_t *nout, int64_t *next);
+
+/*
+ * Cancel job `id`: its queued targets become canceled at once; *nrunning
+ * is set to the number of its targets still running, which the caller
+ * must stop and then finish() as canceled.  QUEUE_ECONFLICT when the job
+ * already ended other than canceled (canceling twice is not an error).
+ */
+int queue_cancel(struct queue *q, int64_t id, size_t *nrunning);
+
+struct queue_claim {
+	int64_t job_id;
+	int64_t target_id;
+	char target[TARGET_NAME_MAX];
+	int attempt;		/* 1 for the first run */
+};
+/*
+ * Take the next queued target, highest priority first, then oldest job,
+ * and mark it running.  QUEUE_EEMPTY when nothing is queued.
+ */
+int queue_claim(struct queue *q, struct queue_claim *out);
+int queue_heartbeat(struct queue *q, int64_t target_id);
+/* Record the commit a job's ref resolved to. */
+int queue_set_commit(struct queue *q, int64_t job_id, const char *commit);
+/*
+ * End a running target in a terminal state; exit_status < 0 means none.
+ * The job's state follows from its targets'.
+ */
+int queue_finish(struct queue *q, int64_t target_id, enum target_state state,
+    int exit_status, const char *error);
+/* Fail a whole job before or while it builds (fetch failed, bad recipe). */
+int queue_fail_job(struct queue *q, int64_t job_id, const char *error);
+
+/*
+ * After a crash: targets left running are queued again, or failed with
+ * "interrupted" once they had max_attempts runs.  Counts are returned.
+ */
+int queue_recover(struct queue *q, int max_attempts, int *requeued,
+    int *failed);
+
+int queue_count_jobs(struct queue *q, enum job_state state, int64_t *out);
+
+#endif

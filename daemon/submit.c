@@ -1,0 +1,214 @@
+#include "config.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "submit.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct pending {
+	struct job *job;
+	api_submit_done done;
+	void *data;
+};
+
+struct submitter {
+	uv_loop_t *loop;
+	struct queue *q;
+	uv_check_t check;
+	uv_work_t work;
+	int busy;		/* a batch is being committed */
+	int closing, stopped;
+	struct pending *waiting;	/* gathered for the next batch */
+	size_t nwaiting, capwaiting;
+	struct pending *batch;		/* being committed */
+	size_t nbatch, capbatch;
+	struct job **jobs;		/* the batch's jobs, for queue_submit */
+	int batch_rc;
+	/*
+	 * An upper bound of the queued jobs: counted exactly at start and
+	 * when it reaches max_queued, increased by each commit.  Jobs that
+	 * leave the queued state are only noticed at the next count, so the
+	 * bound errs on the side of refusing.
+	 */
+	int64_t queued;
+	int64_t counted_at;	/* ms, to recount at most once a second */
+	unsigned max_queued;
+	void (*closed)(void *);
+	void *closed_data;
+};
+
+static void
+commit_batch(uv_work_t *w)
+{
+	struct submitter *s = container_of(w, struct submitter, work);
+
+	s->batch_rc = queue_submit(s->q, s->jobs, s->nbatch);
+}
+
+static void start_batch(struct submitter *s);
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct submitter *s = container_of((uv_check_t *)h, struct submitter,
+	    check);
+	void (*done)(void *) = s->closed;
+	void *data = s->closed_data;
+
+	free(s->waiting);
+	free(s->batch);
+	free(s->jobs);
+	free(s);
+	if (done)
+		done(data);
+}
+
+static void
+maybe_close(struct submitter *s)
+{
+	if (s->closing && !s->busy && s->nwaiting == 0 &&
+	    !uv_is_closing((uv_handle_t *)&s->check))
+		uv_close((uv_handle_t *)&s->check, on_closed);
+}
+
+static void
+batch_done(uv_work_t *w, int status)
+{
+	struct submitter *s = container_of(w, struct submitter, work);
+	size_t n = s->nbatch;
+	int rc = status == 0 ? s->batch_rc : QUEUE_ERROR;
+
+	s->busy = 0;
+	if (rc == 0)
+		s->queued += (int64_t)n;
+	else
+		log_error("submit: a batch of %zu job(s) failed to commit; "
+		    "all were refused", n);
+	log_debug("submit: committed %zu job(s)", n);
+	s->nbatch = 0;
+	/* Callbacks may submit again (they resume connections): let the
+	 * next batch start from what gathered meanwhile, then call back. */
+	for (size_t i = 0; i < n; i++)
+		s->batch[i].done(s->batch[i].job, rc, s->batch[i].data);
+	if (s->nwaiting > 0)
+		start_batch(s);
+	maybe_close(s);
+}
+
+static void
+start_batch(struct submitter *s)
+{
+	struct pending *tmp = s->batch;
+	size_t tmpcap = s->capbatch;
+
+	assert(!s->busy && s->nwaiting > 0);
+	/* Swap the arrays: what gathered becomes the batch. */
+	s->batch = s->waiting;
+	s->capbatch = s->capwaiting;
+	s->nbatch = s->nwaiting;
+	s->waiting = tmp;
+	s->capwaiting = tmpcap;
+	s->nwaiting = 0;
+	s->jobs = xreallocarray(s->jobs, s->nbatch, sizeof *s->jobs);
+	for (size_t i = 0; i < s->nbatch; i++)
+		s->jobs[i] = s->batch[i].job;
+	s->busy = 1;
+	if (uv_queue_work(s->loop, &s->work, commit_batch, batch_done) != 0) {
+		/* Cannot happen with a valid loop; fail the batch cleanly. */
+		s->batch_rc = QUEUE_ERROR;
+		batch_done(&s->work, 0);
+	}
+}
+
+static void
+on_check(uv_check_t *h)
+{
+	struct submitter *s = container_of(h, struct submitter, check);
+
+	uv_check_stop(h);
+	if (!s->busy && s->nwaiting > 0)
+		start_batch(s);
+}
+
+struct submitter *
+submitter_new(uv_loop_t *loop, struct queue *q, unsigned max_queued)
+{
+	struct submitter *s = xcalloc(1, sizeof *s);
+
+	s->loop = loop;
+	s->q = q;
+	s->max_queued = max_queued;
+	uv_check_init(loop, &s->check);
+	if (queue_count_jobs(q, JOB_QUEUED, &s->queued) != 0)
+		s->queued = 0;
+	s->counted_at = util_now_ms();
+	return s;
+}
+
+static int
+full(struct submitter *s)
+{
+	int64_t now;
+
+	if (s->queued + (int64_t)(s->nwaiting + s->nbatch) < s->max_queued)
+		return 0;
+	/* At the bound: count for real, at most once a second. */
+	now = util_now_ms();
+	if (now - s->counted_at >= 1000) {
+		if (queue_count_jobs(s->q, JOB_QUEUED, &s->queued) != 0)
+			return 1;
+		s->counted_at = now;
+	}
+	return s->queued + (int64_t)(s->nwaiting + s->nbatch) >=
+	    s->max_queued;
+}
+
+int
+submitter_submit(void *ctx, struct job *job, api_submit_done done, void *data)
+{
+	struct submitter *s = ctx;
+
+	if (s->stopped || s->closing)
+		return API_ESTOPPING;
+	if (full(s))
+		return API_EFULL;
+	if (s->nwaiting == s->capwaiting) {
+		size_t cap = s->capwaiting ? s->capwaiting * 2 : 64;
+		s->waiting = xreallocarray(s->waiting, cap, sizeof *s->waiting);
+		s->capwaiting = cap;
+	}
+	s->waiting[s->nwaiting].job = job;
+	s->waiting[s->nwaiting].done = done;
+	s->waiting[s->nwaiting].data = data;
+	s->nwaiting++;
+	/* Commit at the end of this loop iteration, unless one is in flight
+	 * (then this one joins the next batch when it returns). */
+	if (!s->busy)
+		uv_check_start(&s->check, on_check);
+	return 0;
+}
+
+void
+submitter_stop_accepting(struct submitter *s)
+{
+	s->stopped = 1;
+}
+
+size_t
+submitter_inflight(const struct submitter *s)
+{
+	return s->nwaiting + s->nbatch;
+}
+
+void
+submitter_close(struct submitter *s, void (*done)(void *), void *data)
+{
+	s->closing = 1;
+	s->stopped = 1;
+	s->closed = done;
+	s->closed_data = data;
+	maybe_close(s);
+}

@@ -1,0 +1,33 @@
+/*
+ * Group commit of job submissions.  Submissions that arrive while the
+ * loop handles one batch of events are queued in memory; at the end of
+ * that loop iteration (uv_check) they are written in ONE transaction on
+ * the thread pool, so the loop keeps serving while SQLite fsyncs.  While a
+ * commit is in flight the next batch gathers.  Each submitter's callback
+ * runs on the loop thread only after its transaction committed: nothing is
+ * acknowledged before it is durable.
+ */
+#ifndef KILN_SUBMIT_H
+#define KILN_SUBMIT_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "../api/api.h"
+#include "queue.h"
+
+struct submitter;
+
+struct submitter *submitter_new(uv_loop_t *loop, struct queue *q,
+    unsigned max_queued);
+/* The api_env.submit hook; ctx is the submitter. */
+int submitter_submit(void *ctx, struct job *job, api_submit_done done,
+    void *data);
+/* Refuse new submissions (API_ESTOPPING) from now on. */
+void submitter_stop_accepting(struct submitter *s);
+/* Submissions queued or being committed. */
+size_t submitter_inflight(const struct submitter *s);
+/* Close once idle; done(data) after the last handle closed. */
+void submitter_close(struct submitter *s, void (*done)(void *), void *data);
+
+#endif

@@ -1,0 +1,24 @@
+#ifndef KILN_UTIL_H
+#define KILN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock time in milliseconds since the epoch. */
+int64_t util_now_ms(void);
+/* RFC 3339 UTC with milliseconds, "2026-11-26T11:40:31.123Z". */
+void util_format_time(char *buf, size_t size, int64_t ms);
+/* Strict decimal parse of the whole string into [min, max]; 0 or -1. */
+int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* mkdir -p with the given mode for created directories; 0 or -errno. */
+int util_mkdir_p(const char *path, unsigned mode);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+#endif
