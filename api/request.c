@@ -51,6 +51,19 @@ has_ctl_or_space(const char *s)
 	return false;
 }
 
+/* A path segment ".." anywhere ("/a/../b", "/a/..") is refused. */
+static bool
+has_dotdot_segment(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2) {
+		bool starts = p == path || p[-1] == '/';
+		bool ends = p[2] == '\0' || p[2] == '/';
+		if (starts && ends)
+			return true;
+	}
+	return false;
+}
+
 int
 api_check_repo(const char *repo, char *why, size_t size)
 {
@@ -67,9 +80,8 @@ api_check_repo(const char *repo, char *why, size_t size)
 		return fail(why, size, "repo: contains a space or control "
 		    "character");
 	if (repo[0] == '/') {
-		if (strstr(repo, "/../") || strcmp(repo + n - 3 > repo ?
-		    repo + n - 3 : repo, "/..") == 0)
-			return fail(why, size, "repo: path '%s' contains '..'",
+		if (has_dotdot_segment(repo))
+			return fail(why, size, "repo: path '%.200s' contains '..'",
 			    repo);
 		return 0;
 	}
@@ -80,14 +92,17 @@ api_check_repo(const char *repo, char *why, size_t size)
 		const char *rest = repo + sl;
 		if (i == 4) {	/* file:// needs an absolute path */
 			if (rest[0] != '/' || rest[1] == '\0')
-				return fail(why, size, "repo: file URL '%s' "
+				return fail(why, size, "repo: file URL '%.200s' "
 				    "needs an absolute path (file:///path)",
 				    repo);
+			if (has_dotdot_segment(rest))
+				return fail(why, size, "repo: path of '%.200s' "
+				    "contains '..'", repo);
 			return 0;
 		}
 		if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':' ||
 		    rest[0] == '@')
-			return fail(why, size, "repo: URL '%s' has no host",
+			return fail(why, size, "repo: URL '%.200s' has no host",
 			    repo);
 		return 0;
 	}
@@ -117,6 +132,10 @@ api_check_ref(const char *ref, char *why, size_t size)
 		return fail(why, size, "ref: longer than %d bytes", REF_MAX);
 	if (is_hex40(ref))
 		return 0;
+	/* Rules libgit2's normalizer lets through but git refuses. */
+	if (strcmp(ref, "@") == 0 || has_ctl_or_space(ref))
+		return fail(why, size, "ref: '%.255s' is not a valid git ref "
+		    "name (branch, tag, or 40-hex commit)", ref);
 	/*
 	 * git's own rules (git-check-ref-format), as libgit2 applies them to
 	 * a branch or tag name, short ("main") or full ("refs/tags/v1").
@@ -129,6 +148,25 @@ api_check_ref(const char *ref, char *why, size_t size)
 		return fail(why, size, "ref: '%.255s' is not a valid git ref "
 		    "name (branch, tag, or 40-hex commit)", ref);
 	return 0;
+}
+
+/* Object keys are C strings to us: one holding a NUL is refused. */
+static bool
+key_with_nul(json_t *obj, const char *where, char *why, size_t size)
+{
+	const char *k;
+	size_t klen;
+	json_t *v;
+
+	json_object_keylen_foreach(obj, k, klen, v) {
+		(void)v;
+		if (strlen(k) != klen) {
+			fail(why, size, "%sfield name '%.64s...' contains a NUL "
+			    "byte", where, k);
+			return true;
+		}
+	}
+	return false;
 }
 
 static bool
@@ -154,6 +192,8 @@ check_env(json_t *env, const char *where, char *why, size_t size)
 	if (json_object_size(env) > ENV_MAX)
 		return fail(why, size, "%s.env: at most %d variables", where,
 		    ENV_MAX);
+	if (key_with_nul(env, "recipe.env: ", why, size))
+		return -1;
 	json_object_foreach(env, k, v) {
 		if (!valid_env_name(k) || strlen(k) > 128)
 			return fail(why, size, "%s.env: '%.128s' is not a "
@@ -214,6 +254,10 @@ check_recipe(json_t *r, char *why, size_t size)
 	if (!json_is_string(v))
 		return fail(why, size, "recipe.kind: must be a string");
 	kind = json_string_value(v);
+	if (strlen(kind) != json_string_length(v))
+		return fail(why, size, "recipe.kind: contains a NUL byte");
+	if (key_with_nul(r, "recipe: ", why, size))
+		return -1;
 	if (strcmp(kind, "go") != 0 && strcmp(kind, "command") != 0)
 		return fail(why, size, "recipe.kind: '%.64s' is not \"go\" or "
 		    "\"command\"", kind);
@@ -279,7 +323,11 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 	int rc = -1;
 
 	*status = 422;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* NUL inside strings is parsed so the field check can name it;
+	 * any JSON value is parsed so a scalar body gets "must be an
+	 * object" rather than a parse error. */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
+	    JSON_DECODE_ANY, &jerr);
 	if (root == NULL) {
 		*status = 400;
 		fail(why, size, "malformed JSON at line %d, column %d: %s",
@@ -290,6 +338,8 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 		fail(why, size, "body: must be a JSON object");
 		goto out;
 	}
+	if (key_with_nul(root, "", why, size))
+		goto out;
 	json_object_foreach(root, k, v) {
 		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
 		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&

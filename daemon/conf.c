@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,73 +155,131 @@ conf_set(struct kiln_config *c, const char *name, const char *value,
 
 struct load_ctx {
 	struct kiln_config *c;
+	FILE *f;
+	int line;		/* of the line inih is handling */
+	int err_line;		/* of the first error, 0 = none */
 	char msg[512];
-	bool failed;
 	char seen[ARRAY_SIZE(keys)];
 };
+
+static void
+load_error(struct load_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+load_error(struct load_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->err_line != 0)
+		return;		/* the first error is the one reported */
+	ctx->err_line = ctx->line;
+	va_start(ap, fmt);
+	vsnprintf(ctx->msg, sizeof ctx->msg, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * inih reads through this, so we know the line number of everything it
+ * hands the handler, and see what it never reports: section headers with
+ * no keys under them, and lines longer than its buffer (which it would
+ * split into two "lines").
+ */
+static char *
+read_line(char *buf, int size, void *data)
+{
+	struct load_ctx *ctx = data;
+	char *p;
+	size_t n;
+
+	if (fgets(buf, size, ctx->f) == NULL)
+		return NULL;
+	ctx->line++;
+	n = strlen(buf);
+	if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(ctx->f)) {
+		int ch;
+		load_error(ctx, "line longer than %d bytes", size - 2);
+		while ((ch = fgetc(ctx->f)) != EOF && ch != '\n')
+			;
+	}
+	for (p = buf; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '[') {
+		char *end = strchr(p, ']');
+		if (end != NULL && !(end - p - 1 == 5 &&
+		    strncmp(p + 1, "kilnd", 5) == 0)) {
+			*end = '\0';
+			load_error(ctx, "unknown section [%.64s]", p + 1);
+			*end = ']';
+		}
+	}
+	return buf;
+}
 
 static int
 ini_cb(void *data, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *ctx = data;
+	char why[512];
 
-	if (ctx->failed)
-		return 0;	/* keep the first error */
 	if (strcmp(section, "kilnd") != 0) {
 		if (*section == '\0')
-			snprintf(ctx->msg, sizeof ctx->msg,
-			    "'%s' is outside a section: put it under [kilnd]",
-			    name);
+			load_error(ctx, "'%s' is outside a section: put it "
+			    "under [kilnd]", name);
 		else
-			snprintf(ctx->msg, sizeof ctx->msg,
-			    "unknown section [%s]", section);
-		ctx->failed = true;
+			load_error(ctx, "unknown section [%s]", section);
 		return 0;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (strcmp(keys[i].name, name) == 0) {
-			if (ctx->seen[i]++) {
-				snprintf(ctx->msg, sizeof ctx->msg,
-				    "'%s' is set twice", name);
-				ctx->failed = true;
-				return 0;
-			}
+		if (strcmp(keys[i].name, name) == 0 && ctx->seen[i]++) {
+			load_error(ctx, "'%s' is set twice", name);
+			return 0;
 		}
 	}
-	if (conf_set(ctx->c, name, value, ctx->msg, sizeof ctx->msg) != 0) {
-		ctx->failed = true;
+	if (conf_set(ctx->c, name, value, why, sizeof why) != 0) {
+		load_error(ctx, "%s", why);
 		return 0;
 	}
 	return 1;
 }
 
 int
-conf_load(struct kiln_config *c, const char *path, char *err,
+conf_load_stream(struct kiln_config *c, FILE *f, const char *name, char *err,
     size_t errsize)
 {
 	struct load_ctx ctx;
-	FILE *f;
 	int line;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.c = c;
+	ctx.f = f;
+	line = ini_parse_stream(read_line, &ctx, ini_cb, &ctx);
+	if (line == 0 && ctx.err_line == 0)
+		return 0;
+	if (ctx.err_line != 0 && (line <= 0 || ctx.err_line <= line))
+		snprintf(err, errsize, "%s:%d: %s", name, ctx.err_line, ctx.msg);
+	else if (line > 0)
+		snprintf(err, errsize, "%s:%d: syntax error (expected "
+		    "[section], key = value, or a ; or # comment)", name, line);
+	else
+		snprintf(err, errsize, "%s: cannot parse (out of memory)", name);
+	return -1;
+}
+
+int
+conf_load(struct kiln_config *c, const char *path, char *err,
+    size_t errsize)
+{
+	FILE *f;
+	int rc;
+
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errsize, "%s: %s", path, strerror(errno));
 		return errno == ENOENT ? -2 : -1;
 	}
-	line = ini_parse_file(f, ini_cb, &ctx);
+	rc = conf_load_stream(c, f, path, err, errsize);
 	fclose(f);
-	if (line == 0 && !ctx.failed)
-		return 0;
-	if (line > 0 && ctx.failed)
-		snprintf(err, errsize, "%s:%d: %s", path, line, ctx.msg);
-	else if (line > 0)
-		snprintf(err, errsize, "%s:%d: syntax error (expected "
-		    "[section], key = value, or a ; or # comment)", path, line);
-	else
-		snprintf(err, errsize, "%s: cannot parse (%s)", path,
-		    line == -2 ? "out of memory" : ctx.msg);
-	return -1;
+	return rc;
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -39,6 +40,10 @@ void conf_free(struct kiln_config *c);
  */
 int conf_load(struct kiln_config *c, const char *path, char *err,
     size_t errsize);
+
+/* The same from an open stream; `name` is used in messages. */
+int conf_load_stream(struct kiln_config *c, FILE *f, const char *name,
+    char *err, size_t errsize);
 
 /* Set one key as the file would ("workers", "4"); for flags and tests. */
 int conf_set(struct kiln_config *c, const char *key, const char *value,

@@ -269,6 +269,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	check_stopped(srv);
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {

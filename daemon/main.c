@@ -172,26 +172,22 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *flags[5][2];	/* key, value: applied after the file */
+	/* Flags are applied after the file; a repeated flag: last wins. */
+	static const char *const flag_keys[] = {
+		"listen", "state_dir", "workers", "log_level",
+	};
+	const char *flags[4] = { NULL, NULL, NULL, NULL };
 	const char *cfile = NULL;
-	size_t nflags = 0;
 	char err[512];
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:l:d:w:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cfile = optarg; break;
-		case 'l': flags[nflags][0] = "listen"; goto flag;
-		case 'd': flags[nflags][0] = "state_dir"; goto flag;
-		case 'w': flags[nflags][0] = "workers"; goto flag;
-		case OPT_LOG_LEVEL: flags[nflags][0] = "log_level"; goto flag;
-		flag:
-			if (nflags == 4) {
-				fprintf(stderr, "kilnd: too many flags\n");
-				return 2;
-			}
-			flags[nflags++][1] = optarg;
-			break;
+		case 'l': flags[0] = optarg; break;
+		case 'd': flags[1] = optarg; break;
+		case 'w': flags[2] = optarg; break;
+		case OPT_LOG_LEVEL: flags[3] = optarg; break;
 		case OPT_VERSION:
 			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
 			    queue_schema_version());
@@ -215,9 +211,9 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		fprintf(stderr, "kilnd: %s\n", err);
 		return 1;
 	}
-	for (size_t i = 0; i < nflags; i++) {
-		if (conf_set(&k->conf, flags[i][0], flags[i][1], err,
-		    sizeof err) != 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(flag_keys); i++) {
+		if (flags[i] != NULL && conf_set(&k->conf, flag_keys[i],
+		    flags[i], err, sizeof err) != 0) {
 			fprintf(stderr, "kilnd: command line: %s\n", err);
 			return 2;
 		}

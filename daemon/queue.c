@@ -34,6 +34,7 @@ struct queue {
 	sqlite3_stmt *get_targets;
 	sqlite3_stmt *list_all;
 	sqlite3_stmt *list_state;
+	uint64_t submit_commits;	/* written by the submitting thread */
 };
 
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
@@ -92,6 +93,23 @@ open_conn(sqlite3 **out, const char *path, char *err, size_t errsize)
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db, 1);
+	/* Before anything writes (even the switch to WAL): a database from
+	 * a newer kilnd is refused untouched. */
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsize, "cannot read %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) > (int)schema_migration_count) {
+		snprintf(err, errsize,
+		    "database %s has schema version %d, newer than this kilnd "
+		    "knows (%d): refusing to touch it; run a newer kilnd",
+		    path, sqlite3_column_int(st, 0), (int)schema_migration_count);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
 	/* WAL: readers never block the writer; FULL: a commit that returned
 	 * survives power loss, which is what 201 Created promises. */
 	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) !=
@@ -267,6 +285,7 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 	}
 	if (exec(q->sub, "COMMIT") != 0)
 		goto out;
+	q->submit_commits++;
 	rc = 0;
 out:
 	sqlite3_reset(q->ins_job);
@@ -538,6 +557,11 @@ queue_cancel(struct queue *q, int64_t id, size_t *nrunning)
 		goto out;
 	}
 	int64_t p[2] = { id, now };
+	if (run(q->db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+	    1, p) != 1) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
 	if (run(q->db, "UPDATE job_targets SET state = 'canceled', "
 	    "finished_at = ?2, error = 'canceled before it started' "
 	    "WHERE job_id = ?1 AND state = 'queued'", 2, p) < 0) {
@@ -750,6 +774,14 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	*requeued = *failed = 0;
 	if ((rc = begin(q->db)) != 0)
 		return rc;
+	/* A build whose job was canceled stays canceled. */
+	if (run(q->db, "UPDATE job_targets SET state = 'canceled', "
+	    "finished_at = ?2, error = 'canceled; kilnd stopped while it ran' "
+	    "WHERE state = 'running' AND job_id IN "
+	    "(SELECT id FROM jobs WHERE cancel_requested = 1)", 2, p) < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
 	n = run(q->db, "UPDATE job_targets SET state = 'failed', "
 	    "error = 'interrupted: kilnd stopped during the build ' || attempt "
 	    "|| ' time(s)', finished_at = ?2 "
@@ -795,6 +827,12 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	free(ids);
 out:
 	return end(q->db, rc);
+}
+
+uint64_t
+queue_submit_commits(const struct queue *q)
+{
+	return q->submit_commits;
 }
 
 int

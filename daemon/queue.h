@@ -46,6 +46,8 @@ int queue_schema_version(void);
  * the group commit.  Sets each job's and target's id.  All or nothing.
  */
 int queue_submit(struct queue *q, struct job *const *jobs, size_t n);
+/* Transactions queue_submit() committed (read after it returned). */
+uint64_t queue_submit_commits(const struct queue *q);
 
 int queue_get(struct queue *q, int64_t id, struct job **out);
 

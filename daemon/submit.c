@@ -18,9 +18,11 @@ struct submitter {
 	uv_loop_t *loop;
 	struct queue *q;
 	uv_check_t check;
+	uv_idle_t idle;		/* keeps poll from blocking before check */
 	uv_work_t work;
 	int busy;		/* a batch is being committed */
 	int closing, stopped;
+	int handles_open;
 	struct pending *waiting;	/* gathered for the next batch */
 	size_t nwaiting, capwaiting;
 	struct pending *batch;		/* being committed */
@@ -51,12 +53,20 @@ commit_batch(uv_work_t *w)
 static void start_batch(struct submitter *s);
 
 static void
+on_idle(uv_idle_t *h)
+{
+	(void)h;
+}
+
+static void
 on_closed(uv_handle_t *h)
 {
-	struct submitter *s = container_of((uv_check_t *)h, struct submitter,
-	    check);
+	struct submitter *s = h->data;
 	void (*done)(void *) = s->closed;
 	void *data = s->closed_data;
+
+	if (--s->handles_open > 0)
+		return;
 
 	free(s->waiting);
 	free(s->batch);
@@ -70,8 +80,10 @@ static void
 maybe_close(struct submitter *s)
 {
 	if (s->closing && !s->busy && s->nwaiting == 0 &&
-	    !uv_is_closing((uv_handle_t *)&s->check))
+	    !uv_is_closing((uv_handle_t *)&s->check)) {
 		uv_close((uv_handle_t *)&s->check, on_closed);
+		uv_close((uv_handle_t *)&s->idle, on_closed);
+	}
 }
 
 static void
@@ -129,6 +141,7 @@ on_check(uv_check_t *h)
 	struct submitter *s = container_of(h, struct submitter, check);
 
 	uv_check_stop(h);
+	uv_idle_stop(&s->idle);
 	if (!s->busy && s->nwaiting > 0)
 		start_batch(s);
 }
@@ -142,6 +155,9 @@ submitter_new(uv_loop_t *loop, struct queue *q, unsigned max_queued)
 	s->q = q;
 	s->max_queued = max_queued;
 	uv_check_init(loop, &s->check);
+	uv_idle_init(loop, &s->idle);
+	s->check.data = s->idle.data = s;
+	s->handles_open = 2;
 	if (queue_count_jobs(q, JOB_QUEUED, &s->queued) != 0)
 		s->queued = 0;
 	s->counted_at = util_now_ms();
@@ -186,8 +202,13 @@ submitter_submit(void *ctx, struct job *job, api_submit_done done, void *data)
 	s->nwaiting++;
 	/* Commit at the end of this loop iteration, unless one is in flight
 	 * (then this one joins the next batch when it returns). */
-	if (!s->busy)
+	if (!s->busy) {
 		uv_check_start(&s->check, on_check);
+		/* An active idle handle makes this iteration's poll return at
+		 * once, so the check runs even when the submission did not
+		 * come from an I/O callback. */
+		uv_idle_start(&s->idle, on_idle);
+	}
 	return 0;
 }
 

@@ -12,6 +12,9 @@ CREATE TABLE jobs (
 	state       TEXT    NOT NULL DEFAULT 'queued'
 	            CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'canceled')),
 	error       TEXT,
+	-- Set by cancel; running targets are stopped, and recovery after a
+	-- crash must not queue them again.
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
 	created_at  INTEGER NOT NULL,
 	started_at  INTEGER,
 	finished_at INTEGER
