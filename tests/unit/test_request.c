@@ -1,0 +1,669 @@
+/* Job requests (POST /v1/jobs bodies): what is accepted, what is refused. */
+#include "config.h"
+
+#include <string.h>
+
+#include <git2.h>
+
+#include "api/api.h"
+#include "daemon/xmalloc.h"
+#include "unit.h"
+
+#define REPO "\"repo\": \"https://example.com/x.git\""
+#define REF "\"ref\": \"main\""
+#define TARGETS "\"targets\": [\"linux/amd64\"]"
+#define BASE REPO ", " REF ", " TARGETS
+
+static void
+lib_init(void)
+{
+	/* Refcounted: once per test is fine; libgit2 checks ref names. */
+	git_libgit2_init();
+	(void)unit_tmpdir;	/* no files here */
+}
+
+/* Parse `body`; the job on success (caller frees), else NULL. */
+static struct job *
+parse(const char *body, unsigned *status, char *detail, size_t size)
+{
+	struct job *job = NULL;
+
+	*status = 0;
+	detail[0] = '\0';
+	if (api_parse_job_request(body, strlen(body), &job, status, detail,
+	    size) != 0) {
+		CHECK(job == NULL);
+		return NULL;
+	}
+	CHECK(job != NULL);
+	return job;
+}
+
+static struct job *
+accept_body_at(const char *file, int line, const char *body)
+{
+	char detail[512];
+	unsigned status;
+	struct job *job = parse(body, &status, detail, sizeof detail);
+
+	if (job == NULL) {
+		fprintf(stderr, "  %s:%d: refused (%u: %s): %s\n", file, line,
+		    status, detail, body);
+		unit_failed_checks++;
+	}
+	return job;
+}
+#define accept_body(b) accept_body_at(__FILE__, __LINE__, (b))
+
+/* Expect refusal with `want_status` and a detail containing `field`. */
+static void
+refuse_at(const char *file, int line, const char *body, unsigned want_status,
+    const char *field)
+{
+	char detail[512];
+	unsigned status;
+	struct job *job = parse(body, &status, detail, sizeof detail);
+
+	if (job != NULL) {
+		fprintf(stderr, "  %s:%d: accepted, expected %u naming '%s': "
+		    "%s\n", file, line, want_status, field, body);
+		unit_failed_checks++;
+		job_free(job);
+		return;
+	}
+	if (status != want_status || strstr(detail, field) == NULL) {
+		fprintf(stderr, "  %s:%d: got %u \"%s\", expected %u naming "
+		    "'%s': %s\n", file, line, status, detail, want_status,
+		    field, body);
+		unit_failed_checks++;
+	}
+}
+#define refuse(b, st, f) refuse_at(__FILE__, __LINE__, (b), (st), (f))
+
+/* {"repo": R, "ref": F, "targets": T} from JSON texts. */
+static char *
+body_of(const char *repo, const char *ref, const char *targets)
+{
+	return xasprintf("{\"repo\": %s, \"ref\": %s, \"targets\": %s}",
+	    repo, ref, targets);
+}
+
+static void
+test_minimal_request(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE "}");
+	if (job == NULL)
+		return;
+	CHECK_STR(job->repo, "https://example.com/x.git");
+	CHECK_STR(job->ref, "main");
+	CHECK(job->commit == NULL);
+	CHECK(job->recipe == NULL);
+	CHECK(job->error == NULL);
+	CHECK_INT(job->priority, 0);
+	CHECK_INT(job->state, JOB_QUEUED);
+	CHECK_INT(job->id, 0);
+	CHECK_INT(job->ntargets, 1);
+	CHECK_STR(job->targets[0].target, "linux/amd64");
+	CHECK_INT(job->targets[0].state, TARGET_QUEUED);
+	CHECK_INT(job->targets[0].attempt, 0);
+	job_free(job);
+
+	/* A full one. */
+	job = accept_body("{\"repo\": \"/srv/git/x\", \"ref\": \"v1.2.0\", "
+	    "\"targets\": [\"windows/amd64\", \"linux/arm/v6\"], "
+	    "\"recipe\": {\"kind\": \"go\", \"package\": \"./cmd/x\"}, "
+	    "\"priority\": -5}");
+	if (job == NULL)
+		return;
+	CHECK_STR(job->repo, "/srv/git/x");
+	CHECK_STR(job->ref, "v1.2.0");
+	CHECK_INT(job->ntargets, 2);
+	CHECK_STR(job->targets[0].target, "windows/amd64");
+	CHECK_STR(job->targets[1].target, "linux/arm/v6");
+	CHECK_INT(job->priority, -5);
+	CHECK_STR(job->recipe, "{\"kind\":\"go\",\"package\":\"./cmd/x\"}");
+	job_free(job);
+}
+
+static void
+test_malformed_json_is_400(void)
+{
+	lib_init();
+	refuse("{", 400, "malformed JSON");
+	refuse("", 400, "malformed JSON");
+	refuse("{" BASE ",}", 400, "malformed JSON");
+	refuse("{" BASE "} trailing", 400, "malformed JSON");
+	refuse("{\"repo\": \"/a\", \"repo\": \"/b\", " REF ", " TARGETS "}",
+	    400, "duplicate");
+	/* The length given is honoured: the same bytes cut short. */
+	{
+		const char *b = "{" BASE "}";
+		struct job *job = NULL;
+		char detail[256];
+		unsigned status = 0;
+		CHECK_INT(api_parse_job_request(b, strlen(b) - 1, &job, &status,
+		    detail, sizeof detail), -1);
+		CHECK_INT(status, 400);
+		CHECK(job == NULL);
+	}
+}
+
+static void
+test_body_must_be_object(void)
+{
+	lib_init();
+	refuse("[]", 422, "body");
+	refuse("[{\"repo\": \"/x\"}]", 422, "body");
+	refuse("{\"bogus\": 1, " BASE "}", 422, "bogus");
+	refuse("{" BASE ", \"Repo\": \"/x\"}", 422, "Repo");
+	refuse("{" BASE ", \"commit\": \"0123\"}", 422, "commit");
+}
+
+/*
+ * "\u0000" is well-formed JSON; a NUL inside a field is an invalid value
+ * of that field: 422 with a detail naming it, like any other (the checks
+ * in request.c that look for it say so).
+ */
+static void
+test_nul_in_string_is_422_naming_field(void)
+{
+	lib_init();
+	refuse("{\"repo\": \"/a\\u0000b\", " REF ", " TARGETS "}", 422,
+	    "repo");
+	refuse("{" REPO ", \"ref\": \"a\\u0000b\", " TARGETS "}", 422, "ref");
+	refuse("{" REPO ", " REF ", \"targets\": [\"linux/amd64\\u0000\"]}",
+	    422, "targets[0]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": \"a\\u0000b\"}}", 422, "recipe.command");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"A\": \"x\\u0000y\"}}}", 422, "recipe.env.A");
+}
+
+static void
+test_repo_field(void)
+{
+	char *b;
+
+	lib_init();
+	refuse("{" REF ", " TARGETS "}", 422, "repo");
+	refuse("{\"repo\": 1, " REF ", " TARGETS "}", 422, "repo");
+	refuse("{\"repo\": null, " REF ", " TARGETS "}", 422, "repo");
+	refuse("{\"repo\": [\"/x\"], " REF ", " TARGETS "}", 422, "repo");
+	refuse("{\"repo\": \"\", " REF ", " TARGETS "}", 422, "repo");
+
+	static const char *const good[] = {
+		"https://github.com/a/b.git", "http://git.example/x",
+		"ssh://git@example.com/a/b.git", "git://example.com/x.git",
+		"file:///srv/git/x.git", "/srv/git/x.git", "/x",
+		"https://example.com:8443/x",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct job *job;
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    good[i]);
+		job = accept_body(b);
+		if (job != NULL)
+			CHECK_STR(job->repo, good[i]);
+		job_free(job);
+		free(b);
+	}
+
+	static const char *const bad[] = {
+		"srv/git/x", "x.git", "./x", "ftp://example.com/x",
+		"https://", "http://", "https:///x", "https://@h/x",
+		"https://:80/x", "file://relative/x", "file://", "file:///",
+		"https://example.com/a b", "https://example.com/a\\tb",
+		"https://example.com/a\\u0001b", "https://example.com/\\u007f",
+		"/a/../b", "/a/..", "/..", "HTTPS://example.com/x",
+		"git@github.com:a/b.git",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    bad[i]);
+		refuse(b, 422, "repo");
+		free(b);
+	}
+
+	/* Length: 2048 bytes is the limit. */
+	{
+		char long_repo[2100];
+		size_t n;
+		strcpy(long_repo, "/");
+		n = strlen(long_repo);
+		memset(long_repo + n, 'a', 2048 - n);
+		long_repo[2048] = '\0';
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    long_repo);
+		job_free(accept_body(b));
+		free(b);
+		long_repo[2048] = 'a';
+		long_repo[2049] = '\0';
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    long_repo);
+		refuse(b, 422, "repo");
+		free(b);
+	}
+}
+
+/* A file URL names a path like an absolute path does: no "..". */
+static void
+test_file_url_with_dotdot_rejected(void)
+{
+	char why[256];
+
+	lib_init();
+	refuse("{\"repo\": \"file:///srv/../etc/x\", " REF ", " TARGETS "}",
+	    422, "repo");
+	refuse("{\"repo\": \"file:///srv/x/..\", " REF ", " TARGETS "}",
+	    422, "repo");
+	CHECK_INT(api_check_repo("file:///a/../b", why, sizeof why), -1);
+}
+
+static void
+test_repo_checker_direct(void)
+{
+	char why[256];
+
+	CHECK_INT(api_check_repo("https://example.com/x", why, sizeof why), 0);
+	CHECK_INT(api_check_repo("/srv/x", why, sizeof why), 0);
+	CHECK_INT(api_check_repo("rel/x", why, sizeof why), -1);
+	CHECK(strstr(why, "repo") != NULL);
+	CHECK_INT(api_check_repo("/a/../b", why, sizeof why), -1);
+	CHECK(strstr(why, "..") != NULL);
+	CHECK_INT(api_check_repo("file://relative", why, sizeof why), -1);
+	CHECK(strstr(why, "absolute") != NULL);
+	CHECK_INT(api_check_repo("https://", why, sizeof why), -1);
+	CHECK(strstr(why, "no host") != NULL);
+}
+
+static void
+test_ref_field(void)
+{
+	char *b;
+
+	lib_init();
+	refuse("{" REPO ", " TARGETS "}", 422, "ref");
+	refuse("{" REPO ", \"ref\": 1, " TARGETS "}", 422, "ref");
+	refuse("{" REPO ", \"ref\": null, " TARGETS "}", 422, "ref");
+
+	static const char *const good[] = {
+		"main", "v1.2.0", "refs/tags/v1", "feature/x", "refs/heads/main",
+		"release-1.x", "0123456789abcdef0123456789abcdef01234567",
+		"0123456789ABCDEF0123456789ABCDEF01234567",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct job *job;
+		b = xasprintf("{" REPO ", \"ref\": \"%s\", " TARGETS "}",
+		    good[i]);
+		job = accept_body(b);
+		if (job != NULL)
+			CHECK_STR(job->ref, good[i]);
+		job_free(job);
+		free(b);
+	}
+
+	static const char *const bad[] = {
+		"", "a..b", "a b", "-x", "x.lock", "a//b", "a@{b", "@{",
+		"main/", "a~1", "~", "a^", "^", "a:b", ":", "a?b", "a*b",
+		"a[b", "a\\\\b", ".x", "x.", "/main", "a\\tb",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		b = xasprintf("{" REPO ", \"ref\": \"%s\", " TARGETS "}",
+		    bad[i]);
+		refuse(b, 422, "ref");
+		free(b);
+	}
+
+	/* 255 bytes is the longest ref. */
+	{
+		char ref[300];
+		memset(ref, 'r', 255);
+		ref[255] = '\0';
+		b = xasprintf("{" REPO ", \"ref\": \"%s\", " TARGETS "}", ref);
+		job_free(accept_body(b));
+		free(b);
+		ref[255] = 'r';
+		ref[256] = '\0';
+		b = xasprintf("{" REPO ", \"ref\": \"%s\", " TARGETS "}", ref);
+		refuse(b, 422, "ref");
+		free(b);
+	}
+}
+
+/*
+ * git-check-ref-format, whose rules api_check_ref says it applies, also
+ * refuses the single character "@" and the DEL character (0x7f).
+ */
+static void
+test_ref_git_rules_at_and_del(void)
+{
+	char why[512];
+
+	lib_init();
+	refuse("{" REPO ", \"ref\": \"@\", " TARGETS "}", 422, "ref");
+	refuse("{" REPO ", \"ref\": \"a\\u007fb\", " TARGETS "}", 422,
+	    "ref");
+	CHECK_INT(api_check_ref("@", why, sizeof why), -1);
+	CHECK_INT(api_check_ref("main\x7f", why, sizeof why), -1);
+}
+
+static void
+test_ref_checker_direct(void)
+{
+	char why[512];
+
+	lib_init();
+	CHECK_INT(api_check_ref("main", why, sizeof why), 0);
+	CHECK_INT(api_check_ref("a..b", why, sizeof why), -1);
+	CHECK(strstr(why, "ref") != NULL && strstr(why, "a..b") != NULL);
+	CHECK_INT(api_check_ref("", why, sizeof why), -1);
+	CHECK(strstr(why, "empty") != NULL);
+	/* 40 characters but not hex: a branch name, valid. */
+	CHECK_INT(api_check_ref("0123456789abcdef0123456789abcdef0123456g",
+	    why, sizeof why), 0);
+}
+
+static void
+test_targets_field(void)
+{
+	struct job *job;
+
+	lib_init();
+	refuse("{" REPO ", " REF "}", 422, "targets");
+	refuse("{" REPO ", " REF ", \"targets\": \"linux/amd64\"}", 422,
+	    "targets");
+	refuse("{" REPO ", " REF ", \"targets\": null}", 422, "targets");
+	refuse("{" REPO ", " REF ", \"targets\": {}}", 422, "targets");
+	refuse("{" REPO ", " REF ", \"targets\": []}", 422, "targets");
+	refuse("{" REPO ", " REF ", \"targets\": [1]}", 422, "targets[0]");
+	refuse("{" REPO ", " REF ", \"targets\": [\"linux/amd64\", null]}",
+	    422, "targets[1]");
+	refuse("{" REPO ", " REF ", \"targets\": [\"linux/amd64\", "
+	    "\"linux/foo\"]}", 422, "targets[1]");
+	refuse("{" REPO ", " REF ", \"targets\": [\"linux/foo\"]}", 422,
+	    "linux/foo");
+	refuse("{" REPO ", " REF ", \"targets\": [\"android/arm64\"]}", 422,
+	    "cgo");
+
+	/* Duplicates fold after normalization; order is kept. */
+	job = accept_body("{" REPO ", " REF ", \"targets\": [\"linux/arm\", "
+	    "\"linux/arm/v7\"]}");
+	if (job != NULL) {
+		CHECK_INT(job->ntargets, 1);
+		CHECK_STR(job->targets[0].target, "linux/arm/v7");
+	}
+	job_free(job);
+	job = accept_body("{" REPO ", " REF ", \"targets\": [\"linux/arm64\", "
+	    "\"linux/amd64/v1\", \"linux/arm64\", \"linux/amd64\", "
+	    "\"darwin/arm64\"]}");
+	if (job != NULL) {
+		CHECK_INT(job->ntargets, 3);
+		CHECK_STR(job->targets[0].target, "linux/arm64");
+		CHECK_STR(job->targets[1].target, "linux/amd64");
+		CHECK_STR(job->targets[2].target, "darwin/arm64");
+	}
+	job_free(job);
+}
+
+/* A JSON array of `n` distinct valid targets (pairs, then variants). */
+static char *
+many_targets(size_t n)
+{
+	static const char *const amd64[] = {
+		"darwin", "dragonfly", "freebsd", "illumos", "linux", "netbsd",
+		"openbsd", "plan9", "solaris", "windows",
+	};
+	static const char *const arm[] = {
+		"freebsd", "linux", "netbsd", "openbsd", "plan9", "windows",
+	};
+	char *names[128];
+	size_t k = 0;
+	char *out, *p;
+
+	for (size_t i = 0; i < target_pair_count() && k < n; i++)
+		names[k++] = xstrdup(target_pair(i));
+	for (size_t i = 0; i < 10 && k < n; i++)
+		for (int v = 2; v <= 4 && k < n; v++)
+			names[k++] = xasprintf("%s/amd64/v%d", amd64[i], v);
+	for (size_t i = 0; i < 6 && k < n; i++)
+		for (int v = 5; v <= 6 && k < n; v++)
+			names[k++] = xasprintf("%s/arm/v%d", arm[i], v);
+	CHECK_INT(k, n);
+	out = p = xmalloc(n * 40 + 3);
+	*p++ = '[';
+	for (size_t i = 0; i < k; i++) {
+		p += sprintf(p, "%s\"%s\"", i ? "," : "", names[i]);
+		free(names[i]);
+	}
+	*p++ = ']';
+	*p = '\0';
+	return out;
+}
+
+static void
+test_targets_limit(void)
+{
+	struct job *job;
+	char *arr, *b;
+
+	lib_init();
+	arr = many_targets(64);
+	b = body_of("\"/x\"", "\"main\"", arr);
+	job = accept_body(b);
+	if (job != NULL)
+		CHECK_INT(job->ntargets, 64);
+	job_free(job);
+	free(b);
+	free(arr);
+
+	arr = many_targets(65);
+	b = body_of("\"/x\"", "\"main\"", arr);
+	refuse(b, 422, "targets");
+	free(b);
+	free(arr);
+
+	/* 65 entries are too many even when they fold to one. */
+	{
+		char big[65 * 16 + 8], *p = big;
+		*p++ = '[';
+		for (int i = 0; i < 65; i++)
+			p += sprintf(p, "%s\"linux/amd64\"", i ? "," : "");
+		strcpy(p, "]");
+		b = body_of("\"/x\"", "\"main\"", big);
+		refuse(b, 422, "targets");
+		free(b);
+	}
+}
+
+static void
+test_priority_field(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE ", \"priority\": -1000}");
+	if (job != NULL)
+		CHECK_INT(job->priority, -1000);
+	job_free(job);
+	job = accept_body("{" BASE ", \"priority\": 1000}");
+	if (job != NULL)
+		CHECK_INT(job->priority, 1000);
+	job_free(job);
+	job = accept_body("{" BASE ", \"priority\": 7}");
+	if (job != NULL)
+		CHECK_INT(job->priority, 7);
+	job_free(job);
+
+	refuse("{" BASE ", \"priority\": 1001}", 422, "priority");
+	refuse("{" BASE ", \"priority\": -1001}", 422, "priority");
+	refuse("{" BASE ", \"priority\": 1.5}", 422, "priority");
+	refuse("{" BASE ", \"priority\": 1.0}", 422, "priority");
+	refuse("{" BASE ", \"priority\": \"1\"}", 422, "priority");
+	refuse("{" BASE ", \"priority\": true}", 422, "priority");
+	refuse("{" BASE ", \"priority\": null}", 422, "priority");
+	refuse("{" BASE ", \"priority\": 99999999999999999}", 422,
+	    "priority");
+}
+
+static void
+test_recipe_kind(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE ", \"recipe\": null}");
+	if (job != NULL)
+		CHECK(job->recipe == NULL);
+	job_free(job);
+	job = accept_body("{" BASE ", \"recipe\": {\"kind\": \"go\"}}");
+	if (job != NULL)
+		CHECK_STR(job->recipe, "{\"kind\":\"go\"}");
+	job_free(job);
+	job = accept_body("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": \"make all\"}}");
+	if (job != NULL)
+		CHECK_STR(job->recipe,
+		    "{\"command\":\"make all\",\"kind\":\"command\"}");
+	job_free(job);
+
+	refuse("{" BASE ", \"recipe\": \"go\"}", 422, "recipe");
+	refuse("{" BASE ", \"recipe\": []}", 422, "recipe");
+	refuse("{" BASE ", \"recipe\": {}}", 422, "recipe.kind");
+	refuse("{" BASE ", \"recipe\": {\"kind\": 1}}", 422, "recipe.kind");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"make\"}}", 422,
+	    "recipe.kind");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\"}}", 422,
+	    "recipe.command");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": \"\"}}", 422, "recipe.command");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": 5}}", 422, "recipe.command");
+}
+
+static void
+test_recipe_fields(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE ", \"recipe\": {\"kind\": \"go\", "
+	    "\"package\": \"./cmd/x\", \"ldflags\": \"-X main.v=1\", "
+	    "\"name\": \"x-tool_1.0+b\", \"tags\": [\"netgo\", \"osusergo\", "
+	    "\"a_b.c\"]}}");
+	CHECK(job != NULL);
+	job_free(job);
+
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"bogus\": 1}}",
+	    422, "bogus");
+	/* Fields of one kind are unknown to the other. */
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", "
+	    "\"command\": \"make\"}}", 422, "command");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": \"make\", \"package\": \"./x\"}}", 422, "package");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"package\": 1}}",
+	    422, "recipe.package");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"package\": \"\"}}",
+	    422, "recipe.package");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"ldflags\": []}}",
+	    422, "recipe.ldflags");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"name\": \".x\"}}",
+	    422, "recipe.name");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"name\": \"-x\"}}",
+	    422, "recipe.name");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"name\": \"a/b\"}}",
+	    422, "recipe.name");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"name\": 1}}",
+	    422, "recipe.name");
+
+	/* Tags. */
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"tags\": \"x\"}}",
+	    422, "recipe.tags");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"tags\": [\"\"]}}",
+	    422, "recipe.tags[0]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", "
+	    "\"tags\": [\"ok\", \"a b\"]}}", 422, "recipe.tags[1]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", "
+	    "\"tags\": [\"a,b\"]}}", 422, "recipe.tags[0]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"tags\": [1]}}",
+	    422, "recipe.tags[0]");
+}
+
+static void
+test_recipe_env(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE ", \"recipe\": {\"kind\": \"command\", "
+	    "\"command\": \"make\", \"env\": {\"FOO\": \"1\", \"_x9\": \"\", "
+	    "\"KILNX\": \"ok\"}}}");
+	CHECK(job != NULL);
+	job_free(job);
+
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": []}}", 422,
+	    "recipe.env");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "\"A=1\"}}", 422, "recipe.env");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"1X\": \"a\"}}}", 422, "1X");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"A-B\": \"a\"}}}", 422, "A-B");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"A=B\": \"a\"}}}", 422, "recipe.env");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"\": \"a\"}}}", 422, "recipe.env");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"KILN_OUT\": \"/tmp\"}}}", 422, "KILN_OUT");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"KILN_\": \"x\"}}}", 422, "KILN_");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"A\": 1}}}", 422, "recipe.env.A");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"env\": "
+	    "{\"A\": null}}}", 422, "recipe.env.A");
+}
+
+static void
+test_stored_recipe_is_canonical(void)
+{
+	struct job *job, *job2;
+
+	lib_init();
+	job = accept_body("{" BASE ", \"recipe\": {\"package\": \"./cmd/x\", "
+	    "\"kind\": \"go\",   \"env\": {\"ZED\": \"z\", \"ALPHA\": \"a\"},"
+	    "\n \"tags\": [\"b\", \"a\"]}}");
+	if (job != NULL)
+		CHECK_STR(job->recipe, "{\"env\":{\"ALPHA\":\"a\",\"ZED\":\"z\"},"
+		    "\"kind\":\"go\",\"package\":\"./cmd/x\","
+		    "\"tags\":[\"b\",\"a\"]}");
+	/* The same recipe written differently stores the same text. */
+	job2 = accept_body("{\"recipe\": {\"tags\": [\"b\",\"a\"], \"env\": "
+	    "{\"ALPHA\": \"a\", \"ZED\": \"z\"}, \"kind\": \"go\", "
+	    "\"package\": \"./cmd/x\"}, " BASE "}");
+	if (job != NULL && job2 != NULL)
+		CHECK_STR(job2->recipe, job->recipe);
+	job_free(job);
+	job_free(job2);
+}
+
+UNIT_MAIN(
+	TEST(test_minimal_request),
+	TEST(test_malformed_json_is_400),
+	TEST(test_body_must_be_object),
+	TEST(test_repo_field),
+	TEST(test_nul_in_string_is_422_naming_field),
+	TEST(test_file_url_with_dotdot_rejected),
+	TEST(test_repo_checker_direct),
+	TEST(test_ref_field),
+	TEST(test_ref_git_rules_at_and_del),
+	TEST(test_ref_checker_direct),
+	TEST(test_targets_field),
+	TEST(test_targets_limit),
+	TEST(test_priority_field),
+	TEST(test_recipe_kind),
+	TEST(test_recipe_fields),
+	TEST(test_recipe_env),
+	TEST(test_stored_recipe_is_canonical)
+)
