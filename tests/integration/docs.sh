@@ -1,0 +1,243 @@
+#!/bin/bash
+# The man pages are true to the code:
+#  - every option that `kilnd --help` prints has an `.It Fl` entry in
+#    kilnd(8), and kilnd(8) has no entry for an option kilnd lacks;
+#  - the defaults that --help prints appear in kilnd(8);
+#  - every key of the keys[] table in daemon/conf.c has an `.It Cm` entry
+#    in kilnd.conf(5), no entry names a key that does not exist, and each
+#    entry states the key's range and plain numeric default;
+#  - the example file in kilnd.conf(5) is accepted by kilnd;
+#  - both pages render with man(1) and have no mandoc -Tlint ERROR.
+# Exit 1 naming what is wrong; 77 (skip) only when man or mandoc is
+# missing and everything that could be checked passed.
+set -uo pipefail
+
+: "${KILND:?KILND must name the kilnd binary}"
+: "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+
+MAN8=$SRCDIR/man/kilnd.8
+MAN5=$SRCDIR/man/kilnd.conf.5
+CONF_C=$SRCDIR/daemon/conf.c
+
+NFAIL=0
+NCHECK=0
+SKIPPED=
+KPID=
+T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-docs.XXXXXX")
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+	if [ -n "$KPID" ] && kill -0 "$KPID" 2>/dev/null; then
+		kill -KILL "$KPID" 2>/dev/null
+		wait "$KPID" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	NFAIL=$((NFAIL + 1))
+}
+ok() {
+	NCHECK=$((NCHECK + 1))
+	echo "ok - $*"
+}
+
+for f in "$MAN8" "$MAN5" "$CONF_C"; do
+	[ -s "$f" ] || { echo "FAIL: $f is missing or empty" >&2; exit 1; }
+done
+
+# --- options: kilnd --help <-> kilnd(8) ---------------------------------
+
+if ! help=$("$KILND" --help); then
+	echo "FAIL: $KILND --help did not exit 0" >&2
+	exit 1
+fi
+# An option is a dash or two and a letter, not inside a word ("non-empty").
+help_opts=$(printf '%s\n' "$help" |
+	grep -oE -- '(^|[^[:alnum:]_-])--?[[:alpha:]][[:alnum:]-]*' |
+	sed -E 's/^[^-]*//' | sort -u)
+# Options in `.It` lines: ".It Fl c Ar file , Fl \-config Ar file".
+man_opts=$(grep -E '^\.It .*Fl ' "$MAN8" | sed 's/\\-/-/g' |
+	grep -oE 'Fl [^ ]+' | sed -E 's/^Fl /-/; s/[,.;:)]+$//' | sort -u)
+
+echo "# kilnd --help prints: $(tr '\n' ' ' <<<"$help_opts")"
+echo "# kilnd(8) has entries for: $(tr '\n' ' ' <<<"$man_opts")"
+if ! grep -qE '^-[[:alpha:]]$' <<<"$help_opts" ||
+	! grep -qE '^--[[:alpha:]]' <<<"$help_opts"; then
+	fail "found no short or no long option in kilnd --help; is the" \
+		"extraction in $0 still right?"
+fi
+for o in $help_opts; do
+	if grep -qxF -- "$o" <<<"$man_opts"; then
+		ok "option $o is documented in kilnd(8)"
+	else
+		fail "kilnd --help prints $o, but man/kilnd.8 has no" \
+			"'.It Fl ...' entry for it"
+	fi
+done
+for o in $man_opts; do
+	grep -qxF -- "$o" <<<"$help_opts" ||
+		fail "man/kilnd.8 documents $o, which kilnd --help does not" \
+			"print: document only options kilnd has"
+done
+
+# "(default /var/lib/kiln)" and the like.
+defaults=$(printf '%s\n' "$help" | grep -oE '\(default [^;)]+' |
+	sed 's/^(default //')
+[ -n "$defaults" ] || fail "found no '(default ...)' in kilnd --help"
+while IFS= read -r d; do
+	[ -n "$d" ] || continue
+	if grep -qF -- "$d" "$MAN8"; then
+		ok "default '$d' from --help is in kilnd(8)"
+	else
+		fail "kilnd --help gives the default '$d', man/kilnd.8 does not"
+	fi
+done <<<"$defaults"
+
+# --- configuration keys: daemon/conf.c <-> kilnd.conf(5) ---------------
+
+# { "listen", K_LISTEN, OFF(listen), 0, 0 },
+table=$(sed -nE 's/^[[:space:]]*\{[[:space:]]*"([a-z0-9_]+)",[[:space:]]*(K_[A-Z_]+),[^,]*,[[:space:]]*([^,]+),[[:space:]]*([^}]+)\}.*/\1 \2 \3 \4/p' "$CONF_C")
+code_keys=$(awk '{ print $1 }' <<<"$table" | sort -u)
+man_keys=$(sed -nE 's/^\.It Cm ([a-z0-9_]+)( .*)?$/\1/p' "$MAN5" | sort -u)
+echo "# daemon/conf.c keys: $(tr '\n' ' ' <<<"$code_keys")"
+echo "# kilnd.conf(5) has entries for: $(tr '\n' ' ' <<<"$man_keys")"
+[ -n "$code_keys" ] ||
+	fail "found no keys in the keys[] table of daemon/conf.c; is the" \
+		"extraction in $0 still right?"
+
+# The text of one key's entry, up to the next .It or .El.
+entry() {
+	awk -v k="$1" '
+		$0 ~ "^\\.It Cm " k "( |$)" { on = 1; next }
+		on && /^\.(It|El)( |$)/ { exit }
+		on { printf "%s ", $0 }' "$MAN5"
+}
+
+while read -r key type min max; do
+	[ -n "$key" ] || continue
+	if ! grep -qxF -- "$key" <<<"$man_keys"; then
+		fail "daemon/conf.c has the key '$key', but man/kilnd.conf.5" \
+			"has no '.It Cm $key' entry for it"
+		continue
+	fi
+	ok "key $key is documented in kilnd.conf(5)"
+	text=$(entry "$key")
+	if [ "$type" = K_UINT ] && [[ "$min" =~ ^[0-9]+$ ]] &&
+		[[ "${max// /}" =~ ^[0-9]+$ ]]; then
+		max=${max// /}
+		if [[ "$text" == *"from $min to $max"* ]]; then
+			ok "key $key: range $min to $max"
+		else
+			fail "man/kilnd.conf.5 does not give $key the range" \
+				"'from $min to $max' of daemon/conf.c"
+		fi
+	fi
+done <<<"$table"
+for k in $man_keys; do
+	grep -qxF -- "$k" <<<"$code_keys" ||
+		fail "man/kilnd.conf.5 documents the key '$k', which is not in" \
+			"the keys[] table of daemon/conf.c"
+done
+
+# Plain numeric defaults from conf_defaults(): "c->http_timeout = 60;".
+while read -r key val; do
+	[ -n "$key" ] || continue
+	grep -qxF -- "$key" <<<"$code_keys" || continue
+	grep -qxF -- "$key" <<<"$man_keys" || continue	# failed above
+	if [[ "$(entry "$key")" == *"The default is $val."* ]]; then
+		ok "key $key: default $val"
+	else
+		fail "man/kilnd.conf.5 does not say 'The default is $val.' for" \
+			"$key, as conf_defaults() in daemon/conf.c sets it"
+	fi
+done < <(sed -n '/^conf_defaults(/,/^}/p' "$CONF_C" |
+	sed -nE 's/^[[:space:]]*c->([a-z0-9_]+) = ([0-9]+);$/\1 \2/p')
+
+# --- the example file of kilnd.conf(5) is a valid configuration --------
+
+sed -n '/^\.Sh EXAMPLES/,$p' "$MAN5" |
+	awk '/^\.Bd -literal/ { on = 1; next } on && /^\.Ed/ { exit } on' |
+	sed 's/\\e/\\/g; s/^\\&//' >"$T/example.conf"
+if ! grep -q '^\[kilnd\]' "$T/example.conf"; then
+	fail "man/kilnd.conf.5 has no example file (a .Bd -literal block" \
+		"with [kilnd]) under EXAMPLES"
+else
+	# Flags override the example's state_dir and listen: a private kilnd.
+	"$KILND" -c "$T/example.conf" -d "$T/state" -l 127.0.0.1:0 \
+		2>"$T/kilnd.log" &
+	KPID=$!
+	for _ in $(seq 1 200); do
+		grep -q 'listening on' "$T/kilnd.log" && break
+		kill -0 "$KPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q 'listening on' "$T/kilnd.log"; then
+		kill -TERM "$KPID"
+		rc=0
+		wait "$KPID" || rc=$?
+		KPID=
+		if [ "$rc" -eq 0 ]; then
+			ok "kilnd starts with the example file of kilnd.conf(5)"
+		else
+			fail "kilnd exited $rc on SIGTERM with the example file"
+		fi
+	else
+		fail "kilnd does not start with the example file of" \
+			"kilnd.conf(5): $(tail -n 3 "$T/kilnd.log")"
+	fi
+fi
+
+# --- rendering and lint -------------------------------------------------
+
+if command -v man >/dev/null 2>&1; then
+	for page in "$MAN8" "$MAN5"; do
+		name=${page#"$SRCDIR"/}
+		out=$(MANPAGER=cat PAGER=cat MANWIDTH=80 man -l "$page" \
+			2>"$T/man.err")
+		rc=$?
+		if [[ "$out" == *"has been minimized"* ]]; then
+			SKIPPED="$SKIPPED man"
+			echo "# man is a stub on this system: rendering not checked"
+			break
+		fi
+		lines=$(printf '%s\n' "$out" | wc -l)
+		if [ "$rc" -ne 0 ] || [ "$lines" -lt 10 ]; then
+			fail "man -l $name failed (exit $rc, $lines lines):" \
+				"$(head -n 5 "$T/man.err")"
+		else
+			ok "man -l $name renders ($lines lines)"
+		fi
+	done
+else
+	SKIPPED="$SKIPPED man"
+	echo "# man is missing: rendering not checked"
+fi
+
+if command -v mandoc >/dev/null 2>&1; then
+	for page in "$MAN8" "$MAN5"; do
+		name=${page#"$SRCDIR"/}
+		# Exit 0: nothing at level ERROR or above (3 error, 4
+		# unsupported, 5/6 mandoc failed).
+		if msgs=$(mandoc -Tlint -W error "$page" 2>&1); then
+			ok "mandoc -Tlint: no errors in $name"
+		else
+			fail "mandoc -Tlint reports errors in $name:"$'\n'"$msgs"
+		fi
+		# Below ERROR: shown, not failed ("referenced manual not found"
+		# depends on what this host has installed).
+		mandoc -Tlint "$page" 2>&1 | sed 's/^/# note: /'
+	done
+else
+	SKIPPED="$SKIPPED mandoc"
+	echo "# mandoc is missing: lint not checked"
+fi
+
+echo "# $NCHECK checks passed, $NFAIL failed"
+[ "$NFAIL" -eq 0 ] || exit 1
+if [ -n "$SKIPPED" ]; then
+	echo "SKIP: missing tool(s):$SKIPPED; the other checks passed"
+	exit 77
+fi
+exit 0

@@ -1,0 +1,121 @@
+#!/bin/bash
+# kilnd's command line, configuration, start-up refusals, sd_notify, and a
+# graceful SIGTERM that finishes the request in progress.
+. "$(dirname "$0")/lib.sh"
+
+# --- command line --------------------------------------------------------
+out=$("$KILND" --version)
+[[ "$out" == "kilnd "* ]] && ok "--version: $out" || fail "--version: $out"
+"$KILND" --help | grep -q -- "--state-dir" && ok "--help lists --state-dir" ||
+	fail "--help"
+rc=0; "$KILND" --bogus 2>"$T/err" || rc=$?
+[ $rc = 2 ] && ok "unknown flag: exit 2" || fail "unknown flag: exit $rc"
+rc=0; "$KILND" -w 0 -d "$T/x" 2>"$T/err" || rc=$?
+[ $rc = 2 ] && grep -q "workers" "$T/err" && ok "-w 0 refused naming workers" ||
+	fail "-w 0: exit $rc: $(cat "$T/err")"
+
+# --- configuration ---------------------------------------------------------
+conf_error() {	# conf_error NAME CONTENT EXPECTED-SUBSTRING
+	printf '%b' "$2" > "$T/$1.conf"
+	rc=0; "$KILND" -c "$T/$1.conf" -d "$T/x" -l 127.0.0.1:0 2>"$T/err" &
+	local pid=$!
+	# A config error must stop kilnd before it listens.
+	for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+	if kill -0 $pid 2>/dev/null; then
+		kill -9 $pid; fail "$1: kilnd started despite a bad config"; return
+	fi
+	wait $pid || rc=$?
+	if [ $rc = 1 ] && grep -qF -- "$3" "$T/err"; then
+		ok "$1: exit 1 with '$3'"
+	else
+		fail "$1: exit $rc, stderr: $(cat "$T/err")"
+	fi
+}
+conf_error unknown-key "[kilnd]\nworkers = 2\nfrobnicate = yes\n" "$T/unknown-key.conf:3: unknown key 'frobnicate'"
+conf_error unknown-section "[kilnd]\n[server]\nlisten = 127.0.0.1:1\n" "$T/unknown-section.conf:2: unknown section [server]"
+conf_error bad-number "# comment\n[kilnd]\nworkers = many\n" "$T/bad-number.conf:3: workers"
+conf_error out-of-range "[kilnd]\nhttp_timeout = 0\n" "$T/out-of-range.conf:2: http_timeout"
+conf_error bad-level "[kilnd]\nlog_level = loud\n" "$T/bad-level.conf:2: log_level"
+conf_error twice "[kilnd]\nworkers = 2\nworkers = 3\n" "$T/twice.conf:3: 'workers' is set twice"
+conf_error syntax "[kilnd\n" "$T/syntax.conf:1:"
+conf_error empty-section "[kilnd]\nworkers = 2\n[kilnd2]\n" "$T/empty-section.conf:3: unknown section [kilnd2]"
+long=$(head -c 300 /dev/zero | tr '\0' x)
+conf_error long-line "[kilnd]\nstate_dir = /$long\nworkers = 2\n" "$T/long-line.conf:2: line longer than"
+conf_error bad-listen "[kilnd]\nlisten = example.com:80\n" "$T/bad-listen.conf:2: listen"
+rc=0; "$KILND" -c "$T/missing.conf" -d "$T/x" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "missing.conf" "$T/err" && ok "-c of a missing file: exit 1" ||
+	fail "-c missing: exit $rc"
+
+# Flags override the file.
+printf '[kilnd]\nworkers = 3\nlog_level = debug\n' > "$T/good.conf"
+start_kilnd -c "$T/good.conf" -w 5
+grep -q "configuration from $T/good.conf" "$KLOG" && ok "config file read" || fail "config not read"
+grep -q " 5 workers" "$KLOG" && ok "-w 5 overrides workers = 3" || fail "override: $(cat "$KLOG")"
+
+# --- one kilnd per state dir -------------------------------------------------
+rc=0; "$KILND" -l 127.0.0.1:0 -d "$STATE" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "in use by another kilnd" "$T/err" &&
+	ok "second kilnd on the same state dir refused" || fail "second kilnd: exit $rc $(cat "$T/err")"
+stop_kilnd TERM
+
+# --- loopback only without tokens -------------------------------------------
+for addr in 0.0.0.0:0 '[::]:0'; do
+	rc=0; "$KILND" -l "$addr" -d "$T/y" 2>"$T/err" || rc=$?
+	[ $rc = 1 ] && grep -qF "refusing to listen on $addr" "$T/err" &&
+		ok "no tokens: $addr refused" || fail "$addr: exit $rc: $(cat "$T/err")"
+done
+
+# --- a database from a newer kilnd is refused, untouched ---------------------
+mkdir -p "$T/newer"
+sqlite3 "$T/newer/kiln.db" "create table keep(x); pragma user_version = 99;"
+sum=$(md5sum < "$T/newer/kiln.db")
+rc=0; "$KILND" -l 127.0.0.1:0 -d "$T/newer" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "schema version 99, newer" "$T/err" &&
+	ok "newer schema refused" || fail "newer schema: exit $rc: $(cat "$T/err")"
+[ "$(md5sum < "$T/newer/kiln.db")" = "$sum" ] && ok "newer database untouched" ||
+	fail "newer database was modified"
+
+# --- sd_notify -----------------------------------------------------------------
+if command -v socat >/dev/null; then
+	socat -u UNIX-RECV:"$T/notify" OPEN:"$T/notify.out",creat,append &
+	SOCAT=$!
+	for _ in $(seq 1 50); do [ -S "$T/notify" ] && break; sleep 0.05; done
+	NOTIFY_SOCKET=$T/notify start_kilnd
+	sleep 0.2
+	grep -q "READY=1" "$T/notify.out" && ok "READY=1 sent when listening" ||
+		fail "no READY=1: $(cat "$T/notify.out")"
+	grep -q "STATUS=serving on" "$T/notify.out" && ok "STATUS sent" || fail "no STATUS"
+	stop_kilnd TERM
+	sleep 0.2
+	grep -q "STOPPING=1" "$T/notify.out" && ok "STOPPING=1 sent on SIGTERM" ||
+		fail "no STOPPING=1"
+	kill $SOCAT 2>/dev/null || true
+else
+	fail "socat missing: cannot check sd_notify (scripts/bootstrap installs it)"
+fi
+
+# --- SIGTERM finishes the request in progress, then refuses new ones ---------
+start_kilnd
+# A valid job padded to ~64 KB, sent at 16 KB/s: about 4 s in flight.
+pad=$(head -c 65000 /dev/zero | tr '\0' ' ')
+printf '{"repo": "https://x/slow.git", "ref": "main", "targets": ["linux/amd64"]%s}' \
+	"$pad" > "$T/slow.json"
+curl -sS -o "$T/slow.out" -w '%{http_code}' --limit-rate 16k \
+	-H 'Content-Type: application/json' --data-binary @"$T/slow.json" \
+	"$URL/v1/jobs" > "$T/slow.code" &
+CURL=$!
+sleep 1
+kill -TERM "$KPID"
+sleep 0.3
+rc=0; curl -sS -m 2 "$URL/healthz" >/dev/null 2>&1 || rc=$?
+[ $rc != 0 ] && ok "no new connections while draining (curl exit $rc)" ||
+	fail "a new connection was served while draining"
+wait $CURL || true
+[ "$(cat "$T/slow.code")" = 201 ] && ok "request in progress at SIGTERM finished: 201" ||
+	fail "slow request got $(cat "$T/slow.code"): $(cat "$T/slow.out")"
+KEXIT=0; wait "$KPID" || KEXIT=$?; KPID=
+[ "$KEXIT" = 0 ] && ok "drained, exit 0" || fail "exit $KEXIT after drain"
+id=$(jq -r .id "$T/slow.out")
+[ "$(db "select count(*) from jobs where id = $id")" = 1 ] &&
+	ok "the job acknowledged during the drain is stored" || fail "job $id missing"
+finish
