@@ -77,6 +77,16 @@ api_reply_json(struct api_req *req, unsigned status, json_t *body)
 }
 
 void
+api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b)
+{
+	sbuf_addc(b, '\n');
+	free(req->resp_body);
+	req->resp_body = sbuf_steal(b, &req->resp_len);
+	req->status = status;
+	req->resp_type = "application/json";
+}
+
+void
 api_reply_problem(struct api_req *req, unsigned status, const char *fmt, ...)
 {
 	char detail[1024];

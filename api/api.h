@@ -20,6 +20,7 @@
 #include "../daemon/conf.h"
 #include "../daemon/job.h"
 #include "../daemon/queue.h"
+#include "../daemon/sbuf.h"
 
 enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
 	API_SCOPE_ADMIN };
@@ -103,6 +104,8 @@ const struct api_route *api_route_at(size_t i);
 
 /* Answers. */
 void api_reply_json(struct api_req *req, unsigned status, json_t *body);
+/* Answer with b's JSON text (taken over; b is empty after). */
+void api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b);
 void api_reply_problem(struct api_req *req, unsigned status,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void api_add_header(struct api_req *req, const char *name,
@@ -116,7 +119,7 @@ int api_parse_job_request(const char *body, size_t len, struct job **out,
 int api_check_repo(const char *repo, char *why, size_t whysize);
 int api_check_ref(const char *ref, char *why, size_t whysize);
 
-/* A job as the API shows it. */
-json_t *api_job_json(const struct job *job);
+/* A job as the API shows it, appended to b as JSON. */
+void api_job_render(struct sbuf *b, const struct job *job);
 
 #endif

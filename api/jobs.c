@@ -50,12 +50,23 @@ reply_queue_error(struct api_req *req, int rc, int64_t id)
 }
 
 static void
+reply_job(struct api_req *req, const struct job *job)
+{
+	struct sbuf b = { 0 };
+
+	api_job_render(&b, job);
+	api_reply_sbuf(req, 200, &b);
+}
+
+static void
 submitted(struct job *job, int rc, void *data)
 {
 	struct api_req *req = data;
 
 	if (rc == 0) {
-		api_reply_json(req, 201, api_job_json(job));
+		struct sbuf b = { 0 };
+		api_job_render(&b, job);
+		api_reply_sbuf(req, 201, &b);
 		api_add_header(req, "Location", "/v1/jobs/%lld",
 		    (long long)job->id);
 		log_info("job %lld: accepted %s %s (%zu targets)",
@@ -116,7 +127,7 @@ get_job(struct api_req *req)
 		reply_queue_error(req, rc, id);
 		return API_DONE;
 	}
-	api_reply_json(req, 200, api_job_json(job));
+	reply_job(req, job);
 	job_free(job);
 	return API_DONE;
 }
@@ -129,7 +140,7 @@ list_jobs(struct api_req *req)
 	const char *limit = req->query(req, "limit");
 	const char *after = req->query(req, "after");
 	struct job **jobs = NULL;
-	json_t *arr, *body;
+	struct sbuf b = { 0 };
 	int64_t next = 0, v;
 	size_t n = 0;
 
@@ -163,19 +174,23 @@ list_jobs(struct api_req *req)
 		    "log");
 		return API_DONE;
 	}
-	arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, api_job_json(jobs[i]));
+	sbuf_add(&b, "{\"jobs\":[", 9);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			sbuf_addc(&b, ',');
+		api_job_render(&b, jobs[i]);
+	}
 	job_free_array(jobs, n);
-	body = json_object();
-	json_object_set_new(body, "jobs", arr);
+	sbuf_adds(&b, "],\"next\":");
 	if (next != 0) {
-		char cur[24];
-		snprintf(cur, sizeof cur, "%lld", (long long)next);
-		json_object_set_new(body, "next", json_string(cur));
+		/* The cursor is opaque to clients: a string. */
+		sbuf_addc(&b, '"');
+		sbuf_addi(&b, next);
+		sbuf_addc(&b, '"');
 	} else
-		json_object_set_new(body, "next", json_null());
-	api_reply_json(req, 200, body);
+		sbuf_adds(&b, "null");
+	sbuf_addc(&b, '}');
+	api_reply_sbuf(req, 200, &b);
 	return API_DONE;
 }
 
@@ -207,7 +222,7 @@ cancel_job(struct api_req *req)
 	}
 	log_info("job %lld: canceled (%zu targets still running)",
 	    (long long)id, running);
-	api_reply_json(req, 200, api_job_json(job));
+	reply_job(req, job);
 	job_free(job);
 	return API_DONE;
 }

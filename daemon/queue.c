@@ -41,6 +41,11 @@ struct queue {
 	"created_at, started_at, finished_at"
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at"
+/* The same, qualified, for the join in queue_get(). */
+#define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
+	"j.state, j.error, j.created_at, j.started_at, j.finished_at"
+#define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
+	"t.error, t.started_at, t.finished_at"
 
 static void
 db_log(sqlite3 *db, const char *what)
@@ -200,8 +205,9 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    "priority, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
-	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS " FROM jobs "
-	    "WHERE id = ?") ||
+	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
+	    " FROM jobs j LEFT JOIN job_targets t ON t.job_id = j.id "
+	    "WHERE j.id = ? ORDER BY t.id") ||
 	    prepare(q->db, &q->get_targets, "SELECT " TARGET_COLS
 	    " FROM job_targets WHERE job_id = ? ORDER BY id") ||
 	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
@@ -316,14 +322,12 @@ col_time(sqlite3_stmt *st, int i)
 	    sqlite3_column_int64(st, i);
 }
 
-/* Build a job from a row of JOB_COLS and load its targets. */
-static int
-load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
+/* A job from the JOB_COLS columns of a row (targets not loaded). */
+static struct job *
+job_from_row(sqlite3_stmt *st)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	const char *s;
-	size_t cap = 0;
-	int step;
 
 	j->id = sqlite3_column_int64(st, 0);
 	j->repo = col_strdup(st, 1);
@@ -336,43 +340,63 @@ load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
 		log_error("queue: job %" PRId64 " has unknown state '%s'", j->id,
 		    s ? s : "NULL");
 		job_free(j);
-		return QUEUE_ERROR;
+		return NULL;
 	}
 	j->error = col_strdup(st, 7);
 	j->created_at = col_time(st, 8);
 	j->started_at = col_time(st, 9);
 	j->finished_at = col_time(st, 10);
+	return j;
+}
 
+/* Append a target from the TARGET_COLS columns of a row, from column c. */
+static int
+add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
+{
+	struct job_target *t;
+	const char *s;
+
+	if (j->ntargets == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		j->targets = xreallocarray(j->targets, *cap, sizeof *j->targets);
+	}
+	t = &j->targets[j->ntargets];
+	memset(t, 0, sizeof *t);
+	t->id = sqlite3_column_int64(ts, c);
+	snprintf(t->target, sizeof t->target, "%s",
+	    (const char *)sqlite3_column_text(ts, c + 1));
+	s = (const char *)sqlite3_column_text(ts, c + 2);
+	if (s == NULL || target_state_parse(s, &t->state) != 0) {
+		log_error("queue: target %" PRId64 " has unknown state", t->id);
+		return QUEUE_ERROR;
+	}
+	t->attempt = sqlite3_column_int(ts, c + 3);
+	t->has_exit_status = sqlite3_column_type(ts, c + 4) != SQLITE_NULL;
+	t->exit_status = sqlite3_column_int(ts, c + 4);
+	t->error = col_strdup(ts, c + 5);
+	t->started_at = col_time(ts, c + 6);
+	t->finished_at = col_time(ts, c + 7);
+	j->ntargets++;
+	return 0;
+}
+
+/* Build a job from a row of JOB_COLS and load its targets. */
+static int
+load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
+{
+	struct job *j = job_from_row(st);
+	size_t cap = 0;
+	int step;
+
+	if (j == NULL)
+		return QUEUE_ERROR;
 	sqlite3_reset(q->get_targets);
 	sqlite3_bind_int64(q->get_targets, 1, j->id);
-	while ((step = sqlite3_step(q->get_targets)) == SQLITE_ROW) {
-		sqlite3_stmt *ts = q->get_targets;
-		struct job_target *t;
-
-		if (j->ntargets == cap) {
-			cap = cap ? cap * 2 : 4;
-			j->targets = xreallocarray(j->targets, cap,
-			    sizeof *j->targets);
-		}
-		t = &j->targets[j->ntargets++];
-		memset(t, 0, sizeof *t);
-		t->id = sqlite3_column_int64(ts, 0);
-		snprintf(t->target, sizeof t->target, "%s",
-		    (const char *)sqlite3_column_text(ts, 1));
-		s = (const char *)sqlite3_column_text(ts, 2);
-		if (s == NULL || target_state_parse(s, &t->state) != 0) {
-			log_error("queue: target %" PRId64 " has unknown state",
-			    t->id);
+	while ((step = sqlite3_step(q->get_targets)) == SQLITE_ROW)
+		if (add_target_from_row(j, &cap, q->get_targets, 0) != 0) {
 			step = SQLITE_ERROR;
 			break;
 		}
-		t->attempt = sqlite3_column_int(ts, 3);
-		t->has_exit_status = sqlite3_column_type(ts, 4) != SQLITE_NULL;
-		t->exit_status = sqlite3_column_int(ts, 4);
-		t->error = col_strdup(ts, 5);
-		t->started_at = col_time(ts, 6);
-		t->finished_at = col_time(ts, 7);
-	}
 	sqlite3_reset(q->get_targets);
 	if (step != SQLITE_DONE) {
 		if (step != SQLITE_ERROR)
@@ -384,24 +408,44 @@ load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
 	return 0;
 }
 
+/*
+ * One statement for a job and its targets (a row per target): the hot
+ * path of GET /v1/jobs/{id}.
+ */
 int
 queue_get(struct queue *q, int64_t id, struct job **out)
 {
-	int rc, step;
+	sqlite3_stmt *st = q->get_job;
+	struct job *j = NULL;
+	size_t cap = 0;
+	int rc = 0, step;
 
-	sqlite3_reset(q->get_job);
-	sqlite3_bind_int64(q->get_job, 1, id);
-	step = sqlite3_step(q->get_job);
-	if (step == SQLITE_ROW)
-		rc = load_job(q, q->get_job, out);
-	else if (step == SQLITE_DONE)
-		rc = QUEUE_ENOTFOUND;
-	else {
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (j == NULL && (j = job_from_row(st)) == NULL) {
+			rc = QUEUE_ERROR;
+			break;
+		}
+		if (sqlite3_column_type(st, 11) != SQLITE_NULL &&
+		    add_target_from_row(j, &cap, st, 11) != 0) {
+			rc = QUEUE_ERROR;
+			break;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
 		db_log(q->db, "get job");
 		rc = QUEUE_ERROR;
 	}
-	sqlite3_reset(q->get_job);
-	return rc;
+	sqlite3_reset(st);
+	if (rc == 0 && j == NULL)
+		rc = QUEUE_ENOTFOUND;
+	if (rc != 0) {
+		job_free(j);
+		return rc;
+	}
+	*out = j;
+	return 0;
 }
 
 int

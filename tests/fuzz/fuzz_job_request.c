@@ -26,19 +26,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (api_parse_job_request((const char *)data, size, &job, &status,
 	    detail, sizeof detail) == 0) {
+		struct sbuf b = { 0 };
 		json_t *j;
-		char *s;
 
 		/* Invariants of an accepted request. */
 		if (job->ntargets == 0 || job->ntargets > JOB_MAX_TARGETS ||
 		    job->repo == NULL || job->ref == NULL)
 			abort();
-		j = api_job_json(job);
-		s = json_dumps(j, JSON_COMPACT);
-		if (s == NULL)
-			abort();	/* the API could not render it */
-		free(s);
+		/* What the API renders of it is valid JSON holding the
+		 * same repo and ref. */
+		api_job_render(&b, job);
+		j = json_loadb(b.p, b.len, 0, NULL);
+		if (j == NULL ||
+		    strcmp(json_string_value(json_object_get(j, "repo")),
+		    job->repo) != 0 ||
+		    strcmp(json_string_value(json_object_get(j, "ref")),
+		    job->ref) != 0)
+			abort();
 		json_decref(j);
+		sbuf_free(&b);
 		job_free(job);
 	} else if ((status != 400 && status != 422) || detail[0] == '\0')
 		abort();	/* every refusal says why */
