@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "../daemon/log.h"
@@ -13,6 +14,9 @@
 
 static const struct api_route *const tables[] = {
 	api_jobs_routes,
+	api_logs_routes,
+	api_targets_routes,
+	api_admin_routes,
 	api_health_routes,
 };
 
@@ -87,6 +91,29 @@ api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b)
 }
 
 void
+api_reply_stream(struct api_req *req, unsigned status, const char *type,
+    const struct api_stream *stream)
+{
+	free(req->resp_body);
+	req->resp_body = NULL;
+	req->resp_len = 0;
+	req->stream = *stream;
+	req->status = status;
+	req->resp_type = type;
+}
+
+void
+api_reply_fd(struct api_req *req, unsigned status, const char *type, int fd)
+{
+	free(req->resp_body);
+	req->resp_body = NULL;
+	req->resp_len = 0;
+	req->resp_fd = fd;
+	req->status = status;
+	req->resp_type = type;
+}
+
+void
 api_reply_problem(struct api_req *req, unsigned status, const char *fmt, ...)
 {
 	char detail[1024];
@@ -144,6 +171,13 @@ api_req_release(struct api_req *req)
 	free(req->resp_body);
 	req->resp_body = NULL;
 	req->resp_len = 0;
+	/* A stream or fd never handed to the HTTP layer is released here. */
+	if (req->stream.free != NULL)
+		req->stream.free(req->stream.cls);
+	memset(&req->stream, 0, sizeof req->stream);
+	if (req->resp_fd > 0)
+		close(req->resp_fd);
+	req->resp_fd = -1;
 }
 
 /*

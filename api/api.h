@@ -50,6 +50,34 @@ struct api_env {
 	int (*submit)(void *ctx, struct job *job, api_submit_done done,
 	    void *data);
 	void *submit_ctx;
+
+	/* Builds (the scheduler); ctx is build_ctx. */
+	void (*cancel)(void *ctx, int64_t job_id);
+	int (*log_open)(void *ctx, int64_t job_id, const char *target,
+	    int *fd);
+	bool (*log_live)(void *ctx, int64_t job_id, const char *target);
+	void *(*log_watch)(void *ctx, int64_t job_id, const char *target,
+	    void (*wake)(void *), void *data);
+	void (*log_unwatch)(void *ctx, void *handle);
+	void (*pause)(void *ctx, bool paused);
+	bool (*paused)(void *ctx);
+	unsigned (*running)(void *ctx);
+	void *build_ctx;
+};
+
+/*
+ * A streamed answer of unknown length (chunked): read() fills buf and
+ * returns the count, 0 when nothing is there yet but more will come (the
+ * HTTP layer then waits until wake(waker) is called), or API_STREAM_END.
+ * free(cls) runs when the response is done with.
+ */
+#define API_STREAM_END (-1)
+#define API_STREAM_ERROR (-2)
+struct api_stream {
+	long (*read)(void *cls, char *buf, size_t max,
+	    void (*wake)(void *waker), void *waker);
+	void (*free)(void *cls);
+	void *cls;
 };
 
 struct api_header {
@@ -74,6 +102,8 @@ struct api_req {
 	char *resp_body;		/* malloc'd */
 	size_t resp_len;
 	const char *resp_type;
+	struct api_stream stream;	/* set: streamed, resp_body unused */
+	int resp_fd;			/* > 0: send this file */
 	struct api_header headers[API_MAX_HEADERS];
 	size_t nheaders;
 
@@ -94,6 +124,9 @@ struct api_route {
 /* Route tables, one per resource file, ended by a zeroed entry. */
 extern const struct api_route api_jobs_routes[];
 extern const struct api_route api_health_routes[];
+extern const struct api_route api_logs_routes[];
+extern const struct api_route api_targets_routes[];
+extern const struct api_route api_admin_routes[];
 
 /* Route and run the request; 404/405 when nothing matches. */
 enum api_result api_handle(struct api_req *req);
@@ -104,6 +137,12 @@ const struct api_route *api_route_at(size_t i);
 
 /* Answers. */
 void api_reply_json(struct api_req *req, unsigned status, json_t *body);
+/* Answer with a stream (see struct api_stream). */
+void api_reply_stream(struct api_req *req, unsigned status,
+    const char *type, const struct api_stream *stream);
+/* Answer with the contents of an open file (taken over). */
+void api_reply_fd(struct api_req *req, unsigned status, const char *type,
+    int fd);
 /* Answer with b's JSON text (taken over; b is empty after). */
 void api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b);
 void api_reply_problem(struct api_req *req, unsigned status,
@@ -118,6 +157,8 @@ int api_parse_job_request(const char *body, size_t len, struct job **out,
 /* Validators shared with webhooks and tests. */
 int api_check_repo(const char *repo, char *why, size_t whysize);
 int api_check_ref(const char *ref, char *why, size_t whysize);
+/* A recipe object (from a request or a repository's .kiln.json). */
+int api_check_recipe(json_t *recipe, char *why, size_t whysize);
 
 /* A job as the API shows it, appended to b as JSON. */
 void api_job_render(struct sbuf *b, const struct job *job);

@@ -14,12 +14,16 @@ healthz(struct api_req *req)
 		api_reply_problem(req, 503, "the job queue cannot be read");
 		return API_DONE;
 	}
-	api_reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:I, s:I}",
+	api_reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:I}",
 	    "status", "ok", "version", PACKAGE_VERSION,
 	    "uptime_seconds", (json_int_t)((util_now_ms() -
 	    req->env->started_at) / 1000),
 	    "jobs_queued", (json_int_t)queued,
-	    "jobs_running", (json_int_t)running));
+	    "jobs_running", (json_int_t)running,
+	    "builds_paused", req->env->paused ?
+	    req->env->paused(req->env->build_ctx) : 0,
+	    "builds_running", (json_int_t)(req->env->running ?
+	    req->env->running(req->env->build_ctx) : 0)));
 	return API_DONE;
 }
 

@@ -222,6 +222,9 @@ cancel_job(struct api_req *req)
 	}
 	log_info("job %lld: canceled (%zu targets still running)",
 	    (long long)id, running);
+	/* Running builds are stopped; they end as canceled. */
+	if (running > 0 && req->env->cancel != NULL)
+		req->env->cancel(req->env->build_ctx, id);
 	reply_job(req, job);
 	job_free(job);
 	return API_DONE;

@@ -48,6 +48,11 @@ api_job_render(struct sbuf *b, const struct job *job)
 	sbuf_adds(b, job->recipe ? job->recipe : "null");
 	KEY(b, ",\"priority\":");
 	sbuf_addi(b, job->priority);
+	KEY(b, ",\"timeout\":");
+	if (job->timeout > 0)
+		sbuf_addi(b, job->timeout);
+	else
+		sbuf_add(b, "null", 4);
 	KEY(b, ",\"error\":");
 	sbuf_add_json_string(b, job->error);
 	KEY(b, ",\"created_at\":");
@@ -79,7 +84,17 @@ api_job_render(struct sbuf *b, const struct job *job)
 		add_time(b, t->started_at);
 		KEY(b, ",\"finished_at\":");
 		add_time(b, t->finished_at);
-		sbuf_addc(b, '}');
+		KEY(b, ",\"artifacts\":[");
+		for (size_t a = 0; a < t->nartifacts; a++) {
+			if (a > 0)
+				sbuf_addc(b, ',');
+			KEY(b, "{\"name\":");
+			sbuf_add_json_string(b, t->artifacts[a].name);
+			KEY(b, ",\"size\":");
+			sbuf_addi(b, t->artifacts[a].size);
+			sbuf_addc(b, '}');
+		}
+		KEY(b, "]}");
 	}
 	KEY(b, "]}");
 }

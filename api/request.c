@@ -239,8 +239,8 @@ check_string(json_t *v, const char *field, size_t max, char *why,
 	return 0;
 }
 
-static int
-check_recipe(json_t *r, char *why, size_t size)
+int
+api_check_recipe(json_t *r, char *why, size_t size)
 {
 	const char *kind, *k;
 	json_t *v;
@@ -343,9 +343,9 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 	json_object_foreach(root, k, v) {
 		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
 		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&
-		    strcmp(k, "priority") != 0) {
+		    strcmp(k, "priority") != 0 && strcmp(k, "timeout") != 0) {
 			fail(why, size, "unknown field '%.64s' (expected repo, "
-			    "ref, targets, recipe, priority)", k);
+			    "ref, targets, recipe, priority, timeout)", k);
 			goto out;
 		}
 	}
@@ -429,7 +429,7 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 
 	v = json_object_get(root, "recipe");
 	if (v != NULL && !json_is_null(v)) {
-		if (check_recipe(v, why, size) != 0)
+		if (api_check_recipe(v, why, size) != 0)
 			goto out;
 		job->recipe = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 		if (job->recipe == NULL)
@@ -446,6 +446,18 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 			goto out;
 		}
 		job->priority = (int)json_integer_value(v);
+	}
+
+	/* Seconds; kilnd applies the lower of this and build_timeout. */
+	v = json_object_get(root, "timeout");
+	if (v != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 7 * 86400) {
+			fail(why, size, "timeout: must be an integer number of "
+			    "seconds from 1 to %d", 7 * 86400);
+			goto out;
+		}
+		job->timeout = (int)json_integer_value(v);
 	}
 	*out = job;
 	job = NULL;

@@ -14,10 +14,11 @@
 #include <ini.h>
 
 #include "conf.h"
+#include "target.h"
 #include "util.h"
 #include "xmalloc.h"
 
-enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN };
+enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL };
 
 struct key {
 	const char *name;
@@ -38,6 +39,28 @@ static const struct key keys[] = {
 	{ "max_queued", K_UINT, OFF(max_queued), 1, 100000000 },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 3600 },
 	{ "max_attempts", K_UINT, OFF(max_attempts), 1, 100 },
+	{ "paused", K_BOOL, OFF(paused), 0, 0 },
+	{ "worker_path", K_STRING, OFF(worker_path), 0, 0 },
+	{ "build_timeout", K_UINT, OFF(build_timeout), 1, 7 * 86400 },
+	{ "fetch_timeout", K_UINT, OFF(fetch_timeout), 1, 86400 },
+	{ "max_log_size", K_SIZE, OFF(max_log_size), 4096,
+	    1024ULL * 1024 * 1024 },
+	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL * 1024 * 1024,
+	    1024ULL * 1024 * 1024 * 1024 },
+	{ "build_pids", K_UINT, OFF(build_pids), 16, 1000000 },
+	{ "build_uid", K_UINT, OFF(build_uid), 1, 4294967294U },
+};
+
+/*
+ * The C toolchains of Debian's cross compilers (DESIGN.md); [toolchains]
+ * in kilnd.conf adds or replaces entries.  "host" is the build host's gcc.
+ */
+static const struct conf_toolchain default_toolchains[] = {
+	{ "linux/amd64", CONF_HOST_TRIPLE },
+	{ "linux/arm64", "aarch64-linux-gnu" },
+	{ "linux/arm/v7", "arm-linux-gnueabihf" },
+	{ "linux/riscv64", "riscv64-linux-gnu" },
+	{ "windows/amd64", "x86_64-w64-mingw32" },
 };
 
 void
@@ -56,6 +79,72 @@ conf_defaults(struct kiln_config *c)
 	c->max_queued = 100000;
 	c->shutdown_timeout = 10;
 	c->max_attempts = 3;
+	c->worker_path = NULL;
+	c->build_timeout = 30 * 60;
+	c->fetch_timeout = 10 * 60;
+	c->max_log_size = 16 * 1024 * 1024;
+	c->build_memory = 4ULL * 1024 * 1024 * 1024;
+	c->build_pids = 1024;
+	c->build_uid = 65534;
+	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
+	c->ntoolchains = ARRAY_SIZE(default_toolchains);
+}
+
+const char *
+conf_toolchain(const struct kiln_config *c, const char *target)
+{
+	const char *v;
+
+	for (size_t i = 0; i < c->ntoolchains; i++)
+		if (strcmp(c->toolchains[i].target, target) == 0)
+			return c->toolchains[i].triple;
+	/* amd64 v2..v4 use the plain amd64 compiler (the level is a -march
+	 * matter); arm variants differ in ABI and need their own entry. */
+	v = strstr(target, "/amd64/");
+	if (v != NULL) {
+		char base[TARGET_NAME_MAX];
+		snprintf(base, sizeof base, "%.*s/amd64", (int)(v - target),
+		    target);
+		return conf_toolchain(c, base);
+	}
+	return NULL;
+}
+
+/* [toolchains] TARGET = TRIPLE */
+static int
+set_toolchain(struct kiln_config *c, const char *key, const char *value,
+    char *err, size_t errsize)
+{
+	struct target t;
+	char why[160];
+	size_t i;
+
+	if (target_parse(&t, key, why, sizeof why) != 0) {
+		snprintf(err, errsize, "toolchains: %s", why);
+		return -1;
+	}
+	if (*value == '\0' || strlen(value) >= sizeof c->toolchains[0].triple ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+	    strlen(value)) {
+		snprintf(err, errsize, "toolchains: %s: '%s' is not a GNU "
+		    "triple (like aarch64-linux-gnu) or \"host\"", key, value);
+		return -1;
+	}
+	for (i = 0; i < c->ntoolchains; i++)
+		if (strcmp(c->toolchains[i].target, t.name) == 0)
+			break;
+	if (i == CONF_MAX_TOOLCHAINS) {
+		snprintf(err, errsize, "toolchains: more than %d entries",
+		    CONF_MAX_TOOLCHAINS);
+		return -1;
+	}
+	snprintf(c->toolchains[i].target, sizeof c->toolchains[i].target,
+	    "%s", t.name);
+	snprintf(c->toolchains[i].triple, sizeof c->toolchains[i].triple,
+	    "%s", value);
+	if (i == c->ntoolchains)
+		c->ntoolchains++;
+	return 0;
 }
 
 void
@@ -63,7 +152,8 @@ conf_free(struct kiln_config *c)
 {
 	free(c->listen);
 	free(c->state_dir);
-	c->listen = c->state_dir = NULL;
+	free(c->worker_path);
+	c->listen = c->state_dir = c->worker_path = NULL;
 }
 
 /* Sizes take an optional K, M or G suffix (powers of 1024). */
@@ -123,6 +213,19 @@ conf_set(struct kiln_config *c, const char *name, const char *value,
 		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
+		return 0;
+	case K_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+		    strcmp(value, "on") == 0 || strcmp(value, "1") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+		    strcmp(value, "off") == 0 || strcmp(value, "0") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(err, errsize, "%s: '%s' is not yes or no", name,
+			    value);
+			return -1;
+		}
 		return 0;
 	case K_LEVEL:
 		if (log_level_parse(value, (enum log_level *)field) != 0) {
@@ -206,8 +309,9 @@ read_line(char *buf, int size, void *data)
 		;
 	if (*p == '[') {
 		char *end = strchr(p, ']');
-		if (end != NULL && !(end - p - 1 == 5 &&
-		    strncmp(p + 1, "kilnd", 5) == 0)) {
+		size_t sn = end != NULL ? (size_t)(end - p - 1) : 0;
+		if (end != NULL && !(sn == 5 && strncmp(p + 1, "kilnd", 5) == 0) &&
+		    !(sn == 10 && strncmp(p + 1, "toolchains", 10) == 0)) {
 			*end = '\0';
 			load_error(ctx, "unknown section [%.64s]", p + 1);
 			*end = ']';
@@ -222,6 +326,13 @@ ini_cb(void *data, const char *section, const char *name, const char *value)
 	struct load_ctx *ctx = data;
 	char why[512];
 
+	if (strcmp(section, "toolchains") == 0) {
+		if (set_toolchain(ctx->c, name, value, why, sizeof why) != 0) {
+			load_error(ctx, "%s", why);
+			return 0;
+		}
+		return 1;
+	}
 	if (strcmp(section, "kilnd") != 0) {
 		if (*section == '\0')
 			load_error(ctx, "'%s' is outside a section: put it "

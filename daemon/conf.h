@@ -18,6 +18,10 @@
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8080"
 #define CONF_DEFAULT_STATE_DIR "/var/lib/kiln"
 
+#define CONF_MAX_TOOLCHAINS 64
+/* The triple that means "the host's own gcc". */
+#define CONF_HOST_TRIPLE "host"
+
 struct kiln_config {
 	char *listen;			/* ADDR:PORT */
 	char *state_dir;
@@ -30,7 +34,27 @@ struct kiln_config {
 	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
 	unsigned max_attempts;		/* runs of a target across crashes */
 	unsigned ntokens;		/* API tokens (auth comes later) */
+
+	/* Builds. */
+	bool paused;			/* start with builds paused */
+	char *worker_path;		/* kiln-worker; NULL = find it */
+	unsigned build_timeout;		/* s, wall clock per target */
+	unsigned fetch_timeout;		/* s, per fetch */
+	size_t max_log_size;		/* bytes kept of a target's log */
+	size_t build_memory;		/* bytes, cgroup memory limit */
+	unsigned build_pids;		/* cgroup pids limit */
+	unsigned build_uid;		/* host uid of builds when root */
+
+	/* [toolchains]: target -> GNU triple of its C cross compiler. */
+	struct conf_toolchain {
+		char target[32];
+		char triple[64];
+	} toolchains[CONF_MAX_TOOLCHAINS];
+	size_t ntoolchains;
 };
+
+/* The toolchain triple for a normalized target, or NULL. */
+const char *conf_toolchain(const struct kiln_config *c, const char *target);
 
 void conf_defaults(struct kiln_config *c);
 void conf_free(struct kiln_config *c);

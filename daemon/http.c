@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <microhttpd.h>
 
@@ -28,6 +29,7 @@ struct http_server {
 	int stopping;		/* quiesced, waiting for active == 0 */
 	int stopped;		/* MHD stopped, handles closing */
 	int handles_open;
+	struct http_stream *streams;	/* streamed responses in flight */
 	void (*done)(void *);
 	void *done_data;
 };
@@ -45,6 +47,15 @@ struct http_req {
 	int answered;			/* api holds the answer to send */
 	int pending;			/* a handler will call complete() */
 	int orphaned;			/* MHD let go while pending */
+};
+
+/* A streamed (chunked) response and the connection it belongs to. */
+struct http_stream {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct api_stream api;
+	int suspended;
+	struct http_stream *prev, *next;
 };
 
 static void run_mhd(struct http_server *srv);
@@ -101,6 +112,107 @@ query_arg(struct api_req *api, const char *name)
 	    name);
 }
 
+/* Called (on the loop thread) when a waiting stream has more. */
+static void
+stream_wake(void *waker)
+{
+	struct http_stream *h = waker;
+	struct http_server *srv = h->srv;
+
+	if (!h->suspended)
+		return;
+	h->suspended = 0;
+	MHD_resume_connection(h->conn);
+	if (!srv->in_run)
+		run_mhd(srv);
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *h = cls;
+	long n;
+
+	(void)pos;
+	/* Shutting down: end followers cleanly rather than cut them. */
+	if (h->srv->stopping)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = h->api.read(h->api.cls, buf, max, stream_wake, h);
+	if (n > 0)
+		return n;
+	if (n == 0) {
+		/* Nothing yet: park the connection until wake (returning 0
+		 * unsuspended would make MHD poll this on every run). */
+		h->suspended = 1;
+		MHD_suspend_connection(h->conn);
+		return 0;
+	}
+	return n == API_STREAM_END ? MHD_CONTENT_READER_END_OF_STREAM :
+	    MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void
+stream_free(void *cls)
+{
+	struct http_stream *h = cls;
+
+	if (h->api.free)
+		h->api.free(h->api.cls);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (h->srv->streams == h)
+		h->srv->streams = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	free(h);
+}
+
+static struct MHD_Response *
+make_response(struct http_req *r)
+{
+	struct api_req *a = &r->api;
+	struct MHD_Response *resp;
+	struct stat sb;
+
+	if (a->stream.read != NULL) {
+		struct http_stream *h = xcalloc(1, sizeof *h);
+		h->srv = r->srv;
+		h->conn = r->conn;
+		h->api = a->stream;
+		memset(&a->stream, 0, sizeof a->stream);	/* ours now */
+		h->next = r->srv->streams;
+		if (h->next)
+			h->next->prev = h;
+		r->srv->streams = h;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+		    32 * 1024, stream_read, h, stream_free);
+		if (resp == NULL)
+			stream_free(h);
+		return resp;
+	}
+	if (a->resp_fd > 0) {
+		int fd = a->resp_fd;
+		a->resp_fd = -1;
+		if (fstat(fd, &sb) != 0) {
+			close(fd);
+			return NULL;
+		}
+		/* Streams from the file: never read whole into memory.
+		 * MHD closes fd. */
+		resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+		if (resp == NULL)
+			close(fd);
+		return resp;
+	}
+	resp = MHD_create_response_from_buffer(a->resp_len, a->resp_body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp != NULL) {
+		a->resp_body = NULL;	/* MHD frees it */
+		a->resp_len = 0;
+	}
+	return resp;
+}
+
 static enum MHD_Result
 send_answer(struct http_req *r)
 {
@@ -108,12 +220,9 @@ send_answer(struct http_req *r)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(a->resp_len, a->resp_body,
-	    MHD_RESPMEM_MUST_FREE);
+	resp = make_response(r);
 	if (resp == NULL)
 		return MHD_NO;
-	a->resp_body = NULL;	/* MHD frees it */
-	a->resp_len = 0;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    a->resp_type ? a->resp_type : "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -180,6 +289,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->api.query = query_arg;
 		r->api.http = r;
 		r->api.complete = complete;
+		r->api.resp_fd = -1;
 		r->api.content_type = MHD_lookup_connection_value(conn,
 		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		*con_cls = r;
@@ -374,6 +484,12 @@ stop_now(struct http_server *srv)
 	if (srv->stopped)
 		return;
 	srv->stopped = 1;
+	for (struct http_stream *h = srv->streams; h; h = h->next) {
+		if (h->suspended) {
+			h->suspended = 0;
+			MHD_resume_connection(h->conn);
+		}
+	}
 	/* Stop watching the epoll fd before MHD closes it. */
 	uv_poll_stop(&srv->poll);
 	uv_timer_stop(&srv->timer);
@@ -423,6 +539,13 @@ http_shutdown(struct http_server *srv, int now, void (*done)(void *),
 		return;
 	}
 	srv->stopping = 1;
+	/* Followers of live logs end now (their reader sees stopping). */
+	for (struct http_stream *h = srv->streams; h; h = h->next) {
+		if (h->suspended) {
+			h->suspended = 0;
+			MHD_resume_connection(h->conn);
+		}
+	}
 	/* No new connections; requests in progress go on. */
 	fd = MHD_quiesce_daemon(srv->mhd);
 	if (fd != MHD_INVALID_SOCKET)

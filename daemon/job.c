@@ -18,8 +18,14 @@ job_free(struct job *job)
 {
 	if (job == NULL)
 		return;
-	for (size_t i = 0; i < job->ntargets; i++)
+	for (size_t i = 0; i < job->ntargets; i++) {
 		free(job->targets[i].error);
+		for (size_t a = 0; a < job->targets[i].nartifacts; a++) {
+			free(job->targets[i].artifacts[a].name);
+			free(job->targets[i].artifacts[a].sha256);
+		}
+		free(job->targets[i].artifacts);
+	}
 	free(job->targets);
 	free(job->repo);
 	free(job->ref);

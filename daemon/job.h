@@ -23,6 +23,12 @@ enum target_state {
 
 #define JOB_MAX_TARGETS 64
 
+struct artifact {
+	char *name;
+	int64_t size;
+	char *sha256;		/* NULL until stored */
+};
+
 struct job_target {
 	int64_t id;
 	char target[TARGET_NAME_MAX];
@@ -33,6 +39,8 @@ struct job_target {
 	char *error;
 	int64_t started_at;	/* ms since the epoch, 0 = not yet */
 	int64_t finished_at;
+	size_t nartifacts;
+	struct artifact *artifacts;
 };
 
 struct job {
@@ -42,6 +50,7 @@ struct job {
 	char *commit;		/* NULL until the ref is resolved */
 	char *recipe;		/* recipe JSON text, NULL = from the repository */
 	int priority;
+	int timeout;		/* s, 0 = the farm's build_timeout */
 	enum job_state state;
 	char *error;
 	int64_t created_at;	/* ms since the epoch */

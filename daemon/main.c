@@ -24,6 +24,7 @@
 #include "log.h"
 #include "notify.h"
 #include "queue.h"
+#include "scheduler.h"
 #include "submit.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -33,7 +34,9 @@ struct kilnd {
 	struct kiln_config conf;
 	struct queue *queue;
 	struct submitter *submitter;
+	struct { struct sched *s; } sched;
 	struct http_server *http;
+	char *worker;
 	struct api_env env;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t grace;
@@ -78,12 +81,108 @@ close_rest(struct kilnd *k)
 }
 
 static void
+on_sched_stopped(void *data)
+{
+	struct kilnd *k = data;
+
+	k->sched.s = NULL;
+	log_info("builds: stopped");
+	close_rest(k);
+}
+
+static void
 on_submitter_closed(void *data)
 {
 	struct kilnd *k = data;
 
 	k->submitter = NULL;
-	close_rest(k);
+	/* Builds still running are killed and go back to the queue. */
+	sched_shutdown(k->sched.s, on_sched_stopped, k);
+}
+
+static void
+on_commit(void *data)
+{
+	struct kilnd *k = data;
+
+	sched_kick(k->sched.s);
+}
+
+/* api_env hooks onto the scheduler. */
+static void
+env_cancel(void *ctx, int64_t job_id)
+{
+	sched_cancel(ctx, job_id);
+}
+
+static int
+env_log_open(void *ctx, int64_t job_id, const char *target, int *fd)
+{
+	return sched_log_open(ctx, job_id, target, fd);
+}
+
+static bool
+env_log_live(void *ctx, int64_t job_id, const char *target)
+{
+	return sched_log_live(ctx, job_id, target);
+}
+
+static void *
+env_log_watch(void *ctx, int64_t job_id, const char *target,
+    void (*wake)(void *), void *data)
+{
+	return sched_log_watch(ctx, job_id, target, wake, data);
+}
+
+static void
+env_log_unwatch(void *ctx, void *handle)
+{
+	sched_log_unwatch(ctx, handle);
+}
+
+static void
+env_pause(void *ctx, bool paused)
+{
+	sched_pause(ctx, paused);
+}
+
+static bool
+env_paused(void *ctx)
+{
+	return sched_paused(ctx);
+}
+
+static unsigned
+env_running(void *ctx)
+{
+	return sched_running(ctx);
+}
+
+/*
+ * kiln-worker: worker_path when set; else next to this kilnd (a build
+ * tree, the quick start); else the installed one in libexecdir.
+ */
+static char *
+find_worker(const struct kiln_config *conf)
+{
+	char self[4096], *slash;
+	ssize_t n;
+
+	if (conf->worker_path != NULL)
+		return xstrdup(conf->worker_path);
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			char *p;
+			*slash = '\0';
+			p = xasprintf("%s/kiln-worker", self);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return xstrdup(LIBEXECDIR "/kiln-worker");
 }
 
 static void
@@ -290,14 +389,31 @@ main(int argc, char **argv)
 		log_info("recovered: %d interrupted target(s) queued again, %d "
 		    "failed after %u attempts", requeued, failed,
 		    k.conf.max_attempts);
+	k.worker = find_worker(&k.conf);
+	if (access(k.worker, X_OK) != 0) {
+		log_error("kiln-worker not found at %s: builds cannot run (set "
+		    "worker_path in kilnd.conf)", k.worker);
+		goto out_queue;
+	}
 
 	uv_loop_init(&k.loop);
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
+	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker);
+	submitter_on_commit(k.submitter, on_commit, &k);
 	k.env.queue = k.queue;
 	k.env.conf = &k.conf;
 	k.env.started_at = util_now_ms();
 	k.env.submit = submitter_submit;
 	k.env.submit_ctx = k.submitter;
+	k.env.cancel = env_cancel;
+	k.env.log_open = env_log_open;
+	k.env.log_live = env_log_live;
+	k.env.log_watch = env_log_watch;
+	k.env.log_unwatch = env_log_unwatch;
+	k.env.pause = env_pause;
+	k.env.paused = env_paused;
+	k.env.running = env_running;
+	k.env.build_ctx = k.sched.s;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);
@@ -309,6 +425,7 @@ main(int argc, char **argv)
 	    &k.conf, &k.env, err, sizeof err) != 0) {
 		log_error("%s", err);
 		submitter_close(k.submitter, NULL, NULL);
+		sched_shutdown(k.sched.s, NULL, NULL);
 		close_rest(&k);
 		uv_run(&k.loop, UV_RUN_DEFAULT);
 		uv_loop_close(&k.loop);
@@ -332,6 +449,9 @@ main(int argc, char **argv)
 	snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s, "
 	    "%lld jobs queued", where, (long long)queued);
 	notify_send(status);
+	log_info("builds: up to %u at once with %s", k.conf.workers, k.worker);
+	/* Jobs queued before this start (or requeued by recovery). */
+	sched_kick(k.sched.s);
 
 	uv_run(&k.loop, UV_RUN_DEFAULT);
 
@@ -351,6 +471,7 @@ out_git:
 out:
 	if (k.lock_fd >= 0)
 		close(k.lock_fd);
+	free(k.worker);
 	conf_free(&k.conf);
 	return exit_code;
 }

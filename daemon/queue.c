@@ -34,16 +34,17 @@ struct queue {
 	sqlite3_stmt *get_targets;
 	sqlite3_stmt *list_all;
 	sqlite3_stmt *list_state;
+	sqlite3_stmt *get_artifacts;
 	uint64_t submit_commits;	/* written by the submitting thread */
 };
 
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
-	"created_at, started_at, finished_at"
+	"created_at, started_at, finished_at, timeout"
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
-	"j.state, j.error, j.created_at, j.started_at, j.finished_at"
+	"j.state, j.error, j.created_at, j.started_at, j.finished_at, j.timeout"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at"
 
@@ -202,7 +203,8 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    open_conn(&q->sub, path, err, errsize) != 0)
 		goto fail;
 	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
-	    "priority, state, created_at) VALUES (?, ?, ?, ?, 'queued', ?)") ||
+	    "priority, state, created_at, timeout) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
@@ -213,7 +215,11 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
 	    "WHERE id < ?1 ORDER BY id DESC LIMIT ?2") ||
 	    prepare(q->db, &q->list_state, "SELECT " JOB_COLS " FROM jobs "
-	    "WHERE state = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2")) {
+	    "WHERE state = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2") ||
+	    prepare(q->db, &q->get_artifacts, "SELECT a.target_id, a.name, "
+	    "a.size, a.sha256 FROM artifacts a JOIN job_targets t "
+	    "ON a.target_id = t.id WHERE t.job_id = ? ORDER BY a.target_id, "
+	    "a.name")) {
 		snprintf(err, errsize, "cannot prepare statements on %s", path);
 		goto fail;
 	}
@@ -235,6 +241,7 @@ queue_close(struct queue *q)
 	sqlite3_finalize(q->get_targets);
 	sqlite3_finalize(q->list_all);
 	sqlite3_finalize(q->list_state);
+	sqlite3_finalize(q->get_artifacts);
 	/* The last connection to close checkpoints the WAL into the file. */
 	if (q->sub && sqlite3_close(q->sub) != SQLITE_OK)
 		db_log(q->sub, "close");
@@ -271,6 +278,10 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 		bind_text_or_null(q->ins_job, 3, j->recipe);
 		sqlite3_bind_int(q->ins_job, 4, j->priority);
 		sqlite3_bind_int64(q->ins_job, 5, j->created_at);
+		if (j->timeout > 0)
+			sqlite3_bind_int(q->ins_job, 6, j->timeout);
+		else
+			sqlite3_bind_null(q->ins_job, 6);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->sub, "insert job");
 			goto out;
@@ -346,6 +357,7 @@ job_from_row(sqlite3_stmt *st)
 	j->created_at = col_time(st, 8);
 	j->started_at = col_time(st, 9);
 	j->finished_at = col_time(st, 10);
+	j->timeout = sqlite3_column_int(st, 11);
 	return j;
 }
 
@@ -380,6 +392,44 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	return 0;
 }
 
+/* The artifacts of a job's succeeded targets (only they have any). */
+static int
+load_artifacts(struct queue *q, struct job *j)
+{
+	sqlite3_stmt *st = q->get_artifacts;
+	bool any = false;
+	int step;
+
+	for (size_t i = 0; i < j->ntargets; i++)
+		any |= j->targets[i].state == TARGET_SUCCEEDED;
+	if (!any)
+		return 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, j->id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t tid = sqlite3_column_int64(st, 0);
+		for (size_t i = 0; i < j->ntargets; i++) {
+			struct job_target *t = &j->targets[i];
+			struct artifact *a;
+
+			if (t->id != tid)
+				continue;
+			t->artifacts = xreallocarray(t->artifacts,
+			    t->nartifacts + 1, sizeof *t->artifacts);
+			a = &t->artifacts[t->nartifacts++];
+			a->name = col_strdup(st, 1);
+			a->size = sqlite3_column_int64(st, 2);
+			a->sha256 = col_strdup(st, 3);
+		}
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "load artifacts");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
 /* Build a job from a row of JOB_COLS and load its targets. */
 static int
 load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
@@ -401,6 +451,10 @@ load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
 	if (step != SQLITE_DONE) {
 		if (step != SQLITE_ERROR)
 			db_log(q->db, "load targets");
+		job_free(j);
+		return QUEUE_ERROR;
+	}
+	if (load_artifacts(q, j) != 0) {
 		job_free(j);
 		return QUEUE_ERROR;
 	}
@@ -427,8 +481,8 @@ queue_get(struct queue *q, int64_t id, struct job **out)
 			rc = QUEUE_ERROR;
 			break;
 		}
-		if (sqlite3_column_type(st, 11) != SQLITE_NULL &&
-		    add_target_from_row(j, &cap, st, 11) != 0) {
+		if (sqlite3_column_type(st, 12) != SQLITE_NULL &&
+		    add_target_from_row(j, &cap, st, 12) != 0) {
 			rc = QUEUE_ERROR;
 			break;
 		}
@@ -440,6 +494,8 @@ queue_get(struct queue *q, int64_t id, struct job **out)
 	sqlite3_reset(st);
 	if (rc == 0 && j == NULL)
 		rc = QUEUE_ENOTFOUND;
+	if (rc == 0)
+		rc = load_artifacts(q, j);
 	if (rc != 0) {
 		job_free(j);
 		return rc;
@@ -634,8 +690,9 @@ out:
 	return end(q->db, rc);
 }
 
-int
-queue_claim(struct queue *q, struct queue_claim *out)
+/* Claim the next queued target, of job_id when it is not 0. */
+static int
+claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = util_now_ms();
@@ -644,14 +701,18 @@ queue_claim(struct queue *q, struct queue_claim *out)
 	if ((rc = begin(q->db)) != 0)
 		return rc;
 	/* Walks the partial index job_targets_claim: first entry wins. */
-	if (sqlite3_prepare_v2(q->db, "SELECT id, job_id, target, attempt "
-	    "FROM job_targets WHERE state = 'queued' "
-	    "ORDER BY priority DESC, job_id, id LIMIT 1", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_prepare_v2(q->db, job_id ?
+	    "SELECT id, job_id, target, attempt FROM job_targets "
+	    "WHERE state = 'queued' AND job_id = ?1 ORDER BY id LIMIT 1" :
+	    "SELECT id, job_id, target, attempt FROM job_targets "
+	    "WHERE state = 'queued' ORDER BY priority DESC, job_id, id LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "claim");
 		rc = QUEUE_ERROR;
 		goto out;
 	}
+	if (job_id)
+		sqlite3_bind_int64(st, 1, job_id);
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE) {
 		rc = QUEUE_EEMPTY;
@@ -678,6 +739,80 @@ queue_claim(struct queue *q, struct queue_claim *out)
 		rc = QUEUE_ERROR;
 out:
 	sqlite3_finalize(st);
+	return end(q->db, rc);
+}
+
+int
+queue_claim(struct queue *q, struct queue_claim *out)
+{
+	return claim(q, 0, out);
+}
+
+int
+queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
+{
+	return claim(q, job_id, out);
+}
+
+int
+queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	*n = 0;
+	/* DISTINCT over the claim index's order stops after `max` jobs. */
+	if (sqlite3_prepare_v2(q->db, "SELECT DISTINCT priority, job_id "
+	    "FROM job_targets WHERE state = 'queued' "
+	    "ORDER BY priority DESC, job_id LIMIT ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "next jobs");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		out[*n].priority = sqlite3_column_int(st, 0);
+		out[*n].job_id = sqlite3_column_int64(st, 1);
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		db_log(q->db, "next jobs");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+int
+queue_release(struct queue *q, int64_t target_id)
+{
+	int64_t p[1] = { target_id };
+	int rc, n;
+
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	n = run(q->db, "UPDATE job_targets SET state = 'queued', "
+	    "attempt = max(attempt - 1, 0), started_at = NULL, "
+	    "heartbeat_at = NULL WHERE id = ?1 AND state = 'running'", 1, p);
+	if (n < 0)
+		rc = QUEUE_ERROR;
+	else if (n == 0)
+		rc = QUEUE_ENOTFOUND;
+	else {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM job_targets "
+		    "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, target_id);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				rc = update_job_state(q->db,
+				    sqlite3_column_int64(st, 0), util_now_ms());
+			else
+				rc = QUEUE_ERROR;
+		} else
+			rc = QUEUE_ERROR;
+		sqlite3_finalize(st);
+	}
 	return end(q->db, rc);
 }
 
@@ -714,7 +849,8 @@ queue_set_commit(struct queue *q, int64_t job_id, const char *commit)
 
 int
 queue_finish(struct queue *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error)
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = util_now_ms(), job_id = 0;
@@ -750,6 +886,30 @@ queue_finish(struct queue *q, int64_t target_id, enum target_state state,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	/* The files come in the same transaction as the state. */
+	if (rc == 0 && narts > 0) {
+		if (sqlite3_prepare_v2(q->db, "INSERT INTO artifacts "
+		    "(target_id, name, size, sha256) VALUES (?, ?, ?, ?)", -1,
+		    &st, NULL) != SQLITE_OK) {
+			db_log(q->db, "artifacts");
+			rc = QUEUE_ERROR;
+			goto out;
+		}
+		for (size_t i = 0; i < narts && rc == 0; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, target_id);
+			sqlite3_bind_text(st, 2, arts[i].name, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, arts[i].size);
+			bind_text_or_null(st, 4, arts[i].sha256);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				db_log(q->db, "artifacts");
+				rc = QUEUE_ERROR;
+			}
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (rc == 0)
 		rc = update_job_state(q->db, job_id, now);
 out:

@@ -80,15 +80,33 @@ struct queue_claim {
  * and mark it running.  QUEUE_EEMPTY when nothing is queued.
  */
 int queue_claim(struct queue *q, struct queue_claim *out);
+/* The same, only among the targets of one job. */
+int queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
+
+struct queue_next {
+	int64_t job_id;
+	int priority;
+};
+/*
+ * The first `max` jobs with queued targets, highest priority first, then
+ * oldest: the scheduler picks among them for fairness across jobs.
+ */
+int queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n);
+/* Give a running target back to the queue (kilnd stopping): the run did
+ * not count as an attempt. */
+int queue_release(struct queue *q, int64_t target_id);
 int queue_heartbeat(struct queue *q, int64_t target_id);
 /* Record the commit a job's ref resolved to. */
 int queue_set_commit(struct queue *q, int64_t job_id, const char *commit);
 /*
  * End a running target in a terminal state; exit_status < 0 means none.
- * The job's state follows from its targets'.
+ * Its artifacts are recorded in the same transaction.  The job's state
+ * follows from its targets'.
  */
 int queue_finish(struct queue *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error);
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts);
 /* Fail a whole job before or while it builds (fetch failed, bad recipe). */
 int queue_fail_job(struct queue *q, int64_t job_id, const char *error);
 

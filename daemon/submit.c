@@ -40,6 +40,8 @@ struct submitter {
 	unsigned max_queued;
 	void (*closed)(void *);
 	void *closed_data;
+	void (*committed)(void *);
+	void *committed_data;
 };
 
 static void
@@ -105,6 +107,8 @@ batch_done(uv_work_t *w, int status)
 	 * next batch start from what gathered meanwhile, then call back. */
 	for (size_t i = 0; i < n; i++)
 		s->batch[i].done(s->batch[i].job, rc, s->batch[i].data);
+	if (rc == 0 && s->committed != NULL)
+		s->committed(s->committed_data);
 	if (s->nwaiting > 0)
 		start_batch(s);
 	maybe_close(s);
@@ -210,6 +214,13 @@ submitter_submit(void *ctx, struct job *job, api_submit_done done, void *data)
 		uv_idle_start(&s->idle, on_idle);
 	}
 	return 0;
+}
+
+void
+submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data)
+{
+	s->committed = fn;
+	s->committed_data = data;
 }
 
 void

@@ -23,6 +23,8 @@ struct submitter *submitter_new(uv_loop_t *loop, struct queue *q,
 /* The api_env.submit hook; ctx is the submitter. */
 int submitter_submit(void *ctx, struct job *job, api_submit_done done,
     void *data);
+/* Call fn(data) on the loop thread after each batch commits. */
+void submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data);
 /* Refuse new submissions (API_ESTOPPING) from now on. */
 void submitter_stop_accepting(struct submitter *s);
 /* Submissions queued or being committed. */

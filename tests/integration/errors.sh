@@ -3,7 +3,7 @@
 # was wrong, and none of them writing to the database.
 . "$(dirname "$0")/lib.sh"
 
-start_kilnd
+start_kilnd -c "$PAUSED_CONF"
 count() { db "select count(*) from jobs"; }
 base=$(count)
 

@@ -4,7 +4,7 @@
 # restart (and a SIGKILL).
 . "$(dirname "$0")/lib.sh"
 
-start_kilnd
+start_kilnd -c "$PAUSED_CONF"
 
 api GET /healthz
 expect_status 200 "healthz"
@@ -94,7 +94,7 @@ before=$(db "select count(*) from jobs")
 stop_kilnd TERM
 [ "$KEXIT" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $KEXIT"
 grep -q "stopped cleanly" "$KLOG" && ok "clean stop logged" || fail "no clean stop in log"
-start_kilnd
+start_kilnd -c "$PAUSED_CONF"
 for id in $(seq 1 "$before"); do
 	api GET "/v1/jobs/$id"
 	[ "$STATUS" = 200 ] || fail "job $id lost after restart: $STATUS"
@@ -109,7 +109,7 @@ for i in $(seq 1 20); do
 	ids="$ids $(printf '%s' "$BODY" | jq -r .id)"
 done
 stop_kilnd KILL
-start_kilnd
+start_kilnd -c "$PAUSED_CONF"
 lost=0
 for id in $ids; do
 	api GET "/v1/jobs/$id"

@@ -37,6 +37,11 @@ ok() {
 	echo "ok - $*"
 }
 
+# A configuration with builds paused: jobs are accepted and stay queued
+# (for tests of the queue and the API, not of builds).
+PAUSED_CONF=$T/paused.conf
+printf '[kilnd]\npaused = yes\n' >"$PAUSED_CONF"
+
 # Start kilnd with extra arguments; waits until it is listening.
 start_kilnd() {
 	KLOG=$T/kilnd.$RANDOM.log
@@ -132,4 +137,61 @@ db() {
 finish() {
 	echo "# $NCHECK checks passed, $NFAIL failed"
 	[ "$NFAIL" -eq 0 ]
+}
+
+# make_repo NAME FIXTURE-DIR: a real git repository holding the fixture,
+# committed with a fixed identity; prints its path.
+make_repo() {
+	local dir=$T/repos/$1
+	mkdir -p "$dir"
+	cp -R "$2/." "$dir/"
+	git -C "$dir" init -q -b main
+	git -C "$dir" add -A
+	GIT_AUTHOR_DATE='2026-01-02T03:04:05Z' \
+	GIT_COMMITTER_DATE='2026-01-02T03:04:05Z' \
+		git -C "$dir" -c user.name=kiln-test -c user.email=t@kiln.invalid \
+		commit -q -m "fixture $1"
+	printf '%s' "$dir"
+}
+
+# commit_all DIR MESSAGE: commit what changed in DIR.
+commit_all() {
+	git -C "$1" add -A
+	git -C "$1" -c user.name=kiln-test -c user.email=t@kiln.invalid \
+		commit -q -m "$2"
+}
+
+# wait_job ID [SECONDS]: until the job is succeeded, failed or canceled;
+# leaves the job in BODY.  Fails the test on time-out.
+wait_job() {
+	local id=$1 limit=${2:-600} state
+	for _ in $(seq 1 $((limit * 5))); do
+		api GET "/v1/jobs/$id"
+		state=$(printf '%s' "$BODY" | jq -r .state 2>/dev/null) || state=
+		case "$state" in
+		succeeded|failed|canceled) return 0 ;;
+		esac
+		sleep 0.2
+	done
+	fail "job $id still '$state' after ${limit}s: $BODY"
+	return 1
+}
+
+# wait_target_state ID TARGET STATE [SECONDS]
+wait_target_state() {
+	local id=$1 target=$2 want=$3 limit=${4:-120} got
+	for _ in $(seq 1 $((limit * 10))); do
+		api GET "/v1/jobs/$id"
+		got=$(printf '%s' "$BODY" |
+			jq -r --arg t "$target" '.targets[] | select(.target == $t) | .state')
+		[ "$got" = "$want" ] && return 0
+		sleep 0.1
+	done
+	fail "job $id $target is '$got', waited for '$want'"
+	return 1
+}
+
+# out_file ID URL-TARGET NAME: the path of an output file of a target.
+out_file() {
+	ls -d "$STATE"/work/"$1"/"$2".*/out/"$3" 2>/dev/null | tail -1
 }

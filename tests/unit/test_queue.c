@@ -379,7 +379,7 @@ test_finish_all_succeeded(void)
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(queue_claim(q, &c1), 0);
 	CHECK_INT(queue_claim(q, &c2), 0);
-	CHECK_INT(queue_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		/* One left running: the job is still running. */
@@ -391,7 +391,7 @@ test_finish_all_succeeded(void)
 		CHECK(j->targets[0].finished_at > 0);
 		job_free(j);
 	}
-	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_SUCCEEDED);
@@ -401,7 +401,7 @@ test_finish_all_succeeded(void)
 		job_free(j);
 	}
 	/* Finishing again: the target is no longer running. */
-	CHECK_INT(queue_finish(q, c2.target_id, TARGET_FAILED, 1, "x"),
+	CHECK_INT(queue_finish(q, c2.target_id, TARGET_FAILED, 1, "x", NULL, 0),
 	    QUEUE_ENOTFOUND);
 	j = get(q, id);
 	if (j != NULL) {
@@ -425,7 +425,7 @@ test_finish_one_failed(void)
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(queue_claim(q, &c1), 0);
 	CHECK_INT(queue_finish(q, c1.target_id, TARGET_FAILED, 2,
-	    "exit status 2"), 0);
+	    "exit status 2", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		/* The other target is still queued: the job goes on. */
@@ -437,7 +437,7 @@ test_finish_one_failed(void)
 		job_free(j);
 	}
 	CHECK_INT(queue_claim(q, &c2), 0);
-	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_FAILED);
@@ -460,7 +460,7 @@ test_finish_timed_out_and_no_exit_status(void)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(queue_claim(q, &c), 0);
 	CHECK_INT(queue_finish(q, c.target_id, TARGET_TIMED_OUT, -1,
-	    "killed after 3600 s"), 0);
+	    "killed after 3600 s", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_FAILED);
@@ -487,9 +487,9 @@ test_finish_not_running(void)
 	tid = j->targets[0].id;
 	job_free(j);
 	/* Queued, not running. */
-	CHECK_INT(queue_finish(q, tid, TARGET_SUCCEEDED, 0, NULL),
+	CHECK_INT(queue_finish(q, tid, TARGET_SUCCEEDED, 0, NULL, NULL, 0),
 	    QUEUE_ENOTFOUND);
-	CHECK_INT(queue_finish(q, tid + 1000, TARGET_SUCCEEDED, 0, NULL),
+	CHECK_INT(queue_finish(q, tid + 1000, TARGET_SUCCEEDED, 0, NULL, NULL, 0),
 	    QUEUE_ENOTFOUND);
 	CHECK_INT(queue_heartbeat(q, tid), QUEUE_ENOTFOUND);
 	j = get(q, id);
@@ -575,7 +575,7 @@ test_cancel_running_job(void)
 		CHECK_INT(c2.job_id, other);
 	}
 	CHECK_INT(queue_finish(q, c.target_id, TARGET_CANCELED, -1,
-	    "canceled"), 0);
+	    "canceled", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_CANCELED);
@@ -603,10 +603,10 @@ test_cancel_ended_job_conflicts(void)
 	ok = submit1(q, make_job(0, "linux/amd64", NULL));
 	bad = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(queue_claim(q, &c), 0);
-	CHECK_INT(queue_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(queue_cancel(q, ok, &nrunning), QUEUE_ECONFLICT);
 	CHECK_INT(queue_claim(q, &c), 0);
-	CHECK_INT(queue_finish(q, c.target_id, TARGET_FAILED, 1, NULL), 0);
+	CHECK_INT(queue_finish(q, c.target_id, TARGET_FAILED, 1, NULL, NULL, 0), 0);
 	CHECK_INT(queue_cancel(q, bad, &nrunning), QUEUE_ECONFLICT);
 	j = get(q, ok);
 	if (j != NULL) {
@@ -819,7 +819,7 @@ test_recover_keeps_other_targets(void)
 		return;
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(queue_claim(q, &c1), 0);
-	CHECK_INT(queue_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(queue_claim(q, &c2), 0);
 	CHECK_INT(queue_recover(q, 3, &requeued, &failed), 0);
 	CHECK_INT(requeued, 1);
@@ -834,7 +834,7 @@ test_recover_keeps_other_targets(void)
 	}
 	CHECK_INT(queue_claim(q, &c2), 0);
 	CHECK_INT(c2.attempt, 2);
-	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_SUCCEEDED);
@@ -952,7 +952,7 @@ test_count_jobs(void)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(queue_cancel(q, id, &nr), 0);
 	CHECK_INT(queue_claim(q, &c), 0);
-	CHECK_INT(queue_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL), 0);
+	CHECK_INT(queue_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(queue_claim(q, &c), 0);
 
 	CHECK_INT(queue_count_jobs(q, JOB_QUEUED, &n), 0);

@@ -60,7 +60,7 @@ unit_rmtmp(void)
 }
 
 /* A fresh empty directory for the current test. */
-static const char *
+__attribute__((unused)) static const char *
 unit_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");

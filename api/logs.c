@@ -1,0 +1,131 @@
+/*
+ * GET /v1/jobs/{id}/targets/{target}/log[?follow=1]: a target's build
+ * log.  Without follow, the file as it is now.  With follow=1, a chunked
+ * stream of everything so far and then every new byte until the target
+ * ends: the connection is suspended while nothing new is there (no
+ * polling), and the scheduler wakes it when the log grows.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "../daemon/util.h"
+#include "../daemon/xmalloc.h"
+
+struct follow {
+	const struct api_env *env;
+	int64_t job_id;
+	char target[TARGET_NAME_MAX];
+	int fd;
+	void *watch;
+};
+
+static long
+follow_read(void *cls, char *buf, size_t max, void (*wake)(void *),
+    void *waker)
+{
+	struct follow *f = cls;
+	ssize_t n;
+
+	for (;;) {
+		n = read(f->fd, buf, max);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return API_STREAM_ERROR;
+		/* At the end of what is written: more only while it runs.
+		 * Watch first, then look again, so a byte written in
+		 * between is not missed. */
+		if (f->watch == NULL)
+			f->watch = f->env->log_watch(f->env->build_ctx,
+			    f->job_id, f->target, wake, waker);
+		if (f->watch == NULL ||
+		    !f->env->log_live(f->env->build_ctx, f->job_id, f->target)) {
+			n = read(f->fd, buf, max);
+			return n > 0 ? n : API_STREAM_END;
+		}
+		n = read(f->fd, buf, max);
+		if (n > 0)
+			return n;
+		return 0;
+	}
+}
+
+static void
+follow_free(void *cls)
+{
+	struct follow *f = cls;
+
+	if (f->watch != NULL)
+		f->env->log_unwatch(f->env->build_ctx, f->watch);
+	close(f->fd);
+	free(f);
+}
+
+static enum api_result
+get_log(struct api_req *req)
+{
+	const char *follow = req->query(req, "follow");
+	char err[160];
+	struct target t;
+	struct job *job = NULL;
+	int64_t id;
+	int fd = -1, rc;
+	bool known = false;
+
+	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
+		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
+		return API_DONE;
+	}
+	if (target_parse_url(&t, req->params[1], err, sizeof err) != 0 &&
+	    target_parse(&t, req->params[1], err, sizeof err) != 0) {
+		api_reply_problem(req, 404, "no target '%.64s': %s (targets "
+		    "are written like linux_arm_v7 in URLs)", req->params[1],
+		    err);
+		return API_DONE;
+	}
+	if ((rc = queue_get(req->env->queue, id, &job)) != 0) {
+		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
+		    "no job %lld", (long long)id);
+		return API_DONE;
+	}
+	for (size_t i = 0; i < job->ntargets; i++)
+		known |= strcmp(job->targets[i].target, t.name) == 0;
+	job_free(job);
+	if (!known) {
+		api_reply_problem(req, 404, "job %lld has no target %s",
+		    (long long)id, t.name);
+		return API_DONE;
+	}
+	if (req->env->log_open(req->env->build_ctx, id, t.name, &fd) != 0) {
+		api_reply_problem(req, 404, "job %lld %s has no log yet (it has "
+		    "not started)", (long long)id, t.name);
+		return API_DONE;
+	}
+	if (follow != NULL && strcmp(follow, "0") != 0 &&
+	    strcmp(follow, "false") != 0) {
+		struct follow *f = xcalloc(1, sizeof *f);
+		struct api_stream st = { follow_read, follow_free, f };
+
+		f->env = req->env;
+		f->job_id = id;
+		snprintf(f->target, sizeof f->target, "%s", t.name);
+		f->fd = fd;
+		api_reply_stream(req, 200, "text/plain; charset=utf-8", &st);
+		return API_DONE;
+	}
+	api_reply_fd(req, 200, "text/plain; charset=utf-8", fd);
+	return API_DONE;
+}
+
+const struct api_route api_logs_routes[] = {
+	{ "GET", "/v1/jobs/{id}/targets/{target}/log", API_SCOPE_READ,
+	    get_log },
+	{ NULL, NULL, 0, NULL },
+};

@@ -1,0 +1,132 @@
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "child.h"
+#include "log.h"
+#include "util.h"
+
+static void maybe_done(struct child *c);
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct child *c = h->data;
+
+	if (--c->open_handles == 0 && c->on_done != NULL)
+		c->on_done(c);
+}
+
+static void
+close_all(struct child *c)
+{
+	uv_close((uv_handle_t *)&c->proc, on_handle_closed);
+	for (int i = 0; i < c->npipes; i++)
+		uv_close((uv_handle_t *)&c->pipes[i], on_handle_closed);
+}
+
+static void
+maybe_done(struct child *c)
+{
+	if (c->exited && c->open_pipes == 0)
+		close_all(c);
+}
+
+static void
+on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+	struct child *c = p->data;
+
+	c->exited = true;
+	c->exit_status = status;
+	c->term_signal = sig;
+	maybe_done(c);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char slab[65536];	/* the loop thread reads one at a time */
+
+	(void)h;
+	(void)suggested;
+	buf->base = slab;
+	buf->len = sizeof slab;
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct child *c = s->data;
+	int fd = 1 + (int)((uv_pipe_t *)s - c->pipes);
+
+	if (n > 0) {
+		c->on_data(c, fd, buf->base, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	/* EOF or a read error: this pipe is done either way. */
+	uv_read_stop(s);
+	c->open_pipes--;
+	maybe_done(c);
+}
+
+int
+child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
+    char *const *env, int npipes, child_data_cb on_data,
+    child_done_cb on_done, void *data)
+{
+	uv_process_options_t opt;
+	uv_stdio_container_t stdio[4];
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	c->npipes = npipes;
+	c->on_data = on_data;
+	c->on_done = on_done;
+	c->data = data;
+	for (int i = 0; i < npipes; i++) {
+		uv_pipe_init(loop, &c->pipes[i], 0);
+		c->pipes[i].data = c;
+	}
+	memset(&opt, 0, sizeof opt);
+	memset(stdio, 0, sizeof stdio);
+	stdio[0].flags = UV_IGNORE;	/* /dev/null */
+	for (int i = 0; i < npipes; i++) {
+		stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+		stdio[i + 1].data.stream = (uv_stream_t *)&c->pipes[i];
+	}
+	opt.file = argv[0];
+	opt.args = (char **)argv;
+	opt.env = (char **)env;
+	opt.stdio = stdio;
+	opt.stdio_count = npipes + 1;
+	opt.exit_cb = on_exit_cb;
+	c->proc.data = c;
+	rc = uv_spawn(loop, &c->proc, &opt);
+	if (rc != 0) {
+		/* libuv wants the handles closed even after a failed spawn:
+		 * on_done still runs once they are. */
+		c->exited = true;
+		c->exit_status = -1;
+		c->open_handles = 1 + npipes;
+		close_all(c);
+		return rc;
+	}
+	c->spawned = true;
+	c->open_handles = 1 + npipes;
+	c->open_pipes = npipes;
+	for (int i = 0; i < npipes; i++)
+		uv_read_start((uv_stream_t *)&c->pipes[i], on_alloc, on_read);
+	return 0;
+}
+
+void
+child_kill(struct child *c, int sig)
+{
+	if (c->spawned && !c->exited)
+		uv_process_kill(&c->proc, sig);
+}

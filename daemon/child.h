@@ -1,0 +1,48 @@
+/*
+ * A child process with pipes on its stdout, stderr and (optionally) fd 3,
+ * run with uv_spawn.  It is finished only when it is reaped AND every pipe
+ * reached EOF, in either order (tmux job.c); then every handle is closed
+ * and on_done runs, after which the struct may be freed.
+ */
+#ifndef KILN_CHILD_H
+#define KILN_CHILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct child;
+
+/* Bytes from the child's fd 1, 2 or 3 (fd is 1, 2 or 3). */
+typedef void (*child_data_cb)(struct child *c, int fd, const char *buf,
+    size_t n);
+typedef void (*child_done_cb)(struct child *c);
+
+struct child {
+	uv_process_t proc;
+	uv_pipe_t pipes[3];		/* the child's fds 1, 2, 3 */
+	int npipes;			/* 2 or 3 */
+	int open_pipes;			/* not yet at EOF */
+	int open_handles;		/* not yet closed */
+	bool exited, spawned;
+	int64_t exit_status;
+	int term_signal;
+	child_data_cb on_data;
+	child_done_cb on_done;
+	void *data;
+};
+
+/*
+ * Spawn argv[0] (an absolute path) with `env` (NULL-terminated) and
+ * npipes (2 or 3) pipes.  Returns 0, or a negative libuv error.  Either
+ * way on_done runs once every handle is closed: only then may c be freed.
+ */
+int child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
+    char *const *env, int npipes, child_data_cb on_data,
+    child_done_cb on_done, void *data);
+/* Send a signal if the child still runs. */
+void child_kill(struct child *c, int sig);
+
+#endif

@@ -1,0 +1,259 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "recipe.h"
+#include "sbuf.h"
+#include "util.h"
+#include "xmalloc.h"
+
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+static void
+strv_add(struct strv *s, char *str)
+{
+	if (s->n + 2 > s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = xreallocarray(s->v, s->cap, sizeof *s->v);
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+/* Set NAME=VALUE, replacing an earlier value of NAME. */
+static void
+env_set(struct strv *e, const char *name, const char *value)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (strncmp(e->v[i], name, len) == 0 && e->v[i][len] == '=') {
+			free(e->v[i]);
+			e->v[i] = xasprintf("%s=%s", name, value);
+			return;
+		}
+	}
+	strv_add(e, xasprintf("%s=%s", name, value));
+}
+
+static void
+strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+int
+recipe_toolchain_available(const char *triple)
+{
+	char path[128];
+
+	if (strcmp(triple, CONF_HOST_TRIPLE) == 0)
+		return access("/usr/bin/gcc", X_OK) == 0;
+	snprintf(path, sizeof path, "/usr/bin/%s-gcc", triple);
+	return access(path, X_OK) == 0;
+}
+
+/* The binary name a go recipe writes when it names none. */
+static char *
+default_name(const char *package, const char *repo)
+{
+	const char *base, *p;
+	size_t n;
+
+	if (package != NULL && strcmp(package, ".") != 0 &&
+	    strcmp(package, "./...") != 0) {
+		p = package + strlen(package);
+		while (p > package && p[-1] == '/')
+			p--;
+		n = (size_t)(p - package);
+		base = p;
+		while (base > package && base[-1] != '/')
+			base--;
+		n = (size_t)(p - base);
+		if (n > 0 && strcmp(base, "...") != 0)
+			return xstrndup(base, n);
+	}
+	p = repo + strlen(repo);
+	while (p > repo && p[-1] == '/')
+		p--;
+	base = p;
+	while (base > repo && base[-1] != '/' && base[-1] != ':')
+		base--;
+	n = (size_t)(p - base);
+	if (n > 4 && strncmp(p - 4, ".git", 4) == 0)
+		n -= 4;
+	/* Only safe file-name characters survive. */
+	char *name = xstrndup(base, n);
+	for (char *c = name; *c; c++)
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
+		    !(*c >= '0' && *c <= '9') && *c != '-' && *c != '_' &&
+		    *c != '.')
+			*c = '_';
+	if (name[0] == '\0' || name[0] == '.') {
+		free(name);
+		name = xstrdup("app");
+	}
+	return name;
+}
+
+int
+recipe_plan(struct recipe_plan *out, const char *recipe_json,
+    const struct target *t, const char *repo, int64_t commit_time,
+    const struct kiln_config *conf, char *err, size_t errsize)
+{
+	struct strv argv = { 0 }, env = { 0 };
+	json_t *r = NULL, *v;
+	const char *kind, *triple, *k;
+	char buf[64];
+	int rc = -1;
+
+	r = json_loads(recipe_json, 0, NULL);
+	if (r == NULL || !json_is_object(r) ||
+	    !json_is_string(json_object_get(r, "kind"))) {
+		snprintf(err, errsize, "the recipe is not valid JSON");
+		goto out;
+	}
+	kind = json_string_value(json_object_get(r, "kind"));
+
+	/* The variables every build sees (DESIGN.md), nothing else. */
+	env_set(&env, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	env_set(&env, "HOME", "/tmp");
+	env_set(&env, "TMPDIR", "/tmp");
+	env_set(&env, "KILN_TARGET", t->name);
+	env_set(&env, "KILN_OS", t->os);
+	env_set(&env, "KILN_ARCH", t->arch);
+	env_set(&env, "KILN_VARIANT", t->variant);
+	env_set(&env, "KILN_OUT", RECIPE_OUT);
+	env_set(&env, "GOOS", t->os);
+	env_set(&env, "GOARCH", t->arch);
+	/* Always set: Debian's Go defaults GOARM to 5 (FACTS.md). */
+	if (*target_goarm(t))
+		env_set(&env, "GOARM", target_goarm(t));
+	if (*target_goamd64(t))
+		env_set(&env, "GOAMD64", target_goamd64(t));
+	env_set(&env, "GOCACHE", RECIPE_CACHE "/go-build");
+	env_set(&env, "GOPATH", RECIPE_CACHE "/go");
+	snprintf(buf, sizeof buf, "%lld", (long long)commit_time);
+	env_set(&env, "SOURCE_DATE_EPOCH", buf);
+	triple = conf_toolchain(conf, t->name);
+	if (triple != NULL) {
+		bool host = strcmp(triple, CONF_HOST_TRIPLE) == 0;
+		char *p = host ? xstrdup("") : xasprintf("%s-", triple);
+		char *tool;
+
+		tool = xasprintf("%sgcc", p); env_set(&env, "CC", tool); free(tool);
+		tool = xasprintf("%sg++", p); env_set(&env, "CXX", tool); free(tool);
+		tool = xasprintf("%sar", p); env_set(&env, "AR", tool); free(tool);
+		tool = xasprintf("%sstrip", p); env_set(&env, "STRIP", tool);
+		free(tool);
+		env_set(&env, "KILN_HOST_TRIPLE", host ? "x86_64-linux-gnu" :
+		    triple);
+		free(p);
+	}
+
+	if (strcmp(kind, "go") == 0) {
+		const char *pkg = json_string_value(json_object_get(r, "package"));
+		const char *ldflags = json_string_value(json_object_get(r,
+		    "ldflags"));
+		const char *name = json_string_value(json_object_get(r, "name"));
+		json_t *tags = json_object_get(r, "tags");
+		char *bin = name ? xstrdup(name) : default_name(pkg, repo);
+
+		/* Reproducible and static: FACTS.md, "Go 1.19". */
+		env_set(&env, "CGO_ENABLED", "0");
+		/* Builds are offline; modules come from vendor/ or the
+		 * repository's module cache. */
+		env_set(&env, "GOPROXY", "off");
+		env_set(&env, "GOFLAGS", "-mod=mod");
+		strv_add(&argv, xstrdup("go"));
+		strv_add(&argv, xstrdup("build"));
+		strv_add(&argv, xstrdup("-trimpath"));
+		strv_add(&argv, xstrdup("-buildvcs=false"));
+		strv_add(&argv, xasprintf("-ldflags=-s -w -buildid=%s%s",
+		    ldflags ? " " : "", ldflags ? ldflags : ""));
+		if (json_is_array(tags) && json_array_size(tags) > 0) {
+			struct sbuf joined = { 0 };
+			size_t i;
+			json_array_foreach(tags, i, v) {
+				if (i > 0)
+					sbuf_addc(&joined, ',');
+				sbuf_adds(&joined, json_string_value(v));
+			}
+			strv_add(&argv, xstrdup("-tags"));
+			strv_add(&argv, sbuf_steal(&joined, NULL));
+		}
+		strv_add(&argv, xstrdup("-o"));
+		strv_add(&argv, xasprintf(RECIPE_OUT "/%s%s", bin,
+		    strcmp(t->os, "windows") == 0 ? ".exe" : ""));
+		strv_add(&argv, xstrdup(pkg ? pkg : "."));
+		free(bin);
+	} else if (strcmp(kind, "command") == 0) {
+		const char *cmd = json_string_value(json_object_get(r,
+		    "command"));
+		if (cmd == NULL) {
+			snprintf(err, errsize, "recipe.command: missing");
+			goto out;
+		}
+		strv_add(&argv, xstrdup("/bin/sh"));
+		strv_add(&argv, xstrdup("-c"));
+		strv_add(&argv, xstrdup(cmd));
+	} else {
+		snprintf(err, errsize, "recipe.kind: unknown kind '%.32s'", kind);
+		goto out;
+	}
+	/* The recipe's own variables last: they may override ours, except
+	 * KILN_* which validation already refused. */
+	json_object_foreach(json_object_get(r, "env"), k, v)
+		if (json_is_string(v))
+			env_set(&env, k, json_string_value(v));
+
+	out->argv = argv.v;
+	out->env = env.v;
+	argv.v = env.v = NULL;
+	argv.n = env.n = 0;
+	/* The command line for the log, arguments with spaces quoted. */
+	struct sbuf sum = { 0 };
+	for (size_t i = 0; out->argv[i]; i++) {
+		bool quote = strchr(out->argv[i], ' ') != NULL;
+		if (i)
+			sbuf_addc(&sum, ' ');
+		if (quote)
+			sbuf_addc(&sum, '\'');
+		sbuf_adds(&sum, out->argv[i]);
+		if (quote)
+			sbuf_addc(&sum, '\'');
+	}
+	out->summary = sbuf_steal(&sum, NULL);
+	rc = 0;
+out:
+	strv_free(&argv);
+	strv_free(&env);
+	json_decref(r);
+	return rc;
+}
+
+void
+recipe_plan_free(struct recipe_plan *p)
+{
+	if (p->argv)
+		for (size_t i = 0; p->argv[i]; i++)
+			free(p->argv[i]);
+	if (p->env)
+		for (size_t i = 0; p->env[i]; i++)
+			free(p->env[i]);
+	free(p->argv);
+	free(p->env);
+	free(p->summary);
+	p->argv = p->env = NULL;
+	p->summary = NULL;
+}

@@ -1,0 +1,1123 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "../api/api.h"
+#include "child.h"
+#include "log.h"
+#include "recipe.h"
+#include "sbuf.h"
+#include "scheduler.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define FETCH_OUTPUT_MAX (256 * 1024)
+#define STATUS_MAX 4096
+#define MAX_ARTIFACTS 256
+#define MAX_ARTIFACT_BYTES (2LL * 1024 * 1024 * 1024)
+#define TICK_MS 2000
+#define KILL_GRACE_MS 1000
+#define BACKSTOP_S 30
+
+struct sjob;
+
+struct watcher {
+	void (*wake)(void *);
+	void *data;
+	struct starget *t;		/* NULL once the target ended */
+	struct watcher *next;
+};
+
+/* One claimed target: parked until its job is fetched, then building. */
+struct starget {
+	struct child child;
+	struct sched *s;
+	struct sjob *j;
+	struct queue_claim claim;
+	struct target t;
+	char url_name[TARGET_NAME_MAX];
+	char *root;
+	int log_fd;
+	size_t log_bytes;
+	bool truncated;
+	struct sbuf status;
+	bool started;			/* worker spawned */
+	bool cancel;
+	bool timed_out;			/* the backstop fired */
+	uv_timer_t timer;		/* backstop, then kill grace */
+	bool timer_init;
+	int64_t start_ms;
+	struct watcher *watchers;
+	struct starget *next;		/* in sjob's list */
+};
+
+struct fetch {
+	struct child child;
+	struct sjob *j;
+	struct sbuf out, err;
+	uv_timer_t timer;
+	bool timed_out;
+};
+
+enum fetch_state { FETCH_NONE, FETCH_RUNNING, FETCH_DONE };
+
+struct sjob {
+	struct sched *s;
+	struct job *job;		/* repo, ref, recipe, commit, timeout */
+	enum fetch_state fetch;
+	struct fetch *f;
+	int64_t commit_time;
+	char *recipe;			/* resolved recipe JSON */
+	bool cancel;
+	struct starget *targets;
+	unsigned ntargets;
+	struct sjob *next;
+};
+
+struct sched {
+	uv_loop_t *loop;
+	struct queue *q;
+	const struct kiln_config *conf;
+	char *worker;
+	struct sjob *jobs;
+	unsigned running;		/* claimed targets */
+	unsigned fetches;
+	uv_timer_t tick;
+	unsigned ticks;
+	bool stopping;
+	bool paused;
+	void (*stopped)(void *);
+	void *stopped_data;
+};
+
+static void launch(struct starget *st);
+static void end_target(struct starget *st, enum target_state state,
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts);
+
+/* --- paths -------------------------------------------------------------- */
+
+/* Mirrors and caches are keyed by a hash of the repository URL. */
+static void
+repo_key(char out[33], const char *repo)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)repo, strlen(repo));
+	sodium_bin2hex(out, 33, h, 16);
+}
+
+static char *
+state_path(struct sched *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *
+state_path(struct sched *s, const char *fmt, ...)
+{
+	struct sbuf b = { 0 };
+	char *rest;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&rest, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	sbuf_adds(&b, s->conf->state_dir);
+	sbuf_addc(&b, '/');
+	sbuf_adds(&b, rest);
+	free(rest);
+	return sbuf_steal(&b, NULL);
+}
+
+static char *
+log_path(struct sched *s, int64_t job_id, const char *url_name)
+{
+	return state_path(s, "logs/%" PRId64 "/%s.log", job_id, url_name);
+}
+
+/* --- jobs ----------------------------------------------------------------- */
+
+static struct sjob *
+find_job(struct sched *s, int64_t id)
+{
+	for (struct sjob *j = s->jobs; j; j = j->next)
+		if (j->job->id == id)
+			return j;
+	return NULL;
+}
+
+static void
+drop_job_if_idle(struct sjob *j)
+{
+	struct sched *s = j->s;
+
+	if (j->ntargets > 0 || j->fetch == FETCH_RUNNING)
+		return;
+	for (struct sjob **pp = &s->jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	job_free(j->job);
+	free(j->recipe);
+	free(j);
+}
+
+static void maybe_stopped(struct sched *s);
+
+static void
+free_target(struct starget *st)
+{
+	struct sjob *j = st->j;
+	struct sched *s = st->s;
+
+	for (struct starget **pp = &j->targets; *pp; pp = &(*pp)->next) {
+		if (*pp == st) {
+			*pp = st->next;
+			break;
+		}
+	}
+	j->ntargets--;
+	s->running--;
+	if (st->log_fd >= 0)
+		close(st->log_fd);
+	sbuf_free(&st->status);
+	free(st->root);
+	free(st);
+	drop_job_if_idle(j);
+}
+
+/* --- logs ------------------------------------------------------------------ */
+
+static void
+wake_watchers(struct starget *st)
+{
+	for (struct watcher *w = st->watchers; w; w = w->next)
+		w->wake(w->data);
+}
+
+static void
+log_write(struct starget *st, const char *buf, size_t n)
+{
+	size_t cap = st->s->conf->max_log_size;
+	static const char cut[] = "\n[kiln] log truncated: it reached "
+	    "max_log_size; the rest of the output was dropped\n";
+
+	if (st->log_fd < 0 || st->truncated)
+		return;
+	if (st->log_bytes + n > cap) {
+		n = cap - st->log_bytes;
+		st->truncated = true;
+	}
+	if (n > 0 && write(st->log_fd, buf, n) == (ssize_t)n)
+		st->log_bytes += n;
+	if (st->truncated)
+		(void)!write(st->log_fd, cut, sizeof cut - 1);
+	wake_watchers(st);
+}
+
+static void
+log_line(struct starget *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* kilnd's own lines in a build log start with "[kiln] ". */
+static void
+log_line(struct starget *st, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	memcpy(line, "[kiln] ", 7);
+	va_start(ap, fmt);
+	n = vsnprintf(line + 7, sizeof line - 8, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n = n + 7 > (int)sizeof line - 2 ? (int)sizeof line - 2 : n + 7;
+	line[n++] = '\n';
+	if (st->log_fd >= 0 && write(st->log_fd, line, (size_t)n) == n)
+		st->log_bytes += (size_t)n;
+	wake_watchers(st);
+}
+
+/* --- ending a target -------------------------------------------------------- */
+
+static bool
+safe_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._+-") == n;
+}
+
+static int
+cmp_artifact(const void *a, const void *b)
+{
+	return strcmp(((const struct artifact *)a)->name,
+	    ((const struct artifact *)b)->name);
+}
+
+/*
+ * What the build left in its out directory.  kilnd does not trust the
+ * sandbox: only regular files with one link and a safe name, within the
+ * count and size caps; anything else fails the target and says why.
+ */
+static int
+scan_out(struct starget *st, struct artifact **out, size_t *nout, char *why,
+    size_t whysize)
+{
+	char *dir = xasprintf("%s/out", st->root);
+	struct artifact *arts = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	struct dirent *de;
+	int dfd, rc = -1;
+	DIR *d;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+		snprintf(why, whysize, "cannot read the out directory: %s",
+		    strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		free(dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (!safe_name(de->d_name)) {
+			snprintf(why, whysize, "out/%.64s: not a safe file name "
+			    "(letters, digits, '.', '_', '+', '-'; at most 128)",
+			    de->d_name);
+			goto out;
+		}
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(why, whysize, "out/%s: %s", de->d_name,
+			    strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(why, whysize, "out/%s: not a regular file (%s)",
+			    de->d_name, S_ISLNK(sb.st_mode) ? "a symlink" :
+			    S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
+			goto out;
+		}
+		if (sb.st_nlink != 1) {
+			snprintf(why, whysize, "out/%s: a hard link (%ju links)",
+			    de->d_name, (uintmax_t)sb.st_nlink);
+			goto out;
+		}
+		if (n == MAX_ARTIFACTS) {
+			snprintf(why, whysize, "more than %d files in out/",
+			    MAX_ARTIFACTS);
+			goto out;
+		}
+		total += sb.st_size;
+		if (total > MAX_ARTIFACT_BYTES) {
+			snprintf(why, whysize, "out/ holds more than %lld bytes",
+			    (long long)MAX_ARTIFACT_BYTES);
+			goto out;
+		}
+		arts = xreallocarray(arts, n + 1, sizeof *arts);
+		arts[n].name = xstrdup(de->d_name);
+		arts[n].size = sb.st_size;
+		arts[n].sha256 = NULL;
+		n++;
+	}
+	qsort(arts, n, sizeof *arts, cmp_artifact);
+	*out = arts;
+	*nout = n;
+	arts = NULL;
+	n = 0;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(arts[i].name);
+	free(arts);
+	closedir(d);
+	free(dir);
+	return rc;
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	free_target(h->data);
+}
+
+static void
+end_target(struct starget *st, enum target_state state, int exit_status,
+    const char *error, const struct artifact *arts, size_t narts)
+{
+	struct sched *s = st->s;
+	struct watcher *w, *next;
+	int rc;
+
+	if (s->stopping) {
+		/* Not the build's fault: it runs again at the next start. */
+		rc = queue_release(s->q, st->claim.target_id);
+		log_line(st, "kilnd is stopping: %s goes back to the queue",
+		    st->t.name);
+	} else {
+		rc = queue_finish(s->q, st->claim.target_id, state, exit_status,
+		    error, arts, narts);
+		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
+		    target_state_name(state), error ? ": " : "",
+		    error ? error : "",
+		    st->start_ms ? (util_now_ms() - st->start_ms) / 1000.0 : 0);
+		log_info("job %" PRId64 " %s: %s%s%s", st->claim.job_id,
+		    st->t.name, target_state_name(state), error ? ": " : "",
+		    error ? error : "");
+	}
+	if (rc != 0 && rc != QUEUE_ENOTFOUND)
+		log_error("job %" PRId64 " %s: cannot record the result",
+		    st->claim.job_id, st->t.name);
+	/* Followers: wake once more; they find the target ended. */
+	for (w = st->watchers; w; w = next) {
+		next = w->next;
+		w->t = NULL;
+		w->next = NULL;
+		w->wake(w->data);
+	}
+	st->watchers = NULL;
+	if (st->timer_init) {
+		uv_timer_stop(&st->timer);
+		st->timer.data = st;
+		uv_close((uv_handle_t *)&st->timer, on_timer_closed);
+	} else
+		free_target(st);
+	maybe_stopped(s);
+	sched_kick(s);
+}
+
+static void
+build_done(struct child *c)
+{
+	struct starget *st = container_of(c, struct starget, child);
+	struct artifact *arts = NULL;
+	size_t narts = 0;
+	enum target_state state = TARGET_FAILED;
+	char why[512] = "";
+	int code = -1;
+	json_t *res = NULL;
+
+	if (st->status.len > 0)
+		res = json_loads(st->status.p, JSON_DISABLE_EOF_CHECK, NULL);
+	const char *status = json_string_value(json_object_get(res, "status"));
+	if (status != NULL && strcmp(status, "exited") == 0) {
+		code = (int)json_integer_value(json_object_get(res, "code"));
+		if (code == 0)
+			state = TARGET_SUCCEEDED;
+		else
+			snprintf(why, sizeof why, "the build exited with status "
+			    "%d", code);
+	} else if (status != NULL && strcmp(status, "signaled") == 0) {
+		snprintf(why, sizeof why, "the build was killed by signal %d",
+		    (int)json_integer_value(json_object_get(res, "signal")));
+	} else if (status != NULL && strcmp(status, "timed_out") == 0) {
+		state = TARGET_TIMED_OUT;
+		snprintf(why, sizeof why, "the build ran past its timeout");
+	} else if (status != NULL && strcmp(status, "error") == 0) {
+		snprintf(why, sizeof why, "%s", json_string_value(
+		    json_object_get(res, "error")) ?: "kiln-worker failed");
+	} else if (st->timed_out) {
+		state = TARGET_TIMED_OUT;
+		snprintf(why, sizeof why, "the build ran past its timeout "
+		    "(kiln-worker killed)");
+	} else if (c->exit_status == -1 && !c->spawned) {
+		snprintf(why, sizeof why, "cannot start kiln-worker (%s)",
+		    st->s->worker);
+	} else
+		snprintf(why, sizeof why, "kiln-worker ended without a result "
+		    "(exit %lld, signal %d)", (long long)c->exit_status,
+		    c->term_signal);
+	json_decref(res);
+	if (st->cancel && state != TARGET_SUCCEEDED) {
+		state = TARGET_CANCELED;
+		snprintf(why, sizeof why, "canceled while it ran");
+	}
+	if (state == TARGET_SUCCEEDED &&
+	    scan_out(st, &arts, &narts, why, sizeof why) != 0)
+		state = TARGET_FAILED;
+	end_target(st, state, code, why[0] ? why : NULL, arts, narts);
+	for (size_t i = 0; i < narts; i++)
+		free(arts[i].name);
+	free(arts);
+}
+
+static void
+build_data(struct child *c, int fd, const char *buf, size_t n)
+{
+	struct starget *st = container_of(c, struct starget, child);
+
+	if (fd == 3) {
+		if (st->status.len + n <= STATUS_MAX)
+			sbuf_add(&st->status, buf, n);
+		return;
+	}
+	log_write(st, buf, n);
+}
+
+static void
+on_backstop(uv_timer_t *h)
+{
+	struct starget *st = h->data;
+
+	if (st->cancel) {
+		/* The grace after SIGTERM is over. */
+		child_kill(&st->child, SIGKILL);
+		return;
+	}
+	/* kiln-worker enforces the timeout itself; this is for a worker
+	 * that does not. */
+	log_warn("job %" PRId64 " %s: kiln-worker outlived its timeout; "
+	    "killing it", st->claim.job_id, st->t.name);
+	st->timed_out = true;
+	child_kill(&st->child, SIGKILL);
+}
+
+static unsigned
+timeout_of(struct starget *st)
+{
+	unsigned t = st->s->conf->build_timeout;
+
+	/* A job may lower the farm's limit, never raise it. */
+	if (st->j->job->timeout > 0 && (unsigned)st->j->job->timeout < t)
+		t = (unsigned)st->j->job->timeout;
+	return t;
+}
+
+static void
+fail_now(struct starget *st, const char *why)
+{
+	end_target(st, TARGET_FAILED, -1, why, NULL, 0);
+}
+
+static void
+launch(struct starget *st)
+{
+	struct sched *s = st->s;
+	struct sjob *j = st->j;
+	const struct kiln_config *conf = s->conf;
+	struct recipe_plan plan = { 0 };
+	char **argv = NULL, key[33], why[256], *dir, *lp, *mirror, *cache;
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	size_t n = 0, cap = 64;
+	int rc;
+
+	if (recipe_plan(&plan, j->recipe, &st->t, j->job->repo, j->commit_time,
+	    conf, why, sizeof why) != 0) {
+		fail_now(st, why);
+		return;
+	}
+	repo_key(key, j->job->repo);
+	dir = state_path(s, "work/%" PRId64, j->job->id);
+	lp = log_path(s, j->job->id, st->url_name);
+	mirror = state_path(s, "mirrors/%s.git", key);
+	cache = state_path(s, "cache/%s", key);
+	/* A fresh work root per run: the worker refuses an old one. */
+	st->root = xasprintf("%s/%s.%d.%" PRId64, dir, st->url_name,
+	    st->claim.attempt, util_now_ms());
+	{
+		char *logdir = state_path(s, "logs/%" PRId64, j->job->id);
+		if ((rc = util_mkdir_p(dir, 0750)) != 0 ||
+		    (rc = util_mkdir_p(logdir, 0750)) != 0 ||
+		    (rc = util_mkdir_p(cache, 0750)) != 0)
+			snprintf(why, sizeof why, "cannot create directories "
+			    "under %s: %s", conf->state_dir, strerror(-rc));
+		free(logdir);
+	}
+	if (rc == 0) {
+		st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+		    O_CLOEXEC, 0640);
+		if (st->log_fd < 0) {
+			rc = -errno;
+			snprintf(why, sizeof why, "cannot create log %s: %s", lp,
+			    strerror(errno));
+		}
+	}
+	if (rc != 0) {
+		free(dir); free(lp); free(mirror); free(cache);
+		recipe_plan_free(&plan);
+		fail_now(st, why);
+		return;
+	}
+	log_line(st, "job %" PRId64 " target %s attempt %d, commit %s",
+	    j->job->id, st->t.name, st->claim.attempt, j->job->commit);
+	log_line(st, "$ %s", plan.summary);
+
+	argv = xcalloc(cap, sizeof *argv);
+#define ARG(x) do { \
+	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
+	argv[n++] = (x); argv[n] = NULL; \
+} while (0)
+	ARG(xstrdup(s->worker));
+	ARG(xstrdup("build"));
+	ARG(xstrdup("--mirror")); ARG(xstrdup(mirror));
+	ARG(xstrdup("--commit")); ARG(xstrdup(j->job->commit));
+	ARG(xstrdup("--root")); ARG(xstrdup(st->root));
+	ARG(xstrdup("--target")); ARG(xstrdup(st->t.name));
+	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", timeout_of(st)));
+	ARG(xstrdup("--cache")); ARG(xstrdup(cache));
+	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
+	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
+	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
+	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
+	for (size_t i = 0; plan.env[i]; i++) {
+		ARG(xstrdup("--env"));
+		ARG(xstrdup(plan.env[i]));
+	}
+	ARG(xstrdup("--"));
+	for (size_t i = 0; plan.argv[i]; i++)
+		ARG(xstrdup(plan.argv[i]));
+#undef ARG
+	st->start_ms = util_now_ms();
+	st->started = true;
+	rc = child_spawn(&st->child, s->loop, argv, env, 3, build_data,
+	    build_done, st);
+	if (rc != 0)
+		log_error("job %" PRId64 " %s: cannot spawn %s: %s", j->job->id,
+		    st->t.name, s->worker, uv_strerror(rc));
+	else {
+		uv_timer_init(s->loop, &st->timer);
+		st->timer.data = st;
+		st->timer_init = true;
+		uv_timer_start(&st->timer, on_backstop,
+		    ((uint64_t)timeout_of(st) + BACKSTOP_S) * 1000, 0);
+		log_info("job %" PRId64 " %s: building (attempt %d)",
+		    j->job->id, st->t.name, st->claim.attempt);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	free(argv);
+	free(dir); free(lp); free(mirror); free(cache);
+	recipe_plan_free(&plan);
+}
+
+/* --- fetch ------------------------------------------------------------------ */
+
+/* The recipe to use: the request's, else .kiln.json's, else go.mod's. */
+static int
+resolve_recipe(struct sjob *j, json_t *res, char *why, size_t whysize)
+{
+	const char *kj = json_string_value(json_object_get(res, "kiln_json"));
+	json_t *doc = NULL, *r;
+	json_error_t jerr;
+	char inner[400];
+
+	if (j->job->recipe != NULL) {
+		j->recipe = xstrdup(j->job->recipe);
+		return 0;
+	}
+	if (kj != NULL) {
+		doc = json_loads(kj, JSON_REJECT_DUPLICATES, &jerr);
+		if (doc == NULL) {
+			snprintf(why, whysize, ".kiln.json: malformed JSON at "
+			    "line %d: %s", jerr.line, jerr.text);
+			return -1;
+		}
+		r = json_object_get(doc, "recipe");
+		if (!json_is_object(doc) || r == NULL) {
+			snprintf(why, whysize, ".kiln.json: no \"recipe\" "
+			    "object");
+			json_decref(doc);
+			return -1;
+		}
+		if (api_check_recipe(r, inner, sizeof inner) != 0) {
+			snprintf(why, whysize, ".kiln.json: %s", inner);
+			json_decref(doc);
+			return -1;
+		}
+		j->recipe = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(doc);
+		return 0;
+	}
+	if (json_is_true(json_object_get(res, "has_go_mod"))) {
+		j->recipe = xstrdup("{\"kind\":\"go\"}");
+		return 0;
+	}
+	snprintf(why, whysize, "no recipe: the request names none and the "
+	    "repository has neither .kiln.json nor go.mod at its root");
+	return -1;
+}
+
+static void
+fetch_data(struct child *c, int fd, const char *buf, size_t n)
+{
+	struct fetch *f = container_of(c, struct fetch, child);
+	struct sbuf *b = fd == 1 ? &f->out : &f->err;
+
+	if (b->len + n <= FETCH_OUTPUT_MAX)
+		sbuf_add(b, buf, n);
+}
+
+/* The last non-empty line of the worker's stderr: its reason. */
+static void
+last_line(const struct sbuf *b, char *out, size_t size)
+{
+	const char *end, *start;
+
+	snprintf(out, size, "fetch failed");
+	if (b->len == 0)
+		return;
+	end = b->p + b->len;
+	while (end > b->p && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	start = end;
+	while (start > b->p && start[-1] != '\n')
+		start--;
+	if (end > start)
+		snprintf(out, size, "%.*s", (int)(end - start), start);
+}
+
+static void
+fetch_closed(uv_handle_t *h)
+{
+	struct fetch *f = h->data;
+
+	sbuf_free(&f->out);
+	sbuf_free(&f->err);
+	free(f);
+}
+
+static void
+fetch_done(struct child *c)
+{
+	struct fetch *f = container_of(c, struct fetch, child);
+	struct sjob *j = f->j;
+	struct sched *s = j->s;
+	char why[512] = "";
+	json_t *res = NULL;
+	const char *commit;
+
+	s->fetches--;
+	j->fetch = FETCH_NONE;
+	j->f = NULL;
+	uv_timer_stop(&f->timer);
+	f->timer.data = f;
+	if (f->timed_out)
+		snprintf(why, sizeof why, "fetch of %s took longer than "
+		    "fetch_timeout (%u s)", j->job->repo, s->conf->fetch_timeout);
+	else if (c->exit_status != 0 || c->term_signal != 0)
+		last_line(&f->err, why, sizeof why);
+	else if ((res = json_loadb(f->out.p ? f->out.p : "", f->out.len,
+	    JSON_DISABLE_EOF_CHECK, NULL)) == NULL ||
+	    (commit = json_string_value(json_object_get(res, "commit"))) ==
+	    NULL || strlen(commit) != 40)
+		snprintf(why, sizeof why, "kiln-worker fetch gave no commit");
+	else {
+		j->commit_time = json_integer_value(json_object_get(res,
+		    "commit_time"));
+		if (j->job->commit == NULL) {
+			j->job->commit = xstrdup(commit);
+			if (queue_set_commit(s->q, j->job->id, commit) != 0)
+				snprintf(why, sizeof why, "cannot record the "
+				    "commit");
+			else
+				log_info("job %" PRId64 ": %s resolved to %s",
+				    j->job->id, j->job->ref, commit);
+		}
+		if (why[0] == '\0' && j->recipe == NULL)
+			resolve_recipe(j, res, why, sizeof why);
+	}
+	json_decref(res);
+	uv_close((uv_handle_t *)&f->timer, fetch_closed);
+
+	if (s->stopping || (why[0] != '\0' && !j->cancel)) {
+		unsigned n = j->ntargets;
+
+		if (!s->stopping) {
+			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
+			/* The whole job fails: every target, queued or
+			 * parked (none of them has started). */
+			queue_fail_job(s->q, j->job->id, why);
+		}
+		if (n == 0)
+			drop_job_if_idle(j);
+		/* Freeing the last target frees j: count, do not walk j. */
+		for (unsigned i = 0; i < n; i++) {
+			struct starget *st = j->targets;
+			if (s->stopping)
+				queue_release(s->q, st->claim.target_id);
+			free_target(st);
+		}
+		if (s->stopping)
+			maybe_stopped(s);
+		else
+			sched_kick(s);
+		return;
+	}
+	j->fetch = why[0] == '\0' ? FETCH_DONE : FETCH_NONE;
+	/* Parked targets start now (or end, when canceled meanwhile). */
+	for (struct starget *st = j->targets, *next; st; st = next) {
+		next = st->next;
+		if (st->started)
+			continue;
+		if (j->cancel)
+			end_target(st, TARGET_CANCELED, -1, "canceled before it "
+			    "started", NULL, 0);
+		else
+			launch(st);
+	}
+}
+
+static void
+on_fetch_timeout(uv_timer_t *h)
+{
+	struct fetch *f = h->data;
+
+	f->timed_out = true;
+	child_kill(&f->child, SIGKILL);
+}
+
+static void
+start_fetch(struct sjob *j)
+{
+	struct sched *s = j->s;
+	struct fetch *f = xcalloc(1, sizeof *f);
+	char key[33], *mirror, *mirrors;
+	char *home = getenv("HOME") ? xasprintf("HOME=%s", getenv("HOME")) :
+	    xstrdup("HOME=/");
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", home, NULL };
+	char *argv[9];
+	int rc;
+
+	repo_key(key, j->job->repo);
+	mirrors = state_path(s, "mirrors");
+	mirror = xasprintf("%s/%s.git", mirrors, key);
+	util_mkdir_p(mirrors, 0750);
+	argv[0] = s->worker;
+	argv[1] = "fetch";
+	argv[2] = "--mirror";
+	argv[3] = mirror;
+	argv[4] = "--url";
+	argv[5] = j->job->repo;
+	argv[6] = "--ref";
+	/* A job whose ref was resolved before a restart keeps its commit. */
+	argv[7] = j->job->commit ? j->job->commit : j->job->ref;
+	argv[8] = NULL;
+	f->j = j;
+	j->f = f;
+	j->fetch = FETCH_RUNNING;
+	s->fetches++;
+	uv_timer_init(s->loop, &f->timer);
+	f->timer.data = f;
+	uv_timer_start(&f->timer, on_fetch_timeout,
+	    (uint64_t)s->conf->fetch_timeout * 1000, 0);
+	rc = child_spawn(&f->child, s->loop, argv, env, 2, fetch_data,
+	    fetch_done, f);
+	if (rc != 0) {
+		sbuf_adds(&f->err, "cannot start kiln-worker: ");
+		sbuf_adds(&f->err, uv_strerror(rc));
+	}
+	log_debug("job %" PRId64 ": fetching %s %s", j->job->id, j->job->repo,
+	    argv[7]);
+	free(mirror);
+	free(mirrors);
+	free(home);
+}
+
+/* --- scheduling --------------------------------------------------------------- */
+
+static void
+start_claim(struct sched *s, const struct queue_claim *c)
+{
+	struct sjob *j = find_job(s, c->job_id);
+	struct starget *st;
+	char err[160];
+
+	if (j == NULL) {
+		struct job *job = NULL;
+		if (queue_get(s->q, c->job_id, &job) != 0) {
+			log_error("job %" PRId64 ": claimed but cannot be read",
+			    c->job_id);
+			queue_release(s->q, c->target_id);
+			return;
+		}
+		j = xcalloc(1, sizeof *j);
+		j->s = s;
+		j->job = job;
+		j->next = s->jobs;
+		s->jobs = j;
+	}
+	st = xcalloc(1, sizeof *st);
+	st->s = s;
+	st->j = j;
+	st->claim = *c;
+	st->log_fd = -1;
+	st->next = j->targets;
+	j->targets = st;
+	j->ntargets++;
+	s->running++;
+	if (target_parse(&st->t, c->target, err, sizeof err) != 0) {
+		fail_now(st, err);
+		return;
+	}
+	target_url_name(st->url_name, &st->t);
+	if (j->fetch == FETCH_DONE)
+		launch(st);
+	else if (j->fetch == FETCH_NONE)
+		start_fetch(j);
+}
+
+void
+sched_kick(struct sched *s)
+{
+	struct queue_next next[16];
+	struct queue_claim c;
+	size_t n;
+
+	while (!s->stopping && !s->paused && s->running < s->conf->workers) {
+		size_t best = 0;
+		unsigned best_running = ~0U;
+
+		if (queue_next_jobs(s->q, next, ARRAY_SIZE(next), &n) != 0 ||
+		    n == 0)
+			return;
+		/* Among the jobs of the top priority, the one with the
+		 * fewest builds running; the oldest on a tie. */
+		for (size_t i = 0; i < n && next[i].priority ==
+		    next[0].priority; i++) {
+			struct sjob *j = find_job(s, next[i].job_id);
+			unsigned r = j ? j->ntargets : 0;
+			if (r < best_running) {
+				best_running = r;
+				best = i;
+			}
+		}
+		if (queue_claim_job(s->q, next[best].job_id, &c) != 0)
+			return;
+		start_claim(s, &c);
+	}
+}
+
+void
+sched_cancel(struct sched *s, int64_t job_id)
+{
+	struct sjob *j = find_job(s, job_id);
+
+	if (j == NULL)
+		return;
+	j->cancel = true;
+	for (struct starget *st = j->targets, *next; st; st = next) {
+		next = st->next;
+		if (!st->started) {
+			if (j->fetch != FETCH_RUNNING)
+				end_target(st, TARGET_CANCELED, -1,
+				    "canceled before it started", NULL, 0);
+			continue;
+		}
+		st->cancel = true;
+		log_line(st, "canceled: stopping the build");
+		/* kiln-worker kills the whole tree on SIGTERM; SIGKILL
+		 * after a grace (its pid 1 then dies by PDEATHSIG and the
+		 * kernel kills the rest of the namespace). */
+		child_kill(&st->child, SIGTERM);
+		if (st->timer_init)
+			uv_timer_start(&st->timer, on_backstop, KILL_GRACE_MS, 0);
+	}
+}
+
+unsigned
+sched_running(const struct sched *s)
+{
+	return s->running;
+}
+
+void
+sched_pause(struct sched *s, bool paused)
+{
+	if (s->paused != paused)
+		log_info("builds: %s", paused ? "paused (jobs are still "
+		    "accepted)" : "resumed");
+	s->paused = paused;
+	if (!paused)
+		sched_kick(s);
+}
+
+bool
+sched_paused(const struct sched *s)
+{
+	return s->paused;
+}
+
+static void
+on_tick(uv_timer_t *h)
+{
+	struct sched *s = h->data;
+
+	s->ticks++;
+	for (struct sjob *j = s->jobs; j; j = j->next) {
+		for (struct starget *st = j->targets; st; st = st->next) {
+			wake_watchers(st);
+			if (st->started && s->ticks % 15 == 0)
+				queue_heartbeat(s->q, st->claim.target_id);
+		}
+	}
+	/* Work that arrived without a kick (another process, a race). */
+	sched_kick(s);
+}
+
+struct sched *
+sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
+    const char *worker_path)
+{
+	struct sched *s = xcalloc(1, sizeof *s);
+
+	s->loop = loop;
+	s->q = q;
+	s->conf = conf;
+	s->worker = xstrdup(worker_path);
+	s->paused = conf->paused;
+	uv_timer_init(loop, &s->tick);
+	s->tick.data = s;
+	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+	return s;
+}
+
+/* --- logs for the API ----------------------------------------------------------- */
+
+static struct starget *
+find_target(struct sched *s, int64_t job_id, const char *target)
+{
+	struct sjob *j = find_job(s, job_id);
+
+	if (j == NULL)
+		return NULL;
+	for (struct starget *st = j->targets; st; st = st->next)
+		if (strcmp(st->t.name, target) == 0 && st->started)
+			return st;
+	return NULL;
+}
+
+int
+sched_log_open(struct sched *s, int64_t job_id, const char *target, int *fd)
+{
+	struct target t;
+	char err[160], url[TARGET_NAME_MAX], *p;
+
+	if (target_parse(&t, target, err, sizeof err) != 0)
+		return -ENOENT;
+	target_url_name(url, &t);
+	p = log_path(s, job_id, url);
+	*fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(p);
+	return *fd < 0 ? -errno : 0;
+}
+
+bool
+sched_log_live(struct sched *s, int64_t job_id, const char *target)
+{
+	return find_target(s, job_id, target) != NULL;
+}
+
+void *
+sched_log_watch(struct sched *s, int64_t job_id, const char *target,
+    void (*wake)(void *), void *data)
+{
+	struct starget *st = find_target(s, job_id, target);
+	struct watcher *w;
+
+	if (st == NULL)
+		return NULL;
+	w = xcalloc(1, sizeof *w);
+	w->wake = wake;
+	w->data = data;
+	w->t = st;
+	w->next = st->watchers;
+	st->watchers = w;
+	return w;
+}
+
+void
+sched_log_unwatch(struct sched *s, void *handle)
+{
+	struct watcher *w = handle;
+
+	(void)s;
+	if (w == NULL)
+		return;
+	if (w->t != NULL) {
+		for (struct watcher **pp = &w->t->watchers; *pp;
+		    pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		}
+	}
+	free(w);
+}
+
+/* --- shutdown ------------------------------------------------------------------- */
+
+static void
+on_tick_closed(uv_handle_t *h)
+{
+	struct sched *s = h->data;
+	void (*done)(void *) = s->stopped;
+	void *data = s->stopped_data;
+
+	free(s->worker);
+	free(s);
+	if (done)
+		done(data);
+}
+
+static void
+maybe_stopped(struct sched *s)
+{
+	if (!s->stopping || s->running > 0 || s->fetches > 0 || s->jobs != NULL ||
+	    uv_is_closing((uv_handle_t *)&s->tick))
+		return;
+	uv_timer_stop(&s->tick);
+	uv_close((uv_handle_t *)&s->tick, on_tick_closed);
+}
+
+void
+sched_shutdown(struct sched *s, void (*done)(void *), void *data)
+{
+	s->stopping = true;
+	s->stopped = done;
+	s->stopped_data = data;
+	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
+		jn = j->next;
+		if (j->f != NULL)
+			child_kill(&j->f->child, SIGKILL);
+		for (struct starget *st = j->targets, *next; st; st = next) {
+			next = st->next;
+			if (st->started) {
+				/* As for cancel: SIGTERM lets kiln-worker kill
+				 * the tree and remove its cgroups; SIGKILL
+				 * after the grace. */
+				st->cancel = true;
+				child_kill(&st->child, SIGTERM);
+				if (st->timer_init)
+					uv_timer_start(&st->timer, on_backstop,
+					    KILL_GRACE_MS, 0);
+			} else if (j->fetch != FETCH_RUNNING)
+				end_target(st, TARGET_FAILED, -1, NULL, NULL, 0);
+		}
+	}
+	maybe_stopped(s);
+}

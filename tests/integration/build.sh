@@ -1,0 +1,155 @@
+#!/bin/bash
+# Real builds end to end: a Go program for seven targets and a C program
+# with the cross compilers, both from git repositories this test makes;
+# `file` checks every binary, the linux ones run (arm64 under qemu); an
+# incremental fetch of a new commit; .kiln.json recipes; live logs; and
+# bad recipes and refs failing their job with a reason.
+. "$(dirname "$0")/lib.sh"
+
+for tool in git go file qemu-aarch64-static aarch64-linux-gnu-gcc \
+    x86_64-w64-mingw32-gcc; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+
+GO_REPO=$(make_repo go-hello "$SRCDIR/tests/fixtures/go-hello")
+C_REPO=$(make_repo c-hello "$SRCDIR/tests/fixtures/c-hello")
+start_kilnd -w 2
+
+# --- Go, seven targets ------------------------------------------------------
+post_job "{\"repo\": \"file://$GO_REPO\", \"ref\": \"main\",
+	\"targets\": [\"linux/amd64\", \"linux/arm64\", \"linux/arm/v7\",
+	\"linux/riscv64\", \"windows/amd64\", \"darwin/arm64\", \"freebsd/amd64\"]}"
+expect_status 201 "submit the Go job"
+GO_ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$GO_ID" 900
+expect_json .state succeeded "Go job"
+expect_json .commit "$(git -C "$GO_REPO" rev-parse HEAD)" "commit resolved from main"
+expect_json '[.targets[].artifacts[0].name] | join(",")' \
+	"go-hello,go-hello,go-hello,go-hello,go-hello.exe,go-hello,go-hello" \
+	"one binary per target, .exe on windows"
+
+check_file() {	# URL-TARGET NAME PATTERN
+	local f desc
+	f=$(out_file "$GO_ID" "$1" "$2")
+	desc=$(file -b "$f" 2>/dev/null) || desc="(missing: $f)"
+	if [[ "$desc" == *$3* ]]; then
+		ok "$1: file says $3"
+	else
+		fail "$1: file says '$desc', expected '$3'"
+	fi
+}
+check_file linux_amd64 go-hello "ELF 64-bit LSB executable, x86-64"
+check_file linux_arm64 go-hello "ELF 64-bit LSB executable, ARM aarch64"
+check_file linux_arm_v7 go-hello "ELF 32-bit LSB executable, ARM, EABI5"
+check_file linux_riscv64 go-hello "ELF 64-bit LSB executable, UCB RISC-V"
+check_file windows_amd64 go-hello.exe "PE32+ executable (console) x86-64"
+check_file darwin_arm64 go-hello "Mach-O 64-bit arm64 executable"
+check_file freebsd_amd64 go-hello "FreeBSD"
+
+out=$("$(out_file "$GO_ID" linux_amd64 go-hello)" farm)
+[[ "$out" == "hello, farm from linux/amd64 (dev) "* ]] &&
+	ok "linux/amd64 binary runs: $out" || fail "linux/amd64 output: $out"
+out=$(qemu-aarch64-static "$(out_file "$GO_ID" linux_arm64 go-hello)" farm)
+[[ "$out" == "hello, farm from linux/arm64 (dev) "* ]] &&
+	ok "linux/arm64 binary runs under qemu: $out" || fail "linux/arm64 output: $out"
+out=$(qemu-arm-static "$(out_file "$GO_ID" linux_arm_v7 go-hello)")
+[[ "$out" == "hello, kiln from linux/arm "* ]] &&
+	ok "linux/arm/v7 binary runs under qemu" || fail "linux/arm/v7 output: $out"
+
+# The log has kilnd's lines and the command it ran.
+api GET "/v1/jobs/$GO_ID/targets/linux_arm64/log"
+expect_status 200 "log of linux/arm64"
+grep -q '^\[kiln\] \$ go build -trimpath -buildvcs=false' <<<"$BODY" &&
+	ok "log shows the go build command" || fail "log: $BODY"
+grep -q '^\[kiln\] linux/arm64: succeeded' <<<"$BODY" &&
+	ok "log ends with the result" || fail "log has no result line: $BODY"
+
+# --- a new commit: incremental fetch, new binary ---------------------------
+mirror=$(ls -d "$STATE"/mirrors/*.git)
+packs_before=$(ls "$mirror"/objects/pack/*.pack | sort)
+sed -i 's/hello, %s from/hi, %s from/' "$GO_REPO/main.go"
+commit_all "$GO_REPO" "say hi"
+post_job "{\"repo\": \"file://$GO_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+ID2=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$ID2" 300
+expect_json .state succeeded "second job"
+expect_json .commit "$(git -C "$GO_REPO" rev-parse HEAD)" "second job built the new commit"
+[ "$(ls -d "$STATE"/mirrors/*.git)" = "$mirror" ] && ok "same mirror reused" ||
+	fail "a second mirror appeared"
+kept=$(comm -12 <(echo "$packs_before") <(ls "$mirror"/objects/pack/*.pack | sort))
+[ "$kept" = "$packs_before" ] && ok "first fetch's packs kept (incremental)" ||
+	fail "the mirror was refetched whole"
+out=$("$(out_file "$ID2" linux_amd64 go-hello)")
+[[ "$out" == "hi, kiln from linux/amd64 "* ]] && ok "new commit's binary: $out" ||
+	fail "new binary says: $out"
+
+# --- C with the cross compilers, recipe from .kiln.json ---------------------
+post_job "{\"repo\": \"$C_REPO\", \"ref\": \"main\",
+	\"targets\": [\"linux/arm64\", \"windows/amd64\"]}"
+C_ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$C_ID" 300
+expect_json .state succeeded "C job (recipe from .kiln.json)"
+GO_ID=$C_ID	# check_file looks in this job
+check_file linux_arm64 hello "ELF 64-bit LSB executable, ARM aarch64"
+check_file windows_amd64 hello.exe "PE32+ executable (console) x86-64"
+out=$(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$(out_file "$C_ID" linux_arm64 hello)")
+[ "$out" = "hello from C on arm64" ] && ok "C arm64 binary runs under qemu" ||
+	fail "C arm64 output: $out"
+
+# --- live log: every byte, and the stream ends with the target --------------
+post_job "{\"repo\": \"$C_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"for i in 1 2 3 4 5 6; do echo line \$i; sleep 0.5; done\"}}"
+L_ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$L_ID" linux/amd64 running 60
+for _ in $(seq 1 50); do
+	curl -sf "$URL/v1/jobs/$L_ID/targets/linux_amd64/log" >/dev/null && break
+	sleep 0.1
+done
+timeout 60 curl -sN "$URL/v1/jobs/$L_ID/targets/linux_amd64/log?follow=1" \
+	>"$T/follow.out" || fail "follow did not end by itself"
+got=$(grep -c '^line [1-6]$' "$T/follow.out")
+[ "$got" = 6 ] && ok "?follow=1 received all 6 lines and ended" ||
+	fail "?follow=1 received $got lines: $(cat "$T/follow.out")"
+grep -q '^\[kiln\] linux/amd64: succeeded' "$T/follow.out" &&
+	ok "the followed log ends with the result" || fail "no result line followed"
+
+# --- failures with reasons ----------------------------------------------------
+post_job "{\"repo\": \"file://$GO_REPO\", \"ref\": \"no-such-branch\", \"targets\": [\"linux/amd64\"]}"
+F1=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F1" 120
+expect_json .state failed "unknown ref"
+expect_json '.error | test("no-such-branch")' true "the error names the ref"
+
+mkdir -p "$T/plain"; echo 'just text' > "$T/plain/README"
+PLAIN=$(make_repo plain "$T/plain")
+post_job "{\"repo\": \"$PLAIN\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+F2=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F2" 120
+expect_json .state failed "repo with neither go.mod nor .kiln.json"
+expect_json '.error | test("no recipe")' true "the error says there is no recipe"
+
+post_job "{\"repo\": \"$PLAIN\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"echo failing; exit 3\"}}"
+F3=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F3" 120
+expect_json .state failed "a command that exits 3"
+expect_json '.targets[0].exit_status' 3 "exit status recorded"
+
+post_job "{\"repo\": \"file://$T/nowhere\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+F4=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F4" 120
+expect_json .state failed "a repository that does not exist"
+expect_json '.error != null' true "with an error"
+
+api GET /healthz
+expect_status 200 "kilnd still serves after the failures"
+
+api GET /v1/targets
+expect_json '[.targets[] | select(.target == "linux/arm64")][0].c_toolchain' \
+	aarch64-linux-gnu "GET /v1/targets maps linux/arm64 to its cross gcc"
+expect_json '[.targets[] | select(.target == "linux/arm64")][0].c_toolchain_installed' \
+	true "and finds it installed"
+
+stop_kilnd TERM
+[ "$KEXIT" = 0 ] && ok "exit 0" || fail "exit $KEXIT"
+finish

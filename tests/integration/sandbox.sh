@@ -1,0 +1,157 @@
+#!/bin/bash
+# Hostile recipes through kilnd: each is contained, and each check asserts
+# the specific outcome.  Also: cancel of a running build kills its
+# grandchildren, and a timeout kills a double-forked, setsid'd one.
+. "$(dirname "$0")/lib.sh"
+
+for tool in git; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+mkdir -p "$T/src"; echo 'x' > "$T/src/README"
+REPO=$(make_repo hostile "$T/src")
+
+# A listener in the host's network namespace that records any connection.
+LPORT=$((20000 + RANDOM % 20000))
+: > "$T/listener.hits"
+( socat -u TCP-LISTEN:$LPORT,bind=127.0.0.1,reuseaddr,fork \
+	OPEN:"$T/listener.hits",creat,append 2>/dev/null ) &
+LISTENER=$!
+sleep 0.3
+
+cat > "$T/sandbox.conf" <<CONF
+[kilnd]
+build_timeout = 60
+build_memory = 256M
+build_pids = 128
+CONF
+# A secret in kilnd's environment must not reach any build.
+KILN_TEST_SECRET=s3cr3t-$$ start_kilnd -c "$T/sandbox.conf" -w 2
+
+# run_recipe NAME COMMAND [TIMEOUT]: runs COMMAND as a job; sets RID, LOG
+# (the build log) and RSTATE (the target's state).
+run_recipe() {
+	local name=$1 cmd=$2 extra=
+	[ -n "${3-}" ] && extra=", \"timeout\": $3"
+	post_job "$(jq -cn --arg r "$REPO" --arg c "$cmd" \
+		'{repo: $r, ref: "main", targets: ["linux/amd64"],
+		  recipe: {kind: "command", command: $c}}' |
+		sed "s/}\$/$extra}/")"
+	if [ "$STATUS" != 201 ]; then
+		fail "$name: submit: $STATUS $BODY"; RID=; RSTATE=; LOG=; return
+	fi
+	RID=$(printf '%s' "$BODY" | jq -r .id)
+	wait_job "$RID" 180
+	RSTATE=$(printf '%s' "$BODY" | jq -r '.targets[0].state')
+	LOG=$(curl -s "$URL/v1/jobs/$RID/targets/linux_amd64/log")
+}
+
+# expect NAME CONDITION-DESCRIPTION OBSERVED ...: record a table row.
+ROWS=()
+row() { ROWS+=("$(printf '%-28s | %-34s | %s' "$1" "$2" "$3")"); }
+
+run_recipe "tcp to host loopback" "exec 3<>/dev/tcp/127.0.0.1/$LPORT && echo CONNECTED; echo done"
+if ! grep -q CONNECTED <<<"$LOG" && [ ! -s "$T/listener.hits" ] &&
+    grep -q '^done' <<<"$LOG"; then
+	ok "no route to the host's 127.0.0.1:$LPORT"; row "connect host 127.0.0.1" "refused, nothing received" "refused"
+else fail "network: $LOG"; row "connect host 127.0.0.1" "refused" "CONNECTED"; fi
+
+run_recipe "outside address" "exec 3<>/dev/tcp/192.0.2.1/80 && echo CONNECTED; echo done"
+grep -q CONNECTED <<<"$LOG" && { fail "reached 192.0.2.1"; row "connect 192.0.2.1" "unreachable" "CONNECTED"; } ||
+	{ ok "no outside network"; row "connect 192.0.2.1" "unreachable" "unreachable"; }
+
+run_recipe "dns" "getent hosts example.com && echo RESOLVED; echo done"
+grep -q RESOLVED <<<"$LOG" && { fail "DNS worked"; row "DNS lookup" "fails" "RESOLVED"; } ||
+	{ ok "no DNS"; row "DNS lookup" "fails" "fails"; }
+
+run_recipe "shadow" "cat /etc/shadow && echo READ; ls /etc"
+grep -q READ <<<"$LOG" && { fail "/etc/shadow readable"; row "read /etc/shadow" "absent" "READ"; } ||
+	{ ok "/etc/shadow not there"; row "read /etc/shadow" "absent" "absent"; }
+
+run_recipe "state dir" "ls -la '$STATE' && echo LISTED; cat '$STATE/kiln.db' >/dev/null && echo READDB; echo done"
+if grep -qE 'LISTED|READDB' <<<"$LOG"; then fail "state dir visible: $LOG"; row "read kilnd's state dir" "absent" "visible"
+else ok "kilnd's state dir is not in the sandbox"; row "read kilnd's state dir" "absent" "absent"; fi
+
+run_recipe "environment" "env | sort"
+if grep -q "s3cr3t" <<<"$LOG"; then fail "kilnd's environment leaked"; row "kilnd's env vars" "none" "LEAKED"
+elif grep -q '^KILN_TARGET=linux/amd64$' <<<"$LOG" && grep -q '^GOOS=linux$' <<<"$LOG"; then
+	ok "build env has KILN_TARGET and GOOS, not kilnd's variables"; row "kilnd's env vars" "none" "none"
+else fail "env: $LOG"; fi
+extra=$(grep -E '^[A-Z_][A-Z0-9_]*=' <<<"$LOG" | cut -d= -f1 |
+	grep -vxE 'KILN_(TARGET|OS|ARCH|VARIANT|OUT|HOST_TRIPLE)|GOOS|GOARCH|GOARM|GOAMD64|CC|CXX|AR|STRIP|SOURCE_DATE_EPOCH|PATH|HOME|TMPDIR|GOCACHE|GOPATH|PWD|SHLVL|_|OLDPWD' || true)
+[ -z "$extra" ] && ok "no variable outside DESIGN.md's list" || fail "unexpected variables: $extra"
+
+run_recipe "write /usr" "touch /usr/pwned && echo WROTE; echo done"
+grep -q WROTE <<<"$LOG" && { fail "/usr writable"; row "write /usr" "read-only" "WROTE"; } ||
+	{ ok "/usr is read-only"; row "write /usr" "read-only" "read-only"; }
+[ ! -e /usr/pwned ] || fail "/usr/pwned exists on the host"
+
+run_recipe "write outside" "touch /pwned /etc/pwned /src/../pwned2 2>&1; ls /; echo done"
+[ ! -e /pwned ] && [ ! -e /pwned2 ] && ok "nothing written outside" || fail "wrote outside"
+row "write outside /out" "fails" "$([ -e /pwned ] && echo WROTE || echo fails)"
+
+BOMB=kiln-bomb-$$
+run_recipe "fork bomb" ": $BOMB; bomb() { bomb | bomb & }; bomb; sleep 2; echo survived" 8
+sleep 1
+if pgrep -f "$BOMB" >/dev/null; then
+	fail "fork bomb processes survived the job"
+else
+	ok "fork bomb contained and gone ($RSTATE)"
+fi
+api GET /healthz
+expect_status 200 "kilnd serves after the fork bomb"
+row "fork bomb" "pids cgroup, all gone" "$RSTATE, $(pgrep -fc "$BOMB" || true) left"
+
+# A C program that touches 8 GiB: the 256M memory cgroup kills it.
+run_recipe "memory hog" "printf '#include <stdlib.h>\n#include <string.h>\nint main(void){size_t n=(size_t)8<<30;char*p=malloc(n);if(!p)return 2;memset(p,1,n);return 0;}\n' > /tmp/m.c && gcc -O0 -o /tmp/m /tmp/m.c && /tmp/m; echo rc=\$?"
+if grep -q '^rc=0$' <<<"$LOG"; then
+	fail "8 GiB were allocated and touched"; row "allocate 8 GiB" "killed (256M)" "ALLOCATED"
+elif grep -qE '^rc=(137|2)$' <<<"$LOG"; then
+	ok "8 GiB allocation killed or refused ($(grep -E '^rc=' <<<"$LOG"))"
+	row "allocate 8 GiB" "killed (256M)" "$(grep -E '^rc=' <<<"$LOG")"
+else
+	fail "memory hog: $LOG"
+fi
+
+MARK=kiln-orphan-$$
+run_recipe "timeout + grandchild" "setsid sh -c 'exec -a $MARK sleep 600' & (setsid sh -c 'exec -a $MARK sleep 600' &); sleep 600" 3
+[ "$RSTATE" = timed_out ] && ok "timeout: timed_out" || fail "timeout: $RSTATE"
+sleep 1
+pgrep -f "$MARK" >/dev/null && fail "a double-forked grandchild survived the timeout" ||
+	ok "no process of the build survived the timeout"
+row "sleep past timeout, setsid" "timed_out, no survivor" "$RSTATE, $(pgrep -fc "$MARK" || true) left"
+
+run_recipe "uid" "id -u; hostname"
+grep -qx 1000 <<<"$LOG" && ok "builds run as uid 1000 inside" || fail "uid: $LOG"
+grep -qx kiln-build <<<"$LOG" && ok "hostname kiln-build" || fail "hostname"
+[ "$(hostname)" != kiln-build ] && ok "host's hostname unchanged" || fail "hostname leaked"
+
+run_recipe "unshare/mount" "unshare -U true && echo UNSHARED; mount -t tmpfs x /tmp && echo MOUNTED; echo done"
+grep -qE 'UNSHARED|MOUNTED' <<<"$LOG" && { fail "unshare or mount worked"; row "unshare -U, mount" "EPERM" "worked"; } ||
+	{ ok "unshare and mount refused"; row "unshare -U, mount" "EPERM" "EPERM"; }
+
+# --- cancel of a running build kills its grandchildren ---------------------
+MARK2=kiln-cancel-$$
+post_job "$(jq -cn --arg r "$REPO" --arg c "(setsid sh -c 'exec -a $MARK2 sleep 600' &); exec -a $MARK2 sleep 600" \
+	'{repo: $r, ref: "main", targets: ["linux/amd64"], recipe: {kind: "command", command: $c}}')"
+CID=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$CID" linux/amd64 running 60
+for _ in $(seq 1 50); do pgrep -f "$MARK2" >/dev/null && break; sleep 0.1; done
+pgrep -f "$MARK2" >/dev/null && ok "the build and its grandchild run" || fail "cancel test did not start"
+t0=$(date +%s%N)
+api POST "/v1/jobs/$CID/cancel"
+expect_status 200 "cancel a running build"
+wait_job "$CID" 30
+t1=$(date +%s%N)
+expect_json .state canceled "canceled job"
+expect_json '.targets[0].state' canceled "canceled target"
+pgrep -f "$MARK2" >/dev/null && fail "a process survived the cancel" ||
+	ok "cancel killed the whole tree in $(( (t1 - t0) / 1000000 )) ms"
+row "cancel with grandchild" "canceled, no survivor" "canceled in $(( (t1 - t0) / 1000000 )) ms"
+
+kill $LISTENER 2>/dev/null || true
+stop_kilnd TERM
+[ "$KEXIT" = 0 ] && ok "exit 0" || fail "exit $KEXIT"
+echo
+printf '%-28s | %-34s | %s\n' attack expected observed
+printf '%s\n' "${ROWS[@]}"
+finish

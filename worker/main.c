@@ -1,0 +1,95 @@
+/*
+ * kiln-worker: dispatch to fetch or build mode.  See kiln-worker(8).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "worker.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * --enable-debug builds run under LeakSanitizer, whose report turns a
+ * successful run into exit 1.  libgit2 1.5.1's git_regexp_match() does not
+ * free its pcre2 match data when a pattern does not match (fixed upstream
+ * later); that leak is not ours, and the stack ends inside libpcre2, so it
+ * is suppressed by module.
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:libpcre2-8.so\n";
+}
+
+/* The last line on stderr is kilnd's error message: keep it ours. */
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+#endif
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: kiln-worker fetch --mirror DIR --url URL --ref REF\n"
+"       kiln-worker build --mirror DIR --commit SHA --root DIR\n"
+"                   --target OS/ARCH[/VARIANT] --timeout SECONDS\n"
+"                   [--cache DIR] [--network] [--memory BYTES] [--pids N]\n"
+"                   [--file-size BYTES] [--nofile N] [--build-uid UID]\n"
+"                   [--status-fd FD] [--env NAME=VALUE]...\n"
+"                   -- PROGRAM [ARG...]\n"
+"       kiln-worker --version | --help\n"
+"\n"
+"fetch: update the bare mirror DIR of URL, resolve REF to a commit and print\n"
+"  {\"commit\", \"commit_time\", \"kiln_json\", \"has_go_mod\"} as one JSON line.\n"
+"  --mirror DIR        bare mirror cache of URL (created on first use)\n"
+"  --url URL           file://, git://, http(s)://, ssh:// or an absolute path\n"
+"  --ref REF           commit id, tag, branch or full refs/... name\n"
+"\n"
+"build: check SHA out of the mirror into ROOT/src and run PROGRAM in a sandbox\n"
+"  with ROOT/src at /src (the working directory), ROOT/out at /out and\n"
+"  ROOT/tmp at /tmp, and exactly the --env variables.\n"
+"  --mirror DIR        bare mirror holding SHA\n"
+"  --commit SHA        40-hex commit id to build\n"
+"  --root DIR          work directory; must not exist or be empty\n"
+"  --target T          os/arch[/variant] being built\n"
+"  --timeout SECONDS   wall-clock limit (exit 124, status timed_out)\n"
+"  --cache DIR         writable cache, mounted at /cache\n"
+"  --network           keep the host network (default: loopback only)\n"
+"  --memory BYTES      memory limit, K/M/G/T suffixes (default 4G)\n"
+"  --pids N            process and thread limit (default 1024)\n"
+"  --file-size BYTES   largest file the build may write (default 2G)\n"
+"  --nofile N          open files per process (default 4096)\n"
+"  --build-uid UID     host uid of the build when run as root (default 65534)\n"
+"  --status-fd FD      write one JSON status line to FD at the end\n"
+"  --env NAME=VALUE    environment variable of the build (repeatable)\n"
+"\n"
+"Exit: fetch 0, 1 on failure; build the build's code, 128+signal, 124 on\n"
+"timeout, 125 when the sandbox or checkout failed; 2 on usage errors.\n"
+"See kiln-worker(8).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
+		return fetch_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "build") == 0)
+		return build_main(argc - 1, argv + 1);
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("kiln-worker %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	usage(stderr);
+	return WORKER_EXIT_USAGE;
+}

@@ -1,0 +1,445 @@
+/*
+ * Bare mirror caches with libgit2 1.5: fetch, resolve, check out.
+ * FACTS.md: no shallow clone in 1.5; fetch by commit id works; a fresh bare
+ * repository's HEAD names "master", so refs are always resolved explicitly;
+ * the credentials callback is called again after every failure.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "mirror.h"
+#include "util.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* Credentials offered at most this many times in one fetch. */
+#define MAX_AUTH_ATTEMPTS 3
+
+struct fetch_ctx {
+	int attempts;
+	bool agent_tried;
+	bool gave_up;
+};
+
+static const char *
+git_msg(void)
+{
+	const git_error *e = git_error_last();
+
+	return e != NULL && e->message != NULL ? e->message : "unknown error";
+}
+
+int
+mirror_init(void)
+{
+	static const int levels[] = {
+		GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM,
+		GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL,
+	};
+
+	if (git_libgit2_init() < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		if (git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "") != 0) {
+			git_libgit2_shutdown();
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+mirror_shutdown(void)
+{
+	git_libgit2_shutdown();
+}
+
+void
+mirror_redact_url(char *buf, size_t size, const char *url)
+{
+	const char *host = strstr(url, "://");
+	const char *end, *at = NULL, *colon = NULL;
+
+	if (host == NULL) {
+		snprintf(buf, size, "%s", url);
+		return;
+	}
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	for (const char *p = host; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL)
+		colon = memchr(host, ':', (size_t)(at - host));
+	if (colon == NULL) {
+		snprintf(buf, size, "%s", url);
+		return;
+	}
+	/* A token in https://user:token@host/ must not reach a build log. */
+	snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+/*
+ * Credentials: kiln-worker holds no secrets of its own.  It answers the
+ * username question for ssh, offers the ssh agent's keys once when an
+ * agent is there (SSH_AUTH_SOCK), and otherwise gives up.  libgit2 calls
+ * this again after each rejection, so without the count a rejected key
+ * would be offered forever.
+ */
+static int
+credentials_cb(git_credential **out, const char *url,
+    const char *username_from_url, unsigned int allowed_types, void *data)
+{
+	struct fetch_ctx *ctx = data;
+	const char *user = username_from_url != NULL &&
+	    username_from_url[0] != '\0' ? username_from_url : "git";
+
+	(void)url;
+	if (++ctx->attempts > MAX_AUTH_ATTEMPTS)
+		goto give_up;
+	if (allowed_types & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	if ((allowed_types & GIT_CREDENTIAL_SSH_KEY) && !ctx->agent_tried &&
+	    getenv("SSH_AUTH_SOCK") != NULL) {
+		ctx->agent_tried = true;
+		return git_credential_ssh_key_from_agent(out, user);
+	}
+give_up:
+	ctx->gave_up = true;
+	git_error_set_str(GIT_ERROR_NET, "authentication failed");
+	return GIT_EAUTH;
+}
+
+/* Absolute paths are local repositories: give libgit2 a file:// URL. */
+static int
+normalize_url(char **out, const char *url, char *err, size_t errsize)
+{
+	static const char *const schemes[] = {
+		"file://", "git://", "http://", "https://", "ssh://",
+	};
+
+	if (url[0] == '/') {
+		*out = xasprintf("file://%s", url);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 &&
+		    url[strlen(schemes[i])] != '\0') {
+			*out = xstrdup(url);
+			return 0;
+		}
+	}
+	snprintf(err, errsize, "unsupported URL '%s': use file://, git://, "
+	    "http://, https://, ssh:// or an absolute path", url);
+	return -1;
+}
+
+static bool
+dir_is_missing_or_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = true;
+
+	if (d == NULL)
+		return errno == ENOENT;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+static int
+open_or_init(git_repository **out, const char *dir, char *err, size_t errsize)
+{
+	int rc;
+
+	rc = git_repository_open_bare(out, dir);
+	if (rc == 0)
+		return 0;
+	if (rc != GIT_ENOTFOUND) {
+		snprintf(err, errsize, "cannot open mirror %s: %s", dir, git_msg());
+		return -1;
+	}
+	/* Never turn somebody else's directory into a mirror. */
+	if (!dir_is_missing_or_empty(dir)) {
+		snprintf(err, errsize, "%s exists and is not a bare git mirror", dir);
+		return -1;
+	}
+	if (git_repository_init(out, dir, 1) != 0) {
+		snprintf(err, errsize, "cannot create mirror %s: %s", dir, git_msg());
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
+    const char *shown, char *err, size_t errsize)
+{
+	git_fetch_options fo;
+	git_strarray rs = { specs, n };
+	struct fetch_ctx ctx = { 0, false, false };
+	int rc;
+
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.callbacks.credentials = credentials_cb;
+	fo.callbacks.payload = &ctx;
+	/* A mirror: branches that were deleted upstream go here too. */
+	fo.prune = prune ? GIT_FETCH_PRUNE : GIT_FETCH_NO_PRUNE;
+	fo.update_fetchhead = 0;
+	/* Every tag comes through the refspec; no auto-following. */
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	/* As git does: follow a redirect of the first request only. */
+	fo.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
+	rc = git_remote_fetch(remote, &rs, &fo, "kiln-worker fetch");
+	if (rc == 0)
+		return 0;
+	if (ctx.gave_up || rc == GIT_EAUTH)
+		snprintf(err, errsize, "authentication failed for %s", shown);
+	else
+		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
+	return -1;
+}
+
+int
+mirror_fetch(git_repository **out, const char *dir, const char *url,
+    const char *want, char *err, size_t errsize)
+{
+	static char heads[] = "+refs/heads/*:refs/heads/*";
+	static char tags[] = "+refs/tags/*:refs/tags/*";
+	char *specs[] = { heads, tags };
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_object *obj = NULL;
+	char *norm = NULL, *byid = NULL;
+	char shown[1024];
+	git_oid oid;
+	int ret = -1, rc;
+
+	mirror_redact_url(shown, sizeof shown, url);
+	if (normalize_url(&norm, url, err, errsize) != 0)
+		goto out;
+	if (open_or_init(&repo, dir, err, errsize) != 0)
+		goto out;
+	if (git_remote_create_anonymous(&remote, repo, norm) != 0) {
+		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
+		goto out;
+	}
+	if (fetch_refspecs(remote, specs, 2, true, shown, err, errsize) != 0)
+		goto out;
+
+	if (want != NULL && worker_is_sha1_hex(want)) {
+		if (git_oid_fromstr(&oid, want) != 0) {
+			snprintf(err, errsize, "bad commit id '%s'", want);
+			goto out;
+		}
+		rc = git_object_lookup(&obj, repo, &oid, GIT_OBJECT_ANY);
+		if (rc == GIT_ENOTFOUND) {
+			/*
+			 * A commit that no branch or tag reaches (a pull request's
+			 * head, say): ask for it by id and keep it under refs/kiln/
+			 * so it stays in the mirror.  The server must allow it
+			 * (uploadpack.allowReachableSHA1InWant or similar).
+			 */
+			char *one[1];
+			char why[512];
+			byid = xasprintf("+%s:refs/kiln/commits/%s", want, want);
+			one[0] = byid;
+			/*
+			 * libgit2 1.5's local transport cannot fetch an object no
+			 * ref advertises ("target OID for the reference doesn't
+			 * exist"); the git, http and ssh transports can.
+			 */
+			if (fetch_refspecs(remote, one, 1, false, shown, why,
+			    sizeof why) != 0) {
+				snprintf(err, errsize, "commit %s not found in %s: %s",
+				    want, shown, git_msg());
+				goto out;
+			}
+		} else if (rc != 0) {
+			snprintf(err, errsize, "cannot read mirror %s: %s", dir,
+			    git_msg());
+			goto out;
+		}
+	}
+
+	*out = repo;
+	repo = NULL;
+	ret = 0;
+out:
+	git_object_free(obj);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	free(byid);
+	free(norm);
+	return ret;
+}
+
+static int
+peel_commit(git_commit **out, git_repository *repo, const git_oid *oid,
+    const char *ref, const char *shown, char *err, size_t errsize)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	int ret = -1, rc;
+
+	rc = git_object_lookup(&obj, repo, oid, GIT_OBJECT_ANY);
+	if (rc == GIT_ENOTFOUND) {
+		snprintf(err, errsize, "commit %s not found in %s", ref, shown);
+		goto out;
+	}
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot read '%s': %s", ref, git_msg());
+		goto out;
+	}
+	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) != 0) {
+		snprintf(err, errsize, "'%s' in %s is not a commit", ref, shown);
+		goto out;
+	}
+	*out = (git_commit *)peeled;
+	peeled = NULL;
+	ret = 0;
+out:
+	git_object_free(peeled);
+	git_object_free(obj);
+	return ret;
+}
+
+int
+mirror_resolve(git_commit **out, git_repository *repo, const char *ref,
+    const char *url, char *err, size_t errsize)
+{
+	char shown[1024];
+	char *names[3] = { NULL, NULL, NULL };
+	git_oid oid;
+	int ret = -1, rc;
+
+	mirror_redact_url(shown, sizeof shown, url);
+	if (worker_is_sha1_hex(ref)) {
+		if (git_oid_fromstr(&oid, ref) != 0) {
+			snprintf(err, errsize, "bad commit id '%s'", ref);
+			return -1;
+		}
+		return peel_commit(out, repo, &oid, ref, shown, err, errsize);
+	}
+
+	/* Exact names only: no revparse syntax (main~3, @{...}) and no HEAD. */
+	names[0] = xasprintf("refs/tags/%s", ref);
+	names[1] = xasprintf("refs/heads/%s", ref);
+	if (strncmp(ref, "refs/", 5) == 0)
+		names[2] = xstrdup(ref);
+	for (size_t i = 0; i < 3 && names[i] != NULL; i++) {
+		rc = git_reference_name_to_id(&oid, repo, names[i]);
+		if (rc == 0) {
+			ret = peel_commit(out, repo, &oid, ref, shown, err, errsize);
+			goto out;
+		}
+		if (rc != GIT_ENOTFOUND && rc != GIT_EINVALIDSPEC) {
+			snprintf(err, errsize, "cannot read ref '%s': %s", names[i],
+			    git_msg());
+			goto out;
+		}
+	}
+	snprintf(err, errsize, "unknown ref '%s' in %s", ref, shown);
+out:
+	for (size_t i = 0; i < 3; i++)
+		free(names[i]);
+	return ret;
+}
+
+int
+mirror_lock(const char *dir, char *err, size_t errsize)
+{
+	char *path = xasprintf("%s.lock", dir);
+	char *parent = xstrdup(dir);
+	int fd = -1, rc;
+
+	rc = util_mkdir_p(dirname(parent), 0755);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot create the parent of %s: %s", dir,
+		    strerror(-rc));
+		goto out;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* One fetch per mirror at a time, across processes. */
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		snprintf(err, errsize, "cannot lock %s: %s", path, strerror(errno));
+		close(fd);
+		fd = -1;
+		goto out;
+	}
+out:
+	free(parent);
+	free(path);
+	return fd;
+}
+
+int
+mirror_checkout(const char *dir, const char *sha, const char *target,
+    char *err, size_t errsize)
+{
+	git_checkout_options co;
+	git_repository *repo = NULL;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	git_oid oid;
+	int ret = -1, rc;
+
+	if (git_repository_open_bare(&repo, dir) != 0) {
+		snprintf(err, errsize, "cannot open mirror %s: %s", dir, git_msg());
+		goto out;
+	}
+	if (!worker_is_sha1_hex(sha) || git_oid_fromstr(&oid, sha) != 0) {
+		snprintf(err, errsize, "bad commit id '%s'", sha);
+		goto out;
+	}
+	rc = git_commit_lookup(&commit, repo, &oid);
+	if (rc == GIT_ENOTFOUND) {
+		snprintf(err, errsize, "commit %s is not in mirror %s", sha, dir);
+		goto out;
+	}
+	if (rc != 0 || git_commit_tree(&tree, commit) != 0) {
+		snprintf(err, errsize, "cannot read commit %s: %s", sha, git_msg());
+		goto out;
+	}
+	/*
+	 * A bare mirror has no work tree: write into target_directory and
+	 * leave the mirror's index alone (several builds share the mirror).
+	 */
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	co.target_directory = target;
+	if (git_checkout_tree(repo, (const git_object *)tree, &co) != 0) {
+		snprintf(err, errsize, "checkout of %s failed: %s", sha, git_msg());
+		goto out;
+	}
+	ret = 0;
+out:
+	git_tree_free(tree);
+	git_commit_free(commit);
+	git_repository_free(repo);
+	return ret;
+}

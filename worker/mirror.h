@@ -1,0 +1,56 @@
+/*
+ * The bare mirror caches of git repositories, with libgit2 (FACTS.md:
+ * libgit2 1.5.1).  Call mirror_init() once per process first.
+ */
+#ifndef KILN_WORKER_MIRROR_H
+#define KILN_WORKER_MIRROR_H
+
+#include <stddef.h>
+
+#include <git2.h>
+
+/*
+ * git_libgit2_init(), and no configuration but the mirror's own: the
+ * system, XDG and global files (kilnd's HOME) must not change what is
+ * fetched or checked out (core.autocrlf, url.*.insteadOf...).  0 or -1.
+ */
+int mirror_init(void);
+void mirror_shutdown(void);
+
+/*
+ * Bring the bare mirror at `dir` up to date with `url`: every branch and
+ * tag, pruned.  The mirror is created on first use.  When `want` is a
+ * 40-hex commit id that is still missing afterwards, it is fetched by id.
+ * The caller serializes fetches into one mirror (mirror_lock).
+ * Returns 0 with *out open, or -1 with a one-line reason in err
+ * ("cannot reach URL: ...", "authentication failed for URL").
+ */
+int mirror_fetch(git_repository **out, const char *dir, const char *url,
+    const char *want, char *err, size_t errsize);
+
+/*
+ * Resolve `ref` to a commit: a 40-hex commit id, else refs/tags/REF,
+ * refs/heads/REF, then REF itself when it is a full refs/... name; tags are
+ * peeled.  Never the mirror's HEAD.  `url` is for messages only.
+ */
+int mirror_resolve(git_commit **out, git_repository *repo, const char *ref,
+    const char *url, char *err, size_t errsize);
+
+/*
+ * Take an exclusive flock on dir + ".lock", waiting for other fetches.
+ * Returns the lock fd (close it to release), or -1 with err.
+ */
+int mirror_lock(const char *dir, char *err, size_t errsize);
+
+/*
+ * Write the tree of commit `sha` from the bare mirror at `dir` into
+ * `target` (an existing empty directory).  No network, no index written
+ * into the mirror.
+ */
+int mirror_checkout(const char *dir, const char *sha, const char *target,
+    char *err, size_t errsize);
+
+/* `url` with any password in it replaced by "***", for messages. */
+void mirror_redact_url(char *buf, size_t size, const char *url);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * kiln-worker: one git fetch into a mirror, or one sandboxed build of one
+ * target.  kilnd spawns it with uv_spawn (which has no pre-exec hook), so
+ * everything that must happen between fork and exec happens here.
+ *
+ * The worker's stdout and stderr are the build's: kilnd captures them into
+ * the target's log.  Its own messages are few, one line each, prefixed
+ * "kiln-worker: ".
+ */
+#ifndef KILN_WORKER_H
+#define KILN_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORKER_NAME "kiln-worker"
+
+/* Exit codes shared by both modes. */
+#define WORKER_EXIT_FAIL 1	/* fetch failed */
+#define WORKER_EXIT_USAGE 2	/* bad command line */
+#define WORKER_EXIT_TIMEOUT 124	/* build: wall clock ran out */
+#define WORKER_EXIT_ERROR 125	/* build: sandbox or checkout failed */
+
+int fetch_main(int argc, char **argv);
+int build_main(int argc, char **argv);
+
+/* "kiln-worker: <message>\n" on stderr, written with one write(2). */
+void worker_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Die with our parent: PR_SET_PDEATHSIG(SIGKILL), then check that the
+ * parent did not die before the prctl (we would have been reparented).
+ * Returns 0, or -1 when the parent is already gone.
+ */
+int worker_tie_to_parent(void);
+
+/*
+ * A byte count: decimal digits with an optional binary suffix K, M, G or T
+ * (also KiB, MiB, GiB, TiB, or with a trailing "B"), in [min, max].
+ */
+int worker_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* write(2) until done, retrying on EINTR; 0 or -1 with errno. */
+int worker_write_all(int fd, const void *buf, size_t len);
+
+/* Close every fd except 0, 1, 2 and those in keep (close_range(2)). */
+void worker_close_fds_except(const int *keep, size_t n);
+
+/* Exactly 40 hex digits (either case): a full SHA-1 object id. */
+bool worker_is_sha1_hex(const char *s);
+
+#endif
