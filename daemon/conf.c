@@ -43,10 +43,8 @@ static const struct key keys[] = {
 	{ "worker_path", K_STRING, OFF(worker_path), 0, 0 },
 	{ "build_timeout", K_UINT, OFF(build_timeout), 1, 7 * 86400 },
 	{ "fetch_timeout", K_UINT, OFF(fetch_timeout), 1, 86400 },
-	{ "max_log_size", K_SIZE, OFF(max_log_size), 4096,
-	    1024ULL * 1024 * 1024 },
-	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL * 1024 * 1024,
-	    1024ULL * 1024 * 1024 * 1024 },
+	{ "max_log_size", K_SIZE, OFF(max_log_size), 4096, 1ULL << 30 },
+	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL << 20, 1ULL << 40 },
 	{ "build_pids", K_UINT, OFF(build_pids), 16, 1000000 },
 	{ "build_uid", K_UINT, OFF(build_uid), 1, 4294967294U },
 };

@@ -56,7 +56,7 @@ usage(FILE *f)
 "                         embedded defaults when it does not exist)\n"
 "  -l, --listen ADDR:PORT address to serve the API on (default "
 	CONF_DEFAULT_LISTEN ")\n"
-"  -d, --state-dir DIR    database, mirrors, logs, store (default "
+"  -d, --state-dir DIR    database, mirrors, work trees, logs (default "
 	CONF_DEFAULT_STATE_DIR ")\n"
 "  -w, --workers N        build slots (default: number of CPUs)\n"
 "      --log-level LEVEL  error, warn, info or debug (default info)\n"

@@ -12,6 +12,21 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/* The triple of the host's own gcc, from the compiler building kilnd. */
+#if defined(__x86_64__)
+#define HOST_TRIPLE "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define HOST_TRIPLE "aarch64-linux-gnu"
+#elif defined(__arm__)
+#define HOST_TRIPLE "arm-linux-gnueabihf"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define HOST_TRIPLE "riscv64-linux-gnu"
+#elif defined(__i386__)
+#define HOST_TRIPLE "i686-linux-gnu"
+#else
+#define HOST_TRIPLE "unknown-linux-gnu"
+#endif
+
 struct strv {
 	char **v;
 	size_t n, cap;
@@ -156,8 +171,7 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 		tool = xasprintf("%sar", p); env_set(&env, "AR", tool); free(tool);
 		tool = xasprintf("%sstrip", p); env_set(&env, "STRIP", tool);
 		free(tool);
-		env_set(&env, "KILN_HOST_TRIPLE", host ? "x86_64-linux-gnu" :
-		    triple);
+		env_set(&env, "KILN_HOST_TRIPLE", host ? HOST_TRIPLE : triple);
 		free(p);
 	}
 
@@ -171,10 +185,10 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 
 		/* Reproducible and static: FACTS.md, "Go 1.19". */
 		env_set(&env, "CGO_ENABLED", "0");
-		/* Builds are offline; modules come from vendor/ or the
-		 * repository's module cache. */
+		/* Builds are offline: modules come from vendor/ (Go uses
+		 * it by itself when present) or the repository's module
+		 * cache; nothing is downloaded. */
 		env_set(&env, "GOPROXY", "off");
-		env_set(&env, "GOFLAGS", "-mod=mod");
 		strv_add(&argv, xstrdup("go"));
 		strv_add(&argv, xstrdup("build"));
 		strv_add(&argv, xstrdup("-trimpath"));

@@ -54,6 +54,7 @@ struct starget {
 	bool truncated;
 	struct sbuf status;
 	bool started;			/* worker spawned */
+	bool ended;			/* result recorded, being freed */
 	bool cancel;
 	bool timed_out;			/* the backstop fired */
 	uv_timer_t timer;		/* backstop, then kill grace */
@@ -219,7 +220,9 @@ log_write(struct starget *st, const char *buf, size_t n)
 	if (st->log_fd < 0 || st->truncated)
 		return;
 	if (st->log_bytes + n > cap) {
-		n = cap - st->log_bytes;
+		/* kilnd's own lines are not counted against the cap, so
+		 * log_bytes may already be past it. */
+		n = st->log_bytes < cap ? cap - st->log_bytes : 0;
 		st->truncated = true;
 	}
 	if (n > 0 && write(st->log_fd, buf, n) == (ssize_t)n)
@@ -344,7 +347,8 @@ scan_out(struct starget *st, struct artifact **out, size_t *nout, char *why,
 		arts[n].sha256 = NULL;
 		n++;
 	}
-	qsort(arts, n, sizeof *arts, cmp_artifact);
+	if (n > 1)
+		qsort(arts, n, sizeof *arts, cmp_artifact);
 	*out = arts;
 	*nout = n;
 	arts = NULL;
@@ -359,10 +363,22 @@ out:
 	return rc;
 }
 
+/* After a target's memory is gone: stop if stopping, else fill the slot. */
+static void
+after_target(struct sched *s)
+{
+	maybe_stopped(s);
+	sched_kick(s);
+}
+
 static void
 on_timer_closed(uv_handle_t *h)
 {
-	free_target(h->data);
+	struct starget *st = h->data;
+	struct sched *s = st->s;
+
+	free_target(st);
+	after_target(s);
 }
 
 static void
@@ -393,6 +409,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		log_error("job %" PRId64 " %s: cannot record the result",
 		    st->claim.job_id, st->t.name);
 	/* Followers: wake once more; they find the target ended. */
+	st->ended = true;
 	for (w = st->watchers; w; w = next) {
 		next = w->next;
 		w->t = NULL;
@@ -404,10 +421,10 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		uv_timer_stop(&st->timer);
 		st->timer.data = st;
 		uv_close((uv_handle_t *)&st->timer, on_timer_closed);
-	} else
+	} else {
 		free_target(st);
-	maybe_stopped(s);
-	sched_kick(s);
+		after_target(s);
+	}
 }
 
 static void
@@ -1005,7 +1022,8 @@ find_target(struct sched *s, int64_t job_id, const char *target)
 	if (j == NULL)
 		return NULL;
 	for (struct starget *st = j->targets; st; st = st->next)
-		if (strcmp(st->t.name, target) == 0 && st->started)
+		if (strcmp(st->t.name, target) == 0 && st->started &&
+		    !st->ended)
 			return st;
 	return NULL;
 }
