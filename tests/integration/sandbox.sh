@@ -28,7 +28,8 @@ CONF
 KILN_TEST_SECRET=s3cr3t-$$ start_kilnd -c "$T/sandbox.conf" -w 2
 
 # run_recipe NAME COMMAND [TIMEOUT]: runs COMMAND as a job; sets RID, LOG
-# (the build log) and RSTATE (the target's state).
+# (the build log) and RSTATE (the target's state).  The log echoes the
+# command on its "[kiln] $" line, so markers are matched as whole lines.
 run_recipe() {
 	local name=$1 cmd=$2 extra=
 	[ -n "${3-}" ] && extra=", \"timeout\": $3"
@@ -49,26 +50,28 @@ run_recipe() {
 ROWS=()
 row() { ROWS+=("$(printf '%-28s | %-34s | %s' "$1" "$2" "$3")"); }
 
-run_recipe "tcp to host loopback" "exec 3<>/dev/tcp/127.0.0.1/$LPORT && echo CONNECTED; echo done"
-if ! grep -q CONNECTED <<<"$LOG" && [ ! -s "$T/listener.hits" ] &&
+# bash for /dev/tcp (recipes run /bin/sh, which is dash on Debian).
+run_recipe "tcp to host loopback" "bash -c 'exec 3<>/dev/tcp/127.0.0.1/$LPORT && echo CONNECTED' 2>&1; echo done"
+if ! grep -qx CONNECTED <<<"$LOG" && [ ! -s "$T/listener.hits" ] &&
     grep -q '^done' <<<"$LOG"; then
 	ok "no route to the host's 127.0.0.1:$LPORT"; row "connect host 127.0.0.1" "refused, nothing received" "refused"
 else fail "network: $LOG"; row "connect host 127.0.0.1" "refused" "CONNECTED"; fi
 
-run_recipe "outside address" "exec 3<>/dev/tcp/192.0.2.1/80 && echo CONNECTED; echo done"
-grep -q CONNECTED <<<"$LOG" && { fail "reached 192.0.2.1"; row "connect 192.0.2.1" "unreachable" "CONNECTED"; } ||
+run_recipe "outside address" "timeout 5 bash -c 'exec 3<>/dev/tcp/192.0.2.1/80 && echo CONNECTED' 2>&1; echo done"
+grep -q '^done' <<<"$LOG" || fail "outside address: the recipe did not run: $LOG"
+grep -qx CONNECTED <<<"$LOG" && { fail "reached 192.0.2.1"; row "connect 192.0.2.1" "unreachable" "CONNECTED"; } ||
 	{ ok "no outside network"; row "connect 192.0.2.1" "unreachable" "unreachable"; }
 
 run_recipe "dns" "getent hosts example.com && echo RESOLVED; echo done"
-grep -q RESOLVED <<<"$LOG" && { fail "DNS worked"; row "DNS lookup" "fails" "RESOLVED"; } ||
+grep -qx RESOLVED <<<"$LOG" && { fail "DNS worked"; row "DNS lookup" "fails" "RESOLVED"; } ||
 	{ ok "no DNS"; row "DNS lookup" "fails" "fails"; }
 
 run_recipe "shadow" "cat /etc/shadow && echo READ; ls /etc"
-grep -q READ <<<"$LOG" && { fail "/etc/shadow readable"; row "read /etc/shadow" "absent" "READ"; } ||
+grep -qx READ <<<"$LOG" && { fail "/etc/shadow readable"; row "read /etc/shadow" "absent" "READ"; } ||
 	{ ok "/etc/shadow not there"; row "read /etc/shadow" "absent" "absent"; }
 
 run_recipe "state dir" "ls -la '$STATE' && echo LISTED; cat '$STATE/kiln.db' >/dev/null && echo READDB; echo done"
-if grep -qE 'LISTED|READDB' <<<"$LOG"; then fail "state dir visible: $LOG"; row "read kilnd's state dir" "absent" "visible"
+if grep -qxE 'LISTED|READDB' <<<"$LOG"; then fail "state dir visible: $LOG"; row "read kilnd's state dir" "absent" "visible"
 else ok "kilnd's state dir is not in the sandbox"; row "read kilnd's state dir" "absent" "absent"; fi
 
 run_recipe "environment" "env | sort"
@@ -81,7 +84,7 @@ extra=$(grep -E '^[A-Z_][A-Z0-9_]*=' <<<"$LOG" | cut -d= -f1 |
 [ -z "$extra" ] && ok "no variable outside DESIGN.md's list" || fail "unexpected variables: $extra"
 
 run_recipe "write /usr" "touch /usr/pwned && echo WROTE; echo done"
-grep -q WROTE <<<"$LOG" && { fail "/usr writable"; row "write /usr" "read-only" "WROTE"; } ||
+grep -qx WROTE <<<"$LOG" && { fail "/usr writable"; row "write /usr" "read-only" "WROTE"; } ||
 	{ ok "/usr is read-only"; row "write /usr" "read-only" "read-only"; }
 [ ! -e /usr/pwned ] || fail "/usr/pwned exists on the host"
 
@@ -112,13 +115,26 @@ else
 	fail "memory hog: $LOG"
 fi
 
+# bash for exec -a (dash has none): the marker names the processes.
 MARK=kiln-orphan-$$
-run_recipe "timeout + grandchild" "setsid sh -c 'exec -a $MARK sleep 600' & (setsid sh -c 'exec -a $MARK sleep 600' &); sleep 600" 3
+post_job "$(jq -cn --arg r "$REPO" --arg c "setsid bash -c 'exec -a $MARK sleep 600' & (setsid bash -c 'exec -a $MARK sleep 600' &); sleep 600" \
+	'{repo: $r, ref: "main", targets: ["linux/amd64"], timeout: 4,
+	  recipe: {kind: "command", command: $c}}')"
+RID=$(printf '%s' "$BODY" | jq -r .id)
+seen=0
+for _ in $(seq 1 60); do
+	[ "$(pgrep -fc "^$MARK" || true)" -ge 2 ] && { seen=1; break; }
+	sleep 0.1
+done
+[ $seen = 1 ] && ok "a setsid'd child and a double-forked grandchild run" ||
+	fail "the timeout test's processes never ran"
+wait_job "$RID" 60
+RSTATE=$(printf '%s' "$BODY" | jq -r '.targets[0].state')
 [ "$RSTATE" = timed_out ] && ok "timeout: timed_out" || fail "timeout: $RSTATE"
 sleep 1
-pgrep -f "$MARK" >/dev/null && fail "a double-forked grandchild survived the timeout" ||
+pgrep -f "^$MARK" >/dev/null && fail "a double-forked grandchild survived the timeout" ||
 	ok "no process of the build survived the timeout"
-row "sleep past timeout, setsid" "timed_out, no survivor" "$RSTATE, $(pgrep -fc "$MARK" || true) left"
+row "sleep past timeout, setsid" "timed_out, no survivor" "$RSTATE, $(pgrep -fc "^$MARK" || true) left"
 
 run_recipe "uid" "id -u; hostname"
 grep -qx 1000 <<<"$LOG" && ok "builds run as uid 1000 inside" || fail "uid: $LOG"
@@ -126,17 +142,18 @@ grep -qx kiln-build <<<"$LOG" && ok "hostname kiln-build" || fail "hostname"
 [ "$(hostname)" != kiln-build ] && ok "host's hostname unchanged" || fail "hostname leaked"
 
 run_recipe "unshare/mount" "unshare -U true && echo UNSHARED; mount -t tmpfs x /tmp && echo MOUNTED; echo done"
-grep -qE 'UNSHARED|MOUNTED' <<<"$LOG" && { fail "unshare or mount worked"; row "unshare -U, mount" "EPERM" "worked"; } ||
+grep -qxE 'UNSHARED|MOUNTED' <<<"$LOG" && { fail "unshare or mount worked"; row "unshare -U, mount" "EPERM" "worked"; } ||
 	{ ok "unshare and mount refused"; row "unshare -U, mount" "EPERM" "EPERM"; }
 
 # --- cancel of a running build kills its grandchildren ---------------------
 MARK2=kiln-cancel-$$
-post_job "$(jq -cn --arg r "$REPO" --arg c "(setsid sh -c 'exec -a $MARK2 sleep 600' &); exec -a $MARK2 sleep 600" \
+post_job "$(jq -cn --arg r "$REPO" --arg c "(setsid bash -c 'exec -a $MARK2 sleep 600' &); exec bash -c 'exec -a $MARK2 sleep 600'" \
 	'{repo: $r, ref: "main", targets: ["linux/amd64"], recipe: {kind: "command", command: $c}}')"
 CID=$(printf '%s' "$BODY" | jq -r .id)
 wait_target_state "$CID" linux/amd64 running 60
-for _ in $(seq 1 50); do pgrep -f "$MARK2" >/dev/null && break; sleep 0.1; done
-pgrep -f "$MARK2" >/dev/null && ok "the build and its grandchild run" || fail "cancel test did not start"
+for _ in $(seq 1 100); do [ "$(pgrep -fc "^$MARK2" || true)" -ge 2 ] && break; sleep 0.1; done
+[ "$(pgrep -fc "^$MARK2" || true)" -ge 2 ] && ok "the build and its grandchild run" ||
+	fail "cancel test did not start"
 t0=$(date +%s%N)
 api POST "/v1/jobs/$CID/cancel"
 expect_status 200 "cancel a running build"
@@ -144,7 +161,7 @@ wait_job "$CID" 30
 t1=$(date +%s%N)
 expect_json .state canceled "canceled job"
 expect_json '.targets[0].state' canceled "canceled target"
-pgrep -f "$MARK2" >/dev/null && fail "a process survived the cancel" ||
+pgrep -f "^$MARK2" >/dev/null && fail "a process survived the cancel" ||
 	ok "cancel killed the whole tree in $(( (t1 - t0) / 1000000 )) ms"
 row "cancel with grandchild" "canceled, no survivor" "canceled in $(( (t1 - t0) / 1000000 )) ms"
 

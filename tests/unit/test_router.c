@@ -577,10 +577,10 @@ test_cancel_route(void)
 		CHECK_INT(queue_claim(queue, &c), 0);
 		CHECK_INT(c.job_id, id2);
 		CHECK_INT(queue_finish(queue, c.target_id, TARGET_SUCCEEDED, 0,
-		    NULL), 0);
+		    NULL, NULL, 0), 0);
 		CHECK_INT(queue_claim(queue, &c), 0);
 		CHECK_INT(queue_finish(queue, c.target_id, TARGET_SUCCEEDED, 0,
-		    NULL), 0);
+		    NULL, NULL, 0), 0);
 		snprintf(path, sizeof path, "/v1/jobs/%lld/cancel",
 		    (long long)id2);
 		run(&req, "POST", path);
