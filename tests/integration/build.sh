@@ -135,6 +135,22 @@ got=$(grep -c '^line [1-6]$' "$T/follow.out")
 grep -q '^\[kiln\] linux/amd64: succeeded' "$T/follow.out" &&
 	ok "the followed log ends with the result" || fail "no result line followed"
 
+# --- concurrent jobs of one repository share its mirror safely ---------------
+ids=
+for i in 1 2 3 4; do
+	post_job "{\"repo\": \"$GO_URL\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+		\"recipe\": {\"kind\": \"command\", \"command\": \"test -f /src/main.go && echo ok > /out/r$i\"}}"
+	ids="$ids $(printf '%s' "$BODY" | jq -r .id)"
+done
+all_ok=1
+for id in $ids; do
+	wait_job "$id" 120
+	[ "$(printf '%s' "$BODY" | jq -r .state)" = succeeded ] || { all_ok=0; fail "concurrent job $id: $BODY"; }
+done
+[ $all_ok = 1 ] && ok "4 jobs of one repository at once all succeed"
+git -C "$mirror" fsck --no-progress >/dev/null 2>&1 && ok "the mirror passes git fsck" ||
+	fail "the mirror is corrupt: $(git -C "$mirror" fsck 2>&1 | head -3)"
+
 # --- failures with reasons ----------------------------------------------------
 post_job "{\"repo\": \"file://$GO_REPO\", \"ref\": \"no-such-branch\", \"targets\": [\"linux/amd64\"]}"
 F1=$(printf '%s' "$BODY" | jq -r .id)
