@@ -366,6 +366,17 @@ main(int argc, char **argv)
 		    k.conf.state_dir, strerror(-rc));
 		goto out;
 	}
+	/* Workers get absolute paths under it, whatever the cwd was. */
+	{
+		char *abs = realpath(k.conf.state_dir, NULL);
+		if (abs == NULL) {
+			log_error("cannot resolve state directory %s: %s",
+			    k.conf.state_dir, strerror(errno));
+			goto out;
+		}
+		free(k.conf.state_dir);
+		k.conf.state_dir = abs;
+	}
 	if (lock_state_dir(&k, err, sizeof err) != 0) {
 		log_error("%s", err);
 		goto out;

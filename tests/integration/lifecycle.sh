@@ -118,4 +118,23 @@ KEXIT=0; wait "$KPID" || KEXIT=$?; KPID=
 id=$(jq -r .id "$T/slow.out")
 [ "$(db "select count(*) from jobs where id = $id")" = 1 ] &&
 	ok "the job acknowledged during the drain is stored" || fail "job $id missing"
+
+# --- a relative state dir (the quick start's -d ./var) builds fine ---------
+mkdir -p "$T/cwd" "$T/plain"; echo x > "$T/plain/README"
+REPO=$(make_repo plain "$T/plain")
+(cd "$T/cwd" && exec "$KILND" -l 127.0.0.1:0 -d ./var) 2>"$T/rel.log" &
+KPID=$!
+URL=
+for _ in $(seq 1 100); do
+	URL=$(grep -o 'listening on http://[0-9.:]*' "$T/rel.log" | head -1 |
+		sed 's/listening on //') && [ -n "$URL" ] && break
+	sleep 0.05
+done
+grep -q "state $T/cwd/var," "$T/rel.log" && ok "-d ./var is made absolute" ||
+	fail "state dir not absolute: $(head -5 "$T/rel.log")"
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"echo built > /out/ok\"}}"
+wait_job "$(printf '%s' "$BODY" | jq -r .id)" 60
+expect_json .state succeeded "a build under a relative state dir"
+stop_kilnd TERM
 finish
