@@ -30,6 +30,7 @@ struct http_server {
 	int stopped;		/* MHD stopped, handles closing */
 	int handles_open;
 	struct http_stream *streams;	/* streamed responses in flight */
+	struct http_req *reqs;		/* requests with state */
 	void (*done)(void *);
 	void *done_data;
 };
@@ -47,6 +48,7 @@ struct http_req {
 	int answered;			/* api holds the answer to send */
 	int pending;			/* a handler will call complete() */
 	int orphaned;			/* MHD let go while pending */
+	struct http_req *prev, *next;	/* in srv->reqs */
 };
 
 /* A streamed (chunked) response and the connection it belongs to. */
@@ -59,6 +61,7 @@ struct http_stream {
 };
 
 static void run_mhd(struct http_server *srv);
+static void schedule_run(struct http_server *srv);
 static void check_stopped(struct http_server *srv);
 static void free_req(struct http_req *r);
 
@@ -103,6 +106,20 @@ run_mhd(struct http_server *srv)
 		uv_timer_stop(&srv->timer);
 }
 
+/*
+ * Run MHD on the next loop iteration, never from inside a callback of
+ * ours that others are iterating over (resuming a connection wakes
+ * nothing by itself: FACTS.md).
+ */
+static void
+schedule_run(struct http_server *srv)
+{
+	if (srv->stopped)
+		return;
+	/* on_timer runs MHD, which also checks a drain's end. */
+	uv_timer_start(&srv->timer, on_timer, 0, 0);
+}
+
 static const char *
 query_arg(struct api_req *api, const char *name)
 {
@@ -123,8 +140,9 @@ stream_wake(void *waker)
 		return;
 	h->suspended = 0;
 	MHD_resume_connection(h->conn);
-	if (!srv->in_run)
-		run_mhd(srv);
+	/* Not MHD_run here: the caller is walking its own list of waiters,
+	 * and a run may complete (and free) any of them. */
+	schedule_run(srv);
 }
 
 static ssize_t
@@ -141,6 +159,18 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (n > 0)
 		return n;
 	if (n == 0) {
+		/* A suspended connection never notices its client leaving
+		 * (FACTS.md): look at the socket on each wake-up. */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		char c;
+		if (ci != NULL) {
+			ssize_t p = recv(ci->connect_fd, &c, 1,
+			    MSG_PEEK | MSG_DONTWAIT);
+			if (p == 0 || (p < 0 && errno != EAGAIN &&
+			    errno != EWOULDBLOCK && errno != EINTR))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		/* Nothing yet: park the connection until wake (returning 0
 		 * unsuspended would make MHD poll this on every run). */
 		h->suspended = 1;
@@ -263,8 +293,7 @@ complete(struct api_req *api)
 		r->suspended = 0;
 		MHD_resume_connection(r->conn);
 	}
-	if (!srv->in_run)
-		run_mhd(srv);
+	schedule_run(srv);
 }
 
 static enum MHD_Result
@@ -294,6 +323,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		*con_cls = r;
 		srv->active++;
+		r->next = srv->reqs;
+		if (r->next)
+			r->next->prev = r;
+		srv->reqs = r;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && util_parse_int64(cl, 0, INT64_MAX, &v) == 0 &&
@@ -372,6 +405,13 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    r->api.path, (int)toe);
 	*con_cls = NULL;
 	srv->active--;
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (srv->reqs == r)
+		srv->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
 	if (r->pending)
 		r->orphaned = 1;	/* complete() frees it */
 	else
@@ -484,10 +524,19 @@ stop_now(struct http_server *srv)
 	if (srv->stopped)
 		return;
 	srv->stopped = 1;
+	/* MHD_stop_daemon aborts while connections are suspended: resume
+	 * every one (a request waiting for its commit is orphaned by
+	 * on_completed and freed when the commit returns). */
 	for (struct http_stream *h = srv->streams; h; h = h->next) {
 		if (h->suspended) {
 			h->suspended = 0;
 			MHD_resume_connection(h->conn);
+		}
+	}
+	for (struct http_req *r = srv->reqs; r; r = r->next) {
+		if (r->suspended) {
+			r->suspended = 0;
+			MHD_resume_connection(r->conn);
 		}
 	}
 	/* Stop watching the epoll fd before MHD closes it. */

@@ -792,7 +792,14 @@ queue_release(struct queue *q, int64_t target_id)
 
 	if ((rc = begin(q->db)) != 0)
 		return rc;
-	n = run(q->db, "UPDATE job_targets SET state = 'queued', "
+	/* A target of a canceled job is not queued again: it is canceled. */
+	n = run(q->db, "UPDATE job_targets SET "
+	    "state = CASE WHEN (SELECT cancel_requested FROM jobs "
+	    "  WHERE jobs.id = job_targets.job_id) THEN 'canceled' "
+	    "  ELSE 'queued' END, "
+	    "finished_at = CASE WHEN (SELECT cancel_requested FROM jobs "
+	    "  WHERE jobs.id = job_targets.job_id) "
+	    "  THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 END, "
 	    "attempt = max(attempt - 1, 0), started_at = NULL, "
 	    "heartbeat_at = NULL WHERE id = ?1 AND state = 'running'", 1, p);
 	if (n < 0)
@@ -978,10 +985,11 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	*requeued = *failed = 0;
 	if ((rc = begin(q->db)) != 0)
 		return rc;
-	/* A build whose job was canceled stays canceled. */
+	/* A build whose job was canceled stays canceled, whether it was
+	 * running or had been given back to the queue. */
 	if (run(q->db, "UPDATE job_targets SET state = 'canceled', "
 	    "finished_at = ?2, error = 'canceled; kilnd stopped while it ran' "
-	    "WHERE state = 'running' AND job_id IN "
+	    "WHERE state IN ('running', 'queued') AND job_id IN "
 	    "(SELECT id FROM jobs WHERE cancel_requested = 1)", 2, p) < 0) {
 		rc = QUEUE_ERROR;
 		goto out;
@@ -1005,7 +1013,8 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	*requeued = n;
 	/* Every job that was running gets its state derived again. */
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = 'running'",
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = "
+	    "'running' OR (state = 'queued' AND cancel_requested = 1)",
 	    -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "recover");
 		rc = QUEUE_ERROR;

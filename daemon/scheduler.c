@@ -82,10 +82,16 @@ struct sjob {
 	int64_t commit_time;
 	char *recipe;			/* resolved recipe JSON */
 	bool cancel;
+	int64_t idle_since;		/* fetched, nothing running since */
 	struct starget *targets;
 	unsigned ntargets;
 	struct sjob *next;
 };
+
+#define IDLE_JOB_MS 10000
+
+static void drop_job(struct sjob *j, bool force);
+#define drop_job_if_idle(j) drop_job((j), false)
 
 struct sched {
 	uv_loop_t *loop;
@@ -160,12 +166,19 @@ find_job(struct sched *s, int64_t id)
 }
 
 static void
-drop_job_if_idle(struct sjob *j)
+drop_job(struct sjob *j, bool force)
 {
 	struct sched *s = j->s;
 
 	if (j->ntargets > 0 || j->fetch == FETCH_RUNNING)
 		return;
+	/* A fetched job is kept a little while: its next queued target
+	 * starts without fetching again.  on_tick drops it later. */
+	if (j->fetch == FETCH_DONE && !j->cancel && !s->stopping &&
+	    !force) {
+		j->idle_since = util_now_ms();
+		return;
+	}
 	for (struct sjob **pp = &s->jobs; *pp; pp = &(*pp)->next) {
 		if (*pp == j) {
 			*pp = j->next;
@@ -936,6 +949,9 @@ sched_cancel(struct sched *s, int64_t job_id)
 	if (j == NULL)
 		return;
 	j->cancel = true;
+	/* Nothing has started: the fetch is of no use any more. */
+	if (j->f != NULL)
+		child_kill(&j->f->child, SIGKILL);
 	for (struct starget *st = j->targets, *next; st; st = next) {
 		next = st->next;
 		if (!st->started) {
@@ -984,6 +1000,12 @@ on_tick(uv_timer_t *h)
 	struct sched *s = h->data;
 
 	s->ticks++;
+	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
+		jn = j->next;
+		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING &&
+		    util_now_ms() - j->idle_since > IDLE_JOB_MS)
+			drop_job(j, true);
+	}
 	for (struct sjob *j = s->jobs; j; j = j->next) {
 		for (struct starget *st = j->targets; st; st = st->next) {
 			wake_watchers(st);
@@ -1120,6 +1142,10 @@ sched_shutdown(struct sched *s, void (*done)(void *), void *data)
 	s->stopped_data = data;
 	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
 		jn = j->next;
+		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING) {
+			drop_job(j, true);
+			continue;
+		}
 		if (j->f != NULL)
 			child_kill(&j->f->child, SIGKILL);
 		for (struct starget *st = j->targets, *next; st; st = next) {

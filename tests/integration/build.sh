@@ -127,6 +127,10 @@ for _ in $(seq 1 50); do
 	curl -sf "$URL/v1/jobs/$L_ID/targets/linux_amd64/log" >/dev/null && break
 	sleep 0.1
 done
+# A second follower that leaves half-way must not disturb the first.
+curl -sN "$URL/v1/jobs/$L_ID/targets/linux_amd64/log?follow=1" >/dev/null &
+QUITTER=$!
+( sleep 1; kill $QUITTER 2>/dev/null ) &
 timeout 60 curl -sN "$URL/v1/jobs/$L_ID/targets/linux_amd64/log?follow=1" \
 	>"$T/follow.out" || fail "follow did not end by itself"
 got=$(grep -c '^line [1-6]$' "$T/follow.out")
@@ -134,6 +138,8 @@ got=$(grep -c '^line [1-6]$' "$T/follow.out")
 	fail "?follow=1 received $got lines: $(cat "$T/follow.out")"
 grep -q '^\[kiln\] linux/amd64: succeeded' "$T/follow.out" &&
 	ok "the followed log ends with the result" || fail "no result line followed"
+api GET /healthz
+expect_status 200 "kilnd serves after a follower left mid-stream"
 
 # --- concurrent jobs of one repository share its mirror safely ---------------
 ids=

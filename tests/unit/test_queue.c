@@ -876,6 +876,50 @@ test_recover_after_cancel_does_not_rebuild(void)
 	queue_close(q);
 }
 
+/* kilnd stopping gives a running target back, unless its job was
+ * canceled: then it ends canceled, and nothing can claim it. */
+static void
+test_release_requeues_but_not_canceled(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c;
+	struct job *j;
+	size_t nrunning = 0;
+	int64_t id, id2;
+
+	if (q == NULL)
+		return;
+	id = submit1(q, make_job(0, "linux/amd64", NULL));
+	CHECK_INT(queue_claim(q, &c), 0);
+	CHECK_INT(c.attempt, 1);
+	CHECK_INT(queue_release(q, c.target_id), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_QUEUED);
+		CHECK_INT(j->targets[0].state, TARGET_QUEUED);
+		CHECK_INT(j->targets[0].attempt, 0);	/* did not count */
+		job_free(j);
+	}
+	CHECK_INT(queue_release(q, c.target_id), QUEUE_ENOTFOUND);
+
+	id2 = submit1(q, make_job(0, "linux/arm64", NULL));
+	CHECK_INT(queue_claim(q, &c), 0);	/* id's target again */
+	CHECK_INT(c.job_id, id);
+	CHECK_INT(queue_cancel(q, id, &nrunning), 0);
+	CHECK_INT(nrunning, 1);
+	CHECK_INT(queue_release(q, c.target_id), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_CANCELED);
+		CHECK_INT(j->targets[0].state, TARGET_CANCELED);
+		CHECK(j->finished_at > 0);
+		job_free(j);
+	}
+	CHECK_INT(queue_claim(q, &c), 0);
+	CHECK_INT(c.job_id, id2);		/* never the canceled one */
+	queue_close(q);
+}
+
 static void
 test_fail_job(void)
 {
@@ -1025,6 +1069,7 @@ UNIT_MAIN(
 	TEST(test_recover_requeues_then_fails),
 	TEST(test_recover_keeps_other_targets),
 	TEST(test_recover_after_cancel_does_not_rebuild),
+	TEST(test_release_requeues_but_not_canceled),
 	TEST(test_fail_job),
 	TEST(test_set_commit),
 	TEST(test_count_jobs),
