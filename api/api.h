@@ -63,6 +63,8 @@ struct api_env {
 	bool (*paused)(void *ctx);
 	unsigned (*running)(void *ctx);
 	void *build_ctx;
+
+	const char *pubkey;		/* the minisign public key file */
 };
 
 /*

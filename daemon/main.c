@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "queue.h"
 #include "scheduler.h"
+#include "sign.h"
 #include "submit.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -42,6 +43,9 @@ struct kilnd {
 	uv_timer_t grace;
 	int shutting_down;
 	int lock_fd;
+	int keygen;			/* --keygen: make a key and exit */
+	struct sign_key key;
+	char *pubkey;			/* kiln.pub's text, served */
 };
 
 static void
@@ -50,6 +54,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: kilnd [-c FILE] [-l ADDR:PORT] [-d STATE_DIR] [-w WORKERS]\n"
 "             [--log-level LEVEL]\n"
+"       kilnd --keygen [-d STATE_DIR]\n"
 "       kilnd --version | --help\n"
 "\n"
 "  -c, --config FILE      configuration file (default " CONF_DEFAULT_PATH ";\n"
@@ -60,6 +65,8 @@ usage(FILE *f)
 	CONF_DEFAULT_STATE_DIR ")\n"
 "  -w, --workers N        build slots (default: number of CPUs)\n"
 "      --log-level LEVEL  error, warn, info or debug (default info)\n"
+"      --keygen           create the farm's signing key in the state\n"
+"                         directory (kiln.key, kiln.pub) and exit\n"
 "      --version          print the version and exit\n"
 "  -h, --help             print this help and exit\n"
 "\n"
@@ -260,7 +267,7 @@ lock_state_dir(struct kilnd *k, char *err, size_t errsize)
 static int
 parse_args(struct kilnd *k, int argc, char **argv)
 {
-	enum { OPT_LOG_LEVEL = 256, OPT_VERSION };
+	enum { OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_KEYGEN };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -268,6 +275,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "keygen", no_argument, NULL, OPT_KEYGEN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -287,6 +295,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		case 'd': flags[1] = optarg; break;
 		case 'w': flags[2] = optarg; break;
 		case OPT_LOG_LEVEL: flags[3] = optarg; break;
+		case OPT_KEYGEN: k->keygen = 1; break;
 		case OPT_VERSION:
 			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
 			    queue_schema_version());
@@ -377,10 +386,45 @@ main(int argc, char **argv)
 		free(k.conf.state_dir);
 		k.conf.state_dir = abs;
 	}
+	if (k.keygen) {
+		struct sign_key key;
+		char id[17];
+		if (sign_keygen(k.conf.state_dir, err, sizeof err) != 0 ||
+		    sign_load(&key, k.conf.state_dir, err, sizeof err) != 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		sign_key_id(id, &key);
+		sign_key_wipe(&key);
+		printf("%s/%s\n%s/%s\nkey id %s\n", k.conf.state_dir,
+		    SIGN_SECRET_FILE, k.conf.state_dir, SIGN_PUBLIC_FILE, id);
+		exit_code = 0;
+		goto out;
+	}
 	if (lock_state_dir(&k, err, sizeof err) != 0) {
 		log_error("%s", err);
 		goto out;
 	}
+	/*
+	 * The farm's signing key: created on first start, refused when
+	 * others can read it.  It stays in this process; no worker or
+	 * sandbox ever gets it.
+	 */
+	rc = sign_load(&k.key, k.conf.state_dir, err, sizeof err);
+	if (rc == -2) {
+		if (sign_keygen(k.conf.state_dir, err, sizeof err) != 0 ||
+		    sign_load(&k.key, k.conf.state_dir, err, sizeof err) != 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		log_info("created the signing key %s/%s; its public key is %s/%s",
+		    k.conf.state_dir, SIGN_SECRET_FILE, k.conf.state_dir,
+		    SIGN_PUBLIC_FILE);
+	} else if (rc != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	k.pubkey = sign_public_text(&k.key);
 	signal(SIGPIPE, SIG_IGN);
 	git_libgit2_init();
 
@@ -425,6 +469,7 @@ main(int argc, char **argv)
 	k.env.paused = env_paused;
 	k.env.running = env_running;
 	k.env.build_ctx = k.sched.s;
+	k.env.pubkey = k.pubkey;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);
@@ -483,6 +528,8 @@ out:
 	if (k.lock_fd >= 0)
 		close(k.lock_fd);
 	free(k.worker);
+	free(k.pubkey);
+	sign_key_wipe(&k.key);
 	conf_free(&k.conf);
 	return exit_code;
 }

@@ -119,6 +119,38 @@ id=$(jq -r .id "$T/slow.out")
 [ "$(db "select count(*) from jobs where id = $id")" = 1 ] &&
 	ok "the job acknowledged during the drain is stored" || fail "job $id missing"
 
+# --- the signing key ---------------------------------------------------------
+out=$("$KILND" --keygen -d "$T/keys" 2>"$T/err") || fail "--keygen: $(cat "$T/err")"
+[ "$(stat -c %a "$T/keys/kiln.key")" = 600 ] && ok "--keygen: kiln.key is 0600" ||
+	fail "kiln.key mode $(stat -c %a "$T/keys/kiln.key")"
+head -1 "$T/keys/kiln.pub" | grep -q '^untrusted comment: minisign public key ' &&
+	ok "kiln.pub is a minisign public key" || fail "kiln.pub: $(cat "$T/keys/kiln.pub")"
+grep -q "key id" <<<"$out" && ok "--keygen prints the key id" || fail "--keygen said: $out"
+rc=0; "$KILND" --keygen -d "$T/keys" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "refusing to overwrite" "$T/err" &&
+	ok "--keygen never overwrites a key" || fail "second --keygen: exit $rc"
+chmod 0644 "$T/keys/kiln.key"
+rc=0; "$KILND" -l 127.0.0.1:0 -d "$T/keys" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "readable by group or others" "$T/err" &&
+	ok "a key others can read: kilnd refuses to start" || fail "insecure key: exit $rc"
+chmod 0600 "$T/keys/kiln.key"
+STATE_SAVED=$STATE; STATE=$T/keys
+start_kilnd -c "$PAUSED_CONF"
+api GET /v1/pubkey
+[ "$STATUS" = 200 ] && [ "$(printf "%s" "$BODY")" = "$(cat "$T/keys/kiln.pub")" ] &&
+	ok "GET /v1/pubkey serves kiln.pub" || fail "pubkey: $STATUS $BODY"
+stop_kilnd TERM
+STATE=$STATE_SAVED
+# A first start without a key creates one and says where.
+grep -q "created the signing key" "$KLOG" && fail "key recreated" || true
+mkdir -p "$T/fresh"
+STATE=$T/fresh
+start_kilnd -c "$PAUSED_CONF"
+grep -q "created the signing key $T/fresh/kiln.key" "$KLOG" &&
+	ok "first start creates the key and logs it" || fail "no key created: $(cat "$KLOG")"
+stop_kilnd TERM
+STATE=$STATE_SAVED
+
 # --- a relative state dir (the quick start's -d ./var) builds fine ---------
 mkdir -p "$T/cwd" "$T/plain"; echo x > "$T/plain/README"
 REPO=$(make_repo plain "$T/plain")

@@ -70,9 +70,10 @@ run_recipe "shadow" "cat /etc/shadow && echo READ; ls /etc"
 grep -qx READ <<<"$LOG" && { fail "/etc/shadow readable"; row "read /etc/shadow" "absent" "READ"; } ||
 	{ ok "/etc/shadow not there"; row "read /etc/shadow" "absent" "absent"; }
 
-run_recipe "state dir" "ls -la '$STATE' && echo LISTED; cat '$STATE/kiln.db' >/dev/null && echo READDB; echo done"
-if grep -qxE 'LISTED|READDB' <<<"$LOG"; then fail "state dir visible: $LOG"; row "read kilnd's state dir" "absent" "visible"
-else ok "kilnd's state dir is not in the sandbox"; row "read kilnd's state dir" "absent" "absent"; fi
+run_recipe "state dir" "ls -la '$STATE' && echo LISTED; cat '$STATE/kiln.db' >/dev/null && echo READDB; cat '$STATE/kiln.key' && echo READKEY; echo done"
+[ -f "$STATE/kiln.key" ] || fail "kilnd made no signing key to try"
+if grep -qxE 'LISTED|READDB|READKEY' <<<"$LOG"; then fail "state dir visible: $LOG"; row "read state dir, signing key" "absent" "visible"
+else ok "kilnd's state dir and signing key are not in the sandbox"; row "read state dir, signing key" "absent" "absent"; fi
 
 run_recipe "environment" "env | sort"
 if grep -q "s3cr3t" <<<"$LOG"; then fail "kilnd's environment leaked"; row "kilnd's env vars" "none" "LEAKED"
