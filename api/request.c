@@ -312,6 +312,25 @@ api_check_recipe(json_t *r, char *why, size_t size)
 	return 0;
 }
 
+/* A required string field without NUL, valid by check(); copied to *out. */
+static int
+required_string(json_t *root, const char *field, const char *hint,
+    int (*check)(const char *, char *, size_t), char **out, char *why,
+    size_t size)
+{
+	json_t *v = json_object_get(root, field);
+
+	if (v == NULL)
+		return fail(why, size, "%s: required%s", field, hint);
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return fail(why, size, "%s: must be a string", field);
+	if (check(json_string_value(v), why, size) != 0)
+		return -1;
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
 int
 api_parse_job_request(const char *body, size_t len, struct job **out,
     unsigned *status, char *why, size_t size)
@@ -353,33 +372,11 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 	job = xcalloc(1, sizeof *job);
 	job->state = JOB_QUEUED;
 
-	v = json_object_get(root, "repo");
-	if (v == NULL) {
-		fail(why, size, "repo: required");
+	if (required_string(root, "repo", "", api_check_repo, &job->repo, why,
+	    size) != 0 ||
+	    required_string(root, "ref", " (a branch, tag or commit)",
+	    api_check_ref, &job->ref, why, size) != 0)
 		goto out;
-	}
-	if (!json_is_string(v) ||
-	    strlen(json_string_value(v)) != json_string_length(v)) {
-		fail(why, size, "repo: must be a string");
-		goto out;
-	}
-	if (api_check_repo(json_string_value(v), why, size) != 0)
-		goto out;
-	job->repo = xstrdup(json_string_value(v));
-
-	v = json_object_get(root, "ref");
-	if (v == NULL) {
-		fail(why, size, "ref: required (a branch, tag or commit)");
-		goto out;
-	}
-	if (!json_is_string(v) ||
-	    strlen(json_string_value(v)) != json_string_length(v)) {
-		fail(why, size, "ref: must be a string");
-		goto out;
-	}
-	if (api_check_ref(json_string_value(v), why, size) != 0)
-		goto out;
-	job->ref = xstrdup(json_string_value(v));
 
 	v = json_object_get(root, "targets");
 	if (v == NULL) {

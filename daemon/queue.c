@@ -924,10 +924,30 @@ out:
 	return end(q->db, rc);
 }
 
+/* One statement with ?1 = an id, ?2 = a reason, ?3 = a time. */
+static int
+run_reason(sqlite3 *db, const char *sql, int64_t id, const char *reason,
+    int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rc = 0;
+	}
+	if (rc != 0)
+		db_log(db, sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 queue_fail_job(struct queue *q, int64_t job_id, const char *error)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t now = util_now_ms();
 	enum job_state js;
 	int rc;
@@ -940,39 +960,15 @@ queue_fail_job(struct queue *q, int64_t job_id, const char *error)
 		rc = QUEUE_ECONFLICT;
 		goto out;
 	}
-	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = 'failed', "
+	/* Every target not ended, then the job, fail with the reason. */
+	if (run_reason(q->db, "UPDATE job_targets SET state = 'failed', "
 	    "error = ?2, finished_at = ?3 WHERE job_id = ?1 AND "
-	    "state IN ('queued', 'running')", -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->db, "fail job");
+	    "state IN ('queued', 'running')", job_id, error, now) != 0 ||
+	    run_reason(q->db, "UPDATE jobs SET state = 'failed', "
+	    "error = ?2, finished_at = ?3 WHERE id = ?1", job_id, error,
+	    now) != 0)
 		rc = QUEUE_ERROR;
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, job_id);
-	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_log(q->db, "fail job");
-		rc = QUEUE_ERROR;
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET state = 'failed', "
-	    "error = ?2, finished_at = ?3 WHERE id = ?1", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		db_log(q->db, "fail job");
-		rc = QUEUE_ERROR;
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, job_id);
-	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		db_log(q->db, "fail job");
-		rc = QUEUE_ERROR;
-	}
 out:
-	sqlite3_finalize(st);
 	return end(q->db, rc);
 }
 
