@@ -17,6 +17,7 @@ static const struct api_route *const tables[] = {
 	api_logs_routes,
 	api_targets_routes,
 	api_admin_routes,
+	api_artifacts_routes,
 	api_health_routes,
 };
 
@@ -42,6 +43,8 @@ api_status_title(unsigned status)
 	case 201: return "Created";
 	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -49,7 +52,9 @@ api_status_title(unsigned status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
+	case 410: return "Gone";
 	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
 	case 422: return "Unprocessable Content";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -103,14 +108,23 @@ api_reply_stream(struct api_req *req, unsigned status, const char *type,
 }
 
 void
-api_reply_fd(struct api_req *req, unsigned status, const char *type, int fd)
+api_reply_fd_range(struct api_req *req, unsigned status, const char *type,
+    int fd, int64_t off, int64_t size)
 {
 	free(req->resp_body);
 	req->resp_body = NULL;
 	req->resp_len = 0;
 	req->resp_fd = fd;
+	req->resp_off = off;
+	req->resp_size = size;
 	req->status = status;
 	req->resp_type = type;
+}
+
+void
+api_reply_fd(struct api_req *req, unsigned status, const char *type, int fd)
+{
+	api_reply_fd_range(req, status, type, fd, 0, -1);
 }
 
 void

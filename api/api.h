@@ -21,6 +21,7 @@
 #include "../daemon/job.h"
 #include "../daemon/queue.h"
 #include "../daemon/sbuf.h"
+#include "../daemon/store.h"
 
 enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
 	API_SCOPE_ADMIN };
@@ -28,7 +29,7 @@ enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
 enum api_result { API_DONE, API_PENDING };
 
 #define API_MAX_PARAMS 4
-#define API_MAX_HEADERS 6
+#define API_MAX_HEADERS 8
 
 /* Submission failed for lack of room: 503 with Retry-After. */
 #define API_EFULL (-11)
@@ -65,6 +66,7 @@ struct api_env {
 	void *build_ctx;
 
 	const char *pubkey;		/* the minisign public key file */
+	struct store *store;		/* artifacts, sums, signatures */
 };
 
 /*
@@ -94,6 +96,8 @@ struct api_req {
 	/* Query argument lookup (decoded value, or NULL). */
 	const char *(*query)(struct api_req *req, const char *name);
 	const char *content_type;	/* request header, or NULL */
+	/* Request header lookup (or NULL). */
+	const char *(*header)(struct api_req *req, const char *name);
 	const char *body;
 	size_t body_len;
 	char *params[API_MAX_PARAMS];	/* {captures} of the route pattern */
@@ -106,6 +110,7 @@ struct api_req {
 	const char *resp_type;
 	struct api_stream stream;	/* set: streamed, resp_body unused */
 	int resp_fd;			/* > 0: send this file */
+	int64_t resp_off, resp_size;	/* its part to send; size -1: all */
 	struct api_header headers[API_MAX_HEADERS];
 	size_t nheaders;
 
@@ -129,6 +134,7 @@ extern const struct api_route api_health_routes[];
 extern const struct api_route api_logs_routes[];
 extern const struct api_route api_targets_routes[];
 extern const struct api_route api_admin_routes[];
+extern const struct api_route api_artifacts_routes[];
 
 /* Route and run the request; 404/405 when nothing matches. */
 enum api_result api_handle(struct api_req *req);
@@ -145,6 +151,9 @@ void api_reply_stream(struct api_req *req, unsigned status,
 /* Answer with the contents of an open file (taken over). */
 void api_reply_fd(struct api_req *req, unsigned status, const char *type,
     int fd);
+/* Answer with size bytes of the file from off (taken over). */
+void api_reply_fd_range(struct api_req *req, unsigned status,
+    const char *type, int fd, int64_t off, int64_t size);
 /* Answer with b's JSON text (taken over; b is empty after). */
 void api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b);
 void api_reply_problem(struct api_req *req, unsigned status,

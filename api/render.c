@@ -53,6 +53,12 @@ api_job_render(struct sbuf *b, const struct job *job)
 		sbuf_addi(b, job->timeout);
 	else
 		sbuf_add(b, "null", 4);
+	KEY(b, ",\"cache\":");
+	sbuf_adds(b, job->cache ? "true" : "false");
+	KEY(b, ",\"signed\":");
+	sbuf_adds(b, job->sums_sha256 ? "true" : "false");
+	KEY(b, ",\"expired_at\":");
+	add_time(b, job->expired_at);
 	KEY(b, ",\"error\":");
 	sbuf_add_json_string(b, job->error);
 	KEY(b, ",\"created_at\":");
@@ -78,6 +84,8 @@ api_job_render(struct sbuf *b, const struct job *job)
 			sbuf_addi(b, t->exit_status);
 		else
 			sbuf_add(b, "null", 4);
+		KEY(b, ",\"cached\":");
+		sbuf_adds(b, t->cached ? "true" : "false");
 		KEY(b, ",\"error\":");
 		sbuf_add_json_string(b, t->error);
 		KEY(b, ",\"started_at\":");
@@ -92,6 +100,8 @@ api_job_render(struct sbuf *b, const struct job *job)
 			sbuf_add_json_string(b, t->artifacts[a].name);
 			KEY(b, ",\"size\":");
 			sbuf_addi(b, t->artifacts[a].size);
+			KEY(b, ",\"sha256\":");
+			sbuf_add_json_string(b, t->artifacts[a].sha256);
 			sbuf_addc(b, '}');
 		}
 		KEY(b, "]}");

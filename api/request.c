@@ -4,7 +4,7 @@
  * tests/fuzz/fuzz_job_request.c.
  *
  * {"repo": URL-or-path, "ref": branch|tag|sha, "targets": [...],
- *  "recipe": {...}?, "priority": int?}
+ *  "recipe": {...}?, "priority": int?, "timeout": int?, "cache": bool?}
  */
 #include "config.h"
 
@@ -362,9 +362,10 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 	json_object_foreach(root, k, v) {
 		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
 		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&
-		    strcmp(k, "priority") != 0 && strcmp(k, "timeout") != 0) {
+		    strcmp(k, "priority") != 0 && strcmp(k, "timeout") != 0 &&
+		    strcmp(k, "cache") != 0) {
 			fail(why, size, "unknown field '%.64s' (expected repo, "
-			    "ref, targets, recipe, priority, timeout)", k);
+			    "ref, targets, recipe, priority, timeout, cache)", k);
 			goto out;
 		}
 	}
@@ -455,6 +456,17 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 			goto out;
 		}
 		job->timeout = (int)json_integer_value(v);
+	}
+
+	/* false: build every target even if an equal build is on record. */
+	v = json_object_get(root, "cache");
+	job->cache = true;
+	if (v != NULL) {
+		if (!json_is_boolean(v)) {
+			fail(why, size, "cache: must be true or false");
+			goto out;
+		}
+		job->cache = json_is_true(v);
 	}
 	*out = job;
 	job = NULL;

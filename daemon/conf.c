@@ -18,7 +18,7 @@
 #include "util.h"
 #include "xmalloc.h"
 
-enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL };
+enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL, K_URL };
 
 struct key {
 	const char *name;
@@ -47,6 +47,13 @@ static const struct key keys[] = {
 	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL << 20, 1ULL << 40 },
 	{ "build_pids", K_UINT, OFF(build_pids), 16, 1000000 },
 	{ "build_uid", K_UINT, OFF(build_uid), 1, 4294967294U },
+	{ "base_url", K_URL, OFF(base_url), 0, 0 },
+	{ "max_artifacts", K_UINT, OFF(max_artifacts), 1, 100000 },
+	{ "max_artifact_size", K_SIZE, OFF(max_artifact_size), 1, 1ULL << 40 },
+	{ "keep_jobs", K_UINT, OFF(keep_jobs), 0, 100000000 },
+	{ "keep_days", K_UINT, OFF(keep_days), 0, 36500 },
+	{ "store_max_size", K_SIZE, OFF(store_max_size), 0, 1ULL << 50 },
+	{ "sweep_interval", K_UINT, OFF(sweep_interval), 1, 7 * 86400 },
 };
 
 /*
@@ -84,6 +91,13 @@ conf_defaults(struct kiln_config *c)
 	c->build_memory = 4ULL * 1024 * 1024 * 1024;
 	c->build_pids = 1024;
 	c->build_uid = 65534;
+	c->base_url = NULL;		/* http://LISTEN */
+	c->max_artifacts = 256;
+	c->max_artifact_size = 2ULL * 1024 * 1024 * 1024;
+	c->keep_jobs = 0;
+	c->keep_days = 0;
+	c->store_max_size = 0;
+	c->sweep_interval = 3600;
 	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
 	c->ntoolchains = ARRAY_SIZE(default_toolchains);
 }
@@ -151,7 +165,8 @@ conf_free(struct kiln_config *c)
 	free(c->listen);
 	free(c->state_dir);
 	free(c->worker_path);
-	c->listen = c->state_dir = c->worker_path = NULL;
+	free(c->base_url);
+	c->listen = c->state_dir = c->worker_path = c->base_url = NULL;
 }
 
 /* Sizes take an optional K, M or G suffix (powers of 1024). */
@@ -203,6 +218,16 @@ conf_set(struct kiln_config *c, const char *name, const char *value,
 		if (conf_parse_listen(value, &ss, &len, err, errsize) != 0)
 			return -1;
 	}
+		/* FALLTHROUGH */
+	case K_URL:
+		if (k->type == K_URL && ((strncmp(value, "http://", 7) != 0 &&
+		    strncmp(value, "https://", 8) != 0) ||
+		    strpbrk(value, " \t\"<>\\") != NULL ||
+		    value[strlen(value) - 1] == '/')) {
+			snprintf(err, errsize, "%s: '%s' is not an http:// or "
+			    "https:// URL without a trailing '/'", name, value);
+			return -1;
+		}
 		/* FALLTHROUGH */
 	case K_STRING:
 		if (*value == '\0') {

@@ -45,6 +45,15 @@ struct kiln_config {
 	unsigned build_pids;		/* cgroup pids limit */
 	unsigned build_uid;		/* host uid of builds when root */
 
+	/* Artifacts. */
+	char *base_url;			/* this farm's URL; NULL = http://listen */
+	unsigned max_artifacts;		/* files per target */
+	size_t max_artifact_size;	/* bytes per target, all files */
+	unsigned keep_jobs;		/* finished jobs kept per repo, 0 = all */
+	unsigned keep_days;		/* 0 = forever */
+	size_t store_max_size;		/* artifact bytes kept, 0 = no cap */
+	unsigned sweep_interval;	/* s between retention sweeps */
+
 	/* [toolchains]: target -> GNU triple of its C cross compiler. */
 	struct conf_toolchain {
 		char target[32];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -129,6 +130,52 @@ query_arg(struct api_req *api, const char *name)
 	    name);
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * %HH decoding of paths and query arguments, as MHD's own, except that
+ * %00 stays as it is: a decoded NUL would cut the C string handlers see
+ * ("go-hello%00.txt" would become "go-hello"), so it is left for the
+ * handlers to refuse as an invalid name.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *r = s, *w = s;
+
+	(void)cls;
+	(void)c;
+	while (*r != '\0') {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 &&
+		    (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static const char *
+header_value(struct api_req *api, const char *name)
+{
+	struct http_req *r = api->http;
+
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 /* Called (on the loop thread) when a waiting stream has more. */
 static void
 stream_wake(void *waker)
@@ -229,7 +276,13 @@ make_response(struct http_req *r)
 		}
 		/* Streams from the file: never read whole into memory.
 		 * MHD closes fd. */
-		resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+		if (a->resp_size >= 0)
+			resp = MHD_create_response_from_fd_at_offset64(
+			    (uint64_t)a->resp_size, fd,
+			    (uint64_t)a->resp_off);
+		else
+			resp = MHD_create_response_from_fd(
+			    (uint64_t)sb.st_size, fd);
 		if (resp == NULL)
 			close(fd);
 		return resp;
@@ -241,6 +294,15 @@ make_response(struct http_req *r)
 		a->resp_len = 0;
 	}
 	return resp;
+}
+
+static bool
+has_header(const struct api_req *a, const char *name)
+{
+	for (size_t i = 0; i < a->nheaders; i++)
+		if (strcasecmp(a->headers[i].name, name) == 0)
+			return true;
+	return false;
 }
 
 static enum MHD_Result
@@ -255,7 +317,8 @@ send_answer(struct http_req *r)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    a->resp_type ? a->resp_type : "application/json");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (!has_header(a, "Cache-Control"))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	for (size_t i = 0; i < a->nheaders; i++)
 		MHD_add_response_header(resp, a->headers[i].name,
 		    a->headers[i].value);
@@ -319,6 +382,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->api.http = r;
 		r->api.complete = complete;
 		r->api.resp_fd = -1;
+		r->api.resp_size = -1;
+		r->api.header = header_value;
 		r->api.content_type = MHD_lookup_connection_value(conn,
 		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 		*con_cls = r;
@@ -462,6 +527,7 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->http_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		snprintf(err, errsize, "cannot listen on %s: %s (address in "

@@ -32,6 +32,9 @@ job_free(struct job *job)
 	free(job->commit);
 	free(job->recipe);
 	free(job->error);
+	free(job->sums_sha256);
+	free(job->sig_sha256);
+	free(job->prov_sha256);
 	free(job);
 }
 

@@ -39,6 +39,7 @@ struct job_target {
 	char *error;
 	int64_t started_at;	/* ms since the epoch, 0 = not yet */
 	int64_t finished_at;
+	bool cached;		/* artifacts reused from an equal build */
 	size_t nartifacts;
 	struct artifact *artifacts;
 };
@@ -51,11 +52,15 @@ struct job {
 	char *recipe;		/* recipe JSON text, NULL = from the repository */
 	int priority;
 	int timeout;		/* s, 0 = the farm's build_timeout */
+	bool cache;		/* false: "cache": false, always build */
 	enum job_state state;
 	char *error;
 	int64_t created_at;	/* ms since the epoch */
 	int64_t started_at;	/* 0 = not yet */
 	int64_t finished_at;
+	/* Blobs of the signed files, all NULL until the job is signed. */
+	char *sums_sha256, *sig_sha256, *prov_sha256;
+	int64_t expired_at;	/* retention removed its files; 0 = not */
 	size_t ntargets;
 	struct job_target *targets;
 };

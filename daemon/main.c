@@ -27,6 +27,7 @@
 #include "scheduler.h"
 #include "sign.h"
 #include "submit.h"
+#include "store.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -46,6 +47,7 @@ struct kilnd {
 	int keygen;			/* --keygen: make a key and exit */
 	struct sign_key key;
 	char *pubkey;			/* kiln.pub's text, served */
+	struct store *store;
 };
 
 static void
@@ -444,6 +446,10 @@ main(int argc, char **argv)
 		log_info("recovered: %d interrupted target(s) queued again, %d "
 		    "failed after %u attempts", requeued, failed,
 		    k.conf.max_attempts);
+	if (store_open(&k.store, k.conf.state_dir, err, sizeof err) != 0) {
+		log_error("%s", err);
+		goto out_queue;
+	}
 	k.worker = find_worker(&k.conf);
 	if (access(k.worker, X_OK) != 0) {
 		log_error("kiln-worker not found at %s: builds cannot run (set "
@@ -453,7 +459,8 @@ main(int argc, char **argv)
 
 	uv_loop_init(&k.loop);
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
-	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker);
+	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,
+	    &k.key);
 	submitter_on_commit(k.submitter, on_commit, &k);
 	k.env.queue = k.queue;
 	k.env.conf = &k.conf;
@@ -470,6 +477,7 @@ main(int argc, char **argv)
 	k.env.running = env_running;
 	k.env.build_ctx = k.sched.s;
 	k.env.pubkey = k.pubkey;
+	k.env.store = k.store;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);
@@ -519,6 +527,7 @@ main(int argc, char **argv)
 	}
 	exit_code = 0;
 out_queue:
+	store_close(k.store);
 	queue_close(k.queue);
 	if (exit_code == 0)
 		log_info("stopped cleanly");

@@ -27,6 +27,7 @@
 struct queue {
 	sqlite3 *db;		/* loop thread */
 	sqlite3 *sub;		/* group-commit thread */
+	sqlite3 *bg;		/* retention sweep (one thread at a time) */
 	char *path;
 	sqlite3_stmt *ins_job;	/* on sub */
 	sqlite3_stmt *ins_target;
@@ -39,14 +40,18 @@ struct queue {
 };
 
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
-	"created_at, started_at, finished_at, timeout"
+	"created_at, started_at, finished_at, timeout, cache, sums_sha256, " \
+	"sig_sha256, prov_sha256, expired_at"
+#define JOB_NCOLS 17
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
-	"started_at, finished_at"
+	"started_at, finished_at, cached"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
-	"j.state, j.error, j.created_at, j.started_at, j.finished_at, j.timeout"
+	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
+	"j.timeout, j.cache, j.sums_sha256, j.sig_sha256, j.prov_sha256, " \
+	"j.expired_at"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
-	"t.error, t.started_at, t.finished_at"
+	"t.error, t.started_at, t.finished_at, t.cached"
 
 static void
 db_log(sqlite3 *db, const char *what)
@@ -200,11 +205,12 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	q->path = xstrdup(path);
 	if (open_conn(&q->db, path, err, errsize) != 0 ||
 	    migrate(q->db, path, err, errsize) != 0 ||
-	    open_conn(&q->sub, path, err, errsize) != 0)
+	    open_conn(&q->sub, path, err, errsize) != 0 ||
+	    open_conn(&q->bg, path, err, errsize) != 0)
 		goto fail;
 	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
-	    "priority, state, created_at, timeout) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?)") ||
+	    "priority, state, created_at, timeout, cache) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
@@ -242,6 +248,8 @@ queue_close(struct queue *q)
 	sqlite3_finalize(q->list_all);
 	sqlite3_finalize(q->list_state);
 	sqlite3_finalize(q->get_artifacts);
+	if (q->bg && sqlite3_close(q->bg) != SQLITE_OK)
+		db_log(q->bg, "close");
 	/* The last connection to close checkpoints the WAL into the file. */
 	if (q->sub && sqlite3_close(q->sub) != SQLITE_OK)
 		db_log(q->sub, "close");
@@ -282,6 +290,7 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 			sqlite3_bind_int(q->ins_job, 6, j->timeout);
 		else
 			sqlite3_bind_null(q->ins_job, 6);
+		sqlite3_bind_int(q->ins_job, 7, j->cache);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->sub, "insert job");
 			goto out;
@@ -358,6 +367,11 @@ job_from_row(sqlite3_stmt *st)
 	j->started_at = col_time(st, 9);
 	j->finished_at = col_time(st, 10);
 	j->timeout = sqlite3_column_int(st, 11);
+	j->cache = sqlite3_column_int(st, 12) != 0;
+	j->sums_sha256 = col_strdup(st, 13);
+	j->sig_sha256 = col_strdup(st, 14);
+	j->prov_sha256 = col_strdup(st, 15);
+	j->expired_at = col_time(st, 16);
 	return j;
 }
 
@@ -388,6 +402,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	t->error = col_strdup(ts, c + 5);
 	t->started_at = col_time(ts, c + 6);
 	t->finished_at = col_time(ts, c + 7);
+	t->cached = sqlite3_column_int(ts, c + 8) != 0;
 	j->ntargets++;
 	return 0;
 }
@@ -481,8 +496,8 @@ queue_get(struct queue *q, int64_t id, struct job **out)
 			rc = QUEUE_ERROR;
 			break;
 		}
-		if (sqlite3_column_type(st, 12) != SQLITE_NULL &&
-		    add_target_from_row(j, &cap, st, 12) != 0) {
+		if (sqlite3_column_type(st, JOB_NCOLS) != SQLITE_NULL &&
+		    add_target_from_row(j, &cap, st, JOB_NCOLS) != 0) {
 			rc = QUEUE_ERROR;
 			break;
 		}
@@ -859,15 +874,58 @@ queue_finish(struct queue *q, int64_t target_id, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts)
 {
+	struct queue_outcome o = {
+		.state = state, .exit_status = exit_status, .error = error,
+		.arts = arts, .narts = narts,
+	};
+
+	return queue_finish_build(q, target_id, &o, NULL);
+}
+
+static int
+insert_artifacts(sqlite3 *db, int64_t target_id, const struct artifact *arts,
+    size_t narts)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (narts == 0)
+		return 0;
+	if (sqlite3_prepare_v2(db, "INSERT INTO artifacts (target_id, name, "
+	    "size, sha256) VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, "artifacts");
+		return QUEUE_ERROR;
+	}
+	for (size_t i = 0; i < narts && rc == 0; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, target_id);
+		sqlite3_bind_text(st, 2, arts[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, arts[i].size);
+		bind_text_or_null(st, 4, arts[i].sha256);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_log(db, "artifacts");
+			rc = QUEUE_ERROR;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state)
+{
 	sqlite3_stmt *st = NULL;
 	int64_t now = util_now_ms(), job_id = 0;
 	int rc, step;
 
-	assert(target_state_terminal(state));
+	assert(target_state_terminal(o->state));
 	if ((rc = begin(q->db)) != 0)
 		return rc;
+	/* A cached target never ran: it gets a start time now. */
 	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = ?2, "
-	    "exit_status = ?3, error = ?4, finished_at = ?5 "
+	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
+	    "cached = ?7, started_at = coalesce(started_at, ?5) "
 	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
 	    NULL) != SQLITE_OK) {
 		db_log(q->db, "finish");
@@ -875,13 +933,17 @@ queue_finish(struct queue *q, int64_t target_id, enum target_state state,
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, target_id);
-	sqlite3_bind_text(st, 2, target_state_name(state), -1, SQLITE_STATIC);
-	if (exit_status >= 0)
-		sqlite3_bind_int(st, 3, exit_status);
+	sqlite3_bind_text(st, 2, target_state_name(o->state), -1,
+	    SQLITE_STATIC);
+	if (o->exit_status >= 0)
+		sqlite3_bind_int(st, 3, o->exit_status);
 	else
 		sqlite3_bind_null(st, 3);
-	bind_text_or_null(st, 4, error);
+	bind_text_or_null(st, 4, o->error);
 	sqlite3_bind_int64(st, 5, now);
+	bind_text_or_null(st, 6, o->state == TARGET_SUCCEEDED ? o->cache_key :
+	    NULL);
+	sqlite3_bind_int(st, 7, o->cached);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
 		job_id = sqlite3_column_int64(st, 0);
@@ -892,36 +954,139 @@ queue_finish(struct queue *q, int64_t target_id, enum target_state state,
 		rc = QUEUE_ERROR;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
 	/* The files come in the same transaction as the state. */
-	if (rc == 0 && narts > 0) {
-		if (sqlite3_prepare_v2(q->db, "INSERT INTO artifacts "
-		    "(target_id, name, size, sha256) VALUES (?, ?, ?, ?)", -1,
-		    &st, NULL) != SQLITE_OK) {
-			db_log(q->db, "artifacts");
-			rc = QUEUE_ERROR;
-			goto out;
-		}
-		for (size_t i = 0; i < narts && rc == 0; i++) {
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, target_id);
-			sqlite3_bind_text(st, 2, arts[i].name, -1,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, arts[i].size);
-			bind_text_or_null(st, 4, arts[i].sha256);
-			if (sqlite3_step(st) != SQLITE_DONE) {
-				db_log(q->db, "artifacts");
-				rc = QUEUE_ERROR;
-			}
-		}
-		sqlite3_finalize(st);
-		st = NULL;
-	}
+	if (rc == 0)
+		rc = insert_artifacts(q->db, target_id, o->arts, o->narts);
 	if (rc == 0)
 		rc = update_job_state(q->db, job_id, now);
+	if (rc == 0 && job_state != NULL)
+		rc = job_state_of(q->db, job_id, job_state);
 out:
-	sqlite3_finalize(st);
 	return end(q->db, rc);
+}
+
+int
+queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+    size_t *narts)
+{
+	sqlite3_stmt *st = NULL;
+	struct artifact *v = NULL;
+	int64_t tid = 0;
+	size_t n = 0;
+	int rc = 0, step;
+
+	*arts = NULL;
+	*narts = 0;
+	/* The newest equal build whose job still has its files. */
+	if (sqlite3_prepare_v2(q->db, "SELECT t.id FROM job_targets t "
+	    "JOIN jobs j ON j.id = t.job_id WHERE t.cache_key = ? AND "
+	    "t.state = 'succeeded' AND j.expired_at IS NULL "
+	    "ORDER BY t.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "cache lookup");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		tid = sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else {
+		db_log(q->db, "cache lookup");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if (sqlite3_prepare_v2(q->db, "SELECT name, size, sha256 FROM "
+	    "artifacts WHERE target_id = ? ORDER BY name", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "cache lookup");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, tid);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n].name = col_strdup(st, 0);
+		v[n].size = sqlite3_column_int64(st, 1);
+		v[n].sha256 = col_strdup(st, 2);
+		n++;
+		/* A row from before the store (no digest) is not reusable. */
+		if (v[n - 1].sha256 == NULL)
+			rc = QUEUE_ENOTFOUND;
+	}
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "cache lookup");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		for (size_t i = 0; i < n; i++) {
+			free(v[i].name);
+			free(v[i].sha256);
+		}
+		free(v);
+		return rc;
+	}
+	*arts = v;
+	*narts = n;
+	return 0;
+}
+
+int
+queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int step;
+
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = "
+	    "'succeeded' AND sums_sha256 IS NULL AND expired_at IS NULL",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "unsigned jobs");
+		return QUEUE_ERROR;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*ids = xreallocarray(*ids, cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "unsigned jobs");
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+int
+queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+    const char *sig, const char *prov)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET sums_sha256 = ?2, "
+	    "sig_sha256 = ?3, prov_sha256 = ?4 WHERE id = ?1 AND state = "
+	    "'succeeded' AND expired_at IS NULL", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, job_id);
+		sqlite3_bind_text(st, 2, sums, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, sig, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, prov, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+	}
+	if (rc == QUEUE_ERROR)
+		db_log(q->db, "set signed");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* One statement with ?1 = an id, ?2 = a reason, ?3 = a time. */
@@ -1063,4 +1228,200 @@ queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
 		db_log(q->db, "count");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* --- retention (the bg connection, off the loop thread) ------------------- */
+
+#define TERMINAL "('succeeded', 'failed', 'canceled')"
+
+/* Append the ids a one-column query returns. */
+static int
+collect_ids(sqlite3 *db, sqlite3_stmt *st, int64_t **ids, size_t *n,
+    size_t *cap)
+{
+	int step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (step != SQLITE_DONE) {
+		db_log(db, "retention");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+/* Jobs past the store cap: newest first, the sizes of their artifacts
+ * are added up; every job once the sum passes max_bytes expires.  A blob
+ * shared by several jobs counts for each, so this errs on keeping less. */
+static int
+over_cap(sqlite3 *db, uint64_t max_bytes, int64_t **ids, size_t *n,
+    size_t *cap)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t sum = 0;
+	int step;
+
+	if (sqlite3_prepare_v2(db, "SELECT j.id, coalesce(sum(a.size), 0) "
+	    "FROM jobs j JOIN job_targets t ON t.job_id = j.id "
+	    "JOIN artifacts a ON a.target_id = t.id "
+	    "WHERE j.state IN " TERMINAL " AND j.expired_at IS NULL "
+	    "GROUP BY j.id ORDER BY j.id DESC", -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, "retention");
+		return QUEUE_ERROR;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		sum += (uint64_t)sqlite3_column_int64(st, 1);
+		if (sum <= max_bytes)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*ids = xreallocarray(*ids, *cap, sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(db, "retention");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
+    int64_t **out, size_t *nout)
+{
+	sqlite3 *db = q->bg;
+	sqlite3_stmt *st = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0, u = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if ((rc = begin(db)) != 0)
+		return rc;
+	if (r->keep_days > 0) {
+		if (sqlite3_prepare_v2(db, "SELECT id FROM jobs WHERE state IN "
+		    TERMINAL " AND expired_at IS NULL AND finished_at < ?",
+		    -1, &st, NULL) != SQLITE_OK)
+			rc = QUEUE_ERROR;
+		else {
+			sqlite3_bind_int64(st, 1, now -
+			    (int64_t)r->keep_days * 86400000);
+			rc = collect_ids(db, st, &ids, &n, &cap);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (rc == 0 && r->keep_jobs > 0) {
+		if (sqlite3_prepare_v2(db, "SELECT id FROM (SELECT id, "
+		    "expired_at, row_number() OVER (PARTITION BY repo ORDER BY "
+		    "id DESC) AS rn FROM jobs WHERE state IN " TERMINAL ") "
+		    "WHERE rn > ? AND expired_at IS NULL", -1, &st, NULL) !=
+		    SQLITE_OK)
+			rc = QUEUE_ERROR;
+		else {
+			sqlite3_bind_int64(st, 1, r->keep_jobs);
+			rc = collect_ids(db, st, &ids, &n, &cap);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (rc == 0 && r->max_bytes > 0)
+		rc = over_cap(db, r->max_bytes, &ids, &n, &cap);
+	if (rc != 0) {
+		if (rc == QUEUE_ERROR)
+			db_log(db, "retention");
+		goto out;
+	}
+	/* One job may be chosen by several rules. */
+	if (n > 1)
+		qsort(ids, n, sizeof *ids, cmp_id);
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || ids[u - 1] != ids[i])
+			ids[u++] = ids[i];
+	n = u;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int64_t p[2] = { ids[i], now };
+
+		if (run(db, "DELETE FROM artifacts WHERE target_id IN "
+		    "(SELECT id FROM job_targets WHERE job_id = ?1)", 1, p) < 0 ||
+		    run(db, "UPDATE job_targets SET cache_key = NULL "
+		    "WHERE job_id = ?1", 1, p) < 0 ||
+		    run(db, "UPDATE jobs SET expired_at = ?2, sums_sha256 = NULL, "
+		    "sig_sha256 = NULL, prov_sha256 = NULL WHERE id = ?1", 2,
+		    p) < 0)
+			rc = QUEUE_ERROR;
+	}
+out:
+	rc = end(db, rc);
+	if (rc != 0) {
+		free(ids);
+		return rc;
+	}
+	*out = ids;
+	*nout = n;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+queue_referenced_blobs(struct queue *q, char ***out, size_t *nout)
+{
+	sqlite3 *db = q->bg;
+	sqlite3_stmt *st = NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+
+	*out = NULL;
+	*nout = 0;
+	if (sqlite3_prepare_v2(db, "SELECT sha256 FROM artifacts "
+	    "WHERE sha256 IS NOT NULL UNION "
+	    "SELECT sums_sha256 FROM jobs WHERE sums_sha256 IS NOT NULL UNION "
+	    "SELECT sig_sha256 FROM jobs WHERE sig_sha256 IS NOT NULL UNION "
+	    "SELECT prov_sha256 FROM jobs WHERE prov_sha256 IS NOT NULL",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, "referenced blobs");
+		return QUEUE_ERROR;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xreallocarray(v, cap, sizeof *v);
+		}
+		v[n++] = col_strdup(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(db, "referenced blobs");
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return QUEUE_ERROR;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_str);
+	*out = v;
+	*nout = n;
+	return 0;
 }

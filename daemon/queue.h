@@ -107,6 +107,33 @@ int queue_set_commit(struct queue *q, int64_t job_id, const char *commit);
 int queue_finish(struct queue *q, int64_t target_id, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts);
+/* How a target ended, for queue_finish_build(). */
+struct queue_outcome {
+	enum target_state state;
+	int exit_status;		/* < 0: none */
+	const char *error;
+	const struct artifact *arts;	/* stored, with digests */
+	size_t narts;
+	const char *cache_key;		/* recorded when succeeded, or NULL */
+	bool cached;			/* reused an equal build's artifacts */
+};
+/* queue_finish() with the cache fields; *job_state (if not NULL) gets
+ * the job's state after it. */
+int queue_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state);
+/*
+ * The artifacts of the newest succeeded target built with `key`, of a
+ * job whose files retention has not removed; QUEUE_ENOTFOUND if none.
+ */
+int queue_cache_lookup(struct queue *q, const char *key,
+    struct artifact **arts, size_t *narts);
+/* Succeeded jobs not yet signed (malloc'd ids). */
+int queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
+/* Record a job's signed files (store digests), all three at once;
+ * QUEUE_ENOTFOUND when it is not succeeded or was expired meanwhile. */
+int queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+    const char *sig, const char *prov);
+
 /* Fail a whole job before or while it builds (fetch failed, bad recipe). */
 int queue_fail_job(struct queue *q, int64_t job_id, const char *error);
 
@@ -118,5 +145,25 @@ int queue_recover(struct queue *q, int max_attempts, int *requeued,
     int *failed);
 
 int queue_count_jobs(struct queue *q, enum job_state state, int64_t *out);
+
+/*
+ * Retention.  These two use a connection of their own and may run on a
+ * worker thread (one such thread at a time).
+ */
+struct queue_retention {
+	unsigned keep_jobs;		/* finished jobs kept per repo; 0 = all */
+	unsigned keep_days;		/* 0 = forever */
+	uint64_t max_bytes;		/* artifact bytes kept; 0 = no cap */
+};
+/*
+ * Expire the finished jobs the policy no longer keeps: their artifact
+ * rows, signed files and cache keys go, the job stays on record with
+ * expired_at set.  Running and queued jobs are never expired.  The ids
+ * (malloc'd, sorted) are returned so that their logs can be removed.
+ */
+int queue_expire(struct queue *q, const struct queue_retention *r,
+    int64_t now, int64_t **ids, size_t *n);
+/* Every store digest something references, sorted (strcmp); malloc'd. */
+int queue_referenced_blobs(struct queue *q, char ***hex, size_t *n);
 
 #endif

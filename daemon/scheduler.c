@@ -15,18 +15,21 @@
 #include <sodium.h>
 
 #include "../api/api.h"
+#include "attest.h"
 #include "child.h"
 #include "log.h"
 #include "recipe.h"
 #include "sbuf.h"
 #include "scheduler.h"
+#include "store.h"
+#include "toolid.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define FETCH_OUTPUT_MAX (256 * 1024)
 #define STATUS_MAX 4096
-#define MAX_ARTIFACTS 256
-#define MAX_ARTIFACT_BYTES (2LL * 1024 * 1024 * 1024)
+/* A blob this young may belong to a publication not yet recorded. */
+#define SWEEP_GRACE_MS (10 * 60 * 1000)
 #define TICK_MS 2000
 #define KILL_GRACE_MS 1000
 #define BACKSTOP_S 30
@@ -57,6 +60,9 @@ struct starget {
 	bool ended;			/* result recorded, being freed */
 	bool cancel;
 	bool timed_out;			/* the backstop fired */
+	bool busy;			/* a thread-pool task holds it */
+	char *cache_key;		/* hex, when the build may be cached */
+	bool cached;			/* reused an equal build's artifacts */
 	uv_timer_t timer;		/* backstop, then kill grace */
 	bool timer_init;
 	int64_t start_ms;
@@ -105,11 +111,20 @@ struct sched {
 	unsigned ticks;
 	bool stopping;
 	bool paused;
+	struct store *store;
+	const struct sign_key *key;
+	char *builder_id;		/* base_url: SLSA builder.id */
+	unsigned works;			/* thread-pool tasks in flight */
+	struct signing *signing;	/* jobs being signed */
+	uv_timer_t sweep_timer;
+	bool sweeping;
 	void (*stopped)(void *);
 	void *stopped_data;
 };
 
 static void launch(struct starget *st);
+static void sign_job(struct sched *s, int64_t job_id);
+static void maybe_stopped(struct sched *s);
 static void end_target(struct starget *st, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts);
@@ -190,8 +205,6 @@ drop_job(struct sjob *j, bool force)
 	free(j);
 }
 
-static void maybe_stopped(struct sched *s);
-
 static void
 free_target(struct starget *st)
 {
@@ -210,6 +223,7 @@ free_target(struct starget *st)
 		close(st->log_fd);
 	sbuf_free(&st->status);
 	free(st->root);
+	free(st->cache_key);
 	free(st);
 	drop_job_if_idle(j);
 }
@@ -272,108 +286,142 @@ log_line(struct starget *st, const char *fmt, ...)
 
 /* --- ending a target -------------------------------------------------------- */
 
-static bool
-safe_name(const char *s)
-{
-	size_t n = strlen(s);
+/* --- work off the loop thread ----------------------------------------------- */
 
-	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._+-") == n;
+/*
+ * Hashing, copying into the store, signing, removing work trees and the
+ * retention sweep run in libuv's thread pool.  s->works counts them:
+ * the scheduler is not stopped while one is in flight.
+ */
+static void
+queue_task(struct sched *s, uv_work_t *req, uv_work_cb work,
+    uv_after_work_cb after)
+{
+	s->works++;
+	uv_queue_work(s->loop, req, work, after);
 }
 
-static int
-cmp_artifact(const void *a, const void *b)
+static void
+task_done(struct sched *s)
 {
-	return strcmp(((const struct artifact *)a)->name,
-	    ((const struct artifact *)b)->name);
+	s->works--;
+	maybe_stopped(s);
+}
+
+/* rm -rf of a work tree, in the background. */
+struct rmtree_task {
+	uv_work_t req;
+	struct sched *s;
+	char *path;
+};
+
+static void
+rmtree_work(uv_work_t *req)
+{
+	struct rmtree_task *t = req->data;
+	int rc = util_rmtree(t->path);
+
+	if (rc != 0)
+		log_warn("cannot remove %s: %s", t->path, strerror(-rc));
+}
+
+static void
+rmtree_after(uv_work_t *req, int status)
+{
+	struct rmtree_task *t = req->data;
+	struct sched *s = t->s;
+
+	(void)status;
+	free(t->path);
+	free(t);
+	task_done(s);
+}
+
+static void
+remove_tree(struct sched *s, const char *path)
+{
+	struct rmtree_task *t = xcalloc(1, sizeof *t);
+
+	t->req.data = t;
+	t->s = s;
+	t->path = xstrdup(path);
+	queue_task(s, &t->req, rmtree_work, rmtree_after);
 }
 
 /*
- * What the build left in its out directory.  kilnd does not trust the
- * sandbox: only regular files with one link and a safe name, within the
- * count and size caps; anything else fails the target and says why.
+ * Publication of a succeeded build: kilnd (never the sandbox) checks
+ * the out directory, hashes and stores every file, then the work tree
+ * goes.  The target stays running, holding its slot, until it is done.
  */
-static int
-scan_out(struct starget *st, struct artifact **out, size_t *nout, char *why,
-    size_t whysize)
+struct publish_task {
+	uv_work_t req;
+	struct starget *st;
+	char *dir, *root;
+	struct store_limits lim;
+	struct artifact *arts;
+	size_t narts;
+	int code;
+	int rc;
+	char why[512];
+};
+
+static void
+publish_work(uv_work_t *req)
 {
-	char *dir = xasprintf("%s/out", st->root);
-	struct artifact *arts = NULL;
-	size_t n = 0;
-	int64_t total = 0;
-	struct dirent *de;
-	int dfd, rc = -1;
-	DIR *d;
+	struct publish_task *t = req->data;
+	struct sched *s = t->st->s;
+	int rc;
 
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
-		snprintf(why, whysize, "cannot read the out directory: %s",
-		    strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		free(dir);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat sb;
+	t->rc = store_publish_dir(s->store, t->dir, &t->lim, &t->arts,
+	    &t->narts, t->why, sizeof t->why);
+	if ((rc = util_rmtree(t->root)) != 0)
+		log_warn("cannot remove %s: %s", t->root, strerror(-rc));
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (!safe_name(de->d_name)) {
-			snprintf(why, whysize, "out/%.64s: not a safe file name "
-			    "(letters, digits, '.', '_', '+', '-'; at most 128)",
-			    de->d_name);
-			goto out;
-		}
-		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-			snprintf(why, whysize, "out/%s: %s", de->d_name,
-			    strerror(errno));
-			goto out;
-		}
-		if (!S_ISREG(sb.st_mode)) {
-			snprintf(why, whysize, "out/%s: not a regular file (%s)",
-			    de->d_name, S_ISLNK(sb.st_mode) ? "a symlink" :
-			    S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
-			goto out;
-		}
-		if (sb.st_nlink != 1) {
-			snprintf(why, whysize, "out/%s: a hard link (%ju links)",
-			    de->d_name, (uintmax_t)sb.st_nlink);
-			goto out;
-		}
-		if (n == MAX_ARTIFACTS) {
-			snprintf(why, whysize, "more than %d files in out/",
-			    MAX_ARTIFACTS);
-			goto out;
-		}
-		total += sb.st_size;
-		if (total > MAX_ARTIFACT_BYTES) {
-			snprintf(why, whysize, "out/ holds more than %lld bytes",
-			    (long long)MAX_ARTIFACT_BYTES);
-			goto out;
-		}
-		arts = xreallocarray(arts, n + 1, sizeof *arts);
-		arts[n].name = xstrdup(de->d_name);
-		arts[n].size = sb.st_size;
-		arts[n].sha256 = NULL;
-		n++;
+static void
+publish_after(uv_work_t *req, int status)
+{
+	struct publish_task *t = req->data;
+	struct starget *st = t->st;
+	struct sched *s = st->s;
+	uint64_t bytes = 0;
+
+	(void)status;
+	st->busy = false;
+	for (size_t i = 0; i < t->narts; i++)
+		bytes += (uint64_t)t->arts[i].size;
+	if (t->rc == 0)
+		log_line(st, "published %zu file(s), %" PRIu64 " bytes",
+		    t->narts, bytes);
+	else
+		log_line(st, "not published: %s", t->why);
+	end_target(st, t->rc == 0 ? TARGET_SUCCEEDED : TARGET_FAILED,
+	    t->code, t->rc == 0 ? NULL : t->why, t->arts, t->narts);
+	for (size_t i = 0; i < t->narts; i++) {
+		free(t->arts[i].name);
+		free(t->arts[i].sha256);
 	}
-	if (n > 1)
-		qsort(arts, n, sizeof *arts, cmp_artifact);
-	*out = arts;
-	*nout = n;
-	arts = NULL;
-	n = 0;
-	rc = 0;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(arts[i].name);
-	free(arts);
-	closedir(d);
-	free(dir);
-	return rc;
+	free(t->arts);
+	free(t->dir);
+	free(t->root);
+	free(t);
+	task_done(s);
+}
+
+static void
+start_publish(struct starget *st, int code)
+{
+	struct publish_task *t = xcalloc(1, sizeof *t);
+
+	t->req.data = t;
+	t->st = st;
+	t->code = code;
+	t->dir = xasprintf("%s/out", st->root);
+	t->root = xstrdup(st->root);
+	t->lim.max_files = st->s->conf->max_artifacts;
+	t->lim.max_bytes = (int64_t)st->s->conf->max_artifact_size;
+	st->busy = true;
+	queue_task(st->s, &t->req, publish_work, publish_after);
 }
 
 /* After a target's memory is gone: stop if stopping, else fill the slot. */
@@ -400,6 +448,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 {
 	struct sched *s = st->s;
 	struct watcher *w, *next;
+	enum job_state js = JOB_RUNNING;
 	int rc;
 
 	if (s->stopping) {
@@ -408,8 +457,12 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		log_line(st, "kilnd is stopping: %s goes back to the queue",
 		    st->t.name);
 	} else {
-		rc = queue_finish(s->q, st->claim.target_id, state, exit_status,
-		    error, arts, narts);
+		struct queue_outcome o = {
+			.state = state, .exit_status = exit_status,
+			.error = error, .arts = arts, .narts = narts,
+			.cache_key = st->cache_key, .cached = st->cached,
+		};
+		rc = queue_finish_build(s->q, st->claim.target_id, &o, &js);
 		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
 		    target_state_name(state), error ? ": " : "",
 		    error ? error : "",
@@ -421,6 +474,8 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	if (rc != 0 && rc != QUEUE_ENOTFOUND)
 		log_error("job %" PRId64 " %s: cannot record the result",
 		    st->claim.job_id, st->t.name);
+	else if (rc == 0 && !s->stopping && js == JOB_SUCCEEDED)
+		sign_job(s, st->claim.job_id);
 	/* Followers: wake once more; they find the target ended. */
 	st->ended = true;
 	for (w = st->watchers; w; w = next) {
@@ -444,8 +499,6 @@ static void
 build_done(struct child *c)
 {
 	struct starget *st = container_of(c, struct starget, child);
-	struct artifact *arts = NULL;
-	size_t narts = 0;
 	enum target_state state = TARGET_FAILED;
 	char why[512] = "";
 	int code = -1;
@@ -486,13 +539,14 @@ build_done(struct child *c)
 		state = TARGET_CANCELED;
 		snprintf(why, sizeof why, "canceled while it ran");
 	}
-	if (state == TARGET_SUCCEEDED &&
-	    scan_out(st, &arts, &narts, why, sizeof why) != 0)
-		state = TARGET_FAILED;
-	end_target(st, state, code, why[0] ? why : NULL, arts, narts);
-	for (size_t i = 0; i < narts; i++)
-		free(arts[i].name);
-	free(arts);
+	if (state == TARGET_SUCCEEDED) {
+		start_publish(st, code);
+		return;
+	}
+	/* The tree of a failed build is of no further use. */
+	if (st->root != NULL)
+		remove_tree(st->s, st->root);
+	end_target(st, state, code, why[0] ? why : NULL, NULL, 0);
 }
 
 static void
@@ -544,7 +598,7 @@ fail_now(struct starget *st, const char *why)
 }
 
 static void
-launch(struct starget *st)
+spawn_build(struct starget *st)
 {
 	struct sched *s = st->s;
 	struct sjob *j = st->j;
@@ -642,6 +696,301 @@ launch(struct starget *st)
 	free(argv);
 	free(dir); free(lp); free(mirror); free(cache);
 	recipe_plan_free(&plan);
+}
+
+
+/* --- the build cache ---------------------------------------------------------- */
+
+/*
+ * A target is not built again when an equal build succeeded on this farm:
+ * same commit, target, recipe and toolchain identity (and kiln version,
+ * whose worker sets the build's environment).
+ */
+static char *
+cache_key(const struct sjob *j, const struct starget *st, const char *tool)
+{
+	crypto_hash_sha256_state h;
+	unsigned char d[crypto_hash_sha256_BYTES];
+	const char *parts[] = { "kiln-build-cache-v1", PACKAGE_VERSION,
+	    j->job->commit, st->t.name, j->recipe, tool };
+	char hex[65];
+
+	crypto_hash_sha256_init(&h);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		/* With the NUL: no two splits give the same bytes. */
+		crypto_hash_sha256_update(&h, (const unsigned char *)parts[i],
+		    strlen(parts[i]) + 1);
+	crypto_hash_sha256_final(&h, d);
+	sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+	return xstrdup(hex);
+}
+
+struct ident_task {
+	uv_work_t req;
+	struct starget *st;
+	char *recipe;
+	char *id;
+	char why[256];
+};
+
+static void
+ident_work(uv_work_t *req)
+{
+	struct ident_task *t = req->data;
+
+	t->id = toolid_for(t->recipe, &t->st->t, t->st->s->conf, t->why,
+	    sizeof t->why);
+}
+
+static void
+ident_after(uv_work_t *req, int status)
+{
+	struct ident_task *t = req->data;
+	struct starget *st = t->st;
+	struct sched *s = st->s;
+	struct artifact *arts = NULL;
+	size_t narts = 0;
+
+	(void)status;
+	st->busy = false;
+	if (s->stopping || st->cancel) {
+		end_target(st, TARGET_CANCELED, -1, "canceled before it started",
+		    NULL, 0);
+	} else if (t->id == NULL) {
+		log_info("job %" PRId64 " %s: not cached: %s", st->claim.job_id,
+		    st->t.name, t->why);
+		spawn_build(st);
+	} else {
+		st->cache_key = cache_key(st->j, st, t->id);
+		if (queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0) {
+			st->cached = true;
+			log_info("job %" PRId64 " %s: cached (an equal build of "
+			    "%.12s is on record; %s)", st->claim.job_id,
+			    st->t.name, st->j->job->commit, t->id);
+			end_target(st, TARGET_SUCCEEDED, -1, NULL, arts, narts);
+			for (size_t i = 0; i < narts; i++) {
+				free(arts[i].name);
+				free(arts[i].sha256);
+			}
+			free(arts);
+		} else
+			spawn_build(st);
+	}
+	free(t->recipe);
+	free(t->id);
+	free(t);
+	task_done(s);
+}
+
+/* Build the target, unless an equal build's artifacts can be reused. */
+static void
+launch(struct starget *st)
+{
+	struct ident_task *t;
+
+	if (!st->j->job->cache || st->j->job->commit == NULL ||
+	    st->j->recipe == NULL) {
+		spawn_build(st);
+		return;
+	}
+	t = xcalloc(1, sizeof *t);
+	t->req.data = t;
+	t->st = st;
+	t->recipe = xstrdup(st->j->recipe);
+	st->busy = true;
+	queue_task(st->s, &t->req, ident_work, ident_after);
+}
+
+/* --- signing ------------------------------------------------------------------ */
+
+struct signing {
+	uv_work_t req;
+	struct sched *s;
+	struct job *job;
+	char sums[STORE_HEX_LEN + 1], sig[STORE_HEX_LEN + 1];
+	char prov[STORE_HEX_LEN + 1];
+	int rc;
+	char why[256];
+	struct signing *next;
+};
+
+/*
+ * SHA256SUMS, its minisign signature and the DSSE-wrapped provenance,
+ * each stored as a blob; the job records the three digests at once.
+ */
+static void
+sign_work(uv_work_t *req)
+{
+	struct signing *g = req->data;
+	struct sched *s = g->s;
+	char *sums, *tc = NULL, *sig = NULL, *stmt = NULL, *env = NULL;
+	size_t len;
+
+	g->rc = -1;
+	if ((sums = attest_sums(g->job, &len)) == NULL) {
+		snprintf(g->why, sizeof g->why, "an artifact has no digest");
+		return;
+	}
+	tc = attest_trusted_comment(g->job, util_now_ms());
+	sig = sign_minisig(s->key, sums, len, tc);
+	stmt = attest_statement(g->job, s->builder_id);
+	if (stmt == NULL)
+		snprintf(g->why, sizeof g->why, "cannot build the provenance");
+	else
+		env = attest_envelope(s->key, stmt, strlen(stmt));
+	if (env != NULL &&
+	    store_put_buf(s->store, sums, len, g->sums, g->why,
+	    sizeof g->why) == 0 &&
+	    store_put_buf(s->store, sig, strlen(sig), g->sig, g->why,
+	    sizeof g->why) == 0 &&
+	    store_put_buf(s->store, env, strlen(env), g->prov, g->why,
+	    sizeof g->why) == 0)
+		g->rc = 0;
+	free(sums);
+	free(tc);
+	free(sig);
+	free(stmt);
+	free(env);
+}
+
+static void
+sign_after(uv_work_t *req, int status)
+{
+	struct signing *g = req->data;
+	struct sched *s = g->s;
+	int rc;
+
+	(void)status;
+	for (struct signing **pp = &s->signing; *pp; pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	}
+	if (g->rc != 0)
+		log_error("job %" PRId64 ": cannot sign: %s (kilnd tries again "
+		    "at its next start)", g->job->id, g->why);
+	else if ((rc = queue_set_signed(s->q, g->job->id, g->sums, g->sig,
+	    g->prov)) == 0)
+		log_info("job %" PRId64 ": signed SHA256SUMS %.12s, "
+		    "provenance %.12s", g->job->id, g->sums, g->prov);
+	else if (rc == QUEUE_ENOTFOUND)
+		log_info("job %" PRId64 ": expired before it was signed",
+		    g->job->id);
+	else
+		log_error("job %" PRId64 ": cannot record its signature",
+		    g->job->id);
+	job_free(g->job);
+	free(g);
+	task_done(s);
+}
+
+static void
+sign_job(struct sched *s, int64_t job_id)
+{
+	struct signing *g;
+	struct job *job = NULL;
+
+	for (g = s->signing; g; g = g->next)
+		if (g->job->id == job_id)
+			return;
+	if (queue_get(s->q, job_id, &job) != 0) {
+		log_error("job %" PRId64 ": cannot be read for signing", job_id);
+		return;
+	}
+	if (job->state != JOB_SUCCEEDED || job->sums_sha256 != NULL ||
+	    job->expired_at != 0) {
+		job_free(job);
+		return;
+	}
+	g = xcalloc(1, sizeof *g);
+	g->req.data = g;
+	g->s = s;
+	g->job = job;
+	g->next = s->signing;
+	s->signing = g;
+	queue_task(s, &g->req, sign_work, sign_after);
+}
+
+/* --- retention ----------------------------------------------------------------- */
+
+struct sweep_task {
+	uv_work_t req;
+	struct sched *s;
+	struct queue_retention r;
+	char *logs;
+	size_t expired;
+	struct store_stats st;
+	int rc;
+};
+
+static void
+sweep_work(uv_work_t *req)
+{
+	struct sweep_task *t = req->data;
+	struct sched *s = t->s;
+	int64_t *ids = NULL;
+	char **keep = NULL;
+	size_t nids = 0, nkeep = 0;
+
+	t->rc = -1;
+	if (queue_expire(s->q, &t->r, util_now_ms(), &ids, &nids) != 0)
+		return;
+	t->expired = nids;
+	for (size_t i = 0; i < nids; i++) {
+		char *p = xasprintf("%s/%" PRId64, t->logs, ids[i]);
+		util_rmtree(p);
+		free(p);
+	}
+	free(ids);
+	/* After the expiry: what is referenced now stays referenced (a
+	 * cache hit only reuses blobs of jobs that are not expired), and
+	 * what a publication adds meanwhile is younger than the grace. */
+	if (queue_referenced_blobs(s->q, &keep, &nkeep) != 0)
+		return;
+	t->rc = store_sweep(s->store, keep, nkeep, SWEEP_GRACE_MS, &t->st);
+	for (size_t i = 0; i < nkeep; i++)
+		free(keep[i]);
+	free(keep);
+}
+
+static void
+sweep_after(uv_work_t *req, int status)
+{
+	struct sweep_task *t = req->data;
+	struct sched *s = t->s;
+
+	(void)status;
+	s->sweeping = false;
+	if (t->rc != 0)
+		log_error("retention sweep failed");
+	else if (t->expired > 0 || t->st.removed > 0)
+		log_info("retention: %zu job(s) expired, %" PRIu64 " blob(s) "
+		    "removed (%" PRIu64 " bytes); the store holds %" PRIu64
+		    " blob(s), %" PRIu64 " bytes", t->expired, t->st.removed,
+		    t->st.removed_bytes, t->st.blobs, t->st.bytes);
+	free(t->logs);
+	free(t);
+	task_done(s);
+}
+
+static void
+on_sweep(uv_timer_t *h)
+{
+	struct sched *s = h->data;
+	struct sweep_task *t;
+
+	if (s->sweeping || s->stopping)
+		return;
+	t = xcalloc(1, sizeof *t);
+	t->req.data = t;
+	t->s = s;
+	t->r.keep_jobs = s->conf->keep_jobs;
+	t->r.keep_days = s->conf->keep_days;
+	t->r.max_bytes = s->conf->store_max_size;
+	t->logs = state_path(s, "logs");
+	s->sweeping = true;
+	queue_task(s, &t->req, sweep_work, sweep_after);
 }
 
 /* --- fetch ------------------------------------------------------------------ */
@@ -954,6 +1303,12 @@ sched_cancel(struct sched *s, int64_t job_id)
 		child_kill(&j->f->child, SIGKILL);
 	for (struct starget *st = j->targets, *next; st; st = next) {
 		next = st->next;
+		if (st->busy) {
+			/* Its task ends it: a cache check ends it canceled;
+			 * a publication already has the build's result. */
+			st->cancel = true;
+			continue;
+		}
 		if (!st->started) {
 			if (j->fetch != FETCH_RUNNING)
 				end_target(st, TARGET_CANCELED, -1,
@@ -1019,18 +1374,45 @@ on_tick(uv_timer_t *h)
 
 struct sched *
 sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
-    const char *worker_path)
+    const char *worker_path, struct store *store, const struct sign_key *key)
 {
 	struct sched *s = xcalloc(1, sizeof *s);
+	uint64_t sweep_ms = (uint64_t)conf->sweep_interval * 1000;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char *work;
 
 	s->loop = loop;
 	s->q = q;
 	s->conf = conf;
 	s->worker = xstrdup(worker_path);
 	s->paused = conf->paused;
+	s->store = store;
+	s->key = key;
+	s->builder_id = conf->base_url ? xstrdup(conf->base_url) :
+	    xasprintf("http://%s", conf->listen);
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+	uv_timer_init(loop, &s->sweep_timer);
+	s->sweep_timer.data = s;
+	uv_timer_start(&s->sweep_timer, on_sweep,
+	    sweep_ms < 30000 ? sweep_ms : 30000, sweep_ms);
+	/* Nothing runs yet: work trees are what a crash left behind.  Out
+	 * of the way at once (new builds make a new work/), gone later. */
+	work = state_path(s, "work");
+	{
+		char *old = xasprintf("%s.old.%" PRId64, work, util_now_ms());
+		if (rename(work, old) == 0)
+			remove_tree(s, old);
+		free(old);
+	}
+	free(work);
+	/* Jobs that succeeded just before a crash, not yet signed. */
+	if (queue_unsigned_jobs(q, &ids, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			sign_job(s, ids[i]);
+	free(ids);
 	return s;
 }
 
@@ -1119,6 +1501,7 @@ on_tick_closed(uv_handle_t *h)
 	void *data = s->stopped_data;
 
 	free(s->worker);
+	free(s->builder_id);
 	free(s);
 	if (done)
 		done(data);
@@ -1128,9 +1511,10 @@ static void
 maybe_stopped(struct sched *s)
 {
 	if (!s->stopping || s->running > 0 || s->fetches > 0 || s->jobs != NULL ||
-	    uv_is_closing((uv_handle_t *)&s->tick))
+	    s->works > 0 || uv_is_closing((uv_handle_t *)&s->tick))
 		return;
 	uv_timer_stop(&s->tick);
+	uv_close((uv_handle_t *)&s->sweep_timer, NULL);
 	uv_close((uv_handle_t *)&s->tick, on_tick_closed);
 }
 
@@ -1150,6 +1534,8 @@ sched_shutdown(struct sched *s, void (*done)(void *), void *data)
 			child_kill(&j->f->child, SIGKILL);
 		for (struct starget *st = j->targets, *next; st; st = next) {
 			next = st->next;
+			if (st->busy)
+				continue;	/* its task ends it */
 			if (st->started) {
 				/* As for cancel: SIGTERM lets kiln-worker kill
 				 * the tree and remove its cgroups; SIGKILL

@@ -19,11 +19,18 @@
 
 #include "conf.h"
 #include "queue.h"
+#include "sign.h"
+#include "store.h"
 
 struct sched;
 
+/*
+ * Succeeded builds are published into `store`; a job whose targets all
+ * succeeded is signed with `key` (SHA256SUMS, minisig, provenance).
+ */
 struct sched *sched_new(uv_loop_t *loop, struct queue *q,
-    const struct kiln_config *conf, const char *worker_path);
+    const struct kiln_config *conf, const char *worker_path,
+    struct store *store, const struct sign_key *key);
 /* Look for work now (new jobs were committed, a slot freed...). */
 void sched_kick(struct sched *s);
 /* The job was canceled in the queue: stop its running builds. */

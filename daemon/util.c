@@ -1,12 +1,15 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -73,4 +76,58 @@ util_mkdir_p(const char *path, unsigned mode)
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
 	return 0;
+}
+
+/* Remove everything in the open directory fd (closed here). */
+static int
+rm_contents(int fd)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		struct stat sb;
+		int sub;
+
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), n, 0) == 0)
+			continue;
+		if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISDIR(sb.st_mode)) {
+			rc = rc ? rc : -errno;
+			continue;
+		}
+		/* A build may leave read-only directories (Go's module
+		 * cache does): make them ours to empty. */
+		fchmodat(dirfd(d), n, 0700, 0);
+		sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (sub < 0 || rm_contents(sub) != 0 ||
+		    unlinkat(dirfd(d), n, AT_REMOVEDIR) != 0)
+			rc = rc ? rc : -errno;
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+util_rmtree(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int rc;
+
+	fchmod(fd, 0700);
+	if ((rc = rm_contents(fd)) != 0)
+		return rc;
+	return rmdir(path) == 0 ? 0 : -errno;
 }

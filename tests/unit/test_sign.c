@@ -28,18 +28,6 @@ minisign_verify(const char *file, const char *pub, const char *want_comment)
 }
 
 static void
-write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	CHECK(f != NULL);
-	if (f == NULL)
-		return;
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
 minisign_verifies_what_kiln_signs(void)
 {
 	const char *dir = unit_tmpdir();

@@ -59,6 +59,19 @@ unit_rmtmp(void)
 	}
 }
 
+/* Write text to path (a test's input file). */
+__attribute__((unused)) static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+}
+
 /* A fresh empty directory for the current test. */
 __attribute__((unused)) static const char *
 unit_tmpdir(void)

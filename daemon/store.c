@@ -1,0 +1,536 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define COPY_CHUNK (256 * 1024)
+
+struct store {
+	char *root;		/* STATE/store */
+	char *blobs;		/* STATE/store/sha256 */
+	char *tmp;		/* STATE/store/tmp */
+	/*
+	 * Readers: a publisher between "is the blob there?" and the rename
+	 * or the touch that keeps it.  Writer: the sweep deciding a blob's
+	 * fate, so it never deletes one that a publisher just reused.
+	 */
+	uv_rwlock_t lock;
+};
+
+static void
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Remove what a crash left in tmp: never visible under a digest. */
+static void
+clear_tmp(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_info("store: removed %s/%s, left by an interrupted "
+			    "publication", tmp, de->d_name);
+	}
+	closedir(d);
+}
+
+int
+store_open(struct store **out, const char *state_dir, char *err,
+    size_t errsize)
+{
+	struct store *s = xcalloc(1, sizeof *s);
+	int rc;
+
+	s->root = xasprintf("%s/store", state_dir);
+	s->blobs = xasprintf("%s/sha256", s->root);
+	s->tmp = xasprintf("%s/tmp", s->root);
+	if ((rc = util_mkdir_p(s->blobs, 0755)) != 0 ||
+	    (rc = util_mkdir_p(s->tmp, 0700)) != 0) {
+		snprintf(err, errsize, "cannot create %s: %s", s->root,
+		    strerror(-rc));
+		free(s->root);
+		free(s->blobs);
+		free(s->tmp);
+		free(s);
+		return -1;
+	}
+	clear_tmp(s->tmp);
+	uv_rwlock_init(&s->lock);
+	*out = s;
+	return 0;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	uv_rwlock_destroy(&s->lock);
+	free(s->root);
+	free(s->blobs);
+	free(s->tmp);
+	free(s);
+}
+
+bool
+store_digest_valid(const char *s)
+{
+	return s != NULL && strlen(s) == STORE_HEX_LEN &&
+	    strspn(s, "0123456789abcdef") == STORE_HEX_LEN;
+}
+
+char *
+store_blob_path(const struct store *s, const char *hex)
+{
+	return xasprintf("%s/%.2s/%s", s->blobs, hex, hex);
+}
+
+int
+store_open_blob(const struct store *s, const char *hex)
+{
+	char *p;
+	int fd;
+
+	if (!store_digest_valid(hex))
+		return -EINVAL;
+	p = store_blob_path(s, hex);
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(p);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Give the fsynced temp file its digest name, or drop it when that
+ * content is already stored (and mark the blob as just used).
+ */
+static int
+commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
+    size_t whysize)
+{
+	char dir[PATH_MAX], *path;
+	struct stat sb;
+	int rc = 0;
+
+	snprintf(dir, sizeof dir, "%s/%.2s", s->blobs, hex);
+	if (mkdir(dir, 0755) == 0)
+		fsync_dir(s->blobs);
+	else if (errno != EEXIST) {
+		snprintf(why, whysize, "cannot create %s: %s", dir,
+		    strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	path = xasprintf("%s/%s", dir, hex);
+	uv_rwlock_rdlock(&s->lock);
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		/* Deduplicated.  The touch tells a sweep it is in use. */
+		utimensat(AT_FDCWD, path, NULL, 0);
+		unlink(tmp);
+	} else if (rename(tmp, path) != 0) {
+		snprintf(why, whysize, "cannot store %s: %s", path,
+		    strerror(errno));
+		unlink(tmp);
+		rc = -1;
+	} else
+		fsync_dir(dir);
+	uv_rwlock_rdunlock(&s->lock);
+	free(path);
+	return rc;
+}
+
+/* A new temp file in store/tmp; its path goes to tmp (PATH_MAX). */
+static int
+open_tmp(struct store *s, char *tmp, char *why, size_t whysize)
+{
+	int fd;
+
+	snprintf(tmp, PATH_MAX, "%s/blob.XXXXXX", s->tmp);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		snprintf(why, whysize, "cannot create a file in %s: %s",
+		    s->tmp, strerror(errno));
+	return fd;
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* fsync and close the temp file; on failure remove it. */
+static int
+seal_tmp(int fd, const char *tmp, char *why, size_t whysize)
+{
+	if (fchmod(fd, 0444) != 0 || fsync(fd) != 0) {
+		snprintf(why, whysize, "cannot write to the store: %s",
+		    strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+store_put_buf(struct store *s, const void *buf, size_t len,
+    char hex[STORE_HEX_LEN + 1], char *why, size_t whysize)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char tmp[PATH_MAX];
+	int fd;
+
+	crypto_hash_sha256(h, buf, len);
+	sodium_bin2hex(hex, STORE_HEX_LEN + 1, h, sizeof h);
+	if ((fd = open_tmp(s, tmp, why, whysize)) < 0)
+		return -1;
+	if (write_all(fd, buf, len) != 0) {
+		snprintf(why, whysize, "cannot write to the store: %s",
+		    strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (seal_tmp(fd, tmp, why, whysize) != 0)
+		return -1;
+	return commit_blob(s, tmp, hex, why, whysize);
+}
+
+/*
+ * Copy in (one pass: what is hashed is what is written) and store.  The
+ * copy is kiln's own inode: nothing the build left behind can change it.
+ */
+static int
+put_fd(struct store *s, int in, const char *name, int64_t size,
+    char hex[STORE_HEX_LEN + 1], char *why, size_t whysize)
+{
+	crypto_hash_sha256_state st;
+	unsigned char h[crypto_hash_sha256_BYTES], *buf;
+	char tmp[PATH_MAX];
+	int64_t total = 0;
+	int out, rc = -1;
+
+	if ((out = open_tmp(s, tmp, why, whysize)) < 0)
+		return -1;
+	buf = xmalloc(COPY_CHUNK);
+	crypto_hash_sha256_init(&st);
+	for (;;) {
+		ssize_t n = read(in, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whysize, "out/%s: cannot read: %s", name,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		crypto_hash_sha256_update(&st, buf, (size_t)n);
+		if (write_all(out, buf, (size_t)n) != 0) {
+			snprintf(why, whysize, "cannot write to the store: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		total += n;
+	}
+	if (total != size) {
+		snprintf(why, whysize, "out/%s changed while it was stored",
+		    name);
+		goto fail;
+	}
+	crypto_hash_sha256_final(&st, h);
+	sodium_bin2hex(hex, STORE_HEX_LEN + 1, h, sizeof h);
+	free(buf);
+	if (seal_tmp(out, tmp, why, whysize) != 0)
+		return -1;
+	return commit_blob(s, tmp, hex, why, whysize);
+fail:
+	free(buf);
+	close(out);
+	unlink(tmp);
+	return rc;
+}
+
+bool
+store_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._+-") == n;
+}
+
+/* One printable rendering of a hostile name for a message. */
+static void
+show_name(char *out, size_t size, const char *name)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; name[i] != '\0' && j + 5 < size && i < 64; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[j++] = (char)c;
+		else
+			j += (size_t)snprintf(out + j, size - j, "\\x%02x", c);
+	}
+	out[j] = '\0';
+}
+
+static int
+cmp_artifact(const void *a, const void *b)
+{
+	return strcmp(((const struct artifact *)a)->name,
+	    ((const struct artifact *)b)->name);
+}
+
+static void
+free_artifacts(struct artifact *arts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(arts[i].name);
+		free(arts[i].sha256);
+	}
+	free(arts);
+}
+
+/* Why this entry may not be published, or NULL; st from lstat. */
+static const char *
+reject(const struct stat *sb)
+{
+	if (S_ISLNK(sb->st_mode))
+		return "a symlink";
+	if (S_ISDIR(sb->st_mode))
+		return "a directory";
+	if (S_ISFIFO(sb->st_mode))
+		return "a fifo";
+	if (S_ISSOCK(sb->st_mode))
+		return "a socket";
+	if (S_ISCHR(sb->st_mode) || S_ISBLK(sb->st_mode))
+		return "a device";
+	if (!S_ISREG(sb->st_mode))
+		return "not a regular file";
+	if (sb->st_nlink != 1)
+		return "a hard link (its content could be changed from "
+		    "elsewhere)";
+	return NULL;
+}
+
+int
+store_publish_dir(struct store *s, const char *dir,
+    const struct store_limits *lim, struct artifact **out, size_t *nout,
+    char *why, size_t whysize)
+{
+	struct artifact *arts = NULL;
+	size_t n = 0, cap = 0;
+	int64_t total = 0;
+	struct dirent *de;
+	char shown[400];
+	int dfd, rc = -1;
+	DIR *d;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+		snprintf(why, whysize, "cannot read the out directory: %s",
+		    strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	/* First the whole listing: a bad entry fails the target before
+	 * anything is hashed. */
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		const char *bad;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		show_name(shown, sizeof shown, de->d_name);
+		if (!store_name_ok(de->d_name)) {
+			snprintf(why, whysize, "out/%s: not a safe file name "
+			    "(letters, digits, '.', '_', '+', '-', not first "
+			    "'.' or '-'; at most 128 bytes)", shown);
+			goto out;
+		}
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			snprintf(why, whysize, "out/%s: %s", shown,
+			    strerror(errno));
+			goto out;
+		}
+		if ((bad = reject(&sb)) != NULL) {
+			snprintf(why, whysize, "out/%s: %s; only regular files "
+			    "are published", shown, bad);
+			goto out;
+		}
+		if (n == lim->max_files) {
+			snprintf(why, whysize, "out/ holds more than %zu files "
+			    "(max_artifacts)", lim->max_files);
+			goto out;
+		}
+		total += sb.st_size;
+		if (total > lim->max_bytes) {
+			snprintf(why, whysize, "out/ holds more than %lld bytes "
+			    "(max_artifact_size)", (long long)lim->max_bytes);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			arts = xreallocarray(arts, cap, sizeof *arts);
+		}
+		arts[n].name = xstrdup(de->d_name);
+		arts[n].size = sb.st_size;
+		arts[n].sha256 = NULL;
+		n++;
+	}
+	if (n > 1)
+		qsort(arts, n, sizeof *arts, cmp_artifact);
+	for (size_t i = 0; i < n; i++) {
+		char hex[STORE_HEX_LEN + 1];
+		struct stat sb;
+		int fd;
+
+		/* O_NONBLOCK: should a fifo appear now, open does not
+		 * wait for a writer; fstat then refuses it. */
+		fd = openat(dfd, arts[i].name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &sb) != 0 || reject(&sb) != NULL ||
+		    sb.st_size != arts[i].size) {
+			snprintf(why, whysize, "out/%s changed while it was "
+			    "stored", arts[i].name);
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		rc = put_fd(s, fd, arts[i].name, sb.st_size, hex, why,
+		    whysize);
+		close(fd);
+		if (rc != 0)
+			goto out;
+		rc = -1;
+		arts[i].sha256 = xstrdup(hex);
+	}
+	*out = arts;
+	*nout = n;
+	arts = NULL;
+	n = 0;
+	rc = 0;
+out:
+	free_artifacts(arts, n);
+	closedir(d);
+	return rc;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sweep one ab/ directory. */
+static void
+sweep_dir(struct store *s, const char *path, char *const *keep,
+    size_t nkeep, int64_t cutoff_ms, struct store_stats *st)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *name = de->d_name;
+		struct stat sb;
+		int64_t mtime;
+
+		if (!store_digest_valid(name))
+			continue;
+		if (nkeep > 0 && bsearch(&name, keep, nkeep, sizeof *keep,
+		    cmp_str) != NULL) {
+			if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+				st->blobs++;
+				st->bytes += (uint64_t)sb.st_size;
+			}
+			continue;
+		}
+		uv_rwlock_wrlock(&s->lock);
+		if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			uv_rwlock_wrunlock(&s->lock);
+			continue;
+		}
+		mtime = (int64_t)sb.st_mtim.tv_sec * 1000 +
+		    sb.st_mtim.tv_nsec / 1000000;
+		if (mtime < cutoff_ms && unlinkat(dirfd(d), name, 0) == 0) {
+			st->removed++;
+			st->removed_bytes += (uint64_t)sb.st_size;
+		} else {
+			st->blobs++;
+			st->bytes += (uint64_t)sb.st_size;
+		}
+		uv_rwlock_wrunlock(&s->lock);
+	}
+	closedir(d);
+}
+
+int
+store_sweep(struct store *s, char *const *keep, size_t nkeep,
+    int64_t grace_ms, struct store_stats *st)
+{
+	int64_t cutoff = util_now_ms() - grace_ms;
+	DIR *d = opendir(s->blobs);
+	struct dirent *de;
+
+	memset(st, 0, sizeof *st);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char *sub;
+
+		if (strlen(de->d_name) != 2 ||
+		    strspn(de->d_name, "0123456789abcdef") != 2)
+			continue;
+		sub = xasprintf("%s/%s", s->blobs, de->d_name);
+		sweep_dir(s, sub, keep, nkeep, cutoff, st);
+		free(sub);
+	}
+	closedir(d);
+	return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * The content-addressed store: STATE/store/sha256/ab/abcdef… holds each
+ * distinct artifact once, named by its SHA-256.  A file appears under its
+ * digest only complete and fsynced (written to STATE/store/tmp, then
+ * renamed, then the directory fsynced), so a crash at any moment leaves at
+ * worst a temp file, which store_open() removes.
+ *
+ * Every call but store_open() and store_close() may run on any thread;
+ * hashing and copying are meant for the thread pool, never the loop.
+ * Blobs are immutable; store_sweep() removes those nothing references.
+ */
+#ifndef KILN_STORE_H
+#define KILN_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+#define STORE_HEX_LEN 64
+
+struct store;
+
+/* Create (if needed) STATE/store/{sha256,tmp} and clear tmp. */
+int store_open(struct store **out, const char *state_dir, char *err,
+    size_t errsize);
+void store_close(struct store *s);
+
+/* Whether s is 64 lowercase hex digits: a digest the store could hold. */
+bool store_digest_valid(const char *s);
+/* The blob's path (malloc'd); hex must be valid. */
+char *store_blob_path(const struct store *s, const char *hex);
+/* Open a blob for reading: an fd, or -errno (-ENOENT when absent). */
+int store_open_blob(const struct store *s, const char *hex);
+
+/* Store the bytes of buf; hex receives the digest. 0 or -1 with why. */
+int store_put_buf(struct store *s, const void *buf, size_t len,
+    char hex[STORE_HEX_LEN + 1], char *why, size_t whysize);
+
+struct store_limits {
+	size_t max_files;		/* files per out directory */
+	int64_t max_bytes;		/* their total size */
+};
+
+/*
+ * Check a finished build's out directory and store what it holds.  Only
+ * regular files with a single link and a safe name (store_name_ok) are
+ * accepted, within the limits; anything else fails the whole directory
+ * with a reason naming the file, and nothing is stored: every entry is
+ * checked before the first is copied.  An empty directory is fine (a
+ * recipe that only tests publishes nothing).
+ * On success *arts (sorted by name, sha256 set) has *n entries.
+ */
+int store_publish_dir(struct store *s, const char *dir,
+    const struct store_limits *lim, struct artifact **arts, size_t *n,
+    char *why, size_t whysize);
+/* Letters, digits, '.', '_', '+', '-'; not starting with '.' or '-';
+ * 1..128 bytes. */
+bool store_name_ok(const char *name);
+
+struct store_stats {
+	uint64_t blobs, bytes;		/* what remains */
+	uint64_t removed, removed_bytes;
+};
+/*
+ * Remove every blob whose digest is not in keep[] (sorted, strcmp order)
+ * and that was not written or reused in the last grace_ms (a build being
+ * published right now has not recorded its artifacts yet).
+ */
+int store_sweep(struct store *s, char *const *keep, size_t nkeep,
+    int64_t grace_ms, struct store_stats *st);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * The identity of the toolchain a target's build uses, for the build
+ * cache key: the first line of `go version` (go recipes) or of
+ * `$CC --version` (command recipes, CC from [toolchains]), plus the
+ * compiler's resolved path.  An upgraded compiler gives a new identity,
+ * so nothing built with the old one is reused.
+ *
+ * Runs the compiler, so it is for the thread pool; answers are kept per
+ * (path, inode, size, mtime) and reused while the binary is unchanged.
+ * Thread-safe.
+ */
+#ifndef KILN_TOOLID_H
+#define KILN_TOOLID_H
+
+#include "conf.h"
+#include "target.h"
+
+/*
+ * The identity (malloc'd) for building `t` with the recipe (validated
+ * JSON), or NULL with a reason in err when the compiler cannot be run:
+ * the build then goes ahead uncached.
+ */
+char *toolid_for(const char *recipe_json, const struct target *t,
+    const struct kiln_config *conf, char *err, size_t errsize);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * The content-addressed store (daemon/store.c): digests as sha256sum
+ * computes them, one copy per content, every kind of hostile out
+ * directory refused with the file named and nothing stored, temp files
+ * of an interrupted run cleared, and a sweep that removes only old,
+ * unreferenced blobs.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/time.h>
+
+#include "daemon/store.h"
+#include "unit.h"
+
+/* sha256 of "hello\n", as `printf 'hello\n' | sha256sum` prints it. */
+#define HELLO_SHA "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+
+/* Files under store/sha256. */
+static int
+count_blobs(const char *state)
+{
+	char cmd[600], buf[32];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof cmd, "find '%s/store/sha256' -type f | wc -l",
+	    state);
+	p = popen(cmd, "r");
+	if (p != NULL && fgets(buf, sizeof buf, p) != NULL)
+		n = atoi(buf);
+	if (p != NULL)
+		pclose(p);
+	return n;
+}
+
+static struct store *
+open_store(const char *dir)
+{
+	struct store *s = NULL;
+	char err[300];
+
+	CHECK_INT(store_open(&s, dir, err, sizeof err), 0);
+	return s;
+}
+
+static void
+put_buf_names_the_blob_by_sha256(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	char hex[65], why[300], path[600], cmd[1000];
+	struct stat st;
+	int fd;
+
+	CHECK_INT(store_put_buf(s, "hello\n", 6, hex, why, sizeof why), 0);
+	CHECK_STR(hex, HELLO_SHA);
+	snprintf(path, sizeof path, "%s/store/sha256/58/%s", dir, HELLO_SHA);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_size, 6);
+	CHECK_INT(st.st_mode & 0777, 0444);
+	/* sha256sum agrees with the name. */
+	snprintf(cmd, sizeof cmd, "test \"$(sha256sum < '%s' | cut -c1-64)\" = "
+	    "%s", path, HELLO_SHA);
+	CHECK_INT(system(cmd), 0);
+	/* The same content again: one blob. */
+	CHECK_INT(store_put_buf(s, "hello\n", 6, hex, why, sizeof why), 0);
+	CHECK_INT(count_blobs(dir), 1);
+	fd = store_open_blob(s, HELLO_SHA);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	/* Names that are not digests never reach the file system. */
+	CHECK_INT(store_open_blob(s, "../../kiln.key"), -EINVAL);
+	CHECK_INT(store_open_blob(s, "5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03"), -EINVAL);
+	CHECK_INT(store_open_blob(s, "0000000000000000000000000000000000000000000000000000000000000000"), -ENOENT);
+	store_close(s);
+}
+
+static void
+publish_dir_stores_every_file(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_limits lim = { 10, 1 << 20 };
+	struct artifact *arts = NULL;
+	char out[600], p[700], why[300];
+	size_t n = 0;
+
+	snprintf(out, sizeof out, "%s/out", dir);
+	mkdir(out, 0755);
+	snprintf(p, sizeof p, "%s/zeta.txt", out);
+	write_text(p, "hello\n");
+	snprintf(p, sizeof p, "%s/alpha", out);
+	write_text(p, "hello\n");
+	snprintf(p, sizeof p, "%s/app-1.0_linux+x.tar.gz", out);
+	write_text(p, "other\n");
+	CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why, sizeof why),
+	    0);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		/* Sorted by name, each with its size and digest. */
+		CHECK_STR(arts[0].name, "alpha");
+		CHECK_STR(arts[1].name, "app-1.0_linux+x.tar.gz");
+		CHECK_STR(arts[2].name, "zeta.txt");
+		CHECK_STR(arts[0].sha256, HELLO_SHA);
+		CHECK_STR(arts[2].sha256, HELLO_SHA);
+		CHECK_INT(arts[1].size, 6);
+	}
+	/* Two files with one content are stored once. */
+	CHECK_INT(count_blobs(dir), 2);
+	for (size_t i = 0; i < n; i++) {
+		free(arts[i].name);
+		free(arts[i].sha256);
+	}
+	free(arts);
+	store_close(s);
+}
+
+/* Make out/ with `setup` (a shell command run in it) and expect the
+ * publication to fail with `want` in the reason, storing nothing. */
+static void
+refused(const char *setup, const char *want, size_t max_files,
+    int64_t max_bytes)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_limits lim = { max_files, max_bytes };
+	struct artifact *arts = NULL;
+	char out[600], cmd[1200], why[300] = "";
+	size_t n = 0;
+
+	snprintf(out, sizeof out, "%s/out", dir);
+	mkdir(out, 0755);
+	snprintf(cmd, sizeof cmd, "cd '%s' && echo ok > good && %s", out,
+	    setup);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	if (strstr(why, want) == NULL) {
+		fprintf(stderr, "  reason '%s' lacks '%s'\n", why, want);
+		unit_failed_checks++;
+	}
+	CHECK(arts == NULL);
+	CHECK_INT(count_blobs(dir), 0);
+	store_close(s);
+}
+
+static void
+hostile_out_directories_are_refused(void)
+{
+	refused("ln -s /etc/passwd passwd", "out/passwd: a symlink", 10, 1 << 20);
+	refused("ln -s /nonexistent dangling", "out/dangling: a symlink", 10, 1 << 20);
+	refused("mkfifo pipe", "out/pipe: a fifo", 10, 1 << 20);
+	refused("ln good twin", "a hard link", 10, 1 << 20);
+	refused("mkdir sub", "out/sub: a directory", 10, 1 << 20);
+	refused("touch '.hidden'", "out/.hidden: not a safe file name", 10, 1 << 20);
+	refused("touch -- '-rf'", "out/-rf: not a safe file name", 10, 1 << 20);
+	refused("touch 'a b'", "out/a b: not a safe file name", 10, 1 << 20);
+	refused("touch \"$(printf 'x\\001y')\"", "out/x\\x01y: not a safe", 10, 1 << 20);
+	refused("touch \"$(printf 'caf\\303\\251')\"", "not a safe file name", 10, 1 << 20);
+	refused("touch $(printf 'n%.0s' $(seq 1 129))", "not a safe file name", 10, 1 << 20);
+	refused("for i in 1 2 3; do touch f$i; done", "more than 3 files", 3, 1 << 20);
+	refused("head -c 2000 /dev/zero > big", "more than 1024 bytes", 10, 1024);
+}
+
+static void
+a_socket_is_refused(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_limits lim = { 10, 1 << 20 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct artifact *arts = NULL;
+	char out[100], why[300] = "";
+	size_t n = 0;
+	int fd;
+
+	snprintf(out, sizeof out, "%.90s/out", dir);
+	mkdir(out, 0755);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%.95s/sock", out);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK_INT(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	close(fd);
+	CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	CHECK(strstr(why, "out/sock: a socket") != NULL);
+	CHECK_INT(count_blobs(dir), 0);
+	store_close(s);
+}
+
+static void
+open_clears_interrupted_temp_files(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	char p[600];
+	struct stat st;
+
+	store_close(s);
+	/* What a kill -9 in the middle of a copy leaves. */
+	snprintf(p, sizeof p, "%s/store/tmp/blob.AbC123", dir);
+	write_text(p, "half a file");
+	s = open_store(dir);
+	CHECK(stat(p, &st) != 0 && errno == ENOENT);
+	CHECK_INT(count_blobs(dir), 0);
+	store_close(s);
+}
+
+static void
+age(const char *dir, const char *hex, int seconds)
+{
+	struct timeval tv[2];
+	char p[700];
+
+	gettimeofday(&tv[0], NULL);
+	tv[0].tv_sec -= seconds;
+	tv[1] = tv[0];
+	snprintf(p, sizeof p, "%s/store/sha256/%.2s/%s", dir, hex, hex);
+	CHECK_INT(utimes(p, tv), 0);
+}
+
+static void
+sweep_removes_only_old_unreferenced_blobs(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	char a[65], b[65], c[65], why[300];
+	struct store_stats st;
+	char *keep[1];
+
+	CHECK_INT(store_put_buf(s, "a", 1, a, why, sizeof why), 0);
+	CHECK_INT(store_put_buf(s, "bb", 2, b, why, sizeof why), 0);
+	CHECK_INT(store_put_buf(s, "ccc", 3, c, why, sizeof why), 0);
+	age(dir, a, 7200);
+	age(dir, b, 7200);
+	keep[0] = a;
+	/* a: old, referenced; b: old, unreferenced; c: new, unreferenced. */
+	CHECK_INT(store_sweep(s, keep, 1, 3600 * 1000, &st), 0);
+	CHECK_INT(st.removed, 1);
+	CHECK_INT(st.removed_bytes, 2);
+	CHECK_INT(st.blobs, 2);
+	CHECK_INT(st.bytes, 4);
+	CHECK(store_open_blob(s, b) == -ENOENT);
+	/* Reusing an old blob makes it young again: a publication that
+	 * found it is not yet recorded, and the sweep must not take it. */
+	age(dir, a, 7200);
+	CHECK_INT(store_put_buf(s, "a", 1, a, why, sizeof why), 0);
+	CHECK_INT(store_sweep(s, NULL, 0, 3600 * 1000, &st), 0);
+	CHECK_INT(st.removed, 0);
+	CHECK_INT(count_blobs(dir), 2);
+	store_close(s);
+}
+
+static void
+names(void)
+{
+	CHECK(store_name_ok("kiln_1.0_linux-arm64.tar.gz"));
+	CHECK(store_name_ok("a+b"));
+	CHECK(!store_name_ok(""));
+	CHECK(!store_name_ok("."));
+	CHECK(!store_name_ok(".."));
+	CHECK(!store_name_ok("../x"));
+	CHECK(!store_name_ok("a/b"));
+	CHECK(!store_name_ok("a%00b"));
+	CHECK(!store_name_ok("a\\b"));
+	CHECK(store_digest_valid(HELLO_SHA));
+	CHECK(!store_digest_valid("5891b5"));
+	CHECK(!store_digest_valid(NULL));
+}
+
+UNIT_MAIN(
+	TEST(put_buf_names_the_blob_by_sha256),
+	TEST(publish_dir_stores_every_file),
+	TEST(hostile_out_directories_are_refused),
+	TEST(a_socket_is_refused),
+	TEST(open_clears_interrupted_temp_files),
+	TEST(sweep_removes_only_old_unreferenced_blobs),
+	TEST(names),
+)
