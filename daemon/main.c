@@ -457,6 +457,19 @@ main(int argc, char **argv)
 		goto out_queue;
 	}
 
+	/*
+	 * libuv's thread pool (4 threads by default) runs the group commit,
+	 * publications (hashing up to max_artifact_size per target), signing
+	 * and the retention sweep.  One thread per build slot plus room for
+	 * the rest, so that publications never hold up a commit; set before
+	 * the pool starts, unless the operator chose a size.
+	 */
+	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+		char n[16];
+		snprintf(n, sizeof n, "%u", k.conf.workers + 4 > 1024 ? 1024 :
+		    k.conf.workers + 4);
+		setenv("UV_THREADPOOL_SIZE", n, 1);
+	}
 	uv_loop_init(&k.loop);
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
 	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,

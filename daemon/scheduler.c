@@ -286,6 +286,16 @@ log_line(struct starget *st, const char *fmt, ...)
 
 /* --- ending a target -------------------------------------------------------- */
 
+static void
+free_arts(struct artifact *arts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(arts[i].name);
+		free(arts[i].sha256);
+	}
+	free(arts);
+}
+
 /* --- work off the loop thread ----------------------------------------------- */
 
 /*
@@ -397,11 +407,7 @@ publish_after(uv_work_t *req, int status)
 		log_line(st, "not published: %s", t->why);
 	end_target(st, t->rc == 0 ? TARGET_SUCCEEDED : TARGET_FAILED,
 	    t->code, t->rc == 0 ? NULL : t->why, t->arts, t->narts);
-	for (size_t i = 0; i < t->narts; i++) {
-		free(t->arts[i].name);
-		free(t->arts[i].sha256);
-	}
-	free(t->arts);
+	free_arts(t->arts, t->narts);
 	free(t->dir);
 	free(t->root);
 	free(t);
@@ -733,6 +739,20 @@ struct ident_task {
 	char why[256];
 };
 
+/*
+ * The blobs of a cache hit, marked as just used: a retention sweep that
+ * runs now keeps them (it deletes only blobs older than its grace); one
+ * already gone makes the hit unusable.
+ */
+static bool
+reusable(struct sched *s, const struct artifact *arts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (store_touch(s->store, arts[i].sha256) != 0)
+			return false;
+	return true;
+}
+
 static void
 ident_work(uv_work_t *req)
 {
@@ -750,6 +770,7 @@ ident_after(uv_work_t *req, int status)
 	struct sched *s = st->s;
 	struct artifact *arts = NULL;
 	size_t narts = 0;
+	bool hit;
 
 	(void)status;
 	st->busy = false;
@@ -762,19 +783,22 @@ ident_after(uv_work_t *req, int status)
 		spawn_build(st);
 	} else {
 		st->cache_key = cache_key(st->j, st, t->id);
-		if (queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0) {
+		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0;
+		if (hit && !reusable(s, arts, narts)) {
+			log_warn("job %" PRId64 " %s: an equal build is on record "
+			    "but its files are gone from the store; building",
+			    st->claim.job_id, st->t.name);
+			hit = false;
+		}
+		if (hit) {
 			st->cached = true;
 			log_info("job %" PRId64 " %s: cached (an equal build of "
 			    "%.12s is on record; %s)", st->claim.job_id,
 			    st->t.name, st->j->job->commit, t->id);
 			end_target(st, TARGET_SUCCEEDED, -1, NULL, arts, narts);
-			for (size_t i = 0; i < narts; i++) {
-				free(arts[i].name);
-				free(arts[i].sha256);
-			}
-			free(arts);
 		} else
 			spawn_build(st);
+		free_arts(arts, narts);
 	}
 	free(t->recipe);
 	free(t->id);

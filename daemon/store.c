@@ -127,6 +127,23 @@ store_open_blob(const struct store *s, const char *hex)
 	return fd < 0 ? -errno : fd;
 }
 
+int
+store_touch(struct store *s, const char *hex)
+{
+	char *p;
+	int rc = 0;
+
+	if (!store_digest_valid(hex))
+		return -EINVAL;
+	p = store_blob_path(s, hex);
+	uv_rwlock_rdlock(&s->lock);
+	if (utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+		rc = -errno;
+	uv_rwlock_rdunlock(&s->lock);
+	free(p);
+	return rc;
+}
+
 /*
  * Give the fsynced temp file its digest name, or drop it when that
  * content is already stored (and mark the blob as just used).

@@ -34,6 +34,12 @@ char *store_blob_path(const struct store *s, const char *hex);
 /* Open a blob for reading: an fd, or -errno (-ENOENT when absent). */
 int store_open_blob(const struct store *s, const char *hex);
 
+/*
+ * Mark a blob as just used, as a publication does: a sweep running now
+ * keeps it.  0, or -ENOENT when it is gone (then it cannot be reused).
+ */
+int store_touch(struct store *s, const char *hex);
+
 /* Store the bytes of buf; hex receives the digest. 0 or -1 with why. */
 int store_put_buf(struct store *s, const void *buf, size_t len,
     char hex[STORE_HEX_LEN + 1], char *why, size_t whysize);

@@ -253,6 +253,12 @@ sweep_removes_only_old_unreferenced_blobs(void)
 	CHECK_INT(store_sweep(s, NULL, 0, 3600 * 1000, &st), 0);
 	CHECK_INT(st.removed, 0);
 	CHECK_INT(count_blobs(dir), 2);
+	/* So does a cache hit's touch; a swept blob cannot be touched. */
+	age(dir, c, 7200);
+	CHECK_INT(store_touch(s, c), 0);
+	CHECK_INT(store_touch(s, b), -ENOENT);
+	CHECK_INT(store_sweep(s, NULL, 0, 3600 * 1000, &st), 0);
+	CHECK_INT(st.removed, 0);
 	store_close(s);
 }
 
