@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "api.h"
 #include "../daemon/log.h"
@@ -18,6 +21,7 @@ static const struct api_route *const tables[] = {
 	api_targets_routes,
 	api_admin_routes,
 	api_artifacts_routes,
+	api_hooks_routes,
 	api_health_routes,
 };
 
@@ -236,15 +240,71 @@ nomatch:
 }
 
 /*
- * The seam for authentication: with no tokens configured, kilnd only
- * listens on loopback (enforced at start), where every caller is trusted.
- * Token checks will live here.
+ * Bearer tokens ([tokens] of kilnd.conf): the SHA-256 of the token sent
+ * is compared with every configured hash in constant time, all of them
+ * every time, so neither the match nor its position shows in the timing.
+ * The best scope among matches is the caller's.  0 = no valid token.
+ */
+static enum api_scope
+token_scope(struct api_req *req)
+{
+	const struct kiln_config *c = req->env->conf;
+	const char *h = req->header ? req->header(req, "Authorization") : NULL;
+	unsigned char hash[crypto_hash_sha256_BYTES];
+	int best = 0;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	if (*h == '\0')
+		return 0;
+	crypto_hash_sha256(hash, (const unsigned char *)h, strlen(h));
+	for (unsigned i = 0; i < c->ntokens; i++) {
+		int eq = sodium_memcmp(hash, c->tokens[i].hash, sizeof hash) == 0;
+		/* No branch on the secret comparison's result. */
+		int s = c->tokens[i].scope * eq;
+		best = s > best ? s : best;
+	}
+	sodium_memzero(hash, sizeof hash);
+	return (enum api_scope)best;
+}
+
+/*
+ * Without tokens, kilnd listens only on loopback (enforced at start),
+ * where every caller is trusted.  With tokens, each route needs its
+ * scope: 401 without a valid token, 403 when it is too small.
  */
 static bool
 authorized(struct api_req *req, enum api_scope scope)
 {
-	(void)scope;
-	return req->env->conf->ntokens == 0;
+	const struct kiln_config *c = req->env->conf;
+	enum api_scope have;
+
+	if (c->ntokens == 0 || scope == API_SCOPE_PUBLIC)
+		return true;
+	if (scope == API_SCOPE_DOWNLOAD) {
+		if (c->public_read)
+			return true;
+		scope = API_SCOPE_READ;
+	}
+	have = token_scope(req);
+	if (have == 0) {
+		api_reply_problem(req, 401, "this route needs a bearer token "
+		    "(Authorization: Bearer TOKEN) with the %s scope",
+		    scope == API_SCOPE_READ ? "read" : scope == API_SCOPE_SUBMIT ?
+		    "submit" : "admin");
+		api_add_header(req, "WWW-Authenticate", "Bearer realm=\"kiln\"");
+		return false;
+	}
+	if (have < scope) {
+		api_reply_problem(req, 403, "the token's scope is too small: "
+		    "this route needs %s", scope == API_SCOPE_SUBMIT ? "submit" :
+		    "admin");
+		return false;
+	}
+	return true;
 }
 
 enum api_result
@@ -273,11 +333,8 @@ api_handle(struct api_req *req)
 			continue;
 		}
 		match(r->pattern, req->path, req);
-		if (!authorized(req, r->scope)) {
-			api_reply_problem(req, 401, "this route needs a token");
-			api_add_header(req, "WWW-Authenticate", "Bearer");
+		if (!authorized(req, r->scope))
 			return API_DONE;
-		}
 		return r->handler(req);
 	}
 	if (allow[0] != '\0') {

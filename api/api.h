@@ -23,8 +23,14 @@
 #include "../daemon/sbuf.h"
 #include "../daemon/store.h"
 
+/*
+ * What a route needs when tokens are configured.  The order matters: a
+ * token of a scope may use the routes of the scopes before it.  DOWNLOAD
+ * routes (artifacts, signed files, the public key, /healthz) need READ,
+ * or nothing with public_read = yes.
+ */
 enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
-	API_SCOPE_ADMIN };
+	API_SCOPE_ADMIN, API_SCOPE_DOWNLOAD };
 
 enum api_result { API_DONE, API_PENDING };
 
@@ -168,8 +174,21 @@ int api_parse_job_request(const char *body, size_t len, struct job **out,
 /* Validators shared with webhooks and tests. */
 int api_check_repo(const char *repo, char *why, size_t whysize);
 int api_check_ref(const char *ref, char *why, size_t whysize);
+int api_check_notify_url(const char *url, char *why, size_t whysize);
 /* A recipe object (from a request or a repository's .kiln.json). */
 int api_check_recipe(json_t *recipe, char *why, size_t whysize);
+
+/* "application/json" with optional parameters. */
+bool api_is_json_type(const char *ct);
+/* Queue `job` (taken over) for the group commit and answer 201 with it
+ * once durable, or 503/500 now.  Returns what the handler returns. */
+enum api_result api_submit_job(struct api_req *req, struct job *job);
+/* A project's settings on a job of its repo. */
+void api_apply_project(struct job *job, const struct conf_project *p);
+/* A webhook delivery is being committed right now. */
+bool api_delivery_pending(const char *forge, const char *id);
+
+extern const struct api_route api_hooks_routes[];
 
 /* A job as the API shows it, appended to b as JSON. */
 void api_job_render(struct sbuf *b, const struct job *job);

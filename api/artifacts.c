@@ -395,13 +395,13 @@ get_provenance(struct api_req *req)
 }
 
 const struct api_route api_artifacts_routes[] = {
-	{ "GET", "/v1/jobs/{id}/artifacts", API_SCOPE_READ, list_artifacts },
-	{ "GET", "/v1/jobs/{id}/artifacts/{target}/{file}", API_SCOPE_READ,
+	{ "GET", "/v1/jobs/{id}/artifacts", API_SCOPE_DOWNLOAD, list_artifacts },
+	{ "GET", "/v1/jobs/{id}/artifacts/{target}/{file}", API_SCOPE_DOWNLOAD,
 	    get_artifact },
-	{ "GET", "/v1/jobs/{id}/SHA256SUMS", API_SCOPE_READ, get_sums },
-	{ "GET", "/v1/jobs/{id}/SHA256SUMS.minisig", API_SCOPE_READ,
+	{ "GET", "/v1/jobs/{id}/SHA256SUMS", API_SCOPE_DOWNLOAD, get_sums },
+	{ "GET", "/v1/jobs/{id}/SHA256SUMS.minisig", API_SCOPE_DOWNLOAD,
 	    get_minisig },
-	{ "GET", "/v1/jobs/{id}/provenance.intoto.jsonl", API_SCOPE_READ,
+	{ "GET", "/v1/jobs/{id}/provenance.intoto.jsonl", API_SCOPE_DOWNLOAD,
 	    get_provenance },
 	{ NULL, NULL, 0, NULL },
 };

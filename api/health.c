@@ -52,7 +52,7 @@ pubkey(struct api_req *req)
 }
 
 const struct api_route api_health_routes[] = {
-	{ "GET", "/healthz", API_SCOPE_PUBLIC, healthz },
-	{ "GET", "/v1/pubkey", API_SCOPE_PUBLIC, pubkey },
+	{ "GET", "/healthz", API_SCOPE_DOWNLOAD, healthz },
+	{ "GET", "/v1/pubkey", API_SCOPE_DOWNLOAD, pubkey },
 	{ NULL, NULL, 0, NULL },
 };

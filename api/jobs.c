@@ -14,8 +14,8 @@
 #define LIST_DEFAULT 50
 
 /* "application/json", optionally with parameters ("; charset=utf-8"). */
-static bool
-is_json_type(const char *ct)
+bool
+api_is_json_type(const char *ct)
 {
 	size_t n = strlen("application/json");
 
@@ -58,11 +58,58 @@ reply_job(struct api_req *req, const struct job *job)
 	api_reply_sbuf(req, 200, &b);
 }
 
+/* In-flight webhook deliveries: a redelivery that arrives before the
+ * first one's commit waits (409) instead of making a second job. */
+struct pending {
+	char *key;
+	struct pending *next;
+};
+static struct pending *pending;
+
+static char *
+delivery_key(const struct job *job)
+{
+	return xasprintf("%s\n%s", job->delivery_forge, job->delivery_id);
+}
+
+bool
+api_delivery_pending(const char *forge, const char *id)
+{
+	char *k = xasprintf("%s\n%s", forge, id);
+	bool found = false;
+
+	for (struct pending *p = pending; p && !found; p = p->next)
+		found = strcmp(p->key, k) == 0;
+	free(k);
+	return found;
+}
+
+static void
+pending_drop(const struct job *job)
+{
+	char *k;
+
+	if (job->delivery_id == NULL)
+		return;
+	k = delivery_key(job);
+	for (struct pending **pp = &pending; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, k) == 0) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			free(p->key);
+			free(p);
+			break;
+		}
+	}
+	free(k);
+}
+
 static void
 submitted(struct job *job, int rc, void *data)
 {
 	struct api_req *req = data;
 
+	pending_drop(job);
 	if (rc == 0) {
 		struct sbuf b = { 0 };
 		api_job_render(&b, job);
@@ -81,12 +128,13 @@ submitted(struct job *job, int rc, void *data)
 static enum api_result
 submit_job(struct api_req *req)
 {
+	const struct kiln_config *c = req->env->conf;
+	const struct conf_project *p;
 	struct job *job = NULL;
 	char detail[512];
 	unsigned status;
-	int rc;
 
-	if (!is_json_type(req->content_type)) {
+	if (!api_is_json_type(req->content_type)) {
 		api_reply_problem(req, 415, "Content-Type must be "
 		    "application/json, not '%.64s'",
 		    req->content_type ? req->content_type : "(none)");
@@ -97,14 +145,55 @@ submit_job(struct api_req *req)
 		api_reply_problem(req, status, "%s", detail);
 		return API_DONE;
 	}
+	/* With projects, only their repositories are built (unless
+	 * open_submissions); a project's job gets its settings. */
+	p = conf_project_by_repo(c, job->repo);
+	if (p == NULL && c->nprojects > 0 && !c->open_submissions) {
+		api_reply_problem(req, 403, "repo: '%.200s' is not the repo of "
+		    "a project in kilnd.conf, and open_submissions is off",
+		    job->repo);
+		job_free(job);
+		return API_DONE;
+	}
+	if (p != NULL)
+		api_apply_project(job, p);
+	return api_submit_job(req, job);
+}
+
+void
+api_apply_project(struct job *job, const struct conf_project *p)
+{
+	free(job->project);
+	job->project = xstrdup(p->name);
+	job->network = p->network;
+	if (job->notify_url == NULL && p->notify_url != NULL)
+		job->notify_url = xstrdup(p->notify_url);
+	if (job->timeout == 0 && p->timeout > 0)
+		job->timeout = (int)p->timeout;
+}
+
+enum api_result
+api_submit_job(struct api_req *req, struct job *job)
+{
+	int rc;
+
 	job->created_at = util_now_ms();
+	/* Listed before the submission: its callback may run at once. */
+	if (job->delivery_id != NULL) {
+		struct pending *p = xcalloc(1, sizeof *p);
+		p->key = delivery_key(job);
+		p->next = pending;
+		pending = p;
+	}
 	rc = req->env->submit(req->env->submit_ctx, job, submitted, req);
 	if (rc == 0)
 		return API_PENDING;
+	pending_drop(job);
 	job_free(job);
 	if (rc == API_EFULL) {
 		api_reply_problem(req, 503, "the queue is full (max_queued = "
-		    "%u jobs); try again later", req->env->conf->max_queued);
+		    "%u queued targets); try again later",
+		    req->env->conf->max_queued);
 		api_add_header(req, "Retry-After", "5");
 	} else if (rc == API_ESTOPPING) {
 		api_reply_problem(req, 503, "kilnd is shutting down");

@@ -59,6 +59,24 @@ api_job_render(struct sbuf *b, const struct job *job)
 	sbuf_adds(b, job->sums_sha256 ? "true" : "false");
 	KEY(b, ",\"expired_at\":");
 	add_time(b, job->expired_at);
+	KEY(b, ",\"project\":");
+	sbuf_add_json_string(b, job->project);
+	KEY(b, ",\"network\":");
+	sbuf_adds(b, job->network ? "true" : "false");
+	KEY(b, ",\"notify\":");
+	if (job->notify_url == NULL)
+		sbuf_add(b, "null", 4);
+	else {
+		KEY(b, "{\"url\":");
+		sbuf_add_json_string(b, job->notify_url);
+		KEY(b, ",\"state\":");
+		sbuf_add_json_string(b, job->notify_state);
+		KEY(b, ",\"attempts\":");
+		sbuf_addi(b, job->notify_attempts);
+		KEY(b, ",\"error\":");
+		sbuf_add_json_string(b, job->notify_error);
+		sbuf_addc(b, '}');
+	}
 	KEY(b, ",\"error\":");
 	sbuf_add_json_string(b, job->error);
 	KEY(b, ",\"created_at\":");

@@ -240,6 +240,26 @@ check_string(json_t *v, const char *field, size_t max, char *why,
 }
 
 int
+api_check_notify_url(const char *u, char *why, size_t size)
+{
+	size_t n = strlen(u);
+
+	if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+	    n > 2048 || n < 9) {
+		fail(why, size, "notify.url: must be an http:// or https:// URL "
+		    "of at most 2048 bytes");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f) {
+			fail(why, size, "notify.url: no spaces or control "
+			    "characters");
+			return -1;
+		}
+	return 0;
+}
+
+int
 api_check_recipe(json_t *r, char *why, size_t size)
 {
 	const char *kind, *k;
@@ -363,9 +383,10 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
 		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&
 		    strcmp(k, "priority") != 0 && strcmp(k, "timeout") != 0 &&
-		    strcmp(k, "cache") != 0) {
+		    strcmp(k, "cache") != 0 && strcmp(k, "notify") != 0) {
 			fail(why, size, "unknown field '%.64s' (expected repo, "
-			    "ref, targets, recipe, priority, timeout, cache)", k);
+			    "ref, targets, recipe, priority, timeout, cache, "
+			    "notify)", k);
 			goto out;
 		}
 	}
@@ -467,6 +488,21 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 			goto out;
 		}
 		job->cache = json_is_true(v);
+	}
+
+	/* {"url": "http(s)://..."}: POSTed the job when it ends. */
+	v = json_object_get(root, "notify");
+	if (v != NULL) {
+		json_t *u = json_object_get(v, "url");
+		const char *us = json_string_value(u);
+		if (!json_is_object(v) || json_object_size(v) != 1 || us == NULL) {
+			fail(why, size, "notify: must be {\"url\": "
+			    "\"http://...\"}");
+			goto out;
+		}
+		if (api_check_notify_url(us, why, size) != 0)
+			goto out;
+		job->notify_url = xstrdup(us);
 	}
 	*out = job;
 	job = NULL;

@@ -11,8 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ini.h>
+#include <fnmatch.h>
 
+#include <ini.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "../api/api.h"
 #include "conf.h"
 #include "target.h"
 #include "util.h"
@@ -54,6 +59,13 @@ static const struct key keys[] = {
 	{ "keep_days", K_UINT, OFF(keep_days), 0, 36500 },
 	{ "store_max_size", K_SIZE, OFF(store_max_size), 0, 1ULL << 50 },
 	{ "sweep_interval", K_UINT, OFF(sweep_interval), 1, 7 * 86400 },
+	{ "open_submissions", K_BOOL, OFF(open_submissions), 0, 0 },
+	{ "public_read", K_BOOL, OFF(public_read), 0, 0 },
+	{ "tls_cert", K_STRING, OFF(tls_cert), 0, 0 },
+	{ "tls_key", K_STRING, OFF(tls_key), 0, 0 },
+	{ "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 65536 },
+	{ "notify_secret", K_STRING, OFF(notify_secret), 0, 0 },
+	{ "notify_timeout", K_UINT, OFF(notify_timeout), 1, 86400 },
 };
 
 /*
@@ -81,7 +93,7 @@ conf_defaults(struct kiln_config *c)
 	c->http_timeout = 60;
 	c->max_connections = 1000;
 	c->max_body = 1024 * 1024;
-	c->max_queued = 100000;
+	c->max_queued = 10000;
 	c->shutdown_timeout = 10;
 	c->max_attempts = 3;
 	c->worker_path = NULL;
@@ -98,6 +110,8 @@ conf_defaults(struct kiln_config *c)
 	c->keep_days = 0;
 	c->store_max_size = 0;
 	c->sweep_interval = 3600;
+	c->max_connections_per_ip = 128;
+	c->notify_timeout = 600;
 	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
 	c->ntoolchains = ARRAY_SIZE(default_toolchains);
 }
@@ -159,6 +173,233 @@ set_toolchain(struct kiln_config *c, const char *key, const char *value,
 	return 0;
 }
 
+static void
+project_free(struct conf_project *p)
+{
+	free(p->name);
+	free(p->repo);
+	for (size_t i = 0; i < p->nsecrets; i++) {
+		sodium_memzero(p->secrets[i], strlen(p->secrets[i]));
+		free(p->secrets[i]);
+	}
+	free(p->recipe);
+	for (size_t i = 0; i < p->nrefs; i++)
+		free(p->refs[i]);
+	free(p->notify_url);
+}
+
+const struct conf_project *
+conf_project_by_repo(const struct kiln_config *c, const char *url)
+{
+	for (size_t i = 0; i < c->nprojects; i++)
+		if (strcmp(c->projects[i].repo, url) == 0)
+			return &c->projects[i];
+	return NULL;
+}
+
+bool
+conf_project_wants_ref(const struct conf_project *p, const char *ref)
+{
+	for (size_t i = 0; i < p->nrefs; i++)
+		if (fnmatch(p->refs[i], ref, FNM_PATHNAME) == 0)
+			return true;
+	return false;
+}
+
+/* Split a list on spaces and commas; calls fn for each item. */
+static int
+each_word(const char *value, int (*fn)(void *, const char *, char *, size_t),
+    void *arg, char *err, size_t errsize)
+{
+	char *copy = xstrdup(value), *save = NULL, *w;
+	int rc = 0;
+
+	for (w = strtok_r(copy, " \t,", &save); w != NULL && rc == 0;
+	    w = strtok_r(NULL, " \t,", &save))
+		rc = fn(arg, w, err, errsize);
+	free(copy);
+	return rc;
+}
+
+static int
+add_target(void *arg, const char *w, char *err, size_t errsize)
+{
+	struct conf_project *p = arg;
+	struct target t;
+	char why[160];
+
+	if (target_parse(&t, w, why, sizeof why) != 0) {
+		snprintf(err, errsize, "targets: %s", why);
+		return -1;
+	}
+	for (size_t i = 0; i < p->ntargets; i++)
+		if (strcmp(p->targets[i], t.name) == 0)
+			return 0;
+	if (p->ntargets == ARRAY_SIZE(p->targets)) {
+		snprintf(err, errsize, "targets: more than %zu",
+		    ARRAY_SIZE(p->targets));
+		return -1;
+	}
+	snprintf(p->targets[p->ntargets++], sizeof p->targets[0], "%s", t.name);
+	return 0;
+}
+
+static int
+add_ref(void *arg, const char *w, char *err, size_t errsize)
+{
+	struct conf_project *p = arg;
+
+	if (strncmp(w, "refs/", 5) != 0) {
+		snprintf(err, errsize, "refs: '%s' is not a full ref pattern "
+		    "(like refs/heads/main or refs/tags/v*)", w);
+		return -1;
+	}
+	if (p->nrefs == CONF_MAX_REFS) {
+		snprintf(err, errsize, "refs: more than %d patterns",
+		    CONF_MAX_REFS);
+		return -1;
+	}
+	p->refs[p->nrefs++] = xstrdup(w);
+	return 0;
+}
+
+/* One key of a [project NAME] section. */
+static int
+set_project(struct conf_project *p, const char *key, const char *value,
+    char *err, size_t errsize)
+{
+	char why[400];
+	int64_t v;
+
+	if (strcmp(key, "repo") == 0) {
+		if (p->repo != NULL) {
+			snprintf(err, errsize, "'repo' is set twice");
+			return -1;
+		}
+		if (api_check_repo(value, why, sizeof why) != 0) {
+			snprintf(err, errsize, "repo: %s", why);
+			return -1;
+		}
+		p->repo = xstrdup(value);
+	} else if (strcmp(key, "secret") == 0) {
+		/* Several lines: every one is accepted (rotation). */
+		if (strlen(value) < 16) {
+			snprintf(err, errsize, "secret: at least 16 characters");
+			return -1;
+		}
+		if (p->nsecrets == CONF_MAX_SECRETS) {
+			snprintf(err, errsize, "secret: more than %d",
+			    CONF_MAX_SECRETS);
+			return -1;
+		}
+		p->secrets[p->nsecrets++] = xstrdup(value);
+	} else if (strcmp(key, "targets") == 0) {
+		return each_word(value, add_target, p, err, errsize);
+	} else if (strcmp(key, "refs") == 0) {
+		return each_word(value, add_ref, p, err, errsize);
+	} else if (strcmp(key, "recipe") == 0) {
+		json_error_t jerr;
+		json_t *r = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
+		if (r == NULL) {
+			snprintf(err, errsize, "recipe: not JSON: %s", jerr.text);
+			return -1;
+		}
+		if (api_check_recipe(r, why, sizeof why) != 0) {
+			snprintf(err, errsize, "recipe: %s", why);
+			json_decref(r);
+			return -1;
+		}
+		free(p->recipe);
+		p->recipe = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(r);
+	} else if (strcmp(key, "network") == 0) {
+		if (strcmp(value, "yes") == 0)
+			p->network = true;
+		else if (strcmp(value, "no") == 0)
+			p->network = false;
+		else {
+			snprintf(err, errsize, "network: '%s' is not yes or no",
+			    value);
+			return -1;
+		}
+	} else if (strcmp(key, "timeout") == 0) {
+		if (util_parse_int64(value, 1, 7 * 86400, &v) != 0) {
+			snprintf(err, errsize, "timeout: '%s' is not a whole "
+			    "number from 1 to %d", value, 7 * 86400);
+			return -1;
+		}
+		p->timeout = (unsigned)v;
+	} else if (strcmp(key, "priority") == 0) {
+		if (util_parse_int64(value, -1000, 1000, &v) != 0) {
+			snprintf(err, errsize, "priority: '%s' is not a whole "
+			    "number from -1000 to 1000", value);
+			return -1;
+		}
+		p->priority = (int)v;
+	} else if (strcmp(key, "notify_url") == 0) {
+		if (strncmp(value, "http://", 7) != 0 &&
+		    strncmp(value, "https://", 8) != 0) {
+			snprintf(err, errsize, "notify_url: '%s' is not an "
+			    "http:// or https:// URL", value);
+			return -1;
+		}
+		free(p->notify_url);
+		p->notify_url = xstrdup(value);
+	} else {
+		snprintf(err, errsize, "unknown key '%s' in a project (repo, "
+		    "secret, targets, recipe, refs, network, timeout, "
+		    "priority, notify_url)", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* [tokens] NAME = SCOPE SHA256-HEX */
+static int
+set_token(struct kiln_config *c, const char *name, const char *value,
+    char *err, size_t errsize)
+{
+	static const char *const scopes[] = { "read", "submit", "admin" };
+	struct conf_token *t;
+	char scope[16], hex[80];
+	int si = -1;
+
+	if (strlen(name) >= sizeof t->name ||
+	    sscanf(value, "%15s %79s", scope, hex) != 2) {
+		snprintf(err, errsize, "tokens: %s: expected 'SCOPE HASH' (scope "
+		    "read, submit or admin; HASH from kilnd --hash-token)",
+		    name);
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		if (strcmp(scope, scopes[i]) == 0)
+			si = i;
+	if (si < 0) {
+		snprintf(err, errsize, "tokens: %s: scope '%s' is not read, "
+		    "submit or admin", name, scope);
+		return -1;
+	}
+	for (unsigned i = 0; i < c->ntokens; i++)
+		if (strcmp(c->tokens[i].name, name) == 0) {
+			snprintf(err, errsize, "tokens: '%s' is set twice", name);
+			return -1;
+		}
+	c->tokens = xreallocarray(c->tokens, c->ntokens + 1, sizeof *c->tokens);
+	t = &c->tokens[c->ntokens];
+	memset(t, 0, sizeof *t);
+	if (strlen(hex) != 64 || sodium_hex2bin(t->hash, sizeof t->hash, hex,
+	    64, NULL, NULL, NULL) != 0) {
+		snprintf(err, errsize, "tokens: %s: '%.16s...' is not a SHA-256 "
+		    "in hex (64 digits; make it with kilnd --hash-token)", name,
+		    hex);
+		return -1;
+	}
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->scope = si + 1;	/* API_SCOPE_READ.. */
+	c->ntokens++;
+	return 0;
+}
+
 void
 conf_free(struct kiln_config *c)
 {
@@ -166,7 +407,23 @@ conf_free(struct kiln_config *c)
 	free(c->state_dir);
 	free(c->worker_path);
 	free(c->base_url);
+	free(c->tls_cert);
+	free(c->tls_key);
+	if (c->notify_secret != NULL)
+		sodium_memzero(c->notify_secret, strlen(c->notify_secret));
+	free(c->notify_secret);
 	c->listen = c->state_dir = c->worker_path = c->base_url = NULL;
+	c->tls_cert = c->tls_key = c->notify_secret = NULL;
+	if (c->tokens != NULL)
+		sodium_memzero(c->tokens, c->ntokens * sizeof *c->tokens);
+	free(c->tokens);
+	c->tokens = NULL;
+	c->ntokens = 0;
+	for (size_t i = 0; i < c->nprojects; i++)
+		project_free(&c->projects[i]);
+	free(c->projects);
+	c->projects = NULL;
+	c->nprojects = 0;
 }
 
 /* Sizes take an optional K, M or G suffix (powers of 1024). */
@@ -305,6 +562,61 @@ load_error(struct load_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A [project NAME] header: a new project, named once per file. */
+static void
+project_header(struct load_ctx *ctx, const char *name)
+{
+	struct kiln_config *c = ctx->c;
+	struct conf_project *p;
+
+	if (*name == '\0' || strlen(name) > 64 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(name)) {
+		load_error(ctx, "[project %.64s]: a project name is 1 to 64 "
+		    "letters, digits, '.', '_' or '-'", name);
+		return;
+	}
+	for (size_t i = 0; i < c->nprojects; i++)
+		if (strcmp(c->projects[i].name, name) == 0) {
+			load_error(ctx, "[project %s] is defined twice", name);
+			return;
+		}
+	c->projects = xreallocarray(c->projects, c->nprojects + 1,
+	    sizeof *c->projects);
+	p = &c->projects[c->nprojects++];
+	memset(p, 0, sizeof *p);
+	p->name = xstrdup(name);
+	p->line = ctx->line;
+}
+
+/* After the file: every project complete, no repo twice. */
+static void
+check_projects(struct load_ctx *ctx)
+{
+	struct kiln_config *c = ctx->c;
+
+	for (size_t i = 0; i < c->nprojects; i++) {
+		struct conf_project *p = &c->projects[i];
+
+		ctx->line = p->line;
+		if (p->repo == NULL) {
+			load_error(ctx, "[project %s] has no repo", p->name);
+			return;
+		}
+		if (p->nrefs == 0) {
+			add_ref(p, "refs/heads/*", NULL, 0);
+			add_ref(p, "refs/tags/*", NULL, 0);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->projects[j].repo, p->repo) == 0) {
+				load_error(ctx, "[project %s] has the repo of "
+				    "[project %s]", p->name,
+				    c->projects[j].name);
+				return;
+			}
+	}
+}
+
 /*
  * inih reads through this, so we know the line number of everything it
  * hands the handler, and see what it never reports: section headers with
@@ -334,9 +646,16 @@ read_line(char *buf, int size, void *data)
 		char *end = strchr(p, ']');
 		size_t sn = end != NULL ? (size_t)(end - p - 1) : 0;
 		if (end != NULL && !(sn == 5 && strncmp(p + 1, "kilnd", 5) == 0) &&
-		    !(sn == 10 && strncmp(p + 1, "toolchains", 10) == 0)) {
+		    !(sn == 10 && strncmp(p + 1, "toolchains", 10) == 0) &&
+		    !(sn == 6 && strncmp(p + 1, "tokens", 6) == 0) &&
+		    !(sn > 8 && strncmp(p + 1, "project ", 8) == 0)) {
 			*end = '\0';
 			load_error(ctx, "unknown section [%.64s]", p + 1);
+			*end = ']';
+		} else if (end != NULL && sn > 8 &&
+		    strncmp(p + 1, "project ", 8) == 0) {
+			*end = '\0';
+			project_header(ctx, p + 9);
 			*end = ']';
 		}
 	}
@@ -349,6 +668,26 @@ ini_cb(void *data, const char *section, const char *name, const char *value)
 	struct load_ctx *ctx = data;
 	char why[512];
 
+	if (strncmp(section, "project ", 8) == 0) {
+		struct conf_project *p = NULL;
+		for (size_t i = 0; i < ctx->c->nprojects; i++)
+			if (strcmp(ctx->c->projects[i].name, section + 8) == 0)
+				p = &ctx->c->projects[i];
+		if (p == NULL || set_project(p, name, value, why,
+		    sizeof why) != 0) {
+			load_error(ctx, "[%s]: %s", section, p ? why :
+			    "not declared");
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(section, "tokens") == 0) {
+		if (set_token(ctx->c, name, value, why, sizeof why) != 0) {
+			load_error(ctx, "%s", why);
+			return 0;
+		}
+		return 1;
+	}
 	if (strcmp(section, "toolchains") == 0) {
 		if (set_toolchain(ctx->c, name, value, why, sizeof why) != 0) {
 			load_error(ctx, "%s", why);
@@ -388,6 +727,8 @@ conf_load_stream(struct kiln_config *c, FILE *f, const char *name, char *err,
 	ctx.c = c;
 	ctx.f = f;
 	line = ini_parse_stream(read_line, &ctx, ini_cb, &ctx);
+	if (line == 0 && ctx.err_line == 0)
+		check_projects(&ctx);
 	if (line == 0 && ctx.err_line == 0)
 		return 0;
 	if (ctx.err_line != 0 && (line <= 0 || ctx.err_line <= line))

@@ -30,10 +30,10 @@ struct kiln_config {
 	unsigned http_timeout;		/* idle connection timeout, s */
 	unsigned max_connections;
 	size_t max_body;		/* request body limit, bytes */
-	unsigned max_queued;		/* queued jobs before 503 */
+	unsigned max_queued;		/* queued targets before 503 */
 	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
 	unsigned max_attempts;		/* runs of a target across crashes */
-	unsigned ntokens;		/* API tokens (auth comes later) */
+	unsigned ntokens;		/* API tokens ([tokens]) */
 
 	/* Builds. */
 	bool paused;			/* start with builds paused */
@@ -54,6 +54,25 @@ struct kiln_config {
 	size_t store_max_size;		/* artifact bytes kept, 0 = no cap */
 	unsigned sweep_interval;	/* s between retention sweeps */
 
+	/* Exposure. */
+	bool open_submissions;		/* POST /v1/jobs for any repo */
+	bool public_read;		/* downloads, pubkey, healthz: no token */
+	char *tls_cert, *tls_key;	/* PEM files: serve HTTPS */
+	unsigned max_connections_per_ip;
+	char *notify_secret;		/* signs callbacks of jobs without a project */
+	unsigned notify_timeout;	/* s a callback is retried for */
+
+	/* [tokens] NAME = SCOPE SHA256-HEX */
+	struct conf_token {
+		char name[64];
+		unsigned char hash[32];	/* SHA-256 of the token */
+		int scope;		/* enum api_scope: read, submit, admin */
+	} *tokens;
+
+	/* [project NAME] sections. */
+	struct conf_project *projects;
+	size_t nprojects;
+
 	/* [toolchains]: target -> GNU triple of its C cross compiler. */
 	struct conf_toolchain {
 		char target[32];
@@ -61,6 +80,33 @@ struct kiln_config {
 	} toolchains[CONF_MAX_TOOLCHAINS];
 	size_t ntoolchains;
 };
+
+#define CONF_MAX_SECRETS 8
+#define CONF_MAX_REFS 16
+
+/* A repository kiln agrees to build, with its webhook secrets. */
+struct conf_project {
+	char *name;
+	char *repo;			/* the URL builds fetch */
+	char *secrets[CONF_MAX_SECRETS];	/* several: rotation */
+	size_t nsecrets;
+	char targets[64][32];		/* default targets, normalized */
+	size_t ntargets;
+	char *recipe;			/* compact JSON, NULL = the repo's */
+	char *refs[CONF_MAX_REFS];	/* fnmatch patterns of full refs */
+	size_t nrefs;
+	bool network;			/* builds keep the host network */
+	unsigned timeout;		/* s, 0 = build_timeout */
+	int priority;
+	char *notify_url;
+	int line;			/* of its section header */
+};
+
+/* The project whose repo is url (exact match), or NULL. */
+const struct conf_project *conf_project_by_repo(const struct kiln_config *c,
+    const char *url);
+/* Whether the full ref matches one of the project's patterns. */
+bool conf_project_wants_ref(const struct conf_project *p, const char *ref);
 
 /* The toolchain triple for a normalized target, or NULL. */
 const char *conf_toolchain(const struct kiln_config *c, const char *target);

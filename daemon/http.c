@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "http.h"
 #include "log.h"
+#include "sbuf.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -34,6 +36,7 @@ struct http_server {
 	struct http_req *reqs;		/* requests with state */
 	void (*done)(void *);
 	void *done_data;
+	char *tls_key, *tls_cert;	/* PEM, kept while MHD runs */
 };
 
 /* One request's state, from its first header to its completion. */
@@ -501,6 +504,42 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", buf);
 }
 
+static void
+free_tls(struct http_server *srv)
+{
+	if (srv->tls_key != NULL)
+		sodium_memzero(srv->tls_key, strlen(srv->tls_key));
+	free(srv->tls_key);
+	free(srv->tls_cert);
+	srv->tls_key = srv->tls_cert = NULL;
+}
+
+/* A PEM file whole (malloc'd), or NULL with a reason. */
+static char *
+read_pem(const char *path, char *err, size_t errsize)
+{
+	struct sbuf b = { 0 };
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errsize, "cannot read %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0 && b.len < (1 << 20))
+		sbuf_add(&b, buf, n);
+	fclose(f);
+	sodium_memzero(buf, sizeof buf);
+	if (b.len == 0 || strstr(b.p, "-----BEGIN ") == NULL) {
+		snprintf(err, errsize, "%s is not a PEM file", path);
+		sbuf_free(&b);
+		return NULL;
+	}
+	return sbuf_steal(&b, NULL);
+}
+
 int
 http_start(struct http_server **out, uv_loop_t *loop,
     const struct sockaddr *addr, socklen_t addrlen,
@@ -513,6 +552,8 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	socklen_t blen = sizeof bound;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[4];
+	size_t nopts = 0;
 
 	(void)addrlen;
 	srv->loop = loop;
@@ -520,6 +561,39 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	srv->env = env;
 	if (addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* So that one client cannot take every connection. */
+	if (conf->max_connections_per_ip > 0)
+		opts[nopts++] = (struct MHD_OptionItem){
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (intptr_t)conf->max_connections_per_ip, NULL };
+	if (conf->tls_cert != NULL || conf->tls_key != NULL) {
+		if (conf->tls_cert == NULL || conf->tls_key == NULL) {
+			snprintf(err, errsize, "tls_cert and tls_key go "
+			    "together: set both or neither");
+			free(srv);
+			return -1;
+		}
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errsize, "this libmicrohttpd has no TLS "
+			    "support (tls_cert is set)");
+			free(srv);
+			return -1;
+		}
+		if ((srv->tls_cert = read_pem(conf->tls_cert, err,
+		    errsize)) == NULL ||
+		    (srv->tls_key = read_pem(conf->tls_key, err,
+		    errsize)) == NULL) {
+			free_tls(srv);
+			free(srv);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+		opts[nopts++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
+		opts[nopts++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
+	}
+	opts[nopts++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, addr,
@@ -528,11 +602,19 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+	    MHD_OPTION_ARRAY, opts,
 	    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
-		snprintf(err, errsize, "cannot listen on %s: %s (address in "
-		    "use, or not an address of this host?)", conf->listen,
-		    strerror(errno));
+		if (srv->tls_key != NULL)
+			snprintf(err, errsize, "cannot serve HTTPS on %s: is "
+			    "%s the key of the certificate %s? (see the "
+			    "http: lines above)", conf->listen, conf->tls_key,
+			    conf->tls_cert);
+		else
+			snprintf(err, errsize, "cannot listen on %s: %s "
+			    "(address in use, or not an address of this "
+			    "host?)", conf->listen, strerror(errno));
+		free_tls(srv);
 		free(srv);
 		return -1;
 	}
@@ -546,6 +628,7 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	if (info == NULL) {
 		snprintf(err, errsize, "libmicrohttpd has no epoll fd");
 		MHD_stop_daemon(srv->mhd);
+		free_tls(srv);
 		free(srv);
 		return -1;
 	}
@@ -578,6 +661,7 @@ on_close(uv_handle_t *h)
 	if (--srv->handles_open == 0) {
 		void (*done)(void *) = srv->done;
 		void *data = srv->done_data;
+		free_tls(srv);
 		free(srv);
 		if (done)
 			done(data);

@@ -35,6 +35,12 @@ job_free(struct job *job)
 	free(job->sums_sha256);
 	free(job->sig_sha256);
 	free(job->prov_sha256);
+	free(job->project);
+	free(job->notify_url);
+	free(job->notify_state);
+	free(job->notify_error);
+	free(job->delivery_forge);
+	free(job->delivery_id);
 	free(job);
 }
 

@@ -61,6 +61,13 @@ struct job {
 	/* Blobs of the signed files, all NULL until the job is signed. */
 	char *sums_sha256, *sig_sha256, *prov_sha256;
 	int64_t expired_at;	/* retention removed its files; 0 = not */
+	char *project;		/* [project NAME], NULL = none */
+	bool network;		/* builds keep the host network */
+	/* Result callback; state NULL until the job ends. */
+	char *notify_url, *notify_state, *notify_error;
+	int notify_attempts;
+	/* The webhook delivery that made it (stored at submission). */
+	char *delivery_forge, *delivery_id;
 	size_t ntargets;
 	struct job_target *targets;
 };

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <sodium.h>
 #include <uv.h>
 
+#include "callback.h"
 #include "conf.h"
 #include "http.h"
 #include "log.h"
@@ -48,6 +50,7 @@ struct kilnd {
 	struct sign_key key;
 	char *pubkey;			/* kiln.pub's text, served */
 	struct store *store;
+	struct callbacks *callbacks;
 };
 
 static void
@@ -57,6 +60,7 @@ usage(FILE *f)
 "usage: kilnd [-c FILE] [-l ADDR:PORT] [-d STATE_DIR] [-w WORKERS]\n"
 "             [--log-level LEVEL]\n"
 "       kilnd --keygen [-d STATE_DIR]\n"
+"       kilnd --hash-token < TOKEN-FILE\n"
 "       kilnd --version | --help\n"
 "\n"
 "  -c, --config FILE      configuration file (default " CONF_DEFAULT_PATH ";\n"
@@ -69,6 +73,8 @@ usage(FILE *f)
 "      --log-level LEVEL  error, warn, info or debug (default info)\n"
 "      --keygen           create the farm's signing key in the state\n"
 "                         directory (kiln.key, kiln.pub) and exit\n"
+"      --hash-token       read an API token on standard input, print the\n"
+"                         SHA-256 that [tokens] in kilnd.conf takes, exit\n"
 "      --version          print the version and exit\n"
 "  -h, --help             print this help and exit\n"
 "\n"
@@ -84,6 +90,10 @@ on_closed_handle(uv_handle_t *h)
 static void
 close_rest(struct kilnd *k)
 {
+	if (k->callbacks != NULL) {
+		callbacks_close(k->callbacks, NULL, NULL);
+		k->callbacks = NULL;
+	}
 	uv_close((uv_handle_t *)&k->sigterm, on_closed_handle);
 	uv_close((uv_handle_t *)&k->sigint, on_closed_handle);
 	uv_close((uv_handle_t *)&k->grace, on_closed_handle);
@@ -266,10 +276,43 @@ lock_state_dir(struct kilnd *k, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * kilnd --hash-token: the token is read from standard input (never from
+ * the command line, where ps would show it) and only its SHA-256 is
+ * printed, for [tokens] in kilnd.conf.
+ */
+static int
+hash_token(void)
+{
+	char tok[1024];
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char hex[2 * crypto_hash_sha256_BYTES + 1];
+	size_t n;
+
+	if (fgets(tok, sizeof tok, stdin) == NULL) {
+		fprintf(stderr, "kilnd: --hash-token: no token on standard "
+		    "input\n");
+		return 1;
+	}
+	n = strcspn(tok, "\r\n");
+	tok[n] = '\0';
+	if (n < 16 || strchr(tok, ' ') != NULL) {
+		fprintf(stderr, "kilnd: --hash-token: a token is at least 16 "
+		    "characters without spaces (try: openssl rand -hex 32)\n");
+		sodium_memzero(tok, sizeof tok);
+		return 1;
+	}
+	crypto_hash_sha256(h, (unsigned char *)tok, n);
+	sodium_memzero(tok, sizeof tok);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	printf("%s\n", hex);
+	return 0;
+}
+
 static int
 parse_args(struct kilnd *k, int argc, char **argv)
 {
-	enum { OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_KEYGEN };
+	enum { OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_KEYGEN, OPT_HASH_TOKEN };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -278,6 +321,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "keygen", no_argument, NULL, OPT_KEYGEN },
+		{ "hash-token", no_argument, NULL, OPT_HASH_TOKEN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -298,6 +342,8 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		case 'w': flags[2] = optarg; break;
 		case OPT_LOG_LEVEL: flags[3] = optarg; break;
 		case OPT_KEYGEN: k->keygen = 1; break;
+		case OPT_HASH_TOKEN:
+			return hash_token();
 		case OPT_VERSION:
 			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
 			    queue_schema_version());
@@ -474,6 +520,7 @@ main(int argc, char **argv)
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
 	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,
 	    &k.key);
+	k.callbacks = callbacks_new(&k.loop, k.queue, &k.conf);
 	submitter_on_commit(k.submitter, on_commit, &k);
 	k.env.queue = k.queue;
 	k.env.conf = &k.conf;
@@ -520,9 +567,13 @@ main(int argc, char **argv)
 		    http_port(k.http));
 	}
 	queue_count_jobs(k.queue, JOB_QUEUED, &queued);
-	log_info("kilnd %s listening on http://%s (state %s, %u workers, "
-	    "%lld jobs queued); try: curl http://%s/healthz", PACKAGE_VERSION,
-	    where, k.conf.state_dir, k.conf.workers, (long long)queued, where);
+	{
+		const char *scheme = k.conf.tls_cert ? "https" : "http";
+		log_info("kilnd %s listening on %s://%s (state %s, %u workers, "
+		    "%lld jobs queued); try: curl %s://%s/healthz",
+		    PACKAGE_VERSION, scheme, where, k.conf.state_dir,
+		    k.conf.workers, (long long)queued, scheme, where);
+	}
 	snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s, "
 	    "%lld jobs queued", where, (long long)queued);
 	notify_send(status);

@@ -31,6 +31,7 @@ struct queue {
 	char *path;
 	sqlite3_stmt *ins_job;	/* on sub */
 	sqlite3_stmt *ins_target;
+	sqlite3_stmt *ins_delivery;
 	sqlite3_stmt *get_job;	/* on db */
 	sqlite3_stmt *get_targets;
 	sqlite3_stmt *list_all;
@@ -41,15 +42,17 @@ struct queue {
 
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
 	"created_at, started_at, finished_at, timeout, cache, sums_sha256, " \
-	"sig_sha256, prov_sha256, expired_at"
-#define JOB_NCOLS 17
+	"sig_sha256, prov_sha256, expired_at, project, network, notify_url, " \
+	"notify_state, notify_attempts, notify_error"
+#define JOB_NCOLS 23
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at, cached"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
 	"j.timeout, j.cache, j.sums_sha256, j.sig_sha256, j.prov_sha256, " \
-	"j.expired_at"
+	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
+	"j.notify_attempts, j.notify_error"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached"
 
@@ -209,8 +212,11 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    open_conn(&q->bg, path, err, errsize) != 0)
 		goto fail;
 	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
-	    "priority, state, created_at, timeout, cache) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)") ||
+	    "priority, state, created_at, timeout, cache, \"commit\", project, "
+	    "network, notify_url) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)") ||
+	    prepare(q->sub, &q->ins_delivery, "INSERT OR IGNORE INTO "
+	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
@@ -243,6 +249,7 @@ queue_close(struct queue *q)
 		return;
 	sqlite3_finalize(q->ins_job);
 	sqlite3_finalize(q->ins_target);
+	sqlite3_finalize(q->ins_delivery);
 	sqlite3_finalize(q->get_job);
 	sqlite3_finalize(q->get_targets);
 	sqlite3_finalize(q->list_all);
@@ -291,11 +298,28 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 		else
 			sqlite3_bind_null(q->ins_job, 6);
 		sqlite3_bind_int(q->ins_job, 7, j->cache);
+		bind_text_or_null(q->ins_job, 8, j->commit);
+		bind_text_or_null(q->ins_job, 9, j->project);
+		sqlite3_bind_int(q->ins_job, 10, j->network);
+		bind_text_or_null(q->ins_job, 11, j->notify_url);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->sub, "insert job");
 			goto out;
 		}
 		j->id = sqlite3_last_insert_rowid(q->sub);
+		if (j->delivery_id != NULL) {
+			sqlite3_reset(q->ins_delivery);
+			sqlite3_bind_text(q->ins_delivery, 1, j->delivery_forge,
+			    -1, SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_delivery, 2, j->delivery_id, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(q->ins_delivery, 3, j->id);
+			sqlite3_bind_int64(q->ins_delivery, 4, j->created_at);
+			if (sqlite3_step(q->ins_delivery) != SQLITE_DONE) {
+				db_log(q->sub, "insert delivery");
+				goto out;
+			}
+		}
 		for (size_t t = 0; t < j->ntargets; t++) {
 			sqlite3_reset(q->ins_target);
 			sqlite3_bind_int64(q->ins_target, 1, j->id);
@@ -316,6 +340,7 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 out:
 	sqlite3_reset(q->ins_job);
 	sqlite3_reset(q->ins_target);
+	sqlite3_reset(q->ins_delivery);
 	sqlite3_clear_bindings(q->ins_job);
 	sqlite3_clear_bindings(q->ins_target);
 	if (rc != 0) {
@@ -372,6 +397,12 @@ job_from_row(sqlite3_stmt *st)
 	j->sig_sha256 = col_strdup(st, 14);
 	j->prov_sha256 = col_strdup(st, 15);
 	j->expired_at = col_time(st, 16);
+	j->project = col_strdup(st, 17);
+	j->network = sqlite3_column_int(st, 18) != 0;
+	j->notify_url = col_strdup(st, 19);
+	j->notify_state = col_strdup(st, 20);
+	j->notify_attempts = sqlite3_column_int(st, 21);
+	j->notify_error = col_strdup(st, 22);
 	return j;
 }
 
@@ -613,7 +644,13 @@ update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
 	    " WHERE jobs.id = ?1";
 	int64_t p[2] = { job_id, now };
 
-	return run(db, sql, 2, p) < 0 ? QUEUE_ERROR : 0;
+	if (run(db, sql, 2, p) < 0)
+		return QUEUE_ERROR;
+	/* A job that ended with a callback URL: its callback is due. */
+	return run(db, "UPDATE jobs SET notify_state = 'pending', "
+	    "notify_next_at = ?2 WHERE id = ?1 AND notify_url IS NOT NULL "
+	    "AND notify_state IS NULL AND state IN ('succeeded', 'failed', "
+	    "'canceled')", 2, p) < 0 ? QUEUE_ERROR : 0;
 }
 
 static int
@@ -1209,18 +1246,18 @@ queue_submit_commits(const struct queue *q)
 	return q->submit_commits;
 }
 
-int
-queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
+/* count(*) of one table's rows in a state (a name from job.c). */
+static int
+count_state(struct queue *q, const char *sql, const char *state, int64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM jobs "
-	    "WHERE state = ?", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "count");
 		return QUEUE_ERROR;
 	}
-	sqlite3_bind_text(st, 1, job_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*out = sqlite3_column_int64(st, 0);
 		rc = 0;
@@ -1228,6 +1265,21 @@ queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
 		db_log(q->db, "count");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int
+queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
+{
+	return count_state(q, "SELECT count(*) FROM jobs WHERE state = ?",
+	    job_state_name(state), out);
+}
+
+int
+queue_count_targets(struct queue *q, enum target_state state, int64_t *out)
+{
+	/* Queued targets: a walk of the claim index. */
+	return count_state(q, "SELECT count(*) FROM job_targets WHERE state = ?",
+	    target_state_name(state), out);
 }
 
 /* --- retention (the bg connection, off the loop thread) ------------------- */
@@ -1425,3 +1477,98 @@ queue_referenced_blobs(struct queue *q, char ***out, size_t *nout)
 	*nout = n;
 	return 0;
 }
+
+/* --- webhook deliveries and result callbacks ------------------------------ */
+
+int
+queue_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR, step;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM deliveries WHERE "
+	    "forge = ? AND id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "delivery");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, forge, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*job_id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "delivery");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *nout)
+{
+	sqlite3_stmt *st = NULL;
+	struct queue_notify *v = NULL;
+	size_t n = 0;
+	int step;
+
+	*out = NULL;
+	*nout = 0;
+	/* A succeeded job is announced once it is signed, so that the
+	 * receiver can fetch its SHA256SUMS. */
+	if (sqlite3_prepare_v2(q->db, "SELECT id, notify_attempts, "
+	    "coalesce(finished_at, 0) FROM jobs WHERE notify_state = 'pending' "
+	    "AND notify_next_at <= ? AND (state <> 'succeeded' OR "
+	    "sums_sha256 IS NOT NULL OR expired_at IS NOT NULL) "
+	    "ORDER BY notify_next_at LIMIT 64", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "notify due");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n].job_id = sqlite3_column_int64(st, 0);
+		v[n].attempts = sqlite3_column_int(st, 1);
+		v[n].finished_at = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "notify due");
+		free(v);
+		return QUEUE_ERROR;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+int
+queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+    const char *error, int64_t next_at)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET notify_state = ?2, "
+	    "notify_error = ?3, notify_next_at = ?4, notify_attempts = "
+	    "notify_attempts + 1 WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, job_id);
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+		bind_text_or_null(st, 3, error);
+		if (next_at > 0)
+			sqlite3_bind_int64(st, 4, next_at);
+		else
+			sqlite3_bind_null(st, 4);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rc = 0;
+	}
+	if (rc != 0)
+		db_log(q->db, "notify result");
+	sqlite3_finalize(st);
+	return rc;
+}
+

@@ -145,6 +145,25 @@ int queue_recover(struct queue *q, int max_attempts, int *requeued,
     int *failed);
 
 int queue_count_jobs(struct queue *q, enum job_state state, int64_t *out);
+int queue_count_targets(struct queue *q, enum target_state state,
+    int64_t *out);
+
+/* The job a webhook delivery (forge, id) made; QUEUE_ENOTFOUND if none. */
+int queue_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id);
+
+/* Result callbacks due at `now` (at most 64, oldest first). */
+struct queue_notify {
+	int64_t job_id;
+	int attempts;			/* made so far */
+	int64_t finished_at;
+};
+int queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *n);
+/* Record an attempt: state "pending" (again at next_at), "delivered" or
+ * "failed"; error is the last failure or NULL. */
+int queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+    const char *error, int64_t next_at);
 
 /*
  * Retention.  These two use a connection of their own and may run on a

@@ -673,6 +673,8 @@ spawn_build(struct starget *st)
 	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
 	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
 	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
+	if (j->job->network)
+		ARG(xstrdup("--network"));
 	for (size_t i = 0; plan.env[i]; i++) {
 		ARG(xstrdup("--env"));
 		ARG(xstrdup(plan.env[i]));
@@ -1414,7 +1416,8 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	s->store = store;
 	s->key = key;
 	s->builder_id = conf->base_url ? xstrdup(conf->base_url) :
-	    xasprintf("http://%s", conf->listen);
+	    xasprintf("%s://%s", conf->tls_cert ? "https" : "http",
+	    conf->listen);
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);

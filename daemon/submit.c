@@ -30,12 +30,13 @@ struct submitter {
 	struct job **jobs;		/* the batch's jobs, for queue_submit */
 	int batch_rc;
 	/*
-	 * An upper bound of the queued jobs: counted exactly at start and
-	 * when it reaches max_queued, increased by each commit.  Jobs that
-	 * leave the queued state are only noticed at the next count, so the
-	 * bound errs on the side of refusing.
+	 * An upper bound of the queued targets: counted exactly at start
+	 * and when it reaches max_queued, increased by each commit.  Targets
+	 * that leave the queued state are only noticed at the next count,
+	 * so the bound errs on the side of refusing.
 	 */
 	int64_t queued;
+	int64_t pending;	/* targets of the jobs waiting or committing */
 	int64_t counted_at;	/* ms, to recount at most once a second */
 	unsigned max_queued;
 	void (*closed)(void *);
@@ -94,10 +95,14 @@ batch_done(uv_work_t *w, int status)
 	struct submitter *s = container_of(w, struct submitter, work);
 	size_t n = s->nbatch;
 	int rc = status == 0 ? s->batch_rc : QUEUE_ERROR;
+	int64_t targets = 0;
 
 	s->busy = 0;
+	for (size_t i = 0; i < n; i++)
+		targets += (int64_t)s->batch[i].job->ntargets;
+	s->pending -= targets;
 	if (rc == 0)
-		s->queued += (int64_t)n;
+		s->queued += targets;
 	else
 		log_error("submit: a batch of %zu job(s) failed to commit; "
 		    "all were refused", n);
@@ -162,28 +167,28 @@ submitter_new(uv_loop_t *loop, struct queue *q, unsigned max_queued)
 	uv_idle_init(loop, &s->idle);
 	s->check.data = s->idle.data = s;
 	s->handles_open = 2;
-	if (queue_count_jobs(q, JOB_QUEUED, &s->queued) != 0)
+	if (queue_count_targets(q, TARGET_QUEUED, &s->queued) != 0)
 		s->queued = 0;
 	s->counted_at = util_now_ms();
 	return s;
 }
 
+/* Whether `more` targets would pass max_queued queued targets. */
 static int
-full(struct submitter *s)
+full(struct submitter *s, int64_t more)
 {
 	int64_t now;
 
-	if (s->queued + (int64_t)(s->nwaiting + s->nbatch) < s->max_queued)
+	if (s->queued + s->pending + more <= s->max_queued)
 		return 0;
 	/* At the bound: count for real, at most once a second. */
 	now = util_now_ms();
 	if (now - s->counted_at >= 1000) {
-		if (queue_count_jobs(s->q, JOB_QUEUED, &s->queued) != 0)
+		if (queue_count_targets(s->q, TARGET_QUEUED, &s->queued) != 0)
 			return 1;
 		s->counted_at = now;
 	}
-	return s->queued + (int64_t)(s->nwaiting + s->nbatch) >=
-	    s->max_queued;
+	return s->queued + s->pending + more > s->max_queued;
 }
 
 int
@@ -193,8 +198,9 @@ submitter_submit(void *ctx, struct job *job, api_submit_done done, void *data)
 
 	if (s->stopped || s->closing)
 		return API_ESTOPPING;
-	if (full(s))
+	if (full(s, (int64_t)job->ntargets))
 		return API_EFULL;
+	s->pending += (int64_t)job->ntargets;
 	if (s->nwaiting == s->capwaiting) {
 		size_t cap = s->capwaiting ? s->capwaiting * 2 : 64;
 		s->waiting = xreallocarray(s->waiting, cap, sizeof *s->waiting);

@@ -100,7 +100,10 @@ done <<<"$defaults"
 # { "listen", K_LISTEN, OFF(listen), 0, 0 },
 table=$(sed -nE 's/^[[:space:]]*\{[[:space:]]*"([a-z0-9_]+)",[[:space:]]*(K_[A-Z_]+),[^,]*,[[:space:]]*([^,]+),[[:space:]]*([^}]+)\}.*/\1 \2 \3 \4/p' "$CONF_C")
 code_keys=$(awk '{ print $1 }' <<<"$table" | sort -u)
-man_keys=$(sed -nE 's/^\.It Cm ([a-z0-9_]+)( .*)?$/\1/p' "$MAN5" | sort -u)
+# [kilnd] keys are documented before the project sections, project keys
+# in them.
+man_keys=$(sed -n '1,/^\.Ss Project sections/p' "$MAN5" |
+	sed -nE 's/^\.It Cm ([a-z0-9_]+)( .*)?$/\1/p' | sort -u)
 echo "# daemon/conf.c keys: $(tr '\n' ' ' <<<"$code_keys")"
 echo "# kilnd.conf(5) has entries for: $(tr '\n' ' ' <<<"$man_keys")"
 [ -n "$code_keys" ] ||
@@ -139,6 +142,22 @@ for k in $man_keys; do
 	grep -qxF -- "$k" <<<"$code_keys" ||
 		fail "man/kilnd.conf.5 documents the key '$k', which is not in" \
 			"the keys[] table of daemon/conf.c"
+done
+
+# Project keys: set_project() in daemon/conf.c <-> "Project sections".
+proj_code=$(sed -n '/^set_project(/,/^}/p' "$CONF_C" |
+	sed -nE 's/.*strcmp\(key, "([a-z_]+)"\) == 0.*/\1/p' | sort -u)
+proj_man=$(sed -n '/^\.Ss Project sections/,/^\.Sh /p' "$MAN5" |
+	sed -nE 's/^\.It Cm ([a-z0-9_]+)( .*)?$/\1/p' | sort -u)
+[ -n "$proj_code" ] || fail "found no project keys in set_project() of daemon/conf.c"
+for k in $proj_code; do
+	grep -qxF -- "$k" <<<"$proj_man" &&
+		ok "project key $k is documented in kilnd.conf(5)" ||
+		fail "set_project() takes the key '$k', kilnd.conf(5) has no entry for it"
+done
+for k in $proj_man; do
+	grep -qxF -- "$k" <<<"$proj_code" ||
+		fail "kilnd.conf(5) documents the project key '$k', which set_project() does not take"
 done
 
 # Plain numeric defaults from conf_defaults(): "c->http_timeout = 60;".

@@ -23,6 +23,14 @@ cleanup() {
 		kill -KILL "$KPID" 2>/dev/null || true
 		wait "$KPID" 2>/dev/null || true
 	fi
+	# A failed test leaves the end of each kilnd log in its .log file.
+	if [ "$NFAIL" -gt 0 ]; then
+		for f in "$T"/kilnd.*.log; do
+			[ -f "$f" ] || continue
+			echo "--- last lines of $f:" >&2
+			tail -40 "$f" >&2
+		done
+	fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -84,9 +92,11 @@ api() {
 	HEADERS=$(tr -d '\r' <"$T/headers")
 }
 
-# post_job JSON: POST /v1/jobs with a JSON body.
+# post_job JSON [curl args...]: POST /v1/jobs with a JSON body.
 post_job() {
-	api POST /v1/jobs -H 'Content-Type: application/json' --data-binary "$1"
+	local body=$1
+	shift
+	api POST /v1/jobs -H 'Content-Type: application/json' --data-binary "$body" "$@"
 }
 
 expect_status() {

@@ -70,7 +70,7 @@ test_defaults(void)
 	CHECK_INT(c.http_timeout, 60);
 	CHECK_INT(c.max_connections, 1000);
 	CHECK_INT(c.max_body, 1024 * 1024);
-	CHECK_INT(c.max_queued, 100000);
+	CHECK_INT(c.max_queued, 10000);
 	CHECK_INT(c.shutdown_timeout, 10);
 	CHECK_INT(c.max_attempts, 3);
 	CHECK_INT(c.ntokens, 0);

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include "daemon/callback.h"
 #include "daemon/sign.h"
 #include "unit.h"
 
@@ -112,7 +113,19 @@ key_files_are_guarded(void)
 	sign_key_wipe(&k);
 }
 
+/* GitHub's published webhook test vector, through the callback signer. */
+static void
+hmac_matches_githubs_vector(void)
+{
+	char sig[7 + 65];
+
+	callback_sign(sig, "It's a Secret to Everybody", "Hello, World!", 13);
+	CHECK_STR(sig, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22"
+	    "c46f4379c8b043e17");
+}
+
 UNIT_MAIN(
 	TEST(minisign_verifies_what_kiln_signs),
 	TEST(key_files_are_guarded),
+	TEST(hmac_matches_githubs_vector),
 )

@@ -151,7 +151,9 @@ full_queue_and_stopping_are_refused(void)
 	int is_closed = 0;
 
 	uv_loop_init(&loop);
-	s = submitter_new(&loop, q, 3);		/* max_queued = 3 */
+	/* max_queued counts queued targets: 7 holds three jobs of two
+	 * targets; a fourth would make 8. */
+	s = submitter_new(&loop, q, 7);
 	ndone = nfailed = 0;
 	resubmit_left = 0;
 	for (int i = 0; i < 3; i++)
@@ -159,8 +161,12 @@ full_queue_and_stopping_are_refused(void)
 	j = new_job(3);
 	CHECK_INT(submitter_submit(s, j, done, NULL), API_EFULL);
 	job_free(j);		/* refused: still ours */
+	/* One target still fits. */
+	j = new_job(3);
+	j->ntargets = 1;
+	CHECK_INT(submitter_submit(s, j, done, NULL), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	CHECK_INT(ndone, 3);
+	CHECK_INT(ndone, 4);
 	submitter_stop_accepting(s);
 	j = new_job(4);
 	CHECK_INT(submitter_submit(s, j, done, NULL), API_ESTOPPING);
@@ -169,9 +175,9 @@ full_queue_and_stopping_are_refused(void)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(is_closed);
 	CHECK_INT(uv_loop_close(&loop), 0);
-	/* A new submitter counts what the database holds. */
+	/* A new submitter counts what the database holds: 7 targets. */
 	uv_loop_init(&loop);
-	s = submitter_new(&loop, q, 3);
+	s = submitter_new(&loop, q, 7);
 	j = new_job(5);
 	CHECK_INT(submitter_submit(s, j, done, NULL), API_EFULL);
 	job_free(j);

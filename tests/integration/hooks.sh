@@ -1,0 +1,409 @@
+#!/bin/bash
+# Webhooks, projects, tokens and result callbacks, with real parts: the
+# forges' payload shapes (tests/fixtures/hooks) signed with openssl,
+# repositories served by git daemon, curl with bearer tokens, a callback
+# receiver on 127.0.0.1 (socat), and HTTPS with a certificate openssl
+# makes.  Every signature path, every token scope, redeliveries, and a
+# GitHub push that ends in signed artifacts minisign verifies.
+. "$(dirname "$0")/lib.sh"
+
+for tool in git go openssl minisign socat sha256sum; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+FIX=$SRCDIR/tests/fixtures/hooks
+
+# --- GitHub's published test vector --------------------------------------------
+got=$(printf 'Hello, World!' | openssl dgst -sha256 -hmac "It's a Secret to Everybody" | awk '{print $NF}')
+[ "$got" = 757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17 ] &&
+	ok "openssl gives GitHub's HMAC test vector" || fail "HMAC vector: $got"
+
+# --- three repositories on git daemon, one project per forge ---------------------
+REPO=$(make_repo go-hello "$SRCDIR/tests/fixtures/go-hello")
+GT_COMMIT=$(git -C "$(make_repo go-gitea "$SRCDIR/tests/fixtures/go-hello")" rev-parse HEAD)
+GL_COMMIT=$(git -C "$(make_repo go-gitlab "$SRCDIR/tests/fixtures/go-hello")" rev-parse HEAD)
+COMMIT=$(git -C "$REPO" rev-parse HEAD)
+GPORT=$((20000 + RANDOM % 20000))
+git daemon --export-all --reuseaddr --base-path="$T/repos" \
+	--listen=127.0.0.1 --port=$GPORT "$T/repos" 2>"$T/git-daemon.log" &
+GITD=$!
+trap 'kill $GITD $CBPID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 50); do
+	git ls-remote "git://127.0.0.1:$GPORT/go-hello" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+GH_URL=git://127.0.0.1:$GPORT/go-hello
+GT_URL=git://127.0.0.1:$GPORT/go-gitea
+GL_URL=git://127.0.0.1:$GPORT/go-gitlab
+
+# Tokens: only their hashes go into kilnd.conf.
+ADMIN=admin-$(openssl rand -hex 16)
+SUBMIT=submit-$(openssl rand -hex 16)
+READ=read-$(openssl rand -hex 16)
+h_admin=$(printf '%s\n' "$ADMIN" | "$KILND" --hash-token)
+[ "$h_admin" = "$(printf '%s' "$ADMIN" | sha256sum | cut -c1-64)" ] &&
+	ok "kilnd --hash-token prints the SHA-256 of the token on stdin" ||
+	fail "--hash-token: $h_admin"
+printf 'short\n' | "$KILND" --hash-token >/dev/null 2>"$T/ht.err" &&
+	fail "--hash-token took a 5-character token" ||
+	ok "--hash-token refuses a short token: $(cat "$T/ht.err")"
+
+S1="first-secret-$(openssl rand -hex 8)"
+S2="rotated-secret-$(openssl rand -hex 8)"
+S_GT="gitea-secret-$(openssl rand -hex 8)"
+S_GL="gitlab-token-$(openssl rand -hex 8)"
+CBPORT=$((20000 + RANDOM % 20000))
+cat >"$T/kilnd.conf" <<EOF
+[kilnd]
+max_body = 64K
+notify_secret = farm-callback-secret-0123
+notify_timeout = 4
+
+[tokens]
+ops = admin $h_admin
+ci = submit $(printf '%s\n' "$SUBMIT" | "$KILND" --hash-token)
+dash = read $(printf '%s\n' "$READ" | "$KILND" --hash-token)
+
+[project app]
+repo = $GH_URL
+secret = $S1
+secret = $S2
+targets = linux/amd64, linux/arm64
+refs = refs/heads/main refs/tags/v*
+notify_url = http://127.0.0.1:$CBPORT/app
+
+[project gt]
+repo = $GT_URL
+secret = $S_GT
+targets = linux/amd64
+
+[project gl]
+repo = $GL_URL
+secret = $S_GL
+targets = linux/amd64
+
+[project vector]
+repo = https://example.org/vector.git
+secret = It's a Secret to Everybody
+EOF
+
+# The callback receiver: every request's headers and body in $T/cb/.
+mkdir -p "$T/cb"
+cat >"$T/cb.sh" <<'EOF'
+#!/bin/bash
+n=$(date +%s%N); len=0
+while IFS= read -r line; do
+	line=${line%$'\r'}
+	[ -z "$line" ] && break
+	printf '%s\n' "$line" >>"$CBDIR/$n.headers"
+	case ${line,,} in content-length:*) len=${line#*: } ;; esac
+done
+head -c "$len" >"$CBDIR/$n.body.tmp" && mv "$CBDIR/$n.body.tmp" "$CBDIR/$n.body"
+printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'
+EOF
+CBDIR=$T/cb socat TCP-LISTEN:$CBPORT,bind=127.0.0.1,reuseaddr,fork \
+	EXEC:"bash $T/cb.sh" 2>"$T/socat.log" &
+CBPID=$!
+export CBDIR=$T/cb
+
+start_kilnd -c "$T/kilnd.conf" -w 2
+AUTH=(-H "Authorization: Bearer $ADMIN")
+
+# payload FIXTURE URL [COMMIT]: the fixture with its repo URLs and commit
+# ids pointing here.
+payload() {
+	jq -c --arg u "$2" --arg c "${3:-$COMMIT}" '
+		(if .repository.clone_url then .repository.clone_url = $u else . end)
+		| (if .project.git_http_url then .project.git_http_url = $u | .repository.git_http_url = $u else . end)
+		| (if has("after") then .after = $c else . end)
+		| (if has("checkout_sha") then .checkout_sha = $c else . end)
+		| (if .commits then .commits |= map(.id = $c) else . end)' "$FIX/$1"
+}
+sig() { printf '%s' "$2" | openssl dgst -sha256 -hmac "$1" | awk '{print $NF}'; }
+
+# github BODY SECRET EVENT DELIVERY [curl args]: a GitHub delivery.
+github() {
+	local body=$1 secret=$2 event=$3 id=$4
+	shift 4
+	printf '%s' "$body" >"$T/body"
+	api POST /v1/hooks/github -H "Content-Type: ${CT:-application/json}" \
+		-H "X-GitHub-Event: $event" -H "X-GitHub-Delivery: $id" \
+		-H "X-Hub-Signature-256: sha256=$(sig "$secret" "$body")" \
+		--data-binary @"$T/body" "$@"
+}
+jobs_count() { db 'select count(*) from jobs'; }
+
+# --- GitHub: every signature path ------------------------------------------------
+PUSH=$(payload github-push.json "$GH_URL")
+n0=$(jobs_count)
+github "$PUSH" "wrong-secret-0123456789" push d-wrong
+expect_problem 401 "does not match the secret of any project" "a delivery signed with a wrong secret"
+printf '%s' "$PUSH" >"$T/body"
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	--data-binary @"$T/body"
+expect_problem 401 "X-Hub-Signature-256 header missing" "a delivery without a signature"
+tampered=$(printf '%s' "$PUSH" | jq -c '.ref = "refs/heads/evil"')
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H "X-Hub-Signature-256: sha256=$(sig "$S1" "$PUSH")" --data-binary "$tampered"
+expect_problem 401 "does not match" "a tampered body (signature of the original)"
+CT=text/plain github "$PUSH" "$S1" push d-ct
+expect_problem 415 "Content-Type must be" "a signed delivery of the wrong content type"
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+github "{\"x\":\"$big\"}" "$S1" push d-big
+expect_problem 413 "max_body" "an oversize delivery"
+[ "$(jobs_count)" = "$n0" ] && ok "no refused delivery created a job" ||
+	fail "jobs went from $n0 to $(jobs_count)"
+# kilnd checks GitHub's test vector: the signature is accepted (and the
+# body, not JSON, refused as such), a changed digit is not.
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' \
+	--data-binary 'Hello, World!'
+expect_problem 400 "the payload is not JSON" "GitHub's test vector passes kilnd's signature check"
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18' \
+	--data-binary 'Hello, World!'
+expect_status 401 "the vector with one digit changed"
+
+github "$PUSH" "$S1" push delivery-1
+expect_status 201 "a signed push to refs/heads/main"
+GHJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .project app "the job is the project's"
+expect_json .commit "$COMMIT" "the job builds the pushed commit"
+expect_json .ref refs/heads/main "with the pushed ref"
+expect_json '[.targets[].target] | join(",")' linux/amd64,linux/arm64 "the project's targets"
+[ "$(header Location)" = "/v1/jobs/$GHJ" ] && ok "Location of the job" || fail "Location $(header Location)"
+github "$PUSH" "$S1" push delivery-1
+expect_status 200 "a redelivery"
+expect_json .id "$GHJ" "a redelivery answers with the first job"
+[ "$(db "select count(*) from jobs where project = 'app'")" = 1 ] &&
+	ok "the redelivery made no second job" || fail "redelivery made a job"
+CT='application/json; charset=utf-8' github "$PUSH" "$S2" push delivery-2
+expect_status 201 "a delivery signed with the rotated (second) secret"
+GHJ2=$(printf '%s' "$BODY" | jq -r .id)
+
+# Form deliveries sign the raw form body.
+form="payload=$(printf '%s' "$PUSH" | jq -sRr @uri)"
+api POST /v1/hooks/github -H 'Content-Type: application/x-www-form-urlencoded' \
+	-H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: delivery-form' \
+	-H "X-Hub-Signature-256: sha256=$(sig "$S1" "$form")" --data-binary "$form"
+expect_status 201 "an application/x-www-form-urlencoded delivery"
+expect_json .commit "$COMMIT" "the form payload is read"
+FORMJ=$(printf '%s' "$BODY" | jq -r .id)
+
+github "$(payload github-ping.json "$GH_URL")" "$S1" ping d-ping
+expect_status 200 "ping"
+expect_json .project app "ping names the project"
+github "$PUSH" "$S1" issues d-issues
+expect_status 202 "an issues event"
+expect_json '.ignored | test("event .issues. does not build")' true "it is ignored with a reason"
+github "$(printf '%s' "$PUSH" | jq -c '.deleted = true | .after = "0000000000000000000000000000000000000000"')" "$S1" push d-del
+expect_status 202 "a branch deletion"
+expect_json '.ignored | test("deletion")' true "a deletion builds nothing"
+github "$(printf '%s' "$PUSH" | jq -c '.ref = "refs/heads/feature"')" "$S1" push d-feat
+expect_status 202 "a push to a ref the project does not build"
+expect_json '.ignored | test("does not match the refs")' true "says why"
+github "$(printf '%s' "$PUSH" | jq -c '.ref = "refs/tags/v2.0"')" "$S1" push d-tag
+expect_status 201 "a tag matching refs/tags/v*"
+TAGJ=$(printf '%s' "$BODY" | jq -r .id)
+github "$(payload github-push.json https://github.com/someone/else.git)" "$S1" push d-unknown
+expect_problem 404 "no project builds the repository 'https://github.com/someone/else.git'" \
+	"a valid delivery for an unknown repository"
+github "$(payload github-push.json "$GH_URL")" "$S_GT" push d-other
+expect_problem 401 "not made with a secret of project app" "signed with another project's secret"
+
+# --- Gitea and GitLab ---------------------------------------------------------------
+GTP=$(payload gitea-push.json "$GT_URL" "$GT_COMMIT")
+printf '%s' "$GTP" >"$T/body"
+api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H 'X-Gitea-Delivery: gt-1' -H "X-Gitea-Signature: $(sig "$S_GT" "$GTP")" --data-binary @"$T/body"
+expect_status 201 "a Gitea push (X-Gitea-Signature)"
+GTJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .project gt "Gitea job"
+api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H "X-Gitea-Signature: $(sig "$S1" "$GTP")" --data-binary @"$T/body"
+expect_problem 401 "X-Gitea-Signature" "a Gitea push with a wrong signature"
+
+GLP=$(payload gitlab-push.json "$GL_URL" "$GL_COMMIT")
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	-H 'X-Gitlab-Event: Push Hook' -H 'X-Gitlab-Event-UUID: gl-1' --data-binary "$GLP"
+expect_status 201 "a GitLab push (X-Gitlab-Token)"
+GLJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .commit "$GL_COMMIT" "GitLab: checkout_sha is built"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	-H 'X-Gitlab-Event-UUID: gl-1' --data-binary "$GLP"
+expect_status 200 "a GitLab redelivery (X-Gitlab-Event-UUID)"
+expect_json .id "$GLJ" "answers with the first job"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	-H 'X-Gitlab-Event-UUID: gl-2' --data-binary "$(payload gitlab-tag-push.json "$GL_URL" "$GL_COMMIT")"
+expect_status 201 "a GitLab tag_push"
+expect_json .ref refs/tags/v1.0.0 "the tag is the job's ref"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: wrong-token-0123456789" \
+	--data-binary "$GLP"
+expect_problem 401 "X-Gitlab-Token does not match" "a GitLab delivery with a wrong token"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	--data-binary "$(printf '%s' "$GLP" | jq -c '.object_kind = "merge_request"')"
+expect_status 202 "a GitLab merge_request event is ignored"
+
+# --- tokens ---------------------------------------------------------------------------
+api GET /v1/jobs
+expect_problem 401 "needs a bearer token" "no token"
+[ "$(header WWW-Authenticate)" = 'Bearer realm="kiln"' ] && ok "401 says WWW-Authenticate: Bearer" ||
+	fail "WWW-Authenticate: $(header WWW-Authenticate)"
+api GET /v1/jobs -H "Authorization: Bearer not-$READ"
+expect_status 401 "a wrong token"
+api GET /v1/jobs -H "Authorization: Bearer $READ"
+expect_status 200 "a read token lists jobs"
+REQ="{\"repo\": \"$GH_URL\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+post_job "$REQ" -H "Authorization: Bearer $READ"
+expect_problem 403 "scope is too small" "a read token cannot submit"
+api POST /v1/admin/pause -H "Authorization: Bearer $SUBMIT"
+expect_problem 403 "needs admin" "a submit token cannot pause builds"
+post_job "{\"repo\": \"https://example.org/not-a-project.git\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}" \
+	-H "Authorization: Bearer $SUBMIT"
+expect_problem 403 "is not the repo of a project" "POST of a repository that is no project's"
+post_job "$(printf '%s' "$REQ" | jq -c '.notify = {url: "http://127.0.0.1:1/nothing-listens"}')" \
+	-H "Authorization: Bearer $SUBMIT"
+expect_status 201 "a submit token submits a project's repository"
+NJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .project app "a POSTed job of a project's repo is the project's"
+api GET "/v1/jobs/$GHJ/artifacts"
+expect_status 401 "downloads need a token unless public_read"
+api GET /v1/pubkey -H "Authorization: Bearer $READ"
+expect_status 200 "a read token downloads the public key"
+api POST /v1/admin/pause "${AUTH[@]}"
+expect_status 200 "an admin token pauses"
+api POST /v1/admin/resume "${AUTH[@]}"
+expect_status 200 "and resumes"
+grep -q -e "$ADMIN" -e "$SUBMIT" -e "$READ" -e "$S1" -e "$S2" -e "$S_GL" "$KLOG" &&
+	fail "a token or secret appears in kilnd's log" || ok "no token or secret in kilnd's log"
+api GET "/v1/jobs/$GHJ" "${AUTH[@]}"
+grep -q -e "$S1" -e "$S2" <<<"$BODY" && fail "a secret in the job" || ok "no secret in the job JSON"
+
+# --- the GitHub push ends in signed artifacts ---------------------------------------------
+for id in $GHJ $GHJ2 $FORMJ $TAGJ $GTJ $GLJ $NJ; do
+	for _ in $(seq 1 1500); do
+		s=$(curl -s "${AUTH[@]}" "$URL/v1/jobs/$id" | jq -r .state)
+		case $s in succeeded|failed|canceled) break ;; esac
+		sleep 0.2
+	done
+	[ "$s" = succeeded ] && ok "job $id succeeded" || fail "job $id: $s"
+done
+for _ in $(seq 1 100); do
+	[ "$(curl -s "${AUTH[@]}" "$URL/v1/jobs/$GHJ" | jq -r .signed)" = true ] && break
+	sleep 0.1
+done
+D=$T/dl; mkdir -p "$D/linux_amd64" "$D/linux_arm64"
+for f in linux_amd64/go-hello linux_arm64/go-hello; do
+	curl -sf -H "Authorization: Bearer $READ" -o "$D/$f" "$URL/v1/jobs/$GHJ/artifacts/$f" || fail "download $f"
+done
+for f in SHA256SUMS SHA256SUMS.minisig; do
+	curl -sf -H "Authorization: Bearer $READ" -o "$D/$f" "$URL/v1/jobs/$GHJ/$f" || fail "download $f"
+done
+curl -sf -H "Authorization: Bearer $READ" -o "$D/kiln.pub" "$URL/v1/pubkey"
+(cd "$D" && sha256sum -c --quiet SHA256SUMS) && minisign -Vqm "$D/SHA256SUMS" -p "$D/kiln.pub" &&
+	ok "the GitHub push ended in artifacts that sha256sum -c and minisign -V accept" ||
+	fail "verification of the webhook job's artifacts"
+
+# --- result callbacks -------------------------------------------------------------------------
+for _ in $(seq 1 100); do
+	[ "$(ls "$T/cb"/*.body 2>/dev/null | wc -l)" -ge 4 ] && break
+	sleep 0.1
+done
+found=0
+for b in "$T"/cb/*.body; do
+	[ "$(jq -r .job.id "$b")" = "$GHJ" ] || continue
+	found=1
+	h=${b%.body}.headers
+	want="sha256=$(openssl dgst -sha256 -hmac "$S1" <"$b" | awk '{print $NF}')"
+	[ "$(sed -n 's/^X-Kiln-Signature-256: //p' "$h")" = "$want" ] &&
+		ok "the callback is signed with the project's secret (openssl HMAC of the body)" ||
+		fail "callback signature: $(cat "$h")"
+	[ "$(jq -r .event "$b")" = job.succeeded ] && [ "$(jq -r .job.signed "$b")" = true ] &&
+		ok "the callback carries the signed, succeeded job" || fail "callback body $(head -c 300 "$b")"
+	grep -q '^POST /app HTTP/1.1' "$h" && ok "POSTed to the project's notify_url" || fail "request line: $(head -1 "$h")"
+done
+[ $found = 1 ] || fail "no callback for job $GHJ arrived: $(ls "$T/cb")"
+api GET "/v1/jobs/$GHJ" "${AUTH[@]}"
+expect_json .notify.state delivered "the job shows its callback delivered"
+# A receiver that never answers: retried, shown, then failed.
+for _ in $(seq 1 150); do
+	api GET "/v1/jobs/$NJ" "${AUTH[@]}"
+	[ "$(printf '%s' "$BODY" | jq -r .notify.state)" = failed ] && break
+	sleep 0.1
+done
+expect_json .notify.state failed "a callback nobody takes fails after notify_timeout"
+expect_json '.notify.error | test("curl: \\(7\\)")' true "the job shows curl's error"
+expect_json '.notify.attempts >= 1' true "after its attempts"
+api GET /healthz "${AUTH[@]}"
+expect_status 200 "kilnd serves"
+stop_kilnd
+[ "$KEXIT" = 0 ] && ok "kilnd exits 0" || fail "kilnd exit $KEXIT"
+
+# --- backpressure and per-address connections -----------------------------------------
+# With tokens kilnd may listen on every address; public_read opens the
+# downloads and /healthz, nothing else.
+cat >"$T/small.conf" <<EOF
+[kilnd]
+paused = yes
+max_queued = 3
+max_connections_per_ip = 2
+public_read = yes
+
+[tokens]
+ops = admin $h_admin
+EOF
+start_kilnd -c "$T/small.conf" -l 0.0.0.0:0
+ok "with tokens kilnd listens on 0.0.0.0 ($URL)"
+api GET /healthz
+expect_status 200 "public_read: /healthz without a token"
+api GET /v1/pubkey
+expect_status 200 "public_read: the public key without a token"
+api GET /v1/jobs
+expect_status 401 "public_read does not open the job list"
+post_job '{"repo": "https://example.org/a.git", "ref": "main", "targets": ["linux/amd64", "linux/arm64"]}' "${AUTH[@]}"
+expect_status 201 "two targets of max_queued = 3"
+post_job '{"repo": "https://example.org/a.git", "ref": "main", "targets": ["linux/amd64", "linux/arm64"]}' "${AUTH[@]}"
+expect_problem 503 "max_queued = 3 queued targets" "two more targets would pass max_queued"
+[ -n "$(header Retry-After)" ] && ok "503 with Retry-After" || fail "no Retry-After"
+PORT=${URL##*:}
+URL=http://127.0.0.1:$PORT
+exec 7<>"/dev/tcp/127.0.0.1/$PORT" 8<>"/dev/tcp/127.0.0.1/$PORT"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/healthz" || true)
+[ "$code" != 200 ] && ok "a third connection from one address is refused (got '$code')" ||
+	fail "a third connection was served"
+exec 7>&- 8>&-
+sleep 0.2
+api GET /healthz
+expect_status 200 "served again once the two idle connections closed"
+stop_kilnd
+
+# --- HTTPS ---------------------------------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$T/tls.key" -out "$T/tls.crt" 2>/dev/null
+chmod 600 "$T/tls.key"
+printf '[kilnd]\npaused = yes\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/tls.conf"
+KLOG=$T/kilnd.tls.log
+"$KILND" -l 127.0.0.1:0 -d "$STATE" -c "$T/tls.conf" 2>"$KLOG" &
+KPID=$!
+HURL=
+for _ in $(seq 1 100); do
+	HURL=$(grep -o 'listening on https://[0-9.:]*' "$KLOG" | head -1 | sed 's/listening on //') || true
+	[ -n "$HURL" ] && break
+	sleep 0.05
+done
+[ -n "$HURL" ] && ok "kilnd says it serves $HURL" || fail "no https listening line: $(cat "$KLOG")"
+code=$(curl -s -o "$T/h.out" -w '%{http_code}' --cacert "$T/tls.crt" "$HURL/healthz")
+[ "$code" = 200 ] && ok "curl --cacert verifies kilnd's certificate and gets /healthz" ||
+	fail "https: $code $(cat "$T/h.out")"
+curl -s -o /dev/null --max-time 5 "${HURL/https/http}/healthz" &&
+	fail "plain http was served on the TLS port" || ok "plain http is not served on the TLS port"
+curl -s -o /dev/null "$HURL/healthz" && fail "curl accepted an unknown certificate" ||
+	ok "without --cacert curl refuses the self-made certificate"
+stop_kilnd
+printf '[kilnd]\ntls_cert = %s\n' "$T/tls.crt" >"$T/half.conf"
+"$KILND" -l 127.0.0.1:0 -d "$STATE" -c "$T/half.conf" 2>"$T/half.log" &&
+	fail "kilnd started with tls_cert but no tls_key" ||
+	{ grep -q "tls_cert and tls_key go together" "$T/half.log" &&
+	  ok "tls_cert without tls_key is refused with a reason" || fail "half TLS: $(cat "$T/half.log")"; }
+
+finish
