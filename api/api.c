@@ -22,6 +22,7 @@ static const struct api_route *const tables[] = {
 	api_admin_routes,
 	api_artifacts_routes,
 	api_hooks_routes,
+	api_metrics_routes,
 	api_health_routes,
 };
 
@@ -333,6 +334,7 @@ api_handle(struct api_req *req)
 			continue;
 		}
 		match(r->pattern, req->path, req);
+		req->route = r->pattern;
 		if (!authorized(req, r->scope))
 			return API_DONE;
 		return r->handler(req);

@@ -72,6 +72,7 @@ struct api_env {
 	void *build_ctx;
 
 	const char *pubkey;		/* the minisign public key file */
+	const char *key_id;		/* its id, 16 hex digits */
 	struct store *store;		/* artifacts, sums, signatures */
 };
 
@@ -99,6 +100,7 @@ struct api_req {
 	const struct api_env *env;
 	const char *method;		/* as received; HEAD is served as GET */
 	const char *path;		/* decoded path, no query */
+	const char *route;		/* the matched pattern, or NULL */
 	/* Query argument lookup (decoded value, or NULL). */
 	const char *(*query)(struct api_req *req, const char *name);
 	const char *content_type;	/* request header, or NULL */
@@ -141,6 +143,9 @@ extern const struct api_route api_logs_routes[];
 extern const struct api_route api_targets_routes[];
 extern const struct api_route api_admin_routes[];
 extern const struct api_route api_artifacts_routes[];
+extern const struct api_route api_metrics_routes[];
+/* The OpenAPI 3.1 document of every route (api/openapi.json). */
+extern const char api_openapi_json[];
 
 /* Route and run the request; 404/405 when nothing matches. */
 enum api_result api_handle(struct api_req *req);

@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "../daemon/log.h"
+#include "../daemon/metrics.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -380,22 +381,44 @@ hook(struct api_req *req, enum forge f)
 	return api_submit_job(req, job);
 }
 
+/* The delivery, counted by what came of it. */
+static enum api_result
+counted(struct api_req *req, enum forge f)
+{
+	enum api_result r = hook(req, f);
+	const char *what;
+
+	if (r == API_PENDING)
+		what = "accepted";
+	else switch (req->status) {
+	case 200: what = "redelivery_or_ping"; break;
+	case 202: what = "ignored"; break;
+	case 401: what = "bad_signature"; break;
+	case 404: what = "unknown_repository"; break;
+	case 409: what = "in_progress"; break;
+	case 503: what = "queue_full"; break;
+	default: what = req->status >= 500 ? "error" : "bad_request"; break;
+	}
+	metrics_hook(forge_names[f], what);
+	return r;
+}
+
 static enum api_result
 github(struct api_req *req)
 {
-	return hook(req, GITHUB);
+	return counted(req, GITHUB);
 }
 
 static enum api_result
 gitea(struct api_req *req)
 {
-	return hook(req, GITEA);
+	return counted(req, GITEA);
 }
 
 static enum api_result
 gitlab(struct api_req *req)
 {
-	return hook(req, GITLAB);
+	return counted(req, GITLAB);
 }
 
 /* Signed by the forge, not by a token. */

@@ -15,6 +15,7 @@
 #include "callback.h"
 #include "child.h"
 #include "log.h"
+#include "metrics.h"
 #include "sbuf.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -125,6 +126,7 @@ send_done(struct child *c)
 	util_parse_int64(s->out.p, 0, 999, &code);
 	if (c->exit_status == 0 && code >= 200 && code < 300) {
 		queue_notify_result(cb->q, s->job_id, "delivered", NULL, 0);
+		metrics_callback("delivered");
 		log_info("job %" PRId64 ": callback delivered (HTTP %lld)",
 		    s->job_id, (long long)code);
 		send_free(s);
@@ -145,12 +147,14 @@ send_done(struct child *c)
 		delay = 300000;
 	if (now + delay > s->finished_at + (int64_t)conf->notify_timeout * 1000) {
 		queue_notify_result(cb->q, s->job_id, "failed", why, 0);
+		metrics_callback("given_up");
 		log_warn("job %" PRId64 ": callback failed after %d attempt(s): "
 		    "%s; giving up (notify_timeout)", s->job_id, s->attempts + 1,
 		    why);
 	} else {
 		queue_notify_result(cb->q, s->job_id, "pending", why,
 		    now + delay);
+		metrics_callback("failed_attempt");
 		log_info("job %" PRId64 ": callback attempt %d failed: %s; "
 		    "again in %lld s", s->job_id, s->attempts + 1, why,
 		    (long long)(delay / 1000));

@@ -66,6 +66,8 @@ static const struct key keys[] = {
 	{ "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 65536 },
 	{ "notify_secret", K_STRING, OFF(notify_secret), 0, 0 },
 	{ "notify_timeout", K_UINT, OFF(notify_timeout), 1, 86400 },
+	{ "drain_timeout", K_UINT, OFF(drain_timeout), 0, 86400 },
+	{ "access_log", K_BOOL, OFF(access_log), 0, 0 },
 };
 
 /*
@@ -112,6 +114,7 @@ conf_defaults(struct kiln_config *c)
 	c->sweep_interval = 3600;
 	c->max_connections_per_ip = 128;
 	c->notify_timeout = 600;
+	c->drain_timeout = 60;
 	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
 	c->ntoolchains = ARRAY_SIZE(default_toolchains);
 }

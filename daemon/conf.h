@@ -33,6 +33,8 @@ struct kiln_config {
 	unsigned max_queued;		/* queued targets before 503 */
 	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
 	unsigned max_attempts;		/* runs of a target across crashes */
+	unsigned drain_timeout;		/* s running builds may finish on SIGTERM */
+	bool access_log;		/* a log line per HTTP request */
 	unsigned ntokens;		/* API tokens ([tokens]) */
 
 	/* Builds. */

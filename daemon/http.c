@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "sbuf.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -44,6 +45,7 @@ struct http_req {
 	struct api_req api;
 	struct http_server *srv;
 	struct MHD_Connection *conn;
+	int64_t start_ms;
 	char *body;
 	size_t len, cap;
 	unsigned long long declared;	/* Content-Length, or 0 */
@@ -327,6 +329,22 @@ send_answer(struct http_req *r)
 		    a->headers[i].value);
 	ret = MHD_queue_response(r->conn, a->status, resp);
 	MHD_destroy_response(resp);
+	metrics_http(a->method, a->route, a->status);
+	if (r->srv->conf->access_log) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char host[64] = "-";
+		if (ci != NULL && ci->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)
+			    ci->client_addr)->sin_addr, host, sizeof host);
+		else if (ci != NULL && ci->client_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
+			    ci->client_addr)->sin6_addr, host, sizeof host);
+		log_info("access: %s \"%s %s\" %u %lld ms route=%s", host,
+		    a->method, a->path, a->status,
+		    (long long)(util_now_ms() - r->start_ms),
+		    a->route ? a->route : "-");
+	}
 	log_debug("http: %s %s -> %u", a->method, a->path, a->status);
 	return ret;
 }
@@ -386,6 +404,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->api.complete = complete;
 		r->api.resp_fd = -1;
 		r->api.resp_size = -1;
+		r->start_ms = util_now_ms();
 		r->api.header = header_value;
 		r->api.content_type = MHD_lookup_connection_value(conn,
 		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);

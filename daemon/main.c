@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "queue.h"
 #include "scheduler.h"
@@ -42,13 +43,20 @@ struct kilnd {
 	struct http_server *http;
 	char *worker;
 	struct api_env env;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t grace;
+	uv_timer_t watchdog, status;	/* systemd notify */
+	char status_text[256];
+	char where[80];			/* ADDR:PORT served */
 	int shutting_down;
+	int draining;			/* SIGTERM: builds finishing */
+	const char *conf_path;		/* -c, or NULL: the default */
+	const char *flags[4];		/* -l -d -w --log-level, for reloads */
 	int lock_fd;
 	int keygen;			/* --keygen: make a key and exit */
 	struct sign_key key;
 	char *pubkey;			/* kiln.pub's text, served */
+	char key_id[17];
 	struct store *store;
 	struct callbacks *callbacks;
 };
@@ -90,6 +98,9 @@ on_closed_handle(uv_handle_t *h)
 static void
 close_rest(struct kilnd *k)
 {
+	uv_close((uv_handle_t *)&k->sighup, on_closed_handle);
+	uv_close((uv_handle_t *)&k->watchdog, on_closed_handle);
+	uv_close((uv_handle_t *)&k->status, on_closed_handle);
 	if (k->callbacks != NULL) {
 		callbacks_close(k->callbacks, NULL, NULL);
 		k->callbacks = NULL;
@@ -227,24 +238,158 @@ on_grace(uv_timer_t *h)
 	}
 }
 
+/* The builds are drained (or drain_timeout passed): stop serving. */
+static void
+on_drained(void *data)
+{
+	struct kilnd *k = data;
+
+	k->draining = 0;
+	log_info("shutting down: finishing requests in progress");
+	uv_timer_start(&k->grace, on_grace,
+	    (uint64_t)k->conf.shutdown_timeout * 1000, 0);
+	http_shutdown(k->http, 0, on_http_closed, k);
+}
+
+/*
+ * SIGTERM/SIGINT: no new builds; running builds finish, for at most
+ * drain_timeout, while the API still answers (a job submitted meanwhile
+ * is queued for the next start); then the requests in progress, the
+ * commit in flight, and exit 0.  A second signal stops at once: builds
+ * still running go back to the queue.
+ */
 static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct kilnd *k = h->data;
 
 	if (k->shutting_down) {
-		log_warn("received %s again: closing now", strsignal(signum));
+		log_warn("received %s again: stopping now; running builds go "
+		    "back to the queue", strsignal(signum));
+		if (k->draining)
+			sched_drain_now(k->sched.s);
 		if (k->http != NULL)
 			http_shutdown(k->http, 1, NULL, NULL);
 		return;
 	}
 	k->shutting_down = 1;
-	log_info("received %s: shutting down (finishing requests in progress)",
-	    strsignal(signum));
+	k->draining = 1;
+	log_info("received %s: draining (no new builds; %u running may "
+	    "finish within %u s)", strsignal(signum),
+	    sched_running(k->sched.s), k->conf.drain_timeout);
 	notify_send("STOPPING=1");
-	uv_timer_start(&k->grace, on_grace,
-	    (uint64_t)k->conf.shutdown_timeout * 1000, 0);
-	http_shutdown(k->http, 0, on_http_closed, k);
+	sched_drain(k->sched.s, on_drained, k);
+}
+
+/*
+ * SIGHUP: read kilnd.conf again (and the flags over it).  A file with an
+ * error is refused and the running configuration kept.  Projects,
+ * tokens, toolchains and limits change at once; what is bound at start
+ * (listen, state_dir, TLS, thread pool, connection limits) needs a
+ * restart, which the log says.
+ */
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	static const char *const flag_keys[] = {
+		"listen", "state_dir", "workers", "log_level",
+	};
+	struct kilnd *k = h->data;
+	struct kiln_config nc, *oc = &k->conf;
+	const char *path = k->conf_path ? k->conf_path : CONF_DEFAULT_PATH;
+	char err[512];
+	int rc;
+
+	(void)signum;
+	conf_defaults(&nc);
+	rc = conf_load(&nc, path, err, sizeof err);
+	if (rc == -2 && k->conf_path == NULL)
+		rc = 0;		/* still no file: the embedded defaults */
+	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(flag_keys); i++)
+		if (k->flags[i] != NULL &&
+		    conf_set(&nc, flag_keys[i], k->flags[i], err,
+		    sizeof err) != 0)
+			rc = -1;
+	if (rc == 0 && nc.ntokens == 0 && oc->ntokens > 0 &&
+	    strncmp(k->where, "127.", 4) != 0 && strncmp(k->where, "[::1]", 5)) {
+		snprintf(err, sizeof err, "the new configuration has no tokens, "
+		    "and kilnd listens on %s, not loopback", k->where);
+		rc = -1;
+	}
+	if (rc != 0) {
+		log_error("reload refused, the running configuration stays: %s",
+		    err);
+		conf_free(&nc);
+		return;
+	}
+#define KEEP(f) do { \
+	if ((nc.f == NULL) != (oc->f == NULL) || \
+	    (nc.f && strcmp(nc.f, oc->f) != 0)) \
+		log_warn("reload: %s changed; it applies at the next start", #f); \
+	free(nc.f); \
+	nc.f = oc->f ? xstrdup(oc->f) : NULL; \
+} while (0)
+	KEEP(listen);
+	KEEP(state_dir);
+	KEEP(tls_cert);
+	KEEP(tls_key);
+	KEEP(base_url);
+	KEEP(worker_path);
+#undef KEEP
+	if (nc.max_connections != oc->max_connections ||
+	    nc.max_connections_per_ip != oc->max_connections_per_ip ||
+	    nc.http_timeout != oc->http_timeout)
+		log_warn("reload: HTTP connection limits apply at the next "
+		    "start");
+	conf_free(oc);
+	*oc = nc;		/* every module holds &k->conf */
+	log_set_level(oc->log_level);
+	submitter_set_max_queued(k->submitter, oc->max_queued);
+	sched_kick(k->sched.s);	/* workers may have grown */
+	log_info("reloaded %s: %zu project(s), %u token(s), %u workers",
+	    path, oc->nprojects, oc->ntokens, oc->workers);
+}
+
+/* systemd: WATCHDOG=1 at half the interval, from the loop itself. */
+static void
+on_watchdog(uv_timer_t *h)
+{
+	(void)h;
+	notify_send("WATCHDOG=1");
+}
+
+/* systemd: STATUS= when the counts change. */
+static void
+on_status(uv_timer_t *h)
+{
+	struct kilnd *k = container_of(h, struct kilnd, status);
+	char text[256];
+	int64_t queued = 0;
+
+	queue_count_targets(k->queue, TARGET_QUEUED, &queued);
+	snprintf(text, sizeof text, "STATUS=%s on %s: %lld target(s) queued, "
+	    "%u building%s", k->draining ? "draining" : "serving", k->where,
+	    (long long)queued, sched_running(k->sched.s),
+	    sched_paused(k->sched.s) ? " (paused)" : "");
+	if (strcmp(text, k->status_text) != 0) {
+		snprintf(k->status_text, sizeof k->status_text, "%s", text);
+		notify_send(text);
+	}
+}
+
+/* WATCHDOG_USEC, when systemd set it for this process. */
+static uint64_t
+watchdog_usec(void)
+{
+	const char *u = getenv("WATCHDOG_USEC"), *p = getenv("WATCHDOG_PID");
+	int64_t v, pid;
+
+	if (u == NULL || util_parse_int64(u, 1, INT64_MAX, &v) != 0)
+		return 0;
+	if (p != NULL && (util_parse_int64(p, 1, INT64_MAX, &pid) != 0 ||
+	    pid != (int64_t)getpid()))
+		return 0;
+	return (uint64_t)v;
 }
 
 /*
@@ -329,7 +474,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 	static const char *const flag_keys[] = {
 		"listen", "state_dir", "workers", "log_level",
 	};
-	const char *flags[4] = { NULL, NULL, NULL, NULL };
+	const char **flags = k->flags;
 	const char *cfile = NULL;
 	char err[512];
 	int c, rc;
@@ -361,6 +506,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	k->conf_path = cfile;
 	rc = conf_load(&k->conf, cfile ? cfile : CONF_DEFAULT_PATH, err,
 	    sizeof err);
 	if (rc == -1 || (rc == -2 && cfile != NULL)) {
@@ -473,6 +619,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	k.pubkey = sign_public_text(&k.key);
+	sign_key_id(k.key_id, &k.key);
 	signal(SIGPIPE, SIG_IGN);
 	git_libgit2_init();
 
@@ -538,12 +685,18 @@ main(int argc, char **argv)
 	k.env.build_ctx = k.sched.s;
 	k.env.pubkey = k.pubkey;
 	k.env.store = k.store;
+	k.env.key_id = k.key_id;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);
 	k.sigterm.data = k.sigint.data = &k;
 	uv_signal_start(&k.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&k.sigint, on_signal, SIGINT);
+	uv_signal_init(&k.loop, &k.sighup);
+	k.sighup.data = &k;
+	uv_signal_start(&k.sighup, on_sighup, SIGHUP);
+	uv_timer_init(&k.loop, &k.watchdog);
+	uv_timer_init(&k.loop, &k.status);
 
 	if (http_start(&k.http, &k.loop, (struct sockaddr *)&addr, addrlen,
 	    &k.conf, &k.env, err, sizeof err) != 0) {
@@ -577,6 +730,20 @@ main(int argc, char **argv)
 	snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s, "
 	    "%lld jobs queued", where, (long long)queued);
 	notify_send(status);
+	snprintf(k.where, sizeof k.where, "%s", where);
+	k.status.data = &k;
+	uv_timer_start(&k.status, on_status, 2000, 2000);
+	{
+		uint64_t wd = watchdog_usec();
+		if (wd > 0) {
+			/* Half the interval, in ms, at least 1. */
+			uint64_t ms = wd / 2000 ? wd / 2000 : 1;
+			notify_send("WATCHDOG=1");
+			uv_timer_start(&k.watchdog, on_watchdog, ms, ms);
+			log_info("systemd watchdog: WATCHDOG=1 every %llu ms",
+			    (unsigned long long)ms);
+		}
+	}
 	log_info("builds: up to %u at once with %s", k.conf.workers, k.worker);
 	/* Jobs queued before this start (or requeued by recovery). */
 	sched_kick(k.sched.s);
@@ -604,5 +771,6 @@ out:
 	free(k.pubkey);
 	sign_key_wipe(&k.key);
 	conf_free(&k.conf);
+	metrics_reset();
 	return exit_code;
 }

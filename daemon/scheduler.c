@@ -18,6 +18,7 @@
 #include "attest.h"
 #include "child.h"
 #include "log.h"
+#include "metrics.h"
 #include "recipe.h"
 #include "sbuf.h"
 #include "scheduler.h"
@@ -61,6 +62,7 @@ struct starget {
 	bool cancel;
 	bool timed_out;			/* the backstop fired */
 	bool busy;			/* a thread-pool task holds it */
+	bool release;			/* give back to the queue (drain) */
 	char *cache_key;		/* hex, when the build may be cached */
 	bool cached;			/* reused an equal build's artifacts */
 	uv_timer_t timer;		/* backstop, then kill grace */
@@ -73,6 +75,7 @@ struct starget {
 struct fetch {
 	struct child child;
 	struct sjob *j;
+	int64_t start_ms;
 	struct sbuf out, err;
 	uv_timer_t timer;
 	bool timed_out;
@@ -118,6 +121,10 @@ struct sched {
 	struct signing *signing;	/* jobs being signed */
 	uv_timer_t sweep_timer;
 	bool sweeping;
+	bool draining;			/* no new builds; running ones finish */
+	uv_timer_t drain_timer;
+	void (*drained)(void *);
+	void *drained_data;
 	void (*stopped)(void *);
 	void *stopped_data;
 };
@@ -430,11 +437,14 @@ start_publish(struct starget *st, int code)
 	queue_task(st->s, &t->req, publish_work, publish_after);
 }
 
+static void maybe_drained(struct sched *s);
+
 /* After a target's memory is gone: stop if stopping, else fill the slot. */
 static void
 after_target(struct sched *s)
 {
 	maybe_stopped(s);
+	maybe_drained(s);
 	sched_kick(s);
 }
 
@@ -457,7 +467,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	enum job_state js = JOB_RUNNING;
 	int rc;
 
-	if (s->stopping) {
+	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
 		rc = queue_release(s->q, st->claim.target_id);
 		log_line(st, "kilnd is stopping: %s goes back to the queue",
@@ -476,6 +486,9 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		log_info("job %" PRId64 " %s: %s%s%s", st->claim.job_id,
 		    st->t.name, target_state_name(state), error ? ": " : "",
 		    error ? error : "");
+		if (st->started && st->start_ms > 0)
+			metrics_build(st->t.name, target_state_name(state),
+			    (util_now_ms() - st->start_ms) / 1000.0);
 	}
 	if (rc != 0 && rc != QUEUE_ENOTFOUND)
 		log_error("job %" PRId64 " %s: cannot record the result",
@@ -737,6 +750,7 @@ struct ident_task {
 	uv_work_t req;
 	struct starget *st;
 	char *recipe;
+	char *triple;
 	char *id;
 	char why[256];
 };
@@ -760,8 +774,7 @@ ident_work(uv_work_t *req)
 {
 	struct ident_task *t = req->data;
 
-	t->id = toolid_for(t->recipe, &t->st->t, t->st->s->conf, t->why,
-	    sizeof t->why);
+	t->id = toolid_for(t->recipe, t->triple, t->why, sizeof t->why);
 }
 
 static void
@@ -776,7 +789,11 @@ ident_after(uv_work_t *req, int status)
 
 	(void)status;
 	st->busy = false;
-	if (s->stopping || st->cancel) {
+	if (s->draining && !s->stopping && !st->cancel) {
+		/* Draining: it has not started; the next start builds it. */
+		st->release = true;
+		end_target(st, TARGET_QUEUED, -1, NULL, NULL, 0);
+	} else if (s->stopping || st->cancel) {
 		end_target(st, TARGET_CANCELED, -1, "canceled before it started",
 		    NULL, 0);
 	} else if (t->id == NULL) {
@@ -786,6 +803,7 @@ ident_after(uv_work_t *req, int status)
 	} else {
 		st->cache_key = cache_key(st->j, st, t->id);
 		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0;
+		metrics_cache(hit);
 		if (hit && !reusable(s, arts, narts)) {
 			log_warn("job %" PRId64 " %s: an equal build is on record "
 			    "but its files are gone from the store; building",
@@ -803,6 +821,7 @@ ident_after(uv_work_t *req, int status)
 		free_arts(arts, narts);
 	}
 	free(t->recipe);
+	free(t->triple);
 	free(t->id);
 	free(t);
 	task_done(s);
@@ -823,6 +842,10 @@ launch(struct starget *st)
 	t->req.data = t;
 	t->st = st;
 	t->recipe = xstrdup(st->j->recipe);
+	{
+		const char *tr = conf_toolchain(st->s->conf, st->t.name);
+		t->triple = tr ? xstrdup(tr) : NULL;
+	}
 	st->busy = true;
 	queue_task(st->s, &t->req, ident_work, ident_after);
 }
@@ -893,6 +916,7 @@ sign_after(uv_work_t *req, int status)
 			break;
 		}
 	}
+	metrics_sign(g->rc == 0);
 	if (g->rc != 0)
 		log_error("job %" PRId64 ": cannot sign: %s (kilnd tries again "
 		    "at its next start)", g->job->id, g->why);
@@ -988,6 +1012,8 @@ sweep_after(uv_work_t *req, int status)
 
 	(void)status;
 	s->sweeping = false;
+	if (t->rc == 0)
+		metrics_store(t->st.blobs, t->st.bytes);
 	if (t->rc != 0)
 		log_error("retention sweep failed");
 	else if (t->expired > 0 || t->st.removed > 0)
@@ -1146,12 +1172,14 @@ fetch_done(struct child *c)
 			resolve_recipe(j, res, why, sizeof why);
 	}
 	json_decref(res);
+	metrics_fetch(why[0] == '\0', (util_now_ms() - f->start_ms) / 1000.0);
 	uv_close((uv_handle_t *)&f->timer, fetch_closed);
 
-	if (s->stopping || (why[0] != '\0' && !j->cancel)) {
+	if (s->stopping || s->draining || (why[0] != '\0' && !j->cancel)) {
 		unsigned n = j->ntargets;
+		bool giveback = s->stopping || s->draining;
 
-		if (!s->stopping) {
+		if (!giveback) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
@@ -1162,12 +1190,14 @@ fetch_done(struct child *c)
 		/* Freeing the last target frees j: count, do not walk j. */
 		for (unsigned i = 0; i < n; i++) {
 			struct starget *st = j->targets;
-			if (s->stopping)
+			if (giveback)
 				queue_release(s->q, st->claim.target_id);
 			free_target(st);
 		}
 		if (s->stopping)
 			maybe_stopped(s);
+		else if (s->draining)
+			maybe_drained(s);
 		else
 			sched_kick(s);
 		return;
@@ -1222,6 +1252,7 @@ start_fetch(struct sjob *j)
 	argv[7] = j->job->commit ? j->job->commit : j->job->ref;
 	argv[8] = NULL;
 	f->j = j;
+	f->start_ms = util_now_ms();
 	j->f = f;
 	j->fetch = FETCH_RUNNING;
 	s->fetches++;
@@ -1292,7 +1323,8 @@ sched_kick(struct sched *s)
 	struct queue_claim c;
 	size_t n;
 
-	while (!s->stopping && !s->paused && s->running < s->conf->workers) {
+	while (!s->stopping && !s->draining && !s->paused &&
+	    s->running < s->conf->workers) {
 		size_t best = 0;
 		unsigned best_running = ~0U;
 
@@ -1423,6 +1455,8 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_init(loop, &s->sweep_timer);
 	s->sweep_timer.data = s;
+	uv_timer_init(loop, &s->drain_timer);
+	s->drain_timer.data = s;
 	uv_timer_start(&s->sweep_timer, on_sweep,
 	    sweep_ms < 30000 ? sweep_ms : 30000, sweep_ms);
 	/* Nothing runs yet: work trees are what a crash left behind.  Out
@@ -1518,6 +1552,63 @@ sched_log_unwatch(struct sched *s, void *handle)
 	free(w);
 }
 
+/* --- drain ---------------------------------------------------------------------- */
+
+static void
+maybe_drained(struct sched *s)
+{
+	void (*done)(void *) = s->drained;
+
+	if (!s->draining || done == NULL || s->running > 0 || s->fetches > 0)
+		return;
+	s->drained = NULL;
+	uv_timer_stop(&s->drain_timer);
+	log_info("builds: drained");
+	done(s->drained_data);
+}
+
+static void
+on_drain_timeout(uv_timer_t *h)
+{
+	struct sched *s = h->data;
+	void (*done)(void *) = s->drained;
+
+	if (done == NULL)
+		return;
+	s->drained = NULL;
+	log_warn("builds: drain_timeout (%u s) over with %u build(s) still "
+	    "running; they go back to the queue", s->conf->drain_timeout,
+	    s->running);
+	done(s->drained_data);
+}
+
+void
+sched_drain(struct sched *s, void (*done)(void *), void *data)
+{
+	s->draining = true;
+	s->drained = done;
+	s->drained_data = data;
+	/* Nothing new starts.  A fetch has built nothing yet: stop it (its
+	 * targets go back to the queue). */
+	for (struct sjob *j = s->jobs; j; j = j->next)
+		if (j->f != NULL)
+			child_kill(&j->f->child, SIGKILL);
+	log_info("builds: draining: %u running may finish (drain_timeout %u s)",
+	    s->running, s->conf->drain_timeout);
+	uv_timer_start(&s->drain_timer, on_drain_timeout,
+	    (uint64_t)s->conf->drain_timeout * 1000, 0);
+	maybe_drained(s);
+}
+
+void
+sched_drain_now(struct sched *s)
+{
+	if (s->drained != NULL) {
+		uv_timer_stop(&s->drain_timer);
+		on_drain_timeout(&s->drain_timer);
+	}
+}
+
 /* --- shutdown ------------------------------------------------------------------- */
 
 static void
@@ -1542,6 +1633,7 @@ maybe_stopped(struct sched *s)
 		return;
 	uv_timer_stop(&s->tick);
 	uv_close((uv_handle_t *)&s->sweep_timer, NULL);
+	uv_close((uv_handle_t *)&s->drain_timer, NULL);
 	uv_close((uv_handle_t *)&s->tick, on_tick_closed);
 }
 

@@ -55,6 +55,15 @@ void *sched_log_watch(struct sched *s, int64_t job_id, const char *target,
 void sched_log_unwatch(struct sched *s, void *handle);
 
 /*
+ * Drain (SIGTERM): no new builds; fetches are stopped and their targets
+ * given back; running builds may finish, for at most drain_timeout; then
+ * done(data) (the caller then calls sched_shutdown, which gives back what
+ * still runs).  sched_drain_now ends the wait at once.
+ */
+void sched_drain(struct sched *s, void (*done)(void *), void *data);
+void sched_drain_now(struct sched *s);
+
+/*
  * Stop: no new builds; running ones are killed and given back to the
  * queue (they run again at the next start); then done(data).
  */

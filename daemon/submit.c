@@ -230,6 +230,12 @@ submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data)
 }
 
 void
+submitter_set_max_queued(struct submitter *s, unsigned max_queued)
+{
+	s->max_queued = max_queued;
+}
+
+void
 submitter_stop_accepting(struct submitter *s)
 {
 	s->stopped = 1;

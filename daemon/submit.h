@@ -26,6 +26,8 @@ int submitter_submit(void *ctx, struct job *job, api_submit_done done,
 /* Call fn(data) on the loop thread after each batch commits. */
 void submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data);
 /* Refuse new submissions (API_ESTOPPING) from now on. */
+/* A new max_queued (a reload). */
+void submitter_set_max_queued(struct submitter *s, unsigned max_queued);
 void submitter_stop_accepting(struct submitter *s);
 /* Submissions queued or being committed. */
 size_t submitter_inflight(const struct submitter *s);

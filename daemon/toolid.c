@@ -157,12 +157,11 @@ go_identity(char *err, size_t errsize)
 }
 
 char *
-toolid_for(const char *recipe_json, const struct target *t,
-    const struct kiln_config *conf, char *err, size_t errsize)
+toolid_for(const char *recipe_json, const char *triple, char *err,
+    size_t errsize)
 {
 	json_t *r = json_loads(recipe_json, 0, NULL);
 	const char *kind = json_string_value(json_object_get(r, "kind"));
-	const char *triple = conf_toolchain(conf, t->name);
 	char *path = NULL, *go, *ccid = NULL, *id = NULL, *cc;
 	bool is_go = kind != NULL && strcmp(kind, "go") == 0;
 

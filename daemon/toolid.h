@@ -16,11 +16,13 @@
 #include "target.h"
 
 /*
- * The identity (malloc'd) for building `t` with the recipe (validated
- * JSON), or NULL with a reason in err when the compiler cannot be run:
- * the build then goes ahead uncached.
+ * The identity (malloc'd) for building with the recipe (validated JSON)
+ * and the target's C toolchain triple from [toolchains] (NULL: none), or
+ * NULL with a reason in err when the compiler cannot be run: the build
+ * then goes ahead uncached.  The caller reads the triple from the
+ * configuration on the loop thread (a reload may replace it).
  */
-char *toolid_for(const char *recipe_json, const struct target *t,
-    const struct kiln_config *conf, char *err, size_t errsize);
+char *toolid_for(const char *recipe_json, const char *triple, char *err,
+    size_t errsize);
 
 #endif

@@ -1,0 +1,172 @@
+/* GET /metrics (Prometheus text format) and GET /v1/info. */
+#include "config.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "../daemon/metrics.h"
+#include "../daemon/util.h"
+#include "../daemon/xmalloc.h"
+
+static void
+gauge_head(struct sbuf *b, const char *name, const char *help)
+{
+	sbuf_adds(b, "# HELP ");
+	sbuf_adds(b, name);
+	sbuf_addc(b, ' ');
+	sbuf_adds(b, help);
+	sbuf_adds(b, "\n# TYPE ");
+	sbuf_adds(b, name);
+	sbuf_adds(b, " gauge\n");
+}
+
+static void
+gauge(struct sbuf *b, const char *name, const char *labels, int64_t v)
+{
+	sbuf_adds(b, name);
+	if (labels != NULL)
+		sbuf_adds(b, labels);
+	sbuf_addc(b, ' ');
+	sbuf_addi(b, v);
+	sbuf_addc(b, '\n');
+}
+
+static int64_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int64_t n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the directory's own fd */
+}
+
+static int64_t
+rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = -1;
+	fclose(f);
+	return rss < 0 ? -1 : (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
+static enum api_result
+get_metrics(struct api_req *req)
+{
+	const struct api_env *env = req->env;
+	struct sbuf b = { 0 };
+	char labels[48];
+	int64_t n;
+
+	gauge_head(&b, "kiln_jobs", "Jobs by state.");
+	for (int s = 0; s < JOB_STATE_COUNT; s++) {
+		if (queue_count_jobs(env->queue, (enum job_state)s, &n) != 0)
+			goto fail;
+		snprintf(labels, sizeof labels, "{state=\"%s\"}",
+		    job_state_name((enum job_state)s));
+		gauge(&b, "kiln_jobs", labels, n);
+	}
+	gauge_head(&b, "kiln_targets", "Targets by state.");
+	for (int s = 0; s < TARGET_STATE_COUNT; s++) {
+		if (queue_count_targets(env->queue, (enum target_state)s, &n) != 0)
+			goto fail;
+		snprintf(labels, sizeof labels, "{state=\"%s\"}",
+		    target_state_name((enum target_state)s));
+		gauge(&b, "kiln_targets", labels, n);
+	}
+	queue_count_targets(env->queue, TARGET_QUEUED, &n);
+	gauge_head(&b, "kiln_queue_depth", "Targets waiting for a build slot.");
+	gauge(&b, "kiln_queue_depth", NULL, n);
+	gauge_head(&b, "kiln_builds_running", "Build slots in use (targets "
+	    "fetching, building or being published).");
+	gauge(&b, "kiln_builds_running", NULL,
+	    env->running ? env->running(env->build_ctx) : 0);
+	gauge_head(&b, "kiln_build_slots", "Build slots (workers).");
+	gauge(&b, "kiln_build_slots", NULL, env->conf->workers);
+	gauge_head(&b, "kiln_builds_paused", "1 when builds are paused.");
+	gauge(&b, "kiln_builds_paused", NULL,
+	    env->paused ? env->paused(env->build_ctx) : 0);
+	metrics_render(&b);
+	gauge_head(&b, "process_resident_memory_bytes", "Resident memory of "
+	    "kilnd.");
+	gauge(&b, "process_resident_memory_bytes", NULL, rss_bytes());
+	gauge_head(&b, "process_open_fds", "Open file descriptors of kilnd.");
+	gauge(&b, "process_open_fds", NULL, open_fds());
+	gauge_head(&b, "process_start_time_seconds", "When kilnd started, "
+	    "seconds since the epoch.");
+	gauge(&b, "process_start_time_seconds", NULL, env->started_at / 1000);
+	free(req->resp_body);
+	req->resp_body = sbuf_steal(&b, &req->resp_len);
+	req->status = 200;
+	req->resp_type = "text/plain; version=0.0.4; charset=utf-8";
+	return API_DONE;
+fail:
+	sbuf_free(&b);
+	api_reply_problem(req, 503, "the job queue cannot be read");
+	return API_DONE;
+}
+
+/* GET /v1/info: what this farm is. */
+static enum api_result
+get_info(struct api_req *req)
+{
+	const struct api_env *env = req->env;
+	const struct kiln_config *c = env->conf;
+	json_t *tc = json_object(), *projects = json_array();
+
+	for (size_t i = 0; i < c->ntoolchains; i++)
+		json_object_set_new(tc, c->toolchains[i].target,
+		    json_string(c->toolchains[i].triple));
+	for (size_t i = 0; i < c->nprojects; i++)
+		json_array_append_new(projects,
+		    json_string(c->projects[i].name));
+	api_reply_json(req, 200, json_pack("{s:s, s:i, s:i, s:b, s:o, s:s?, "
+	    "s:s, s:o, s:b, s:I}",
+	    "version", PACKAGE_VERSION,
+	    "schema", queue_schema_version(),
+	    "workers", (int)c->workers,
+	    "paused", env->paused ? env->paused(env->build_ctx) : 0,
+	    "toolchains", tc,
+	    "pubkey_id", env->key_id,
+	    "pubkey_url", "/v1/pubkey",
+	    "projects", projects,
+	    "tokens_required", c->ntokens > 0,
+	    "uptime_s", (json_int_t)((util_now_ms() - env->started_at) / 1000)));
+	return API_DONE;
+}
+
+/* GET /v1/openapi.json */
+static enum api_result
+get_openapi(struct api_req *req)
+{
+	size_t n = strlen(api_openapi_json);
+
+	free(req->resp_body);
+	req->resp_body = xmalloc(n + 1);
+	memcpy(req->resp_body, api_openapi_json, n + 1);
+	req->resp_len = n;
+	req->status = 200;
+	req->resp_type = "application/json";
+	return API_DONE;
+}
+
+const struct api_route api_metrics_routes[] = {
+	{ "GET", "/metrics", API_SCOPE_READ, get_metrics },
+	{ "GET", "/v1/info", API_SCOPE_READ, get_info },
+	{ "GET", "/v1/openapi.json", API_SCOPE_PUBLIC, get_openapi },
+	{ NULL, NULL, 0, NULL },
+};

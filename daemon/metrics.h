@@ -1,0 +1,34 @@
+/*
+ * Counters and histograms for GET /metrics (Prometheus text format 0.0.4).
+ * Everything here is touched on the loop thread only: work done in the
+ * thread pool is counted in its after-work callback.  Gauges that are
+ * read when scraped (jobs by state, queue depth, memory, fds) are added
+ * by api/metrics.c.
+ */
+#ifndef KILN_METRICS_H
+#define KILN_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sbuf.h"
+
+/* One answered HTTP request; route is the pattern ("/v1/jobs/{id}"),
+ * NULL when nothing matched. */
+void metrics_http(const char *method, const char *route, unsigned status);
+/* A build that ran (not a cache hit): its target, end state, seconds. */
+void metrics_build(const char *target, const char *state, double seconds);
+void metrics_fetch(bool ok, double seconds);
+/* A webhook delivery: forge and what came of it ("accepted", ...). */
+void metrics_hook(const char *forge, const char *result);
+void metrics_cache(bool hit);
+void metrics_sign(bool ok);
+void metrics_store(uint64_t blobs, uint64_t bytes);
+void metrics_callback(const char *result);
+
+/* Append every counter and histogram. */
+void metrics_render(struct sbuf *b);
+/* Forget everything (tests). */
+void metrics_reset(void);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * The OpenAPI document (api/openapi.json, served at /v1/openapi.json)
+ * against the router's tables: every route is in the document with its
+ * method, and the document names no route the router does not have.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <jansson.h>
+
+#include "api/api.h"
+#include "unit.h"
+
+static void
+lower(char *out, const char *in, size_t size)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < size; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+static void
+every_route_is_documented(void)
+{
+	json_error_t err;
+	json_t *doc = json_loads(api_openapi_json, 0, &err), *paths;
+	const struct api_route *r;
+	char m[16];
+	size_t n = 0;
+
+	if (doc == NULL) {
+		fprintf(stderr, "  openapi.json: line %d: %s\n", err.line,
+		    err.text);
+		unit_failed_checks++;
+		return;
+	}
+	CHECK_STR(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+	paths = json_object_get(doc, "paths");
+	for (size_t i = 0; (r = api_route_at(i)) != NULL; i++) {
+		json_t *op;
+
+		lower(m, r->method, sizeof m);
+		op = json_object_get(json_object_get(paths, r->pattern), m);
+		if (op == NULL) {
+			fprintf(stderr, "  %s %s is a route, not in "
+			    "openapi.json\n", r->method, r->pattern);
+			unit_failed_checks++;
+		} else if (json_object_get(op, "responses") == NULL) {
+			fprintf(stderr, "  %s %s has no responses\n", r->method,
+			    r->pattern);
+			unit_failed_checks++;
+		}
+		n++;
+	}
+	CHECK(n > 20);
+	/* And the other way round. */
+	const char *path;
+	json_t *item;
+	json_object_foreach(paths, path, item) {
+		const char *method;
+		json_t *op;
+		json_object_foreach(item, method, op) {
+			bool found = false;
+			(void)op;
+			for (size_t i = 0; (r = api_route_at(i)) != NULL; i++) {
+				lower(m, r->method, sizeof m);
+				found |= strcmp(m, method) == 0 &&
+				    strcmp(r->pattern, path) == 0;
+			}
+			if (!found) {
+				fprintf(stderr, "  openapi.json has %s %s, the "
+				    "router does not\n", method, path);
+				unit_failed_checks++;
+			}
+		}
+	}
+	json_decref(doc);
+}
+
+UNIT_MAIN(
+	TEST(every_route_is_documented),
+)
