@@ -69,6 +69,7 @@ usage(FILE *f)
 "             [--log-level LEVEL]\n"
 "       kilnd --keygen [-d STATE_DIR]\n"
 "       kilnd --hash-token < TOKEN-FILE\n"
+"       kilnd --check-config [-c FILE]\n"
 "       kilnd --version | --help\n"
 "\n"
 "  -c, --config FILE      configuration file (default " CONF_DEFAULT_PATH ";\n"
@@ -83,6 +84,8 @@ usage(FILE *f)
 "                         directory (kiln.key, kiln.pub) and exit\n"
 "      --hash-token       read an API token on standard input, print the\n"
 "                         SHA-256 that [tokens] in kilnd.conf takes, exit\n"
+"      --check-config     read the configuration and flags, say whether\n"
+"                         they are valid, exit (1 and the error if not)\n"
 "      --version          print the version and exit\n"
 "  -h, --help             print this help and exit\n"
 "\n"
@@ -457,7 +460,8 @@ hash_token(void)
 static int
 parse_args(struct kilnd *k, int argc, char **argv)
 {
-	enum { OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_KEYGEN, OPT_HASH_TOKEN };
+	enum { OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_KEYGEN, OPT_HASH_TOKEN,
+		OPT_CHECK };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -467,6 +471,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "keygen", no_argument, NULL, OPT_KEYGEN },
 		{ "hash-token", no_argument, NULL, OPT_HASH_TOKEN },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -476,6 +481,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 	};
 	const char **flags = k->flags;
 	const char *cfile = NULL;
+	int check = 0;
 	char err[512];
 	int c, rc;
 
@@ -489,6 +495,7 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		case OPT_KEYGEN: k->keygen = 1; break;
 		case OPT_HASH_TOKEN:
 			return hash_token();
+		case OPT_CHECK: check = 1; break;
 		case OPT_VERSION:
 			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
 			    queue_schema_version());
@@ -519,6 +526,12 @@ parse_args(struct kilnd *k, int argc, char **argv)
 			fprintf(stderr, "kilnd: command line: %s\n", err);
 			return 2;
 		}
+	}
+	if (check) {
+		printf("%s: ok (%zu project(s), %u token(s))\n",
+		    rc == -2 ? "embedded defaults" : cfile ? cfile :
+		    CONF_DEFAULT_PATH, k->conf.nprojects, k->conf.ntokens);
+		return 0;
 	}
 	log_set_level(k->conf.log_level);
 	if (rc == -2)
@@ -732,7 +745,7 @@ main(int argc, char **argv)
 	notify_send(status);
 	snprintf(k.where, sizeof k.where, "%s", where);
 	k.status.data = &k;
-	uv_timer_start(&k.status, on_status, 2000, 2000);
+	uv_timer_start(&k.status, on_status, 500, 2000);
 	{
 		uint64_t wd = watchdog_usec();
 		if (wd > 0) {

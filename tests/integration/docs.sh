@@ -211,7 +211,7 @@ fi
 # --- rendering and lint -------------------------------------------------
 
 if command -v man >/dev/null 2>&1; then
-	for page in "$MAN8" "$MAN5"; do
+	for page in "$MAN8" "$MAN5" "$SRCDIR/man/kiln-api.7" "$SRCDIR/man/kiln-worker.8"; do
 		name=${page#"$SRCDIR"/}
 		out=$(MANPAGER=cat PAGER=cat MANWIDTH=80 man -l "$page" \
 			2>"$T/man.err")
@@ -235,7 +235,7 @@ else
 fi
 
 if command -v mandoc >/dev/null 2>&1; then
-	for page in "$MAN8" "$MAN5"; do
+	for page in "$MAN8" "$MAN5" "$SRCDIR/man/kiln-api.7" "$SRCDIR/man/kiln-worker.8"; do
 		name=${page#"$SRCDIR"/}
 		# Exit 0: nothing at level ERROR or above (3 error, 4
 		# unsupported, 5/6 mandoc failed).
@@ -252,6 +252,40 @@ else
 	SKIPPED="$SKIPPED mandoc"
 	echo "# mandoc is missing: lint not checked"
 fi
+
+# --- doc/kilnd.conf.example: valid, commented and not, every key -------
+
+EX=$SRCDIR/doc/kilnd.conf.example
+if out=$("$KILND" -c "$EX" --check-config 2>&1); then
+	ok "kilnd --check-config accepts doc/kilnd.conf.example"
+else
+	fail "the example configuration is refused: $out"
+fi
+sed 's/^;//' "$EX" >"$T/uncommented.conf"
+if out=$("$KILND" -c "$T/uncommented.conf" --check-config 2>&1); then
+	ok "and with every line uncommented: $out"
+else
+	fail "the uncommented example is refused: $out"
+fi
+for key in $code_keys; do
+	grep -q "^;$key = " "$EX" || fail "doc/kilnd.conf.example lacks the key $key"
+done
+ok "doc/kilnd.conf.example shows every key of daemon/conf.c"
+printf '[kilnd]\nworkers = many\n' >"$T/bad.conf"
+out=$("$KILND" -c "$T/bad.conf" --check-config 2>&1) && fail "--check-config accepted workers = many" ||
+	{ [[ "$out" == *"bad.conf:2: workers: 'many'"* ]] && ok "--check-config names file:line of an error" ||
+	  fail "--check-config said: $out"; }
+
+# --- kiln-api(7) lists every route of the OpenAPI document ---------------
+
+API7=$SRCDIR/man/kiln-api.7
+routes=$(jq -r '.paths | to_entries[] | .key as $p | .value | keys[] | ascii_upcase + " " + $p' \
+	"$SRCDIR/api/openapi.json")
+[ -n "$routes" ] || fail "no routes read from api/openapi.json"
+while read -r m p; do
+	grep -qF ".It Li $m $p " "$API7" &&
+		ok "kiln-api(7) documents $m $p" || fail "kiln-api(7) lacks '.It Li $m $p'"
+done <<<"$routes"
 
 echo "# $NCHECK checks passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ] || exit 1
