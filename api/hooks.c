@@ -28,6 +28,18 @@ enum forge { GITHUB, GITEA, GITLAB };
 
 static const char *const forge_names[] = { "github", "gitea", "gitlab" };
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* The body's JSON: as is, or the payload= field of a form. */
 static json_t *
 payload(struct api_req *req, char *why, size_t whysize)
@@ -54,10 +66,13 @@ payload(struct api_req *req, char *why, size_t whysize)
 				json = w = xmalloc((size_t)(e - p));
 				for (p += 8; p < e; p++) {
 					int hi, lo;
+					/* Bounded by e: the body is not a C
+					 * string (tests/fuzz/fuzz_router). */
 					if (*p == '+')
 						*w++ = ' ';
 					else if (*p == '%' && e - p > 2 &&
-					    sscanf(p + 1, "%1x%1x", &hi, &lo) == 2) {
+					    (hi = hexval(p[1])) >= 0 &&
+					    (lo = hexval(p[2])) >= 0) {
 						*w++ = (char)(hi * 16 + lo);
 						p += 2;
 					} else
@@ -221,6 +236,12 @@ ignored(struct api_req *req, unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
+	/* The reason quotes a header or a payload field, possibly cut in
+	 * the middle of a character: only printable ASCII goes out (a JSON
+	 * string must be valid UTF-8; found by tests/fuzz/fuzz_router). */
+	for (char *c = why; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 	api_reply_json(req, status, json_pack("{s:s}", "ignored", why));
 	return API_DONE;
 }

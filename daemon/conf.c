@@ -52,6 +52,7 @@ static const struct key keys[] = {
 	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL << 20, 1ULL << 40 },
 	{ "build_pids", K_UINT, OFF(build_pids), 16, 1000000 },
 	{ "build_uid", K_UINT, OFF(build_uid), 1, 4294967294U },
+	{ "build_file_size", K_SIZE, OFF(build_file_size), 1ULL << 20, 1ULL << 40 },
 	{ "base_url", K_URL, OFF(base_url), 0, 0 },
 	{ "max_artifacts", K_UINT, OFF(max_artifacts), 1, 100000 },
 	{ "max_artifact_size", K_SIZE, OFF(max_artifact_size), 1, 1ULL << 40 },
@@ -105,6 +106,7 @@ conf_defaults(struct kiln_config *c)
 	c->build_memory = 4ULL * 1024 * 1024 * 1024;
 	c->build_pids = 1024;
 	c->build_uid = 65534;
+	c->build_file_size = 2ULL * 1024 * 1024 * 1024;
 	c->base_url = NULL;		/* http://LISTEN */
 	c->max_artifacts = 256;
 	c->max_artifact_size = 2ULL * 1024 * 1024 * 1024;

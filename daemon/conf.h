@@ -46,6 +46,7 @@ struct kiln_config {
 	size_t build_memory;		/* bytes, cgroup memory limit */
 	unsigned build_pids;		/* cgroup pids limit */
 	unsigned build_uid;		/* host uid of builds when root */
+	size_t build_file_size;		/* RLIMIT_FSIZE of builds, bytes */
 
 	/* Artifacts. */
 	char *base_url;			/* this farm's URL; NULL = http://listen */

@@ -684,6 +684,8 @@ spawn_build(struct starget *st)
 	ARG(xstrdup("--cache")); ARG(xstrdup(cache));
 	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
 	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
+	ARG(xstrdup("--file-size"));
+	ARG(xasprintf("%zu", conf->build_file_size));
 	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
 	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
 	if (j->job->network)

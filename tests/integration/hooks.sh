@@ -192,6 +192,10 @@ FORMJ=$(printf '%s' "$BODY" | jq -r .id)
 github "$(payload github-ping.json "$GH_URL")" "$S1" ping d-ping
 expect_status 200 "ping"
 expect_json .project app "ping names the project"
+# An event name that is not UTF-8 (found by fuzz_router: it crashed kilnd).
+github "$PUSH" "$S1" "$(printf 'push\310\310')" d-binary
+expect_status 202 "an event header with bytes that are not UTF-8"
+expect_json '.ignored | test("event .push\\?\\?. does not build")' true "is ignored, the bytes shown as '?'"
 github "$PUSH" "$S1" issues d-issues
 expect_status 202 "an issues event"
 expect_json '.ignored | test("event .issues. does not build")' true "it is ignored with a reason"

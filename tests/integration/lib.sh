@@ -53,7 +53,8 @@ printf '[kilnd]\npaused = yes\n' >"$PAUSED_CONF"
 # Start kilnd with extra arguments; waits until it is listening.
 start_kilnd() {
 	KLOG=$T/kilnd.$RANDOM.log
-	"$KILND" -l 127.0.0.1:0 -d "$STATE" "$@" 2>"$KLOG" &
+	# KILND_WRAPPER: make valgrind-check runs kilnd under valgrind.
+	${KILND_WRAPPER:-} "$KILND" -l 127.0.0.1:0 -d "$STATE" "$@" 2>"$KLOG" &
 	KPID=$!
 	for _ in $(seq 1 200); do
 		URL=$(grep -o 'listening on http://[0-9.:]*' "$KLOG" 2>/dev/null |

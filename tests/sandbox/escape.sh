@@ -1,8 +1,10 @@
 #!/bin/bash
-# Hostile recipes through kilnd: each is contained, and each check asserts
-# the specific outcome.  Also: cancel of a running build kills its
-# grandchildren, and a timeout kills a double-forked, setsid'd one.
-. "$(dirname "$0")/lib.sh"
+# The sandbox escape suite: hostile recipes through kilnd, each with the
+# specific assertion that it was contained, and a table of attack,
+# expected and observed at the end.  Also: cancel of a running build
+# kills its grandchildren, and a timeout kills a double-forked, setsid'd
+# one.
+. "$(dirname "$0")/../integration/lib.sh"
 
 for tool in git; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
@@ -23,6 +25,7 @@ cat > "$T/sandbox.conf" <<CONF
 build_timeout = 60
 build_memory = 256M
 build_pids = 128
+build_file_size = 64M
 CONF
 # A secret in kilnd's environment must not reach any build.
 KILN_TEST_SECRET=s3cr3t-$$ start_kilnd -c "$T/sandbox.conf" -w 2
@@ -145,6 +148,87 @@ grep -qx kiln-build <<<"$LOG" && ok "hostname kiln-build" || fail "hostname"
 run_recipe "unshare/mount" "unshare -U true && echo UNSHARED; mount -t tmpfs x /tmp && echo MOUNTED; echo done"
 grep -qxE 'UNSHARED|MOUNTED' <<<"$LOG" && { fail "unshare or mount worked"; row "unshare -U, mount" "EPERM" "worked"; } ||
 	{ ok "unshare and mount refused"; row "unshare -U, mount" "EPERM" "EPERM"; }
+
+# --- the host's processes, other jobs, the store, devices --------------------
+run_recipe "host pid 1" "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo PROCS=\$(ls /proc | grep -c '^[0-9]'); cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c s3cr3t; echo done"
+host1=$(tr '\0' ' ' </proc/1/cmdline)
+procs=$(sed -n 's/^PROCS=//p' <<<"$LOG")
+if grep -qF -- "$host1" <<<"$LOG" && [ -n "$host1" ]; then
+	fail "the host's pid 1 is visible: $LOG"; row "read /proc/1 of the host" "own pid ns" "HOST PID 1"
+elif [ -n "$procs" ] && [ "$procs" -lt 20 ]; then
+	ok "/proc/1 is the sandbox's own init, $procs processes visible"
+	row "read /proc/1 of the host" "own pid ns" "$procs pids, not the host's"
+else fail "pid namespace: $LOG"; fi
+
+run_recipe "kilnd's /proc" "test -e /proc/$KPID/environ && cat /proc/$KPID/environ | tr '\\0' '\\n' | grep s3cr3t && echo FOUND; echo done"
+grep -qx FOUND <<<"$LOG" && { fail "kilnd's environment read via /proc"; row "kilnd's /proc/PID/environ" "not visible" "READ"; } ||
+	{ ok "kilnd's /proc entry (pid $KPID) is not reachable"; row "kilnd's /proc/PID/environ" "not visible" "not visible"; }
+
+# Another job's work tree and the store are outside every sandbox.
+run_recipe "other jobs, store" "for d in '$STATE/work' '$STATE/store/sha256' /src/.. /out/..; do echo pwn > \$d/pwned 2>/dev/null && echo WROTE \$d; done; ls '$STATE' 2>&1; echo done"
+if find "$STATE" -name pwned | grep -q .; then
+	fail "a file landed in kilnd's state: $(find "$STATE" -name pwned)"
+	row "write other work trees, store" "impossible" "WROTE"
+else
+	ok "no write reached another work tree or the store"
+	row "write other work trees, store" "impossible" "nothing written"
+fi
+
+run_recipe "disk filler" "head -c 200M /dev/zero > /tmp/fill; echo rc=\$?; ls -l /tmp/fill | awk '{print \"size=\" \$5}'"
+size=$(sed -n 's/^size=//p' <<<"$LOG")
+if grep -q '^rc=0$' <<<"$LOG" || [ -z "$size" ] || [ "$size" -gt $((64 * 1024 * 1024)) ]; then
+	fail "file size limit: $LOG"; row "disk filler (200M)" "stops at 64M (FSIZE)" "${size:-?} bytes"
+else
+	ok "a 200 MB write stopped at $size bytes (build_file_size = 64M)"
+	row "disk filler (200M)" "stops at 64M (FSIZE)" "$size bytes"
+fi
+
+run_recipe "ptrace" "printf '#include <stdio.h>\\n#include <errno.h>\\n#include <string.h>\\n#include <unistd.h>\\n#include <sys/ptrace.h>\\n#include <sys/wait.h>\\nint main(void){pid_t p=fork();if(p==0){sleep(5);return 0;}long r=ptrace(PTRACE_ATTACH,p,0,0);printf(\"PTRACE=%%s\\\\n\",r==0?\"ATTACHED\":strerror(errno));return 0;}\\n' > /tmp/p.c && gcc -o /tmp/p /tmp/p.c && /tmp/p; echo done"
+pt=$(sed -n 's/^PTRACE=//p' <<<"$LOG")
+if [ "$pt" = ATTACHED ] || [ -z "$pt" ]; then
+	fail "ptrace of a sibling: '$pt' $LOG"; row "ptrace a sibling" "denied (seccomp)" "${pt:-?}"
+else
+	ok "ptrace of a sibling refused: $pt"; row "ptrace a sibling" "denied (seccomp)" "$pt"
+fi
+
+run_recipe "setuid" "grep NoNewPrivs /proc/self/status; ls -l /usr/bin/su; su -c 'echo ROOT' root </dev/null 2>&1 | tail -1; echo euid=\$(id -u); echo done"
+if grep -qx ROOT <<<"$LOG" || ! grep -q 'NoNewPrivs:[[:space:]]*1' <<<"$LOG"; then
+	fail "setuid: $LOG"; row "setuid binary (su)" "no privilege (no_new_privs)" "ROOT"
+else
+	ok "no_new_privs set; su gained nothing"; row "setuid binary (su)" "no privilege (no_new_privs)" "NoNewPrivs 1, su fails"
+fi
+
+sleep 600 & HOSTSLEEP=$!
+run_recipe "kill -1" "sleep 30 & kill -KILL -1; echo survived-self; echo done"
+if kill -0 "$HOSTSLEEP" 2>/dev/null && kill -0 "$KPID" 2>/dev/null && kill -0 "$LISTENER" 2>/dev/null; then
+	ok "kill(-1, SIGKILL) inside reached no host process"
+	row "kill(-1, SIGKILL)" "only the sandbox" "host processes alive"
+else
+	fail "kill -1 killed a host process"; row "kill(-1, SIGKILL)" "only the sandbox" "HOST HIT"
+fi
+kill "$HOSTSLEEP" 2>/dev/null || true
+
+run_recipe "write /dev" "echo x > /dev/pwned && echo WROTE; echo x > /dev/sda && echo DISK; ls /dev | tr '\\n' ' '; echo; echo done"
+if grep -qxE 'WROTE|DISK' <<<"$LOG" || [ -e /dev/pwned ]; then
+	fail "/dev writable: $LOG"; row "write /dev, open disks" "read-only, no disks" "WROTE"
+else
+	ok "/dev is read-only and has no disks: $(grep -v '^\[kiln\]' <<<"$LOG" | grep -v '^done' | tail -1)"
+	row "write /dev, open disks" "read-only, no disks" "read-only"
+fi
+
+run_recipe "symlink artifact" "ln -s /etc/passwd \$KILN_OUT/passwd; echo x > \$KILN_OUT/a; ln \$KILN_OUT/a \$KILN_OUT/b"
+err=$(printf '%s' "$BODY" | jq -r '.targets[0].error')
+if [ "$RSTATE" = failed ] && [[ "$err" == *"a symlink"* || "$err" == *"a hard link"* ]] &&
+    [ "$(printf '%s' "$BODY" | jq '.targets[0].artifacts | length')" = 0 ]; then
+	ok "symlink and hard link artifacts refused: $err"
+	row "symlink/hard link artifacts" "target failed, nothing published" "failed: ${err%%;*}"
+else
+	fail "link artifacts: $RSTATE $err"; row "symlink/hard link artifacts" "failed" "$RSTATE"
+fi
+
+run_recipe "hostname" "hostname evil-host 2>&1; hostname; echo done"
+[ "$(hostname)" != evil-host ] && ok "the host's hostname is unchanged ($(hostname))" || fail "hostname changed on the host"
+row "change the hostname" "own uts ns" "host: $(hostname)"
 
 # --- cancel of a running build kills its grandchildren ---------------------
 MARK2=kiln-cancel-$$
