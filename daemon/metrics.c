@@ -86,10 +86,18 @@ observe(struct histogram **list, const char *label, const double *bounds,
 void
 metrics_http(const char *method, const char *route, unsigned status)
 {
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT",
+	    "DELETE", "PATCH", "OPTIONS" };
+	const char *m = "other";
 	char st[8];
 
+	/* Clients choose the method: only known ones become label values,
+	 * so the number of series stays bounded. */
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		if (strcmp(method, known[i]) == 0)
+			m = known[i];
 	snprintf(st, sizeof st, "%u", status);
-	counter(&http, method, route ? route : "(none)", st)->n++;
+	counter(&http, m, route ? route : "(none)", st)->n++;
 }
 
 void

@@ -73,6 +73,12 @@ v=$(metric 'kiln_http_requests_total{method="POST",route="/v1/jobs",status="201"
 [ "$v" = 2 ] && ok "POST /v1/jobs 201 counted twice" || fail "http counter: $v"
 [ "$(metric process_open_fds)" -gt 3 ] && [ "$(metric process_resident_memory_bytes)" -gt 1000000 ] &&
 	ok "process fds and RSS are reported" || fail "process metrics"
+# Clients choose methods: unknown ones share one label value.
+curl -s -o /dev/null -X FROBNICATE1 "$URL/v1/jobs"
+curl -s -o /dev/null -X FROBNICATE2 "$URL/v1/jobs"
+[ "$(metric 'kiln_http_requests_total{method="other",route="(none)",status="405"}')" = 2 ] &&
+	ok "unknown methods are counted as method=\"other\"" ||
+	fail "method label: $(curl -s "$URL/metrics" | grep FROBNICATE)"
 # Every sample line is in the text format: name{labels} value.
 bad=$(curl -s "$URL/metrics" | grep -v '^#' |
 	grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|\+Inf)$' || true)
