@@ -123,6 +123,7 @@ struct sched {
 	bool sweeping;
 	bool draining;			/* no new builds; running ones finish */
 	uv_timer_t drain_timer;
+	int timers_open;		/* closing: tick, sweep, drain */
 	void (*drained)(void *);
 	void *drained_data;
 	void (*stopped)(void *);
@@ -1620,6 +1621,11 @@ on_tick_closed(uv_handle_t *h)
 	void (*done)(void *) = s->stopped;
 	void *data = s->stopped_data;
 
+	/* The three timers live in s: free it after the last one closed
+	 * (libuv runs close callbacks in no promised order; found by
+	 * make valgrind-check). */
+	if (--s->timers_open > 0)
+		return;
 	free(s->worker);
 	free(s->builder_id);
 	free(s);
@@ -1634,8 +1640,9 @@ maybe_stopped(struct sched *s)
 	    s->works > 0 || uv_is_closing((uv_handle_t *)&s->tick))
 		return;
 	uv_timer_stop(&s->tick);
-	uv_close((uv_handle_t *)&s->sweep_timer, NULL);
-	uv_close((uv_handle_t *)&s->drain_timer, NULL);
+	s->timers_open = 3;
+	uv_close((uv_handle_t *)&s->sweep_timer, on_tick_closed);
+	uv_close((uv_handle_t *)&s->drain_timer, on_tick_closed);
 	uv_close((uv_handle_t *)&s->tick, on_tick_closed);
 }
 
