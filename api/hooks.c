@@ -28,18 +28,6 @@ enum forge { GITHUB, GITEA, GITLAB };
 
 static const char *const forge_names[] = { "github", "gitea", "gitlab" };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The body's JSON: as is, or the payload= field of a form. */
 static json_t *
 payload(struct api_req *req, char *why, size_t whysize)
@@ -71,8 +59,8 @@ payload(struct api_req *req, char *why, size_t whysize)
 					if (*p == '+')
 						*w++ = ' ';
 					else if (*p == '%' && e - p > 2 &&
-					    (hi = hexval(p[1])) >= 0 &&
-					    (lo = hexval(p[2])) >= 0) {
+					    (hi = util_hexval(p[1])) >= 0 &&
+					    (lo = util_hexval(p[2])) >= 0) {
 						*w++ = (char)(hi * 16 + lo);
 						p += 2;
 					} else

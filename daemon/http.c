@@ -135,18 +135,6 @@ query_arg(struct api_req *api, const char *name)
 	    name);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * %HH decoding of paths and query arguments, as MHD's own, except that
  * %00 stays as it is: a decoded NUL would cut the C string handlers see
@@ -162,8 +150,8 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	while (*r != '\0') {
 		int hi, lo;
-		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 &&
-		    (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+		if (r[0] == '%' && (hi = util_hexval(r[1])) >= 0 &&
+		    (lo = util_hexval(r[2])) >= 0 && (hi | lo) != 0) {
 			*w++ = (char)(hi * 16 + lo);
 			r += 3;
 		} else

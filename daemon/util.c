@@ -131,3 +131,15 @@ util_rmtree(const char *path)
 		return rc;
 	return rmdir(path) == 0 ? 0 : -errno;
 }
+
+int
+util_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -13,6 +13,8 @@ void util_format_time(char *buf, size_t size, int64_t ms);
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* mkdir -p with the given mode for created directories; 0 or -errno. */
 int util_mkdir_p(const char *path, unsigned mode);
+/* The value of a hex digit, or -1. */
+int util_hexval(char c);
 /* rm -rf path, never following symlinks; 0 (also when absent) or -errno. */
 int util_rmtree(const char *path);
 
