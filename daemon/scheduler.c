@@ -122,6 +122,7 @@ struct sched {
 	uv_timer_t sweep_timer;
 	bool sweeping;
 	bool draining;			/* no new builds; running ones finish */
+	int64_t backoff_until;		/* ms: kiln-worker could not start */
 	uv_timer_t drain_timer;
 	int timers_open;		/* closing: tick, sweep, drain */
 	void (*drained)(void *);
@@ -440,6 +441,21 @@ start_publish(struct starget *st, int code)
 
 static void maybe_drained(struct sched *s);
 
+/*
+ * kiln-worker could not be started (missing, not executable, being
+ * replaced): the farm's fault, not the job's.  Its targets go back to
+ * the queue, and no build starts for a few seconds.
+ */
+static void
+worker_unavailable(struct sched *s, const char *why)
+{
+	if (s->backoff_until <= util_now_ms())
+		log_error("cannot start %s%s%s: targets go back to the queue; "
+		    "trying again in 5 s", s->worker, why && *why ? ": " : "",
+		    why && *why ? why : "");
+	s->backoff_until = util_now_ms() + 5000;
+}
+
 /* After a target's memory is gone: stop if stopping, else fill the slot. */
 static void
 after_target(struct sched *s)
@@ -471,8 +487,8 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
 		rc = queue_release(s->q, st->claim.target_id);
-		log_line(st, "kilnd is stopping: %s goes back to the queue",
-		    st->t.name);
+		log_line(st, "%s%s goes back to the queue", s->stopping ?
+		    "kilnd is stopping: " : "", st->t.name);
 	} else {
 		struct queue_outcome o = {
 			.state = state, .exit_status = exit_status,
@@ -548,6 +564,9 @@ build_done(struct child *c)
 		snprintf(why, sizeof why, "the build ran past its timeout "
 		    "(kiln-worker killed)");
 	} else if (c->exit_status == -1 && !c->spawned) {
+		/* Not the build's fault: back to the queue. */
+		worker_unavailable(st->s, NULL);
+		st->release = true;
 		snprintf(why, sizeof why, "cannot start kiln-worker (%s)",
 		    st->s->worker);
 	} else
@@ -1178,9 +1197,12 @@ fetch_done(struct child *c)
 	metrics_fetch(why[0] == '\0', (util_now_ms() - f->start_ms) / 1000.0);
 	uv_close((uv_handle_t *)&f->timer, fetch_closed);
 
-	if (s->stopping || s->draining || (why[0] != '\0' && !j->cancel)) {
+	if (!c->spawned && !s->stopping && !j->cancel)
+		worker_unavailable(s, why);
+	if (s->stopping || s->draining || !c->spawned ||
+	    (why[0] != '\0' && !j->cancel)) {
 		unsigned n = j->ntargets;
-		bool giveback = s->stopping || s->draining;
+		bool giveback = s->stopping || s->draining || !c->spawned;
 
 		if (!giveback) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
@@ -1326,6 +1348,8 @@ sched_kick(struct sched *s)
 	struct queue_claim c;
 	size_t n;
 
+	if (s->backoff_until > util_now_ms())
+		return;		/* on_tick tries again */
 	while (!s->stopping && !s->draining && !s->paused &&
 	    s->running < s->conf->workers) {
 		size_t best = 0;

@@ -16,6 +16,16 @@ REPO=$(make_repo sh "$SRCDIR/tests/fixtures/c-hello")
 metric() {
 	curl -s "$URL/metrics" | awk -v k="$1" '$1 == k { print $2 }'
 }
+# wait_building ID: until its linux/amd64 build runs (the log shows the
+# command: kiln-worker was started), not merely claimed or fetching.
+wait_building() {
+	for _ in $(seq 1 300); do
+		curl -s "$URL/v1/jobs/$1/targets/linux_amd64/log" | grep -q '^\[kiln\] \$ ' &&
+			{ sleep 0.3; return 0; }
+		sleep 0.1
+	done
+	fail "job $1 never started building"
+}
 # job COMMAND: POST a linux/amd64 job running COMMAND; sets JID.
 job() {
 	post_job "$(jq -cn --arg r "file://$REPO" --arg c "$1" '{repo: $r, ref: "main",
@@ -133,11 +143,28 @@ kill -HUP "$KPID"
 for _ in $(seq 1 50); do api GET /v1/jobs; [ "$STATUS" = 200 ] && break; sleep 0.05; done
 expect_status 200 "tokens removed again by a reload (kilnd listens on loopback)"
 
+# --- kiln-worker unavailable (being replaced): jobs wait, they do not fail ---------------------
+cp "$KILN_WORKER" "$T/worker-copy"
+printf 'worker_path = %s\n' "$T/worker-copy" >>"$T/kilnd.conf"
+sed -i "s|^worker_path = .*|worker_path = $T/worker-copy|" "$T/kilnd.conf"
+stop_kilnd
+start_kilnd -c "$T/kilnd.conf" -w 1
+chmod -x "$T/worker-copy"
+job 'echo w > $KILN_OUT/w'
+W=$JID
+sleep 3
+api GET "/v1/jobs/$W"
+expect_json .state queued "while kiln-worker cannot start, the job waits in the queue"
+grep -q "cannot start $T/worker-copy.*go back to the queue" "$KLOG" &&
+	ok "kilnd says kiln-worker cannot start" || fail "no log line: $(tail -3 "$KLOG")"
+chmod +x "$T/worker-copy"
+wait_job "$W" 60
+expect_json .state succeeded "once kiln-worker can start, the job runs and succeeds"
+
 # --- SIGTERM while a build runs: it finishes --------------------------------------------------
 job 'sleep 2; echo done > $KILN_OUT/slow'
 S=$JID
-wait_target_state "$S" linux/amd64 running 60
-sleep 0.3
+wait_building "$S"
 kill -TERM "$KPID"
 sleep 0.3
 api GET "/v1/jobs/$S"
@@ -164,8 +191,7 @@ expect_json .state succeeded "the job queued during the drain ran after the rest
 # (after the restart) finishes at once.
 job 'if [ -f /cache/once ]; then echo ok > $KILN_OUT/r; else touch /cache/once; sleep 60; fi'
 L=$JID
-wait_target_state "$L" linux/amd64 running 60
-sleep 0.5
+wait_building "$L"
 t0=$(date +%s)
 stop_kilnd TERM
 t1=$(date +%s)
@@ -182,7 +208,7 @@ wait_job "$L" 60
 expect_json .state succeeded "the next start builds it to success"
 # A second SIGTERM stops at once.
 job 'sleep 60'
-wait_target_state "$JID" linux/amd64 running 60
+wait_building "$JID"
 printf '[kilnd]\ndrain_timeout = 600\n' >"$T/short.conf"
 kill -HUP "$KPID"; sleep 0.3
 kill -TERM "$KPID"; sleep 0.5; t0=$(date +%s)
