@@ -246,7 +246,11 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 BGPIDS+=($!)
-sleep 0.5
+# Until it listens, not a fixed time: python starts slowly on a busy host.
+for _ in $(seq 1 200); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$AUTHPORT") 2>/dev/null && break
+	sleep 0.05
+done
 fetch main "http://127.0.0.1:$AUTHPORT/x.git"
 [ "$RC" = 1 ] && [ "$ERR" = "kiln-worker: fetch: authentication failed for http://127.0.0.1:$AUTHPORT/x.git" ]
 check $? "401 from the server: 'authentication failed', no retry loop ($ERR)"
@@ -328,7 +332,13 @@ while True:
     c.close()
 EOF
 BGPIDS+=($!)
-sleep 0.5
+# Until it listens (the probe's own hit is then cleared).
+for _ in $(seq 1 200); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$LPORT") 2>/dev/null && break
+	sleep 0.05
+done
+for _ in $(seq 1 100); do [ -s "$T/hits" ] && break; sleep 0.02; done
+: > "$T/hits"
 NET='exec 3<>/dev/tcp/127.0.0.1/'$LPORT' && echo CONNECTED'
 build net --timeout 30 "${BASE_ENV[@]}" -- /bin/bash -c "$NET"
 HITS=$(wc -l < "$T/hits")
