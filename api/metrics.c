@@ -15,13 +15,7 @@
 static void
 gauge_head(struct sbuf *b, const char *name, const char *help)
 {
-	sbuf_adds(b, "# HELP ");
-	sbuf_adds(b, name);
-	sbuf_addc(b, ' ');
-	sbuf_adds(b, help);
-	sbuf_adds(b, "\n# TYPE ");
-	sbuf_adds(b, name);
-	sbuf_adds(b, " gauge\n");
+	metrics_head(b, name, "gauge", help);
 }
 
 static void

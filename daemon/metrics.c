@@ -173,8 +173,9 @@ label(struct sbuf *b, const char *name, const char *v)
 	sbuf_addc(b, '"');
 }
 
-static void
-head(struct sbuf *b, const char *name, const char *type, const char *help)
+void
+metrics_head(struct sbuf *b, const char *name, const char *type,
+    const char *help)
 {
 	sbuf_adds(b, "# HELP ");
 	sbuf_adds(b, name);
@@ -199,7 +200,7 @@ static void
 counters(struct sbuf *b, const char *name, const char *help,
     const struct counter *list, const char *const names[3])
 {
-	head(b, name, "counter", help);
+	metrics_head(b, name, "counter", help);
 	for (const struct counter *k = list; k; k = k->next) {
 		bool first = true;
 		sbuf_adds(b, name);
@@ -223,7 +224,7 @@ histograms(struct sbuf *b, const char *name, const char *help,
 {
 	char num[64];
 
-	head(b, name, "histogram", help);
+	metrics_head(b, name, "histogram", help);
 	for (const struct histogram *h = list; h; h = h->next) {
 		for (size_t i = 0; i <= nb; i++) {
 			sbuf_adds(b, name);
@@ -275,7 +276,7 @@ metrics_render(struct sbuf *b)
 	histograms(b, "kiln_build_duration_seconds", "Wall-clock time of builds "
 	    "that ran, by target.", "target", build_hist, build_buckets,
 	    NB_BUILD);
-	head(b, "kiln_fetches_total", "counter", "Repository fetches, by "
+	metrics_head(b, "kiln_fetches_total", "counter", "Repository fetches, by "
 	    "result.");
 	sbuf_adds(b, "kiln_fetches_total{result=\"ok\"}");
 	value(b, fetches_ok);
@@ -285,13 +286,13 @@ metrics_render(struct sbuf *b)
 	    "fetches.", NULL, fetch_hist, fetch_buckets, NB_FETCH);
 	counters(b, "kiln_webhook_deliveries_total", "Webhook deliveries, by "
 	    "forge and result.", hooks, hook_l);
-	head(b, "kiln_cache_lookups_total", "counter", "Build cache lookups, by "
+	metrics_head(b, "kiln_cache_lookups_total", "counter", "Build cache lookups, by "
 	    "result.");
 	sbuf_adds(b, "kiln_cache_lookups_total{result=\"hit\"}");
 	value(b, cache_hits);
 	sbuf_adds(b, "kiln_cache_lookups_total{result=\"miss\"}");
 	value(b, cache_misses);
-	head(b, "kiln_signatures_total", "counter", "Jobs signed (SHA256SUMS, "
+	metrics_head(b, "kiln_signatures_total", "counter", "Jobs signed (SHA256SUMS, "
 	    "minisig, provenance), by result.");
 	sbuf_adds(b, "kiln_signatures_total{result=\"ok\"}");
 	value(b, signs_ok);
@@ -300,11 +301,11 @@ metrics_render(struct sbuf *b)
 	counters(b, "kiln_callbacks_total", "Result callback attempts, by "
 	    "result.", callbacks, cb_l);
 	if (store_known) {
-		head(b, "kiln_store_blobs", "gauge", "Blobs in the "
+		metrics_head(b, "kiln_store_blobs", "gauge", "Blobs in the "
 		    "content-addressed store at the last sweep.");
 		sbuf_adds(b, "kiln_store_blobs");
 		value(b, store_blobs);
-		head(b, "kiln_store_bytes", "gauge", "Bytes in the "
+		metrics_head(b, "kiln_store_bytes", "gauge", "Bytes in the "
 		    "content-addressed store at the last sweep.");
 		sbuf_adds(b, "kiln_store_bytes");
 		value(b, store_bytes);

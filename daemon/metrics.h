@@ -26,6 +26,9 @@ void metrics_sign(bool ok);
 void metrics_store(uint64_t blobs, uint64_t bytes);
 void metrics_callback(const char *result);
 
+/* The "# HELP" and "# TYPE" lines of a metric family. */
+void metrics_head(struct sbuf *b, const char *name, const char *type,
+    const char *help);
 /* Append every counter and histogram. */
 void metrics_render(struct sbuf *b);
 /* Forget everything (tests). */
