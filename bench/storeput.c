@@ -49,12 +49,9 @@ main(int argc, char **argv)
 			return 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			bytes += arts[i].size;
-			free(arts[i].name);
-			free(arts[i].sha256);
-		}
-		free(arts);
+		artifacts_free(arts, n);
 		store_close(s);
 		secs = (double)(b.tv_sec - a.tv_sec) +
 		    (double)(b.tv_nsec - a.tv_nsec) / 1e9;

@@ -14,17 +14,24 @@ static const char *const target_states[] = {
 };
 
 void
+artifacts_free(struct artifact *arts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(arts[i].name);
+		free(arts[i].sha256);
+	}
+	free(arts);
+}
+
+void
 job_free(struct job *job)
 {
 	if (job == NULL)
 		return;
 	for (size_t i = 0; i < job->ntargets; i++) {
 		free(job->targets[i].error);
-		for (size_t a = 0; a < job->targets[i].nartifacts; a++) {
-			free(job->targets[i].artifacts[a].name);
-			free(job->targets[i].artifacts[a].sha256);
-		}
-		free(job->targets[i].artifacts);
+		artifacts_free(job->targets[i].artifacts,
+		    job->targets[i].nartifacts);
 	}
 	free(job->targets);
 	free(job->repo);

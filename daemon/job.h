@@ -73,6 +73,8 @@ struct job {
 };
 
 void job_free(struct job *job);
+/* Free an array of n artifacts and their strings. */
+void artifacts_free(struct artifact *arts, size_t n);
 void job_free_array(struct job **jobs, size_t n);
 
 const char *job_state_name(enum job_state s);

@@ -1058,11 +1058,7 @@ queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
 	}
 	sqlite3_finalize(st);
 	if (rc != 0) {
-		for (size_t i = 0; i < n; i++) {
-			free(v[i].name);
-			free(v[i].sha256);
-		}
-		free(v);
+		artifacts_free(v, n);
 		return rc;
 	}
 	*arts = v;

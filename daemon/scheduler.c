@@ -295,16 +295,6 @@ log_line(struct starget *st, const char *fmt, ...)
 
 /* --- ending a target -------------------------------------------------------- */
 
-static void
-free_arts(struct artifact *arts, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(arts[i].name);
-		free(arts[i].sha256);
-	}
-	free(arts);
-}
-
 /* --- work off the loop thread ----------------------------------------------- */
 
 /*
@@ -416,7 +406,7 @@ publish_after(uv_work_t *req, int status)
 		log_line(st, "not published: %s", t->why);
 	end_target(st, t->rc == 0 ? TARGET_SUCCEEDED : TARGET_FAILED,
 	    t->code, t->rc == 0 ? NULL : t->why, t->arts, t->narts);
-	free_arts(t->arts, t->narts);
+	artifacts_free(t->arts, t->narts);
 	free(t->dir);
 	free(t->root);
 	free(t);
@@ -840,7 +830,7 @@ ident_after(uv_work_t *req, int status)
 			end_target(st, TARGET_SUCCEEDED, -1, NULL, arts, narts);
 		} else
 			spawn_build(st);
-		free_arts(arts, narts);
+		artifacts_free(arts, narts);
 	}
 	free(t->recipe);
 	free(t->triple);

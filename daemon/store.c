@@ -341,16 +341,6 @@ cmp_artifact(const void *a, const void *b)
 	    ((const struct artifact *)b)->name);
 }
 
-static void
-free_artifacts(struct artifact *arts, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(arts[i].name);
-		free(arts[i].sha256);
-	}
-	free(arts);
-}
-
 /* Why this entry may not be published, or NULL; st from lstat. */
 static const char *
 reject(const struct stat *sb)
@@ -472,7 +462,7 @@ store_publish_dir(struct store *s, const char *dir,
 	n = 0;
 	rc = 0;
 out:
-	free_artifacts(arts, n);
+	artifacts_free(arts, n);
 	closedir(d);
 	return rc;
 }

@@ -113,11 +113,7 @@ publish_dir_stores_every_file(void)
 	}
 	/* Two files with one content are stored once. */
 	CHECK_INT(count_blobs(dir), 2);
-	for (size_t i = 0; i < n; i++) {
-		free(arts[i].name);
-		free(arts[i].sha256);
-	}
-	free(arts);
+	artifacts_free(arts, n);
 	store_close(s);
 }
 
