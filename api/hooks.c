@@ -21,6 +21,7 @@
 #include "api.h"
 #include "../daemon/log.h"
 #include "../daemon/metrics.h"
+#include "../daemon/sign.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -96,17 +97,6 @@ payload(struct api_req *req, char *why, size_t whysize)
 	return doc;
 }
 
-static void
-hmac(unsigned char out[32], const char *key, const void *body, size_t len)
-{
-	crypto_auth_hmacsha256_state st;
-
-	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key,
-	    strlen(key));
-	crypto_auth_hmacsha256_update(&st, body, len);
-	crypto_auth_hmacsha256_final(&st, out);
-}
-
 /*
  * The project whose secret signed the delivery, NULL when none did, or
  * (void *)-1 with a reason when the header is missing or malformed.
@@ -155,7 +145,7 @@ signer(struct api_req *req, enum forge f, const char **header)
 				    (const unsigned char *)p->secrets[k],
 				    strlen(p->secrets[k]));
 			else
-				hmac(got, p->secrets[k], req->body ? req->body :
+				sign_hmac_sha256(got, p->secrets[k], req->body ? req->body :
 				    "", req->body_len);
 			if (sodium_memcmp(got, want, sizeof got) == 0 &&
 			    found == NULL)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sodium.h>
 
 #include "attest.h"
 #include "util.h"
@@ -198,17 +197,6 @@ attest_pae(struct sbuf *out, const char *type, const void *body,
 	sbuf_add(out, body, len);
 }
 
-static char *
-b64(const void *bin, size_t len)
-{
-	size_t n = sodium_base64_ENCODED_LEN(len,
-	    sodium_base64_VARIANT_ORIGINAL);
-	char *s = xmalloc(n);
-
-	sodium_bin2base64(s, n, bin, len, sodium_base64_VARIANT_ORIGINAL);
-	return s;
-}
-
 char *
 attest_envelope(const struct sign_key *k, const char *payload, size_t len)
 {
@@ -220,8 +208,8 @@ attest_envelope(const struct sign_key *k, const char *payload, size_t len)
 	sign_detached(k, sig, pae.p, pae.len);
 	sbuf_free(&pae);
 	sign_key_id(keyid, k);
-	p64 = b64(payload, len);
-	s64 = b64(sig, sizeof sig);
+	p64 = sign_base64(payload, len);
+	s64 = sign_base64(sig, sizeof sig);
 	sbuf_adds(&b, "{\"payloadType\":\"" ATTEST_PAYLOAD_TYPE
 	    "\",\"payload\":\"");
 	sbuf_adds(&b, p64);

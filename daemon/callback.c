@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sbuf.h"
+#include "sign.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -51,13 +52,9 @@ struct callbacks {
 void
 callback_sign(char out[7 + 65], const char *key, const void *body, size_t len)
 {
-	crypto_auth_hmacsha256_state st;
-	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	unsigned char mac[32];
 
-	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key,
-	    strlen(key));
-	crypto_auth_hmacsha256_update(&st, body, len);
-	crypto_auth_hmacsha256_final(&st, mac);
+	sign_hmac_sha256(mac, key, body, len);
 	memcpy(out, "sha256=", 7);
 	sodium_bin2hex(out + 7, 65, mac, sizeof mac);
 }

@@ -16,14 +16,27 @@
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
-static char *
-b64(const unsigned char *bin, size_t len)
+char *
+sign_base64(const void *bin, size_t len)
 {
 	size_t n = sodium_base64_ENCODED_LEN(len, B64);
 	char *s = xmalloc(n);
 
 	sodium_bin2base64(s, n, bin, len, B64);
 	return s;
+}
+
+void
+sign_hmac_sha256(unsigned char out[32], const char *key, const void *msg,
+    size_t len)
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key,
+	    strlen(key));
+	crypto_auth_hmacsha256_update(&st, msg, len);
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof st);
 }
 
 void
@@ -43,7 +56,7 @@ sign_public_text(const struct sign_key *k)
 	memcpy(blob, "Ed", 2);
 	memcpy(blob + 2, k->id, 8);
 	memcpy(blob + 10, k->pk, 32);
-	enc = b64(blob, sizeof blob);
+	enc = sign_base64(blob, sizeof blob);
 	sign_key_id(id, k);
 	text = xasprintf("untrusted comment: minisign public key %s\n%s\n", id,
 	    enc);
@@ -112,7 +125,7 @@ sign_keygen(const char *dir, char *err, size_t errsize)
 	memcpy(blob, "Ed", 2);
 	memcpy(blob + 2, k.id, 8);
 	memcpy(blob + 10, k.sk, 64);
-	enc = b64(blob, sizeof blob);
+	enc = sign_base64(blob, sizeof blob);
 	sign_key_id(id, &k);
 	sec = xasprintf("untrusted comment: kiln secret key %s (Ed25519, "
 	    "unencrypted; keep it 0600)\n%s\n", id, enc);
@@ -214,8 +227,8 @@ sign_minisig(const struct sign_key *k, const void *data, size_t len,
 	unsigned char gsig[64];
 	crypto_sign_ed25519_detached(gsig, NULL, global, 64 + tclen, k->sk);
 	free(global);
-	s1 = b64(sigblob, sizeof sigblob);
-	s2 = b64(gsig, sizeof gsig);
+	s1 = sign_base64(sigblob, sizeof sigblob);
+	s2 = sign_base64(gsig, sizeof gsig);
 	text = xasprintf("untrusted comment: signature from kiln secret key\n"
 	    "%s\ntrusted comment: %s\n%s\n", s1, tc, s2);
 	free(s1);

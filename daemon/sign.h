@@ -46,5 +46,10 @@ char *sign_minisig(const struct sign_key *k, const void *data, size_t len,
 void sign_detached(const struct sign_key *k, unsigned char sig[64],
     const void *msg, size_t len);
 void sign_key_wipe(struct sign_key *k);
+/* Standard base64 with padding (malloc'd), as minisign and DSSE use. */
+char *sign_base64(const void *bin, size_t len);
+/* HMAC-SHA256 of msg with a text key: webhook and callback signatures. */
+void sign_hmac_sha256(unsigned char out[32], const char *key,
+    const void *msg, size_t len);
 
 #endif
