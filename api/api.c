@@ -70,9 +70,19 @@ api_status_title(unsigned status)
 void
 api_reply_json(struct api_req *req, unsigned status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
+	char *s;
 	size_t n;
 
+	/* json_pack() gives NULL for text that is not UTF-8, not only for
+	 * want of memory: a handler that quoted a client's bytes must not
+	 * take kilnd down (tests/fuzz/fuzz_router found one). */
+	if (body == NULL) {
+		log_error("api: %s %s: an answer could not be built (text "
+		    "that is not UTF-8?)", req->method, req->path);
+		api_reply_problem(req, 500, "the answer could not be built");
+		return;
+	}
+	s = json_dumps(body, JSON_COMPACT);
 	if (s == NULL) {
 		/* jansson fails only on allocation: fatal like xmalloc. */
 		log_error("api: cannot serialize a response");

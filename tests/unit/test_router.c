@@ -652,6 +652,28 @@ test_route_table(void)
 	CHECK(api_route_at(n + 100) == NULL);
 }
 
+/* An answer json_pack() could not build (bytes that are not UTF-8)
+ * becomes a 500 problem, not an abort of kilnd. */
+static void
+test_unbuildable_answer_is_500(void)
+{
+	struct api_req req;
+	json_t *j;
+
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.path = "/x";
+	req.resp_fd = -1;
+	api_reply_json(&req, 200, json_pack("{s:s}", "k", "\xc8\xc8"));
+	CHECK_INT(req.status, 500);
+	CHECK_STR(req.resp_type, "application/problem+json");
+	if ((j = body_json(&req)) != NULL) {
+		CHECK_INT(json_integer_value(json_object_get(j, "status")), 500);
+		json_decref(j);
+	}
+	api_req_release(&req);
+}
+
 UNIT_MAIN(
 	TEST(test_unknown_path_is_404),
 	TEST(test_wrong_method_is_405_with_allow),
@@ -663,5 +685,6 @@ UNIT_MAIN(
 	TEST(test_list_bad_query_is_422),
 	TEST(test_cancel_route),
 	TEST(test_healthz),
-	TEST(test_route_table)
+	TEST(test_route_table),
+	TEST(test_unbuildable_answer_is_500)
 )
