@@ -646,6 +646,11 @@ update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
 
 	if (run(db, sql, 2, p) < 0)
 		return QUEUE_ERROR;
+	/* A job that just succeeded is to be signed. */
+	if (run(db, "UPDATE jobs SET sign_pending = 1 WHERE id = ?1 AND "
+	    "state = 'succeeded' AND sums_sha256 IS NULL AND sign_pending = 0",
+	    1, p) < 0)
+		return QUEUE_ERROR;
 	/* A job that ended with a callback URL: its callback is due. */
 	return run(db, "UPDATE jobs SET notify_state = 'pending', "
 	    "notify_next_at = ?2 WHERE id = ?1 AND notify_url IS NOT NULL "
@@ -1075,8 +1080,8 @@ queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = "
-	    "'succeeded' AND sums_sha256 IS NULL AND expired_at IS NULL",
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE "
+	    "sign_pending = 1",
 	    -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "unsigned jobs");
 		return QUEUE_ERROR;
@@ -1107,8 +1112,9 @@ queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
 	int rc = QUEUE_ERROR;
 
 	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET sums_sha256 = ?2, "
-	    "sig_sha256 = ?3, prov_sha256 = ?4 WHERE id = ?1 AND state = "
-	    "'succeeded' AND expired_at IS NULL", -1, &st, NULL) == SQLITE_OK) {
+	    "sig_sha256 = ?3, prov_sha256 = ?4, sign_pending = 0 WHERE id = ?1 "
+	    "AND state = 'succeeded' AND expired_at IS NULL", -1, &st, NULL) ==
+	    SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, job_id);
 		sqlite3_bind_text(st, 2, sums, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, sig, -1, SQLITE_STATIC);
@@ -1411,8 +1417,8 @@ queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
 		    run(db, "UPDATE job_targets SET cache_key = NULL "
 		    "WHERE job_id = ?1", 1, p) < 0 ||
 		    run(db, "UPDATE jobs SET expired_at = ?2, sums_sha256 = NULL, "
-		    "sig_sha256 = NULL, prov_sha256 = NULL WHERE id = ?1", 2,
-		    p) < 0)
+		    "sig_sha256 = NULL, prov_sha256 = NULL, sign_pending = 0 "
+		    "WHERE id = ?1", 2, p) < 0)
 			rc = QUEUE_ERROR;
 	}
 out:

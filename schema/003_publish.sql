@@ -21,9 +21,12 @@ ALTER TABLE job_targets ADD COLUMN cache_key TEXT;
 
 CREATE INDEX job_targets_cache ON job_targets (cache_key)
 	WHERE cache_key IS NOT NULL AND state = 'succeeded';
--- Succeeded jobs still to be signed (after a crash between the last
--- target and the signature).
-CREATE INDEX jobs_unsigned ON jobs (id)
-	WHERE state = 'succeeded' AND sums_sha256 IS NULL AND expired_at IS NULL;
+-- 1 from the transaction in which a job succeeds until its signed files
+-- are recorded: after a crash in between, the next start signs it.
+-- Jobs that succeeded before this schema have no digests to sign and
+-- keep 0 (deriving "to sign" from sums_sha256 IS NULL would make kilnd
+-- try, and fail, to sign every old job at every start).
+ALTER TABLE jobs ADD COLUMN sign_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_unsigned ON jobs (id) WHERE sign_pending = 1;
 -- The sweep: which blobs are referenced.
 CREATE INDEX artifacts_sha256 ON artifacts (sha256);

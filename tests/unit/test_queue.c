@@ -1049,7 +1049,52 @@ test_submitted_job_survives_close(void)
 	queue_close(q);
 }
 
+/*
+ * Only jobs that succeeded under this schema wait to be signed: one that
+ * succeeded before it (no digests, no sign_pending) is never listed, so
+ * an upgrade does not make kilnd try to sign every old job at each start.
+ */
+static void
+test_unsigned_jobs_are_the_ones_that_just_succeeded(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c;
+	struct job *j;
+	int64_t *ids = NULL, id;
+	size_t n = 0;
+	static const char *const h =
+	    "1111111111111111111111111111111111111111111111111111111111111111";
+
+	if (q == NULL)
+		return;
+	j = make_job(0, "linux/amd64", NULL);
+	CHECK_INT(queue_submit(q, &j, 1), 0);
+	id = j->id;
+	job_free(j);
+	/* A succeeded job as an older kilnd left it. */
+	CHECK_INT(exec_on_file(db_path, "INSERT INTO jobs (repo, ref, state, "
+	    "created_at) VALUES ('https://x/old.git', 'main', 'succeeded', 1)"),
+	    SQLITE_OK);
+	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(n, 0);
+	free(ids);
+	CHECK_INT(queue_claim(q, &c), 0);
+	CHECK_INT(queue_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL,
+	    0), 0);
+	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(ids[0], id);
+	free(ids);
+	CHECK_INT(queue_set_signed(q, id, h, h, h), 0);
+	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(n, 0);
+	free(ids);
+	queue_close(q);
+}
+
 UNIT_MAIN(
+	TEST(test_unsigned_jobs_are_the_ones_that_just_succeeded),
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_open_refuses_newer_schema),
 	TEST(test_open_fails_on_bad_path),
