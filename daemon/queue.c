@@ -1574,3 +1574,63 @@ queue_notify_result(struct queue *q, int64_t job_id, const char *state,
 	return rc;
 }
 
+
+/* One state column counted in one pass: SELECT state, count(*) ... */
+static int
+count_states(struct queue *q, const char *sql, int64_t *out, int nstates,
+    int (*parse)(const char *, int *))
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	for (int i = 0; i < nstates; i++)
+		out[i] = 0;
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "count");
+		return QUEUE_ERROR;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int s;
+		if (parse((const char *)sqlite3_column_text(st, 0), &s) == 0)
+			out[s] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "count");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+static int
+parse_job_state(const char *s, int *out)
+{
+	enum job_state v;
+
+	if (s == NULL || job_state_parse(s, &v) != 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+parse_target_state(const char *s, int *out)
+{
+	enum target_state v;
+
+	if (s == NULL || target_state_parse(s, &v) != 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int
+queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
+    int64_t targets[TARGET_STATE_COUNT])
+{
+	if (count_states(q, "SELECT state, count(*) FROM jobs GROUP BY state",
+	    jobs, JOB_STATE_COUNT, parse_job_state) != 0)
+		return QUEUE_ERROR;
+	return count_states(q, "SELECT state, count(*) FROM job_targets "
+	    "GROUP BY state", targets, TARGET_STATE_COUNT, parse_target_state);
+}

@@ -147,6 +147,9 @@ int queue_recover(struct queue *q, int max_attempts, int *requeued,
 int queue_count_jobs(struct queue *q, enum job_state state, int64_t *out);
 int queue_count_targets(struct queue *q, enum target_state state,
     int64_t *out);
+/* Every job state's and target state's count, in one pass each (/metrics). */
+int queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
+    int64_t targets[TARGET_STATE_COUNT]);
 
 /* The job a webhook delivery (forge, id) made; QUEUE_ENOTFOUND if none. */
 int queue_delivery_job(struct queue *q, const char *forge, const char *id,
