@@ -44,6 +44,8 @@ enum api_result { API_DONE, API_PENDING };
 
 typedef void (*api_submit_done)(struct job *job, int rc, void *data);
 
+struct toolchains;
+
 /* What the handlers may use of the daemon. */
 struct api_env {
 	struct queue *queue;
@@ -74,6 +76,8 @@ struct api_env {
 	const char *pubkey;		/* the minisign public key file */
 	const char *key_id;		/* its id, 16 hex digits */
 	struct store *store;		/* artifacts, sums, signatures */
+	/* The Go toolchains found; NULL: none.  A reload replaces them. */
+	const struct toolchains *toolchains;
 };
 
 /*

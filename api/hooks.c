@@ -324,12 +324,6 @@ hook(struct api_req *req, enum forge f)
 		json_decref(doc);
 		return API_DONE;
 	}
-	if (p->ntargets == 0) {
-		api_reply_problem(req, 422, "project %s has no targets in "
-		    "kilnd.conf", p->name);
-		json_decref(doc);
-		return API_DONE;
-	}
 	/* A redelivery answers with the job the first delivery made. */
 	delivery = req->header(req, f == GITHUB ? "X-GitHub-Delivery" :
 	    f == GITEA ? "X-Gitea-Delivery" : "X-Gitlab-Event-UUID");
@@ -364,11 +358,16 @@ hook(struct api_req *req, enum forge f)
 	job->recipe = p->recipe ? xstrdup(p->recipe) : NULL;
 	job->priority = p->priority;
 	job->cache = true;
-	job->ntargets = p->ntargets;
-	job->targets = xcalloc(p->ntargets, sizeof *job->targets);
+	/* A project without targets builds those its repository names
+	 * (.kiln.json, .goreleaser.yaml), planned once it is fetched. */
+	job->ntargets = p->ntargets ? p->ntargets : 1;
+	job->targets = xcalloc(job->ntargets, sizeof *job->targets);
 	for (size_t i = 0; i < p->ntargets; i++)
 		snprintf(job->targets[i].target, sizeof job->targets[i].target,
 		    "%s", p->targets[i]);
+	if (p->ntargets == 0)
+		snprintf(job->targets[0].target, sizeof job->targets[0].target,
+		    "%s", JOB_TARGETS_FROM_REPO);
 	api_apply_project(job, p);
 	if (delivery != NULL) {
 		job->delivery_forge = xstrdup(forge_names[f]);

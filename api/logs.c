@@ -3,7 +3,11 @@
  * log.  Without follow, the file as it is now.  With follow=1, a chunked
  * stream of everything so far and then every new byte until the target
  * ends: the connection is suspended while nothing new is there (no
- * polling), and the scheduler wakes it when the log grows.
+ * polling), and the scheduler wakes it when the log grows.  A target that
+ * has not started yet (queued, or its job is being fetched) is waited
+ * for: the scheduler wakes the follower every few seconds to look again,
+ * and the stream ends, with nothing in it, if the target ends without
+ * ever starting (canceled while queued, its job failed to fetch).
  */
 #include "config.h"
 
@@ -20,9 +24,52 @@ struct follow {
 	const struct api_env *env;
 	int64_t job_id;
 	char target[TARGET_NAME_MAX];
-	int fd;
+	int fd;			/* -1 while the target has not started */
 	void *watch;
 };
+
+/* Whether the target may still start: it has not ended (in the queue). */
+static bool
+may_start(const struct follow *f)
+{
+	struct job *job = NULL;
+	bool yes = false;
+
+	if (queue_get(f->env->queue, f->job_id, &job) != 0)
+		return false;
+	for (size_t i = 0; i < job->ntargets; i++)
+		if (strcmp(job->targets[i].target, f->target) == 0)
+			yes = !target_state_terminal(job->targets[i].state);
+	job_free(job);
+	return yes;
+}
+
+/*
+ * Before the target has a log: 1 once it has (f->fd is open), 0 to wait
+ * for the next wake-up, API_STREAM_END when it ended without starting.
+ * The loop is one thread: nothing starts between the look and the watch.
+ */
+static long
+wait_start(struct follow *f, void (*wake)(void *), void *waker)
+{
+	const struct api_env *env = f->env;
+
+	if (env->log_open(env->build_ctx, f->job_id, f->target, &f->fd) == 0) {
+		/* It started: from here on, watch its build. */
+		if (f->watch != NULL)
+			env->log_unwatch(env->build_ctx, f->watch);
+		f->watch = NULL;
+		return 1;
+	}
+	f->fd = -1;
+	if (!may_start(f))
+		return API_STREAM_END;
+	if (f->watch == NULL)
+		f->watch = env->log_watch(env->build_ctx, f->job_id, f->target,
+		    wake, waker);
+	/* Without a watch nothing would wake us: end rather than hang. */
+	return f->watch != NULL ? 0 : API_STREAM_END;
+}
 
 static long
 follow_read(void *cls, char *buf, size_t max, void (*wake)(void *),
@@ -31,6 +78,8 @@ follow_read(void *cls, char *buf, size_t max, void (*wake)(void *),
 	struct follow *f = cls;
 	ssize_t n;
 
+	if (f->fd < 0 && (n = wait_start(f, wake, waker)) <= 0)
+		return n;
 	for (;;) {
 		n = read(f->fd, buf, max);
 		if (n > 0)
@@ -64,7 +113,8 @@ follow_free(void *cls)
 
 	if (f->watch != NULL)
 		f->env->log_unwatch(f->env->build_ctx, f->watch);
-	close(f->fd);
+	if (f->fd >= 0)
+		close(f->fd);
 	free(f);
 }
 
@@ -72,6 +122,8 @@ static enum api_result
 get_log(struct api_req *req)
 {
 	const char *follow = req->query(req, "follow");
+	bool following = follow != NULL && strcmp(follow, "0") != 0 &&
+	    strcmp(follow, "false") != 0;
 	char err[160];
 	struct target t;
 	struct job *job = NULL;
@@ -104,12 +156,15 @@ get_log(struct api_req *req)
 		return API_DONE;
 	}
 	if (req->env->log_open(req->env->build_ctx, id, t.name, &fd) != 0) {
-		api_reply_problem(req, 404, "job %lld %s has no log yet (it has "
-		    "not started)", (long long)id, t.name);
-		return API_DONE;
+		fd = -1;
+		if (!following) {
+			api_reply_problem(req, 404, "job %lld %s has no log "
+			    "yet (it has not started)", (long long)id,
+			    t.name);
+			return API_DONE;
+		}
 	}
-	if (follow != NULL && strcmp(follow, "0") != 0 &&
-	    strcmp(follow, "false") != 0) {
+	if (following) {
 		struct follow *f = xcalloc(1, sizeof *f);
 		struct api_stream st = { follow_read, follow_free, f };
 

@@ -104,6 +104,8 @@ api_job_render(struct sbuf *b, const struct job *job)
 			sbuf_add(b, "null", 4);
 		KEY(b, ",\"cached\":");
 		sbuf_adds(b, t->cached ? "true" : "false");
+		KEY(b, ",\"toolchain\":");
+		sbuf_add_json_string(b, t->toolchain);
 		KEY(b, ",\"error\":");
 		sbuf_add_json_string(b, t->error);
 		KEY(b, ",\"started_at\":");

@@ -17,6 +17,7 @@
 #include <git2.h>
 
 #include "api.h"
+#include "../daemon/gomod.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -259,6 +260,153 @@ api_check_notify_url(const char *u, char *why, size_t size)
 	return 0;
 }
 
+/* Build tags: words of letters, digits, '_' and '.'. */
+static int
+check_tags(json_t *v, const char *field, char *why, size_t size)
+{
+	size_t i;
+	json_t *t;
+
+	if (!json_is_array(v) || json_array_size(v) > 64)
+		return fail(why, size, "%s: must be an array of at most 64 build "
+		    "tags", field);
+	json_array_foreach(v, i, t) {
+		const char *s = json_is_string(t) ? json_string_value(t) : NULL;
+		if (s == NULL || *s == '\0' || strlen(s) > 128 ||
+		    strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") != strlen(s) ||
+		    strlen(s) != json_string_length(t))
+			return fail(why, size, "%s[%zu]: not a build tag", field, i);
+	}
+	return 0;
+}
+
+/* An array of at most `max` strings without NUL, each at most 4096. */
+static int
+check_strings(json_t *v, const char *field, size_t max, char *why,
+    size_t size)
+{
+	char f[160];
+	size_t i;
+	json_t *s;
+
+	if (!json_is_array(v) || json_array_size(v) > max)
+		return fail(why, size, "%s: must be an array of at most %zu "
+		    "strings", field, max);
+	json_array_foreach(v, i, s) {
+		if (snprintf(f, sizeof f, "%.100s[%zu]", field, i) < 0 ||
+		    check_string(s, f, 4096, why, size) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int check_go_builds(json_t *v, char *why, size_t size);
+
+/*
+ * One field of a go recipe, or of one of its "builds" (top = false).
+ * 1: valid; 0: not a go field; -1: invalid (why says so).  ldflags,
+ * flags, env values and name may hold GoReleaser templates, expanded
+ * per target when the build is planned.
+ */
+static int
+check_go_field(json_t *obj, const char *k, json_t *v, const char *where,
+    bool top, char *why, size_t size)
+{
+	char field[160];
+
+	(void)obj;
+	snprintf(field, sizeof field, "%s.%s", where, k);
+	if (strcmp(k, "package") == 0 || strcmp(k, "ldflags") == 0 ||
+	    strcmp(k, "dir") == 0 || strcmp(k, "id") == 0)
+		return check_string(v, field, 4096, why, size) ? -1 : 1;
+	if (strcmp(k, "env") == 0 && !top)
+		return check_env(v, where, why, size) ? -1 : 1;
+	if (strcmp(k, "name") == 0) {
+		const char *s = json_string_value(v);
+		if (s == NULL || strlen(s) != json_string_length(v) ||
+		    (strstr(s, "{{") == NULL && !safe_file_name(s)) ||
+		    strlen(s) > 512)
+			return fail(why, size, "%s: must be a file name of "
+			    "letters, digits, '.', '_', '-', '+' (at most 128, "
+			    "not starting with '.' or '-'), or a template", field);
+		return 1;
+	}
+	if (strcmp(k, "tags") == 0)
+		return check_tags(v, field, why, size) ? -1 : 1;
+	if (strcmp(k, "flags") == 0)
+		return check_strings(v, field, 64, why, size) ? -1 : 1;
+	if (strcmp(k, "cgo") == 0) {
+		if (!json_is_boolean(v))
+			return fail(why, size, "%s: must be true or false", field);
+		return 1;
+	}
+	if (top && strcmp(k, "go") == 0) {
+		const char *s = json_string_value(v);
+		if (s == NULL || !gomod_version_valid(s))
+			return fail(why, size, "%s: must be a Go version such as "
+			    "\"1.22\" or \"1.22.12\"", field);
+		return 1;
+	}
+	if (top && strcmp(k, "project_name") == 0) {
+		const char *s = json_string_value(v);
+		if (s == NULL || !safe_file_name(s))
+			return fail(why, size, "%s: must be a name of letters, "
+			    "digits, '.', '_', '-', '+'", field);
+		return 1;
+	}
+	if (top && strcmp(k, "builds") == 0)
+		return check_go_builds(v, why, size) ? -1 : 1;
+	if (!top && strcmp(k, "targets") == 0) {
+		size_t i;
+		json_t *t;
+		struct target tt;
+		char terr[128];
+		if (!json_is_array(v) || json_array_size(v) == 0 ||
+		    json_array_size(v) > JOB_MAX_TARGETS)
+			return fail(why, size, "%s: must be an array of 1 to %d "
+			    "targets", field, JOB_MAX_TARGETS);
+		json_array_foreach(v, i, t)
+			if (!json_is_string(t) || target_parse(&tt,
+			    json_string_value(t), terr, sizeof terr) != 0)
+				return fail(why, size, "%s[%zu]: not a target",
+				    field, i);
+		return 1;
+	}
+	return 0;
+}
+
+/* "builds": several binaries per target, each with its own matrix. */
+static int
+check_go_builds(json_t *v, char *why, size_t size)
+{
+	char where[48];
+	const char *k;
+	json_t *b, *f;
+	size_t i;
+
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > 32)
+		return fail(why, size, "recipe.builds: must be an array of 1 to "
+		    "32 builds");
+	json_array_foreach(v, i, b) {
+		snprintf(where, sizeof where, "recipe.builds[%zu]", i);
+		if (!json_is_object(b))
+			return fail(why, size, "%s: must be an object", where);
+		if (key_with_nul(b, where, why, size))
+			return -1;
+		json_object_foreach(b, k, f) {
+			int rc = check_go_field(b, k, f, where, false, why, size);
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				return fail(why, size, "%s: unknown field "
+				    "'%.64s'", where, k);
+		}
+	}
+	return 0;
+}
+
 int
 api_check_recipe(json_t *r, char *why, size_t size)
 {
@@ -292,35 +440,14 @@ api_check_recipe(json_t *r, char *why, size_t size)
 			if (check_string(v, "recipe.command", COMMAND_MAX, why,
 			    size) != 0)
 				return -1;
-		} else if (strcmp(kind, "go") == 0 &&
-		    (strcmp(k, "package") == 0 || strcmp(k, "ldflags") == 0)) {
-			char field[32];
-			snprintf(field, sizeof field, "recipe.%s", k);
-			if (check_string(v, field, 4096, why, size) != 0)
+		} else if (strcmp(kind, "go") == 0) {
+			int rc = check_go_field(r, k, v, "recipe", true, why,
+			    size);
+			if (rc < 0)
 				return -1;
-		} else if (strcmp(kind, "go") == 0 && strcmp(k, "name") == 0) {
-			if (!json_is_string(v) ||
-			    !safe_file_name(json_string_value(v)))
-				return fail(why, size, "recipe.name: must be a "
-				    "file name of letters, digits, '.', '_', "
-				    "'-', '+' (at most 128, not starting with "
-				    "'.' or '-')");
-		} else if (strcmp(kind, "go") == 0 && strcmp(k, "tags") == 0) {
-			size_t i;
-			json_t *t;
-			if (!json_is_array(v) || json_array_size(v) > 64)
-				return fail(why, size, "recipe.tags: must be an "
-				    "array of at most 64 build tags");
-			json_array_foreach(v, i, t) {
-				const char *s = json_is_string(t) ?
-				    json_string_value(t) : NULL;
-				if (s == NULL || *s == '\0' || strlen(s) > 128 ||
-				    strspn(s, "abcdefghijklmnopqrstuvwxyz"
-				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
-				    strlen(s) || strlen(s) != json_string_length(t))
-					return fail(why, size, "recipe.tags[%zu]: "
-					    "not a build tag", i);
-			}
+			if (rc == 0)
+				return fail(why, size, "recipe: unknown field "
+				    "'%.64s' for kind \"go\"", k);
 		} else
 			return fail(why, size, "recipe: unknown field '%.64s' "
 			    "for kind \"%s\"", k, kind);
@@ -329,6 +456,53 @@ api_check_recipe(json_t *r, char *why, size_t size)
 	    json_object_get(r, "command") == NULL)
 		return fail(why, size, "recipe.command: required for kind "
 		    "\"command\"");
+	return 0;
+}
+
+/* "targets": 1 to JOB_MAX_TARGETS names, normalized, deduplicated. */
+static int
+parse_targets(struct job *job, json_t *v, char *why, size_t size)
+{
+	if (!json_is_array(v)) {
+		fail(why, size, "targets: must be an array of strings");
+		return -1;
+	}
+	if (json_array_size(v) == 0) {
+		fail(why, size, "targets: must not be empty");
+		return -1;
+	}
+	if (json_array_size(v) > JOB_MAX_TARGETS) {
+		fail(why, size, "targets: at most %d per job",
+		    JOB_MAX_TARGETS);
+		return -1;
+	}
+	job->targets = xcalloc(json_array_size(v), sizeof *job->targets);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *t = json_array_get(v, i);
+		struct target tg;
+		char terr[160];
+		bool dup = false;
+
+		if (!json_is_string(t) ||
+		    strlen(json_string_value(t)) != json_string_length(t)) {
+			fail(why, size, "targets[%zu]: must be a string", i);
+			return -1;
+		}
+		if (target_parse(&tg, json_string_value(t), terr,
+		    sizeof terr) != 0) {
+			fail(why, size, "targets[%zu]: %s", i, terr);
+			return -1;
+		}
+		/* Normalized duplicates (linux/arm, linux/arm/v7) fold. */
+		for (size_t j = 0; j < job->ntargets; j++)
+			if (strcmp(job->targets[j].target, tg.name) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		struct job_target *jt = &job->targets[job->ntargets++];
+		snprintf(jt->target, sizeof jt->target, "%s", tg.name);
+		jt->state = TARGET_QUEUED;
+	}
 	return 0;
 }
 
@@ -402,49 +576,17 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 
 	v = json_object_get(root, "targets");
 	if (v == NULL) {
-		fail(why, size, "targets: required (e.g. [\"linux/amd64\"])");
+		/*
+		 * The repository's configuration names them (.kiln.json
+		 * "targets", the .goreleaser.yaml matrix): known once the
+		 * commit is fetched, until then one placeholder row.
+		 */
+		job->targets = xcalloc(1, sizeof *job->targets);
+		snprintf(job->targets[0].target, sizeof job->targets[0].target,
+		    "%s", JOB_TARGETS_FROM_REPO);
+		job->ntargets = 1;
+	} else if (parse_targets(job, v, why, size) != 0)
 		goto out;
-	}
-	if (!json_is_array(v)) {
-		fail(why, size, "targets: must be an array of strings");
-		goto out;
-	}
-	if (json_array_size(v) == 0) {
-		fail(why, size, "targets: must not be empty");
-		goto out;
-	}
-	if (json_array_size(v) > JOB_MAX_TARGETS) {
-		fail(why, size, "targets: at most %d per job",
-		    JOB_MAX_TARGETS);
-		goto out;
-	}
-	job->targets = xcalloc(json_array_size(v), sizeof *job->targets);
-	for (size_t i = 0; i < json_array_size(v); i++) {
-		json_t *t = json_array_get(v, i);
-		struct target tg;
-		char terr[160];
-		bool dup = false;
-
-		if (!json_is_string(t) ||
-		    strlen(json_string_value(t)) != json_string_length(t)) {
-			fail(why, size, "targets[%zu]: must be a string", i);
-			goto out;
-		}
-		if (target_parse(&tg, json_string_value(t), terr,
-		    sizeof terr) != 0) {
-			fail(why, size, "targets[%zu]: %s", i, terr);
-			goto out;
-		}
-		/* Normalized duplicates (linux/arm, linux/arm/v7) fold. */
-		for (size_t j = 0; j < job->ntargets; j++)
-			if (strcmp(job->targets[j].target, tg.name) == 0)
-				dup = true;
-		if (dup)
-			continue;
-		struct job_target *jt = &job->targets[job->ntargets++];
-		snprintf(jt->target, sizeof jt->target, "%s", tg.name);
-		jt->state = TARGET_QUEUED;
-	}
 
 	v = json_object_get(root, "recipe");
 	if (v != NULL && !json_is_null(v)) {

@@ -23,7 +23,8 @@
 #include "util.h"
 #include "xmalloc.h"
 
-enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL, K_URL };
+enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL, K_URL,
+    K_GOENV };
 
 struct key {
 	const char *name;
@@ -69,6 +70,8 @@ static const struct key keys[] = {
 	{ "notify_timeout", K_UINT, OFF(notify_timeout), 1, 86400 },
 	{ "drain_timeout", K_UINT, OFF(drain_timeout), 0, 86400 },
 	{ "access_log", K_BOOL, OFF(access_log), 0, 0 },
+	{ "goproxy", K_GOENV, OFF(goproxy), 0, 0 },
+	{ "gosumdb", K_GOENV, OFF(gosumdb), 0, 0 },
 };
 
 /*
@@ -117,6 +120,8 @@ conf_defaults(struct kiln_config *c)
 	c->max_connections_per_ip = 128;
 	c->notify_timeout = 600;
 	c->drain_timeout = 60;
+	c->goproxy = xstrdup("https://proxy.golang.org,direct");
+	c->gosumdb = xstrdup("sum.golang.org");
 	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
 	c->ntoolchains = ARRAY_SIZE(default_toolchains);
 }
@@ -178,6 +183,28 @@ set_toolchain(struct kiln_config *c, const char *key, const char *value,
 	return 0;
 }
 
+/*
+ * GOPROXY, GOSUMDB and GOPRIVATE values: lists of URLs, host names and
+ * patterns.  They become one environment variable of the deps step, so
+ * no spaces, quotes or control characters.
+ */
+static int
+go_env_check(const char *name, const char *value, char *err, size_t errsize)
+{
+	if (*value == '\0') {
+		snprintf(err, errsize, "%s: empty value", name);
+		return -1;
+	}
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"' ||
+		    *p == '\'' || *p == '\\') {
+			snprintf(err, errsize, "%s: no spaces, quotes or control "
+			    "characters (a comma-separated list)", name);
+			return -1;
+		}
+	return 0;
+}
+
 static void
 project_free(struct conf_project *p)
 {
@@ -191,6 +218,17 @@ project_free(struct conf_project *p)
 	for (size_t i = 0; i < p->nrefs; i++)
 		free(p->refs[i]);
 	free(p->notify_url);
+	free(p->goproxy);
+	free(p->goprivate);
+}
+
+const struct conf_project *
+conf_project_by_name(const struct kiln_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nprojects; i++)
+		if (strcmp(c->projects[i].name, name) == 0)
+			return &c->projects[i];
+	return NULL;
 }
 
 const struct conf_project *
@@ -268,6 +306,44 @@ add_ref(void *arg, const char *w, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * [toolchains] go = PATH...: more go binaries for toolchains.c.  Builds
+ * see only /usr (the sandbox binds nothing else of the host), so a binary
+ * anywhere else could never run in one: refused here rather than failing
+ * every build that would choose it.
+ */
+static int
+add_go_toolchain(void *arg, const char *w, char *err, size_t errsize)
+{
+	struct kiln_config *c = arg;
+	size_t n = strlen(w);
+	bool ok = strncmp(w, "/usr/", 5) == 0 && n < PATH_MAX &&
+	    w[n - 1] != '/' && strstr(w, "//") == NULL &&
+	    strstr(w, "/./") == NULL && strstr(w, "/../") == NULL &&
+	    strcmp(w + n - 2, "/.") != 0 && strcmp(w + n - 3, "/..") != 0;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (unsigned char)w[i] > ' ' && w[i] != 0x7f;
+	if (!ok) {
+		snprintf(err, errsize, "toolchains: go: '%.200s' is not an "
+		    "absolute path under /usr (builds see only /usr)", w);
+		return -1;
+	}
+	for (size_t i = 0; i < c->ngo_toolchains; i++)
+		if (strcmp(c->go_toolchains[i], w) == 0) {
+			snprintf(err, errsize, "toolchains: go: %.200s is "
+			    "listed twice", w);
+			return -1;
+		}
+	if (c->ngo_toolchains == CONF_MAX_GO_TOOLCHAINS) {
+		snprintf(err, errsize, "toolchains: go: more than %d binaries",
+		    CONF_MAX_GO_TOOLCHAINS);
+		return -1;
+	}
+	c->go_toolchains[c->ngo_toolchains++] = xstrdup(w);
+	return 0;
+}
+
 /* One key of a [project NAME] section. */
 static int
 set_project(struct conf_project *p, const char *key, const char *value,
@@ -317,6 +393,14 @@ set_project(struct conf_project *p, const char *key, const char *value,
 		free(p->recipe);
 		p->recipe = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(r);
+	} else if (strcmp(key, "goproxy") == 0 ||
+	    strcmp(key, "goprivate") == 0) {
+		char **field = strcmp(key, "goproxy") == 0 ? &p->goproxy :
+		    &p->goprivate;
+		if (go_env_check(key, value, err, errsize) != 0)
+			return -1;
+		free(*field);
+		*field = xstrdup(value);
 	} else if (strcmp(key, "network") == 0) {
 		if (strcmp(value, "yes") == 0)
 			p->network = true;
@@ -417,6 +501,9 @@ conf_free(struct kiln_config *c)
 	if (c->notify_secret != NULL)
 		sodium_memzero(c->notify_secret, strlen(c->notify_secret));
 	free(c->notify_secret);
+	free(c->goproxy);
+	free(c->gosumdb);
+	c->goproxy = c->gosumdb = NULL;
 	c->listen = c->state_dir = c->worker_path = c->base_url = NULL;
 	c->tls_cert = c->tls_key = c->notify_secret = NULL;
 	if (c->tokens != NULL)
@@ -429,6 +516,9 @@ conf_free(struct kiln_config *c)
 	free(c->projects);
 	c->projects = NULL;
 	c->nprojects = 0;
+	for (size_t i = 0; i < c->ngo_toolchains; i++)
+		free(c->go_toolchains[i]);
+	c->ngo_toolchains = 0;
 }
 
 /* Sizes take an optional K, M or G suffix (powers of 1024). */
@@ -491,6 +581,12 @@ conf_set(struct kiln_config *c, const char *name, const char *value,
 			return -1;
 		}
 		/* FALLTHROUGH */
+	case K_GOENV:
+		if (go_env_check(name, value, err, errsize) != 0)
+			return -1;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
 	case K_STRING:
 		if (*value == '\0') {
 			snprintf(err, errsize, "%s: empty value", name);
@@ -694,7 +790,9 @@ ini_cb(void *data, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	if (strcmp(section, "toolchains") == 0) {
-		if (set_toolchain(ctx->c, name, value, why, sizeof why) != 0) {
+		if ((strcmp(name, "go") == 0 ? each_word(value,
+		    add_go_toolchain, ctx->c, why, sizeof why) :
+		    set_toolchain(ctx->c, name, value, why, sizeof why)) != 0) {
 			load_error(ctx, "%s", why);
 			return 0;
 		}

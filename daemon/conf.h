@@ -19,6 +19,7 @@
 #define CONF_DEFAULT_STATE_DIR "/var/lib/kiln"
 
 #define CONF_MAX_TOOLCHAINS 64
+#define CONF_MAX_GO_TOOLCHAINS 8
 /* The triple that means "the host's own gcc". */
 #define CONF_HOST_TRIPLE "host"
 
@@ -47,6 +48,8 @@ struct kiln_config {
 	unsigned build_pids;		/* cgroup pids limit */
 	unsigned build_uid;		/* host uid of builds when root */
 	size_t build_file_size;		/* RLIMIT_FSIZE of builds, bytes */
+	char *goproxy;			/* GOPROXY of the deps step */
+	char *gosumdb;			/* GOSUMDB of the deps step ("off") */
 
 	/* Artifacts. */
 	char *base_url;			/* this farm's URL; NULL = http://listen */
@@ -82,6 +85,9 @@ struct kiln_config {
 		char triple[64];
 	} toolchains[CONF_MAX_TOOLCHAINS];
 	size_t ntoolchains;
+	/* [toolchains] go = PATH...: go binaries beside /usr/lib/go-1.NN. */
+	char *go_toolchains[CONF_MAX_GO_TOOLCHAINS];
+	size_t ngo_toolchains;
 };
 
 #define CONF_MAX_SECRETS 8
@@ -102,12 +108,17 @@ struct conf_project {
 	unsigned timeout;		/* s, 0 = build_timeout */
 	int priority;
 	char *notify_url;
+	char *goproxy;			/* overrides [kilnd] goproxy, or NULL */
+	char *goprivate;		/* GOPRIVATE of its deps step, or NULL */
 	int line;			/* of its section header */
 };
 
 /* The project whose repo is url (exact match), or NULL. */
 const struct conf_project *conf_project_by_repo(const struct kiln_config *c,
     const char *url);
+/* The project named `name`, or NULL. */
+const struct conf_project *conf_project_by_name(const struct kiln_config *c,
+    const char *name);
 /* Whether the full ref matches one of the project's patterns. */
 bool conf_project_wants_ref(const struct conf_project *p, const char *ref);
 

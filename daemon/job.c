@@ -30,6 +30,7 @@ job_free(struct job *job)
 		return;
 	for (size_t i = 0; i < job->ntargets; i++) {
 		free(job->targets[i].error);
+		free(job->targets[i].toolchain);
 		artifacts_free(job->targets[i].artifacts,
 		    job->targets[i].nartifacts);
 	}

@@ -22,6 +22,12 @@ enum target_state {
 };
 
 #define JOB_MAX_TARGETS 64
+/*
+ * The one target row of a job submitted without targets: the repository
+ * names them (.kiln.json, .goreleaser.yaml), and once its commit is
+ * fetched the row is replaced by one row per target it names.
+ */
+#define JOB_TARGETS_FROM_REPO "*"
 
 struct artifact {
 	char *name;
@@ -40,6 +46,7 @@ struct job_target {
 	int64_t started_at;	/* ms since the epoch, 0 = not yet */
 	int64_t finished_at;
 	bool cached;		/* artifacts reused from an equal build */
+	char *toolchain;	/* "go1.22.12", or NULL before it started */
 	size_t nartifacts;
 	struct artifact *artifacts;
 };

@@ -31,6 +31,7 @@
 #include "sign.h"
 #include "submit.h"
 #include "store.h"
+#include "toolchains.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -59,6 +60,8 @@ struct kilnd {
 	char key_id[17];
 	struct store *store;
 	struct callbacks *callbacks;
+	struct toolchains *toolchains;	/* the Go toolchains found */
+	unsigned toolchains_gen;	/* of the newest discovery asked for */
 };
 
 static void
@@ -284,6 +287,87 @@ on_signal(uv_signal_t *h, int signum)
 	sched_drain(k->sched.s, on_drained, k);
 }
 
+static void
+log_toolchains(const struct toolchains *tc)
+{
+	for (size_t i = 0; i < tc->n; i++)
+		log_info("go toolchain %s: %s", tc->v[i].version,
+		    tc->v[i].go);
+	if (tc->n == 0)
+		log_warn("no Go toolchain found (/usr/lib/go-1.NN/bin/go or "
+		    "[toolchains] go in kilnd.conf): go recipes cannot build");
+}
+
+/* A discovery of the Go toolchains after a reload, in the thread pool. */
+struct discovery {
+	uv_work_t req;
+	struct kilnd *k;
+	struct kiln_config conf;	/* only its go_toolchains */
+	struct toolchains *tc;
+	unsigned gen;
+	int rc;
+	char err[256];
+};
+
+static void
+discover_work(uv_work_t *req)
+{
+	struct discovery *d = container_of(req, struct discovery, req);
+
+	d->tc = xcalloc(1, sizeof *d->tc);
+	d->rc = toolchains_discover(d->tc, &d->conf, d->err, sizeof d->err);
+}
+
+/* On the loop thread: the newest discovery replaces the set in use. */
+static void
+discover_after(uv_work_t *req, int status)
+{
+	struct discovery *d = container_of(req, struct discovery, req);
+	struct kilnd *k = d->k;
+	struct toolchains *old;
+
+	if (status != 0 || d->gen != k->toolchains_gen)
+		;	/* canceled, or a later reload asked again */
+	else if (d->rc != 0)
+		log_error("reload: Go toolchains unchanged: %s", d->err);
+	else {
+		old = k->toolchains;
+		k->toolchains = d->tc;
+		d->tc = NULL;
+		k->env.toolchains = k->toolchains;
+		if (k->sched.s != NULL)
+			sched_set_toolchains(k->sched.s, k->toolchains);
+		log_toolchains(k->toolchains);
+		toolchains_free(old);
+		free(old);
+	}
+	if (d->tc != NULL) {
+		toolchains_free(d->tc);
+		free(d->tc);
+	}
+	conf_free(&d->conf);
+	free(d);
+}
+
+/* `go version` of each blocks: ask the thread pool. */
+static void
+rediscover_toolchains(struct kilnd *k)
+{
+	struct discovery *d = xcalloc(1, sizeof *d);
+
+	d->k = k;
+	d->gen = ++k->toolchains_gen;
+	for (size_t i = 0; i < k->conf.ngo_toolchains; i++)
+		d->conf.go_toolchains[i] = xstrdup(k->conf.go_toolchains[i]);
+	d->conf.ngo_toolchains = k->conf.ngo_toolchains;
+	if (uv_queue_work(&k->loop, &d->req, discover_work,
+	    discover_after) != 0) {
+		log_error("reload: cannot look for Go toolchains");
+		conf_free(&d->conf);
+		free(d);
+	}
+}
+
 /*
  * SIGHUP: read kilnd.conf again (and the flags over it).  A file with an
  * error is refused and the running configuration kept.  Projects,
@@ -351,6 +435,8 @@ on_sighup(uv_signal_t *h, int signum)
 	sched_kick(k->sched.s);	/* workers may have grown */
 	log_info("reloaded %s: %zu project(s), %u token(s), %u workers",
 	    path, oc->nprojects, oc->ntokens, oc->workers);
+	/* Go may have been installed or upgraded meanwhile. */
+	rediscover_toolchains(k);
 }
 
 /* systemd: WATCHDOG=1 at half the interval, from the loop itself. */
@@ -528,9 +614,19 @@ parse_args(struct kilnd *k, int argc, char **argv)
 		}
 	}
 	if (check) {
+		struct toolchains tc;
+
 		printf("%s: ok (%zu project(s), %u token(s))\n",
 		    rc == -2 ? "embedded defaults" : cfile ? cfile :
 		    CONF_DEFAULT_PATH, k->conf.nprojects, k->conf.ntokens);
+		if (toolchains_discover(&tc, &k->conf, err, sizeof err) != 0)
+			fprintf(stderr, "kilnd: %s\n", err);
+		for (size_t i = 0; i < tc.n; i++)
+			printf("go toolchain %s %s\n", tc.v[i].version,
+			    tc.v[i].go);
+		if (tc.n == 0)
+			printf("no go toolchain found\n");
+		toolchains_free(&tc);
 		return 0;
 	}
 	log_set_level(k->conf.log_level);
@@ -662,6 +758,11 @@ main(int argc, char **argv)
 		    "worker_path in kilnd.conf)", k.worker);
 		goto out_queue;
 	}
+	/* Before the loop runs, so blocking on `go version` is fine. */
+	k.toolchains = xcalloc(1, sizeof *k.toolchains);
+	if (toolchains_discover(k.toolchains, &k.conf, err, sizeof err) != 0)
+		log_error("%s", err);
+	log_toolchains(k.toolchains);
 
 	/*
 	 * libuv's thread pool (4 threads by default) runs the group commit,
@@ -680,6 +781,7 @@ main(int argc, char **argv)
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
 	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,
 	    &k.key);
+	sched_set_toolchains(k.sched.s, k.toolchains);
 	k.callbacks = callbacks_new(&k.loop, k.queue, &k.conf);
 	submitter_on_commit(k.submitter, on_commit, &k);
 	k.env.queue = k.queue;
@@ -699,6 +801,7 @@ main(int argc, char **argv)
 	k.env.pubkey = k.pubkey;
 	k.env.store = k.store;
 	k.env.key_id = k.key_id;
+	k.env.toolchains = k.toolchains;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);
@@ -780,6 +883,10 @@ out_git:
 out:
 	if (k.lock_fd >= 0)
 		close(k.lock_fd);
+	if (k.toolchains != NULL) {
+		toolchains_free(k.toolchains);
+		free(k.toolchains);
+	}
 	free(k.worker);
 	free(k.pubkey);
 	sign_key_wipe(&k.key);

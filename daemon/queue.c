@@ -46,7 +46,7 @@ struct queue {
 	"notify_state, notify_attempts, notify_error"
 #define JOB_NCOLS 23
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
-	"started_at, finished_at, cached"
+	"started_at, finished_at, cached, toolchain"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
@@ -54,7 +54,7 @@ struct queue {
 	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
 	"j.notify_attempts, j.notify_error"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
-	"t.error, t.started_at, t.finished_at, t.cached"
+	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain"
 
 static void
 db_log(sqlite3 *db, const char *what)
@@ -434,6 +434,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	t->started_at = col_time(ts, c + 6);
 	t->finished_at = col_time(ts, c + 7);
 	t->cached = sqlite3_column_int(ts, c + 8) != 0;
+	t->toolchain = col_strdup(ts, c + 9);
 	j->ntargets++;
 	return 0;
 }
@@ -1633,4 +1634,69 @@ queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
 		return QUEUE_ERROR;
 	return count_states(q, "SELECT state, count(*) FROM job_targets "
 	    "GROUP BY state", targets, TARGET_STATE_COUNT, parse_target_state);
+}
+
+int
+queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET toolchain = ? "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "set toolchain");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, toolchain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, target_id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "set toolchain");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+    char *const *targets, size_t n)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (begin(q->db) != 0)
+		return QUEUE_ERROR;
+	if (sqlite3_prepare_v2(q->db, "DELETE FROM job_targets WHERE id = ?1 "
+	    "AND job_id = ?2 AND target = ?3", -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "INSERT INTO job_targets (job_id, target, "
+	    "priority, state) SELECT ?1, ?2, priority, 'queued' FROM jobs "
+	    "WHERE id = ?1", -1, &ins, NULL) != SQLITE_OK) {
+		db_log(q->db, "expand targets");
+		goto out;
+	}
+	sqlite3_bind_int64(del, 1, placeholder_id);
+	sqlite3_bind_int64(del, 2, job_id);
+	sqlite3_bind_text(del, 3, JOB_TARGETS_FROM_REPO, -1, SQLITE_STATIC);
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		db_log(q->db, "expand targets");
+		goto out;
+	}
+	if (sqlite3_changes(q->db) != 1) {
+		rc = QUEUE_ENOTFOUND;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, job_id);
+		sqlite3_bind_text(ins, 2, targets[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			db_log(q->db, "expand targets");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	return end(q->db, rc);
 }

@@ -99,6 +99,15 @@ int queue_release(struct queue *q, int64_t target_id);
 int queue_heartbeat(struct queue *q, int64_t target_id);
 /* Record the commit a job's ref resolved to. */
 int queue_set_commit(struct queue *q, int64_t job_id, const char *commit);
+/* Record which toolchain builds the target ("go1.22.12"). */
+int queue_set_toolchain(struct queue *q, int64_t target_id,
+    const char *toolchain);
+/*
+ * Replace the JOB_TARGETS_FROM_REPO row `placeholder_id` of job_id by
+ * queued rows for the n normalized targets, in one transaction.
+ */
+int queue_expand_targets(struct queue *q, int64_t job_id,
+    int64_t placeholder_id, char *const *targets, size_t n);
 /*
  * End a running target in a terminal state; exit_status < 0 means none.
  * Its artifacts are recorded in the same transaction.  The job's state

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "recipe.h"
+#include "recipe-int.h"
 #include "sbuf.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -27,12 +27,13 @@
 #define HOST_TRIPLE "unknown-linux-gnu"
 #endif
 
-struct strv {
-	char **v;
-	size_t n, cap;
-};
+const char *
+recipe_host_triple(void)
+{
+	return HOST_TRIPLE;
+}
 
-static void
+void
 strv_add(struct strv *s, char *str)
 {
 	if (s->n + 2 > s->cap) {
@@ -43,8 +44,7 @@ strv_add(struct strv *s, char *str)
 	s->v[s->n] = NULL;
 }
 
-/* Set NAME=VALUE, replacing an earlier value of NAME. */
-static void
+void
 env_set(struct strv *e, const char *name, const char *value)
 {
 	size_t len = strlen(name);
@@ -59,12 +59,25 @@ env_set(struct strv *e, const char *name, const char *value)
 	strv_add(e, xasprintf("%s=%s", name, value));
 }
 
-static void
+const char *
+env_get(const struct strv *e, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < e->n; i++)
+		if (strncmp(e->v[i], name, len) == 0 && e->v[i][len] == '=')
+			return e->v[i] + len + 1;
+	return NULL;
+}
+
+void
 strv_free(struct strv *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
 }
 
 int
@@ -78,56 +91,14 @@ recipe_toolchain_available(const char *triple)
 	return access(path, X_OK) == 0;
 }
 
-/* The binary name a go recipe writes when it names none. */
-static char *
-default_name(const char *package, const char *repo)
-{
-	const char *base, *p;
-	size_t n;
-
-	if (package != NULL && strcmp(package, ".") != 0 &&
-	    strcmp(package, "./...") != 0) {
-		p = package + strlen(package);
-		while (p > package && p[-1] == '/')
-			p--;
-		n = (size_t)(p - package);
-		base = p;
-		while (base > package && base[-1] != '/')
-			base--;
-		n = (size_t)(p - base);
-		if (n > 0 && strcmp(base, "...") != 0)
-			return xstrndup(base, n);
-	}
-	p = repo + strlen(repo);
-	while (p > repo && p[-1] == '/')
-		p--;
-	base = p;
-	while (base > repo && base[-1] != '/' && base[-1] != ':')
-		base--;
-	n = (size_t)(p - base);
-	if (n > 4 && strncmp(p - 4, ".git", 4) == 0)
-		n -= 4;
-	/* Only safe file-name characters survive. */
-	char *name = xstrndup(base, n);
-	for (char *c = name; *c; c++)
-		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
-		    !(*c >= '0' && *c <= '9') && *c != '-' && *c != '_' &&
-		    *c != '.')
-			*c = '_';
-	if (name[0] == '\0' || name[0] == '.') {
-		free(name);
-		name = xstrdup("app");
-	}
-	return name;
-}
-
 int
 recipe_plan(struct recipe_plan *out, const char *recipe_json,
-    const struct target *t, const char *repo, int64_t commit_time,
+    const struct target *t, const struct recipe_ctx *ctx,
     const struct kiln_config *conf, char *err, size_t errsize)
 {
 	struct strv argv = { 0 }, env = { 0 };
 	json_t *r = NULL, *v;
+	int64_t commit_time = ctx->commit_time;
 	const char *kind, *triple, *k;
 	char buf[64];
 	int rc = -1;
@@ -176,41 +147,9 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	}
 
 	if (strcmp(kind, "go") == 0) {
-		const char *pkg = json_string_value(json_object_get(r, "package"));
-		const char *ldflags = json_string_value(json_object_get(r,
-		    "ldflags"));
-		const char *name = json_string_value(json_object_get(r, "name"));
-		json_t *tags = json_object_get(r, "tags");
-		char *bin = name ? xstrdup(name) : default_name(pkg, repo);
-
-		/* Reproducible and static: FACTS.md, "Go 1.19". */
-		env_set(&env, "CGO_ENABLED", "0");
-		/* Builds are offline: modules come from vendor/ (Go uses
-		 * it by itself when present) or the repository's module
-		 * cache; nothing is downloaded. */
-		env_set(&env, "GOPROXY", "off");
-		strv_add(&argv, xstrdup("go"));
-		strv_add(&argv, xstrdup("build"));
-		strv_add(&argv, xstrdup("-trimpath"));
-		strv_add(&argv, xstrdup("-buildvcs=false"));
-		strv_add(&argv, xasprintf("-ldflags=-s -w -buildid=%s%s",
-		    ldflags ? " " : "", ldflags ? ldflags : ""));
-		if (json_is_array(tags) && json_array_size(tags) > 0) {
-			struct sbuf joined = { 0 };
-			size_t i;
-			json_array_foreach(tags, i, v) {
-				if (i > 0)
-					sbuf_addc(&joined, ',');
-				sbuf_adds(&joined, json_string_value(v));
-			}
-			strv_add(&argv, xstrdup("-tags"));
-			strv_add(&argv, sbuf_steal(&joined, NULL));
-		}
-		strv_add(&argv, xstrdup("-o"));
-		strv_add(&argv, xasprintf(RECIPE_OUT "/%s%s", bin,
-		    strcmp(t->os, "windows") == 0 ? ".exe" : ""));
-		strv_add(&argv, xstrdup(pkg ? pkg : "."));
-		free(bin);
+		if (recipe_go_plan(&argv, &env, r, t, ctx, conf, err,
+		    errsize) != 0)
+			goto out;
 	} else if (strcmp(kind, "command") == 0) {
 		const char *cmd = json_string_value(json_object_get(r,
 		    "command"));
@@ -227,9 +166,10 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	}
 	/* The recipe's own variables last: they may override ours, except
 	 * KILN_* which validation already refused. */
-	json_object_foreach(json_object_get(r, "env"), k, v)
-		if (json_is_string(v))
-			env_set(&env, k, json_string_value(v));
+	if (strcmp(kind, "command") == 0)
+		json_object_foreach(json_object_get(r, "env"), k, v)
+			if (json_is_string(v))
+				env_set(&env, k, json_string_value(v));
 
 	out->argv = argv.v;
 	out->env = env.v;
@@ -243,7 +183,12 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 			sbuf_addc(&sum, ' ');
 		if (quote)
 			sbuf_addc(&sum, '\'');
-		sbuf_adds(&sum, out->argv[i]);
+		/* A script's lines, on the log's one line. */
+		for (const char *c = out->argv[i]; *c; c++)
+			if (*c == '\n')
+				sbuf_adds(&sum, "; ");
+			else
+				sbuf_addc(&sum, *c);
 		if (quote)
 			sbuf_addc(&sum, '\'');
 	}
@@ -270,4 +215,17 @@ recipe_plan_free(struct recipe_plan *p)
 	free(p->summary);
 	p->argv = p->env = NULL;
 	p->summary = NULL;
+}
+
+const char *
+recipe_go_pin(const char *recipe_json, char *buf, size_t size)
+{
+	json_t *r = json_loads(recipe_json, 0, NULL);
+	const char *v = json_string_value(json_object_get(r, "go"));
+	const char *kind = json_string_value(json_object_get(r, "kind"));
+
+	if (v != NULL && kind != NULL && strcmp(kind, "go") == 0)
+		snprintf(buf, size, "%s", v);
+	json_decref(r);
+	return v != NULL ? buf : NULL;
 }

@@ -6,6 +6,7 @@
 #ifndef KILN_RECIPE_H
 #define KILN_RECIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,8 @@
 #define RECIPE_SRC "/src"
 #define RECIPE_OUT "/out"
 #define RECIPE_CACHE "/cache"
+/* Go's module cache: written by the deps step only, read-only in builds. */
+#define RECIPE_MODCACHE "/gomod"
 
 struct recipe_plan {
 	char **argv;		/* NULL-terminated */
@@ -23,17 +26,39 @@ struct recipe_plan {
 	char *summary;		/* one line for the log */
 };
 
+/* What the plan of one job's builds depends on besides the recipe. */
+struct recipe_ctx {
+	const char *repo;	/* URL: the default binary and project name */
+	const char *commit;	/* 40-hex */
+	int64_t commit_time;	/* SOURCE_DATE_EPOCH, {{.Date}} */
+	const char *tag;	/* the version's tag, NULL: a snapshot */
+	const char *branch;	/* NULL: not built from a branch */
+	const char *go_bindir;	/* the chosen Go's bin directory, or NULL */
+	bool vendored;		/* vendor/modules.txt: -mod=vendor */
+};
+
 /*
  * recipe_json: the validated recipe ({"kind": "go"|"command", ...}).
- * repo: for the default binary name of a go recipe.
- * Returns 0, or -1 with a reason in err.
+ * Returns 0, or -1 with a reason in err (an unknown template, cgo for a
+ * target without a C toolchain).
  */
 int recipe_plan(struct recipe_plan *out, const char *recipe_json,
-    const struct target *t, const char *repo, int64_t commit_time,
+    const struct target *t, const struct recipe_ctx *ctx,
     const struct kiln_config *conf, char *err, size_t errsize);
 void recipe_plan_free(struct recipe_plan *p);
+
+/*
+ * The deps step of a go recipe: kiln's own `go mod download` (never a
+ * command from the recipe) into RECIPE_MODCACHE, with the farm's (or the
+ * project's) GOPROXY/GOSUMDB/GOPRIVATE.  project may be NULL.
+ */
+int recipe_deps_plan(struct recipe_plan *out, const struct recipe_ctx *ctx,
+    const struct kiln_config *conf, const struct conf_project *project,
+    char *err, size_t errsize);
 
 /* Whether the C toolchain for `triple` is installed on this host. */
 int recipe_toolchain_available(const char *triple);
 
+/* The Go version a go recipe pins ("go": "1.22"), or NULL. */
+const char *recipe_go_pin(const char *recipe_json, char *buf, size_t size);
 #endif

@@ -95,6 +95,8 @@ sbuf_steal(struct sbuf *b, size_t *len)
 	char *p;
 
 	sbuf_reserve(b, 0);
+	/* Never written to: the buffer is new, terminate it here. */
+	b->p[b->len] = '\0';
 	p = b->p;
 	if (len)
 		*len = b->len;

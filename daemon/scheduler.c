@@ -17,6 +17,7 @@
 #include "../api/api.h"
 #include "attest.h"
 #include "child.h"
+#include "jobplan.h"
 #include "log.h"
 #include "metrics.h"
 #include "recipe.h"
@@ -52,6 +53,8 @@ struct starget {
 	struct queue_claim claim;
 	struct target t;
 	char url_name[TARGET_NAME_MAX];
+	bool placeholder;		/* JOB_TARGETS_FROM_REPO */
+	char *toolid;			/* the toolchain's identity, if known */
 	char *root;
 	int log_fd;
 	size_t log_bytes;
@@ -72,11 +75,14 @@ struct starget {
 	struct starget *next;		/* in sjob's list */
 };
 
+/* A fetch, or the deps step after it (both run before any build). */
 struct fetch {
 	struct child child;
 	struct sjob *j;
+	bool deps;			/* the deps step: kiln-worker build */
+	char *root;			/* its work root */
 	int64_t start_ms;
-	struct sbuf out, err;
+	struct sbuf out, err, status;
 	uv_timer_t timer;
 	bool timed_out;
 };
@@ -90,6 +96,8 @@ struct sjob {
 	struct fetch *f;
 	int64_t commit_time;
 	char *recipe;			/* resolved recipe JSON */
+	struct jobplan plan;		/* toolchain, version, notes */
+	struct sbuf deps_log;		/* the deps step's output */
 	bool cancel;
 	int64_t idle_since;		/* fetched, nothing running since */
 	struct starget *targets;
@@ -106,6 +114,7 @@ struct sched {
 	uv_loop_t *loop;
 	struct queue *q;
 	const struct kiln_config *conf;
+	const struct toolchains *toolchains;
 	char *worker;
 	struct sjob *jobs;
 	unsigned running;		/* claimed targets */
@@ -211,6 +220,8 @@ drop_job(struct sjob *j, bool force)
 	}
 	job_free(j->job);
 	free(j->recipe);
+	jobplan_free(&j->plan);
+	sbuf_free(&j->deps_log);
 	free(j);
 }
 
@@ -233,6 +244,7 @@ free_target(struct starget *st)
 	sbuf_free(&st->status);
 	free(st->root);
 	free(st->cache_key);
+	free(st->toolid);
 	free(st);
 	drop_job_if_idle(j);
 }
@@ -626,6 +638,61 @@ fail_now(struct starget *st, const char *why)
 	end_target(st, TARGET_FAILED, -1, why, NULL, 0);
 }
 
+/* What a build's templates and toolchain come from. */
+static void
+recipe_ctx_of(struct recipe_ctx *ctx, const struct sjob *j)
+{
+	memset(ctx, 0, sizeof *ctx);
+	ctx->repo = j->job->repo;
+	ctx->commit = j->job->commit;
+	ctx->commit_time = j->commit_time;
+	ctx->tag = j->plan.tag;
+	ctx->branch = j->plan.branch;
+	ctx->go_bindir = j->plan.go_bindir;
+	ctx->vendored = j->plan.vendored;
+}
+
+/* The plan's notes, then what the deps step printed, line by line. */
+static void
+log_plan(struct starget *st)
+{
+	const struct sjob *j = st->j;
+	const char *p, *end, *nl;
+
+	if (j->plan.go_version != NULL)
+		log_line(st, "toolchain %s (%s)", j->plan.go_version,
+		    j->plan.go_path);
+	if (j->plan.tag != NULL)
+		log_line(st, "version from tag %s", j->plan.tag);
+	for (size_t i = 0; i < j->plan.nnotes; i++)
+		log_line(st, "%s", j->plan.notes[i]);
+	if (j->plan.deps) {
+		log_line(st, "deps: $ go mod download (once for the job)");
+		p = j->deps_log.p ? j->deps_log.p : "";
+		end = p + j->deps_log.len;
+		for (; p < end; p = nl + 1) {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			if (nl == NULL)
+				nl = end;
+			if (nl > p)
+				log_line(st, "deps: %.*s", (int)(nl - p), p);
+		}
+	}
+}
+
+/* The job JSON says which toolchain built each target. */
+static void
+record_toolchain(struct starget *st)
+{
+	const char *tc = st->j->plan.go_version ? st->j->plan.go_version :
+	    st->toolid;
+
+	if (tc != NULL && queue_set_toolchain(st->s->q, st->claim.target_id,
+	    tc) != 0)
+		log_warn("job %" PRId64 " %s: cannot record the toolchain",
+		    st->claim.job_id, st->t.name);
+}
+
 static void
 spawn_build(struct starget *st)
 {
@@ -638,8 +705,11 @@ spawn_build(struct starget *st)
 	size_t n = 0, cap = 64;
 	int rc;
 
-	if (recipe_plan(&plan, j->recipe, &st->t, j->job->repo, j->commit_time,
-	    conf, why, sizeof why) != 0) {
+	struct recipe_ctx ctx;
+
+	recipe_ctx_of(&ctx, j);
+	if (recipe_plan(&plan, j->recipe, &st->t, &ctx, conf, why,
+	    sizeof why) != 0) {
 		fail_now(st, why);
 		return;
 	}
@@ -655,9 +725,14 @@ spawn_build(struct starget *st)
 		char *logdir = state_path(s, "logs/%" PRId64, j->job->id);
 		if ((rc = util_mkdir_p(dir, 0750)) != 0 ||
 		    (rc = util_mkdir_p(logdir, 0750)) != 0 ||
-		    (rc = util_mkdir_p(cache, 0750)) != 0)
-			snprintf(why, sizeof why, "cannot create directories "
-			    "under %s: %s", conf->state_dir, strerror(-rc));
+		    (rc = util_mkdir_p(cache, 0750)) != 0) {
+			/* The paths are for the operator, not for users. */
+			log_error("job %" PRId64 ": cannot create directories "
+			    "under %s: %s", j->job->id, conf->state_dir,
+			    strerror(-rc));
+			snprintf(why, sizeof why, "kilnd cannot create its work "
+			    "directories: %s", strerror(-rc));
+		}
 		free(logdir);
 	}
 	if (rc == 0) {
@@ -665,8 +740,10 @@ spawn_build(struct starget *st)
 		    O_CLOEXEC, 0640);
 		if (st->log_fd < 0) {
 			rc = -errno;
-			snprintf(why, sizeof why, "cannot create log %s: %s", lp,
-			    strerror(errno));
+			log_error("job %" PRId64 ": cannot create log %s: %s",
+			    j->job->id, lp, strerror(errno));
+			snprintf(why, sizeof why, "kilnd cannot create the "
+			    "target's log: %s", strerror(errno));
 		}
 	}
 	if (rc != 0) {
@@ -677,7 +754,9 @@ spawn_build(struct starget *st)
 	}
 	log_line(st, "job %" PRId64 " target %s attempt %d, commit %s",
 	    j->job->id, st->t.name, st->claim.attempt, j->job->commit);
+	log_plan(st);
 	log_line(st, "$ %s", plan.summary);
+	record_toolchain(st);
 
 	argv = xcalloc(cap, sizeof *argv);
 #define ARG(x) do { \
@@ -692,6 +771,12 @@ spawn_build(struct starget *st)
 	ARG(xstrdup("--target")); ARG(xstrdup(st->t.name));
 	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", timeout_of(st)));
 	ARG(xstrdup("--cache")); ARG(xstrdup(cache));
+	if (j->plan.go_version != NULL) {
+		char *mc = state_path(s, "gomod");
+		util_mkdir_p(mc, 0750);
+		ARG(xstrdup("--modcache"));
+		ARG(mc);
+	}
 	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
 	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
 	ARG(xstrdup("--file-size"));
@@ -744,8 +829,12 @@ cache_key(const struct sjob *j, const struct starget *st, const char *tool)
 {
 	crypto_hash_sha256_state h;
 	unsigned char d[crypto_hash_sha256_BYTES];
-	const char *parts[] = { "kiln-build-cache-v1", PACKAGE_VERSION,
-	    j->job->commit, st->t.name, j->recipe, tool };
+	/* The tag and branch reach the binary through templates
+	 * ({{.Version}}, {{.Branch}}); vendored changes -mod. */
+	const char *parts[] = { "kiln-build-cache-v2", PACKAGE_VERSION,
+	    j->job->commit, st->t.name, j->recipe, tool,
+	    j->plan.tag ? j->plan.tag : "", j->plan.branch ? j->plan.branch : "",
+	    j->plan.vendored ? "vendored" : "modules" };
 	char hex[65];
 
 	crypto_hash_sha256_init(&h);
@@ -763,6 +852,7 @@ struct ident_task {
 	struct starget *st;
 	char *recipe;
 	char *triple;
+	char *go;			/* the chosen go binary, or NULL */
 	char *id;
 	char why[256];
 };
@@ -786,7 +876,7 @@ ident_work(uv_work_t *req)
 {
 	struct ident_task *t = req->data;
 
-	t->id = toolid_for(t->recipe, t->triple, t->why, sizeof t->why);
+	t->id = toolid_for(t->recipe, t->triple, t->go, t->why, sizeof t->why);
 }
 
 static void
@@ -813,6 +903,7 @@ ident_after(uv_work_t *req, int status)
 		    st->t.name, t->why);
 		spawn_build(st);
 	} else {
+		st->toolid = xstrdup(t->id);
 		st->cache_key = cache_key(st->j, st, t->id);
 		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0;
 		metrics_cache(hit);
@@ -824,6 +915,7 @@ ident_after(uv_work_t *req, int status)
 		}
 		if (hit) {
 			st->cached = true;
+			record_toolchain(st);
 			log_info("job %" PRId64 " %s: cached (an equal build of "
 			    "%.12s is on record; %s)", st->claim.job_id,
 			    st->t.name, st->j->job->commit, t->id);
@@ -834,6 +926,7 @@ ident_after(uv_work_t *req, int status)
 	}
 	free(t->recipe);
 	free(t->triple);
+	free(t->go);
 	free(t->id);
 	free(t);
 	task_done(s);
@@ -858,6 +951,7 @@ launch(struct starget *st)
 		const char *tr = conf_toolchain(st->s->conf, st->t.name);
 		t->triple = tr ? xstrdup(tr) : NULL;
 	}
+	t->go = st->j->plan.go_path ? xstrdup(st->j->plan.go_path) : NULL;
 	st->busy = true;
 	queue_task(st->s, &t->req, ident_work, ident_after);
 }
@@ -1057,60 +1151,20 @@ on_sweep(uv_timer_t *h)
 	queue_task(s, &t->req, sweep_work, sweep_after);
 }
 
-/* --- fetch ------------------------------------------------------------------ */
+/* --- fetch and deps --------------------------------------------------------- */
 
-/* The recipe to use: the request's, else .kiln.json's, else go.mod's. */
-static int
-resolve_recipe(struct sjob *j, json_t *res, char *why, size_t whysize)
-{
-	const char *kj = json_string_value(json_object_get(res, "kiln_json"));
-	json_t *doc = NULL, *r;
-	json_error_t jerr;
-	char inner[400];
-
-	if (j->job->recipe != NULL) {
-		j->recipe = xstrdup(j->job->recipe);
-		return 0;
-	}
-	if (kj != NULL) {
-		doc = json_loads(kj, JSON_REJECT_DUPLICATES, &jerr);
-		if (doc == NULL) {
-			snprintf(why, whysize, ".kiln.json: malformed JSON at "
-			    "line %d: %s", jerr.line, jerr.text);
-			return -1;
-		}
-		r = json_object_get(doc, "recipe");
-		if (!json_is_object(doc) || r == NULL) {
-			snprintf(why, whysize, ".kiln.json: no \"recipe\" "
-			    "object");
-			json_decref(doc);
-			return -1;
-		}
-		if (api_check_recipe(r, inner, sizeof inner) != 0) {
-			snprintf(why, whysize, ".kiln.json: %s", inner);
-			json_decref(doc);
-			return -1;
-		}
-		j->recipe = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(doc);
-		return 0;
-	}
-	if (json_is_true(json_object_get(res, "has_go_mod"))) {
-		j->recipe = xstrdup("{\"kind\":\"go\"}");
-		return 0;
-	}
-	snprintf(why, whysize, "no recipe: the request names none and the "
-	    "repository has neither .kiln.json nor go.mod at its root");
-	return -1;
-}
+/* The deps step's output kept for the targets' logs, and its reason. */
+#define DEPS_LOG_MAX (64 * 1024)
 
 static void
 fetch_data(struct child *c, int fd, const char *buf, size_t n)
 {
 	struct fetch *f = container_of(c, struct fetch, child);
-	struct sbuf *b = fd == 1 ? &f->out : &f->err;
+	struct sbuf *b = fd == 1 ? &f->out : fd == 2 ? &f->err : &f->status;
+	size_t max = fd == 3 ? STATUS_MAX : f->deps ? DEPS_LOG_MAX :
+	    FETCH_OUTPUT_MAX;
 
-	if (b->len + n <= FETCH_OUTPUT_MAX)
+	if (b->len + n <= max)
 		sbuf_add(b, buf, n);
 }
 
@@ -1133,6 +1187,32 @@ last_line(const struct sbuf *b, char *out, size_t size)
 		snprintf(out, size, "%.*s", (int)(end - start), start);
 }
 
+/* The last `size` bytes of a log, whole lines, newlines as "; ". */
+static void
+tail_lines(const struct sbuf *b, char *out, size_t size)
+{
+	const char *p = b->p ? b->p : "", *end = p + b->len;
+	size_t o = 0;
+
+	while (end > p && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	if ((size_t)(end - p) > size - 1) {
+		p = end - (size - 1);
+		while (p < end && *p != '\n')
+			p++;
+		if (p < end)
+			p++;
+	}
+	for (; p < end && o + 3 < size; p++) {
+		if (*p == '\n') {
+			out[o++] = ';';
+			out[o++] = ' ';
+		} else if (*p != '\r')
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
 static void
 fetch_closed(uv_handle_t *h)
 {
@@ -1140,7 +1220,141 @@ fetch_closed(uv_handle_t *h)
 
 	sbuf_free(&f->out);
 	sbuf_free(&f->err);
+	sbuf_free(&f->status);
+	free(f->root);
 	free(f);
+}
+
+/* Write the deps step's output to a target's log, which never started. */
+static void
+deps_log_to(struct starget *st)
+{
+	char *lp = log_path(st->s, st->j->job->id, st->url_name);
+	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
+
+	if (util_mkdir_p(logdir, 0750) == 0 &&
+	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0640)) >= 0) {
+		log_plan(st);
+		close(st->log_fd);
+		st->log_fd = -1;
+	}
+	free(lp);
+	free(logdir);
+}
+
+/* The deps step ended: go's own message is the reason when it failed. */
+static void
+deps_result(struct fetch *f, char *why, size_t whysize)
+{
+	struct sjob *j = f->j;
+	json_t *res = NULL;
+	const char *status;
+	char tail[768];
+
+	sbuf_free(&j->deps_log);
+	sbuf_add(&j->deps_log, f->out.p ? f->out.p : "", f->out.len);
+	sbuf_add(&j->deps_log, f->err.p ? f->err.p : "", f->err.len);
+	if (f->status.len > 0)
+		res = json_loadb(f->status.p, f->status.len,
+		    JSON_DISABLE_EOF_CHECK, NULL);
+	status = json_string_value(json_object_get(res, "status"));
+	if (f->timed_out)
+		snprintf(why, whysize, "deps: go mod download took longer than "
+		    "fetch_timeout (%u s)", j->s->conf->fetch_timeout);
+	else if (status != NULL && strcmp(status, "exited") == 0 &&
+	    json_integer_value(json_object_get(res, "code")) == 0)
+		;	/* the module cache holds everything */
+	else if (status != NULL && strcmp(status, "exited") == 0) {
+		tail_lines(&j->deps_log, tail, sizeof tail);
+		snprintf(why, whysize, "deps: go mod download failed: %s",
+		    tail[0] ? tail : "(no output)");
+	} else if (status != NULL && strcmp(status, "error") == 0)
+		snprintf(why, whysize, "deps: %s", json_string_value(
+		    json_object_get(res, "error")) ?: "kiln-worker failed");
+	else if (f->child.spawned)
+		snprintf(why, whysize, "deps: kiln-worker ended without a result");
+	else
+		last_line(&f->err, why, whysize);
+	json_decref(res);
+	if (f->root != NULL)
+		remove_tree(j->s, f->root);
+}
+
+static void start_deps(struct sjob *j);
+
+/*
+ * The fetch ended: record the (peeled) commit and make the job's plan:
+ * recipe, targets named by the repository, toolchain, deps step.
+ */
+static void
+fetch_result(struct fetch *f, char *why, size_t whysize)
+{
+	struct child *c = &f->child;
+	struct sjob *j = f->j;
+	struct sched *s = j->s;
+	struct starget *ph = NULL;
+	json_t *res = NULL;
+	const char *commit;
+
+	if (f->timed_out) {
+		snprintf(why, whysize, "fetch of %s took longer than "
+		    "fetch_timeout (%u s)", j->job->repo, s->conf->fetch_timeout);
+		return;
+	}
+	if (c->exit_status != 0 || c->term_signal != 0) {
+		last_line(&f->err, why, whysize);
+		return;
+	}
+	if ((res = json_loadb(f->out.p ? f->out.p : "", f->out.len,
+	    JSON_DISABLE_EOF_CHECK, NULL)) == NULL ||
+	    (commit = json_string_value(json_object_get(res, "commit"))) ==
+	    NULL || strlen(commit) != 40) {
+		snprintf(why, whysize, "kiln-worker fetch gave no commit");
+		goto out;
+	}
+	j->commit_time = json_integer_value(json_object_get(res,
+	    "commit_time"));
+	/*
+	 * A webhook's commit may be an annotated tag's object: the fetch
+	 * peeled it, and the commit is what the job records and builds.
+	 */
+	if (j->job->commit == NULL || strcmp(j->job->commit, commit) != 0) {
+		if (queue_set_commit(s->q, j->job->id, commit) != 0) {
+			snprintf(why, whysize, "cannot record the commit");
+			goto out;
+		}
+		log_info("job %" PRId64 ": %s resolved to %s%s", j->job->id,
+		    j->job->ref, commit, j->job->commit ? " (peeled)" : "");
+		free(j->job->commit);
+		j->job->commit = xstrdup(commit);
+	}
+	if (j->recipe != NULL)
+		goto out;	/* planned by an earlier fetch */
+	for (struct starget *st = j->targets; st; st = st->next)
+		if (st->placeholder)
+			ph = st;
+	jobplan_free(&j->plan);
+	if (jobplan_make(&j->plan, j->job, res, ph != NULL, s->toolchains, why,
+	    whysize) != 0)
+		goto out;
+	j->recipe = xstrdup(j->plan.recipe);
+	if (ph != NULL) {
+		if (queue_expand_targets(s->q, j->job->id, ph->claim.target_id,
+		    j->plan.targets, j->plan.ntargets) != 0) {
+			snprintf(why, whysize, "cannot record the targets");
+			goto out;
+		}
+		log_info("job %" PRId64 ": targets from the repository: %zu",
+		    j->job->id, j->plan.ntargets);
+		/* Its row is gone: no outcome to record.  The job stays
+		 * (FETCH_RUNNING or DONE) while it has no target. */
+		j->fetch = j->plan.deps ? FETCH_RUNNING : FETCH_DONE;
+		free_target(ph);
+		j->fetch = FETCH_NONE;
+	}
+out:
+	json_decref(res);
 }
 
 static void
@@ -1149,42 +1363,21 @@ fetch_done(struct child *c)
 	struct fetch *f = container_of(c, struct fetch, child);
 	struct sjob *j = f->j;
 	struct sched *s = j->s;
-	char why[512] = "";
-	json_t *res = NULL;
-	const char *commit;
+	char why[1024] = "";
+	bool deps = f->deps;
 
 	s->fetches--;
 	j->fetch = FETCH_NONE;
 	j->f = NULL;
 	uv_timer_stop(&f->timer);
 	f->timer.data = f;
-	if (f->timed_out)
-		snprintf(why, sizeof why, "fetch of %s took longer than "
-		    "fetch_timeout (%u s)", j->job->repo, s->conf->fetch_timeout);
-	else if (c->exit_status != 0 || c->term_signal != 0)
-		last_line(&f->err, why, sizeof why);
-	else if ((res = json_loadb(f->out.p ? f->out.p : "", f->out.len,
-	    JSON_DISABLE_EOF_CHECK, NULL)) == NULL ||
-	    (commit = json_string_value(json_object_get(res, "commit"))) ==
-	    NULL || strlen(commit) != 40)
-		snprintf(why, sizeof why, "kiln-worker fetch gave no commit");
+	if (deps)
+		deps_result(f, why, sizeof why);
 	else {
-		j->commit_time = json_integer_value(json_object_get(res,
-		    "commit_time"));
-		if (j->job->commit == NULL) {
-			j->job->commit = xstrdup(commit);
-			if (queue_set_commit(s->q, j->job->id, commit) != 0)
-				snprintf(why, sizeof why, "cannot record the "
-				    "commit");
-			else
-				log_info("job %" PRId64 ": %s resolved to %s",
-				    j->job->id, j->job->ref, commit);
-		}
-		if (why[0] == '\0' && j->recipe == NULL)
-			resolve_recipe(j, res, why, sizeof why);
+		fetch_result(f, why, sizeof why);
+		metrics_fetch(why[0] == '\0',
+		    (util_now_ms() - f->start_ms) / 1000.0);
 	}
-	json_decref(res);
-	metrics_fetch(why[0] == '\0', (util_now_ms() - f->start_ms) / 1000.0);
 	uv_close((uv_handle_t *)&f->timer, fetch_closed);
 
 	if (!c->spawned && !s->stopping && !j->cancel)
@@ -1196,6 +1389,9 @@ fetch_done(struct child *c)
 
 		if (!giveback) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
+			for (struct starget *st = j->targets; deps && st;
+			    st = st->next)
+				deps_log_to(st);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
 			queue_fail_job(s->q, j->job->id, why);
@@ -1217,7 +1413,12 @@ fetch_done(struct child *c)
 			sched_kick(s);
 		return;
 	}
-	j->fetch = why[0] == '\0' ? FETCH_DONE : FETCH_NONE;
+	if (!deps && j->plan.deps && !j->cancel) {
+		start_deps(j);
+		sched_kick(s);	/* targets named by the repository */
+		return;
+	}
+	j->fetch = FETCH_DONE;
 	/* Parked targets start now (or end, when canceled meanwhile). */
 	for (struct starget *st = j->targets, *next; st; st = next) {
 		next = st->next;
@@ -1229,6 +1430,9 @@ fetch_done(struct child *c)
 		else
 			launch(st);
 	}
+	if (j->ntargets == 0)
+		drop_job_if_idle(j);
+	sched_kick(s);
 }
 
 static void
@@ -1240,16 +1444,35 @@ on_fetch_timeout(uv_timer_t *h)
 	child_kill(&f->child, SIGKILL);
 }
 
+static struct fetch *
+fetch_new(struct sjob *j, bool deps)
+{
+	struct sched *s = j->s;
+	struct fetch *f = xcalloc(1, sizeof *f);
+
+	f->j = j;
+	f->deps = deps;
+	f->start_ms = util_now_ms();
+	j->f = f;
+	j->fetch = FETCH_RUNNING;
+	s->fetches++;
+	uv_timer_init(s->loop, &f->timer);
+	f->timer.data = f;
+	uv_timer_start(&f->timer, on_fetch_timeout,
+	    (uint64_t)s->conf->fetch_timeout * 1000, 0);
+	return f;
+}
+
 static void
 start_fetch(struct sjob *j)
 {
 	struct sched *s = j->s;
-	struct fetch *f = xcalloc(1, sizeof *f);
+	struct fetch *f;
 	char key[33], *mirror, *mirrors;
 	char *home = getenv("HOME") ? xasprintf("HOME=%s", getenv("HOME")) :
 	    xstrdup("HOME=/");
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", home, NULL };
-	char *argv[9];
+	char *argv[11];
 	int rc;
 
 	repo_key(key, j->job->repo);
@@ -1265,16 +1488,11 @@ start_fetch(struct sjob *j)
 	argv[6] = "--ref";
 	/* A job whose ref was resolved before a restart keeps its commit. */
 	argv[7] = j->job->commit ? j->job->commit : j->job->ref;
-	argv[8] = NULL;
-	f->j = j;
-	f->start_ms = util_now_ms();
-	j->f = f;
-	j->fetch = FETCH_RUNNING;
-	s->fetches++;
-	uv_timer_init(s->loop, &f->timer);
-	f->timer.data = f;
-	uv_timer_start(&f->timer, on_fetch_timeout,
-	    (uint64_t)s->conf->fetch_timeout * 1000, 0);
+	/* The job's ref names the tag or branch of version stamping. */
+	argv[8] = "--job-ref";
+	argv[9] = j->job->ref;
+	argv[10] = NULL;
+	f = fetch_new(j, false);
 	rc = child_spawn(&f->child, s->loop, argv, env, 2, fetch_data,
 	    fetch_done, f);
 	if (rc != 0) {
@@ -1286,6 +1504,83 @@ start_fetch(struct sjob *j)
 	free(mirror);
 	free(mirrors);
 	free(home);
+}
+
+/*
+ * The deps step: kiln's own `go mod download`, once per job, in a build
+ * sandbox with the network and the farm's module cache writable; builds
+ * then find every module there, offline and read-only.
+ */
+static void
+start_deps(struct sjob *j)
+{
+	struct sched *s = j->s;
+	const struct kiln_config *conf = s->conf;
+	struct recipe_plan plan = { 0 };
+	struct recipe_ctx ctx;
+	struct fetch *f;
+	char key[33], why[256], *dir, *modcache;
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+	char **argv;
+	size_t n = 0, cap = 64;
+	int rc;
+
+	recipe_ctx_of(&ctx, j);
+	recipe_deps_plan(&plan, &ctx, conf, j->job->project ?
+	    conf_project_by_name(conf, j->job->project) : NULL, why,
+	    sizeof why);
+	repo_key(key, j->job->repo);
+	dir = state_path(s, "work/%" PRId64, j->job->id);
+	modcache = state_path(s, "gomod");
+	util_mkdir_p(dir, 0750);
+	util_mkdir_p(modcache, 0750);
+	f = fetch_new(j, true);
+	f->root = xasprintf("%s/deps.%" PRId64, dir, util_now_ms());
+	argv = xcalloc(cap, sizeof *argv);
+#define ARG(x) do { \
+	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
+	argv[n++] = (x); argv[n] = NULL; \
+} while (0)
+	ARG(xstrdup(s->worker));
+	ARG(xstrdup("build"));
+	ARG(xstrdup("--mirror"));
+	ARG(state_path(s, "mirrors/%s.git", key));
+	ARG(xstrdup("--commit")); ARG(xstrdup(j->job->commit));
+	ARG(xstrdup("--root")); ARG(xstrdup(f->root));
+	/* The host's own platform: nothing is built. */
+	ARG(xstrdup("--target")); ARG(xstrdup("linux/amd64"));
+	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", conf->fetch_timeout));
+	ARG(xstrdup("--modcache")); ARG(xstrdup(modcache));
+	ARG(xstrdup("--modcache-rw"));
+	ARG(xstrdup("--network"));
+	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
+	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
+	ARG(xstrdup("--file-size"));
+	ARG(xasprintf("%zu", conf->build_file_size));
+	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
+	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
+	for (size_t i = 0; plan.env[i]; i++) {
+		ARG(xstrdup("--env"));
+		ARG(xstrdup(plan.env[i]));
+	}
+	ARG(xstrdup("--"));
+	for (size_t i = 0; plan.argv[i]; i++)
+		ARG(xstrdup(plan.argv[i]));
+#undef ARG
+	rc = child_spawn(&f->child, s->loop, argv, env, 3, fetch_data,
+	    fetch_done, f);
+	if (rc != 0) {
+		sbuf_adds(&f->err, "cannot start kiln-worker: ");
+		sbuf_adds(&f->err, uv_strerror(rc));
+	} else
+		log_info("job %" PRId64 ": deps: go mod download with %s",
+		    j->job->id, j->plan.go_version);
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	free(argv);
+	free(dir);
+	free(modcache);
+	recipe_plan_free(&plan);
 }
 
 /* --- scheduling --------------------------------------------------------------- */
@@ -1320,6 +1615,19 @@ start_claim(struct sched *s, const struct queue_claim *c)
 	j->targets = st;
 	j->ntargets++;
 	s->running++;
+	if (strcmp(c->target, JOB_TARGETS_FROM_REPO) == 0) {
+		/* Replaced by the targets the repository names, once the
+		 * commit is fetched (fetch_result). */
+		st->placeholder = true;
+		st->started = true;	/* never launched */
+		snprintf(st->url_name, sizeof st->url_name, "_");
+		if (j->fetch == FETCH_NONE)
+			start_fetch(j);
+		else if (j->fetch == FETCH_DONE)
+			fail_now(st, "the repository's targets were already "
+			    "planned");
+		return;
+	}
 	if (target_parse(&st->t, c->target, err, sizeof err) != 0) {
 		fail_now(st, err);
 		return;
@@ -1399,6 +1707,12 @@ sched_cancel(struct sched *s, int64_t job_id)
 		if (st->timer_init)
 			uv_timer_start(&st->timer, on_backstop, KILL_GRACE_MS, 0);
 	}
+}
+
+void
+sched_set_toolchains(struct sched *s, const struct toolchains *tc)
+{
+	s->toolchains = tc;
 }
 
 unsigned
@@ -1531,42 +1845,90 @@ sched_log_live(struct sched *s, int64_t job_id, const char *target)
 	return find_target(s, job_id, target) != NULL;
 }
 
+/*
+ * A follower's handle.  While its target runs, the target's watchers hold
+ * it (woken by each write, at the end and on every tick).  Before the
+ * target starts, nothing here writes to it (it may be only a row in the
+ * queue, or parked while its job is fetched, and parked targets are freed
+ * without telling watchers), so a timer of its own wakes the follower
+ * every tick to look again, and puts it on the target's list once the
+ * target runs.
+ */
+struct follower {
+	struct watcher w;
+	struct sched *s;
+	int64_t job_id;
+	char target[TARGET_NAME_MAX];
+	uv_timer_t timer;		/* runs while the target has not started */
+};
+
+static void
+follower_attach(struct follower *f, struct starget *st)
+{
+	f->w.t = st;
+	f->w.next = st->watchers;
+	st->watchers = &f->w;
+}
+
+static void
+on_follower_tick(uv_timer_t *h)
+{
+	struct follower *f = container_of(h, struct follower, timer);
+	struct starget *st = find_target(f->s, f->job_id, f->target);
+
+	if (st != NULL) {
+		uv_timer_stop(h);
+		follower_attach(f, st);
+	}
+	f->w.wake(f->w.data);
+}
+
+static void
+on_follower_closed(uv_handle_t *h)
+{
+	free(container_of((uv_timer_t *)h, struct follower, timer));
+}
+
 void *
 sched_log_watch(struct sched *s, int64_t job_id, const char *target,
     void (*wake)(void *), void *data)
 {
 	struct starget *st = find_target(s, job_id, target);
-	struct watcher *w;
+	struct follower *f = xcalloc(1, sizeof *f);
 
-	if (st == NULL)
-		return NULL;
-	w = xcalloc(1, sizeof *w);
-	w->wake = wake;
-	w->data = data;
-	w->t = st;
-	w->next = st->watchers;
-	st->watchers = w;
-	return w;
+	f->w.wake = wake;
+	f->w.data = data;
+	f->s = s;
+	f->job_id = job_id;
+	snprintf(f->target, sizeof f->target, "%s", target);
+	uv_timer_init(s->loop, &f->timer);
+	if (st != NULL)
+		follower_attach(f, st);
+	else
+		uv_timer_start(&f->timer, on_follower_tick, TICK_MS, TICK_MS);
+	return &f->w;
 }
 
 void
 sched_log_unwatch(struct sched *s, void *handle)
 {
-	struct watcher *w = handle;
+	struct follower *f;
 
 	(void)s;
-	if (w == NULL)
+	if (handle == NULL)
 		return;
-	if (w->t != NULL) {
-		for (struct watcher **pp = &w->t->watchers; *pp;
+	f = container_of((struct watcher *)handle, struct follower, w);
+	if (f->w.t != NULL) {
+		for (struct watcher **pp = &f->w.t->watchers; *pp;
 		    pp = &(*pp)->next) {
-			if (*pp == w) {
-				*pp = w->next;
+			if (*pp == &f->w) {
+				*pp = f->w.next;
 				break;
 			}
 		}
 	}
-	free(w);
+	uv_timer_stop(&f->timer);
+	uv_close((uv_handle_t *)&f->timer, on_follower_closed);
 }
 
 /* --- drain ---------------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include "queue.h"
 #include "sign.h"
 #include "store.h"
+#include "toolchains.h"
 
 struct sched;
 
@@ -28,6 +29,9 @@ struct sched;
  * Succeeded builds are published into `store`; a job whose targets all
  * succeeded is signed with `key` (SHA256SUMS, minisig, provenance).
  */
+/* The Go toolchains jobs choose from; kept by the caller (main.c swaps
+ * them on reload and calls this again). */
+void sched_set_toolchains(struct sched *s, const struct toolchains *tc);
 struct sched *sched_new(uv_loop_t *loop, struct queue *q,
     const struct kiln_config *conf, const char *worker_path,
     struct store *store, const struct sign_key *key);
@@ -47,8 +51,10 @@ int sched_log_open(struct sched *s, int64_t job_id, const char *target,
 bool sched_log_live(struct sched *s, int64_t job_id, const char *target);
 /*
  * Call wake(data) when the target's log grows, when it ends, and every
- * few seconds (so followers notice a client that left).  NULL when the
- * target is not running.  Every handle must be given to unwatch.
+ * few seconds (so followers notice a client that left).  For a target
+ * that has not started (or has ended), only every few seconds: the caller
+ * looks again then (sched_log_open, sched_log_live, the queue).  Never
+ * NULL; every handle must be given to unwatch.
  */
 void *sched_log_watch(struct sched *s, int64_t job_id, const char *target,
     void (*wake)(void *), void *data);

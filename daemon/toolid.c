@@ -53,8 +53,13 @@ static char *
 first_line(const char *path, const char *arg, char *err, size_t errsize)
 {
 	char *const argv[] = { (char *)path, (char *)arg, NULL };
+	/*
+	 * GOTOOLCHAIN=local: go 1.21 and later otherwise obey a go.mod in
+	 * kilnd's working directory and try to download the toolchain it
+	 * names, and would report that one's version, not their own.
+	 */
 	char *const envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
-	    "HOME=/nonexistent", "LC_ALL=C", NULL };
+	    "HOME=/nonexistent", "LC_ALL=C", "GOTOOLCHAIN=local", NULL };
 	posix_spawn_file_actions_t fa;
 	char buf[512];
 	size_t len = 0;
@@ -141,12 +146,17 @@ identity(const char *path, const char *arg, char *err, size_t errsize)
 	return id;
 }
 
-/* `go version` of the builds' go, or NULL when go is not installed. */
-static char *
-go_identity(char *err, size_t errsize)
+char *
+toolid_go(const char *go_path, char *err, size_t errsize)
 {
-	char *path = which("go"), *id;
+	char *path, *id;
 
+	if (go_path == NULL)
+		path = which("go");
+	else if ((path = realpath(go_path, NULL)) == NULL) {
+		snprintf(err, errsize, "%s: %s", go_path, strerror(errno));
+		return NULL;
+	}
 	if (path == NULL) {
 		snprintf(err, errsize, "go is not installed");
 		return NULL;
@@ -157,15 +167,15 @@ go_identity(char *err, size_t errsize)
 }
 
 char *
-toolid_for(const char *recipe_json, const char *triple, char *err,
-    size_t errsize)
+toolid_for(const char *recipe_json, const char *triple, const char *go_path,
+    char *err, size_t errsize)
 {
 	json_t *r = json_loads(recipe_json, 0, NULL);
 	const char *kind = json_string_value(json_object_get(r, "kind"));
 	char *path = NULL, *go, *ccid = NULL, *id = NULL, *cc;
 	bool is_go = kind != NULL && strcmp(kind, "go") == 0;
 
-	go = go_identity(err, errsize);
+	go = toolid_go(go_path, err, errsize);
 	if (is_go) {
 		id = go;
 		json_decref(r);

@@ -48,6 +48,8 @@ struct build_args {
 	const char *root;
 	const char *target;
 	const char *cache;
+	const char *modcache;
+	bool modcache_rw;
 	int64_t timeout;
 	bool network;
 	uint64_t memory;
@@ -115,7 +117,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 	enum {
 		O_MIRROR = 256, O_COMMIT, O_ROOT, O_TARGET, O_TIMEOUT, O_CACHE,
 		O_NETWORK, O_MEMORY, O_PIDS, O_FILE_SIZE, O_NOFILE, O_BUILD_UID,
-		O_STATUS_FD, O_ENV,
+		O_STATUS_FD, O_ENV, O_MODCACHE, O_MODCACHE_RW,
 	};
 	static const struct option opts[] = {
 		{ "mirror", required_argument, NULL, O_MIRROR },
@@ -132,6 +134,8 @@ parse_args(struct build_args *a, int argc, char **argv)
 		{ "build-uid", required_argument, NULL, O_BUILD_UID },
 		{ "status-fd", required_argument, NULL, O_STATUS_FD },
 		{ "env", required_argument, NULL, O_ENV },
+		{ "modcache", required_argument, NULL, O_MODCACHE },
+		{ "modcache-rw", no_argument, NULL, O_MODCACHE_RW },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
@@ -157,6 +161,8 @@ parse_args(struct build_args *a, int argc, char **argv)
 		case O_TARGET: a->target = optarg; break;
 		case O_CACHE: a->cache = optarg; break;
 		case O_NETWORK: a->network = true; break;
+		case O_MODCACHE: a->modcache = optarg; break;
+		case O_MODCACHE_RW: a->modcache_rw = true; break;
 		case O_TIMEOUT:
 			if (util_parse_int64(optarg, 1, MAX_TIMEOUT, &a->timeout) != 0)
 				return usage_error("--timeout wants seconds in "
@@ -219,6 +225,11 @@ parse_args(struct build_args *a, int argc, char **argv)
 	if (a->cache != NULL && a->cache[0] != '/')
 		return usage_error("--cache wants an absolute path, got '%s'",
 		    a->cache);
+	if (a->modcache != NULL && a->modcache[0] != '/')
+		return usage_error("--modcache wants an absolute path, got '%s'",
+		    a->modcache);
+	if (a->modcache_rw && a->modcache == NULL)
+		return usage_error("%s", "--modcache-rw needs --modcache");
 	if (target_parse(&t, a->target, terr, sizeof terr) != 0)
 		return usage_error("--target: %s", terr);
 	if (optind >= argc)
@@ -251,7 +262,11 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ROOT must be new or empty: a build never starts from another's leftovers. */
+/*
+ * ROOT must be new or empty: a build never starts from another's leftovers.
+ * Its messages call ROOT "the work root" and its parts by the names the
+ * build sees (/src, /out, /tmp): the path is kilnd's business.
+ */
 static int
 prepare_root(const char *root, char *err, size_t errsize)
 {
@@ -264,12 +279,12 @@ prepare_root(const char *root, char *err, size_t errsize)
 		bool empty = true;
 
 		if (!S_ISDIR(st.st_mode)) {
-			snprintf(err, errsize, "--root %s is not a directory", root);
+			snprintf(err, errsize, "the work root is not a directory");
 			return -1;
 		}
 		d = opendir(root);
 		if (d == NULL) {
-			snprintf(err, errsize, "cannot read %s: %s", root,
+			snprintf(err, errsize, "cannot read the work root: %s",
 			    strerror(errno));
 			return -1;
 		}
@@ -278,19 +293,21 @@ prepare_root(const char *root, char *err, size_t errsize)
 				empty = false;
 		closedir(d);
 		if (!empty) {
-			snprintf(err, errsize, "refusing --root %s: not empty", root);
+			snprintf(err, errsize, "the work root is not empty: no "
+			    "build starts from another's leftovers");
 			return -1;
 		}
 	} else if (errno != ENOENT || mkdir(root, 0700) != 0) {
-		snprintf(err, errsize, "cannot create %s: %s", root, strerror(errno));
+		snprintf(err, errsize, "cannot create the work root: %s",
+		    strerror(errno));
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/%s", root, subdirs[i]);
 		if (mkdir(path, 0755) != 0) {
-			snprintf(err, errsize, "cannot create %s: %s", path,
-			    strerror(errno));
+			snprintf(err, errsize, "cannot create /%s in the work "
+			    "root: %s", subdirs[i], strerror(errno));
 			return -1;
 		}
 	}
@@ -430,6 +447,34 @@ cgroup_name(const char *root)
 	return xasprintf("kiln-%s-%ld", n > 0 ? base : "build", (long)getpid());
 }
 
+/*
+ * The error reaches the build log and the target's error, which users
+ * read: paths in kilnd's state directory (the work root, the mirror, the
+ * caches) are shown as the build sees them (/src, /cache...) or by what
+ * they are.  Messages of lower layers (the sandbox, libgit2) name them
+ * too, hence one pass over the final message.
+ */
+static void
+hide_paths(char *err, size_t errsize, const struct build_args *a)
+{
+	static const char *const parts[] = { "/src", "/out", "/tmp" };
+	char path[PATH_MAX];
+
+	if (a->root != NULL) {
+		for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+			snprintf(path, sizeof path, "%s%s", a->root, parts[i]);
+			mirror_hide_path(err, errsize, path, parts[i]);
+		}
+		mirror_hide_path(err, errsize, a->root, "<work root>");
+	}
+	if (a->cache != NULL)
+		mirror_hide_path(err, errsize, a->cache, "/cache");
+	if (a->modcache != NULL)
+		mirror_hide_path(err, errsize, a->modcache, "/gomod");
+	if (a->mirror != NULL)
+		mirror_hide_path(err, errsize, a->mirror, "<mirror>");
+}
+
 static void
 write_status(int fd, enum build_status st, int value, const char *error)
 {
@@ -507,8 +552,8 @@ build_main(int argc, char **argv)
 	if (a.cache != NULL) {
 		int rc = util_mkdir_p(a.cache, 0755);
 		if (rc != 0) {
-			snprintf(err, sizeof err, "cannot create %s: %s", a.cache,
-			    strerror(-rc));
+			snprintf(err, sizeof err, "cannot create the build "
+			    "cache: %s", strerror(-rc));
 			goto out;
 		}
 	}
@@ -516,6 +561,8 @@ build_main(int argc, char **argv)
 	memset(&cfg, 0, sizeof cfg);
 	cfg.root = a.root;
 	cfg.cache = a.cache;
+	cfg.modcache = a.modcache;
+	cfg.modcache_rw = a.modcache_rw;
 	cfg.network = a.network;
 	cfg.nofile = (rlim_t)a.nofile;
 	cfg.fsize = (rlim_t)a.file_size;
@@ -536,6 +583,11 @@ build_main(int argc, char **argv)
 				goto out;
 		}
 		if (a.cache != NULL && chown_tree(a.cache, cfg.outer_uid,
+		    cfg.outer_gid, err, sizeof err) != 0)
+			goto out;
+		/* Builds only read the module cache (Go makes it world
+		 * readable); the deps step writes it as the build user. */
+		if (a.modcache_rw && chown_tree(a.modcache, cfg.outer_uid,
 		    cfg.outer_gid, err, sizeof err) != 0)
 			goto out;
 	} else {
@@ -641,6 +693,7 @@ out:
 	if (st == ST_ERROR) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "unknown error");
+		hide_paths(err, sizeof err, &a);
 		worker_msg("%s", err);
 		ret = WORKER_EXIT_ERROR;
 	}

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,41 @@ void
 mirror_shutdown(void)
 {
 	git_libgit2_shutdown();
+}
+
+void
+mirror_hide_path(char *msg, size_t size, const char *path, const char *name)
+{
+	size_t plen = strlen(path), nlen = strlen(name);
+	char *p = msg;
+
+	while (plen > 1 && path[plen - 1] == '/')
+		plen--;
+	/* "" or "/" is in every path: there is nothing to hide. */
+	if (plen <= 1 || size == 0)
+		return;
+	while ((p = memmem(p, strlen(p), path, plen)) != NULL) {
+		size_t off = (size_t)(p - msg), tail;
+		unsigned char next = (unsigned char)p[plen];
+
+		/* /x/a.1 is not in /x/a.12: whole names only. */
+		if (isalnum(next) || next == '.' || next == '-' ||
+		    next == '_') {
+			p += plen;
+			continue;
+		}
+		if (off + nlen >= size) {
+			snprintf(p, size - off, "%s", name);
+			return;
+		}
+		tail = strlen(p + plen);
+		if (off + nlen + tail >= size)
+			tail = size - 1 - off - nlen;
+		memmove(p + nlen, p + plen, tail);
+		memcpy(p, name, nlen);
+		p[nlen + tail] = '\0';
+		p += nlen;
+	}
 }
 
 void
@@ -175,16 +211,19 @@ open_or_init(git_repository **out, const char *dir, char *err, size_t errsize)
 	if (rc == 0)
 		return 0;
 	if (rc != GIT_ENOTFOUND) {
-		snprintf(err, errsize, "cannot open mirror %s: %s", dir, git_msg());
+		snprintf(err, errsize, "cannot open the mirror of this "
+		    "repository: %s", git_msg());
 		return -1;
 	}
 	/* Never turn somebody else's directory into a mirror. */
 	if (!dir_is_missing_or_empty(dir)) {
-		snprintf(err, errsize, "%s exists and is not a bare git mirror", dir);
+		snprintf(err, errsize, "the mirror's directory holds something "
+		    "that is not a bare git repository");
 		return -1;
 	}
 	if (git_repository_init(out, dir, 1) != 0) {
-		snprintf(err, errsize, "cannot create mirror %s: %s", dir, git_msg());
+		snprintf(err, errsize, "cannot create the mirror of this "
+		    "repository: %s", git_msg());
 		return -1;
 	}
 	return 0;
@@ -219,9 +258,76 @@ fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
 	return -1;
 }
 
+/* Whether the reference `name` exists and peels to `commit`. */
+static bool
+ref_peels_to(git_repository *repo, const char *name, const git_oid *commit)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	git_oid oid;
+	bool yes = false;
+
+	if (git_reference_name_to_id(&oid, repo, name) == 0 &&
+	    git_object_lookup(&obj, repo, &oid, GIT_OBJECT_ANY) == 0 &&
+	    git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
+		yes = git_oid_equal(git_object_id(peeled), commit);
+	git_object_free(peeled);
+	git_object_free(obj);
+	return yes;
+}
+
+/*
+ * Whether the mirror alone answers a fetch of `want` for a job of
+ * `job_ref`, so that no network is needed (a retry, or a job of a commit
+ * built before, then survives the forge being down).  An object id names
+ * the same object forever: when `want` is one that is here and peels to a
+ * commit, the forge cannot change the answer.  Except for the tag the job
+ * names, which gives the build its version: a tag pushed after its commit
+ * was fetched is not here yet, so a job of a tag fetches until the mirror
+ * has that tag on that commit.  Branches name no version.
+ */
+static bool
+answered_locally(git_repository *repo, const char *want, const char *job_ref)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	const char *tag = NULL;
+	char *name = NULL;
+	git_oid oid, branch;
+	bool yes = false;
+
+	if (!worker_is_sha1_hex(want) || git_oid_fromstr(&oid, want) != 0)
+		return false;
+	if (git_object_lookup(&obj, repo, &oid, GIT_OBJECT_ANY) != 0 ||
+	    git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) != 0)
+		goto out;
+	if (job_ref == NULL || worker_is_sha1_hex(job_ref))
+		tag = NULL;
+	else if (strncmp(job_ref, "refs/tags/", 10) == 0)
+		tag = job_ref + 10;
+	else if (strncmp(job_ref, "refs/", 5) != 0) {
+		/* A short name the mirror has as a branch is one; any other
+		 * may be a tag still to fetch. */
+		name = xasprintf("refs/heads/%s", job_ref);
+		if (git_reference_name_to_id(&branch, repo, name) != 0)
+			tag = job_ref;
+		free(name);
+		name = NULL;
+	}
+	if (tag == NULL) {
+		yes = true;
+		goto out;
+	}
+	name = xasprintf("refs/tags/%s", tag);
+	yes = ref_peels_to(repo, name, git_object_id(peeled));
+out:
+	free(name);
+	git_object_free(peeled);
+	git_object_free(obj);
+	return yes;
+}
+
 int
 mirror_fetch(git_repository **out, const char *dir, const char *url,
-    const char *want, char *err, size_t errsize)
+    const char *want, const char *job_ref, char *err, size_t errsize)
 {
 	static char heads[] = "+refs/heads/*:refs/heads/*";
 	static char tags[] = "+refs/tags/*:refs/tags/*";
@@ -239,6 +345,8 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 		goto out;
 	if (open_or_init(&repo, dir, err, errsize) != 0)
 		goto out;
+	if (want != NULL && answered_locally(repo, want, job_ref))
+		goto done;
 	if (git_remote_create_anonymous(&remote, repo, norm) != 0) {
 		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
 		goto out;
@@ -275,16 +383,20 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 				goto out;
 			}
 		} else if (rc != 0) {
-			snprintf(err, errsize, "cannot read mirror %s: %s", dir,
-			    git_msg());
+			snprintf(err, errsize, "cannot read the mirror of this "
+			    "repository: %s", git_msg());
 			goto out;
 		}
 	}
 
+done:
 	*out = repo;
 	repo = NULL;
 	ret = 0;
 out:
+	/* libgit2 names files in its messages: not the mirror's. */
+	if (ret != 0)
+		mirror_hide_path(err, errsize, dir, "<mirror>");
 	git_object_free(obj);
 	git_remote_free(remote);
 	git_repository_free(repo);
@@ -333,11 +445,12 @@ mirror_resolve(git_commit **out, git_repository *repo, const char *ref,
 
 	mirror_redact_url(shown, sizeof shown, url);
 	if (worker_is_sha1_hex(ref)) {
-		if (git_oid_fromstr(&oid, ref) != 0) {
+		if (git_oid_fromstr(&oid, ref) != 0)
 			snprintf(err, errsize, "bad commit id '%s'", ref);
-			return -1;
-		}
-		return peel_commit(out, repo, &oid, ref, shown, err, errsize);
+		else
+			ret = peel_commit(out, repo, &oid, ref, shown, err,
+			    errsize);
+		goto out;
 	}
 
 	/* Exact names only: no revparse syntax (main~3, @{...}) and no HEAD. */
@@ -359,6 +472,9 @@ mirror_resolve(git_commit **out, git_repository *repo, const char *ref,
 	}
 	snprintf(err, errsize, "unknown ref '%s' in %s", ref, shown);
 out:
+	if (ret != 0)
+		mirror_hide_path(err, errsize, git_repository_path(repo),
+		    "<mirror>");
 	for (size_t i = 0; i < 3; i++)
 		free(names[i]);
 	return ret;
@@ -371,22 +487,26 @@ mirror_lock(const char *dir, char *err, size_t errsize)
 	char *parent = xstrdup(dir);
 	int fd = -1, rc;
 
+	/* Paths in kilnd's state directory stay out of messages: they
+	 * reach the job's error, which its submitter reads. */
 	rc = util_mkdir_p(dirname(parent), 0755);
 	if (rc != 0) {
-		snprintf(err, errsize, "cannot create the parent of %s: %s", dir,
-		    strerror(-rc));
+		snprintf(err, errsize, "cannot create the directory of the "
+		    "mirror: %s", strerror(-rc));
 		goto out;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+		snprintf(err, errsize, "cannot open the mirror's lock file: %s",
+		    strerror(errno));
 		goto out;
 	}
 	/* One fetch per mirror at a time, across processes. */
 	while (flock(fd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;
-		snprintf(err, errsize, "cannot lock %s: %s", path, strerror(errno));
+		snprintf(err, errsize, "cannot lock the mirror: %s",
+		    strerror(errno));
 		close(fd);
 		fd = -1;
 		goto out;
@@ -409,7 +529,8 @@ mirror_checkout(const char *dir, const char *sha, const char *target,
 	int ret = -1, rc;
 
 	if (git_repository_open_bare(&repo, dir) != 0) {
-		snprintf(err, errsize, "cannot open mirror %s: %s", dir, git_msg());
+		snprintf(err, errsize, "cannot open the mirror of this "
+		    "repository: %s", git_msg());
 		goto out;
 	}
 	if (!worker_is_sha1_hex(sha) || git_oid_fromstr(&oid, sha) != 0) {
@@ -418,7 +539,8 @@ mirror_checkout(const char *dir, const char *sha, const char *target,
 	}
 	rc = git_commit_lookup(&commit, repo, &oid);
 	if (rc == GIT_ENOTFOUND) {
-		snprintf(err, errsize, "commit %s is not in mirror %s", sha, dir);
+		snprintf(err, errsize, "commit %s is not in the mirror of this "
+		    "repository", sha);
 		goto out;
 	}
 	if (rc != 0 || git_commit_tree(&tree, commit) != 0) {
@@ -438,6 +560,8 @@ mirror_checkout(const char *dir, const char *sha, const char *target,
 	}
 	ret = 0;
 out:
+	if (ret != 0)
+		mirror_hide_path(err, errsize, dir, "<mirror>");
 	git_tree_free(tree);
 	git_commit_free(commit);
 	git_repository_free(repo);

@@ -21,15 +21,20 @@ void mirror_shutdown(void);
  * Bring the bare mirror at `dir` up to date with `url`: every branch and
  * tag, pruned.  The mirror is created on first use.  When `want` is a
  * 40-hex commit id that is still missing afterwards, it is fetched by id.
+ * No network at all when `want` is a 40-hex id already in the mirror
+ * that peels to a commit, unless `job_ref` (the job's ref, or NULL) names
+ * a tag the mirror does not have on that commit yet.
  * The caller serializes fetches into one mirror (mirror_lock).
  * Returns 0 with *out open, or -1 with a one-line reason in err
- * ("cannot reach URL: ...", "authentication failed for URL").
+ * ("cannot reach URL: ...", "authentication failed for URL").  Messages
+ * of this file never name the mirror's path: they reach the job's error.
  */
 int mirror_fetch(git_repository **out, const char *dir, const char *url,
-    const char *want, char *err, size_t errsize);
+    const char *want, const char *job_ref, char *err, size_t errsize);
 
 /*
- * Resolve `ref` to a commit: a 40-hex commit id, else refs/tags/REF,
+ * Resolve `ref` to a commit: a 40-hex id (of a commit, or of an annotated
+ * tag, peeled to its commit), else refs/tags/REF,
  * refs/heads/REF, then REF itself when it is a full refs/... name; tags are
  * peeled.  Never the mirror's HEAD.  `url` is for messages only.
  */
@@ -49,6 +54,14 @@ int mirror_lock(const char *dir, char *err, size_t errsize);
  */
 int mirror_checkout(const char *dir, const char *sha, const char *target,
     char *err, size_t errsize);
+
+/*
+ * Replace every occurrence of `path` (alone, or followed by "/..." or
+ * other text) in the message `msg` (of `size` bytes) by `name`: paths in
+ * kilnd's state directory are kept out of what users see.
+ */
+void mirror_hide_path(char *msg, size_t size, const char *path,
+    const char *name);
 
 /* `url` with any password in it replaced by "***", for messages. */
 void mirror_redact_url(char *buf, size_t size, const char *url);

@@ -329,7 +329,7 @@ enum {
 	SRC_DEV_FIRST = SRC_ETC_END,
 	SRC_NULL = SRC_DEV_FIRST, SRC_ZERO, SRC_FULL, SRC_RANDOM, SRC_URANDOM,
 	SRC_DEV_END,
-	SRC_SRC = SRC_DEV_END, SRC_OUT, SRC_TMP, SRC_CACHE,
+	SRC_SRC = SRC_DEV_END, SRC_OUT, SRC_TMP, SRC_CACHE, SRC_MODCACHE,
 	SRC_COUNT
 };
 
@@ -377,6 +377,7 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 		[SRC_OUT] = { out_dir, "/out", false, true, false, -1, false, NULL },
 		[SRC_TMP] = { tmp_dir, "/tmp", false, true, false, -1, false, NULL },
 		[SRC_CACHE] = { cfg->cache, "/cache", false, true, false, -1, false, NULL },
+		[SRC_MODCACHE] = { cfg->modcache, "/gomod", false, cfg->modcache_rw, false, -1, false, NULL },
 	};
 	const char *root = cfg->root;
 	int ret = -1;
@@ -394,7 +395,8 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 	for (int i = 0; i < SRC_COUNT; i++) {
 		bool keep_link = (i >= SRC_BIN && i <= SRC_LIBX32) ||
 		    i == SRC_LOCALTIME;
-		if (i == SRC_CACHE && cfg->cache == NULL)
+		if ((i == SRC_CACHE && cfg->cache == NULL) ||
+		    (i == SRC_MODCACHE && cfg->modcache == NULL))
 			continue;
 		if (cfg->network == false &&
 		    (i == SRC_HOSTS || i == SRC_RESOLV || i == SRC_SSL))
@@ -490,9 +492,10 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 	}
 
 	/* The only writable places: the work tree, the outputs, /tmp, the
-	 * cache (nosuid, nodev). */
+	 * cache (nosuid, nodev); the module cache only for the deps step. */
 	for (int i = SRC_SRC; i < SRC_COUNT; i++) {
-		if (i == SRC_CACHE && cfg->cache == NULL)
+		if ((i == SRC_CACHE && cfg->cache == NULL) ||
+		    (i == SRC_MODCACHE && cfg->modcache == NULL))
 			continue;
 		if (bind_at(root, &s[i], err, errsize) != 0)
 			goto out;

@@ -31,6 +31,10 @@
 struct sandbox_config {
 	const char *root;	/* holds src/, out/ and tmp/ */
 	const char *cache;	/* bound at /cache, or NULL */
+	/* Go's module cache, bound at /gomod: read-only for builds, writable
+	 * only for the deps step that fills it (go mod download). */
+	const char *modcache;
+	bool modcache_rw;
 	bool network;		/* keep the host's network namespace */
 	uid_t outer_uid;	/* host uid/gid that SANDBOX_UID/GID map to */
 	gid_t outer_gid;

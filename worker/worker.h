@@ -25,6 +25,19 @@
 int fetch_main(int argc, char **argv);
 int build_main(int argc, char **argv);
 
+/*
+ * describe.c: the JSON line kiln-worker fetch prints for kilnd: the
+ * commit and what planning its build needs (.kiln.json, go.mod,
+ * vendor/, the GoReleaser configuration as a recipe, tag and branch).
+ * job_ref: the job's ref as submitted (names the tag or branch).
+ */
+struct git_repository;
+struct git_commit;
+struct json_t;
+int describe_commit(struct json_t **out, struct git_repository *repo,
+    struct git_commit *commit, const char *job_ref, const char *url,
+    char *err, size_t errsize);
+
 /* "kiln-worker: <message>\n" on stderr, written with one write(2). */
 void worker_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

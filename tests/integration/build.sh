@@ -141,6 +141,56 @@ grep -q '^\[kiln\] linux/amd64: succeeded' "$T/follow.out" &&
 api GET /healthz
 expect_status 200 "kilnd serves after a follower left mid-stream"
 
+# --- following targets that have not started: wait, then stream or end ------
+api POST /v1/admin/pause
+expect_status 200 "pause the farm"
+post_job "{\"repo\": \"$C_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"for i in 1 2 3; do echo early \$i; sleep 0.3; done\"}}"
+W_ID=$(printf '%s' "$BODY" | jq -r .id)
+post_job "{\"repo\": \"file://$T/gone\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+N_ID=$(printf '%s' "$BODY" | jq -r .id)
+post_job "{\"repo\": \"$C_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+X_ID=$(printf '%s' "$BODY" | jq -r .id)
+api GET "/v1/jobs/$W_ID"
+expect_json '.targets[0].state' queued "with the farm paused the target stays queued"
+api GET "/v1/jobs/$W_ID/targets/linux_amd64/log"
+expect_problem 404 "has not started" "without follow, a queued target's log is 404"
+api GET "/v1/jobs/$W_ID/targets/linux_arm64/log?follow=1"
+expect_problem 404 "has no target linux/arm64" "follow=1 of a target the job does not have is 404"
+declare -A WAITER
+for id in $W_ID $N_ID $X_ID; do
+	timeout 120 curl -sSN -o "$T/wait.$id.out" -w '%{http_code}' \
+		"$URL/v1/jobs/$id/targets/linux_amd64/log?follow=1" >"$T/wait.$id.code" &
+	WAITER[$id]=$!
+done
+sleep 3	# longer than the scheduler's tick: followers were woken and wait on
+alive=0
+for id in $W_ID $N_ID $X_ID; do
+	if kill -0 "${WAITER[$id]}" 2>/dev/null; then alive=$((alive + 1)); fi
+done
+[ $alive = 3 ] && ok "follow=1 of queued targets waits (3 of 3 still open)" ||
+	fail "only $alive of 3 followers of queued targets still wait"
+api POST "/v1/jobs/$X_ID/cancel"
+rc=0; wait "${WAITER[$X_ID]}" || rc=$?
+[ $rc = 0 ] && [ "$(cat "$T/wait.$X_ID.code")" = 200 ] && [ ! -s "$T/wait.$X_ID.out" ] &&
+	ok "a target canceled while queued ends its follower: 200, empty, curl exit 0" ||
+	fail "follower of a canceled target: curl exit $rc, HTTP $(cat "$T/wait.$X_ID.code"), $(head -c 300 "$T/wait.$X_ID.out")"
+api POST /v1/admin/resume
+expect_status 200 "resume the farm"
+rc=0; wait "${WAITER[$W_ID]}" || rc=$?
+got=$(grep -c '^early [1-3]$' "$T/wait.$W_ID.out" || true)
+[ $rc = 0 ] && [ "$got" = 3 ] && [ "$(cat "$T/wait.$W_ID.code")" = 200 ] &&
+	ok "the follower started before the build streamed its 3 lines and curl exited 0" ||
+	fail "waiting follower: curl exit $rc, $got lines: $(cat "$T/wait.$W_ID.out")"
+grep -q '^\[kiln\] linux/amd64: succeeded' "$T/wait.$W_ID.out" &&
+	ok "and ended with the result line" || fail "no result line in the waiting follower's stream"
+rc=0; wait "${WAITER[$N_ID]}" || rc=$?
+[ $rc = 0 ] && [ "$(cat "$T/wait.$N_ID.code")" = 200 ] &&
+	ok "a job that fails at its fetch ends its target's follower (curl exit 0)" ||
+	fail "follower of a job failing at fetch: curl exit $rc, HTTP $(cat "$T/wait.$N_ID.code")"
+wait_job "$N_ID" 60
+expect_json .state failed "the job of a missing repository failed"
+
 # --- concurrent jobs of one repository share its mirror safely ---------------
 ids=
 for i in 1 2 3 4; do
@@ -184,6 +234,30 @@ F4=$(printf '%s' "$BODY" | jq -r .id)
 wait_job "$F4" 120
 expect_json .state failed "a repository that does not exist"
 expect_json '.error != null' true "with an error"
+
+# A commit id the repository does not have (over git:// and a local path):
+# the error names the commit, and no path inside kilnd's state directory.
+NOPE=0123456789abcdef0123456789abcdef01234567
+for repo in "$GO_URL" "file://$GO_REPO"; do
+	post_job "{\"repo\": \"$repo\", \"ref\": \"$NOPE\", \"targets\": [\"linux/amd64\"]}"
+	F5=$(printf '%s' "$BODY" | jq -r .id)
+	wait_job "$F5" 120
+	expect_json .state failed "a commit $repo does not have"
+	expect_json ".error | contains(\"$NOPE\")" true "the error names the commit"
+	expect_json ".error | contains(\"$STATE\")" false "the error names no path in the state directory"
+done
+# A mirror's directory that holds something else (left by a crash, say):
+# the job says what is wrong, not where (mirrors are named by a hash of
+# the URL, as kilnd names them).
+key=$(printf '%s' "file://$C_REPO" | sha256sum | cut -c1-32)
+mkdir -p "$STATE/mirrors/$key.git"
+echo junk >"$STATE/mirrors/$key.git/junk"
+post_job "{\"repo\": \"file://$C_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+F6=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F6" 120
+expect_json .state failed "a mirror directory holding something else"
+expect_json '.error | test("not a bare git repository")' true "the error says what is wrong"
+expect_json ".error | contains(\"$STATE\")" false "and names no path in the state directory"
 
 api GET /healthz
 expect_status 200 "kilnd still serves after the failures"

@@ -208,6 +208,28 @@ expect_json '.ignored | test("does not match the refs")' true "says why"
 github "$(printf '%s' "$PUSH" | jq -c '.ref = "refs/tags/v2.0"')" "$S1" push d-tag
 expect_status 201 "a tag matching refs/tags/v*"
 TAGJ=$(printf '%s' "$BODY" | jq -r .id)
+
+# An annotated tag, how releases are cut: GitHub's push event carries the
+# tag object's id in "after", not the commit's.  The job must build (and
+# record) the commit the tag peels to, and keep the tag as its ref.
+# annotated_tag REPO-DIR TAG: make it with git; sets TAGOBJ and TAGCOMMIT.
+annotated_tag() {
+	git -C "$1" -c user.name=kiln-test -c user.email=t@kiln.invalid \
+		tag -a "$2" -m "release $2"
+	TAGOBJ=$(git -C "$1" rev-parse "$2")
+	TAGCOMMIT=$(git -C "$1" rev-parse "$2^{commit}")
+	[ "$(git -C "$1" cat-file -t "$TAGOBJ")" = tag ] && [ "$TAGOBJ" != "$TAGCOMMIT" ] &&
+		ok "git tag -a $2: tag object $TAGOBJ on commit $TAGCOMMIT" ||
+		fail "$2 is not an annotated tag: $TAGOBJ"
+}
+annotated_tag "$REPO" v1.0.0
+GH_TAGCOMMIT=$TAGCOMMIT
+github "$(payload github-push.json "$GH_URL" "$TAGOBJ" | jq -c --arg c "$TAGCOMMIT" \
+	'.ref = "refs/tags/v1.0.0" | .base_ref = "refs/heads/main" | .commits = [] |
+	 .head_commit = {id: $c, message: "fixture"}')" "$S1" push d-annotated
+expect_status 201 "a GitHub push of an annotated tag (after = the tag object)"
+ANNJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .ref refs/tags/v1.0.0 "the annotated tag is the job's ref"
 github "$(payload github-push.json https://github.com/someone/else.git)" "$S1" push d-unknown
 expect_problem 404 "no project builds the repository 'https://github.com/someone/else.git'" \
 	"a valid delivery for an unknown repository"
@@ -222,6 +244,15 @@ api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: 
 expect_status 201 "a Gitea push (X-Gitea-Signature)"
 GTJ=$(printf '%s' "$BODY" | jq -r .id)
 expect_json .project gt "Gitea job"
+annotated_tag "$T/repos/go-gitea" v1.0.0
+GT_TAGCOMMIT=$TAGCOMMIT
+GTA=$(payload gitea-push.json "$GT_URL" "$TAGOBJ" | jq -c '.ref = "refs/tags/v1.0.0" | .commits = []')
+printf '%s' "$GTA" >"$T/body"
+api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H 'X-Gitea-Delivery: gt-annotated' -H "X-Gitea-Signature: $(sig "$S_GT" "$GTA")" \
+	--data-binary @"$T/body"
+expect_status 201 "a Gitea push of an annotated tag (after = the tag object)"
+GTANNJ=$(printf '%s' "$BODY" | jq -r .id)
 api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
 	-H "X-Gitea-Signature: $(sig "$S1" "$GTP")" --data-binary @"$T/body"
 expect_problem 401 "X-Gitea-Signature" "a Gitea push with a wrong signature"
@@ -283,13 +314,19 @@ api GET "/v1/jobs/$GHJ" "${AUTH[@]}"
 grep -q -e "$S1" -e "$S2" <<<"$BODY" && fail "a secret in the job" || ok "no secret in the job JSON"
 
 # --- the GitHub push ends in signed artifacts ---------------------------------------------
-for id in $GHJ $GHJ2 $FORMJ $TAGJ $GTJ $GLJ $NJ; do
+for id in $GHJ $GHJ2 $FORMJ $TAGJ $ANNJ $GTJ $GTANNJ $GLJ $NJ; do
 	for _ in $(seq 1 1500); do
 		s=$(curl -s "${AUTH[@]}" "$URL/v1/jobs/$id" | jq -r .state)
 		case $s in succeeded|failed|canceled) break ;; esac
 		sleep 0.2
 	done
 	[ "$s" = succeeded ] && ok "job $id succeeded" || fail "job $id: $s"
+done
+for j in "$ANNJ GitHub $GH_TAGCOMMIT" "$GTANNJ Gitea $GT_TAGCOMMIT"; do
+	read -r id forge want <<<"$j"
+	api GET "/v1/jobs/$id" "${AUTH[@]}"
+	expect_json .commit "$want" "$forge annotated tag: the job records the peeled commit"
+	expect_json .ref refs/tags/v1.0.0 "$forge annotated tag: and keeps the tag as its ref"
 done
 for _ in $(seq 1 100); do
 	[ "$(curl -s "${AUTH[@]}" "$URL/v1/jobs/$GHJ" | jq -r .signed)" = true ] && break

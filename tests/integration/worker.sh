@@ -199,6 +199,52 @@ fetch main "file://$REPO"
 [ "$RC" = 0 ] && [ "$(jf .commit)" = "$C2" ]
 check $? "file:// URL works like the path"
 
+# An annotated tag's own id (what a forge's push event for a tag carries
+# in "after"): peeled, and the commit's id is what fetch reports.
+TAGOBJ=$(git -C "$REPO" rev-parse v1.0)
+[ "$TAGOBJ" != "$C1" ] && [ "$(git -C "$REPO" cat-file -t "$TAGOBJ")" = tag ]
+check $? "v1.0 is an annotated tag: $TAGOBJ is a tag object"
+fetch "$TAGOBJ"
+[ "$RC" = 0 ] && [ "$(jf .commit)" = "$(git -C "$REPO" rev-parse 'v1.0^{commit}')" ]
+check $? "--ref <tag object id> reports the tagged commit's id ($ERR)"
+
+# What the mirror has needs no network: with the repository gone (a
+# forge outage), an id in the mirror is still answered; a name is not
+# (a branch may have moved), nor is the tag a job names when the mirror
+# does not have it on that commit (it gives the build its version).
+mv "$REPO" "$REPO.away"
+fetch "$C1"
+[ "$RC" = 0 ] && [ "$(jf .commit)" = "$C1" ] && [ "$(jf .has_go_mod)" = true ]
+check $? "a commit in the mirror is answered with the repository unreachable ($ERR)"
+fetch "$TAGOBJ"
+[ "$RC" = 0 ] && [ "$(jf .commit)" = "$C1" ]
+check $? "so is an annotated tag's id in the mirror, peeled ($ERR)"
+"$W" fetch --mirror "$MIRROR" --url "$REPO" --ref "$C1" --job-ref refs/tags/v1.0 \
+	>/dev/null 2>"$T/fetch.err"
+check $? "and a commit whose job names a tag the mirror has on it ($(tail -1 "$T/fetch.err"))"
+"$W" fetch --mirror "$MIRROR" --url "$REPO" --ref "$C1" --job-ref refs/tags/v9.9 \
+	>/dev/null 2>"$T/fetch.err"
+RC=$?
+ERR=$(tail -n 1 "$T/fetch.err")
+[ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach $REPO: "* ]]
+check $? "a job's tag the mirror lacks is fetched, here failing: '$ERR'"
+fetch main
+[ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach $REPO: "* ]]
+check $? "a branch needs the repository: exit 1, '$ERR'"
+fetch 0123456789abcdef0123456789abcdef01234567
+[ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach $REPO: "* ]]
+check $? "an id the mirror lacks needs the repository: exit 1, '$ERR'"
+row "fetch, repository unreachable" "ids in the mirror answered" "commit ok, branch: exit $RC"
+mv "$REPO.away" "$REPO"
+
+# Messages never name the mirror's path (they become the job's error).
+mkdir -p "$T/not-a-mirror"
+echo junk > "$T/not-a-mirror/file"
+fetch main "$REPO" "$T/not-a-mirror"
+[ "$RC" = 1 ] && [[ "$ERR" == *"not a bare git repository"* ]] &&
+	[[ "$(cat "$T/fetch.err")" != *"$T/not-a-mirror"* ]]
+check $? "a mirror directory holding something else: refused without its path ($ERR)"
+
 git -C "$REPO" branch -q -D feature
 fetch main
 ! git --git-dir="$MIRROR" rev-parse -q --verify refs/heads/feature >/dev/null
@@ -552,11 +598,14 @@ check $? "a missing program: exit 125, status error ($ST)"
 mkdir -p "$T/work/notempty"
 touch "$T/work/notempty/leftover"
 build notempty --timeout 30 "${BASE_ENV[@]}" -- /bin/true
-[ "$RC" = 125 ] && [[ "$(st)" == *'"status":"error"'* ]] && [[ "$ST" == *"not empty"* ]]
-check $? "a non-empty --root is refused ($ST)"
+[ "$RC" = 125 ] && [[ "$(st)" == *'"status":"error"'* ]] && [[ "$ST" == *"not empty"* ]] &&
+	[[ "$ST$LOG" != *"$T/work"* ]]
+check $? "a non-empty --root is refused, its path not shown ($ST)"
 BC=0123456789012345678901234567890123456789 build badcommit2 --timeout 30 "${BASE_ENV[@]}" -- /bin/true
-[ "$RC" = 125 ] && [[ "$ST" == *'"status":"error"'* ]] && [[ "$ST" == *"not in mirror"* ]]
-check $? "a commit missing from the mirror: exit 125, status error ($ST)"
+[ "$RC" = 125 ] && [[ "$ST" == *'"status":"error"'* ]] &&
+	[[ "$ST" == *"commit 0123456789012345678901234567890123456789 is not in the mirror of this repository"* ]] &&
+	[[ "$ST$LOG" != *"$T/"* ]]
+check $? "a commit missing from the mirror: exit 125, status error without paths ($ST)"
 "$W" build --mirror "$MIRROR" --commit "$BC" --root "$T/work/usage" --target linux/amd64 \
 	-- /bin/true >/dev/null 2>&1
 RC=$?

@@ -358,6 +358,56 @@ test_is_loopback(void)
 	CHECK(!loopback("[fe80::1]:8080"));
 }
 
+/* [toolchains] go = PATH...: go binaries under /usr, the only place
+ * builds see. */
+static void
+test_go_toolchains(void)
+{
+	struct kiln_config c;
+	char err[512] = "", many[400] = "[toolchains]\n";
+	const char *path;
+
+	conf_defaults(&c);
+	CHECK_INT(c.ngo_toolchains, 0);
+	path = write_conf("[toolchains]\n"
+	    "go = /usr/local/go/bin/go /usr/lib/go-1.24/bin/go\n"
+	    "linux/arm64 = aarch64-linux-gnu\n"
+	    "go = /usr/local/go1.25/bin/go\n");
+	CHECK_INT(conf_load(&c, path, err, sizeof err), 0);
+	CHECK_INT(c.ngo_toolchains, 3);
+	CHECK_STR(c.go_toolchains[0], "/usr/local/go/bin/go");
+	CHECK_STR(c.go_toolchains[1], "/usr/lib/go-1.24/bin/go");
+	CHECK_STR(c.go_toolchains[2], "/usr/local/go1.25/bin/go");
+	/* The target map is still there: "go" is not a target. */
+	CHECK_STR(conf_toolchain(&c, "linux/arm64"), "aarch64-linux-gnu");
+	CHECK(conf_toolchain(&c, "go") == NULL);
+	conf_free(&c);
+	CHECK_INT(c.ngo_toolchains, 0);
+
+	expect_load_error("[toolchains]\ngo = /opt/go/bin/go\n", 2,
+	    "toolchains: go: '/opt/go/bin/go' is not an absolute path under "
+	    "/usr (builds see only /usr)");
+	expect_load_error("[toolchains]\ngo = /usr/bin/go go\n", 2,
+	    "toolchains: go: 'go' is not an absolute path under /usr");
+	expect_load_error("[toolchains]\ngo = /usr/../opt/go/bin/go\n", 2,
+	    "'/usr/../opt/go/bin/go' is not an absolute path under /usr");
+	expect_load_error("[toolchains]\ngo = /usr/lib/go/..\n", 2,
+	    "'/usr/lib/go/..' is not an absolute path under /usr");
+	expect_load_error("[toolchains]\ngo = /usr/lib/go/bin/\n", 2,
+	    "'/usr/lib/go/bin/' is not an absolute path under /usr");
+	expect_load_error("[toolchains]\ngo = /usr\n", 2,
+	    "'/usr' is not an absolute path under /usr");
+	expect_load_error("[toolchains]\ngo = /usr/local/go/bin/go\n"
+	    "go = /usr/local/go/bin/go\n", 3,
+	    "toolchains: go: /usr/local/go/bin/go is listed twice");
+	/* Lines of inih are at most 200 bytes: one path a line. */
+	for (int i = 0; i <= CONF_MAX_GO_TOOLCHAINS; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many),
+		    "go = /usr/local/go%d/bin/go\n", i);
+	expect_load_error(many, 2 + CONF_MAX_GO_TOOLCHAINS,
+	    "toolchains: go: more than 8 binaries");
+}
+
 UNIT_MAIN(
 	TEST(test_defaults),
 	TEST(test_load_good_file),
@@ -367,5 +417,6 @@ UNIT_MAIN(
 	TEST(test_load_missing_file),
 	TEST(test_set),
 	TEST(test_parse_listen),
-	TEST(test_is_loopback)
+	TEST(test_is_loopback),
+	TEST(test_go_toolchains)
 )

@@ -29,20 +29,34 @@ count(char **v)
 	return n;
 }
 
+#define COMMIT "0123456789abcdef0123456789abcdef01234567"
+
+/* The plan of `recipe` for `target`, or its error (rc -1) in err. */
+static int
+plan_ctx(struct recipe_plan *p, const char *recipe, const char *target,
+    const struct recipe_ctx *ctx, char *err, size_t errsize)
+{
+	struct kiln_config c;
+	struct target t;
+	int rc;
+
+	conf_defaults(&c);
+	memset(p, 0, sizeof *p);
+	CHECK_INT(target_parse(&t, target, err, errsize), 0);
+	rc = recipe_plan(p, recipe, &t, ctx, &c, err, errsize);
+	conf_free(&c);
+	return rc;
+}
+
 static void
 plan(struct recipe_plan *p, const char *recipe, const char *target,
     const char *repo)
 {
-	struct kiln_config c;
-	struct target t;
+	struct recipe_ctx ctx = { .repo = repo, .commit = COMMIT,
+	    .commit_time = 1767323045 };
 	char err[200];
 
-	conf_defaults(&c);
-	memset(p, 0, sizeof *p);
-	CHECK_INT(target_parse(&t, target, err, sizeof err), 0);
-	CHECK_INT(recipe_plan(p, recipe, &t, repo, 1767323045, &c, err,
-	    sizeof err), 0);
-	conf_free(&c);
+	CHECK_INT(plan_ctx(p, recipe, target, &ctx, err, sizeof err), 0);
 }
 
 static void
@@ -171,8 +185,178 @@ toolchain_map_from_config(void)
 	conf_free(&c);
 }
 
+/* The chosen Go first on PATH; nothing downloaded inside a build. */
+static void
+go_toolchain_and_offline_modules(void)
+{
+	struct recipe_ctx ctx = { .repo = "/srv/x", .commit = COMMIT,
+	    .commit_time = 1767323045, .go_bindir = "/usr/lib/go-1.22/bin" };
+	struct recipe_plan p;
+	char err[200];
+
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\"}", "linux/amd64", &ctx, err,
+	    sizeof err), 0);
+	CHECK_STR(env_get(p.env, "PATH"),
+	    "/usr/lib/go-1.22/bin:/usr/local/bin:/usr/bin:/bin");
+	CHECK_STR(env_get(p.env, "GOTOOLCHAIN"), "local");
+	CHECK_STR(env_get(p.env, "GOPROXY"), "off");
+	CHECK_STR(env_get(p.env, "GOMODCACHE"), "/gomod");
+	CHECK_STR(env_get(p.env, "GOFLAGS"), "-mod=mod");
+	recipe_plan_free(&p);
+	ctx.vendored = true;
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\"}", "linux/amd64", &ctx, err,
+	    sizeof err), 0);
+	CHECK_STR(env_get(p.env, "GOFLAGS"), "-mod=vendor");
+	recipe_plan_free(&p);
+}
+
+/* GoReleaser's names in ldflags, env and the binary's name. */
+static void
+templates_are_expanded_per_target(void)
+{
+	struct recipe_ctx ctx = { .repo = "https://x.example/team/tool.git",
+	    .commit = COMMIT, .commit_time = 1767323045, .tag = "v1.2.3",
+	    .branch = "main" };
+	struct recipe_plan p;
+	char err[200];
+
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"name\":"
+	    "\"{{.ProjectName}}-{{.Os}}\",\"ldflags\":\"-X main.version="
+	    "{{.Version}} -X main.commit={{.ShortCommit}} -X main.date={{ .Date "
+	    "}}\",\"env\":{\"ARCH\":\"{{.Arch}}{{.Arm}}\"}}", "linux/arm/v7",
+	    &ctx, err, sizeof err), 0);
+	CHECK_STR(p.argv[4], "-ldflags=-s -w -buildid= -X main.version=1.2.3 "
+	    "-X main.commit=0123456 -X main.date=2026-01-02T03:04:05Z");
+	CHECK_STR(p.argv[6], "/out/tool-linux");
+	CHECK_STR(env_get(p.env, "ARCH"), "arm7");
+	recipe_plan_free(&p);
+
+	/* Untagged: a snapshot version; an unknown name fails the target. */
+	ctx.tag = NULL;
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"ldflags\":"
+	    "\"-X main.v={{.Version}}\"}", "linux/amd64", &ctx, err,
+	    sizeof err), 0);
+	CHECK_STR(p.argv[4], "-ldflags=-s -w -buildid= -X main.v="
+	    "0.0.0-SNAPSHOT-0123456");
+	recipe_plan_free(&p);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"ldflags\":"
+	    "\"-X main.v={{.Nope}}\"}", "linux/amd64", &ctx, err,
+	    sizeof err), -1);
+	CHECK(strstr(err, "ldflags") != NULL && strstr(err, "Nope") != NULL);
+	recipe_plan_free(&p);
+}
+
+/* Several builds per target: one quoted script, each its own env. */
+static void
+several_builds_make_one_script(void)
+{
+	struct recipe_ctx ctx = { .repo = "/srv/x", .commit = COMMIT,
+	    .commit_time = 1767323045, .tag = "v2.0.0" };
+	struct recipe_plan p;
+	char err[200];
+
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
+	    "{\"package\":\"./cmd/a\",\"name\":\"a\",\"env\":{\"X\":"
+	    "\"it's\"}},"
+	    "{\"package\":\".\",\"dir\":\"sub\",\"name\":\"b\","
+	    "\"flags\":[\"-v\"],\"targets\":[\"linux/arm64\"]},"
+	    "{\"package\":\"./cmd/c\",\"targets\":[\"windows/amd64\"]}]}",
+	    "linux/arm64", &ctx, err, sizeof err), 0);
+	CHECK_STR(p.argv[0], "/bin/sh");
+	CHECK_STR(p.argv[1], "-c");
+	CHECK(strstr(p.argv[2], "set -e\ncd /src\nenv 'X=it'\\''s' 'go' "
+	    "'build'") == p.argv[2]);
+	CHECK(strstr(p.argv[2], "'-o' '/out/a' './cmd/a'") != NULL);
+	CHECK(strstr(p.argv[2], "cd '/src/sub'\n'go' 'build' '-trimpath' "
+	    "'-buildvcs=false' '-v'") != NULL);
+	CHECK(strstr(p.argv[2], "/out/c") == NULL);	/* windows only */
+	CHECK(strchr(p.summary, '\n') == NULL);
+	recipe_plan_free(&p);
+
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
+	    "{\"targets\":[\"windows/amd64\"]}]}", "linux/arm64", &ctx, err,
+	    sizeof err), -1);
+	CHECK(strstr(err, "no build of the recipe is for linux/arm64") != NULL);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
+	    "{\"dir\":\"../up\"}]}", "linux/arm64", &ctx, err,
+	    sizeof err), -1);
+	CHECK(strstr(err, "builds[0].dir") != NULL);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"name\":\"{{.Tag}}/x\"}",
+	    "linux/arm64", &ctx, err, sizeof err), -1);
+	CHECK(strstr(err, "not a file name") != NULL);
+}
+
+/* cgo: the target's C compiler and its multiarch pkg-config directory. */
+static void
+cgo_uses_the_target_toolchain(void)
+{
+	struct recipe_ctx ctx = { .repo = "/srv/x", .commit = COMMIT,
+	    .commit_time = 1767323045 };
+	struct recipe_plan p;
+	char err[300];
+
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"cgo\":true}",
+	    "linux/arm64", &ctx, err, sizeof err), 0);
+	CHECK_STR(env_get(p.env, "CGO_ENABLED"), "1");
+	CHECK_STR(env_get(p.env, "CC"), "aarch64-linux-gnu-gcc");
+	CHECK_STR(env_get(p.env, "CXX"), "aarch64-linux-gnu-g++");
+	CHECK_STR(env_get(p.env, "PKG_CONFIG_LIBDIR"),
+	    "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig");
+	recipe_plan_free(&p);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"env\":{\"CGO_ENABLED\":"
+	    "\"1\"}}", "windows/amd64", &ctx, err, sizeof err), 0);
+	CHECK_STR(env_get(p.env, "PKG_CONFIG_LIBDIR"),
+	    "/usr/x86_64-w64-mingw32/lib/pkgconfig");
+	recipe_plan_free(&p);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\"}", "linux/arm64", &ctx, err,
+	    sizeof err), 0);
+	CHECK_STR(env_get(p.env, "CGO_ENABLED"), "0");
+	recipe_plan_free(&p);
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"cgo\":true}",
+	    "darwin/arm64", &ctx, err, sizeof err), -1);
+	CHECK(strstr(err, "cgo: this farm has no C toolchain for "
+	    "darwin/arm64") != NULL);
+}
+
+/* The deps step: kiln's command, the farm's or the project's proxy. */
+static void
+deps_step_plan(void)
+{
+	struct recipe_ctx ctx = { .repo = "/srv/x", .commit = COMMIT,
+	    .commit_time = 1767323045, .go_bindir = "/usr/lib/go-1.23/bin" };
+	struct conf_project pr = { .name = "p", .goproxy = "http://proxy",
+	    .goprivate = "example.com/*" };
+	struct kiln_config c;
+	struct recipe_plan p = { 0 };
+	char err[100];
+
+	conf_defaults(&c);
+	CHECK_INT(recipe_deps_plan(&p, &ctx, &c, NULL, err, sizeof err), 0);
+	CHECK_STR(p.argv[0], "go");
+	CHECK_STR(p.argv[1], "mod");
+	CHECK_STR(p.argv[2], "download");
+	CHECK(p.argv[3] == NULL);
+	CHECK_STR(env_get(p.env, "GOPROXY"), "https://proxy.golang.org,direct");
+	CHECK_STR(env_get(p.env, "GOSUMDB"), "sum.golang.org");
+	CHECK_STR(env_get(p.env, "GOFLAGS"), "-mod=readonly");
+	CHECK_STR(env_get(p.env, "GOMODCACHE"), "/gomod");
+	CHECK_STR(env_get(p.env, "GOTOOLCHAIN"), "local");
+	CHECK(env_get(p.env, "GOPRIVATE") == NULL);
+	recipe_plan_free(&p);
+	CHECK_INT(recipe_deps_plan(&p, &ctx, &c, &pr, err, sizeof err), 0);
+	CHECK_STR(env_get(p.env, "GOPROXY"), "http://proxy");
+	CHECK_STR(env_get(p.env, "GOPRIVATE"), "example.com/*");
+	recipe_plan_free(&p);
+	conf_free(&c);
+}
+
 UNIT_MAIN(
 	TEST(go_recipe_command_line),
+	TEST(go_toolchain_and_offline_modules),
+	TEST(templates_are_expanded_per_target),
+	TEST(several_builds_make_one_script),
+	TEST(cgo_uses_the_target_toolchain),
+	TEST(deps_step_plan),
 	TEST(command_recipe_environment_is_exact),
 	TEST(target_without_toolchain_has_no_cc),
 	TEST(toolchain_map_from_config),

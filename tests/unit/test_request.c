@@ -372,7 +372,13 @@ test_targets_field(void)
 	struct job *job;
 
 	lib_init();
-	refuse("{" REPO ", " REF "}", 422, "targets");
+	/* Absent: the repository names them; one placeholder row. */
+	job = accept_body("{" REPO ", " REF "}");
+	if (job != NULL) {
+		CHECK_INT(job->ntargets, 1);
+		CHECK_STR(job->targets[0].target, JOB_TARGETS_FROM_REPO);
+	}
+	job_free(job);
 	refuse("{" REPO ", " REF ", \"targets\": \"linux/amd64\"}", 422,
 	    "targets");
 	refuse("{" REPO ", " REF ", \"targets\": null}", 422, "targets");
@@ -556,6 +562,31 @@ test_recipe_fields(void)
 	CHECK(job != NULL);
 	job_free(job);
 
+	/* Toolchain pin, cgo, flags, templates, several builds. */
+	job = accept_body("{" BASE ", \"recipe\": {\"kind\": \"go\", "
+	    "\"go\": \"1.22\", \"cgo\": true, \"flags\": [\"-v\"], "
+	    "\"dir\": \"sub\", \"project_name\": \"tool\", \"name\": "
+	    "\"{{.ProjectName}}_{{.Os}}\", \"ldflags\": \"-X m.v={{.Version}}\", "
+	    "\"builds\": [{\"id\": \"a\", \"package\": \"./cmd/a\", "
+	    "\"targets\": [\"linux/arm\"], \"env\": {\"CGO_ENABLED\": \"1\"}, "
+	    "\"cgo\": false, \"tags\": [\"x\"], \"flags\": []}]}}");
+	CHECK(job != NULL);
+	job_free(job);
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"go\": \"1.x\"}}",
+	    422, "recipe.go");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"cgo\": 1}}",
+	    422, "recipe.cgo");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"flags\": [1]}}",
+	    422, "recipe.flags[0]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"builds\": []}}",
+	    422, "recipe.builds");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"builds\": "
+	    "[{\"targets\": [\"linux/foo\"]}]}}", 422,
+	    "recipe.builds[0].targets[0]");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"builds\": "
+	    "[{\"go\": \"1.22\"}]}}", 422, "recipe.builds[0]: unknown field 'go'");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"builds\": "
+	    "[{\"builds\": []}]}}", 422, "unknown field 'builds'");
 	refuse("{" BASE ", \"recipe\": {\"kind\": \"go\", \"bogus\": 1}}",
 	    422, "bogus");
 	/* Fields of one kind are unknown to the other. */

@@ -1,0 +1,48 @@
+/*
+ * From what kiln-worker fetch says about a job's commit (its JSON line:
+ * .kiln.json, go.mod, vendor/, the GoReleaser configuration as a recipe,
+ * tag and branch) to the job's plan: the recipe, the targets when the
+ * request named none, the Go toolchain, and whether the deps step runs.
+ *
+ * Pure: no I/O, no loop; the scheduler applies the plan.  The worker is
+ * not trusted: every recipe and target it hands over is validated again.
+ */
+#ifndef KILN_JOBPLAN_H
+#define KILN_JOBPLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "job.h"
+#include "toolchains.h"
+
+struct jobplan {
+	char *recipe;		/* compact JSON */
+	char **targets;		/* from the repository; NULL-terminated */
+	size_t ntargets;
+	char **notes;		/* lines for every target's log */
+	size_t nnotes;
+	char *tag;		/* the version's tag, or NULL */
+	char *branch;		/* or NULL */
+	int64_t commit_time;
+	bool vendored;		/* vendor/modules.txt */
+	bool deps;		/* run the deps step before the builds */
+	/* The chosen Go (copies: a reload may replace the toolchains). */
+	char *go_version;	/* "go1.22.12" */
+	char *go_path;		/* /usr/lib/go-1.22/bin/go */
+	char *go_bindir;
+};
+
+/*
+ * needs_targets: the job was submitted without targets.  Returns 0, or
+ * -1 with why (shown to users: the job's error).
+ */
+int jobplan_make(struct jobplan *out, const struct job *job, json_t *described,
+    bool needs_targets, const struct toolchains *tc, char *why,
+    size_t whysize);
+void jobplan_free(struct jobplan *p);
+
+#endif

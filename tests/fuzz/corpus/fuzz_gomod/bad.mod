@@ -1,0 +1,2 @@
+module m
+go 1.x

@@ -1,0 +1,174 @@
+/*
+ * A job's plan from kiln-worker fetch's description of its commit
+ * (daemon/jobplan.c): which recipe wins, targets named by the
+ * repository, the Go toolchain, the deps step, and clear errors.
+ */
+#include "config.h"
+
+#include "daemon/jobplan.h"
+#include "unit.h"
+
+static struct toolchain tcv[] = {
+	{ "/usr/lib/go-1.19/bin/go", "/usr/lib/go-1.19/bin", "go1.19.8", "a" },
+	{ "/usr/lib/go-1.21/bin/go", "/usr/lib/go-1.21/bin", "go1.21.13", "b" },
+	{ "/usr/lib/go-1.22/bin/go", "/usr/lib/go-1.22/bin", "go1.22.12", "c" },
+	{ "/usr/lib/go-1.23/bin/go", "/usr/lib/go-1.23/bin", "go1.23.5", "d" },
+};
+static const struct toolchains tcs = { tcv, 4 };
+
+/* jobplan_make over a description written as JSON text. */
+static int
+make(struct jobplan *p, const char *recipe, const char *desc, bool needs,
+    char *why, size_t whysize)
+{
+	struct job job = { .repo = "https://example.com/team/tool.git",
+	    .ref = "main", .recipe = (char *)recipe };
+	json_error_t jerr;
+	json_t *d = json_loads(desc, 0, &jerr);
+	int rc;
+
+	if (d == NULL)
+		fprintf(stderr, "  bad test JSON: %s\n", jerr.text);
+	CHECK(d != NULL);
+	memset(p, 0, sizeof *p);
+	rc = jobplan_make(p, &job, d, needs, &tcs, why, whysize);
+	json_decref(d);
+	return rc;
+}
+
+static void
+go_mod_picks_the_lowest_satisfying_go(void)
+{
+	struct jobplan p;
+	char why[512];
+
+	CHECK_INT(make(&p, NULL, "{\"commit_time\": 5, \"has_go_mod\": true, "
+	    "\"go_mod\": {\"go\": \"1.22.0\", \"toolchain\": \"\", "
+	    "\"requires\": true}, \"vendored\": false, \"tag\": \"v1.0.0\"}",
+	    false, why, sizeof why), 0);
+	CHECK_STR(p.recipe, "{\"kind\":\"go\"}");
+	CHECK_STR(p.go_version, "go1.22.12");
+	CHECK_STR(p.go_bindir, "/usr/lib/go-1.22/bin");
+	CHECK(p.deps);			/* requirements, no vendor/ */
+	CHECK_STR(p.tag, "v1.0.0");
+	CHECK_INT(p.commit_time, 5);
+	jobplan_free(&p);
+
+	/* vendor/ is used as Go uses it: no deps step. */
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"1.21\", \"toolchain\": \"\", \"requires\": true}, "
+	    "\"vendored\": true}", false, why, sizeof why), 0);
+	CHECK_STR(p.go_version, "go1.21.13");
+	CHECK(!p.deps && p.vendored);
+	jobplan_free(&p);
+
+	/* A recipe's pin wins. */
+	CHECK_INT(make(&p, "{\"go\":\"1.23\",\"kind\":\"go\"}", "{\"has_go_mod\": "
+	    "true, \"go_mod\": {\"go\": \"1.21.0\", \"toolchain\": \"\", "
+	    "\"requires\": false}}", false, why, sizeof why), 0);
+	CHECK_STR(p.go_version, "go1.23.5");
+	CHECK(!p.deps);
+	jobplan_free(&p);
+
+	/* None satisfies: named, with what is installed. */
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"1.99\", \"toolchain\": \"\", \"requires\": false}}", false, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "1.99") != NULL && strstr(why, "go1.23.5") != NULL);
+	/* go.mod that the worker could not read. */
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod_error\": "
+	    "\"go.mod:3: invalid go version '1.x'\"}", false, why, sizeof why),
+	    -1);
+	CHECK_STR(why, "go.mod:3: invalid go version '1.x'");
+}
+
+static void
+command_recipes_need_no_go(void)
+{
+	struct jobplan p;
+	char why[512];
+
+	CHECK_INT(make(&p, "{\"command\":\"make\",\"kind\":\"command\"}",
+	    "{\"has_go_mod\": false}", false, why, sizeof why), 0);
+	CHECK(p.go_version == NULL && !p.deps);
+	jobplan_free(&p);
+}
+
+static void
+goreleaser_recipe_and_targets(void)
+{
+	struct jobplan p;
+	char why[512];
+	const char *desc = "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"1.22.0\", \"toolchain\": \"\", \"requires\": false}, "
+	    "\"goreleaser\": {\"file\": \".goreleaser.yaml\", \"recipe\": "
+	    "{\"kind\": \"go\", \"builds\": [{\"package\": \"./cmd/t\", "
+	    "\"targets\": [\"linux/amd64\", \"windows/amd64\"]}]}, "
+	    "\"targets\": [\"linux/amd64\", \"linux/amd64\", \"windows/amd64\"], "
+	    "\"ignored\": [\"archives: not used by kiln's build step, "
+	    "ignored\"]}}";
+
+	CHECK_INT(make(&p, NULL, desc, true, why, sizeof why), 0);
+	CHECK(strstr(p.recipe, "\"builds\"") != NULL);
+	CHECK_INT(p.ntargets, 2);		/* deduplicated */
+	CHECK_STR(p.targets[0], "linux/amd64");
+	CHECK_STR(p.targets[1], "windows/amd64");
+	CHECK_INT(p.nnotes, 2);
+	CHECK_STR(p.notes[0], "recipe from .goreleaser.yaml");
+	CHECK(strstr(p.notes[1], "archives") != NULL &&
+	    strstr(p.notes[1], "ignored") != NULL);
+	jobplan_free(&p);
+
+	/* The request's recipe wins over the file; targets still from it. */
+	CHECK_INT(make(&p, "{\"kind\":\"go\"}", desc, true, why, sizeof why), 0);
+	CHECK_STR(p.recipe, "{\"kind\":\"go\"}");
+	CHECK_INT(p.ntargets, 2);
+	jobplan_free(&p);
+
+	/* The worker is not trusted: its recipe is validated again. */
+	CHECK_INT(make(&p, NULL, "{\"goreleaser\": {\"file\": \".goreleaser.yml\","
+	    " \"recipe\": {\"kind\": \"go\", \"rm\": \"-rf\"}, \"targets\": []}}",
+	    false, why, sizeof why), -1);
+	CHECK(strstr(why, ".goreleaser.yml: recipe: unknown field 'rm'") !=
+	    NULL);
+	CHECK_INT(make(&p, NULL, "{\"goreleaser_error\": \".goreleaser.yaml: "
+	    "builds[0].builder: 'rust' is not supported\"}", false, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "rust") != NULL);
+}
+
+static void
+kiln_json_targets_and_missing_targets(void)
+{
+	struct jobplan p;
+	char why[512];
+
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"\", \"toolchain\": \"\", \"requires\": false}, \"kiln_json\": "
+	    "\"{\\\"targets\\\": [\\\"linux/arm\\\", \\\"linux/arm64\\\"]}\"}",
+	    true, why, sizeof why), 0);
+	CHECK_STR(p.recipe, "{\"kind\":\"go\"}");	/* from go.mod */
+	CHECK_INT(p.ntargets, 2);
+	CHECK_STR(p.targets[0], "linux/arm/v7");	/* normalized */
+	CHECK_STR(p.go_version, "go1.19.8");	/* no go line: lowest */
+	jobplan_free(&p);
+
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"\", \"toolchain\": \"\", \"requires\": false}}", true, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "no targets") != NULL);
+	CHECK_INT(make(&p, NULL, "{\"kiln_json\": \"{\\\"targets\\\": "
+	    "[\\\"plan9/vax\\\"]}\", \"has_go_mod\": true}", true, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, ".kiln.json: targets[0]") != NULL);
+	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": false}", false, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "no recipe") != NULL);
+}
+
+UNIT_MAIN(
+	TEST(go_mod_picks_the_lowest_satisfying_go),
+	TEST(command_recipes_need_no_go),
+	TEST(goreleaser_recipe_and_targets),
+	TEST(kiln_json_targets_and_missing_targets),
+)
