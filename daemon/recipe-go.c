@@ -208,19 +208,23 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 	const char *pkg = json_string_value(json_object_get(b, "package"));
 	const char *dir = json_string_value(json_object_get(b, "dir"));
 	json_t *benv = json_object(), *v;
-	char field[64], *s = NULL, *bin = NULL;
+	char field[64], where[24], *s = NULL, *bin = NULL;
 	const char *k, *cgoenv;
 	bool cgo;
 	size_t i;
 	int rc = -1;
 
+	if (b == top)
+		snprintf(where, sizeof where, "recipe");
+	else
+		snprintf(where, sizeof where, "builds[%zu]", idx);
 	/* The recipe's env, then the build's own over it. */
 	json_object_update(benv, json_object_get(top, "env"));
 	if (b != top)
 		json_object_update(benv, json_object_get(b, "env"));
 	x->v.env = benv;
 	json_object_foreach(benv, k, v) {
-		snprintf(field, sizeof field, "builds[%zu].env.%.32s", idx, k);
+		snprintf(field, sizeof field, "%s.env.%.32s", where, k);
 		if ((s = expand(json_string_value(v), field, x, err,
 		    errsize)) == NULL)
 			goto out;
@@ -255,21 +259,21 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 
 	if (dir != NULL && strcmp(dir, ".") != 0) {
 		if (!safe_dir(dir)) {
-			snprintf(err, errsize, "builds[%zu].dir: '%.64s' is not a "
-			    "relative directory inside the repository", idx, dir);
+			snprintf(err, errsize, "%s.dir: '%.64s' is not a "
+			    "relative directory inside the repository", where, dir);
 			goto out;
 		}
 		ob->dir = xstrdup(dir);
 	}
 	if ((v = json_object_get(b, "name")) != NULL) {
-		snprintf(field, sizeof field, "builds[%zu].name", idx);
+		snprintf(field, sizeof field, "%s.name", where);
 		if ((bin = expand(json_string_value(v), field, x, err,
 		    errsize)) == NULL)
 			goto out;
 		if (!safe_name(bin)) {
-			snprintf(err, errsize, "builds[%zu].name: '%.64s' is not "
+			snprintf(err, errsize, "%s.name: '%.64s' is not "
 			    "a file name of letters, digits, '.', '_', '-', '+'",
-			    idx, bin);
+			    where, bin);
 			goto out;
 		}
 	} else
@@ -280,7 +284,7 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 	strv_add(&ob->argv, xstrdup("-trimpath"));
 	strv_add(&ob->argv, xstrdup("-buildvcs=false"));
 	json_array_foreach(json_object_get(b, "flags"), i, v) {
-		snprintf(field, sizeof field, "builds[%zu].flags[%zu]", idx, i);
+		snprintf(field, sizeof field, "%s.flags[%zu]", where, i);
 		if ((s = expand(json_string_value(v), field, x, err,
 		    errsize)) == NULL)
 			goto out;
@@ -288,7 +292,7 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 		s = NULL;
 	}
 	if ((v = json_object_get(b, "ldflags")) != NULL) {
-		snprintf(field, sizeof field, "builds[%zu].ldflags", idx);
+		snprintf(field, sizeof field, "%s.ldflags", where);
 		if ((s = expand(json_string_value(v), field, x, err,
 		    errsize)) == NULL)
 			goto out;

@@ -193,6 +193,30 @@ else
 		sleep 0.05
 	done
 	if grep -q 'listening on' "$T/kilnd.log"; then
+		# The Go toolchains scripts/bootstrap installs, as the API
+		# and the log show them.
+		url=$(grep -oE 'listening on http://[0-9.:]+' "$T/kilnd.log" |
+			sed 's/^listening on //')
+		if tc=$(curl -sf "$url/v1/toolchains") &&
+			jq -e '[.go[] | select((.version | startswith("go1.22."))
+				and .path == "/usr/lib/go-1.22/bin/go"
+				and (.identity | startswith("/usr/lib/go-1.22/bin/go: go version go1.22.")))]
+				| length == 1' <<<"$tc" >/dev/null &&
+			jq -e '[.go[].version] | length >= 4' <<<"$tc" >/dev/null &&
+			jq -e '[.c[] | select(.target == "linux/arm64" and
+				.triple == "aarch64-linux-gnu" and
+				(.available | type) == "boolean")] | length == 1' \
+				<<<"$tc" >/dev/null; then
+			ok "GET /v1/toolchains lists go1.22 at /usr/lib/go-1.22/bin/go and the C map"
+		else
+			fail "GET /v1/toolchains: ${tc:-no answer from $url}"
+		fi
+		if grep -qE 'info: go toolchain go1\.22\.[0-9]+: /usr/lib/go-1\.22/bin/go$' \
+			"$T/kilnd.log"; then
+			ok "the log names each Go toolchain found"
+		else
+			fail "no 'go toolchain go1.22.N: /usr/lib/go-1.22/bin/go' in the log"
+		fi
 		kill -TERM "$KPID"
 		rc=0
 		wait "$KPID" || rc=$?
@@ -261,6 +285,19 @@ if out=$("$KILND" -c "$EX" --check-config 2>&1); then
 else
 	fail "the example configuration is refused: $out"
 fi
+if grep -qE '^go toolchain go1\.22\.[0-9]+ /usr/lib/go-1\.22/bin/go$' <<<"$out" &&
+	[ "$(grep -c '^go toolchain ' <<<"$out")" -ge 4 ]; then
+	ok "kilnd --check-config lists the Go toolchains"
+else
+	fail "kilnd --check-config does not list go1.22 (and the other Go" \
+		"toolchains of scripts/bootstrap): $out"
+fi
+printf '[toolchains]\ngo = /opt/go/bin/go\n' >"$T/badgo.conf"
+out=$("$KILND" -c "$T/badgo.conf" --check-config 2>&1) &&
+	fail "--check-config accepted go = /opt/go/bin/go" ||
+	{ [[ "$out" == *"badgo.conf:2: toolchains: go: '/opt/go/bin/go' is not an absolute path under /usr"* ]] &&
+	  ok "--check-config refuses a go toolchain outside /usr" ||
+	  fail "--check-config said: $out"; }
 sed 's/^;//' "$EX" >"$T/uncommented.conf"
 if out=$("$KILND" -c "$T/uncommented.conf" --check-config 2>&1); then
 	ok "and with every line uncommented: $out"
