@@ -6,6 +6,7 @@
 
 #include "../api/api.h"
 #include "jobplan.h"
+#include "recipe.h"
 #include "target.h"
 #include "xmalloc.h"
 
@@ -192,10 +193,42 @@ out:
 	return rc;
 }
 
+/* Plan every target now: what cannot be built fails the job at once. */
+static int
+dry_run(const struct jobplan *p, const struct job *job,
+    const struct kiln_config *conf, char *why, size_t whysize)
+{
+	struct recipe_ctx ctx = {
+		.repo = job->repo, .commit = job->commit,
+		.commit_time = p->commit_time, .tag = p->tag,
+		.branch = p->branch, .go_bindir = p->go_bindir,
+		.vendored = p->vendored,
+	};
+	struct recipe_plan rp;
+	struct target t;
+	char err[400];
+	size_t n = p->ntargets ? p->ntargets : job->ntargets;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = p->ntargets ? p->targets[i] :
+		    job->targets[i].target;
+		if (target_parse(&t, name, err, sizeof err) != 0)
+			continue;	/* the placeholder; targets are checked */
+		memset(&rp, 0, sizeof rp);
+		if (recipe_plan(&rp, p->recipe, &t, &ctx, conf, err,
+		    sizeof err) != 0) {
+			snprintf(why, whysize, "%s: %s", t.name, err);
+			return -1;
+		}
+		recipe_plan_free(&rp);
+	}
+	return 0;
+}
+
 int
 jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
-    bool needs_targets, const struct toolchains *tc, char *why,
-    size_t whysize)
+    bool needs_targets, const struct toolchains *tc,
+    const struct kiln_config *conf, char *why, size_t whysize)
 {
 	struct jobplan p = { 0 };
 	const char *s;
@@ -207,7 +240,8 @@ jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
 	if ((s = json_string_value(json_object_get(res, "branch"))) != NULL)
 		p.branch = xstrdup(s);
 	if (resolve(&p, job, res, needs_targets, why, whysize) != 0 ||
-	    choose_go(&p, res, tc, why, whysize) != 0) {
+	    choose_go(&p, res, tc, why, whysize) != 0 ||
+	    dry_run(&p, job, conf, why, whysize) != 0) {
 		jobplan_free(&p);
 		return -1;
 	}

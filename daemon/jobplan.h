@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "conf.h"
 #include "job.h"
 #include "toolchains.h"
 
@@ -38,11 +39,13 @@ struct jobplan {
 
 /*
  * needs_targets: the job was submitted without targets.  Returns 0, or
- * -1 with why (shown to users: the job's error).
+ * -1 with why (shown to users: the job's error).  Every target is planned
+ * once here (recipe_plan), so an unknown template or a cgo target
+ * without a C toolchain fails the job at once, naming it.
  */
 int jobplan_make(struct jobplan *out, const struct job *job, json_t *described,
-    bool needs_targets, const struct toolchains *tc, char *why,
-    size_t whysize);
+    bool needs_targets, const struct toolchains *tc,
+    const struct kiln_config *conf, char *why, size_t whysize);
 void jobplan_free(struct jobplan *p);
 
 #endif

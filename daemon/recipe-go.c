@@ -202,8 +202,8 @@ one_build_free(struct one_build *ob)
 static int
 plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
     const struct target *t, const struct recipe_ctx *ctx,
-    const struct kiln_config *conf, struct vars *x, char *err,
-    size_t errsize)
+    const struct kiln_config *conf, struct vars *x, struct strv *used,
+    char *err, size_t errsize)
 {
 	const char *pkg = json_string_value(json_object_get(b, "package"));
 	const char *dir = json_string_value(json_object_get(b, "dir"));
@@ -278,6 +278,22 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 		}
 	} else
 		bin = default_name(pkg, ctx->repo);
+	/*
+	 * Two builds writing one name (GoReleaser keeps a directory per
+	 * build id; a target's outputs here are one flat directory): the
+	 * later one's binary is NAME_ID, so neither is lost.
+	 */
+	for (i = 0; i < used->n; i++)
+		if (strcmp(used->v[i], bin) == 0)
+			break;
+	if (i < used->n) {
+		const char *id = json_string_value(json_object_get(b, "id"));
+		char *renamed = id && safe_name(id) ? xasprintf("%s_%s", bin,
+		    id) : xasprintf("%s_%zu", bin, idx);
+		free(bin);
+		bin = renamed;
+	}
+	strv_add(used, xstrdup(bin));
 
 	strv_add(&ob->argv, xstrdup("go"));
 	strv_add(&ob->argv, xstrdup("build"));
@@ -332,6 +348,7 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 {
 	json_t *builds = json_object_get(r, "builds"), *b;
 	struct one_build obs[32];
+	struct strv used = { 0 };
 	struct vars x;
 	size_t n = 0, i;
 	int rc = -1;
@@ -354,7 +371,7 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 	env_set(env, "CGO_ENABLED", "0");
 
 	if (!json_is_array(builds)) {
-		if (plan_build(&obs[0], r, r, 0, t, ctx, conf, &x, err,
+		if (plan_build(&obs[0], r, r, 0, t, ctx, conf, &x, &used, err,
 		    errsize) != 0)
 			goto out;
 		n = 1;
@@ -368,7 +385,7 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 				goto out;
 			}
 			if (plan_build(&obs[n++], r, b, i, t, ctx, conf, &x,
-			    err, errsize) != 0)
+			    &used, err, errsize) != 0)
 				goto out;
 		}
 		if (n == 0) {
@@ -424,6 +441,7 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 out:
 	for (i = 0; i < sizeof obs / sizeof *obs; i++)
 		one_build_free(&obs[i]);
+	strv_free(&used);
 	free(x.project);
 	return rc;
 }

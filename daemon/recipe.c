@@ -178,7 +178,10 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	/* The command line for the log, arguments with spaces quoted. */
 	struct sbuf sum = { 0 };
 	for (size_t i = 0; out->argv[i]; i++) {
-		bool quote = strchr(out->argv[i], ' ') != NULL;
+		/* sh -c's script as it is, not quoted once more. */
+		bool script = i == 2 && strcmp(out->argv[0], "/bin/sh") == 0 &&
+		    strcmp(out->argv[1], "-c") == 0;
+		bool quote = !script && strchr(out->argv[i], ' ') != NULL;
 		if (i)
 			sbuf_addc(&sum, ' ');
 		if (quote)

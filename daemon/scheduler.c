@@ -1203,11 +1203,18 @@ tail_lines(const struct sbuf *b, char *out, size_t size)
 		if (p < end)
 			p++;
 	}
+	while (p < end && (*p == '\n' || *p == '\r'))
+		p++;
 	for (; p < end && o + 3 < size; p++) {
 		if (*p == '\n') {
+			/* One separator for a run of (blank) lines. */
+			while (p + 1 < end && (p[1] == '\n' || p[1] == '\r'))
+				p++;
 			out[o++] = ';';
 			out[o++] = ' ';
-		} else if (*p != '\r')
+		} else if (*p == '\t')
+			out[o++] = ' ';
+		else if (*p != '\r')
 			out[o++] = *p;
 	}
 	out[o] = '\0';
@@ -1227,7 +1234,7 @@ fetch_closed(uv_handle_t *h)
 
 /* Write the deps step's output to a target's log, which never started. */
 static void
-deps_log_to(struct starget *st)
+deps_log_to(struct starget *st, const char *why)
 {
 	char *lp = log_path(st->s, st->j->job->id, st->url_name);
 	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
@@ -1235,7 +1242,10 @@ deps_log_to(struct starget *st)
 	if (util_mkdir_p(logdir, 0750) == 0 &&
 	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
 	    O_CLOEXEC, 0640)) >= 0) {
+		log_line(st, "job %" PRId64 " target %s, commit %s",
+		    st->j->job->id, st->t.name, st->j->job->commit);
 		log_plan(st);
+		log_line(st, "%s: failed: %s", st->t.name, why);
 		close(st->log_fd);
 		st->log_fd = -1;
 	}
@@ -1331,12 +1341,15 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	}
 	if (j->recipe != NULL)
 		goto out;	/* planned by an earlier fetch */
+	/* Canceled or stopping meanwhile: plan nothing, queue nothing. */
+	if (j->cancel || s->stopping || s->draining)
+		goto out;
 	for (struct starget *st = j->targets; st; st = st->next)
 		if (st->placeholder)
 			ph = st;
 	jobplan_free(&j->plan);
-	if (jobplan_make(&j->plan, j->job, res, ph != NULL, s->toolchains, why,
-	    whysize) != 0)
+	if (jobplan_make(&j->plan, j->job, res, ph != NULL, s->toolchains,
+	    s->conf, why, whysize) != 0)
 		goto out;
 	j->recipe = xstrdup(j->plan.recipe);
 	if (ph != NULL) {
@@ -1364,7 +1377,7 @@ fetch_done(struct child *c)
 	struct sjob *j = f->j;
 	struct sched *s = j->s;
 	char why[1024] = "";
-	bool deps = f->deps;
+	bool deps = f->deps, none;
 
 	s->fetches--;
 	j->fetch = FETCH_NONE;
@@ -1391,7 +1404,7 @@ fetch_done(struct child *c)
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
 			for (struct starget *st = j->targets; deps && st;
 			    st = st->next)
-				deps_log_to(st);
+				deps_log_to(st, why);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
 			queue_fail_job(s->q, j->job->id, why);
@@ -1419,18 +1432,24 @@ fetch_done(struct child *c)
 		return;
 	}
 	j->fetch = FETCH_DONE;
-	/* Parked targets start now (or end, when canceled meanwhile). */
+	/* Ending the last target frees j: decide now, never read j after. */
+	none = j->ntargets == 0;
+	/* Parked targets start now (or end, when canceled meanwhile); a
+	 * placeholder still here was not planned (the job was canceled). */
 	for (struct starget *st = j->targets, *next; st; st = next) {
 		next = st->next;
-		if (st->started)
+		if (st->started && !st->placeholder)
 			continue;
 		if (j->cancel)
 			end_target(st, TARGET_CANCELED, -1, "canceled before it "
 			    "started", NULL, 0);
+		else if (st->placeholder)
+			end_target(st, TARGET_FAILED, -1, "the repository's "
+			    "targets were not planned", NULL, 0);
 		else
 			launch(st);
 	}
-	if (j->ntargets == 0)
+	if (none)
 		drop_job_if_idle(j);
 	sched_kick(s);
 }
@@ -1620,6 +1639,8 @@ start_claim(struct sched *s, const struct queue_claim *c)
 		 * commit is fetched (fetch_result). */
 		st->placeholder = true;
 		st->started = true;	/* never launched */
+		snprintf(st->t.name, sizeof st->t.name, "%s",
+		    JOB_TARGETS_FROM_REPO);
 		snprintf(st->url_name, sizeof st->url_name, "_");
 		if (j->fetch == FETCH_NONE)
 			start_fetch(j);

@@ -211,7 +211,7 @@ toolchains_choose(const struct toolchains *tc, const char *go_line,
 	const char *want = toolchain_line && *toolchain_line &&
 	    strcmp(toolchain_line, "default") != 0 ? toolchain_line : NULL;
 	const char *floor = NULL;
-	const struct toolchain *first = NULL;
+	const struct toolchain *last = NULL;
 
 	if (go != NULL && (strncmp(go, "go", 2) == 0 ||
 	    !gomod_version_valid(go))) {
@@ -241,14 +241,19 @@ toolchains_choose(const struct toolchains *tc, const char *go_line,
 		if ((go != NULL && gomod_version_cmp(t->version, go) < 0) ||
 		    (floor != NULL && gomod_version_cmp(t->version, floor) < 0))
 			continue;
-		if (first == NULL)
-			first = t;
+		last = t;
 		/* Ascending: the first at or above both is the lowest. */
 		if (want == NULL || gomod_version_cmp(t->version, want) >= 0)
 			return t;
 	}
-	if (first != NULL)
-		return first;	/* the toolchain line is a preference */
+	/*
+	 * The toolchain line is newer than anything installed: the newest
+	 * that satisfies the go line comes closest.  (A real module said
+	 * go 1.22 + toolchain go1.23.6 and vendored go1.23-only files: the
+	 * lowest, 1.22, could not build it.)
+	 */
+	if (last != NULL)
+		return last;
 	if (floor != NULL && (go == NULL || gomod_version_cmp(go, floor) < 0))
 		snprintf(err, errsize, "go.mod needs go >= %s to read its %s "
 		    "line; installed: ", floor, want ? "toolchain" : "go");

@@ -49,8 +49,8 @@ void toolchains_free(struct toolchains *tc);
  * 1.22.x, "1.22.12" exactly that; older than the go line is an error.
  * Without a pin, as the go command with GOTOOLCHAIN=auto would, short of
  * downloading: the lowest installed version >= max(go line, toolchain
- * line), else the lowest >= the go line (the toolchain line is only a
- * preference); no go line: the lowest installed.  A release before 1.21
+ * line), else the newest >= the go line (none reaches the toolchain
+ * line, the newest comes closest); no go line: the lowest installed.  A release before 1.21
  * cannot read a toolchain line or a go line like "1.19.5" or "1.21rc1",
  * so it is not chosen for one.  go_line and toolchain_line are as in
  * struct gomod ("" or NULL: none).

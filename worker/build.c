@@ -410,6 +410,23 @@ chown_tree(const char *path, uid_t uid, gid_t gid, char *err, size_t errsize)
 	return rc;
 }
 
+/*
+ * The module cache is shared by every deps step and holds every module
+ * the farm ever fetched: walking it on each job would cost seconds.  The
+ * build user made everything in it, so only a change of build_uid (the
+ * top directory is someone else's) needs the walk.
+ */
+static int
+modcache_own(const char *dir, uid_t uid, gid_t gid, char *err,
+    size_t errsize)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0 && st.st_uid == uid && st.st_gid == gid)
+		return 0;
+	return chown_tree(dir, uid, gid, err, errsize);
+}
+
 static int
 checkout(const struct build_args *a, char *err, size_t errsize)
 {
@@ -587,7 +604,7 @@ build_main(int argc, char **argv)
 			goto out;
 		/* Builds only read the module cache (Go makes it world
 		 * readable); the deps step writes it as the build user. */
-		if (a.modcache_rw && chown_tree(a.modcache, cfg.outer_uid,
+		if (a.modcache_rw && modcache_own(a.modcache, cfg.outer_uid,
 		    cfg.outer_gid, err, sizeof err) != 0)
 			goto out;
 	} else {

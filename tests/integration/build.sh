@@ -262,6 +262,39 @@ expect_json ".error | contains(\"$STATE\")" false "and names no path in the stat
 api GET /healthz
 expect_status 200 "kilnd still serves after the failures"
 
+# Cancel while the fetch hangs (a server that accepts and never answers):
+# a job with targets and one whose targets the repository would name (its
+# placeholder row) both end canceled, their build slots come back, and
+# kilnd lives on (a use-after-free and a leaked slot, found in review).
+python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' >"$T/hang.port" &
+HANG=$!
+for _ in $(seq 50); do [ -s "$T/hang.port" ] && break; sleep 0.1; done
+HPORT=$(cat "$T/hang.port")
+post_job "{\"repo\": \"git://127.0.0.1:$HPORT/x\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+H1=$(printf '%s' "$BODY" | jq -r .id)
+post_job "{\"repo\": \"git://127.0.0.1:$HPORT/y\", \"ref\": \"main\"}"
+H2=$(printf '%s' "$BODY" | jq -r .id)
+expect_json '.targets[0].target' '*' "a job without targets holds one placeholder row"
+sleep 1
+api POST "/v1/jobs/$H1/cancel"
+api POST "/v1/jobs/$H2/cancel"
+wait_job "$H1" 60
+expect_json .state canceled "a job canceled while it fetches"
+wait_job "$H2" 60
+expect_json .state canceled "a job without targets canceled while it fetches"
+expect_json '.targets[0].state' canceled "its placeholder row ends canceled"
+kill $HANG 2>/dev/null || true
+api GET /healthz
+expect_status 200 "kilnd lives on after the cancels"
+expect_json .builds_running 0 "no build slot is held by the canceled jobs"
+
 api GET /v1/targets
 expect_json '[.targets[] | select(.target == "linux/arm64")][0].c_toolchain' \
 	aarch64-linux-gnu "GET /v1/targets maps linux/arm64 to its cross gcc"

@@ -282,7 +282,8 @@ choose_follows_go_line_toolchain_line_and_pin(void)
 	/* The toolchain line is a preference: met when it can be. */
 	CHECK_STR(chose("1.21.0", "go1.22.7", NULL), "go1.22.12");
 	CHECK_STR(chose("1.21.0", "go1.22.5", NULL), "go1.22.5");
-	CHECK_STR(chose("1.21.0", "go1.24.0", NULL), "go1.21.13");
+	/* Beyond every installed one: the newest comes closest. */
+	CHECK_STR(chose("1.21.0", "go1.24.0", NULL), "go1.23.5");
 	CHECK_STR(chose("1.22.0", "default", NULL), "go1.22.5");
 	CHECK_STR(chose("", "go1.22.1", NULL), "go1.22.5");
 	/* Nothing new enough. */

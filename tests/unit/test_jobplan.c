@@ -21,8 +21,13 @@ static int
 make(struct jobplan *p, const char *recipe, const char *desc, bool needs,
     char *why, size_t whysize)
 {
+	struct job_target jt[2] = { { .target = "linux/amd64" },
+	    { .target = "linux/arm64" } };
 	struct job job = { .repo = "https://example.com/team/tool.git",
-	    .ref = "main", .recipe = (char *)recipe };
+	    .ref = "main", .recipe = (char *)recipe,
+	    .commit = "0123456789abcdef0123456789abcdef01234567",
+	    .targets = jt, .ntargets = 2 };
+	struct kiln_config conf;
 	json_error_t jerr;
 	json_t *d = json_loads(desc, 0, &jerr);
 	int rc;
@@ -31,7 +36,9 @@ make(struct jobplan *p, const char *recipe, const char *desc, bool needs,
 		fprintf(stderr, "  bad test JSON: %s\n", jerr.text);
 	CHECK(d != NULL);
 	memset(p, 0, sizeof *p);
-	rc = jobplan_make(p, &job, d, needs, &tcs, why, whysize);
+	conf_defaults(&conf);
+	rc = jobplan_make(p, &job, d, needs, &tcs, &conf, why, whysize);
+	conf_free(&conf);
 	json_decref(d);
 	return rc;
 }
@@ -166,7 +173,28 @@ kiln_json_targets_and_missing_targets(void)
 	CHECK(strstr(why, "no recipe") != NULL);
 }
 
+/* What no target can build fails the job at once, naming it. */
+static void
+unbuildable_targets_fail_the_job(void)
+{
+	struct jobplan p;
+	char why[512];
+	const char *gomod = "\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"1.22.0\", \"toolchain\": \"\", \"requires\": false}";
+	char desc[256];
+
+	snprintf(desc, sizeof desc, "{%s}", gomod);
+	CHECK_INT(make(&p, "{\"kind\":\"go\",\"ldflags\":\"-X m.v="
+	    "{{.Versoin}}\"}", desc, false, why, sizeof why), -1);
+	CHECK(strstr(why, "linux/amd64: recipe.ldflags: unknown template "
+	    "{{.Versoin}}") == why);
+	CHECK_INT(make(&p, "{\"kind\":\"go\",\"builds\":[{\"targets\":"
+	    "[\"linux/amd64\"]}]}", desc, false, why, sizeof why), -1);
+	CHECK(strstr(why, "linux/arm64: no build of the recipe") == why);
+}
+
 UNIT_MAIN(
+	TEST(unbuildable_targets_fail_the_job),
 	TEST(go_mod_picks_the_lowest_satisfying_go),
 	TEST(command_recipes_need_no_go),
 	TEST(goreleaser_recipe_and_targets),

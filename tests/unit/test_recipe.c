@@ -273,6 +273,15 @@ several_builds_make_one_script(void)
 	CHECK(strchr(p.summary, '\n') == NULL);
 	recipe_plan_free(&p);
 
+	/* Two builds of one name: the later one is NAME_ID, none is lost. */
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
+	    "{\"id\":\"cli\",\"name\":\"tool\"},{\"id\":\"snap\",\"name\":"
+	    "\"tool\",\"tags\":[\"snap\"]}]}", "linux/amd64", &ctx, err,
+	    sizeof err), 0);
+	CHECK(strstr(p.argv[2], "'/out/tool' '.'") != NULL);
+	CHECK(strstr(p.argv[2], "'/out/tool_snap' '.'") != NULL);
+	recipe_plan_free(&p);
+
 	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
 	    "{\"targets\":[\"windows/amd64\"]}]}", "linux/arm64", &ctx, err,
 	    sizeof err), -1);
