@@ -177,6 +177,18 @@ attest_statement(const struct job *job, const char *builder_id)
 	free(uri);
 	if (st == NULL)
 		return NULL;	/* invalid UTF-8: the API rejects it first */
+	/* Which toolchain built each target ("go1.22.12"): the compiler
+	 * is part of what made the bytes. */
+	{
+		json_t *tcs = json_object();
+		for (size_t i = 0; i < job->ntargets; i++)
+			if (job->targets[i].toolchain != NULL)
+				json_object_set_new(tcs, job->targets[i].target,
+				    json_string(job->targets[i].toolchain));
+		json_object_set_new(json_object_get(json_object_get(
+		    json_object_get(st, "predicate"), "buildDefinition"),
+		    "internalParameters"), "toolchains", tcs);
+	}
 	text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(st);
 	return text;

@@ -55,6 +55,7 @@ sample_job(void)
 	add_art(&j->targets[2], "app", SHA_C);
 	add_art(&j->targets[2], "README", SHA_A);
 	j->targets[2].cached = true;
+	j->targets[2].toolchain = xstrdup("go1.22.12");
 	return j;
 }
 
@@ -147,6 +148,12 @@ statement_is_slsa_provenance_v1(void)
 	    "buildDefinition"), "internalParameters"), "cachedTargets");
 	CHECK_INT(json_array_size(cached), 1);
 	CHECK_STR(json_string_value(json_array_get(cached, 0)), "linux/amd64");
+	/* Each target's toolchain, where one is known. */
+	json_t *tcs = json_object_get(json_object_get(json_object_get(p,
+	    "buildDefinition"), "internalParameters"), "toolchains");
+	CHECK_INT(json_object_size(tcs), 1);
+	CHECK_STR(json_string_value(json_object_get(tcs, "linux/amd64")),
+	    "go1.22.12");
 	json_t *rd = json_object_get(p, "runDetails");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rd,
 	    "builder"), "id")), "https://farm.example.org");
