@@ -156,19 +156,7 @@ cmp_str(const void *a, const void *b)
 static const char *
 clean(char *buf, size_t size, const char *s)
 {
-	size_t n = strlen(s), max = size - 4, i;
-	bool cut = n > max;
-
-	if (cut) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
-		    s[i];
-	strcpy(buf + n, cut ? "..." : "");
-	return buf;
+	return util_snippet(buf, size, s, strlen(s));
 }
 
 static int

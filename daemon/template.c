@@ -7,6 +7,7 @@
 
 #include "sbuf.h"
 #include "template.h"
+#include "util.h"
 
 /* Go text/template's trim markers need one of these next to the dash. */
 static bool
@@ -20,27 +21,6 @@ is_ident(char c, bool first)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
 	    (!first && c >= '0' && c <= '9');
-}
-
-/*
- * The action as written, for an error: cut to fit at a UTF-8 character
- * boundary, control characters shown as spaces.
- */
-static void
-snippet(char *buf, size_t size, const char *s, size_t n)
-{
-	size_t max = size - 4, i;	/* room for "..." and the NUL */
-	bool cut = n > max;
-
-	if (cut) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
-		    s[i];
-	strcpy(buf + n, cut ? "..." : "");
 }
 
 static int
@@ -144,7 +124,7 @@ expand_action(struct sbuf *out, const char *a, size_t n, const char *action,
 	size_t i = 1, dot = 0;
 	bool range;
 
-	snippet(quoted, sizeof quoted, action, alen);
+	util_snippet(quoted, sizeof quoted, action, alen);
 	/* A chain of one or two identifiers, nothing else. */
 	if (n < 2 || a[0] != '.' || !is_ident(a[1], true))
 		goto unsupported;
@@ -231,7 +211,7 @@ template_expand(const char *in, const struct template_vars *v, char *err,
 		a = open + (trim_left ? 3 : 2);
 		close = strstr(a, "}}");
 		if (close == NULL) {
-			snippet(quoted, sizeof quoted, open, strlen(open));
+			util_snippet(quoted, sizeof quoted, open, strlen(open));
 			snprintf(err, errsize, "unterminated template %s "
 			    "(no closing }})", quoted);
 			goto fail;

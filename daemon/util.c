@@ -143,3 +143,21 @@ util_hexval(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+char *
+util_snippet(char *buf, size_t size, const char *s, size_t n)
+{
+	size_t max = size - 4, i;	/* room for "..." and the NUL */
+	bool cut = n > max;
+
+	if (cut) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
+		    s[i];
+	strcpy(buf + n, cut ? "..." : "");
+	return buf;
+}

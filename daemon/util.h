@@ -18,6 +18,13 @@ int util_hexval(char c);
 /* rm -rf path, never following symlinks; 0 (also when absent) or -errno. */
 int util_rmtree(const char *path);
 
+/*
+ * Text from outside (a file, a request) quoted in a message: the first
+ * n bytes of s, cut at a character boundary with "..." when longer than
+ * size allows, control characters as spaces.  Returns buf.
+ */
+char *util_snippet(char *buf, size_t size, const char *s, size_t n);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #ifndef container_of

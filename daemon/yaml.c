@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "xmalloc.h"
 /*
  * Ours and libyaml's header are both yaml.h.  Through the include path
@@ -73,24 +74,6 @@ fail(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
 	vsnprintf(c->err + n, c->errsize - (size_t)n, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/* A key for a message: at most 64 bytes, cut at a character boundary. */
-static void
-key_snippet(char *buf, size_t size, const char *s, size_t n)
-{
-	size_t max = size - 4, i;
-	bool cut = n > max;
-
-	if (cut) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' :
-		    s[i];
-	strcpy(buf + n, cut ? "..." : "");
 }
 
 /* Count what is about to be produced against the caps. */
@@ -209,11 +192,11 @@ attach(struct ctx *c, json_t *v, size_t nodes, size_t bytes, int height,
 	} else {
 		if (json_object_getn(f->v, f->key, f->keylen) != NULL) {
 			json_decref(v);
-			key_snippet(kq, sizeof kq, f->key, f->keylen);
+			util_snippet(kq, sizeof kq, f->key, f->keylen);
 			return fail(c, &f->key_mark, "duplicate key '%s'", kq);
 		}
 		if (json_object_setn_new(f->v, f->key, f->keylen, v) != 0) {
-			key_snippet(kq, sizeof kq, f->key, f->keylen);
+			util_snippet(kq, sizeof kq, f->key, f->keylen);
 			return fail(c, &f->key_mark, "key '%s' is not valid "
 			    "UTF-8", kq);
 		}
