@@ -638,6 +638,58 @@ fail_now(struct starget *st, const char *why)
 	end_target(st, TARGET_FAILED, -1, why, NULL, 0);
 }
 
+/*
+ * kiln-worker build's command line, for a build and for the deps step:
+ * the work (mirror, commit, root, target, timeout), the farm's limits,
+ * `extra` options (NULL-terminated), the plan's variables and program.
+ */
+static char **
+worker_build_argv(struct sched *s, const char *mirror, const char *commit,
+    const char *root, const char *target, unsigned timeout,
+    const char *const *extra, const struct recipe_plan *plan)
+{
+	const struct kiln_config *conf = s->conf;
+	size_t n = 0, cap = 64;
+	char **argv = xcalloc(cap, sizeof *argv);
+
+#define ARG(x) do { \
+	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
+	argv[n++] = (x); argv[n] = NULL; \
+} while (0)
+	ARG(xstrdup(s->worker));
+	ARG(xstrdup("build"));
+	ARG(xstrdup("--mirror")); ARG(xstrdup(mirror));
+	ARG(xstrdup("--commit")); ARG(xstrdup(commit));
+	ARG(xstrdup("--root")); ARG(xstrdup(root));
+	ARG(xstrdup("--target")); ARG(xstrdup(target));
+	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", timeout));
+	for (size_t i = 0; extra[i]; i++)
+		ARG(xstrdup(extra[i]));
+	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
+	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
+	ARG(xstrdup("--file-size"));
+	ARG(xasprintf("%zu", conf->build_file_size));
+	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
+	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
+	for (size_t i = 0; plan->env[i]; i++) {
+		ARG(xstrdup("--env"));
+		ARG(xstrdup(plan->env[i]));
+	}
+	ARG(xstrdup("--"));
+	for (size_t i = 0; plan->argv[i]; i++)
+		ARG(xstrdup(plan->argv[i]));
+#undef ARG
+	return argv;
+}
+
+static void
+argv_free(char **argv)
+{
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
 /* What a build's templates and toolchain come from. */
 static void
 recipe_ctx_of(struct recipe_ctx *ctx, const struct sjob *j)
@@ -702,7 +754,6 @@ spawn_build(struct starget *st)
 	struct recipe_plan plan = { 0 };
 	char **argv = NULL, key[33], why[256], *dir, *lp, *mirror, *cache;
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
-	size_t n = 0, cap = 64;
 	int rc;
 
 	struct recipe_ctx ctx;
@@ -758,41 +809,26 @@ spawn_build(struct starget *st)
 	log_line(st, "$ %s", plan.summary);
 	record_toolchain(st);
 
-	argv = xcalloc(cap, sizeof *argv);
-#define ARG(x) do { \
-	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
-	argv[n++] = (x); argv[n] = NULL; \
-} while (0)
-	ARG(xstrdup(s->worker));
-	ARG(xstrdup("build"));
-	ARG(xstrdup("--mirror")); ARG(xstrdup(mirror));
-	ARG(xstrdup("--commit")); ARG(xstrdup(j->job->commit));
-	ARG(xstrdup("--root")); ARG(xstrdup(st->root));
-	ARG(xstrdup("--target")); ARG(xstrdup(st->t.name));
-	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", timeout_of(st)));
-	ARG(xstrdup("--cache")); ARG(xstrdup(cache));
-	if (j->plan.go_version != NULL) {
-		char *mc = state_path(s, "gomod");
-		util_mkdir_p(mc, 0750);
-		ARG(xstrdup("--modcache"));
-		ARG(mc);
+	{
+		char *mc = NULL;
+		const char *extra[8];
+		size_t e = 0;
+
+		extra[e++] = "--cache";
+		extra[e++] = cache;
+		if (j->plan.go_version != NULL) {
+			mc = state_path(s, "gomod");
+			util_mkdir_p(mc, 0750);
+			extra[e++] = "--modcache";
+			extra[e++] = mc;
+		}
+		if (j->job->network)
+			extra[e++] = "--network";
+		extra[e] = NULL;
+		argv = worker_build_argv(s, mirror, j->job->commit, st->root,
+		    st->t.name, timeout_of(st), extra, &plan);
+		free(mc);
 	}
-	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
-	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
-	ARG(xstrdup("--file-size"));
-	ARG(xasprintf("%zu", conf->build_file_size));
-	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
-	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
-	if (j->job->network)
-		ARG(xstrdup("--network"));
-	for (size_t i = 0; plan.env[i]; i++) {
-		ARG(xstrdup("--env"));
-		ARG(xstrdup(plan.env[i]));
-	}
-	ARG(xstrdup("--"));
-	for (size_t i = 0; plan.argv[i]; i++)
-		ARG(xstrdup(plan.argv[i]));
-#undef ARG
 	st->start_ms = util_now_ms();
 	st->started = true;
 	rc = child_spawn(&st->child, s->loop, argv, env, 3, build_data,
@@ -809,9 +845,7 @@ spawn_build(struct starget *st)
 		log_info("job %" PRId64 " %s: building (attempt %d)",
 		    j->job->id, st->t.name, st->claim.attempt);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
+	argv_free(argv);
 	free(dir); free(lp); free(mirror); free(cache);
 	recipe_plan_free(&plan);
 }
@@ -1541,7 +1575,6 @@ start_deps(struct sjob *j)
 	char key[33], why[256], *dir, *modcache;
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
 	char **argv;
-	size_t n = 0, cap = 64;
 	int rc;
 
 	recipe_ctx_of(&ctx, j);
@@ -1555,37 +1588,16 @@ start_deps(struct sjob *j)
 	util_mkdir_p(modcache, 0750);
 	f = fetch_new(j, true);
 	f->root = xasprintf("%s/deps.%" PRId64, dir, util_now_ms());
-	argv = xcalloc(cap, sizeof *argv);
-#define ARG(x) do { \
-	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
-	argv[n++] = (x); argv[n] = NULL; \
-} while (0)
-	ARG(xstrdup(s->worker));
-	ARG(xstrdup("build"));
-	ARG(xstrdup("--mirror"));
-	ARG(state_path(s, "mirrors/%s.git", key));
-	ARG(xstrdup("--commit")); ARG(xstrdup(j->job->commit));
-	ARG(xstrdup("--root")); ARG(xstrdup(f->root));
-	/* The host's own platform: nothing is built. */
-	ARG(xstrdup("--target")); ARG(xstrdup("linux/amd64"));
-	ARG(xstrdup("--timeout")); ARG(xasprintf("%u", conf->fetch_timeout));
-	ARG(xstrdup("--modcache")); ARG(xstrdup(modcache));
-	ARG(xstrdup("--modcache-rw"));
-	ARG(xstrdup("--network"));
-	ARG(xstrdup("--memory")); ARG(xasprintf("%zu", conf->build_memory));
-	ARG(xstrdup("--pids")); ARG(xasprintf("%u", conf->build_pids));
-	ARG(xstrdup("--file-size"));
-	ARG(xasprintf("%zu", conf->build_file_size));
-	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
-	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
-	for (size_t i = 0; plan.env[i]; i++) {
-		ARG(xstrdup("--env"));
-		ARG(xstrdup(plan.env[i]));
+	{
+		char *mirror = state_path(s, "mirrors/%s.git", key);
+		/* The host's own platform: nothing is built. */
+		const char *extra[] = { "--modcache", modcache, "--modcache-rw",
+		    "--network", NULL };
+
+		argv = worker_build_argv(s, mirror, j->job->commit, f->root,
+		    "linux/amd64", conf->fetch_timeout, extra, &plan);
+		free(mirror);
 	}
-	ARG(xstrdup("--"));
-	for (size_t i = 0; plan.argv[i]; i++)
-		ARG(xstrdup(plan.argv[i]));
-#undef ARG
 	rc = child_spawn(&f->child, s->loop, argv, env, 3, fetch_data,
 	    fetch_done, f);
 	if (rc != 0) {
@@ -1594,9 +1606,7 @@ start_deps(struct sjob *j)
 	} else
 		log_info("job %" PRId64 ": deps: go mod download with %s",
 		    j->job->id, j->plan.go_version);
-	for (size_t i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
+	argv_free(argv);
 	free(dir);
 	free(modcache);
 	recipe_plan_free(&plan);
