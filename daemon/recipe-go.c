@@ -180,6 +180,15 @@ build_wants(json_t *b, const struct target *t)
 	return false;
 }
 
+static bool
+name_used(const struct strv *used, const char *name)
+{
+	for (size_t i = 0; i < used->n; i++)
+		if (strcmp(used->v[i], name) == 0)
+			return true;
+	return false;
+}
+
 struct one_build {
 	struct strv argv;
 	struct strv env;	/* its own variables (templated) */
@@ -283,13 +292,25 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 	 * build id; a target's outputs here are one flat directory): the
 	 * later one's binary is NAME_ID, so neither is lost.
 	 */
-	for (i = 0; i < used->n; i++)
-		if (strcmp(used->v[i], bin) == 0)
-			break;
-	if (i < used->n) {
+	if (name_used(used, bin)) {
 		const char *id = json_string_value(json_object_get(b, "id"));
 		char *renamed = id && safe_name(id) ? xasprintf("%s_%s", bin,
-		    id) : xasprintf("%s_%zu", bin, idx);
+		    id) : NULL;
+		/* Still taken (a build named so) or no usable id: the
+		 * build's index, then a counter, until it is free. */
+		for (size_t try = 0; renamed == NULL || !safe_name(renamed) ||
+		    name_used(used, renamed); try++) {
+			free(renamed);
+			renamed = try == 0 ? xasprintf("%s_%zu", bin, idx) :
+			    xasprintf("%s_%zu_%zu", bin, idx, try);
+			if (strlen(renamed) > 128) {
+				snprintf(err, errsize, "%s.name: '%.64s' is taken "
+				    "by another build and too long to rename",
+				    where, bin);
+				free(renamed);
+				goto out;
+			}
+		}
 		free(bin);
 		bin = renamed;
 	}

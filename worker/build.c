@@ -413,18 +413,44 @@ chown_tree(const char *path, uid_t uid, gid_t gid, char *err, size_t errsize)
 /*
  * The module cache is shared by every deps step and holds every module
  * the farm ever fetched: walking it on each job would cost seconds.  The
- * build user made everything in it, so only a change of build_uid (the
- * top directory is someone else's) needs the walk.
+ * build user made everything in it, so the walk is needed only when the
+ * build uid changed or an earlier walk did not finish.  A walk that
+ * finished is recorded beside the cache (DIR.owner, written by us, out
+ * of every sandbox's reach), never inside it.
  */
 static int
 modcache_own(const char *dir, uid_t uid, gid_t gid, char *err,
     size_t errsize)
 {
+	char path[PATH_MAX], want[64], have[64] = "";
 	struct stat st;
+	ssize_t n;
+	int fd;
 
-	if (stat(dir, &st) == 0 && st.st_uid == uid && st.st_gid == gid)
+	snprintf(path, sizeof path, "%s.owner", dir);
+	snprintf(want, sizeof want, "%u:%u\n", (unsigned)uid, (unsigned)gid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		n = read(fd, have, sizeof have - 1);
+		have[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	if (strcmp(have, want) == 0 && stat(dir, &st) == 0 &&
+	    st.st_uid == uid && st.st_gid == gid)
 		return 0;
-	return chown_tree(dir, uid, gid, err, errsize);
+	unlink(path);
+	if (chown_tree(dir, uid, gid, err, errsize) != 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd < 0 || worker_write_all(fd, want, strlen(want)) != 0) {
+		/* Only the shortcut is lost: the next step walks again. */
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+		return 0;
+	}
+	close(fd);
+	return 0;
 }
 
 static int

@@ -281,6 +281,15 @@ several_builds_make_one_script(void)
 	CHECK(strstr(p.argv[2], "'/out/tool' '.'") != NULL);
 	CHECK(strstr(p.argv[2], "'/out/tool_snap' '.'") != NULL);
 	recipe_plan_free(&p);
+	/* The new name is taken too: the build's index, never a clash. */
+	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
+	    "{\"id\":\"one\",\"name\":\"app\"},{\"id\":\"two\",\"name\":"
+	    "\"app_x\"},{\"id\":\"x\",\"name\":\"app\"}]}", "linux/amd64",
+	    &ctx, err, sizeof err), 0);
+	CHECK(strstr(p.argv[2], "'/out/app' '.'") != NULL);
+	CHECK(strstr(p.argv[2], "'/out/app_x' '.'") != NULL);
+	CHECK(strstr(p.argv[2], "'/out/app_2' '.'") != NULL);
+	recipe_plan_free(&p);
 
 	CHECK_INT(plan_ctx(&p, "{\"kind\":\"go\",\"builds\":["
 	    "{\"targets\":[\"windows/amd64\"]}]}", "linux/arm64", &ctx, err,
