@@ -1,5 +1,5 @@
 /*
- * Jobs as the API shows them (DESIGN.md, "The HTTP surface"), written
+ * Jobs as the API shows them (kiln-api(7)), written
  * straight into a buffer: GET /v1/jobs/{id} is the hottest route, and
  * building a jansson tree only to serialize it cost a third of it.
  */
@@ -106,6 +106,11 @@ api_job_render(struct sbuf *b, const struct job *job)
 		sbuf_adds(b, t->cached ? "true" : "false");
 		KEY(b, ",\"toolchain\":");
 		sbuf_add_json_string(b, t->toolchain);
+		KEY(b, ",\"cached_from\":");
+		if (t->cached && t->cached_from > 0)
+			sbuf_addi(b, t->cached_from);
+		else
+			sbuf_add(b, "null", 4);
 		KEY(b, ",\"error\":");
 		sbuf_add_json_string(b, t->error);
 		KEY(b, ",\"started_at\":");

@@ -179,15 +179,21 @@ attest_statement(const struct job *job, const char *builder_id)
 		return NULL;	/* invalid UTF-8: the API rejects it first */
 	/* Which toolchain built each target ("go1.22.12"): the compiler
 	 * is part of what made the bytes. */
+	/* And which job built a reused target's files (cachedFrom). */
 	{
-		json_t *tcs = json_object();
-		for (size_t i = 0; i < job->ntargets; i++)
+		json_t *tcs = json_object(), *from = json_object();
+		json_t *ip = json_object_get(json_object_get(json_object_get(st,
+		    "predicate"), "buildDefinition"), "internalParameters");
+		for (size_t i = 0; i < job->ntargets; i++) {
 			if (job->targets[i].toolchain != NULL)
 				json_object_set_new(tcs, job->targets[i].target,
 				    json_string(job->targets[i].toolchain));
-		json_object_set_new(json_object_get(json_object_get(
-		    json_object_get(st, "predicate"), "buildDefinition"),
-		    "internalParameters"), "toolchains", tcs);
+			if (job->targets[i].cached && job->targets[i].cached_from)
+				json_object_set_new(from, job->targets[i].target,
+				    json_integer(job->targets[i].cached_from));
+		}
+		json_object_set_new(ip, "toolchains", tcs);
+		json_object_set_new(ip, "cachedFrom", from);
 	}
 	text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(st);

@@ -47,6 +47,7 @@ struct job_target {
 	int64_t finished_at;
 	bool cached;		/* artifacts reused from an equal build */
 	char *toolchain;	/* "go1.22.12", or NULL before it started */
+	int64_t cached_from;	/* the job whose build it reused, or 0 */
 	size_t nartifacts;
 	struct artifact *artifacts;
 };

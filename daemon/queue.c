@@ -46,7 +46,7 @@ struct queue {
 	"notify_state, notify_attempts, notify_error"
 #define JOB_NCOLS 23
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
-	"started_at, finished_at, cached, toolchain"
+	"started_at, finished_at, cached, toolchain, cached_from"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
@@ -54,7 +54,8 @@ struct queue {
 	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
 	"j.notify_attempts, j.notify_error"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
-	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain"
+	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
+	"t.cached_from"
 
 static void
 db_log(sqlite3 *db, const char *what)
@@ -435,6 +436,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	t->finished_at = col_time(ts, c + 7);
 	t->cached = sqlite3_column_int(ts, c + 8) != 0;
 	t->toolchain = col_strdup(ts, c + 9);
+	t->cached_from = sqlite3_column_int64(ts, c + 10);
 	j->ntargets++;
 	return 0;
 }
@@ -968,7 +970,8 @@ queue_finish_build(struct queue *q, int64_t target_id,
 	/* A cached target never ran: it gets a start time now. */
 	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = ?2, "
 	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
-	    "cached = ?7, started_at = coalesce(started_at, ?5) "
+	    "cached = ?7, cached_from = ?8, "
+	    "started_at = coalesce(started_at, ?5) "
 	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
 	    NULL) != SQLITE_OK) {
 		db_log(q->db, "finish");
@@ -987,6 +990,10 @@ queue_finish_build(struct queue *q, int64_t target_id,
 	bind_text_or_null(st, 6, o->state == TARGET_SUCCEEDED ? o->cache_key :
 	    NULL);
 	sqlite3_bind_int(st, 7, o->cached);
+	if (o->cached && o->cached_from > 0)
+		sqlite3_bind_int64(st, 8, o->cached_from);
+	else
+		sqlite3_bind_null(st, 8);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
 		job_id = sqlite3_column_int64(st, 0);
@@ -1010,7 +1017,7 @@ out:
 
 int
 queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
-    size_t *narts)
+    size_t *narts, int64_t *from_job)
 {
 	sqlite3_stmt *st = NULL;
 	struct artifact *v = NULL;
@@ -1021,7 +1028,8 @@ queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
 	*arts = NULL;
 	*narts = 0;
 	/* The newest equal build whose job still has its files. */
-	if (sqlite3_prepare_v2(q->db, "SELECT t.id FROM job_targets t "
+	if (sqlite3_prepare_v2(q->db, "SELECT t.id, coalesce(t.cached_from, "
+	    "t.job_id) FROM job_targets t "
 	    "JOIN jobs j ON j.id = t.job_id WHERE t.cache_key = ? AND "
 	    "t.state = 'succeeded' AND j.expired_at IS NULL "
 	    "ORDER BY t.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
@@ -1030,9 +1038,10 @@ queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
 	}
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
+	if (step == SQLITE_ROW) {
 		tid = sqlite3_column_int64(st, 0);
-	else if (step == SQLITE_DONE)
+		*from_job = sqlite3_column_int64(st, 1);
+	} else if (step == SQLITE_DONE)
 		rc = QUEUE_ENOTFOUND;
 	else {
 		db_log(q->db, "cache lookup");

@@ -1,8 +1,8 @@
 /*
  * The job queue.  This is the one narrow interface behind which the jobs
- * tables live (DESIGN.md, "Growing past one host"): SQLite here, and any
- * other store (PostgreSQL with FOR UPDATE SKIP LOCKED) must fit the same
- * calls.  Nothing outside queue.c writes SQL against the job tables.
+ * tables live: SQLite here, and any other store (PostgreSQL with FOR
+ * UPDATE SKIP LOCKED) must fit the same calls.  Nothing outside queue.c
+ * writes SQL against the job tables.
  *
  * Threads: queue_submit() may run on one thread (the group-commit thread)
  * while every other call runs on the loop thread; they use separate SQLite
@@ -125,6 +125,7 @@ struct queue_outcome {
 	size_t narts;
 	const char *cache_key;		/* recorded when succeeded, or NULL */
 	bool cached;			/* reused an equal build's artifacts */
+	int64_t cached_from;		/* the job that built them, or 0 */
 };
 /* queue_finish() with the cache fields; *job_state (if not NULL) gets
  * the job's state after it. */
@@ -132,10 +133,11 @@ int queue_finish_build(struct queue *q, int64_t target_id,
     const struct queue_outcome *o, enum job_state *job_state);
 /*
  * The artifacts of the newest succeeded target built with `key`, of a
- * job whose files retention has not removed; QUEUE_ENOTFOUND if none.
+ * job whose files retention has not removed, and the job that built them
+ * (*from_job: through any chain of reuses); QUEUE_ENOTFOUND if none.
  */
 int queue_cache_lookup(struct queue *q, const char *key,
-    struct artifact **arts, size_t *narts);
+    struct artifact **arts, size_t *narts, int64_t *from_job);
 /* Succeeded jobs not yet signed (malloc'd ids). */
 int queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
 /* Record a job's signed files (store digests), all three at once;

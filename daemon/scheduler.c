@@ -68,6 +68,7 @@ struct starget {
 	bool release;			/* give back to the queue (drain) */
 	char *cache_key;		/* hex, when the build may be cached */
 	bool cached;			/* reused an equal build's artifacts */
+	int64_t cached_from;		/* the job that built them */
 	uv_timer_t timer;		/* backstop, then kill grace */
 	bool timer_init;
 	int64_t start_ms;
@@ -149,14 +150,20 @@ static void end_target(struct starget *st, enum target_state state,
 
 /* --- paths -------------------------------------------------------------- */
 
-/* Mirrors and caches are keyed by a hash of the repository URL. */
+/*
+ * Mirrors and caches are keyed by a hash of the repository's identity,
+ * not of its URL as written: two spellings of one repository share them,
+ * and no spelling gets a cache of its own to poison.
+ */
 static void
 repo_key(char out[33], const char *repo)
 {
 	unsigned char h[crypto_hash_sha256_BYTES];
+	char *id = util_repo_identity(repo);
 
-	crypto_hash_sha256(h, (const unsigned char *)repo, strlen(repo));
+	crypto_hash_sha256(h, (const unsigned char *)id, strlen(id));
 	sodium_bin2hex(out, 33, h, 16);
+	free(id);
 }
 
 static char *
@@ -496,6 +503,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			.state = state, .exit_status = exit_status,
 			.error = error, .arts = arts, .narts = narts,
 			.cache_key = st->cache_key, .cached = st->cached,
+			.cached_from = st->cached_from,
 		};
 		rc = queue_finish_build(s->q, st->claim.target_id, &o, &js);
 		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
@@ -863,12 +871,20 @@ cache_key(const struct sjob *j, const struct starget *st, const char *tool)
 {
 	crypto_hash_sha256_state h;
 	unsigned char d[crypto_hash_sha256_BYTES];
-	/* The tag and branch reach the binary through templates
-	 * ({{.Version}}, {{.Branch}}); vendored changes -mod. */
-	const char *parts[] = { "kiln-build-cache-v2", PACKAGE_VERSION,
+	/*
+	 * What makes the result trusted, not only equal: the repository's
+	 * identity (a fork holding the commit is another repository, whose
+	 * builds had other caches), the project and the network setting.
+	 * The tag and branch reach the binary through templates
+	 * ({{.Version}}, {{.Branch}}); vendored changes -mod.
+	 */
+	char *id = util_repo_identity(j->job->repo);
+	const char *parts[] = { "kiln-build-cache-v3", PACKAGE_VERSION,
 	    j->job->commit, st->t.name, j->recipe, tool,
 	    j->plan.tag ? j->plan.tag : "", j->plan.branch ? j->plan.branch : "",
-	    j->plan.vendored ? "vendored" : "modules" };
+	    j->plan.vendored ? "vendored" : "modules", id,
+	    j->job->project ? j->job->project : "",
+	    j->job->network ? "network" : "offline" };
 	char hex[65];
 
 	crypto_hash_sha256_init(&h);
@@ -878,6 +894,7 @@ cache_key(const struct sjob *j, const struct starget *st, const char *tool)
 		    strlen(parts[i]) + 1);
 	crypto_hash_sha256_final(&h, d);
 	sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+	free(id);
 	return xstrdup(hex);
 }
 
@@ -903,6 +920,26 @@ reusable(struct sched *s, const struct artifact *arts, size_t n)
 		if (store_touch(s->store, arts[i].sha256) != 0)
 			return false;
 	return true;
+}
+
+/* A reused target's log says where its files came from. */
+static void
+cached_log(struct starget *st)
+{
+	char *lp = log_path(st->s, st->j->job->id, st->url_name);
+	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
+
+	if (util_mkdir_p(logdir, 0750) == 0 &&
+	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0640)) >= 0) {
+		log_line(st, "job %" PRId64 " target %s, commit %s",
+		    st->j->job->id, st->t.name, st->j->job->commit);
+		log_line(st, "cached: not built again: job %" PRId64 " built "
+		    "it from the same repository, commit, recipe, toolchain, "
+		    "project and network setting", st->cached_from);
+	}
+	free(lp);
+	free(logdir);
 }
 
 static void
@@ -939,7 +976,8 @@ ident_after(uv_work_t *req, int status)
 	} else {
 		st->toolid = xstrdup(t->id);
 		st->cache_key = cache_key(st->j, st, t->id);
-		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts) == 0;
+		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts,
+		    &st->cached_from) == 0;
 		metrics_cache(hit);
 		if (hit && !reusable(s, arts, narts)) {
 			log_warn("job %" PRId64 " %s: an equal build is on record "
@@ -950,9 +988,10 @@ ident_after(uv_work_t *req, int status)
 		if (hit) {
 			st->cached = true;
 			record_toolchain(st);
-			log_info("job %" PRId64 " %s: cached (an equal build of "
-			    "%.12s is on record; %s)", st->claim.job_id,
-			    st->t.name, st->j->job->commit, t->id);
+			log_info("job %" PRId64 " %s: cached (job %" PRId64 " built "
+			    "it: %.12s; %s)", st->claim.job_id, st->t.name,
+			    st->cached_from, st->j->job->commit, t->id);
+			cached_log(st);
 			end_target(st, TARGET_SUCCEEDED, -1, NULL, arts, narts);
 		} else
 			spawn_build(st);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "xmalloc.h"
 
 int64_t
 util_now_ms(void)
@@ -160,4 +161,50 @@ util_snippet(char *buf, size_t size, const char *s, size_t n)
 		    s[i];
 	strcpy(buf + n, cut ? "..." : "");
 	return buf;
+}
+
+char *
+util_repo_identity(const char *repo)
+{
+	const char *sep = strstr(repo, "://"), *path;
+	char *out, *o;
+	size_t len;
+
+	/* The longest result: "file://" + the input. */
+	out = xmalloc(strlen(repo) + 8);
+	o = out;
+	if (repo[0] == '/' || sep == NULL) {
+		o = stpcpy(o, "file://");
+		path = repo;
+	} else {
+		for (const char *p = repo; p < sep; p++)
+			*o++ = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+		o = stpcpy(o, "://");
+		path = sep + 3;
+		/* The authority, user part kept as written, host lowered. */
+		const char *end = path + strcspn(path, "/");
+		const char *at = memchr(path, '@', (size_t)(end - path));
+		const char *host = at ? at + 1 : path;
+		for (const char *p = path; p < end; p++)
+			*o++ = (char)(p >= host && *p >= 'A' && *p <= 'Z' ?
+			    *p + 32 : *p);
+		path = end;
+	}
+	/* The path: one slash between parts, none at the end. */
+	char *pstart = o;
+	for (const char *p = path; *p; p++)
+		if (*p != '/' || o == pstart || o[-1] != '/')
+			*o++ = *p;
+	*o = '\0';
+	for (;;) {
+		len = strlen(out);
+		if (len > 1 && out[len - 1] == '/' && out[len - 2] != '/')
+			out[--len] = '\0';
+		else if (len > 4 && strcmp(out + len - 4, ".git") == 0 &&
+		    out[len - 5] != '/')
+			out[len - 4] = '\0';
+		else
+			break;
+	}
+	return out;
 }

@@ -19,6 +19,15 @@ int util_hexval(char c);
 int util_rmtree(const char *path);
 
 /*
+ * A repository's identity (malloc'd): its URL with the spellings of one
+ * repository made equal: an absolute path is file://PATH; scheme and
+ * host in lower case; repeated and trailing slashes and a trailing
+ * ".git" gone.  "/srv/x", "file:///srv/x/" and "file:///srv//x.git" are
+ * one repository; a fork (another path or host) is another.
+ */
+char *util_repo_identity(const char *repo);
+
+/*
  * Text from outside (a file, a request) quoted in a message: the first
  * n bytes of s, cut at a character boundary with "..." when longer than
  * size allows, control characters as spaces.  Returns buf.

@@ -241,8 +241,35 @@ wait_signed "$B"
 download "$B" "$T/dl-b"
 (cd "$T/dl-b" && sha256sum -c --quiet SHA256SUMS) && minisign -Vqm "$T/dl-b/SHA256SUMS" -p "$T/dl-b/kiln.pub" &&
 	ok "a cached job is signed and verifies too" || fail "cached job verification"
-grep -q 'cached (an equal build' "$KLOG" && ok "kilnd logs the cache hit" || fail "no cache log line"
+grep -q "cached (job $A built it" "$KLOG" && ok "kilnd logs the cache hit and its source" ||
+	fail "no cache log line"
+api GET "/v1/jobs/$B"
+expect_json "[.targets[].cached_from] | unique | join(\",\")" "$A" \
+	"each reused target names the job that built it"
+api GET "/v1/jobs/$B/targets/linux_arm64/log"
+grep -q "cached: not built again: job $A built it" <<<"$BODY" &&
+	ok "a reused target's log says where its files came from" || fail "log: $BODY"
+jq -r .payload "$T/dl-b/provenance.intoto.jsonl" | base64 -d >"$T/prov-b.json"
+[ "$(jq -r '.predicate.buildDefinition.internalParameters.cachedFrom["linux/arm64"]' "$T/prov-b.json")" = "$A" ] &&
+	ok "the provenance names the job a reused target came from (cachedFrom)" ||
+	fail "provenance: $(jq -c .predicate.buildDefinition.internalParameters "$T/prov-b.json")"
 
+# Reuse follows the repository, not its spelling: the same repository
+# written as a path with a trailing slash is a hit; a fork holding the
+# very same commit is another repository (its builds had other caches)
+# and builds for itself.
+post_job "{\"repo\": \"$GO_REPO/\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+SP=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$SP" 120
+expect_json '.targets[0].cached' true "another spelling of the same repository reuses its build"
+git clone -q "$GO_REPO" "$T/fork"
+post_job "{\"repo\": \"file://$T/fork\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+FK=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$FK" 300
+expect_json .state succeeded "a fork holding the same commit builds"
+expect_json '.targets[0].cached' false "a fork never reuses the original's build"
+
+before=$(builds)
 post_job "{\"repo\": \"file://$GO_REPO\", \"ref\": \"main\", \"cache\": false,
 	\"targets\": [\"linux/amd64\", \"linux/arm64\", \"windows/amd64\"]}"
 C=$(printf '%s' "$BODY" | jq -r .id)

@@ -56,6 +56,7 @@ sample_job(void)
 	add_art(&j->targets[2], "README", SHA_A);
 	j->targets[2].cached = true;
 	j->targets[2].toolchain = xstrdup("go1.22.12");
+	j->targets[2].cached_from = 7;
 	return j;
 }
 
@@ -154,6 +155,11 @@ statement_is_slsa_provenance_v1(void)
 	CHECK_INT(json_object_size(tcs), 1);
 	CHECK_STR(json_string_value(json_object_get(tcs, "linux/amd64")),
 	    "go1.22.12");
+	/* A reused target names the job that built it. */
+	json_t *from = json_object_get(json_object_get(json_object_get(p,
+	    "buildDefinition"), "internalParameters"), "cachedFrom");
+	CHECK_INT(json_object_size(from), 1);
+	CHECK_INT(json_integer_value(json_object_get(from, "linux/amd64")), 7);
 	json_t *rd = json_object_get(p, "runDetails");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(rd,
 	    "builder"), "id")), "https://farm.example.org");
