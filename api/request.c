@@ -199,7 +199,7 @@ check_env(json_t *env, const char *where, char *why, size_t size)
 		if (!valid_env_name(k) || strlen(k) > 128)
 			return fail(why, size, "%s.env: '%.128s' is not a "
 			    "variable name", where, k);
-		/* The farm owns its own variables (DESIGN.md). */
+		/* The farm owns its own variables (kilnd(8)). */
 		if (strncmp(k, "KILN_", 5) == 0)
 			return fail(why, size, "%s.env: %s is set by kiln and "
 			    "cannot be overridden", where, k);

@@ -3,7 +3,7 @@
  *
  * The same HTTP stack as kilnd (libmicrohttpd 0.9.75 on a libuv loop, the
  * same daemon flags, no internal thread, answers queued on the second call
- * of the access handler so keep-alive holds: see FACTS.md) and nothing else:
+ * of the access handler so keep-alive holds: see daemon/http.c) and nothing else:
  *
  *   GET  any path   200, a fixed small JSON object
  *   POST any path   reads the body, parses it with jansson, 201 with a small
@@ -115,7 +115,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)version;
 	if (r == NULL) {
 		/* First call: only headers.  Answering now would make MHD
-		 * 0.9.75 close the keep-alive connection (FACTS.md). */
+		 * 0.9.75 close the keep-alive connection. */
 		r = calloc(1, sizeof *r);
 		if (r == NULL)
 			return MHD_NO;

@@ -1,6 +1,6 @@
 /*
- * What kilnd signs for a job whose every target succeeded (DESIGN.md,
- * step 5; FACTS.md, "Formats"): the SHA256SUMS text, the trusted comment
+ * What kilnd signs for a job whose every target succeeded (kilnd(8),
+ * "Results and logs"): the SHA256SUMS text, the trusted comment
  * of its minisign signature, and the in-toto Statement v1 with an SLSA
  * Provenance v1 predicate in a DSSE envelope.  Pure functions of the job
  * and the key: no I/O, callable from any thread.

@@ -75,7 +75,7 @@ static const struct key keys[] = {
 };
 
 /*
- * The C toolchains of Debian's cross compilers (DESIGN.md); [toolchains]
+ * The C toolchains of Debian's cross compilers; [toolchains]
  * in kilnd.conf adds or replaces entries.  "host" is the build host's gcc.
  */
 static const struct conf_toolchain default_toolchains[] = {

@@ -90,7 +90,7 @@ on_timer(uv_timer_t *h)
 /*
  * Run MHD, then arm the timer from MHD_get_timeout.  A timeout of 0 means
  * MHD has work it will not signal through the edge-triggered epoll fd
- * again (FACTS.md): run again on the next loop iteration, never wait.
+ * again: run again on the next loop iteration, never wait.
  */
 static void
 run_mhd(struct http_server *srv)
@@ -115,7 +115,7 @@ run_mhd(struct http_server *srv)
 /*
  * Run MHD on the next loop iteration, never from inside a callback of
  * ours that others are iterating over (resuming a connection wakes
- * nothing by itself: FACTS.md).
+ * nothing by itself).
  */
 static void
 schedule_run(struct http_server *srv)
@@ -199,8 +199,8 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (n > 0)
 		return n;
 	if (n == 0) {
-		/* A suspended connection never notices its client leaving
-		 * (FACTS.md): look at the socket on each wake-up. */
+		/* A suspended connection never notices its client leaving:
+		 * look at the socket on each wake-up. */
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		    h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		char c;
@@ -347,7 +347,7 @@ reply_too_large(struct http_req *r)
 
 /* Called on the loop thread by an API_PENDING handler when its answer is
  * ready: resume the connection and serve it (MHD_resume_connection wakes
- * nothing without an internal thread: FACTS.md). */
+ * nothing without an internal thread). */
 static void
 complete(struct api_req *api)
 {
@@ -412,7 +412,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return reply_too_large(r);
 		}
 		/* Answer on a later call: answering on the first one makes
-		 * MHD 0.9.75 close keep-alive connections (FACTS.md). */
+		 * MHD 0.9.75 close keep-alive connections. */
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {

@@ -2,7 +2,7 @@
  * HTTP on the libuv loop.  libmicrohttpd runs with MHD_USE_EPOLL and no
  * thread of its own: a uv_poll_t watches its epoll fd and a uv_timer_t
  * follows MHD_get_timeout(); MHD_run() is only called from their
- * callbacks and after resuming a connection (FACTS.md).
+ * callbacks and after resuming a connection.
  */
 #ifndef KILN_HTTP_H
 #define KILN_HTTP_H

@@ -15,7 +15,7 @@ struct counter {
 	struct counter *next;
 };
 
-/* Build seconds: a few seconds warm, minutes cold (FACTS.md). */
+/* Build seconds: a few seconds warm, minutes cold (measured here). */
 static const double build_buckets[] = { 1, 5, 10, 30, 60, 120, 300, 600,
 	1800, 3600 };
 static const double fetch_buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,

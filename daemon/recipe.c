@@ -111,7 +111,7 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	}
 	kind = json_string_value(json_object_get(r, "kind"));
 
-	/* The variables every build sees (DESIGN.md), nothing else. */
+	/* The variables every build sees (kilnd(8)), nothing else. */
 	env_set(&env, "PATH", "/usr/local/bin:/usr/bin:/bin");
 	env_set(&env, "HOME", "/tmp");
 	env_set(&env, "TMPDIR", "/tmp");
@@ -122,7 +122,7 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	env_set(&env, "KILN_OUT", RECIPE_OUT);
 	env_set(&env, "GOOS", t->os);
 	env_set(&env, "GOARCH", t->arch);
-	/* Always set: Debian's Go defaults GOARM to 5 (FACTS.md). */
+	/* Always set: Debian's Go defaults GOARM to 5. */
 	if (*target_goarm(t))
 		env_set(&env, "GOARM", target_goarm(t));
 	if (*target_goamd64(t))

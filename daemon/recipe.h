@@ -1,7 +1,7 @@
 /*
  * From a job's recipe and one target to the program kiln-worker runs in
- * the sandbox and its complete environment (DESIGN.md, "Targets and
- * recipes": nothing of kilnd's own environment reaches a build).
+ * the sandbox and its complete environment (kilnd(8), "The build
+ * environment": nothing of kilnd's own environment reaches a build).
  */
 #ifndef KILN_RECIPE_H
 #define KILN_RECIPE_H

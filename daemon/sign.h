@@ -1,5 +1,5 @@
 /*
- * The farm's Ed25519 key and minisign signatures (FACTS.md, "Formats"),
+ * The farm's Ed25519 key and minisign signatures (minisign's formats),
  * with libsodium.  The public key file is minisign's own format, so
  * `minisign -V -p kiln.pub` checks what kilnd signs.  The secret key file
  * is kiln's (minisign's is scrypt-encrypted; an unattended daemon has no

@@ -1,7 +1,7 @@
 /*
  * Build targets, written os/arch[/variant] as in Go and OCI platforms.
  * The valid os/arch pairs are Go 1.19's `go tool dist list` without
- * the android and ios ports, which need cgo (FACTS.md).  Variants: arm v5, v6, v7
+ * the android and ios ports, which need cgo.  Variants: arm v5, v6, v7
  * (`linux/arm` alone means v7), amd64 v1..v4 (v1 is the default and is
  * written without a variant).  In URLs a target is written with '_'.
  */

@@ -1,4 +1,4 @@
-/* Allocation that cannot fail: out of memory is fatal in kilnd (STYLE.md). */
+/* Allocation that cannot fail: out of memory is fatal in kilnd. */
 #ifndef KILN_XMALLOC_H
 #define KILN_XMALLOC_H
 

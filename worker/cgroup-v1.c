@@ -1,7 +1,7 @@
 /*
  * cgroup v1: one hierarchy per controller under /sys/fs/cgroup/.  memory
  * and pids set the limits; freezer lets us kill a tree without racing its
- * forks (v1 has no cgroup.kill, FACTS.md).
+ * forks (v1 has no cgroup.kill).
  */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /*
  * Bare mirror caches with libgit2 1.5: fetch, resolve, check out.
- * FACTS.md: no shallow clone in 1.5; fetch by commit id works; a fresh bare
+ * libgit2 1.5: no shallow clone; fetch by commit id works; a fresh bare
  * repository's HEAD names "master", so refs are always resolved explicitly;
  * the credentials callback is called again after every failure.
  */

@@ -1,6 +1,5 @@
 /*
- * The bare mirror caches of git repositories, with libgit2 (FACTS.md:
- * libgit2 1.5.1).  Call mirror_init() once per process first.
+ * The bare mirror caches of git repositories, with libgit2 1.5.1.  Call mirror_init() once per process first.
  */
 #ifndef KILN_WORKER_MIRROR_H
 #define KILN_WORKER_MIRROR_H

@@ -1,7 +1,7 @@
 /*
  * The namespaces of a build, its mount tree, and its pid-1 init.
  *
- * The order is the one FACTS.md found to work (root and unprivileged,
+ * The order is the one found to work here (root and unprivileged,
  * kernel 6.x):
  *
  *   worker                          pid 1 of the new namespaces
@@ -152,7 +152,7 @@ open_src(struct bind_src *b, bool keep_symlink, char *err, size_t errsize)
 	/*
 	 * O_PATH before the new root is mounted: the tmpfs goes over the work
 	 * directory, and later mounts could hide a source; the fd keeps
-	 * pointing at the right object (FACTS.md).
+	 * pointing at the right object.
 	 */
 	b->fd = open(b->host, O_PATH | O_CLOEXEC);
 	if (b->fd < 0) {

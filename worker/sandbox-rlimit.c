@@ -55,7 +55,7 @@ sandbox_rlimit_apply(const struct sandbox_config *cfg, char *err,
 		return -1;
 	/*
 	 * No RLIMIT_AS: the address space is not memory (Go reserves large
-	 * arenas; 512 MiB kills its runtime at start, FACTS.md).  Memory is
+	 * arenas; 512 MiB kills its runtime at start, measured here).  Memory is
 	 * limited by the memory cgroup.
 	 *
 	 * RLIMIT_NPROC counts every process and thread of the *real uid*

@@ -1,5 +1,5 @@
 /*
- * The build sandbox (DESIGN.md "The sandbox").  One mechanism per file, as
+ * The build sandbox (kiln-worker(8), "The sandbox").  One mechanism per file, as
  * OpenSSH splits its sandbox-*.c:
  *
  *   sandbox-ns.c       namespaces, the mount tree, the pid-1 init, and the

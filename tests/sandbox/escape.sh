@@ -85,7 +85,7 @@ elif grep -q '^KILN_TARGET=linux/amd64$' <<<"$LOG" && grep -q '^GOOS=linux$' <<<
 else fail "env: $LOG"; fi
 extra=$(grep -E '^[A-Z_][A-Z0-9_]*=' <<<"$LOG" | cut -d= -f1 |
 	grep -vxE 'KILN_(TARGET|OS|ARCH|VARIANT|OUT|HOST_TRIPLE)|GOOS|GOARCH|GOARM|GOAMD64|CC|CXX|AR|STRIP|SOURCE_DATE_EPOCH|PATH|HOME|TMPDIR|GOCACHE|GOPATH|PWD|SHLVL|_|OLDPWD' || true)
-[ -z "$extra" ] && ok "no variable outside DESIGN.md's list" || fail "unexpected variables: $extra"
+[ -z "$extra" ] && ok "no variable outside kilnd(8)'s list" || fail "unexpected variables: $extra"
 
 run_recipe "write /usr" "touch /usr/pwned && echo WROTE; echo done"
 grep -qx WROTE <<<"$LOG" && { fail "/usr writable"; row "write /usr" "read-only" "WROTE"; } ||

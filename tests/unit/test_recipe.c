@@ -1,6 +1,6 @@
 /*
  * Recipes to worker plans (daemon/recipe.c): the exact environment every
- * build sees (DESIGN.md), the go command line, GOARM/GOAMD64 from the
+ * build sees (kilnd(8)), the go command line, GOARM/GOAMD64 from the
  * variant, toolchains from kilnd.conf's map, and the recipe's own env.
  */
 #include "config.h"
@@ -92,7 +92,7 @@ go_recipe_command_line(void)
 	CHECK_STR(p.argv[6], "netgo,osusergo");
 	CHECK_STR(p.argv[8], "/out/srv");	/* name from the package */
 	CHECK_STR(p.argv[9], "./cmd/srv");
-	/* Debian's Go defaults to GOARM=5: always set (FACTS.md). */
+	/* Debian's Go defaults to GOARM=5: always set. */
 	CHECK_STR(env_get(p.env, "GOARM"), "7");
 	CHECK_STR(env_get(p.env, "KILN_VARIANT"), "v7");
 	CHECK_STR(env_get(p.env, "CC"), "arm-linux-gnueabihf-gcc");
