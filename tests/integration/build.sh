@@ -249,10 +249,13 @@ done
 # A mirror's directory that holds something else (left by a crash, say):
 # the job says what is wrong, not where (mirrors are named by a hash of
 # the URL, as kilnd names them).
-key=$(printf '%s' "file://$C_REPO" | sha256sum | cut -c1-32)
+# (A repository of its own: every spelling of one repository shares one
+# mirror, and C_REPO's exists already.)
+J_REPO=$(make_repo junk-mirror "$SRCDIR/tests/fixtures/c-hello")
+key=$(printf '%s' "file://$J_REPO" | sha256sum | cut -c1-32)
 mkdir -p "$STATE/mirrors/$key.git"
 echo junk >"$STATE/mirrors/$key.git/junk"
-post_job "{\"repo\": \"file://$C_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
+post_job "{\"repo\": \"file://$J_REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}"
 F6=$(printf '%s' "$BODY" | jq -r .id)
 wait_job "$F6" 120
 expect_json .state failed "a mirror directory holding something else"
