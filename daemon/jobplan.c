@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/api.h"
 #include "jobplan.h"
 #include "recipe.h"
 #include "target.h"
@@ -20,12 +19,12 @@ add(char ***v, size_t *n, char *s)
 
 /* A recipe from the repository, validated as a request's would be. */
 static int
-take_recipe(struct jobplan *p, json_t *r, const char *where, char *why,
-    size_t whysize)
+take_recipe(struct jobplan *p, json_t *r, const char *where,
+    jobplan_check_fn check, char *why, size_t whysize)
 {
 	char inner[400];
 
-	if (api_check_recipe(r, inner, sizeof inner) != 0) {
+	if (check(r, inner, sizeof inner) != 0) {
 		snprintf(why, whysize, "%s: %s", where, inner);
 		return -1;
 	}
@@ -72,7 +71,7 @@ take_targets(struct jobplan *p, json_t *list, const char *where, char *why,
  */
 static int
 resolve(struct jobplan *p, const struct job *job, json_t *res,
-    bool needs_targets, char *why, size_t whysize)
+    bool needs_targets, jobplan_check_fn check, char *why, size_t whysize)
 {
 	const char *kj = json_string_value(json_object_get(res, "kiln_json"));
 	json_t *gr = json_object_get(res, "goreleaser"), *doc = NULL, *v;
@@ -101,7 +100,7 @@ resolve(struct jobplan *p, const struct job *job, json_t *res,
 	if (job->recipe != NULL)
 		p->recipe = xstrdup(job->recipe);
 	else if (doc != NULL && (v = json_object_get(doc, "recipe")) != NULL) {
-		if (take_recipe(p, v, ".kiln.json", why, whysize) != 0)
+		if (take_recipe(p, v, ".kiln.json", check, why, whysize) != 0)
 			goto out;
 	} else if (grerr != NULL) {
 		snprintf(why, whysize, "%s", grerr);
@@ -110,8 +109,8 @@ resolve(struct jobplan *p, const struct job *job, json_t *res,
 		char where[64];
 		snprintf(where, sizeof where, "%s", grfile ? grfile :
 		    ".goreleaser.yaml");
-		if (take_recipe(p, json_object_get(gr, "recipe"), where, why,
-		    whysize) != 0)
+		if (take_recipe(p, json_object_get(gr, "recipe"), where, check,
+		    why, whysize) != 0)
 			goto out;
 		add(&p->notes, &p->nnotes, xasprintf("recipe from %s", where));
 		size_t i;
@@ -228,7 +227,8 @@ dry_run(const struct jobplan *p, const struct job *job,
 int
 jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
     bool needs_targets, const struct toolchains *tc,
-    const struct kiln_config *conf, char *why, size_t whysize)
+    const struct kiln_config *conf, jobplan_check_fn check_recipe,
+    char *why, size_t whysize)
 {
 	struct jobplan p = { 0 };
 	const char *s;
@@ -239,7 +239,8 @@ jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
 		p.tag = xstrdup(s);
 	if ((s = json_string_value(json_object_get(res, "branch"))) != NULL)
 		p.branch = xstrdup(s);
-	if (resolve(&p, job, res, needs_targets, why, whysize) != 0 ||
+	if (resolve(&p, job, res, needs_targets, check_recipe, why,
+	    whysize) != 0 ||
 	    choose_go(&p, res, tc, why, whysize) != 0 ||
 	    dry_run(&p, job, conf, why, whysize) != 0) {
 		jobplan_free(&p);

@@ -43,9 +43,16 @@ struct jobplan {
  * once here (recipe_plan), so an unknown template or a cgo target
  * without a C toolchain fails the job at once, naming it.
  */
+/*
+ * check_recipe validates a recipe from the repository as a request's
+ * would be (the API's rules; passed down so this layer includes no api/):
+ * 0, or -1 with the reason in its why.
+ */
+typedef int (*jobplan_check_fn)(json_t *recipe, char *why, size_t whysize);
 int jobplan_make(struct jobplan *out, const struct job *job, json_t *described,
     bool needs_targets, const struct toolchains *tc,
-    const struct kiln_config *conf, char *why, size_t whysize);
+    const struct kiln_config *conf, jobplan_check_fn check_recipe,
+    char *why, size_t whysize);
 void jobplan_free(struct jobplan *p);
 
 #endif

@@ -922,24 +922,35 @@ reusable(struct sched *s, const struct artifact *arts, size_t n)
 	return true;
 }
 
-/* A reused target's log says where its files came from. */
-static void
-cached_log(struct starget *st)
+/*
+ * The log of a target that runs no build (reused, or its job failed
+ * before building), opened with its first line; false when it cannot
+ * be written (the target's result is recorded all the same).
+ */
+static bool
+open_unbuilt_log(struct starget *st)
 {
 	char *lp = log_path(st->s, st->j->job->id, st->url_name);
 	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
 
 	if (util_mkdir_p(logdir, 0750) == 0 &&
 	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-	    O_CLOEXEC, 0640)) >= 0) {
+	    O_CLOEXEC, 0640)) >= 0)
 		log_line(st, "job %" PRId64 " target %s, commit %s",
 		    st->j->job->id, st->t.name, st->j->job->commit);
+	free(lp);
+	free(logdir);
+	return st->log_fd >= 0;
+}
+
+/* A reused target's log says where its files came from. */
+static void
+cached_log(struct starget *st)
+{
+	if (open_unbuilt_log(st))
 		log_line(st, "cached: not built again: job %" PRId64 " built "
 		    "it from the same repository, commit, recipe, toolchain, "
 		    "project and network setting", st->cached_from);
-	}
-	free(lp);
-	free(logdir);
 }
 
 static void
@@ -1309,21 +1320,12 @@ fetch_closed(uv_handle_t *h)
 static void
 deps_log_to(struct starget *st, const char *why)
 {
-	char *lp = log_path(st->s, st->j->job->id, st->url_name);
-	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
-
-	if (util_mkdir_p(logdir, 0750) == 0 &&
-	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-	    O_CLOEXEC, 0640)) >= 0) {
-		log_line(st, "job %" PRId64 " target %s, commit %s",
-		    st->j->job->id, st->t.name, st->j->job->commit);
-		log_plan(st);
-		log_line(st, "%s: failed: %s", st->t.name, why);
-		close(st->log_fd);
-		st->log_fd = -1;
-	}
-	free(lp);
-	free(logdir);
+	if (!open_unbuilt_log(st))
+		return;
+	log_plan(st);
+	log_line(st, "%s: failed: %s", st->t.name, why);
+	close(st->log_fd);
+	st->log_fd = -1;
 }
 
 /* The deps step ended: go's own message is the reason when it failed. */
@@ -1422,7 +1424,7 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 			ph = st;
 	jobplan_free(&j->plan);
 	if (jobplan_make(&j->plan, j->job, res, ph != NULL, s->toolchains,
-	    s->conf, why, whysize) != 0)
+	    s->conf, api_check_recipe, why, whysize) != 0)
 		goto out;
 	j->recipe = xstrdup(j->plan.recipe);
 	if (ph != NULL) {

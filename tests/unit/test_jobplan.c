@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include "api/api.h"
 #include "daemon/jobplan.h"
 #include "unit.h"
 
@@ -37,7 +38,8 @@ make(struct jobplan *p, const char *recipe, const char *desc, bool needs,
 	CHECK(d != NULL);
 	memset(p, 0, sizeof *p);
 	conf_defaults(&conf);
-	rc = jobplan_make(p, &job, d, needs, &tcs, &conf, why, whysize);
+	rc = jobplan_make(p, &job, d, needs, &tcs, &conf, api_check_recipe, why,
+	    whysize);
 	conf_free(&conf);
 	json_decref(d);
 	return rc;
