@@ -230,6 +230,8 @@ run_recipe "hostname" "hostname evil-host 2>&1; hostname; echo done"
 [ "$(hostname)" != evil-host ] && ok "the host's hostname is unchanged ($(hostname))" || fail "hostname changed on the host"
 row "change the hostname" "own uts ns" "host: $(hostname)"
 
+# --- more attacks above this line ---
+
 # --- cancel of a running build kills its grandchildren ---------------------
 MARK2=kiln-cancel-$$
 post_job "$(jq -cn --arg r "$REPO" --arg c "(setsid bash -c 'exec -a $MARK2 sleep 600' &); exec bash -c 'exec -a $MARK2 sleep 600'" \
