@@ -318,6 +318,13 @@ authorized(struct api_req *req, enum api_scope scope)
 	return true;
 }
 
+bool
+api_caller_is_admin(struct api_req *req)
+{
+	return req->env->conf->ntokens == 0 ||
+	    token_scope(req) >= API_SCOPE_ADMIN;
+}
+
 enum api_result
 api_handle(struct api_req *req)
 {

@@ -189,6 +189,9 @@ int api_check_recipe(json_t *recipe, char *why, size_t whysize);
 
 /* "application/json" with optional parameters. */
 bool api_is_json_type(const char *ct);
+/* Whether the caller holds the admin scope (every caller does on a farm
+ * without tokens, which listens only on loopback). */
+bool api_caller_is_admin(struct api_req *req);
 /* Queue `job` (taken over) for the group commit and answer 201 with it
  * once durable, or 503/500 now.  Returns what the handler returns. */
 enum api_result api_submit_job(struct api_req *req, struct job *job);

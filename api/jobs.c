@@ -157,6 +157,10 @@ submit_job(struct api_req *req)
 	}
 	if (p != NULL)
 		api_apply_project(job, p);
+	/* Only an admin's submission may build with the protected caches
+	 * (and then only of a protected ref, decided once it is fetched). */
+	if (!api_caller_is_admin(req))
+		job->trust = TRUST_UNPROTECTED;
 	return api_submit_job(req, job);
 }
 

@@ -63,6 +63,8 @@ api_job_render(struct sbuf *b, const struct job *job)
 	sbuf_add_json_string(b, job->project);
 	KEY(b, ",\"network\":");
 	sbuf_adds(b, job->network ? "true" : "false");
+	KEY(b, ",\"trust\":");
+	sbuf_add_json_string(b, job_trust_name(job->trust));
 	KEY(b, ",\"notify\":");
 	if (job->notify_url == NULL)
 		sbuf_add(b, "null", 4);

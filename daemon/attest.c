@@ -194,6 +194,10 @@ attest_statement(const struct job *job, const char *builder_id)
 		}
 		json_object_set_new(ip, "toolchains", tcs);
 		json_object_set_new(ip, "cachedFrom", from);
+		/* Whose caches the builds read and wrote (SECURITY.md). */
+		if (job_trust_name(job->trust) != NULL)
+			json_object_set_new(ip, "trust",
+			    json_string(job_trust_name(job->trust)));
 	}
 	text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(st);

@@ -217,6 +217,8 @@ project_free(struct conf_project *p)
 	free(p->recipe);
 	for (size_t i = 0; i < p->nrefs; i++)
 		free(p->refs[i]);
+	for (size_t i = 0; i < p->nprotected; i++)
+		free(p->protected_refs[i]);
 	free(p->notify_url);
 	free(p->goproxy);
 	free(p->goprivate);
@@ -247,6 +249,22 @@ conf_project_wants_ref(const struct conf_project *p, const char *ref)
 		if (fnmatch(p->refs[i], ref, FNM_PATHNAME) == 0)
 			return true;
 	return false;
+}
+
+bool
+conf_ref_protected(const struct conf_project *p, const char *ref,
+    const char *default_branch)
+{
+	if (ref == NULL)
+		return false;
+	if (p != NULL && p->nprotected > 0) {
+		for (size_t i = 0; i < p->nprotected; i++)
+			if (fnmatch(p->protected_refs[i], ref, FNM_PATHNAME) == 0)
+				return true;
+		return false;
+	}
+	return strncmp(ref, "refs/tags/", 10) == 0 ||
+	    (default_branch != NULL && strcmp(ref, default_branch) == 0);
 }
 
 /* Split a list on spaces and commas; calls fn for each item. */
@@ -288,22 +306,38 @@ add_target(void *arg, const char *w, char *err, size_t errsize)
 }
 
 static int
-add_ref(void *arg, const char *w, char *err, size_t errsize)
+add_pattern(const char *key, char **v, size_t *n, const char *w, char *err,
+    size_t errsize)
 {
-	struct conf_project *p = arg;
-
 	if (strncmp(w, "refs/", 5) != 0) {
-		snprintf(err, errsize, "refs: '%s' is not a full ref pattern "
-		    "(like refs/heads/main or refs/tags/v*)", w);
+		snprintf(err, errsize, "%s: '%s' is not a full ref pattern "
+		    "(like refs/heads/main or refs/tags/v*)", key, w);
 		return -1;
 	}
-	if (p->nrefs == CONF_MAX_REFS) {
-		snprintf(err, errsize, "refs: more than %d patterns",
+	if (*n == CONF_MAX_REFS) {
+		snprintf(err, errsize, "%s: more than %d patterns", key,
 		    CONF_MAX_REFS);
 		return -1;
 	}
 	p->refs[p->nrefs++] = xstrdup(w);
 	return 0;
+}
+
+static int
+add_ref(void *arg, const char *w, char *err, size_t errsize)
+{
+	struct conf_project *p = arg;
+
+	return add_pattern("refs", p->refs, &p->nrefs, w, err, errsize);
+}
+
+static int
+add_protected_ref(void *arg, const char *w, char *err, size_t errsize)
+{
+	struct conf_project *p = arg;
+
+	return add_pattern("protected_refs", p->protected_refs,
+	    &p->nprotected, w, err, errsize);
 }
 
 /*
@@ -378,6 +412,8 @@ set_project(struct conf_project *p, const char *key, const char *value,
 		return each_word(value, add_target, p, err, errsize);
 	} else if (strcmp(key, "refs") == 0) {
 		return each_word(value, add_ref, p, err, errsize);
+	} else if (strcmp(key, "protected_refs") == 0) {
+		return each_word(value, add_protected_ref, p, err, errsize);
 	} else if (strcmp(key, "recipe") == 0) {
 		json_error_t jerr;
 		json_t *r = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
@@ -436,8 +472,8 @@ set_project(struct conf_project *p, const char *key, const char *value,
 		p->notify_url = xstrdup(value);
 	} else {
 		snprintf(err, errsize, "unknown key '%s' in a project (repo, "
-		    "secret, targets, recipe, refs, network, timeout, "
-		    "priority, notify_url)", key);
+		    "secret, targets, recipe, refs, protected_refs, network, "
+		    "timeout, priority, notify_url, goproxy, goprivate)", key);
 		return -1;
 	}
 	return 0;

@@ -104,6 +104,10 @@ struct conf_project {
 	char *recipe;			/* compact JSON, NULL = the repo's */
 	char *refs[CONF_MAX_REFS];	/* fnmatch patterns of full refs */
 	size_t nrefs;
+	/* Refs whose builds are protected (trusted caches): patterns, or
+	 * none for the default (refs/tags/ and the default branch). */
+	char *protected_refs[CONF_MAX_REFS];
+	size_t nprotected;
 	bool network;			/* builds keep the host network */
 	unsigned timeout;		/* s, 0 = build_timeout */
 	int priority;
@@ -121,6 +125,14 @@ const struct conf_project *conf_project_by_name(const struct kiln_config *c,
     const char *name);
 /* Whether the full ref matches one of the project's patterns. */
 bool conf_project_wants_ref(const struct conf_project *p, const char *ref);
+/*
+ * Whether builds of the full ref `ref` are protected: it matches the
+ * project's protected_refs, or, without that key (or without a project),
+ * it is a tag or the repository's default branch (`default_branch`, a
+ * full ref, or NULL when unknown).  A NULL ref (a commit id) never is.
+ */
+bool conf_ref_protected(const struct conf_project *p, const char *ref,
+    const char *default_branch);
 
 /* The toolchain triple for a normalized target, or NULL. */
 const char *conf_toolchain(const struct kiln_config *c, const char *target);

@@ -110,3 +110,24 @@ job_state_terminal(enum job_state s)
 {
 	return s != JOB_QUEUED && s != JOB_RUNNING;
 }
+
+const char *
+job_trust_name(enum job_trust t)
+{
+	switch (t) {
+	case TRUST_PROTECTED: return "protected";
+	case TRUST_UNPROTECTED: return "unprotected";
+	case TRUST_UNKNOWN: break;
+	}
+	return NULL;
+}
+
+enum job_trust
+job_trust_parse(const char *s)
+{
+	if (s != NULL && strcmp(s, "protected") == 0)
+		return TRUST_PROTECTED;
+	if (s != NULL && strcmp(s, "unprotected") == 0)
+		return TRUST_UNPROTECTED;
+	return TRUST_UNKNOWN;
+}

@@ -52,6 +52,13 @@ struct job_target {
 	struct artifact *artifacts;
 };
 
+/*
+ * Which caches a job's builds may write and which earlier results they may
+ * reuse (SECURITY.md, "Caches by trust").  UNKNOWN until the fetch names
+ * the ref the job builds.
+ */
+enum job_trust { TRUST_UNKNOWN, TRUST_PROTECTED, TRUST_UNPROTECTED };
+
 struct job {
 	int64_t id;
 	char *repo;
@@ -76,6 +83,7 @@ struct job {
 	int notify_attempts;
 	/* The webhook delivery that made it (stored at submission). */
 	char *delivery_forge, *delivery_id;
+	enum job_trust trust;
 	size_t ntargets;
 	struct job_target *targets;
 };
@@ -91,5 +99,9 @@ const char *target_state_name(enum target_state s);
 int target_state_parse(const char *s, enum target_state *out);
 bool target_state_terminal(enum target_state s);
 bool job_state_terminal(enum job_state s);
+/* "protected", "unprotected", or NULL for TRUST_UNKNOWN; and back
+ * (NULL and unknown words give TRUST_UNKNOWN). */
+const char *job_trust_name(enum job_trust t);
+enum job_trust job_trust_parse(const char *s);
 
 #endif

@@ -43,8 +43,8 @@ struct queue {
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
 	"created_at, started_at, finished_at, timeout, cache, sums_sha256, " \
 	"sig_sha256, prov_sha256, expired_at, project, network, notify_url, " \
-	"notify_state, notify_attempts, notify_error"
-#define JOB_NCOLS 23
+	"notify_state, notify_attempts, notify_error, trust"
+#define JOB_NCOLS 24
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at, cached, toolchain, cached_from"
 /* The same, qualified, for the join in queue_get(). */
@@ -52,7 +52,7 @@ struct queue {
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
 	"j.timeout, j.cache, j.sums_sha256, j.sig_sha256, j.prov_sha256, " \
 	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
-	"j.notify_attempts, j.notify_error"
+	"j.notify_attempts, j.notify_error, j.trust"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
 	"t.cached_from"
@@ -214,8 +214,8 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 		goto fail;
 	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
 	    "priority, state, created_at, timeout, cache, \"commit\", project, "
-	    "network, notify_url) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)") ||
+	    "network, notify_url, trust) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_delivery, "INSERT OR IGNORE INTO "
 	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
@@ -303,6 +303,7 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 		bind_text_or_null(q->ins_job, 9, j->project);
 		sqlite3_bind_int(q->ins_job, 10, j->network);
 		bind_text_or_null(q->ins_job, 11, j->notify_url);
+		bind_text_or_null(q->ins_job, 12, job_trust_name(j->trust));
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->sub, "insert job");
 			goto out;
@@ -404,6 +405,7 @@ job_from_row(sqlite3_stmt *st)
 	j->notify_state = col_strdup(st, 20);
 	j->notify_attempts = sqlite3_column_int(st, 21);
 	j->notify_error = col_strdup(st, 22);
+	j->trust = job_trust_parse((const char *)sqlite3_column_text(st, 23));
 	return j;
 }
 
@@ -894,18 +896,20 @@ queue_heartbeat(struct queue *q, int64_t target_id)
 }
 
 int
-queue_set_commit(struct queue *q, int64_t job_id, const char *commit)
+queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET \"commit\" = ? "
-	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET \"commit\" = ?1, "
+	    "trust = ?3 WHERE id = ?2", -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "set commit");
 		return QUEUE_ERROR;
 	}
 	sqlite3_bind_text(st, 1, commit, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, job_id);
+	bind_text_or_null(st, 3, job_trust_name(trust));
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
 	else

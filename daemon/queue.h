@@ -97,8 +97,10 @@ int queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
  * not count as an attempt. */
 int queue_release(struct queue *q, int64_t target_id);
 int queue_heartbeat(struct queue *q, int64_t target_id);
-/* Record the commit a job's ref resolved to. */
-int queue_set_commit(struct queue *q, int64_t job_id, const char *commit);
+/* Record the commit a job's ref resolved to and the job's trust class
+ * (known once the ref is). */
+int queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust);
 /* Record which toolchain builds the target ("go1.22.12"). */
 int queue_set_toolchain(struct queue *q, int64_t target_id,
     const char *toolchain);

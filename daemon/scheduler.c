@@ -170,6 +170,18 @@ static char *
 state_path(struct sched *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * A job's trust class names the caches its builds write (SECURITY.md):
+ * a build of an unprotected ref or of a submission without the admin
+ * scope never writes what a protected (release) build later reads.  A
+ * class not yet known (no fetch) counts as unprotected.
+ */
+static const char *
+trust_word(const struct sjob *j)
+{
+	return j->job->trust == TRUST_PROTECTED ? "protected" : "unprotected";
+}
+
 static char *
 state_path(struct sched *s, const char *fmt, ...)
 {
@@ -776,7 +788,7 @@ spawn_build(struct starget *st)
 	dir = state_path(s, "work/%" PRId64, j->job->id);
 	lp = log_path(s, j->job->id, st->url_name);
 	mirror = state_path(s, "mirrors/%s.git", key);
-	cache = state_path(s, "cache/%s", key);
+	cache = state_path(s, "cache/%s.%s", key, trust_word(j));
 	/* A fresh work root per run: the worker refuses an old one. */
 	st->root = xasprintf("%s/%s.%d.%" PRId64, dir, st->url_name,
 	    st->claim.attempt, util_now_ms());
@@ -825,7 +837,7 @@ spawn_build(struct starget *st)
 		extra[e++] = "--cache";
 		extra[e++] = cache;
 		if (j->plan.go_version != NULL) {
-			mc = state_path(s, "gomod");
+			mc = state_path(s, "gomod-%s", trust_word(j));
 			util_mkdir_p(mc, 0750);
 			extra[e++] = "--modcache";
 			extra[e++] = mc;
@@ -874,17 +886,18 @@ cache_key(const struct sjob *j, const struct starget *st, const char *tool)
 	/*
 	 * What makes the result trusted, not only equal: the repository's
 	 * identity (a fork holding the commit is another repository, whose
-	 * builds had other caches), the project and the network setting.
+	 * builds had other caches), the project, the network setting and
+	 * the trust class (whose caches the build read).
 	 * The tag and branch reach the binary through templates
 	 * ({{.Version}}, {{.Branch}}); vendored changes -mod.
 	 */
 	char *id = util_repo_identity(j->job->repo);
-	const char *parts[] = { "kiln-build-cache-v3", PACKAGE_VERSION,
+	const char *parts[] = { "kiln-build-cache-v4", PACKAGE_VERSION,
 	    j->job->commit, st->t.name, j->recipe, tool,
 	    j->plan.tag ? j->plan.tag : "", j->plan.branch ? j->plan.branch : "",
 	    j->plan.vendored ? "vendored" : "modules", id,
 	    j->job->project ? j->job->project : "",
-	    j->job->network ? "network" : "offline" };
+	    j->job->network ? "network" : "offline", trust_word(j) };
 	char hex[65];
 
 	crypto_hash_sha256_init(&h);
@@ -1369,6 +1382,25 @@ deps_result(struct fetch *f, char *why, size_t whysize)
 static void start_deps(struct sjob *j);
 
 /*
+ * The trust class of a job whose submitter may build protected: the ref it
+ * named (as the fetch resolved it: a tag or branch that still points at
+ * the commit) against the project's protected_refs, or tags and the
+ * repository's default branch.
+ */
+static enum job_trust
+trust_of(struct sched *s, const struct sjob *j, json_t *res)
+{
+	const struct conf_project *p = j->job->project ?
+	    conf_project_by_name(s->conf, j->job->project) : NULL;
+	const char *ref = json_string_value(json_object_get(res, "ref_name"));
+	const char *def = json_string_value(json_object_get(res,
+	    "default_branch"));
+
+	return conf_ref_protected(p, ref, def) ? TRUST_PROTECTED :
+	    TRUST_UNPROTECTED;
+}
+
+/*
  * The fetch ended: record the (peeled) commit and make the job's plan:
  * recipe, targets named by the repository, toolchain, deps step.
  */
@@ -1381,6 +1413,7 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	struct starget *ph = NULL;
 	json_t *res = NULL;
 	const char *commit;
+	enum job_trust trust;
 
 	if (f->timed_out) {
 		snprintf(why, whysize, "fetch of %s took longer than "
@@ -1404,15 +1437,20 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	 * A webhook's commit may be an annotated tag's object: the fetch
 	 * peeled it, and the commit is what the job records and builds.
 	 */
-	if (j->job->commit == NULL || strcmp(j->job->commit, commit) != 0) {
-		if (queue_set_commit(s->q, j->job->id, commit) != 0) {
+	trust = j->job->trust != TRUST_UNKNOWN ? j->job->trust :
+	    trust_of(s, j, res);
+	if (j->job->commit == NULL || strcmp(j->job->commit, commit) != 0 ||
+	    trust != j->job->trust) {
+		if (queue_set_commit(s->q, j->job->id, commit, trust) != 0) {
 			snprintf(why, whysize, "cannot record the commit");
 			goto out;
 		}
-		log_info("job %" PRId64 ": %s resolved to %s%s", j->job->id,
-		    j->job->ref, commit, j->job->commit ? " (peeled)" : "");
+		log_info("job %" PRId64 ": %s resolved to %s%s, %s", j->job->id,
+		    j->job->ref, commit, j->job->commit ? " (peeled)" : "",
+		    job_trust_name(trust));
 		free(j->job->commit);
 		j->job->commit = xstrdup(commit);
+		j->job->trust = trust;
 	}
 	if (j->recipe != NULL)
 		goto out;	/* planned by an earlier fetch */
@@ -1624,7 +1662,7 @@ start_deps(struct sjob *j)
 	    sizeof why);
 	repo_key(key, j->job->repo);
 	dir = state_path(s, "work/%" PRId64, j->job->id);
-	modcache = state_path(s, "gomod");
+	modcache = state_path(s, "gomod-%s", trust_word(j));
 	util_mkdir_p(dir, 0750);
 	util_mkdir_p(modcache, 0750);
 	f = fetch_new(j, true);

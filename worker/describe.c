@@ -273,7 +273,7 @@ describe_version(json_t *obj, git_repository *repo, const git_oid *commit,
 {
 	struct tag_walk w = { repo, commit, NULL };
 	const char *r = job_ref;
-	char *branch = NULL;
+	char *branch = NULL, *ref_name = NULL;
 
 	if (r != NULL && !worker_is_sha1_hex(r)) {
 		if (strncmp(r, "refs/tags/", 10) == 0) {
@@ -289,6 +289,15 @@ describe_version(json_t *obj, git_repository *repo, const git_oid *commit,
 				branch = xstrdup(r);
 		}
 	}
+	/* The full name of the ref the job named, for its trust class;
+	 * a commit id names none. */
+	if (w.best != NULL)
+		ref_name = xasprintf("refs/tags/%s", w.best);
+	else if (branch != NULL)
+		ref_name = xasprintf("refs/heads/%s", branch);
+	json_object_set_new(obj, "ref_name", ref_name ?
+	    json_string(ref_name) : json_null());
+	free(ref_name);
 	if (w.best == NULL)
 		git_tag_foreach(repo, tag_cb, &w);
 	json_object_set_new(obj, "tag", w.best ? json_string(w.best) :
@@ -337,6 +346,12 @@ describe_commit(json_t **out, git_repository *repo, git_commit *commit,
 	describe_gomod(obj, repo, tree);
 	describe_goreleaser(obj, repo, tree, url);
 	describe_version(obj, repo, git_commit_id(commit), job_ref);
+	{
+		char def[256];
+		json_object_set_new(obj, "default_branch",
+		    mirror_default_branch(repo, def, sizeof def) == 0 ?
+		    json_string(def) : json_null());
+	}
 	*out = obj;
 	obj = NULL;
 	ret = 0;

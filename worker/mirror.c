@@ -325,6 +325,48 @@ out:
 	return yes;
 }
 
+/*
+ * The remote's default branch, as its HEAD names it, kept in the mirror's
+ * config: a fetch answered from the mirror alone still knows it, and the
+ * mirror's own HEAD (set by git init) says nothing about the remote.
+ */
+static void
+remember_default_branch(git_repository *repo, git_remote *remote)
+{
+	git_buf def = { 0 };
+	git_config *cfg = NULL;
+
+	if (git_remote_default_branch(&def, remote) != 0) {
+		git_error_clear();
+		return;
+	}
+	if (strncmp(def.ptr, "refs/heads/", 11) == 0 &&
+	    git_repository_config(&cfg, repo) == 0)
+		(void)git_config_set_string(cfg, MIRROR_DEFAULT_BRANCH_KEY,
+		    def.ptr);
+	git_config_free(cfg);
+	git_buf_dispose(&def);
+}
+
+int
+mirror_default_branch(git_repository *repo, char *out, size_t size)
+{
+	git_config *cfg = NULL;
+	git_buf v = { 0 };
+	int rc = -1;
+
+	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+	    git_config_get_string_buf(&v, cfg, MIRROR_DEFAULT_BRANCH_KEY) == 0 &&
+	    strncmp(v.ptr, "refs/heads/", 11) == 0 && strlen(v.ptr) < size) {
+		memcpy(out, v.ptr, strlen(v.ptr) + 1);
+		rc = 0;
+	}
+	git_error_clear();
+	git_buf_dispose(&v);
+	git_config_free(cfg);
+	return rc;
+}
+
 int
 mirror_fetch(git_repository **out, const char *dir, const char *url,
     const char *want, const char *job_ref, char *err, size_t errsize)
@@ -353,6 +395,7 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 	}
 	if (fetch_refspecs(remote, specs, 2, true, shown, err, errsize) != 0)
 		goto out;
+	remember_default_branch(repo, remote);
 
 	if (want != NULL && worker_is_sha1_hex(want)) {
 		if (git_oid_fromstr(&oid, want) != 0) {

@@ -32,6 +32,13 @@ int mirror_fetch(git_repository **out, const char *dir, const char *url,
     const char *want, const char *job_ref, char *err, size_t errsize);
 
 /*
+ * The remote's default branch ("refs/heads/main") as the last fetch that
+ * reached it saw it, into out; -1 when no fetch learnt it.
+ */
+#define MIRROR_DEFAULT_BRANCH_KEY "kiln.defaultbranch"
+int mirror_default_branch(git_repository *repo, char *out, size_t size);
+
+/*
  * Resolve `ref` to a commit: a 40-hex id (of a commit, or of an annotated
  * tag, peeled to its commit), else refs/tags/REF,
  * refs/heads/REF, then REF itself when it is a full refs/... name; tags are

@@ -408,7 +408,56 @@ test_go_toolchains(void)
 	    "toolchains: go: more than 8 binaries");
 }
 
+/* protected_refs: the project's patterns, or tags and the default
+ * branch; never a commit id. */
+static void
+test_protected_refs(void)
+{
+	struct kiln_config c;
+	char err[512] = "";
+	const struct conf_project *a, *b;
+	const char *path;
+
+	conf_defaults(&c);
+	path = write_conf("[project a]\nrepo = https://example.com/a\n"
+	    "protected_refs = refs/heads/release-* refs/tags/v*\n"
+	    "[project b]\nrepo = https://example.com/b\n");
+	CHECK_INT(conf_load(&c, path, err, sizeof err), 0);
+	a = conf_project_by_name(&c, "a");
+	b = conf_project_by_name(&c, "b");
+	CHECK(a != NULL && b != NULL);
+	if (a != NULL && b != NULL) {
+		CHECK_INT(a->nprotected, 2);
+		CHECK(conf_ref_protected(a, "refs/heads/release-1.2", NULL));
+		CHECK(conf_ref_protected(a, "refs/tags/v1.0", NULL));
+		/* The patterns replace the default. */
+		CHECK(!conf_ref_protected(a, "refs/tags/nightly", NULL));
+		CHECK(!conf_ref_protected(a, "refs/heads/main",
+		    "refs/heads/main"));
+		/* '*' does not cross '/'. */
+		CHECK(!conf_ref_protected(a, "refs/heads/release-1/x", NULL));
+		CHECK(conf_ref_protected(b, "refs/tags/anything", NULL));
+		CHECK(conf_ref_protected(b, "refs/heads/main",
+		    "refs/heads/main"));
+		CHECK(!conf_ref_protected(b, "refs/heads/main", NULL));
+		CHECK(!conf_ref_protected(b, "refs/heads/feature",
+		    "refs/heads/main"));
+		CHECK(!conf_ref_protected(b, "refs/pull/1/head",
+		    "refs/heads/main"));
+		CHECK(!conf_ref_protected(b, NULL, "refs/heads/main"));
+	}
+	/* No project: the default. */
+	CHECK(conf_ref_protected(NULL, "refs/tags/v2", NULL));
+	CHECK(!conf_ref_protected(NULL, "refs/heads/dev", "refs/heads/main"));
+	conf_free(&c);
+
+	expect_load_error("[project a]\nrepo = https://example.com/a\n"
+	    "protected_refs = main\n", 3, "protected_refs: 'main' is not a "
+	    "full ref pattern");
+}
+
 UNIT_MAIN(
+	TEST(test_protected_refs),
 	TEST(test_defaults),
 	TEST(test_load_good_file),
 	TEST(test_load_keeps_unset_defaults),

@@ -971,13 +971,26 @@ test_set_commit(void)
 	if (q == NULL)
 		return;
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
-	CHECK_INT(queue_set_commit(q, id, sha), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK(j->trust == TRUST_UNKNOWN);
+		job_free(j);
+	}
+	CHECK_INT(queue_set_commit(q, id, sha, TRUST_PROTECTED), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_STR(j->commit, sha);
+		CHECK_STR(job_trust_name(j->trust), "protected");
 		job_free(j);
 	}
-	CHECK_INT(queue_set_commit(q, id + 1, sha), QUEUE_ENOTFOUND);
+	CHECK_INT(queue_set_commit(q, id, sha, TRUST_UNPROTECTED), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_STR(job_trust_name(j->trust), "unprotected");
+		job_free(j);
+	}
+	CHECK_INT(queue_set_commit(q, id + 1, sha, TRUST_PROTECTED),
+	    QUEUE_ENOTFOUND);
 	queue_close(q);
 }
 
