@@ -319,7 +319,7 @@ add_pattern(const char *key, char **v, size_t *n, const char *w, char *err,
 		    CONF_MAX_REFS);
 		return -1;
 	}
-	p->refs[p->nrefs++] = xstrdup(w);
+	v[(*n)++] = xstrdup(w);
 	return 0;
 }
 
