@@ -1,12 +1,16 @@
 #include "config.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "child.h"
 #include "log.h"
 #include "util.h"
+#include "xmalloc.h"
 
 static void maybe_done(struct child *c);
 
@@ -74,14 +78,65 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	maybe_done(c);
 }
 
+/*
+ * A memfd holding args, each ended by a NUL byte, read from offset 0.  A
+ * memfd and not a pipe: it is written in full before the spawn, so the
+ * loop never waits for the child to read.  Close-on-exec here; libuv
+ * clears that on the child's copy only.  Returns it, or -errno.
+ */
+static int
+args_memfd(char *const *args)
+{
+	int fd, err;
+
+	fd = memfd_create("kiln-args", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; args[i] != NULL; i++) {
+		const char *p = args[i];
+		size_t left = strlen(p) + 1;	/* with its NUL */
+
+		while (left > 0) {
+			ssize_t n = write(fd, p, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				err = errno;
+				close(fd);
+				return -err;
+			}
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 int
 child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
     char *const *env, int npipes, child_data_cb on_data,
     child_done_cb on_done, void *data)
 {
+	return child_spawn_args(c, loop, argv, env, npipes, NULL, on_data,
+	    on_done, data);
+}
+
+int
+child_spawn_args(struct child *c, uv_loop_t *loop, char *const *argv,
+    char *const *env, int npipes, char *const *fd_args,
+    child_data_cb on_data, child_done_cb on_done, void *data)
+{
 	uv_process_options_t opt;
-	uv_stdio_container_t stdio[4];
-	int rc;
+	uv_stdio_container_t stdio[5];
+	char **args = NULL;
+	const char *base;
+	size_t n;
+	int rc, afd = -1;
 
 	memset(c, 0, sizeof *c);
 	c->npipes = npipes;
@@ -92,6 +147,15 @@ child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
 		uv_pipe_init(loop, &c->pipes[i], 0);
 		c->pipes[i].data = c;
 	}
+	if (fd_args != NULL && (afd = args_memfd(fd_args)) < 0) {
+		/* Not spawned: on_done still runs, once the pipes are closed. */
+		c->exited = true;
+		c->exit_status = -1;
+		c->open_handles = npipes;
+		for (int i = 0; i < npipes; i++)
+			uv_close((uv_handle_t *)&c->pipes[i], on_handle_closed);
+		return afd;
+	}
 	memset(&opt, 0, sizeof opt);
 	memset(stdio, 0, sizeof stdio);
 	stdio[0].flags = UV_IGNORE;	/* /dev/null */
@@ -99,14 +163,35 @@ child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
 		stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 		stdio[i + 1].data.stream = (uv_stream_t *)&c->pipes[i];
 	}
+	if (afd >= 0) {
+		stdio[npipes + 1].flags = UV_INHERIT_FD;
+		stdio[npipes + 1].data.fd = afd;
+	}
+	/*
+	 * The child's argv[0] is the program's name, not its path: a worker's
+	 * command line is readable from inside the build sandbox (its pid 1
+	 * is a clone of the worker), and where kiln is installed is the
+	 * host's business.
+	 */
+	for (n = 0; argv[n] != NULL; n++)
+		;
+	args = xcalloc(n + 1, sizeof *args);
+	memcpy(args, argv, n * sizeof *args);
+	base = strrchr(argv[0], '/');
+	if (base != NULL && base[1] != '\0')
+		args[0] = (char *)base + 1;
 	opt.file = argv[0];
-	opt.args = (char **)argv;
+	opt.args = args;
 	opt.env = (char **)env;
 	opt.stdio = stdio;
-	opt.stdio_count = npipes + 1;
+	opt.stdio_count = npipes + 1 + (afd >= 0);
 	opt.exit_cb = on_exit_cb;
 	c->proc.data = c;
 	rc = uv_spawn(loop, &c->proc, &opt);
+	free(args);
+	/* The child has its copy (or none): ours goes either way. */
+	if (afd >= 0)
+		close(afd);
 	if (rc != 0) {
 		/* libuv wants the handles closed even after a failed spawn:
 		 * on_done still runs once they are. */

@@ -36,12 +36,22 @@ struct child {
 
 /*
  * Spawn argv[0] (an absolute path) with `env` (NULL-terminated) and
- * npipes (2 or 3) pipes.  Returns 0, or a negative libuv error.  Either
- * way on_done runs once every handle is closed: only then may c be freed.
+ * npipes (2 or 3) pipes; the child's own argv[0] is the path's last
+ * component.  Returns 0, or a negative libuv error.  Either way on_done
+ * runs once every handle is closed: only then may c be freed.
  */
 int child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
     char *const *env, int npipes, child_data_cb on_data,
     child_done_cb on_done, void *data);
+/*
+ * child_spawn, and fd_args (NULL-terminated) for the child to read on its
+ * fd npipes + 1 (3 or 4): each string followed by a NUL byte, the
+ * format of kiln-worker --config-fd.  A failure to make that fd is
+ * returned as -errno, with on_done run as for a failed spawn.
+ */
+int child_spawn_args(struct child *c, uv_loop_t *loop, char *const *argv,
+    char *const *env, int npipes, char *const *fd_args,
+    child_data_cb on_data, child_done_cb on_done, void *data);
 /* Send a signal if the child still runs. */
 void child_kill(struct child *c, int sig);
 

@@ -53,10 +53,12 @@ static const struct key keys[] = {
 	{ "build_memory", K_SIZE, OFF(build_memory), 64ULL << 20, 1ULL << 40 },
 	{ "build_pids", K_UINT, OFF(build_pids), 16, 1000000 },
 	{ "build_uid", K_UINT, OFF(build_uid), 1, 4294967294U },
+	{ "allow_same_uid_builds", K_BOOL, OFF(allow_same_uid_builds), 0, 0 },
 	{ "build_file_size", K_SIZE, OFF(build_file_size), 1ULL << 20, 1ULL << 40 },
 	{ "base_url", K_URL, OFF(base_url), 0, 0 },
 	{ "max_artifacts", K_UINT, OFF(max_artifacts), 1, 100000 },
 	{ "max_artifact_size", K_SIZE, OFF(max_artifact_size), 1, 1ULL << 40 },
+	{ "max_job_output_size", K_SIZE, OFF(max_job_output_size), 1, 1ULL << 50 },
 	{ "keep_jobs", K_UINT, OFF(keep_jobs), 0, 100000000 },
 	{ "keep_days", K_UINT, OFF(keep_days), 0, 36500 },
 	{ "store_max_size", K_SIZE, OFF(store_max_size), 0, 1ULL << 50 },
@@ -113,9 +115,15 @@ conf_defaults(struct kiln_config *c)
 	c->base_url = NULL;		/* http://LISTEN */
 	c->max_artifacts = 256;
 	c->max_artifact_size = 2ULL * 1024 * 1024 * 1024;
+	/*
+	 * Two targets at max_artifact_size, or a release of 20 targets with
+	 * 100 MB binaries and their archives; without it a job of
+	 * JOB_MAX_TARGETS targets could make the store write 128 GiB.
+	 */
+	c->max_job_output_size = 4ULL * 1024 * 1024 * 1024;
 	c->keep_jobs = 0;
 	c->keep_days = 0;
-	c->store_max_size = 0;
+	c->store_max_size = CONF_STORE_MAX_AUTO;	/* half the disk */
 	c->sweep_interval = 3600;
 	c->max_connections_per_ip = 128;
 	c->notify_timeout = 600;
@@ -124,6 +132,20 @@ conf_defaults(struct kiln_config *c)
 	c->gosumdb = xstrdup("sum.golang.org");
 	memcpy(c->toolchains, default_toolchains, sizeof default_toolchains);
 	c->ntoolchains = ARRAY_SIZE(default_toolchains);
+}
+
+/*
+ * Without store_max_size, retention keeps artifacts up to half the
+ * store's file system: the other half holds mirrors, caches, work trees,
+ * logs and the database, and the store grows past its cap between two
+ * sweeps.  0 (a file system that reports no size) sets no cap.
+ */
+uint64_t
+conf_store_max_size(const struct kiln_config *c, uint64_t fs_size)
+{
+	if (c->store_max_size != CONF_STORE_MAX_AUTO)
+		return c->store_max_size;
+	return fs_size / 2;
 }
 
 const char *

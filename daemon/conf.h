@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -47,6 +48,8 @@ struct kiln_config {
 	size_t build_memory;		/* bytes, cgroup memory limit */
 	unsigned build_pids;		/* cgroup pids limit */
 	unsigned build_uid;		/* host uid of builds when root */
+	/* Not root and no /etc/subuid range: build as kilnd's own uid. */
+	bool allow_same_uid_builds;
 	size_t build_file_size;		/* RLIMIT_FSIZE of builds, bytes */
 	char *goproxy;			/* GOPROXY of the deps step */
 	char *gosumdb;			/* GOSUMDB of the deps step ("off") */
@@ -55,9 +58,12 @@ struct kiln_config {
 	char *base_url;			/* this farm's URL; NULL = http://listen */
 	unsigned max_artifacts;		/* files per target */
 	size_t max_artifact_size;	/* bytes per target, all files */
+	size_t max_job_output_size;	/* bytes per job, all targets */
 	unsigned keep_jobs;		/* finished jobs kept per repo, 0 = all */
 	unsigned keep_days;		/* 0 = forever */
-	size_t store_max_size;		/* artifact bytes kept, 0 = no cap */
+	/* Artifact bytes kept, 0 = no cap; CONF_STORE_MAX_AUTO (not set):
+	 * conf_store_max_size() of the store's file system. */
+	size_t store_max_size;
 	unsigned sweep_interval;	/* s between retention sweeps */
 
 	/* Exposure. */
@@ -89,6 +95,11 @@ struct kiln_config {
 	char *go_toolchains[CONF_MAX_GO_TOOLCHAINS];
 	size_t ngo_toolchains;
 };
+
+/* store_max_size not set: a share of the disk, decided at start. */
+#define CONF_STORE_MAX_AUTO SIZE_MAX
+/* The store_max_size in force for a store file system of fs_size bytes. */
+uint64_t conf_store_max_size(const struct kiln_config *c, uint64_t fs_size);
 
 #define CONF_MAX_SECRETS 8
 #define CONF_MAX_REFS 16

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "callback.h"
+#include "cgroup-self.h"
 #include "conf.h"
 #include "http.h"
 #include "log.h"
@@ -31,6 +32,7 @@
 #include "sign.h"
 #include "submit.h"
 #include "store.h"
+#include "subid.h"
 #include "toolchains.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -428,6 +430,9 @@ on_sighup(uv_signal_t *h, int signum)
 	    nc.http_timeout != oc->http_timeout)
 		log_warn("reload: HTTP connection limits apply at the next "
 		    "start");
+	if (nc.allow_same_uid_builds != oc->allow_same_uid_builds)
+		subid_log_builds(nc.allow_same_uid_builds, NULL,
+		    nc.state_dir);
 	conf_free(oc);
 	*oc = nc;		/* every module holds &k->conf */
 	log_set_level(oc->log_level);
@@ -708,6 +713,12 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	/* Before any thread or child: kilnd leaves its delegated cgroup
+	 * for a child of it, so that builds can get limits next to it. */
+	if (cgroup_self_setup("/sys/fs/cgroup", err, sizeof err) == 0)
+		log_info("%s", err);
+	else
+		log_warn("%s", err);
 	/*
 	 * The farm's signing key: created on first start, refused when
 	 * others can read it.  It stays in this process; no worker or
@@ -752,12 +763,19 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out_queue;
 	}
+	if (k.conf.store_max_size == CONF_STORE_MAX_AUTO)
+		log_info("store_max_size not set: retention keeps %llu bytes "
+		    "of artifacts, half the store's file system",
+		    (unsigned long long)conf_store_max_size(&k.conf,
+		    store_fs_size(k.store)));
 	k.worker = find_worker(&k.conf);
 	if (access(k.worker, X_OK) != 0) {
 		log_error("kiln-worker not found at %s: builds cannot run (set "
 		    "worker_path in kilnd.conf)", k.worker);
 		goto out_queue;
 	}
+	subid_log_builds(k.conf.allow_same_uid_builds, k.worker,
+	    k.conf.state_dir);
 	/* Before the loop runs, so blocking on `go version` is fine. */
 	k.toolchains = xcalloc(1, sizeof *k.toolchains);
 	if (toolchains_discover(k.toolchains, &k.conf, err, sizeof err) != 0)

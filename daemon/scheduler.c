@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "sbuf.h"
 #include "scheduler.h"
 #include "store.h"
+#include "subid.h"
 #include "toolid.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -101,6 +103,9 @@ struct sjob {
 	struct sbuf deps_log;		/* the deps step's output */
 	bool cancel;
 	int64_t idle_since;		/* fetched, nothing running since */
+	/* Bytes its targets stored, against max_job_output_size; shared
+	 * by their publications on the thread pool. */
+	struct store_budget output;
 	struct starget *targets;
 	unsigned ntargets;
 	struct sjob *next;
@@ -166,10 +171,6 @@ repo_key(char out[33], const char *repo)
 	free(id);
 }
 
-static char *
-state_path(struct sched *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /*
  * A job's trust class names the caches its builds write (SECURITY.md):
  * a build of an unprotected ref or of a submission without the admin
@@ -181,6 +182,10 @@ trust_word(const struct sjob *j)
 {
 	return j->job->trust == TRUST_PROTECTED ? "protected" : "unprotected";
 }
+
+static char *
+state_path(struct sched *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static char *
 state_path(struct sched *s, const char *fmt, ...)
@@ -238,6 +243,7 @@ drop_job(struct sjob *j, bool force)
 		}
 	}
 	job_free(j->job);
+	store_budget_destroy(&j->output);
 	free(j->recipe);
 	jobplan_free(&j->plan);
 	sbuf_free(&j->deps_log);
@@ -299,6 +305,45 @@ log_write(struct starget *st, const char *buf, size_t n)
 	wake_watchers(st);
 }
 
+/*
+ * Users read a target's log and error; where kilnd keeps its state is the
+ * operator's business.  A lower layer's message (the store's on a full
+ * disk, say) may name a path there: "<state dir>" stands for it.
+ */
+static void
+hide_state_dir(const struct sched *s, char *msg, size_t size)
+{
+	static const char name[] = "<state dir>";
+	const char *dir = s->conf->state_dir;
+	size_t dlen = strlen(dir), nlen = sizeof name - 1;
+	char *p = msg;
+
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;
+	if (dlen <= 1 || size == 0)
+		return;
+	while ((p = memmem(p, strlen(p), dir, dlen)) != NULL) {
+		size_t off = (size_t)(p - msg), tail = strlen(p + dlen);
+		unsigned char next = (unsigned char)p[dlen];
+
+		/* /srv/kiln is not in /srv/kiln2: whole names only. */
+		if (isalnum(next) || next == '.' || next == '-' || next == '_') {
+			p += dlen;
+			continue;
+		}
+		if (off + nlen >= size) {
+			snprintf(p, size - off, "%s", name);
+			return;
+		}
+		if (off + nlen + tail >= size)
+			tail = size - 1 - off - nlen;
+		memmove(p + nlen, p + dlen, tail);
+		memcpy(p, name, nlen);
+		p[nlen + tail] = '\0';
+		p += nlen;
+	}
+}
+
 static void
 log_line(struct starget *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -317,7 +362,8 @@ log_line(struct starget *st, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	n = n + 7 > (int)sizeof line - 2 ? (int)sizeof line - 2 : n + 7;
+	hide_state_dir(st->s, line + 7, sizeof line - 8);
+	n = (int)strlen(line);
 	line[n++] = '\n';
 	if (st->log_fd >= 0 && write(st->log_fd, line, (size_t)n) == n)
 		st->log_bytes += (size_t)n;
@@ -348,7 +394,8 @@ task_done(struct sched *s)
 	maybe_stopped(s);
 }
 
-/* rm -rf of a work tree, in the background. */
+/* rm -rf of a work tree, in the background; a tree that a killed worker
+ * left to a build's subordinate ids is reclaimed first (subid.h). */
 struct rmtree_task {
 	uv_work_t req;
 	struct sched *s;
@@ -359,7 +406,7 @@ static void
 rmtree_work(uv_work_t *req)
 {
 	struct rmtree_task *t = req->data;
-	int rc = util_rmtree(t->path);
+	int rc = subid_rmtree(t->s->worker, t->path);
 
 	if (rc != 0)
 		log_warn("cannot remove %s: %s", t->path, strerror(-rc));
@@ -414,7 +461,7 @@ publish_work(uv_work_t *req)
 
 	t->rc = store_publish_dir(s->store, t->dir, &t->lim, &t->arts,
 	    &t->narts, t->why, sizeof t->why);
-	if ((rc = util_rmtree(t->root)) != 0)
+	if ((rc = subid_rmtree(s->worker, t->root)) != 0)
 		log_warn("cannot remove %s: %s", t->root, strerror(-rc));
 }
 
@@ -456,6 +503,8 @@ start_publish(struct starget *st, int code)
 	t->root = xstrdup(st->root);
 	t->lim.max_files = st->s->conf->max_artifacts;
 	t->lim.max_bytes = (int64_t)st->s->conf->max_artifact_size;
+	t->lim.budget = &st->j->output;
+	t->lim.max_total = (int64_t)st->s->conf->max_job_output_size;
 	st->busy = true;
 	queue_task(st->s, &t->req, publish_work, publish_after);
 }
@@ -503,8 +552,17 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	struct sched *s = st->s;
 	struct watcher *w, *next;
 	enum job_state js = JOB_RUNNING;
+	char shown[2048];
+	const char *user_error = NULL;
 	int rc;
 
+	/* The operator's log keeps `error` whole; users get it without
+	 * paths of the state directory. */
+	if (error != NULL) {
+		snprintf(shown, sizeof shown, "%s", error);
+		hide_state_dir(s, shown, sizeof shown);
+		user_error = shown;
+	}
 	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
 		rc = queue_release(s->q, st->claim.target_id);
@@ -513,14 +571,14 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	} else {
 		struct queue_outcome o = {
 			.state = state, .exit_status = exit_status,
-			.error = error, .arts = arts, .narts = narts,
+			.error = user_error, .arts = arts, .narts = narts,
 			.cache_key = st->cache_key, .cached = st->cached,
 			.cached_from = st->cached_from,
 		};
 		rc = queue_finish_build(s->q, st->claim.target_id, &o, &js);
 		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
 		    target_state_name(state), error ? ": " : "",
-		    error ? error : "",
+		    error ? user_error : "",
 		    st->start_ms ? (util_now_ms() - st->start_ms) / 1000.0 : 0);
 		log_info("job %" PRId64 " %s: %s%s%s", st->claim.job_id,
 		    st->t.name, target_state_name(state), error ? ": " : "",
@@ -589,8 +647,8 @@ build_done(struct child *c)
 		/* Not the build's fault: back to the queue. */
 		worker_unavailable(st->s, NULL);
 		st->release = true;
-		snprintf(why, sizeof why, "cannot start kiln-worker (%s)",
-		    st->s->worker);
+		/* Where it is installed is for kilnd's log, not the job's. */
+		snprintf(why, sizeof why, "cannot start kiln-worker");
 	} else
 		snprintf(why, sizeof why, "kiln-worker ended without a result "
 		    "(exit %lld, signal %d)", (long long)c->exit_status,
@@ -659,9 +717,11 @@ fail_now(struct starget *st, const char *why)
 }
 
 /*
- * kiln-worker build's command line, for a build and for the deps step:
- * the work (mirror, commit, root, target, timeout), the farm's limits,
+ * kiln-worker build's options, for a build and for the deps step: the
+ * work (mirror, commit, root, target, timeout), the farm's limits,
  * `extra` options (NULL-terminated), the plan's variables and program.
+ * They reach the worker through --config-fd (spawn_worker_build), never
+ * its command line.
  */
 static char **
 worker_build_argv(struct sched *s, const char *mirror, const char *commit,
@@ -676,8 +736,6 @@ worker_build_argv(struct sched *s, const char *mirror, const char *commit,
 	if (n + 2 > cap) { cap *= 2; argv = xreallocarray(argv, cap, sizeof *argv); } \
 	argv[n++] = (x); argv[n] = NULL; \
 } while (0)
-	ARG(xstrdup(s->worker));
-	ARG(xstrdup("build"));
 	ARG(xstrdup("--mirror")); ARG(xstrdup(mirror));
 	ARG(xstrdup("--commit")); ARG(xstrdup(commit));
 	ARG(xstrdup("--root")); ARG(xstrdup(root));
@@ -690,6 +748,8 @@ worker_build_argv(struct sched *s, const char *mirror, const char *commit,
 	ARG(xstrdup("--file-size"));
 	ARG(xasprintf("%zu", conf->build_file_size));
 	ARG(xstrdup("--build-uid")); ARG(xasprintf("%u", conf->build_uid));
+	if (conf->allow_same_uid_builds)
+		ARG(xstrdup("--allow-same-uid"));
 	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
 	for (size_t i = 0; plan->env[i]; i++) {
 		ARG(xstrdup("--env"));
@@ -708,6 +768,25 @@ argv_free(char **argv)
 	for (size_t i = 0; argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/*
+ * kiln-worker build with its options (worker_build_argv) in a memfd on
+ * its fd 4 (after stdout, stderr and the status pipe), read through
+ * --config-fd.  The build's pid 1 is a clone of the worker and the build
+ * can read its /proc/1/cmdline: that shows "kiln-worker build
+ * --config-fd 4" and nothing of the state directory, the caches or the
+ * build's variables.  The environment is PATH alone.
+ */
+static int
+spawn_worker_build(struct sched *s, struct child *c, char **opts,
+    child_data_cb on_data, child_done_cb on_done, void *data)
+{
+	char *argv[] = { s->worker, "build", "--config-fd", "4", NULL };
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+
+	return child_spawn_args(c, s->loop, argv, env, 3, opts, on_data,
+	    on_done, data);
 }
 
 /* What a build's templates and toolchain come from. */
@@ -773,7 +852,6 @@ spawn_build(struct starget *st)
 	const struct kiln_config *conf = s->conf;
 	struct recipe_plan plan = { 0 };
 	char **argv = NULL, key[33], why[256], *dir, *lp, *mirror, *cache;
-	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
 	int rc;
 
 	struct recipe_ctx ctx;
@@ -851,8 +929,8 @@ spawn_build(struct starget *st)
 	}
 	st->start_ms = util_now_ms();
 	st->started = true;
-	rc = child_spawn(&st->child, s->loop, argv, env, 3, build_data,
-	    build_done, st);
+	rc = spawn_worker_build(s, &st->child, argv, build_data, build_done,
+	    st);
 	if (rc != 0)
 		log_error("job %" PRId64 " %s: cannot spawn %s: %s", j->job->id,
 		    st->t.name, s->worker, uv_strerror(rc));
@@ -1242,7 +1320,8 @@ on_sweep(uv_timer_t *h)
 	t->s = s;
 	t->r.keep_jobs = s->conf->keep_jobs;
 	t->r.keep_days = s->conf->keep_days;
-	t->r.max_bytes = s->conf->store_max_size;
+	t->r.max_bytes = conf_store_max_size(s->conf,
+	    store_fs_size(s->store));
 	t->logs = state_path(s, "logs");
 	s->sweeping = true;
 	queue_task(s, &t->req, sweep_work, sweep_after);
@@ -1515,6 +1594,7 @@ fetch_done(struct child *c)
 
 		if (!giveback) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
+			hide_state_dir(s, why, sizeof why);
 			for (struct starget *st = j->targets; deps && st;
 			    st = st->next)
 				deps_log_to(st, why);
@@ -1652,7 +1732,6 @@ start_deps(struct sjob *j)
 	struct recipe_ctx ctx;
 	struct fetch *f;
 	char key[33], why[256], *dir, *modcache;
-	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
 	char **argv;
 	int rc;
 
@@ -1670,15 +1749,21 @@ start_deps(struct sjob *j)
 	{
 		char *mirror = state_path(s, "mirrors/%s.git", key);
 		/* The host's own platform: nothing is built. */
+		/*
+		 * The host's network, unlike a network = yes build (slirp4netns,
+		 * none of the host's addresses): it runs only kiln's own `go
+		 * mod download`, which must reach the module proxy wherever
+		 * the operator runs it, on the host's loopback too.
+		 */
 		const char *extra[] = { "--modcache", modcache, "--modcache-rw",
-		    "--network", NULL };
+		    "--host-network", NULL };
 
 		argv = worker_build_argv(s, mirror, j->job->commit, f->root,
 		    "linux/amd64", conf->fetch_timeout, extra, &plan);
 		free(mirror);
 	}
-	rc = child_spawn(&f->child, s->loop, argv, env, 3, fetch_data,
-	    fetch_done, f);
+	rc = spawn_worker_build(s, &f->child, argv, fetch_data, fetch_done,
+	    f);
 	if (rc != 0) {
 		sbuf_adds(&f->err, "cannot start kiln-worker: ");
 		sbuf_adds(&f->err, uv_strerror(rc));
@@ -1692,6 +1777,26 @@ start_deps(struct sjob *j)
 }
 
 /* --- scheduling --------------------------------------------------------------- */
+
+/*
+ * What the job's targets already stored: after a restart, or once its
+ * sjob was dropped while idle, its cap is not counted afresh.  Reused
+ * artifacts wrote nothing.
+ */
+static int64_t
+job_output_bytes(const struct job *job)
+{
+	int64_t n = 0;
+
+	for (size_t i = 0; i < job->ntargets; i++) {
+		const struct job_target *t = &job->targets[i];
+		if (t->state != TARGET_SUCCEEDED || t->cached)
+			continue;
+		for (size_t k = 0; k < t->nartifacts; k++)
+			n += t->artifacts[k].size;
+	}
+	return n;
+}
 
 static void
 start_claim(struct sched *s, const struct queue_claim *c)
@@ -1711,6 +1816,7 @@ start_claim(struct sched *s, const struct queue_claim *c)
 		j = xcalloc(1, sizeof *j);
 		j->s = s;
 		j->job = job;
+		store_budget_init(&j->output, job_output_bytes(job));
 		j->next = s->jobs;
 		s->jobs = j;
 	}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "xmalloc.h"
 
 #define COPY_CHUNK (256 * 1024)
+#define MARGIN_MAX (1ULL << 30)
 
 struct store {
 	char *root;		/* STATE/store */
@@ -30,6 +32,15 @@ struct store {
 	 * fate, so it never deletes one that a publisher just reused.
 	 */
 	uv_rwlock_t lock;
+	/*
+	 * Bytes that publications in progress have yet to write: the free
+	 * space statvfs reports does not show them, so each check counts
+	 * them as taken.
+	 */
+	uv_mutex_t space_lock;
+	int64_t pending;
+	uint64_t fs_size;	/* bytes, at store_open() */
+	uint64_t margin;	/* free bytes a publication leaves */
 };
 
 static void
@@ -67,6 +78,7 @@ store_open(struct store **out, const char *state_dir, char *err,
     size_t errsize)
 {
 	struct store *s = xcalloc(1, sizeof *s);
+	struct statvfs vfs;
 	int rc;
 
 	s->root = xasprintf("%s/store", state_dir);
@@ -82,8 +94,20 @@ store_open(struct store **out, const char *state_dir, char *err,
 		free(s);
 		return -1;
 	}
+	if (statvfs(s->root, &vfs) != 0) {
+		snprintf(err, errsize, "cannot read the size of the file "
+		    "system of %s: %s", s->root, strerror(errno));
+		free(s->root);
+		free(s->blobs);
+		free(s->tmp);
+		free(s);
+		return -1;
+	}
+	s->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	s->margin = s->fs_size / 20 < MARGIN_MAX ? s->fs_size / 20 : MARGIN_MAX;
 	clear_tmp(s->tmp);
 	uv_rwlock_init(&s->lock);
+	uv_mutex_init(&s->space_lock);
 	*out = s;
 	return 0;
 }
@@ -94,10 +118,36 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	uv_rwlock_destroy(&s->lock);
+	uv_mutex_destroy(&s->space_lock);
 	free(s->root);
 	free(s->blobs);
 	free(s->tmp);
 	free(s);
+}
+
+uint64_t
+store_fs_size(const struct store *s)
+{
+	return s->fs_size;
+}
+
+uint64_t
+store_free_margin(const struct store *s)
+{
+	return s->margin;
+}
+
+void
+store_budget_init(struct store_budget *b, int64_t used)
+{
+	uv_mutex_init(&b->lock);
+	b->used = used;
+}
+
+void
+store_budget_destroy(struct store_budget *b)
+{
+	uv_mutex_destroy(&b->lock);
 }
 
 bool
@@ -271,7 +321,11 @@ put_fd(struct store *s, int in, const char *name, int64_t size,
 	buf = xmalloc(COPY_CHUNK);
 	crypto_hash_sha256_init(&st);
 	for (;;) {
-		ssize_t n = read(in, buf, COPY_CHUNK);
+		/* At most one byte past the checked size: a file that grew
+		 * meanwhile is refused without copying what it grew by. */
+		size_t want = size - total < COPY_CHUNK ?
+		    (size_t)(size - total) + 1 : COPY_CHUNK;
+		ssize_t n = read(in, buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -281,6 +335,11 @@ put_fd(struct store *s, int in, const char *name, int64_t size,
 		}
 		if (n == 0)
 			break;
+		if (n > size - total) {
+			snprintf(why, whysize, "out/%s changed while it was "
+			    "stored", name);
+			goto fail;
+		}
 		crypto_hash_sha256_update(&st, buf, (size_t)n);
 		if (write_all(out, buf, (size_t)n) != 0) {
 			snprintf(why, whysize, "cannot write to the store: %s",
@@ -334,6 +393,103 @@ show_name(char *out, size_t size, const char *name)
 	out[j] = '\0';
 }
 
+/* a + b, or INT64_MAX when that does not fit; both are >= 0. */
+static int64_t
+add_sat(int64_t a, int64_t b)
+{
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/*
+ * Reserve n bytes of the job's budget, or say why not.  Under the lock,
+ * so that targets of one job publishing at once share the cap.
+ */
+static int
+take_budget(const struct store_limits *lim, int64_t n, const char *sparse,
+    char *why, size_t whysize)
+{
+	struct store_budget *b = lim->budget;
+	int rc = 0;
+
+	if (b == NULL)
+		return 0;
+	uv_mutex_lock(&b->lock);
+	if (add_sat(b->used, n) > lim->max_total && b->used == 0) {
+		snprintf(why, whysize, "out/ holds %lld bytes%s, more than "
+		    "%lld bytes (max_job_output_size)", (long long)n, sparse,
+		    (long long)lim->max_total);
+		rc = -1;
+	} else if (add_sat(b->used, n) > lim->max_total) {
+		snprintf(why, whysize, "out/ holds %lld bytes%s; with the %lld "
+		    "bytes of this job's other targets, that is more than %lld "
+		    "bytes (max_job_output_size)", (long long)n,
+		    sparse, (long long)b->used, (long long)lim->max_total);
+		rc = -1;
+	} else
+		b->used += n;
+	uv_mutex_unlock(&b->lock);
+	return rc;
+}
+
+static void
+give_budget(const struct store_limits *lim, int64_t n)
+{
+	if (lim->budget == NULL)
+		return;
+	uv_mutex_lock(&lim->budget->lock);
+	lim->budget->used -= n;
+	uv_mutex_unlock(&lim->budget->lock);
+}
+
+/*
+ * Reserve n bytes of the store's file system: what statvfs says is free,
+ * less what publications in progress will still write, must keep the
+ * margin after n more.  Better a clear error now than a full disk under
+ * the database and every build.
+ */
+static int
+take_space(struct store *s, int64_t n, char *why, size_t whysize)
+{
+	struct statvfs vfs;
+	uint64_t avail, need;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	uv_mutex_lock(&s->space_lock);
+	if (statvfs(s->tmp, &vfs) != 0) {
+		snprintf(why, whysize, "cannot read the free space of the "
+		    "store: %s", strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	need = (uint64_t)n + (uint64_t)s->pending + s->margin;
+	if (avail < need) {
+		snprintf(why, whysize, "the store's file system has %llu "
+		    "bytes free; %lld bytes more%s would leave less than its "
+		    "free-space margin of %llu bytes (free space, or keep "
+		    "fewer jobs: store_max_size)", (unsigned long long)avail,
+		    (long long)n, s->pending > 0 ? ", with the publications in "
+		    "progress," : "", (unsigned long long)s->margin);
+		rc = -1;
+	} else
+		s->pending += n;
+out:
+	uv_mutex_unlock(&s->space_lock);
+	return rc;
+}
+
+static void
+give_space(struct store *s, int64_t n)
+{
+	if (n == 0)
+		return;
+	uv_mutex_lock(&s->space_lock);
+	s->pending -= n;
+	uv_mutex_unlock(&s->space_lock);
+}
+
 static int
 cmp_artifact(const void *a, const void *b)
 {
@@ -370,9 +526,10 @@ store_publish_dir(struct store *s, const char *dir,
 {
 	struct artifact *arts = NULL;
 	size_t n = 0, cap = 0;
-	int64_t total = 0;
+	int64_t total = 0, disk = 0;
+	bool budget = false, space = false;
 	struct dirent *de;
-	char shown[400];
+	char shown[400], sparse[100] = "";
 	int dfd, rc = -1;
 	DIR *d;
 
@@ -414,12 +571,9 @@ store_publish_dir(struct store *s, const char *dir,
 			    "(max_artifacts)", lim->max_files);
 			goto out;
 		}
-		total += sb.st_size;
-		if (total > lim->max_bytes) {
-			snprintf(why, whysize, "out/ holds more than %lld bytes "
-			    "(max_artifact_size)", (long long)lim->max_bytes);
-			goto out;
-		}
+		/* What the copy writes is the length, holes and all. */
+		total = add_sat(total, sb.st_size);
+		disk = add_sat(disk, (int64_t)sb.st_blocks * 512);
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
 			arts = xreallocarray(arts, cap, sizeof *arts);
@@ -431,6 +585,24 @@ store_publish_dir(struct store *s, const char *dir,
 	}
 	if (n > 1)
 		qsort(arts, n, sizeof *arts, cmp_artifact);
+	/* A build that made sparse files is told why its few blocks on
+	 * disk count as much more. */
+	if (disk < total)
+		snprintf(sparse, sizeof sparse, " (%lld bytes on disk: "
+		    "sparse files count at their full length)",
+		    (long long)disk);
+	if (total > lim->max_bytes) {
+		snprintf(why, whysize, "out/ holds %lld bytes%s, more than "
+		    "%lld bytes (max_artifact_size)", (long long)total, sparse,
+		    (long long)lim->max_bytes);
+		goto out;
+	}
+	if (take_budget(lim, total, sparse, why, whysize) != 0)
+		goto out;
+	budget = true;
+	if (take_space(s, total, why, whysize) != 0)
+		goto out;
+	space = true;
 	for (size_t i = 0; i < n; i++) {
 		char hex[STORE_HEX_LEN + 1];
 		struct stat sb;
@@ -462,6 +634,11 @@ store_publish_dir(struct store *s, const char *dir,
 	n = 0;
 	rc = 0;
 out:
+	/* Written now: statvfs counts it.  Refused: the job's share too. */
+	if (space)
+		give_space(s, total);
+	if (budget && rc != 0)
+		give_budget(lim, total);
 	artifacts_free(arts, n);
 	closedir(d);
 	return rc;

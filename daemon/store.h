@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "job.h"
 
 #define STORE_HEX_LEN 64
@@ -44,9 +46,26 @@ int store_touch(struct store *s, const char *hex);
 int store_put_buf(struct store *s, const void *buf, size_t len,
     char hex[STORE_HEX_LEN + 1], char *why, size_t whysize);
 
+/*
+ * What several publications may write together: one job's targets share
+ * one (max_job_output_size).  A publication reserves its whole size
+ * before it copies a byte, under the lock, so two targets publishing at
+ * once cannot both pass the cap; a failed one gives its share back.
+ */
+struct store_budget {
+	uv_mutex_t lock;
+	int64_t used;			/* published or reserved, bytes */
+};
+void store_budget_init(struct store_budget *b, int64_t used);
+void store_budget_destroy(struct store_budget *b);
+
 struct store_limits {
 	size_t max_files;		/* files per out directory */
 	int64_t max_bytes;		/* their total size */
+	/* With a budget: the most its publications write together.  NULL:
+	 * no cap but max_bytes. */
+	struct store_budget *budget;
+	int64_t max_total;
 };
 
 /*
@@ -56,11 +75,25 @@ struct store_limits {
  * with a reason naming the file, and nothing is stored: every entry is
  * checked before the first is copied.  An empty directory is fine (a
  * recipe that only tests publishes nothing).
+ * Sizes are what the store will write: each file's length, holes
+ * included (a sparse file costs the build almost nothing and the store
+ * its whole length).  Before copying, the total must fit the limits and
+ * the store's file system must keep its free-space margin after it and
+ * after the publications in progress (store_free_margin).
  * On success *arts (sorted by name, sha256 set) has *n entries.
  */
 int store_publish_dir(struct store *s, const char *dir,
     const struct store_limits *lim, struct artifact **arts, size_t *n,
     char *why, size_t whysize);
+/* The size of the store's file system in bytes, read at store_open(). */
+uint64_t store_fs_size(const struct store *s);
+/*
+ * Free space a publication must leave on that file system: 5% of its
+ * size, at most 1 GiB, so that the database, logs and builds can still
+ * write when the store is nearly full.
+ */
+uint64_t store_free_margin(const struct store *s);
+
 /* Letters, digits, '.', '_', '+', '-'; not starting with '.' or '-';
  * 1..128 bytes. */
 bool store_name_ok(const char *name);

@@ -1,6 +1,5 @@
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "walk.h"
 #include "xmalloc.h"
 
 int64_t
@@ -79,58 +79,38 @@ util_mkdir_p(const char *path, unsigned mode)
 	return 0;
 }
 
-/* Remove everything in the open directory fd (closed here). */
-static int
-rm_contents(int fd)
-{
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	int rc = 0;
-
-	if (d == NULL) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		struct stat sb;
-		int sub;
-
-		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), n, 0) == 0)
-			continue;
-		if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISDIR(sb.st_mode)) {
-			rc = rc ? rc : -errno;
-			continue;
-		}
-		/* A build may leave read-only directories (Go's module
-		 * cache does): make them ours to empty. */
-		fchmodat(dirfd(d), n, 0700, 0);
-		sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (sub < 0 || rm_contents(sub) != 0 ||
-		    unlinkat(dirfd(d), n, AT_REMOVEDIR) != 0)
-			rc = rc ? rc : -errno;
-	}
-	closedir(d);
-	return rc;
-}
-
+/*
+ * rm -rf on a tree a build may have made: as deep as it likes, with
+ * symlinks anywhere and directories it made 0500 or 0000 (Go's module
+ * cache does).  walk.h goes down and up without recursion and without
+ * following symlinks; a file is unlinked where it is found, a directory
+ * once it is empty.  It goes on past what it cannot remove and returns
+ * the first error.
+ */
 int
 util_rmtree(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+	struct walk *w;
+	struct walk_entry e;
 	int rc;
 
-	fchmod(fd, 0700);
-	if ((rc = rm_contents(fd)) != 0)
-		return rc;
-	return rmdir(path) == 0 ? 0 : -errno;
+	if ((rc = walk_open(&w, path, WALK_CHMOD)) != 0)
+		return rc == -ENOENT ? 0 : rc;
+	while (walk_next(w, &e) != WALK_END) {
+		int error = 0;
+
+		if (e.type == WALK_FILE && unlinkat(e.fd, e.name, 0) != 0)
+			error = errno;
+		else if (e.type == WALK_DIR_DONE &&
+		    unlinkat(e.fd, e.name, AT_REMOVEDIR) != 0)
+			error = errno;
+		else if (e.type == WALK_ERROR)
+			error = e.error;
+		if (error != 0 && error != ENOENT && rc == 0)
+			rc = -error;
+	}
+	walk_close(w);
+	return rc;
 }
 
 int

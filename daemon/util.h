@@ -15,7 +15,11 @@ int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 int util_mkdir_p(const char *path, unsigned mode);
 /* The value of a hex digit, or -1. */
 int util_hexval(char c);
-/* rm -rf path, never following symlinks; 0 (also when absent) or -errno. */
+/*
+ * rm -rf path, never following symlinks, at any depth (walk.h); 0 (also
+ * when absent) or the first -errno; -ESTALE when someone else moved a
+ * directory of the tree meanwhile.
+ */
 int util_rmtree(const char *path);
 
 /*

@@ -26,9 +26,11 @@
 #include <jansson.h>
 
 #include "cgroup.h"
+#include "idmap.h"
 #include "mirror.h"
 #include "sandbox.h"
 #include "target.h"
+#include "tree.h"
 #include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -39,8 +41,6 @@
 #define DEFAULT_NOFILE 4096
 #define DEFAULT_BUILD_UID 65534
 #define MAX_TIMEOUT (7 * 24 * 3600)
-/* Directory levels chown_tree descends (two fds per level). */
-#define MAX_TREE_DEPTH 200
 
 struct build_args {
 	const char *mirror;
@@ -51,12 +51,13 @@ struct build_args {
 	const char *modcache;
 	bool modcache_rw;
 	int64_t timeout;
-	bool network;
+	enum sandbox_network network;
 	uint64_t memory;
 	int64_t pids;
 	uint64_t file_size;
 	int64_t nofile;
 	int64_t build_uid;
+	bool allow_same_uid;	/* unprivileged without subordinate ids */
 	int status_fd;
 	char **env;		/* NULL-terminated, pointers into argv */
 	size_t nenv;
@@ -117,7 +118,8 @@ parse_args(struct build_args *a, int argc, char **argv)
 	enum {
 		O_MIRROR = 256, O_COMMIT, O_ROOT, O_TARGET, O_TIMEOUT, O_CACHE,
 		O_NETWORK, O_MEMORY, O_PIDS, O_FILE_SIZE, O_NOFILE, O_BUILD_UID,
-		O_STATUS_FD, O_ENV, O_MODCACHE, O_MODCACHE_RW,
+		O_STATUS_FD, O_ENV, O_MODCACHE, O_MODCACHE_RW, O_ALLOW_SAME_UID,
+		O_HOST_NETWORK,
 	};
 	static const struct option opts[] = {
 		{ "mirror", required_argument, NULL, O_MIRROR },
@@ -127,6 +129,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "cache", required_argument, NULL, O_CACHE },
 		{ "network", no_argument, NULL, O_NETWORK },
+		{ "host-network", no_argument, NULL, O_HOST_NETWORK },
 		{ "memory", required_argument, NULL, O_MEMORY },
 		{ "pids", required_argument, NULL, O_PIDS },
 		{ "file-size", required_argument, NULL, O_FILE_SIZE },
@@ -136,6 +139,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		{ "env", required_argument, NULL, O_ENV },
 		{ "modcache", required_argument, NULL, O_MODCACHE },
 		{ "modcache-rw", no_argument, NULL, O_MODCACHE_RW },
+		{ "allow-same-uid", no_argument, NULL, O_ALLOW_SAME_UID },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
@@ -160,9 +164,17 @@ parse_args(struct build_args *a, int argc, char **argv)
 		case O_ROOT: a->root = optarg; break;
 		case O_TARGET: a->target = optarg; break;
 		case O_CACHE: a->cache = optarg; break;
-		case O_NETWORK: a->network = true; break;
+		case O_NETWORK:
+		case O_HOST_NETWORK:
+			if (a->network != SANDBOX_NET_NONE)
+				return usage_error("%s", "--network and "
+				    "--host-network: one of them, once");
+			a->network = c == O_NETWORK ? SANDBOX_NET_SLIRP :
+			    SANDBOX_NET_HOST;
+			break;
 		case O_MODCACHE: a->modcache = optarg; break;
 		case O_MODCACHE_RW: a->modcache_rw = true; break;
+		case O_ALLOW_SAME_UID: a->allow_same_uid = true; break;
 		case O_TIMEOUT:
 			if (util_parse_int64(optarg, 1, MAX_TIMEOUT, &a->timeout) != 0)
 				return usage_error("--timeout wants seconds in "
@@ -315,112 +327,18 @@ prepare_root(const char *root, char *err, size_t errsize)
 }
 
 /*
- * chown -R without following anything: every step is relative to an open
- * directory and refuses symlinks, because the cache was written by earlier
- * builds, which may have planted symlinks (or swap a directory for one
- * while we walk) to make a root worker hand /etc/shadow to the build uid.
- * A non-directory that is not ours and has other hard links is left
- * alone: it could be a link to a file outside the tree.
- */
-static int
-chown_tree_fd(int dirfd, const char *path, uid_t uid, gid_t gid, int depth,
-    char *err, size_t errsize)
-{
-	struct dirent *e;
-	DIR *d = NULL;
-	int fd = -1, ret = -1;
-
-	if (depth > MAX_TREE_DEPTH) {
-		snprintf(err, errsize, "%s: directories nested too deep", path);
-		goto out;
-	}
-	if (fchown(dirfd, uid, gid) != 0) {
-		snprintf(err, errsize, "chown %s: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = dup(dirfd);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		snprintf(err, errsize, "read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = -1;	/* owned by d */
-	while ((e = readdir(d)) != NULL) {
-		struct stat st;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			if (errno == ENOENT)
-				continue;
-			snprintf(err, errsize, "stat %s/%s: %s", path, e->d_name,
-			    strerror(errno));
-			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			char *subpath;
-			int rc;
-			if (sub < 0) {
-				snprintf(err, errsize, "open %s/%s: %s", path,
-				    e->d_name, strerror(errno));
-				goto out;
-			}
-			subpath = xasprintf("%s/%s", path, e->d_name);
-			rc = chown_tree_fd(sub, subpath, uid, gid, depth + 1, err,
-			    errsize);
-			free(subpath);
-			close(sub);
-			if (rc != 0)
-				goto out;
-			continue;
-		}
-		if (st.st_uid == uid && st.st_gid == gid)
-			continue;
-		if (st.st_nlink > 1 && !S_ISLNK(st.st_mode))
-			continue;
-		if (fchownat(dirfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-		    errno != ENOENT) {
-			snprintf(err, errsize, "chown %s/%s: %s", path, e->d_name,
-			    strerror(errno));
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	if (d != NULL)
-		closedir(d);
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
-static int
-chown_tree(const char *path, uid_t uid, gid_t gid, char *err, size_t errsize)
-{
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errsize, "open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	rc = chown_tree_fd(fd, path, uid, gid, 0, err, errsize);
-	close(fd);
-	return rc;
-}
-
-/*
  * The module cache is shared by every deps step and holds every module
  * the farm ever fetched: walking it on each job would cost seconds.  The
  * build user made everything in it, so the walk is needed only when the
  * build uid changed or an earlier walk did not finish.  A walk that
  * finished is recorded beside the cache (DIR.owner, written by us, out
- * of every sandbox's reach), never inside it.
+ * of every sandbox's reach), never inside it.  With subordinate ids
+ * (ids not NULL; uid and gid are theirs) the walk runs in a user
+ * namespace of its own (idmap.h).
  */
 static int
-modcache_own(const char *dir, uid_t uid, gid_t gid, char *err,
-    size_t errsize)
+modcache_own(const char *dir, uid_t uid, gid_t gid, const struct subid *ids,
+    char *err, size_t errsize)
 {
 	char path[PATH_MAX], want[64], have[64] = "";
 	struct stat st;
@@ -438,7 +356,8 @@ modcache_own(const char *dir, uid_t uid, gid_t gid, char *err,
 	    st.st_uid == uid && st.st_gid == gid)
 		return 0;
 	unlink(path);
-	if (chown_tree(dir, uid, gid, err, errsize) != 0)
+	if ((ids != NULL ? idmap_chown(ids, &dir, 1, IDMAP_TO_BUILD, err,
+	    errsize) : tree_chown(dir, uid, gid, err, errsize)) != 0)
 		return -1;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0644);
@@ -453,20 +372,79 @@ modcache_own(const char *dir, uid_t uid, gid_t gid, char *err,
 	return 0;
 }
 
+/* In the checkout's sandbox: the mirror at SANDBOX_MIRROR, the work
+ * tree at /src. */
+static int
+checkout_in_sandbox(void *data, char *err, size_t errsize)
+{
+	const char *commit = data;
+	int rc;
+
+	if (mirror_init() != 0) {
+		snprintf(err, errsize, "cannot initialize libgit2");
+		return 1;
+	}
+	rc = mirror_checkout(SANDBOX_MIRROR, commit, "/src", err, errsize);
+	mirror_shutdown();
+	return rc == 0 ? 0 : 1;
+}
+
+/*
+ * libgit2 reads the commit's objects, which the repository wrote, so it
+ * does so in a sandbox of its own (sandbox_run): the mirror read-only,
+ * ROOT/src writable, no network, nothing else of the host's files.
+ */
 static int
 checkout(const struct build_args *a, char *err, size_t errsize)
 {
 	char src[PATH_MAX];
-	int rc;
+	struct sandbox_bind binds[2] = {
+		{ .host = a->mirror, .inside = SANDBOX_MIRROR },
+		{ .host = src, .inside = "/src", .writable = true },
+	};
+	struct sandbox_run_config cfg = {
+		.binds = binds, .nbinds = 2, .hostname = "kiln-checkout",
+		.fn = checkout_in_sandbox, .data = (void *)a->commit,
+	};
+	int code;
 
 	snprintf(src, sizeof src, "%s/src", a->root);
-	if (mirror_init() != 0) {
-		snprintf(err, errsize, "cannot initialize libgit2");
+	if (sandbox_run(&code, &cfg, err, errsize) != 0)
 		return -1;
-	}
-	rc = mirror_checkout(a->mirror, a->commit, src, err, errsize);
-	mirror_shutdown();
-	return rc;
+	if (code != 0 && err[0] == '\0')
+		snprintf(err, errsize, "checkout of %s failed (exit %d)",
+		    a->commit, code);
+	return code == 0 ? 0 : -1;
+}
+
+/*
+ * Whose ids an unprivileged worker's build runs as.  Not ours: we own
+ * what kilnd owns (the signing key, the database, every mirror, cache
+ * and log), and a build running as us could reach all of it through any
+ * hole in the sandbox.  So the first subordinate uid and gid of our user
+ * (subid.h), and our own only where kilnd was told to allow it
+ * (--allow-same-uid, from allow_same_uid_builds).  The message names no
+ * user: it becomes the job's error.  0, or -1 with err.
+ */
+static int
+build_identity(const struct build_args *a, struct subid *ids, bool *subids,
+    char *err, size_t errsize)
+{
+	char why[512];
+	int rc = subid_find(ids, why, sizeof why);
+
+	*subids = rc == 1;
+	if (rc == 1 || (rc == 0 && a->allow_same_uid))
+		return 0;
+	if (rc < 0)
+		snprintf(err, errsize, "%s", why);
+	else
+		snprintf(err, errsize, "refusing to build as kilnd's own uid: "
+		    "kilnd's user has no subordinate ids in %s and %s (set "
+		    "allow_same_uid_builds = yes in kilnd.conf to build as "
+		    "kilnd's uid anyway; unsafe)", SUBID_UID_FILE,
+		    SUBID_GID_FILE);
+	return -1;
 }
 
 /* "kiln-<basename of ROOT>-<worker pid>"; the pid lets a later worker
@@ -497,11 +475,53 @@ cgroup_name(const char *root)
  * they are.  Messages of lower layers (the sandbox, libgit2) name them
  * too, hence one pass over the final message.
  */
+/*
+ * A cgroup's path shows where kilnd runs in the host's cgroup tree
+ * (its service and slice) and the build group's name: "<cgroup>/" and
+ * the path's last component say enough to find it from the host.
+ */
+static void
+hide_cgroup_paths(char *msg, size_t size)
+{
+	static const char root[] = "/sys/fs/cgroup";
+	char *p = msg;
+
+	while ((p = strstr(p, root)) != NULL) {
+		size_t len = strcspn(p, " :;,'\"\n"), off = (size_t)(p - msg);
+		char path[PATH_MAX], *last, shown[PATH_MAX];
+		size_t tail, nlen;
+
+		if (len >= sizeof path) {
+			p += len;
+			continue;
+		}
+		memcpy(path, p, len);
+		path[len] = '\0';
+		last = strrchr(path, '/');
+		snprintf(shown, sizeof shown, "<cgroup>%s",
+		    len > sizeof root - 1 ? last : "");
+		nlen = strlen(shown);
+		tail = strlen(p + len);
+		if (off + nlen + tail >= size)
+			tail = off + nlen < size ? size - 1 - off - nlen : 0;
+		if (off + nlen >= size) {
+			snprintf(p, size - off, "%s", shown);
+			return;
+		}
+		memmove(p + nlen, p + len, tail);
+		memcpy(p, shown, nlen);
+		p[nlen + tail] = '\0';
+		p += nlen;
+	}
+}
+
 static void
 hide_paths(char *err, size_t errsize, const struct build_args *a)
 {
 	static const char *const parts[] = { "/src", "/out", "/tmp" };
 	char path[PATH_MAX];
+
+	hide_cgroup_paths(err, errsize);
 
 	if (a->root != NULL) {
 		for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -516,6 +536,32 @@ hide_paths(char *err, size_t errsize, const struct build_args *a)
 		mirror_hide_path(err, errsize, a->modcache, "/gomod");
 	if (a->mirror != NULL)
 		mirror_hide_path(err, errsize, a->mirror, "<mirror>");
+}
+
+/*
+ * After a build under subordinate ids its work tree goes back to us:
+ * kilnd reads /out and removes the tree as itself.  When that fails the
+ * build failed, as kilnd cannot publish what it cannot read.  (A tree
+ * that a killed worker never gave back, kilnd reclaims with kiln-worker
+ * reclaim before it removes it.)
+ */
+static void
+give_back(const struct build_args *a, const struct subid *ids,
+    enum build_status *st, char *err, size_t errsize)
+{
+	char why[PATH_MAX];
+	const char *root = a->root;
+
+	if (idmap_chown(ids, &root, 1, IDMAP_TO_SELF, why, sizeof why) == 0)
+		return;
+	if (*st == ST_ERROR) {
+		hide_paths(why, sizeof why, a);
+		worker_msg("cannot give the work tree back to kilnd: %s", why);
+		return;
+	}
+	snprintf(err, errsize, "cannot give the work tree back to kilnd: %s",
+	    why);
+	*st = ST_ERROR;
 }
 
 static void
@@ -562,12 +608,18 @@ build_main(int argc, char **argv)
 	struct sandbox_config cfg;
 	struct sandbox_result res;
 	struct sandbox *sb = NULL;
+	struct sandbox_slirp *slirp = NULL;
+	struct sandbox_hostaddrs *hostaddrs = NULL;
+	/* Read at start: kiln-worker(8), ENVIRONMENT. */
+	const char *slirp_program = getenv("KILN_SLIRP4NETNS");
 	struct cgroup *cg = NULL;
 	char *cgname = NULL;
 	char err[PATH_MAX + 512] = "";
 	enum build_status st = ST_ERROR;
 	int value = 0, sfd = -1, cancel_sig = 0, ret = WORKER_EXIT_ERROR;
 	bool root_user = geteuid() == 0;
+	bool use_subids = false, handed = false;
+	struct subid ids;
 	sigset_t mask;
 	int64_t deadline;
 	char path[PATH_MAX];
@@ -588,6 +640,9 @@ build_main(int argc, char **argv)
 	/* SIG_IGN here would make the kernel reap pid 1 behind our back. */
 	signal(SIGCHLD, SIG_DFL);
 
+	if (!root_user && build_identity(&a, &ids, &use_subids, err,
+	    sizeof err) != 0)
+		goto out;
 	if (prepare_root(a.root, err, sizeof err) != 0)
 		goto out;
 	if (checkout(&a, err, sizeof err) != 0)
@@ -607,13 +662,20 @@ build_main(int argc, char **argv)
 	cfg.modcache = a.modcache;
 	cfg.modcache_rw = a.modcache_rw;
 	cfg.network = a.network;
+	/* Seen from here, the host's namespace: pid 1 blocks them inside. */
+	if (a.network == SANDBOX_NET_SLIRP) {
+		if (sandbox_hostaddrs_collect(&hostaddrs, err, sizeof err) != 0)
+			goto out;
+		cfg.hostaddrs = hostaddrs;
+	}
 	cfg.nofile = (rlim_t)a.nofile;
 	cfg.fsize = (rlim_t)a.file_size;
 	cfg.argv = a.argv;
 	cfg.envp = a.env;
 	/*
 	 * Root runs the build as a dedicated uid (nobody by default) and gives
-	 * it the work tree; an unprivileged worker can map only itself.
+	 * it the work tree; an unprivileged worker as its first subordinate
+	 * ids (build_identity), or, where kilnd allows it, as itself.
 	 */
 	if (root_user) {
 		static const char *const subdirs[] = { "src", "out", "tmp" };
@@ -621,17 +683,36 @@ build_main(int argc, char **argv)
 		cfg.outer_gid = (gid_t)a.build_uid;
 		for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
 			snprintf(path, sizeof path, "%s/%s", a.root, subdirs[i]);
-			if (chown_tree(path, cfg.outer_uid, cfg.outer_gid, err,
+			if (tree_chown(path, cfg.outer_uid, cfg.outer_gid, err,
 			    sizeof err) != 0)
 				goto out;
 		}
-		if (a.cache != NULL && chown_tree(a.cache, cfg.outer_uid,
+		if (a.cache != NULL && tree_chown(a.cache, cfg.outer_uid,
 		    cfg.outer_gid, err, sizeof err) != 0)
 			goto out;
 		/* Builds only read the module cache (Go makes it world
 		 * readable); the deps step writes it as the build user. */
 		if (a.modcache_rw && modcache_own(a.modcache, cfg.outer_uid,
-		    cfg.outer_gid, err, sizeof err) != 0)
+		    cfg.outer_gid, NULL, err, sizeof err) != 0)
+			goto out;
+	} else if (use_subids) {
+		char dirs[3][PATH_MAX];
+		const char *give[4] = { dirs[0], dirs[1], dirs[2], a.cache };
+
+		cfg.outer_uid = ids.uid;
+		cfg.outer_gid = ids.gid;
+		cfg.subids = true;
+		snprintf(dirs[0], sizeof dirs[0], "%s/src", a.root);
+		snprintf(dirs[1], sizeof dirs[1], "%s/out", a.root);
+		snprintf(dirs[2], sizeof dirs[2], "%s/tmp", a.root);
+		/* From here on the tree goes back to us at the end, whatever
+		 * happens: kilnd reads /out and removes the tree as itself. */
+		handed = true;
+		if (idmap_chown(&ids, give, a.cache != NULL ? 4 : 3,
+		    IDMAP_TO_BUILD, err, sizeof err) != 0)
+			goto out;
+		if (a.modcache_rw && modcache_own(a.modcache, ids.uid, ids.gid,
+		    &ids, err, sizeof err) != 0)
 			goto out;
 	} else {
 		cfg.outer_uid = getuid();
@@ -647,6 +728,7 @@ build_main(int argc, char **argv)
 		 * cap on a fork bomb then; it counts every process of that uid
 		 * on the host, so it is only a backstop.
 		 */
+		hide_paths(err, sizeof err, &a);
 		worker_msg("warning: no cgroups (%s): no memory limit, process "
 		    "limit by RLIMIT_NPROC only", err);
 		cg = NULL;
@@ -670,6 +752,19 @@ build_main(int argc, char **argv)
 	if (cg != NULL && cgroup_attach(cg, sandbox_pid(sb), err,
 	    sizeof err) != 0)
 		goto out;
+	/*
+	 * A network build's tap0 is configured before pid 1 goes on, and
+	 * slirp4netns goes into the build's cgroups: its memory is the
+	 * build's, and the cgroup kill below takes it too.
+	 */
+	if (a.network == SANDBOX_NET_SLIRP) {
+		if (sandbox_slirp_start(&slirp, sandbox_pid(sb), slirp_program,
+		    err, sizeof err) != 0)
+			goto out;
+		if (cg != NULL && cgroup_attach(cg, sandbox_slirp_pid(slirp),
+		    err, sizeof err) != 0)
+			goto out;
+	}
 	if (sandbox_release(sb, err, sizeof err) != 0)
 		goto out;
 
@@ -706,6 +801,8 @@ build_main(int argc, char **argv)
 	cgroup_kill(cg);
 	sandbox_kill(sb);
 	sandbox_wait(sb, &res);
+	sandbox_slirp_stop(slirp);
+	slirp = NULL;
 	cgroup_destroy(cg);
 	cg = NULL;
 
@@ -733,6 +830,14 @@ build_main(int argc, char **argv)
 		ret = 128 + res.signal;
 	}
 out:
+	/* Killed and reaped, and with it its whole pid namespace, before
+	 * the tree changes hands. */
+	sandbox_free(sb);
+	sb = NULL;
+	sandbox_slirp_stop(slirp);
+	slirp = NULL;
+	if (handed)
+		give_back(&a, &ids, &st, err, sizeof err);
 	if (st == ST_ERROR) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "unknown error");
@@ -740,12 +845,12 @@ out:
 		worker_msg("%s", err);
 		ret = WORKER_EXIT_ERROR;
 	}
-	sandbox_free(sb);
 	cgroup_destroy(cg);
 	write_status(a.status_fd, st, value, err);
 	if (sfd >= 0)
 		close(sfd);
 	free(cgname);
 	free(a.env);
+	sandbox_hostaddrs_free(hostaddrs);
 	return ret;
 }

@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +13,16 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "worker.h"
+#include "xmalloc.h"
+
+/*
+ * The most --config-fd reads: what Linux allows on a whole command line by
+ * default (a quarter of an 8 MiB stack), which is where the options were
+ * before they moved into a file descriptor.
+ */
+#define CONFIG_MAX (2U << 20)
 
 void
 worker_msg(const char *fmt, ...)
@@ -135,4 +146,93 @@ worker_is_sha1_hex(const char *s)
 		if (!isxdigit((unsigned char)s[i]))
 			return false;
 	return i == 40;
+}
+
+/*
+ * Why a file descriptor: the build's pid 1 is a clone of the worker, and
+ * /proc/1/cmdline is readable by the build.  On the command line, the
+ * options (the state directory's work, mirror and cache paths, every
+ * --env value) were the build's to read; in a file descriptor that is
+ * closed before the sandbox exists, they are not.  The format is the one
+ * of /proc/PID/cmdline, so every option passes unchanged, whatever it
+ * holds, and the mode's own parser reads it as it reads argv.
+ */
+int
+worker_config_args(char ***out, int *outc, const char *mode, const char *fd,
+    char *err, size_t errsize)
+{
+	char *buf = NULL, **argv, *p;
+	size_t len = 0, cap = 0, n = 0;
+	int64_t v;
+	int cfd;
+
+	/*
+	 * Not 0, 1 or 2: those are the build's own stdin, stdout and stderr,
+	 * and a config fd among them could cross into the sandbox.
+	 */
+	if (util_parse_int64(fd, 3, INT_MAX, &v) != 0 ||
+	    fcntl((int)v, F_GETFD) < 0) {
+		snprintf(err, errsize, "--config-fd wants an open fd above 2, "
+		    "got '%s'", fd);
+		return -1;
+	}
+	cfd = (int)v;
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 65536) {
+			cap = cap == 0 ? 65536 : cap * 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(cfd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errsize, "--config-fd %d: read: %s", cfd,
+			    strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > CONFIG_MAX) {
+			snprintf(err, errsize, "--config-fd %d: more than %u "
+			    "bytes of options", cfd, CONFIG_MAX);
+			goto fail;
+		}
+	}
+	close(cfd);
+	cfd = -1;
+	if (len == 0) {
+		snprintf(err, errsize, "--config-fd %d: no options (want "
+		    "arguments, each ended by a NUL byte)", (int)v);
+		goto fail;
+	}
+	/* Cut short, or not this format at all: nothing of it is used. */
+	if (buf[len - 1] != '\0') {
+		snprintf(err, errsize, "--config-fd %d: the options do not end "
+		    "with a NUL byte (each argument ends with one)", (int)v);
+		goto fail;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			n++;
+	/* The vector and the strings in one block: one free(3). */
+	argv = xmalloc((n + 2) * sizeof *argv + len);
+	p = memcpy((char *)(argv + n + 2), buf, len);
+	argv[0] = (char *)mode;
+	for (size_t i = 1; i <= n; i++) {
+		argv[i] = p;
+		p += strlen(p) + 1;
+	}
+	argv[n + 1] = NULL;
+	free(buf);
+	*out = argv;
+	*outc = (int)n + 1;
+	return 0;
+fail:
+	if (cfd >= 0)
+		close(cfd);
+	free(buf);
+	return -1;
 }

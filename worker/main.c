@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "worker.h"
@@ -37,13 +38,15 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: kiln-worker fetch --mirror DIR --url URL --ref REF [--job-ref REF]\n"
+"       kiln-worker fetch|build --config-fd FD\n"
 "       kiln-worker build --mirror DIR --commit SHA --root DIR\n"
 "                   --target OS/ARCH[/VARIANT] --timeout SECONDS\n"
 "                   [--cache DIR] [--modcache DIR [--modcache-rw]]\n"
-"                   [--network] [--memory BYTES] [--pids N]\n"
+"                   [--network | --host-network] [--memory BYTES] [--pids N]\n"
 "                   [--file-size BYTES] [--nofile N] [--build-uid UID]\n"
 "                   [--status-fd FD] [--env NAME=VALUE]...\n"
-"                   -- PROGRAM [ARG...]\n"
+"                   [--allow-same-uid] -- PROGRAM [ARG...]\n"
+"       kiln-worker reclaim [--] PATH...\n"
 "       kiln-worker --version | --help\n"
 "\n"
 "fetch: update the bare mirror DIR of URL, resolve REF to a commit and print\n"
@@ -65,7 +68,9 @@ usage(FILE *f)
 "  --cache DIR         writable cache, mounted at /cache\n"
 "  --modcache DIR      Go module cache, mounted read-only at /gomod\n"
 "  --modcache-rw       ... and writable (the deps step only)\n"
-"  --network           keep the host network (default: loopback only)\n"
+"  --network           own network namespace with slirp4netns: the outside,\n"
+"                      none of the host's addresses (default: loopback only)\n"
+"  --host-network      keep the host's network namespace (kilnd's deps step)\n"
 "  --memory BYTES      memory limit, K/M/G/T suffixes (default 4G)\n"
 "  --pids N            process and thread limit (default 1024)\n"
 "  --file-size BYTES   largest file the build may write (default 2G)\n"
@@ -73,19 +78,63 @@ usage(FILE *f)
 "  --build-uid UID     host uid of the build when run as root (default 65534)\n"
 "  --status-fd FD      write one JSON status line to FD at the end\n"
 "  --env NAME=VALUE    environment variable of the build (repeatable)\n"
+"  --allow-same-uid    not root and no range in /etc/subuid: build as the\n"
+"                      worker's own uid (unsafe; refused without it)\n"
+"\n"
+"reclaim: give trees that builds under subordinate ids left (a killed\n"
+"  worker) back to the caller's own uid and gid, so that they can be removed.\n"
+"\n"
+"--config-fd FD: read the options that follow fetch or build from FD instead,\n"
+"  each argument ended by a NUL byte (the format of /proc/PID/cmdline).\n"
 "\n"
 "Exit: fetch 0, 1 on failure; build the build's code, 128+signal, 124 on\n"
 "timeout, 125 when the sandbox or checkout failed; 2 on usage errors.\n"
 "See kiln-worker(8).\n");
 }
 
+/*
+ * MODE --config-fd FD (or --config-fd=FD), alone: the options are read
+ * from FD and parsed as if they followed MODE on the command line.
+ * kilnd starts every build so, keeping them out of /proc/PID/cmdline.
+ */
+static int
+run_mode(int (*mode_main)(int, char **), int argc, char **argv)
+{
+	const char *fd;
+	char err[256], **args = NULL;
+	int n, rc, want;
+
+	if (argc >= 3 && strcmp(argv[2], "--config-fd") == 0) {
+		fd = argc >= 4 ? argv[3] : "";
+		want = 4;
+	} else if (argc >= 3 && strncmp(argv[2], "--config-fd=", 12) == 0) {
+		fd = argv[2] + 12;
+		want = 3;
+	} else
+		return mode_main(argc - 1, argv + 1);
+	if (argc > want) {
+		worker_msg("%s: --config-fd FD comes alone: every option is "
+		    "read from FD", argv[1]);
+		return WORKER_EXIT_USAGE;
+	}
+	if (worker_config_args(&args, &n, argv[1], fd, err, sizeof err) != 0) {
+		worker_msg("%s: %s", argv[1], err);
+		return WORKER_EXIT_USAGE;
+	}
+	rc = mode_main(n, args);
+	free(args);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
-		return fetch_main(argc - 1, argv + 1);
+		return run_mode(fetch_main, argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "build") == 0)
-		return build_main(argc - 1, argv + 1);
+		return run_mode(build_main, argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "reclaim") == 0)
+		return reclaim_main(argc - 1, argv + 1);
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);

@@ -8,6 +8,8 @@
  *   ------                          ---------------------------
  *   clone(NEWUSER|NEWNS|NEWPID|...) PR_SET_PDEATHSIG(SIGKILL); wait on pipe
  *   setgroups deny, uid_map, gid_map
+ *   (subordinate ids: newuidmap, newgidmap;
+ *   pid 1 drops the supplementary groups)
  *   (caller: move pid 1 into cgroups)
  *   release ------------------->    new cgroup namespace root
  *                                   mount tree, pivot_root, hostname, lo
@@ -47,8 +49,11 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/securebits.h>
 
+#include "idmap.h"
 #include "sandbox.h"
+#include "sandbox-int.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -116,35 +121,29 @@ set_errno_msg(char *err, size_t errsize, const char *fmt, ...)
 	return -1; \
 } while (0)
 
-/* A bind source, opened with O_PATH before anything is mounted. */
-struct bind_src {
-	const char *host;	/* path on the host */
-	const char *inside;	/* path in the new root */
-	bool optional;		/* skip when missing on the host */
-	bool writable;
-	bool device;		/* a device node: no nodev on its mount */
-	int fd;			/* O_PATH, or -1 */
-	bool is_dir;
-	char *link;		/* a symlink reproduced as such, or NULL */
-};
-
-static int
+int
 open_src(struct bind_src *b, bool keep_symlink, char *err, size_t errsize)
 {
 	struct stat st;
 
+	/*
+	 * Messages name b->inside, never b->host: they reach the build log,
+	 * and b->host of the work tree and the caches lies in kilnd's state
+	 * directory.  (Cut short to fit a report, a host path could not even
+	 * be recognised and hidden afterwards.)
+	 */
 	b->fd = -1;
 	b->link = NULL;
 	if (lstat(b->host, &st) != 0) {
 		if (errno == ENOENT && b->optional)
 			return 0;
-		FAIL_ERRNO("%s", b->host);
+		FAIL_ERRNO("%s", b->inside);
 	}
 	if (keep_symlink && S_ISLNK(st.st_mode)) {
 		char buf[4096];
 		ssize_t n = readlink(b->host, buf, sizeof buf - 1);
 		if (n < 0)
-			FAIL_ERRNO("readlink %s", b->host);
+			FAIL_ERRNO("readlink %s", b->inside);
 		buf[n] = '\0';
 		b->link = xstrdup(buf);
 		return 0;
@@ -158,15 +157,15 @@ open_src(struct bind_src *b, bool keep_symlink, char *err, size_t errsize)
 	if (b->fd < 0) {
 		if (errno == ENOENT && b->optional)
 			return 0;
-		FAIL_ERRNO("open %s", b->host);
+		FAIL_ERRNO("open %s", b->inside);
 	}
 	if (fstat(b->fd, &st) != 0)
-		FAIL_ERRNO("stat %s", b->host);
+		FAIL_ERRNO("stat %s", b->inside);
 	b->is_dir = S_ISDIR(st.st_mode);
 	return 0;
 }
 
-static void
+void
 close_src(struct bind_src *b)
 {
 	if (b->fd >= 0)
@@ -176,9 +175,10 @@ close_src(struct bind_src *b)
 	b->link = NULL;
 }
 
+/* "shown" names path in err (as the build sees it). */
 static int
-set_attr(const char *path, uint64_t set, bool recursive, char *err,
-    size_t errsize)
+set_attr(const char *path, const char *shown, uint64_t set, bool recursive,
+    char *err, size_t errsize)
 {
 	struct mount_attr attr;
 
@@ -188,12 +188,12 @@ set_attr(const char *path, uint64_t set, bool recursive, char *err,
 	 * MS_REMOUNT|MS_RDONLY would only change its top mount. */
 	if (mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr,
 	    sizeof attr) != 0)
-		FAIL_ERRNO("mount_setattr %s", path);
+		FAIL_ERRNO("mount_setattr %s", shown);
 	return 0;
 }
 
 /* Bind b (already opened) at root + b->inside; mount point created here. */
-static int
+int
 bind_at(const char *root, const struct bind_src *b, char *err, size_t errsize)
 {
 	char dst[4096], src[64];
@@ -207,18 +207,19 @@ bind_at(const char *root, const struct bind_src *b, char *err, size_t errsize)
 	snprintf(dst, sizeof dst, "%s%s", root, b->inside);
 	if (b->link != NULL) {
 		if (symlink(b->link, dst) != 0)
-			FAIL_ERRNO("symlink %s", dst);
+			FAIL_ERRNO("symlink %s", b->inside);
 		return 0;
 	}
 	if (b->fd < 0)
 		return 0;	/* optional and missing */
+	/* dst is under the work root on the host: messages name b->inside. */
 	if (b->is_dir) {
 		if (mkdir(dst, 0755) != 0 && errno != EEXIST)
-			FAIL_ERRNO("mkdir %s", dst);
+			FAIL_ERRNO("mkdir %s", b->inside);
 	} else {
 		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
-			FAIL_ERRNO("create %s", dst);
+			FAIL_ERRNO("create %s", b->inside);
 		close(fd);
 	}
 	snprintf(src, sizeof src, "/proc/self/fd/%d", b->fd);
@@ -228,10 +229,10 @@ bind_at(const char *root, const struct bind_src *b, char *err, size_t errsize)
 	 * is refused (it would uncover what they hide).
 	 */
 	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
-		FAIL_ERRNO("bind %s on %s", b->host, b->inside);
+		FAIL_ERRNO("bind %s", b->inside);
 	if (!b->writable)
 		attrs |= MOUNT_ATTR_RDONLY;
-	return set_attr(dst, attrs, true, err, errsize);
+	return set_attr(dst, b->inside, attrs, true, err, errsize);
 }
 
 /* Write text to path (opened O_WRONLY | extra); "shown" names it in err. */
@@ -261,7 +262,7 @@ write_file(const char *root, const char *path, const char *text, char *err,
 	return write_text(dst, O_CREAT | O_EXCL, text, path, err, errsize);
 }
 
-static int
+int
 make_dir(const char *root, const char *path, mode_t mode, char *err,
     size_t errsize)
 {
@@ -275,7 +276,7 @@ make_dir(const char *root, const char *path, mode_t mode, char *err,
 	return 0;
 }
 
-static int
+int
 make_link(const char *root, const char *path, const char *target, char *err,
     size_t errsize)
 {
@@ -295,7 +296,7 @@ make_link(const char *root, const char *path, const char *target, char *err,
  * worker died first; the report pipe can: the worker holds its read end
  * until it exits, and a pipe without readers polls as POLLERR.
  */
-static int
+int
 tie_to_worker(int report_fd)
 {
 	struct pollfd p = { report_fd, POLLOUT, 0 };
@@ -314,10 +315,12 @@ static const char passwd_text[] =
 static const char group_text[] =
 	"build:x:1000:\n"
 	"nogroup:x:65534:\n";
-/* Without a network only loopback exists: nothing of the host's names. */
+/* Without the host's network: nothing of the host's names. */
 static const char hosts_text[] =
 	"127.0.0.1\tlocalhost " SANDBOX_HOSTNAME "\n"
 	"::1\tlocalhost ip6-localhost ip6-loopback\n";
+/* slirp4netns's DNS forwarder (port 53 only, to the host's resolver). */
+static const char slirp_resolv_text[] = "nameserver 10.0.2.3\n";
 
 enum {
 	SRC_USR,
@@ -363,7 +366,8 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 		[SRC_ALTERNATIVES] = { "/etc/alternatives", "/etc/alternatives", true, false, false, -1, false, NULL },
 		[SRC_NSSWITCH] = { "/etc/nsswitch.conf", "/etc/nsswitch.conf", true, false, false, -1, false, NULL },
 		[SRC_LOCALTIME] = { "/etc/localtime", "/etc/localtime", true, false, false, -1, false, NULL },
-		/* With the host's network: its names, resolver and CAs. */
+		/* Names and resolver with the host's network only; the CAs
+		 * with any network. */
 		[SRC_HOSTS] = { "/etc/hosts", "/etc/hosts", true, false, false, -1, false, NULL },
 		[SRC_RESOLV] = { "/etc/resolv.conf", "/etc/resolv.conf", true, false, false, -1, false, NULL },
 		[SRC_SSL] = { "/etc/ssl", "/etc/ssl", true, false, false, -1, false, NULL },
@@ -398,8 +402,10 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 		if ((i == SRC_CACHE && cfg->cache == NULL) ||
 		    (i == SRC_MODCACHE && cfg->modcache == NULL))
 			continue;
-		if (cfg->network == false &&
-		    (i == SRC_HOSTS || i == SRC_RESOLV || i == SRC_SSL))
+		if ((i == SRC_HOSTS || i == SRC_RESOLV) &&
+		    cfg->network != SANDBOX_NET_HOST)
+			continue;
+		if (i == SRC_SSL && cfg->network == SANDBOX_NET_NONE)
 			continue;
 		if (open_src(&s[i], keep_link, err, errsize) != 0)
 			goto out;
@@ -409,10 +415,17 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 	 * Become the build user now (all capabilities in this namespace stay,
 	 * as its uid 0 is not mapped), so that everything created from here on
 	 * is the build user's: a tmpfs of this user namespace accepts only
-	 * mapped owners.
+	 * mapped owners.  Under subordinate ids uid 0 is mapped (to the
+	 * worker, for slirp4netns) and we are it: the capabilities are kept
+	 * across the change by SECBIT_NO_SETUID_FIXUP, set only around it.
+	 * The worker's supplementary groups go first (setgroups is allowed
+	 * there): kilnd's group would open kilnd's group-readable files.
 	 */
-	if (setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 ||
-	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0) {
+	if ((cfg->subids && (setgroups(0, NULL) != 0 ||
+	    prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)) ||
+	    setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 ||
+	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0 ||
+	    (cfg->subids && prctl(PR_SET_SECUREBITS, 0, 0, 0, 0) != 0)) {
 		snprintf(err, errsize, "become uid %d: %s", SANDBOX_UID,
 		    strerror(errno));
 		goto out;
@@ -451,8 +464,11 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 	if (write_file(root, "/etc/passwd", passwd_text, err, errsize) != 0 ||
 	    write_file(root, "/etc/group", group_text, err, errsize) != 0)
 		goto out;
-	if (!cfg->network &&
+	if (cfg->network != SANDBOX_NET_HOST &&
 	    write_file(root, "/etc/hosts", hosts_text, err, errsize) != 0)
+		goto out;
+	if (cfg->network == SANDBOX_NET_SLIRP && write_file(root,
+	    "/etc/resolv.conf", slirp_resolv_text, err, errsize) != 0)
 		goto out;
 
 	/*
@@ -514,6 +530,25 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 			snprintf(err, errsize, "mount /proc: %s", strerror(errno));
 			goto out;
 		}
+	}
+	/*
+	 * /proc/cmdline is the host kernel's command line: its boot device,
+	 * and in a virtual machine what the host passed (vsock ports of its
+	 * agents, say).  Nothing a build needs: /dev/null over it, read-only.
+	 */
+	{
+		char null[4096], cmdline[4096];
+		snprintf(null, sizeof null, "%s/dev/null", root);
+		snprintf(cmdline, sizeof cmdline, "%s/proc/cmdline", root);
+		if (mount(null, cmdline, NULL, MS_BIND, NULL) != 0) {
+			snprintf(err, errsize, "hide /proc/cmdline: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (set_attr(cmdline, "/proc/cmdline", MOUNT_ATTR_RDONLY |
+		    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false, err,
+		    errsize) != 0)
+			goto out;
 	}
 
 	/*
@@ -577,7 +612,7 @@ out:
 	return ret;
 }
 
-static int
+int
 drop_capabilities(char *err, size_t errsize)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -734,7 +769,16 @@ child_main(const struct sandbox_config *cfg, int sync_rd, int report_fd)
 		child_fail(report_fd, err);
 	if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) != 0)
 		child_fail(report_fd, "sethostname failed");
-	if (!cfg->network && loopback_up(err, sizeof err) != 0)
+	if (cfg->network != SANDBOX_NET_HOST && loopback_up(err,
+	    sizeof err) != 0)
+		child_fail(report_fd, err);
+	/*
+	 * slirp4netns connects from the host's namespace: the host's own
+	 * addresses must be unreachable before the build runs, set while we
+	 * still hold CAP_NET_ADMIN here (the build never does).
+	 */
+	if (cfg->network == SANDBOX_NET_SLIRP &&
+	    sandbox_net_block_host(cfg->hostaddrs, err, sizeof err) != 0)
 		child_fail(report_fd, err);
 	/*
 	 * Not dumpable: the build runs as the same uid, and could otherwise
@@ -787,7 +831,7 @@ sandbox_start(struct sandbox **out, const struct sandbox_config *cfg,
 	flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
 	    CLONE_NEWUTS | CLONE_NEWCGROUP;
 	/* Without a network namespace the build has the host's network. */
-	if (!cfg->network)
+	if (cfg->network != SANDBOX_NET_HOST)
 		flags |= CLONE_NEWNET;
 	fflush(NULL);
 	pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL,
@@ -816,16 +860,30 @@ sandbox_start(struct sandbox **out, const struct sandbox_config *cfg,
 	 * namespaces.  "deny" first: an unprivileged writer may not map gids
 	 * otherwise, and the build must never call setgroups(2).
 	 */
-	if (write_proc(pid, "setgroups", "deny", err, errsize) != 0)
-		goto out;
-	snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_UID,
-	    (unsigned long)cfg->outer_uid);
-	if (write_proc(pid, "uid_map", map, err, errsize) != 0)
-		goto out;
-	snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_GID,
-	    (unsigned long)cfg->outer_gid);
-	if (write_proc(pid, "gid_map", map, err, errsize) != 0)
-		goto out;
+	if (cfg->subids) {
+		/*
+		 * Ids that are not ours: the setuid helpers map them (idmap.h),
+		 * and 0 to the worker: slirp4netns's own sandbox becomes uid 0
+		 * in the build's namespace.  pid 1 leaves 0 before anything is
+		 * built, and nothing inside is the worker's.  setgroups stays
+		 * allowed, for pid 1 to drop the supplementary groups.
+		 */
+		struct subid ids = { cfg->outer_uid, cfg->outer_gid };
+
+		if (idmap_map(pid, &ids, true, err, errsize) != 0)
+			goto out;
+	} else {
+		if (write_proc(pid, "setgroups", "deny", err, errsize) != 0)
+			goto out;
+		snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_UID,
+		    (unsigned long)cfg->outer_uid);
+		if (write_proc(pid, "uid_map", map, err, errsize) != 0)
+			goto out;
+		snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_GID,
+		    (unsigned long)cfg->outer_gid);
+		if (write_proc(pid, "gid_map", map, err, errsize) != 0)
+			goto out;
+	}
 
 	*out = sb;
 	sb = NULL;

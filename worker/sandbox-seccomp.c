@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <seccomp.h>
 
@@ -41,6 +43,18 @@ static const char *const denied[] = {
 	 * see into, and a frequent source of kernel bugs; builds use none. */
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 };
+
+/*
+ * The socket families a build may open: local sockets, IPv4 and IPv6,
+ * and netlink, which the C library and Go use to list interfaces and
+ * routes.  Every other family is refused.  Namespaces do not separate
+ * them all: AF_VSOCK reaches the services of a virtual machine's host
+ * whatever the network namespace, and AF_PACKET, AF_BLUETOOTH, AF_CAN,
+ * AF_RDS, AF_TIPC and their like are kernel code a build has no use for.
+ */
+static const int socket_families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
+/* Above every family the kernel knows (AF_MAX is 46 in Linux 6.x). */
+#define SOCKET_FAMILY_LIMIT 64
 
 /* clone(2) flags that create namespaces. */
 static const unsigned long clone_ns_flags[] = {
@@ -91,6 +105,37 @@ sandbox_seccomp_apply(char *err, size_t errsize)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
 		    SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i],
 		    clone_ns_flags[i]));
+		if (rc != 0)
+			goto out;
+	}
+	/*
+	 * socket(2) and socketpair(2) of any other family: EAFNOSUPPORT, what
+	 * a kernel built without that family answers, so a program that
+	 * probes for one takes the path it takes on such a kernel; EPERM
+	 * would read as a broken sandbox and make some fail instead.  One
+	 * rule per refused value (rules for one call are OR'ed, comparisons
+	 * within one rule AND'ed); the last catches every larger value, and
+	 * with it any value with bits above the 32 that the kernel reads.
+	 */
+	for (int nr = 0; nr < 2; nr++) {
+		int call = nr == 0 ? SCMP_SYS(socket) : SCMP_SYS(socketpair);
+
+		what = nr == 0 ? "socket" : "socketpair";
+		for (int fam = 0; fam < SOCKET_FAMILY_LIMIT; fam++) {
+			bool allowed = false;
+			for (size_t i = 0; i < sizeof socket_families /
+			    sizeof socket_families[0]; i++)
+				if (socket_families[i] == fam)
+					allowed = true;
+			if (allowed)
+				continue;
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
+			    call, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+			if (rc != 0)
+				goto out;
+		}
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+		    SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)SOCKET_FAMILY_LIMIT));
 		if (rc != 0)
 			goto out;
 	}

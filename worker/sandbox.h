@@ -6,11 +6,16 @@
  *                      life cycle below (start, release, kill, wait)
  *   sandbox-rlimit.c   resource limits of the build process
  *   sandbox-seccomp.c  the system-call filter of the build process
+ *   sandbox-run.c      the fetch's and the checkout's sandbox, built from
+ *                      the same steps (sandbox-int.h)
+ *   sandbox-net.c      the network of a network build: slirp4netns, and
+ *                      the host's addresses made unreachable inside
  *   cgroup*.c          memory and pids limits and whole-tree kill (cgroup.h)
  *
  * Life cycle, in the worker:
  *   sandbox_start    clone the new namespaces; pid 1 waits on a sync pipe
- *   (the caller moves sandbox_pid() into its cgroups here)
+ *   (the caller moves sandbox_pid() into its cgroups here, and starts
+ *   slirp4netns for a network build: sandbox_slirp_start)
  *   sandbox_release  let pid 1 build the mount tree and start the build
  *   sandbox_kill     SIGKILL pid 1: the kernel kills its whole namespace
  *   sandbox_wait     reap pid 1 and read what happened to the build
@@ -28,6 +33,14 @@
 #define SANDBOX_GID 1000
 #define SANDBOX_HOSTNAME "kiln-build"
 
+/* The build's network (kiln-worker(8) --network, --host-network). */
+enum sandbox_network {
+	SANDBOX_NET_NONE,	/* own namespace with loopback only */
+	SANDBOX_NET_SLIRP,	/* own namespace, slirp4netns: never the host */
+	SANDBOX_NET_HOST,	/* the host's namespace: kilnd's deps step only */
+};
+struct sandbox_hostaddrs;
+
 struct sandbox_config {
 	const char *root;	/* holds src/, out/ and tmp/ */
 	const char *cache;	/* bound at /cache, or NULL */
@@ -35,9 +48,14 @@ struct sandbox_config {
 	 * only for the deps step that fills it (go mod download). */
 	const char *modcache;
 	bool modcache_rw;
-	bool network;		/* keep the host's network namespace */
+	enum sandbox_network network;
+	/* SANDBOX_NET_SLIRP: what pid 1 makes unreachable (sandbox-net.c) */
+	const struct sandbox_hostaddrs *hostaddrs;
 	uid_t outer_uid;	/* host uid/gid that SANDBOX_UID/GID map to */
 	gid_t outer_gid;
+	/* outer_uid/gid are subordinate ids of an unprivileged worker: only
+	 * newuidmap/newgidmap may map them (idmap.h). */
+	bool subids;
 	rlim_t nofile;		/* RLIMIT_NOFILE */
 	rlim_t fsize;		/* RLIMIT_FSIZE */
 	rlim_t nproc;		/* RLIMIT_NPROC, or 0 to leave it alone */
@@ -79,5 +97,76 @@ int sandbox_rlimit_apply(const struct sandbox_config *cfg, char *err,
 
 /* sandbox-seccomp.c: in the build process, the last step before exec. */
 int sandbox_seccomp_apply(char *err, size_t errsize);
+
+/*
+ * sandbox-net.c.  In the worker, in the host's namespace, before
+ * sandbox_start: the host's own addresses (getifaddrs(3)).
+ */
+int sandbox_hostaddrs_collect(struct sandbox_hostaddrs **out, char *err,
+    size_t errsize);
+void sandbox_hostaddrs_free(struct sandbox_hostaddrs *h);
+/* In pid 1, in the build's namespace, while it has CAP_NET_ADMIN there:
+ * a prohibit route for each of them. */
+int sandbox_net_block_host(const struct sandbox_hostaddrs *h, char *err,
+    size_t errsize);
+
+struct sandbox_slirp;
+/*
+ * After sandbox_start, before sandbox_release: start slirp4netns on the
+ * namespace of pid 1 and wait until tap0 is configured.  program: NULL
+ * for /usr/bin or /bin, or an absolute path (KILN_SLIRP4NETNS, tests).
+ * Fails (naming the package) when slirp4netns is missing or does not get
+ * ready.
+ */
+int sandbox_slirp_start(struct sandbox_slirp **out, pid_t pid1,
+    const char *program, char *err, size_t errsize);
+pid_t sandbox_slirp_pid(const struct sandbox_slirp *s);
+/* Close its exit fd, reap it (SIGKILL if it lingers), free s.  NULL is
+ * fine. */
+void sandbox_slirp_stop(struct sandbox_slirp *s);
+
+/*
+ * sandbox-run.c: a function of the worker run in a sandbox of its own
+ * (the fetch, the checkout): new user, mount, pid, IPC, UTS and cgroup
+ * namespaces, the worker's uid and gid mapped to themselves, no
+ * capabilities, no_new_privs, the build's seccomp filter and no execve.
+ * Its file system: /usr, the dynamic linker's files, /dev/null and the
+ * random devices, its own /proc, and the binds below; with `network`, the
+ * host's network namespace and the files name lookups and TLS read.
+ */
+struct sandbox_bind {
+	const char *host;	/* on the host: directory or file */
+	const char *inside;	/* absolute; not under /usr, /etc, /dev... */
+	bool writable;
+	bool optional;		/* nothing there when missing on the host */
+	/* Refused when what host names (symlinks followed) is in or
+	 * above this real path. */
+	const char *keep_out;
+};
+
+struct sandbox_run_config {
+	const struct sandbox_bind *binds;
+	size_t nbinds;
+	bool network;		/* the host's network namespace */
+	const char *hostname;
+	/* Runs in the sandbox: an exit code (not 125), and a message in
+	 * err when it is not 0. */
+	int (*fn)(void *data, char *err, size_t errsize);
+	void *data;
+};
+
+/*
+ * Run cfg->fn in the sandbox and wait for it.  0 when it ran: *code is
+ * its exit code, or 128 + the signal that killed it, and err what it
+ * wrote into its err (or the signal).  -1 with err when the sandbox could
+ * not be set up.
+ */
+int sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
+    size_t errsize);
+
+/* Where a fetch or a checkout sees the repository's mirror.  No URL kilnd
+ * accepts holds a space, so hiding this path in messages never changes
+ * the URL's text. */
+#define SANDBOX_MIRROR "/kiln mirror"
 
 #endif

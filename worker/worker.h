@@ -24,6 +24,7 @@
 
 int fetch_main(int argc, char **argv);
 int build_main(int argc, char **argv);
+int reclaim_main(int argc, char **argv);	/* idmap.c */
 
 /*
  * describe.c: the JSON line kiln-worker fetch prints for kilnd: the
@@ -62,5 +63,16 @@ void worker_close_fds_except(const int *keep, size_t n);
 
 /* Exactly 40 hex digits (either case): a full SHA-1 object id. */
 bool worker_is_sha1_hex(const char *s);
+
+/*
+ * kiln-worker MODE --config-fd FD: the options of MODE come from FD, not
+ * from the command line (kiln-worker(8)).  FD is read to its end and
+ * closed; it holds the arguments that would follow MODE on a command
+ * line, each ended by a NUL byte.  On success *out is {mode, arguments...,
+ * NULL} in one allocation (free(*out) releases all of it) and *outc its
+ * length; -1 with a message in err otherwise.
+ */
+int worker_config_args(char ***out, int *outc, const char *mode,
+    const char *fd, char *err, size_t errsize);
 
 #endif

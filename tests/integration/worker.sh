@@ -238,11 +238,13 @@ row "fetch, repository unreachable" "ids in the mirror answered" "commit ok, bra
 mv "$REPO.away" "$REPO"
 
 # Messages never name the mirror's path (they become the job's error).
-mkdir -p "$T/not-a-mirror"
-echo junk > "$T/not-a-mirror/file"
-fetch main "$REPO" "$T/not-a-mirror"
+# Beside the other mirrors: a local repository in or above the mirrors'
+# directory is refused (tests/sandbox/fetch.sh).
+mkdir -p "$T/mirrors/not-a-mirror"
+echo junk > "$T/mirrors/not-a-mirror/file"
+fetch main "$REPO" "$T/mirrors/not-a-mirror"
 [ "$RC" = 1 ] && [[ "$ERR" == *"not a bare git repository"* ]] &&
-	[[ "$(cat "$T/fetch.err")" != *"$T/not-a-mirror"* ]]
+	[[ "$(cat "$T/fetch.err")" != *"$T/mirrors/not-a-mirror"* ]]
 check $? "a mirror directory holding something else: refused without its path ($ERR)"
 
 git -C "$REPO" branch -q -D feature
@@ -392,10 +394,10 @@ HITS=$(wc -l < "$T/hits")
 check $? "connect to the host's 127.0.0.1:$LPORT fails (exit $RC, listener hits $HITS)"
 row "connect to host 127.0.0.1:$LPORT" "refused, no hit" \
 	"exit $RC, $(grep -o 'Connection refused' <<<"$LOG" | head -1), hits=$HITS"
-build netctl --timeout 30 --network "${BASE_ENV[@]}" -- /bin/bash -c "$NET"
+build netctl --timeout 30 --host-network "${BASE_ENV[@]}" -- /bin/bash -c "$NET"
 HITS=$(wc -l < "$T/hits")
 [ "$RC" = 0 ] && [[ "$LOG" == *CONNECTED* ]] && [ "$HITS" = 1 ]
-check $? "control: with --network the same connect reaches the listener (hits $HITS)"
+check $? "control: with --host-network the same connect reaches the listener (hits $HITS)"
 build lo --timeout 60 "${BASE_ENV[@]}" -- /bin/bash -c \
 	'python3 -m http.server --bind 127.0.0.1 8000 >/dev/null 2>&1 & for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.3; exec 3<>/dev/tcp/127.0.0.1/8000 && { echo LOOPBACK-OK; exit 0; }; done 2>/dev/null; exit 1'
 [ "$RC" = 0 ] && [[ "$LOG" == *LOOPBACK-OK* ]]
@@ -617,17 +619,87 @@ RC=$?
 [ "$RC" = 2 ]
 check $? "build with an invalid --target: usage error, exit 2 (got $RC)"
 
+# --config-fd: the options in a file descriptor, each ended by a NUL byte
+# (how kilnd starts builds).  The build's pid 1 is a clone of the worker:
+# its /proc/1/cmdline must show the three words and nothing of the options.
+printf '%s\0' --mirror "$MIRROR" --commit "$BC" --root "$T/work/cfgfd" \
+	--target linux/amd64 --timeout 30 --status-fd 3 "${BASE_ENV[@]}" \
+	--env "KILN_CFG_MARK=a b'c" -- /bin/sh -c \
+	'tr "\0" "|" </proc/1/cmdline; echo; echo "mark=$KILN_CFG_MARK"' >"$T/cfgfd.opts"
+(exec -a kiln-worker "$W" build --config-fd 5 5<"$T/cfgfd.opts" 3>"$T/cfgfd.status" \
+	>"$T/cfgfd.log" 2>&1)
+RC=$?
+LOG=$(cat "$T/cfgfd.log")
+[ "$RC" = 0 ] && [ "$(cat "$T/cfgfd.status")" = '{"status":"exited","code":0}' ] &&
+	[ "$(head -1 <<<"$LOG")" = "kiln-worker|build|--config-fd|5|" ] &&
+	[[ "$LOG" == *"mark=a b'c"* ]] && [[ "$(head -1 <<<"$LOG")" != *"$T"* ]]
+check $? "build --config-fd: options read from fd 5, pid 1 shows only 'kiln-worker build --config-fd 5' (${LOG//$'\n'/ | })"
+row "read the worker's options (/proc/1/cmdline)" "kiln-worker build --config-fd N" \
+	"$(head -1 <<<"$LOG" | tr '|' ' ' | sed 's/ $//')"
+printf '%s\0' --mirror "$MIRROR" --url "$REPO" --ref main >"$T/cfgfetch.opts"
+"$W" fetch --config-fd=7 7<"$T/cfgfetch.opts" >"$T/cfgfetch.out" 2>&1
+RC=$?
+[ "$RC" = 0 ] && [ "$(jq -r .commit "$T/cfgfetch.out" 2>/dev/null)" = "$(git -C "$REPO" rev-parse main)" ]
+check $? "fetch --config-fd=7: the same fetch as from the command line (exit $RC)"
+# cfgbad NAME FD-CONTENT-FILE EXPECTED-MESSAGE [WORKER ARGS...]: exit 2 and
+# the message, and nothing built.
+cfgbad() {
+	local name=$1 file=$2 want=$3 err
+	shift 3
+	"$W" build "$@" 5<"$file" >"$T/cfgbad.out" 2>&1
+	RC=$?
+	err=$(tail -1 "$T/cfgbad.out")
+	[ "$RC" = 2 ] && [[ "$err" == *"$want"* ]] && [ ! -e "$T/work/cfgbad" ]
+	check $? "--config-fd, $name: exit 2, '$err'"
+}
+printf '%s\0' --mirror "$MIRROR" --commit "$BC" --root "$T/work/cfgbad" \
+	--target linux/amd64 --timeout 30 -- /bin/true >"$T/cfg.good"
+head -c -1 "$T/cfg.good" >"$T/cfg.nonul"
+: >"$T/cfg.empty"
+{ cat "$T/cfg.good"; head -c 3000000 /dev/zero | tr '\0' x; printf '\0'; } >"$T/cfg.big"
+printf '%s\0' --mirror "$MIRROR" --frobnicate >"$T/cfg.unknown"
+cfgbad "no final NUL byte" "$T/cfg.nonul" "do not end with a NUL byte" --config-fd 5
+cfgbad "empty" "$T/cfg.empty" "no options" --config-fd 5
+cfgbad "over 2 MiB" "$T/cfg.big" "more than 2097152 bytes" --config-fd 5
+cfgbad "an unknown option inside" "$T/cfg.unknown" "unknown option" --config-fd 5
+cfgbad "a closed fd" "$T/cfg.good" "wants an open fd above 2, got '9'" --config-fd 9
+cfgbad "fd 0" "$T/cfg.good" "wants an open fd above 2, got '0'" --config-fd 0
+cfgbad "not a number" "$T/cfg.good" "wants an open fd above 2, got '5x'" --config-fd 5x
+cfgbad "no fd" "$T/cfg.good" "wants an open fd above 2, got ''" --config-fd
+cfgbad "with other options" "$T/cfg.good" "comes alone" --config-fd 5 --network
+
+# A sandbox message names a directory as the build sees it, even when the
+# host path is too long for the sandbox's report (it would be cut short,
+# and a cut path cannot be recognised and hidden afterwards).
+LONGDIR=$T/$(printf 'm%.0s' $(seq 1 250))/missing
+build longpath --timeout 30 --modcache "$LONGDIR" "${BASE_ENV[@]}" -- /bin/true
+[ "$RC" = 125 ] && [ "$(st)" = '{"status":"error","error":"/gomod: No such file or directory"}' ] &&
+	[[ "$ST$LOG" != *"$T"* ]] && [[ "$ST$LOG" != *mmmmmmmm* ]]
+check $? "a missing --modcache under a 300-byte path: '/gomod' in the error, no host path ($ST)"
+
 # As an unprivileged user (what kilnd is under systemd): user namespaces
 # without privileges; no writable cgroups here, so one warning and
-# RLIMIT_NPROC as the process cap.
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+# RLIMIT_NPROC as the process cap.  nobody has no range in /etc/subuid:
+# refused, unless --allow-same-uid (tests/sandbox/subuid.sh has builds
+# under subordinate ids).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+	! grep -qE '^(nobody|65534):' /etc/subuid /etc/subgid 2>/dev/null; then
 	U=$T/unpriv
 	mkdir -p "$U"
 	cp -r "$MIRROR" "$U/mirror.git"
 	chown -R 65534:65534 "$U"
 	setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/nonexistent \
+		"$W" build --mirror "$U/mirror.git" --commit "$BC" --root "$U/refused" \
+		--target linux/amd64 --timeout 30 --status-fd 3 "${BASE_ENV[@]}" -- \
+		/bin/true 3>"$T/unpriv.status" >"$T/unpriv.log" 2>&1
+	RC=$?
+	[ "$RC" = 125 ] && [ ! -e "$U/refused" ] &&
+		jq -e '.error | contains("/etc/subuid") and contains("allow_same_uid_builds")' \
+			"$T/unpriv.status" >/dev/null
+	check $? "unprivileged worker without subordinate ids: refused, naming /etc/subuid and the key (exit $RC: $(cat "$T/unpriv.status"))"
+	setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/nonexistent \
 		"$W" build --mirror "$U/mirror.git" --commit "$BC" --root "$U/root" \
-		--target linux/amd64 --timeout 30 --pids 32 --status-fd 3 "${BASE_ENV[@]}" -- \
+		--target linux/amd64 --timeout 30 --pids 32 --status-fd 3 --allow-same-uid "${BASE_ENV[@]}" -- \
 		/bin/sh -c 'id -u; awk "/Max processes/ { print \$3 }" /proc/self/limits; echo x > /out/f; cat /etc/shadow 2>/dev/null || echo no-shadow' \
 		3>"$T/unpriv.status" >"$T/unpriv.log" 2>&1
 	RC=$?
@@ -636,7 +708,11 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 		[[ "$LOG" == *$'1000\n32\n'* ]] && [[ "$LOG" == *no-shadow* ]] &&
 		[ "$(grep -c '^kiln-worker: warning: no cgroups' <<<"$LOG")" = 1 ] &&
 		[ "$(stat -c %u "$U/root/out/f")" = 65534 ]
-	check $? "unprivileged worker: sandboxed as uid 1000, one cgroup warning, RLIMIT_NPROC 32 (${LOG//$'\n'/ | })"
+	check $? "unprivileged worker, --allow-same-uid: sandboxed as uid 1000, one cgroup warning, RLIMIT_NPROC 32 (${LOG//$'\n'/ | })"
+	# The warning reaches the build log: no path of the host's cgroup tree.
+	grep '^kiln-worker: warning: no cgroups' <<<"$LOG" | grep -qF '<cgroup>' &&
+		! grep -qF /sys/fs/cgroup <<<"$LOG"
+	check $? "the cgroup warning names '<cgroup>/NAME', not the host's cgroup path ($(grep -m1 'no cgroups' <<<"$LOG"))"
 	row "unprivileged worker (uid 65534)" "sandbox, warn, NPROC cap" "exit $RC, $(sed -n 2,3p <<<"$LOG" | tr '\n' ' ')"
 fi
 

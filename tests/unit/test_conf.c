@@ -408,6 +408,30 @@ test_go_toolchains(void)
 	    "toolchains: go: more than 8 binaries");
 }
 
+/* max_job_output_size and store_max_size: set, unset (half the disk),
+ * 0 (no cap), out of range. */
+static void
+test_output_caps(void)
+{
+	struct kiln_config c;
+	char err[512] = "";
+
+	conf_defaults(&c);
+	CHECK_INT(c.max_job_output_size, 4ULL << 30);
+	CHECK_INT(conf_store_max_size(&c, 1000ULL << 30), 500ULL << 30);
+	CHECK_INT(conf_set(&c, "store_max_size", "0", err, sizeof err), 0);
+	CHECK_INT(conf_store_max_size(&c, 1000ULL << 30), 0);
+	CHECK_INT(conf_set(&c, "store_max_size", "10G", err, sizeof err), 0);
+	CHECK_INT(conf_store_max_size(&c, 1000ULL << 30), 10ULL << 30);
+	CHECK_INT(conf_set(&c, "max_job_output_size", "512M", err, sizeof err),
+	    0);
+	CHECK_INT(c.max_job_output_size, 512ULL << 20);
+	CHECK_INT(conf_set(&c, "max_job_output_size", "0", err, sizeof err),
+	    -1);
+	CHECK(strstr(err, "max_job_output_size: '0' is not a size") != NULL);
+	conf_free(&c);
+}
+
 /* protected_refs: the project's patterns, or tags and the default
  * branch; never a commit id. */
 static void
@@ -459,6 +483,7 @@ test_protected_refs(void)
 UNIT_MAIN(
 	TEST(test_protected_refs),
 	TEST(test_defaults),
+	TEST(test_output_caps),
 	TEST(test_load_good_file),
 	TEST(test_load_keeps_unset_defaults),
 	TEST(test_load_errors_name_file_and_line),

@@ -1,16 +1,19 @@
 /*
  * The content-addressed store (daemon/store.c): digests as sha256sum
  * computes them, one copy per content, every kind of hostile out
- * directory refused with the file named and nothing stored, temp files
- * of an interrupted run cleared, and a sweep that removes only old,
- * unreferenced blobs.
+ * directory refused with the file named and nothing stored, sparse files
+ * counted at their length, a job's cap shared by its targets, free space
+ * checked before copying, temp files of an interrupted run cleared, and
+ * a sweep that removes only old, unreferenced blobs.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/time.h>
 
@@ -36,6 +39,35 @@ count_blobs(const char *state)
 	if (p != NULL)
 		pclose(p);
 	return n;
+}
+
+/* Files left in store/tmp (a refused publication must leave none). */
+static int
+count_tmp(const char *state)
+{
+	char cmd[600], buf[32];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof cmd, "find '%s/store/tmp' -type f | wc -l",
+	    state);
+	p = popen(cmd, "r");
+	if (p != NULL && fgets(buf, sizeof buf, p) != NULL)
+		n = atoi(buf);
+	if (p != NULL)
+		pclose(p);
+	return n;
+}
+
+/* dir/name made by the shell command cmd, run in dir. */
+static void
+shell_in(const char *dir, const char *cmd)
+{
+	char line[1200];
+
+	snprintf(line, sizeof line, "mkdir -p '%s' && cd '%s' && %s", dir, dir,
+	    cmd);
+	CHECK_INT(system(line), 0);
 }
 
 static struct store *
@@ -86,7 +118,7 @@ publish_dir_stores_every_file(void)
 {
 	const char *dir = unit_tmpdir();
 	struct store *s = open_store(dir);
-	struct store_limits lim = { 10, 1 << 20 };
+	struct store_limits lim = { 10, 1 << 20, NULL, 0 };
 	struct artifact *arts = NULL;
 	char out[600], p[700], why[300];
 	size_t n = 0;
@@ -125,7 +157,7 @@ refused(const char *setup, const char *want, size_t max_files,
 {
 	const char *dir = unit_tmpdir();
 	struct store *s = open_store(dir);
-	struct store_limits lim = { max_files, max_bytes };
+	struct store_limits lim = { max_files, max_bytes, NULL, 0 };
 	struct artifact *arts = NULL;
 	char out[600], cmd[1200], why[300] = "";
 	size_t n = 0;
@@ -164,12 +196,219 @@ hostile_out_directories_are_refused(void)
 	refused("head -c 2000 /dev/zero > big", "more than 1024 bytes", 10, 1024);
 }
 
+/*
+ * truncate -s makes a file that costs the build one inode and the store
+ * its whole length, since the copy writes every zero: it counts in full,
+ * and the reason says why.
+ */
+static void
+sparse_files_count_at_their_length(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_limits lim = { 10, 1 << 20, NULL, 0 };
+	struct artifact *arts = NULL;
+	char out[600], why[400] = "";
+	size_t n = 0;
+
+	snprintf(out, sizeof out, "%s/out", dir);
+	shell_in(out, "truncate -s 512M sparse.bin");
+	CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	CHECK(strstr(why, "out/ holds 536870912 bytes (") != NULL);
+	CHECK(strstr(why, "sparse files count at their full length), more "
+	    "than 1048576 bytes (max_artifact_size)") != NULL);
+	CHECK(arts == NULL);
+	CHECK_INT(count_blobs(dir), 0);
+	CHECK_INT(count_tmp(dir), 0);
+	store_close(s);
+}
+
+/*
+ * Targets of one job share max_job_output_size: what one stored counts
+ * against the next; a refused one stores nothing and takes nothing of
+ * the budget, so a smaller output still fits after it.
+ */
+static void
+a_job_budget_is_shared_by_its_targets(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_budget b;
+	struct store_limits lim = { 10, 1 << 20, &b, 10000 };
+	struct artifact *arts = NULL;
+	char a[600], c[600], d[600], why[400] = "";
+	size_t n = 0;
+
+	store_budget_init(&b, 1000);	/* stored before a restart */
+	snprintf(a, sizeof a, "%s/a", dir);
+	snprintf(c, sizeof c, "%s/c", dir);
+	snprintf(d, sizeof d, "%s/d", dir);
+	shell_in(a, "head -c 6000 /dev/urandom > app");
+	shell_in(c, "head -c 3001 /dev/urandom > app");
+	shell_in(d, "head -c 3000 /dev/urandom > app");
+	CHECK_INT(store_publish_dir(s, a, &lim, &arts, &n, why, sizeof why), 0);
+	artifacts_free(arts, n);
+	arts = NULL;
+	CHECK_INT(b.used, 7000);
+	CHECK_INT(count_blobs(dir), 1);
+	CHECK_INT(store_publish_dir(s, c, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	if (strstr(why, "out/ holds 3001 bytes; with the 7000 bytes of this "
+	    "job's other targets, that is more than 10000 bytes "
+	    "(max_job_output_size)") == NULL) {
+		fprintf(stderr, "  reason: '%s'\n", why);
+		unit_failed_checks++;
+	}
+	CHECK(arts == NULL);
+	CHECK_INT(b.used, 7000);
+	CHECK_INT(count_blobs(dir), 1);
+	CHECK_INT(count_tmp(dir), 0);
+	/* Exactly up to the cap is fine. */
+	CHECK_INT(store_publish_dir(s, d, &lim, &arts, &n, why, sizeof why), 0);
+	artifacts_free(arts, n);
+	CHECK_INT(b.used, 10000);
+	CHECK_INT(count_blobs(dir), 2);
+	store_budget_destroy(&b);
+	/* A first target alone over the cap. */
+	store_budget_init(&b, 0);
+	lim.max_total = 100;
+	CHECK_INT(store_publish_dir(s, a, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	CHECK(strstr(why, "out/ holds 6000 bytes, more than 100 bytes "
+	    "(max_job_output_size)") != NULL);
+	CHECK_INT(b.used, 0);
+	store_budget_destroy(&b);
+	store_close(s);
+}
+
+struct racer {
+	struct store *s;
+	struct store_limits *lim;
+	const char *dir;
+	uv_barrier_t *go;
+	int rc;
+	char why[400];
+};
+
+static void
+race(void *arg)
+{
+	struct racer *r = arg;
+	struct artifact *arts = NULL;
+	size_t n = 0;
+
+	uv_barrier_wait(r->go);
+	r->rc = store_publish_dir(r->s, r->dir, r->lim, &arts, &n, r->why,
+	    sizeof r->why);
+	artifacts_free(arts, n);
+}
+
+/*
+ * Two targets of one job publishing at the same moment, each within the
+ * cap, both over it together: one is stored, the other refused.  Each
+ * takes its share before copying, so however the copies overlap, both
+ * cannot pass (counting after the copy would let both through: 16 MiB
+ * take a while to hash).
+ */
+static void
+concurrent_targets_cannot_both_pass_the_cap(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_budget b;
+	struct store_limits lim = { 10, INT64_MAX, &b, 24 << 20 };
+	struct racer r[2];
+	uv_thread_t th[2];
+	uv_barrier_t go;
+	char p[2][600];
+
+	store_budget_init(&b, 0);
+	uv_barrier_init(&go, 2);
+	for (int i = 0; i < 2; i++) {
+		snprintf(p[i], sizeof p[i], "%s/t%d", dir, i);
+		shell_in(p[i], "head -c 16M /dev/urandom > app");
+		r[i] = (struct racer){ .s = s, .lim = &lim, .dir = p[i],
+		    .go = &go, .rc = 99 };
+		CHECK_INT(uv_thread_create(&th[i], race, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		uv_thread_join(&th[i]);
+	CHECK_INT((r[0].rc == 0) + (r[1].rc == 0), 1);
+	CHECK_INT((r[0].rc == -1) + (r[1].rc == -1), 1);
+	CHECK(strstr(r[r[0].rc == 0 ? 1 : 0].why,
+	    "(max_job_output_size)") != NULL);
+	CHECK_INT(b.used, 16 << 20);
+	CHECK_INT(count_blobs(dir), 1);
+	CHECK_INT(count_tmp(dir), 0);
+	uv_barrier_destroy(&go);
+	store_budget_destroy(&b);
+	store_close(s);
+}
+
+/*
+ * An output larger than the free space of the store's file system, or
+ * one that would leave less than the margin, is refused before a byte is
+ * written; its share of the job's budget is given back.
+ */
+static void
+free_space_is_checked_before_copying(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct store_budget b;
+	struct store_limits lim = { 10, INT64_MAX, &b, INT64_MAX };
+	struct artifact *arts = NULL;
+	char out[600], cmd[200], why[400] = "";
+	struct statvfs vfs;
+	uint64_t avail, margin = store_free_margin(s);
+	size_t n = 0;
+
+	/* 5% of the file system, at most 1 GiB. */
+	CHECK(store_fs_size(s) > 0);
+	CHECK_INT(margin, store_fs_size(s) / 20 < (1ULL << 30) ?
+	    store_fs_size(s) / 20 : 1ULL << 30);
+	store_budget_init(&b, 0);
+	snprintf(out, sizeof out, "%s/out", dir);
+	CHECK_INT(statvfs(dir, &vfs), 0);
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	/* More than is free, by a wide margin (other writers may free some). */
+	snprintf(cmd, sizeof cmd, "truncate -s %llu big",
+	    (unsigned long long)(avail + (4ULL << 30)));
+	shell_in(out, cmd);
+	CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why, sizeof why),
+	    -1);
+	if (strstr(why, "bytes free; ") == NULL ||
+	    strstr(why, "free-space margin of") == NULL) {
+		fprintf(stderr, "  reason: '%s'\n", why);
+		unit_failed_checks++;
+	}
+	CHECK(arts == NULL);
+	CHECK_INT(b.used, 0);
+	CHECK_INT(count_blobs(dir), 0);
+	CHECK_INT(count_tmp(dir), 0);
+	/* What fits the free space but not the margin after it. */
+	if (avail > margin + (64ULL << 20)) {
+		snprintf(cmd, sizeof cmd, "rm big && truncate -s %llu big",
+		    (unsigned long long)(avail - margin / 2));
+		shell_in(out, cmd);
+		why[0] = '\0';
+		CHECK_INT(store_publish_dir(s, out, &lim, &arts, &n, why,
+		    sizeof why), -1);
+		CHECK(strstr(why, "free-space margin of") != NULL);
+		CHECK_INT(count_blobs(dir), 0);
+		CHECK_INT(count_tmp(dir), 0);
+	}
+	store_budget_destroy(&b);
+	store_close(s);
+}
+
 static void
 a_socket_is_refused(void)
 {
 	const char *dir = unit_tmpdir();
 	struct store *s = open_store(dir);
-	struct store_limits lim = { 10, 1 << 20 };
+	struct store_limits lim = { 10, 1 << 20, NULL, 0 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct artifact *arts = NULL;
 	char out[100], why[300] = "";
@@ -279,6 +518,10 @@ UNIT_MAIN(
 	TEST(put_buf_names_the_blob_by_sha256),
 	TEST(publish_dir_stores_every_file),
 	TEST(hostile_out_directories_are_refused),
+	TEST(sparse_files_count_at_their_length),
+	TEST(a_job_budget_is_shared_by_its_targets),
+	TEST(concurrent_targets_cannot_both_pass_the_cap),
+	TEST(free_space_is_checked_before_copying),
 	TEST(a_socket_is_refused),
 	TEST(open_clears_interrupted_temp_files),
 	TEST(sweep_removes_only_old_unreferenced_blobs),
