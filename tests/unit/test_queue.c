@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -1106,7 +1107,78 @@ test_unsigned_jobs_are_the_ones_that_just_succeeded(void)
 	queue_close(q);
 }
 
+/* One job of one target that succeeded with one artifact of blob `sha`. */
+static int64_t
+job_with_blob(struct queue *q, char c, int64_t size)
+{
+	char sha[65];
+	struct artifact a = { "app", size, sha };
+	struct queue_claim cl;
+	int64_t id;
+
+	memset(sha, c, 64);
+	sha[64] = '\0';
+	id = submit1(q, make_job(0, "linux/amd64", NULL));
+	memset(&cl, 0, sizeof cl);
+	CHECK_INT(queue_claim(q, &cl), 0);
+	CHECK_INT(queue_finish(q, cl.target_id, TARGET_SUCCEEDED, 0, NULL, &a,
+	    1), 0);
+	return id;
+}
+
+static size_t
+expire_over(uint64_t max_bytes, int64_t **ids)
+{
+	struct queue *q = fresh_queue();
+	struct queue_retention r = { 0, 0, max_bytes };
+	size_t n = 0;
+
+	*ids = NULL;
+	if (q == NULL)
+		return 0;
+	/* Job 1 built blob a, job 2 reused it (a cache hit points at the
+	 * same blob), job 3 built blob b: 1200 bytes in the store. */
+	job_with_blob(q, 'a', 600);
+	job_with_blob(q, 'a', 600);
+	job_with_blob(q, 'b', 600);
+	CHECK_INT(queue_expire(q, &r, (int64_t)time(NULL) * 1000, ids, &n), 0);
+	queue_close(q);
+	return n;
+}
+
+/*
+ * The store cap counts a blob once, however many jobs share it: a reused
+ * build must not make retention expire jobs that free nothing.
+ */
+static void
+test_expire_by_size_counts_blobs_once(void)
+{
+	int64_t *ids = NULL;
+	size_t n;
+
+	n = expire_over(1200, &ids);
+	CHECK_INT(n, 0);
+	free(ids);
+	/* b (job 3) and a (job 2) fit; job 1 costs nothing more. */
+	n = expire_over(1250, &ids);
+	CHECK_INT(n, 0);
+	free(ids);
+	/* Only b fits: job 2 goes, and job 1, which alone holds a then. */
+	n = expire_over(1000, &ids);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_INT(ids[0], 1);
+		CHECK_INT(ids[1], 2);
+	}
+	free(ids);
+	/* Nothing fits: all three. */
+	n = expire_over(100, &ids);
+	CHECK_INT(n, 3);
+	free(ids);
+}
+
 UNIT_MAIN(
+	TEST(test_expire_by_size_counts_blobs_once),
 	TEST(test_unsigned_jobs_are_the_ones_that_just_succeeded),
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_open_refuses_newer_schema),
