@@ -763,7 +763,11 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out_queue;
 	}
-	if (k.conf.store_max_size == CONF_STORE_MAX_AUTO)
+	if (k.conf.store_max_size == CONF_STORE_MAX_AUTO &&
+	    store_fs_size(k.store) == 0)
+		log_info("store_max_size not set and the store's file system "
+		    "reports no size: no cap on the bytes of artifacts kept");
+	else if (k.conf.store_max_size == CONF_STORE_MAX_AUTO)
 		log_info("store_max_size not set: retention keeps %llu bytes "
 		    "of artifacts, half the store's file system",
 		    (unsigned long long)conf_store_max_size(&k.conf,

@@ -94,14 +94,16 @@ store_open(struct store **out, const char *state_dir, char *err,
 		free(s);
 		return -1;
 	}
+	/*
+	 * A file system that reports no size (an unlimited tmpfs, some FUSE
+	 * and network file systems) or none at all: no free-space check and
+	 * no default cap; a write that really fails still fails cleanly.
+	 */
 	if (statvfs(s->root, &vfs) != 0) {
-		snprintf(err, errsize, "cannot read the size of the file "
-		    "system of %s: %s", s->root, strerror(errno));
-		free(s->root);
-		free(s->blobs);
-		free(s->tmp);
-		free(s);
-		return -1;
+		log_warn("store: cannot read the size of the file system of "
+		    "%s (%s): no free-space check, no default store_max_size",
+		    s->root, strerror(errno));
+		memset(&vfs, 0, sizeof vfs);
 	}
 	s->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 	s->margin = s->fs_size / 20 < MARGIN_MAX ? s->fs_size / 20 : MARGIN_MAX;
@@ -454,7 +456,7 @@ take_space(struct store *s, int64_t n, char *why, size_t whysize)
 	uint64_t avail, need;
 	int rc = 0;
 
-	if (n == 0)
+	if (n == 0 || s->fs_size == 0)
 		return 0;
 	uv_mutex_lock(&s->space_lock);
 	if (statvfs(s->tmp, &vfs) != 0) {
