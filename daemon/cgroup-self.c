@@ -121,8 +121,12 @@ xattr_is_one(const char *dir, const char *name)
  * a delegated group with the trusted.delegate (root only) and
  * user.delegate extended attributes.  Earlier ones only show it for a
  * service with User=: the group, its cgroup.procs and its
- * cgroup.subtree_control belong to that user.  A group without either
- * belongs to systemd (or whoever made it), even if root could write it.
+ * cgroup.subtree_control belong to that user, and only when kilnd runs
+ * as a service (systemd sets INVOCATION_ID for each): a user's own
+ * session scopes under user@UID.service belong to the user too, and a
+ * kilnd started from a terminal must not move out of its shell's group.
+ * A group without either belongs to systemd (or whoever made it), even
+ * if root could write it.
  */
 static bool
 delegated(const char *dir)
@@ -134,7 +138,8 @@ delegated(const char *dir)
 	if (xattr_is_one(dir, "trusted.delegate") ||
 	    xattr_is_one(dir, "user.delegate"))
 		return true;
-	if (geteuid() == 0 || stat(dir, &sb) != 0 || sb.st_uid != geteuid())
+	if (geteuid() == 0 || getenv("INVOCATION_ID") == NULL ||
+	    stat(dir, &sb) != 0 || sb.st_uid != geteuid())
 		return false;
 	procs = xasprintf("%s/cgroup.procs", dir);
 	ctl = xasprintf("%s/cgroup.subtree_control", dir);

@@ -210,7 +210,18 @@ mkdir -p "$T/ustate"
 chown "$U" "$T/ustate"
 SAVED_STATE=$STATE
 STATE=$T/ustate
-KILND_WRAPPER="$T/in-group $G setpriv --reuid=$U --regid=$U --clear-groups ${KILND_WRAPPER:-}" \
+# Not a service (no INVOCATION_ID): a group the user owns may be the
+# scope of its terminal, and kilnd stays where it is.
+KILND_WRAPPER="$T/in-group $G env -u INVOCATION_ID setpriv --reuid=$U --regid=$U --clear-groups ${KILND_WRAPPER:-}" \
+	start_kilnd -c "$T/cg.conf"
+if [ "$(group_of "$KPID")" = "/${G#"$CG"/}" ] && [ ! -e "$G/supervisor" ]; then
+	ok "uid $U, owner of its group but not a service: left alone"
+else
+	fail "not a service: kilnd in $(group_of "$KPID"); $(grep cgroups "$KLOG")"
+fi
+stop_kilnd TERM
+# As a systemd service (which sets INVOCATION_ID).
+KILND_WRAPPER="$T/in-group $G env INVOCATION_ID=kiln-test-$$ setpriv --reuid=$U --regid=$U --clear-groups ${KILND_WRAPPER:-}" \
 	start_kilnd -c "$T/cg.conf"
 STATE=$SAVED_STATE
 [ "$(awk '/^Uid:/ { print $2 }' "/proc/$KPID/status")" = "$U" ] ||
