@@ -1684,7 +1684,7 @@ start_fetch(struct sjob *j)
 	char *home = getenv("HOME") ? xasprintf("HOME=%s", getenv("HOME")) :
 	    xstrdup("HOME=/");
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", home, NULL };
-	char *argv[11];
+	char *argv[13];
 	int rc;
 
 	repo_key(key, j->job->repo);
@@ -1703,7 +1703,10 @@ start_fetch(struct sjob *j)
 	/* The job's ref names the tag or branch of version stamping. */
 	argv[8] = "--job-ref";
 	argv[9] = j->job->ref;
-	argv[10] = NULL;
+	/* A local URL never shows the fetch anything of the state dir. */
+	argv[10] = "--keep-out";
+	argv[11] = s->conf->state_dir;
+	argv[12] = NULL;
 	f = fetch_new(j, false);
 	rc = child_spawn(&f->child, s->loop, argv, env, 2, fetch_data,
 	    fetch_done, f);

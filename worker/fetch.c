@@ -31,6 +31,7 @@ struct fetch_args {
 	const char *url;
 	const char *ref;
 	const char *job_ref;	/* the job's ref, for the tag and branch */
+	const char *keep_out;	/* kilnd's state directory */
 };
 
 static int
@@ -41,6 +42,7 @@ parse_args(struct fetch_args *a, int argc, char **argv)
 		{ "url", required_argument, NULL, 'u' },
 		{ "ref", required_argument, NULL, 'r' },
 		{ "job-ref", required_argument, NULL, 'j' },
+		{ "keep-out", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -53,6 +55,7 @@ parse_args(struct fetch_args *a, int argc, char **argv)
 		case 'u': a->url = optarg; break;
 		case 'r': a->ref = optarg; break;
 		case 'j': a->job_ref = optarg; break;
+		case 'k': a->keep_out = optarg; break;
 		default: return -1;
 		}
 	}
@@ -221,13 +224,17 @@ fetch_main(int argc, char **argv)
 		 * A local repository: read-only at its own path, so that the
 		 * URL names it inside too, and no network at all.  Never one
 		 * in or above the mirrors' directory: the state directory, or
-		 * another repository's mirror.  Under /usr it is there already.
+		 * another repository's mirror; nor in or above --keep-out
+		 * (kilnd's whole state directory: its key, its database, the
+		 * caches of every trust class).  Under /usr it is there already.
 		 */
 		if (local != NULL && strncmp(local, "/usr/", 5) != 0) {
-			parent = xstrdup(a.mirror);
-			if (realpath(dirname(parent), mirrors) == NULL) {
+			parent = xstrdup(a.keep_out ? a.keep_out : a.mirror);
+			if (a.keep_out != NULL ?
+			    realpath(parent, mirrors) == NULL :
+			    realpath(dirname(parent), mirrors) == NULL) {
 				snprintf(err, sizeof err, "cannot resolve the "
-				    "directory of the mirror: %s",
+				    "directory kept out of the fetch: %s",
 				    strerror(errno));
 				goto out;
 			}

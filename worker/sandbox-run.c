@@ -228,8 +228,8 @@ check_keep_out(const struct bind_src *b, const char *keep_out, char *err,
 	}
 	real[n] = '\0';
 	if (path_within(real, keep_out) || path_within(keep_out, real)) {
-		snprintf(err, errsize, "%s is in or above the directory of "
-		    "kiln's mirrors: refused", b->inside);
+		snprintf(err, errsize, "%s is in or above kilnd's state "
+		    "directory or its mirrors: refused", b->inside);
 		return -1;
 	}
 	return 0;

@@ -281,7 +281,7 @@ fi
 # fetch URL MIRROR: sets RC, OUT, ERR (the last line of stderr)
 fetch() {
 	HOME=$STATE "$W" fetch --mirror "$2" --url "$1" --ref "${3:-main}" \
-		>"$T/f.out" 2>"$T/f.err"
+		${KEEP_OUT:+--keep-out "$KEEP_OUT"} >"$T/f.out" 2>"$T/f.err"
 	RC=$?
 	OUT=$(cat "$T/f.out")
 	ERR=$(tail -n 1 "$T/f.err")
@@ -344,7 +344,7 @@ row "TLS to a self-signed server" "certificate refused" "${ERR#kiln-worker: fetc
 refused() {
 	local what=$1 url=$2 m=$STATE/mirrors/refused-$RANDOM.git
 	fetch "$url" "$m"
-	[ "$RC" = 1 ] && [[ "$ERR" == *"is in or above the directory of kiln's mirrors: refused" ]] &&
+	[ "$RC" = 1 ] && [[ "$ERR" == *"is in or above kilnd's state directory or its mirrors: refused" ]] &&
 		[ -z "$(git --git-dir="$m" for-each-ref 2>/dev/null)" ]
 	check $? "$what: refused, nothing fetched ($ERR)"
 }
@@ -354,6 +354,18 @@ refused "another mirror, percent-encoded" "file://${OTHER%.git}%2Egit"
 ln -s "$OTHER" "$T/src/innocent.git"
 refused "another mirror behind a symlink" "$T/src/innocent.git"
 row "fetch url = another mirror" "refused" "exit $RC"
+# A git repository elsewhere in the state directory (a cache of a trust
+# class, a work tree, the module cache's VCS copies): kilnd passes its
+# state directory as --keep-out.
+mkdir -p "$STATE/cache/k.protected"
+git init -q --bare "$STATE/cache/k.protected/repo.git"
+git -C "$REPO" push -q "$STATE/cache/k.protected/repo.git" main
+KEEP_OUT=$STATE refused "a repository in a cache of the state directory" "$STATE/cache/k.protected/repo.git"
+KEEP_OUT=$STATE refused "the same through file://" "file://$STATE/cache/k.protected/repo.git"
+fetch "$STATE/cache/k.protected/repo.git" "$STATE/mirrors/control.git"
+[ "$RC" = 0 ]
+check $? "control: without --keep-out the same repository fetches ($ERR)"
+row "fetch url = a cache in the state dir" "refused (--keep-out)" "exit $RC without, refused with"
 
 # --- messages name the mirror <mirror> --------------------------------------------
 
