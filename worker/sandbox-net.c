@@ -110,6 +110,115 @@ is_loopback(int family, const unsigned char *a)
 	return memcmp(a, &in6addr_loopback, 16) == 0;
 }
 
+static void
+add_addr(struct sandbox_hostaddrs **h, size_t *cap, const struct hostaddr *a)
+{
+	if (is_loopback(a->family, a->addr))
+		return;
+	for (size_t j = 0; j < (*h)->n; j++)
+		if (memcmp(&(*h)->v[j], a, sizeof *a) == 0)
+			return;
+	if ((*h)->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*h = xrealloc(*h, sizeof **h + *cap * sizeof (*h)->v[0]);
+	}
+	(*h)->v[(*h)->n++] = *a;
+}
+
+/*
+ * The host's local destinations from its routing tables: a `local` route
+ * (AnyIP: `ip route add local 198.51.100.0/24 dev lo`) makes a whole
+ * prefix the host's own without any interface holding it, and broadcast
+ * and anycast routes of the host answer too.  getifaddrs(3) shows none
+ * of that; the kernel's own table does.
+ */
+static int
+add_local_routes(struct sandbox_hostaddrs **h, size_t *cap, char *err,
+    size_t errsize)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+	} req;
+	char buf[16384];
+	int fd, ret = -1;
+	bool done = false;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0) {
+		snprintf(err, errsize, "cannot read the host's routes: %s",
+		    strerror(errno));
+		return -1;
+	}
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.rt);
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = AF_UNSPEC;
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) {
+		snprintf(err, errsize, "cannot read the host's routes: %s",
+		    strerror(errno));
+		goto out;
+	}
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		struct nlmsghdr *nh = (struct nlmsghdr *)(void *)buf;
+		size_t len;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errsize, "cannot read the host's routes: "
+			    "%s", n < 0 ? strerror(errno) : "end of data");
+			goto out;
+		}
+		len = (size_t)n;
+		for (; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+			struct rtmsg *rt = NLMSG_DATA(nh);
+			struct rtattr *ra;
+			size_t alen;
+			struct hostaddr a;
+
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				snprintf(err, errsize, "cannot read the host's "
+				    "routes: the kernel refused the dump");
+				goto out;
+			}
+			if (nh->nlmsg_type != RTM_NEWROUTE ||
+			    (rt->rtm_type != RTN_LOCAL &&
+			    rt->rtm_type != RTN_BROADCAST &&
+			    rt->rtm_type != RTN_ANYCAST) ||
+			    (rt->rtm_family != AF_INET &&
+			    rt->rtm_family != AF_INET6))
+				continue;
+			memset(&a, 0, sizeof a);
+			a.family = rt->rtm_family;
+			a.prefix = rt->rtm_dst_len;
+			alen = a.family == AF_INET ? 4 : 16;
+			ra = RTM_RTA(rt);
+			for (size_t l = RTM_PAYLOAD(nh); RTA_OK(ra, l);
+			    ra = RTA_NEXT(ra, l))
+				if (ra->rta_type == RTA_DST &&
+				    RTA_PAYLOAD(ra) == alen)
+					memcpy(a.addr, RTA_DATA(ra), alen);
+			/* A dst-less route is the whole family: not a
+			 * local destination kind that has one. */
+			if (a.prefix > alen * 8 || a.prefix == 0)
+				continue;
+			add_addr(h, cap, &a);
+		}
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
 int
 sandbox_hostaddrs_collect(struct sandbox_hostaddrs **out, char *err,
     size_t errsize)
@@ -123,12 +232,9 @@ sandbox_hostaddrs_collect(struct sandbox_hostaddrs **out, char *err,
 		    "(getifaddrs): %s", strerror(errno));
 		return -1;
 	}
-	for (i = list; i != NULL; i = i->ifa_next)
-		cap++;
-	h = xcalloc(1, sizeof *h + cap * sizeof h->v[0]);
+	h = xcalloc(1, sizeof *h);
 	for (i = list; i != NULL; i = i->ifa_next) {
 		struct hostaddr a;
-		bool seen = false;
 
 		if (i->ifa_addr == NULL)
 			continue;
@@ -144,14 +250,13 @@ sandbox_hostaddrs_collect(struct sandbox_hostaddrs **out, char *err,
 			a.prefix = 128;
 		} else
 			continue;
-		if (is_loopback(a.family, a.addr))
-			continue;
-		for (size_t j = 0; j < h->n && !seen; j++)
-			seen = memcmp(&h->v[j], &a, sizeof a) == 0;
-		if (!seen)
-			h->v[h->n++] = a;
+		add_addr(&h, &cap, &a);
 	}
 	freeifaddrs(list);
+	if (add_local_routes(&h, &cap, err, errsize) != 0) {
+		free(h);
+		return -1;
+	}
 	*out = h;
 	return 0;
 }

@@ -446,11 +446,16 @@ net_cleanup() {
 	[ -n "$NET_PIDS" ] && kill $NET_PIDS 2>/dev/null
 	ip netns del "$NET_NS" 2>/dev/null
 	ip link del "$NET_VH" 2>/dev/null
+	ip route del local "$NET_ANYIP/24" dev lo 2>/dev/null
 	rm -f "$T/hide-slirp4netns"
 	NET_PIDS=
 	return 0
 }
 trap 'net_cleanup; eval "$net_prev"' EXIT
+# AnyIP: a `local` route makes a whole prefix the host's own with no
+# interface holding it (documentation prefix, unused elsewhere).
+NET_ANYIP=198.51.100.0
+ip route add local "$NET_ANYIP/24" dev lo
 ip netns add "$NET_NS"
 ip link add "$NET_VH" type veth peer name "$NET_VN"
 ip link set "$NET_VN" netns "$NET_NS"
@@ -469,6 +474,7 @@ socat -d -d TCP6-LISTEN:$RPORT,bind=[::],ipv6only=1,reuseaddr,fork TCP4:127.0.0.
 NET_PIDS="$NET_PIDS $!"
 relay_hits() { grep -c 'accepting connection' "$T/relay.log" || true; }
 NET_ADDRS=$(ip -o addr show | awk '{print $4}' | cut -d/ -f1 | grep -v '^fe80:' | sort -u)
+NET_ADDRS="$NET_ADDRS 198.51.100.7"
 NET_TARGETS=$(printf '%s\n' 127.0.0.1 10.0.2.2 $NET_ADDRS | awk '!seen[$0]++' | tr '\n' ' ')
 # Control, from the host: kilnd answers on each of them, and the server
 # in the test namespace answers its marker.
