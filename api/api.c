@@ -254,16 +254,20 @@ nomatch:
  * Bearer tokens ([tokens] of kilnd.conf): the SHA-256 of the token sent
  * is compared with every configured hash in constant time, all of them
  * every time, so neither the match nor its position shows in the timing.
- * The best scope among matches is the caller's.  0 = no valid token.
+ * The best scope among matches is the caller's, and *index (if not
+ * NULL) the entry of [tokens] that gave it, -1 for none.  0 = no valid
+ * token.
  */
 static enum api_scope
-token_scope(struct api_req *req)
+token_scope(struct api_req *req, int *index)
 {
 	const struct kiln_config *c = req->env->conf;
 	const char *h = req->header ? req->header(req, "Authorization") : NULL;
 	unsigned char hash[crypto_hash_sha256_BYTES];
-	int best = 0;
+	int best = 0, idx = -1;
 
+	if (index != NULL)
+		*index = -1;
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return 0;
 	h += 7;
@@ -276,9 +280,14 @@ token_scope(struct api_req *req)
 		int eq = sodium_memcmp(hash, c->tokens[i].hash, sizeof hash) == 0;
 		/* No branch on the secret comparison's result. */
 		int s = c->tokens[i].scope * eq;
-		best = s > best ? s : best;
+		/* All ones when this entry is better than the best so far. */
+		unsigned m = -(unsigned)(s > best);
+		best = (int)(((unsigned)best & ~m) | ((unsigned)s & m));
+		idx = (int)(((unsigned)idx & ~m) | (i & m));
 	}
 	sodium_memzero(hash, sizeof hash);
+	if (index != NULL)
+		*index = idx;
 	return (enum api_scope)best;
 }
 
@@ -300,7 +309,7 @@ authorized(struct api_req *req, enum api_scope scope)
 			return true;
 		scope = API_SCOPE_READ;
 	}
-	have = token_scope(req);
+	have = token_scope(req, NULL);
 	if (have == 0) {
 		api_reply_problem(req, 401, "this route needs a bearer token "
 		    "(Authorization: Bearer TOKEN) with the %s scope",
@@ -319,10 +328,28 @@ authorized(struct api_req *req, enum api_scope scope)
 }
 
 bool
+api_caller_may_read(struct api_req *req)
+{
+	return req->env->conf->ntokens == 0 ||
+	    token_scope(req, NULL) >= API_SCOPE_READ;
+}
+
+bool
 api_caller_is_admin(struct api_req *req)
 {
 	return req->env->conf->ntokens == 0 ||
-	    token_scope(req) >= API_SCOPE_ADMIN;
+	    token_scope(req, NULL) >= API_SCOPE_ADMIN;
+}
+
+const char *
+api_caller_token(struct api_req *req)
+{
+	const struct kiln_config *c = req->env->conf;
+	int i;
+
+	if (c->ntokens == 0 || token_scope(req, &i) == 0 || i < 0)
+		return NULL;
+	return c->tokens[i].name;
 }
 
 enum api_result

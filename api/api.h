@@ -64,6 +64,9 @@ struct api_env {
 	void (*cancel)(void *ctx, int64_t job_id);
 	int (*log_open)(void *ctx, int64_t job_id, const char *target,
 	    int *fd);
+	/* The offsets of kilnd's own lines in it (logview.h); may be NULL. */
+	int (*log_marks_open)(void *ctx, int64_t job_id, const char *target,
+	    int *fd);
 	bool (*log_live)(void *ctx, int64_t job_id, const char *target);
 	void *(*log_watch)(void *ctx, int64_t job_id, const char *target,
 	    void (*wake)(void *), void *data);
@@ -177,11 +180,22 @@ void api_add_header(struct api_req *req, const char *name,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *api_status_title(unsigned status);
 
+/* The range of a job's priority (higher builds first; 0 is normal). */
+#define API_PRIORITY_MIN (-1000)
+#define API_PRIORITY_MAX 1000
+
 /* Job request body -> a new job; 400/422 with detail on failure. */
 int api_parse_job_request(const char *body, size_t len, struct job **out,
     unsigned *status, char *detail, size_t detailsize);
 /* Validators shared with webhooks and tests. */
 int api_check_repo(const char *repo, char *why, size_t whysize);
+/*
+ * What the configuration allows of a repository api_check_repo accepted:
+ * a local one (file:// or a path) only with allow_local_repos, and never
+ * in, equal to or above state_dir.  0, or -1 with a detail for a 422.
+ */
+int api_check_repo_allowed(const struct kiln_config *c, const char *repo,
+    char *why, size_t whysize);
 int api_check_ref(const char *ref, char *why, size_t whysize);
 int api_check_notify_url(const char *url, char *why, size_t whysize);
 /* A recipe object (from a request or a repository's .kiln.json). */
@@ -192,6 +206,13 @@ bool api_is_json_type(const char *ct);
 /* Whether the caller holds the admin scope (every caller does on a farm
  * without tokens, which listens only on loopback). */
 bool api_caller_is_admin(struct api_req *req);
+/* Whether the caller holds the read scope (a token of any scope, or any
+ * caller on a farm without tokens); public_read does not give it. */
+bool api_caller_may_read(struct api_req *req);
+/* The [tokens] name of the caller's token, or NULL (no valid token, or a
+ * farm without tokens).  Points into the configuration: copy it to keep
+ * it past the handler. */
+const char *api_caller_token(struct api_req *req);
 /* Queue `job` (taken over) for the group commit and answer 201 with it
  * once durable, or 503/500 now.  Returns what the handler returns. */
 enum api_result api_submit_job(struct api_req *req, struct job *job);
@@ -199,6 +220,9 @@ enum api_result api_submit_job(struct api_req *req, struct job *job);
 void api_apply_project(struct job *job, const struct conf_project *p);
 /* A webhook delivery is being committed right now. */
 bool api_delivery_pending(const char *forge, const char *id);
+/* A webhook push of (project, ref, pushed commit) is being committed. */
+bool api_push_pending(const char *project, const char *ref,
+    const char *commit);
 
 extern const struct api_route api_hooks_routes[];
 

@@ -7,6 +7,13 @@
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
+/*
+ * Load balancers and probes carry no token, so /healthz answers anyone,
+ * even with public_read off: 200 {"status": "ok"} while the queue can be
+ * read, 503 when it cannot.  What more it tells (the version, uptime,
+ * queue and build counts) helps whoever probes the farm for weaknesses
+ * too, so only a caller with the read scope gets it.
+ */
 static enum api_result
 healthz(struct api_req *req)
 {
@@ -15,6 +22,10 @@ healthz(struct api_req *req)
 	if (queue_count_jobs(req->env->queue, JOB_QUEUED, &queued) != 0 ||
 	    queue_count_jobs(req->env->queue, JOB_RUNNING, &running) != 0) {
 		api_reply_problem(req, 503, "the job queue cannot be read");
+		return API_DONE;
+	}
+	if (!api_caller_may_read(req)) {
+		api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 		return API_DONE;
 	}
 	api_reply_json(req, 200, json_pack("{s:s, s:s, s:I, s:I, s:I, s:b, s:I}",
@@ -52,7 +63,7 @@ pubkey(struct api_req *req)
 }
 
 const struct api_route api_health_routes[] = {
-	{ "GET", "/healthz", API_SCOPE_DOWNLOAD, healthz },
+	{ "GET", "/healthz", API_SCOPE_PUBLIC, healthz },
 	{ "GET", "/v1/pubkey", API_SCOPE_DOWNLOAD, pubkey },
 	{ NULL, NULL, 0, NULL },
 };

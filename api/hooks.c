@@ -1,13 +1,21 @@
 /*
- * Webhooks from GitHub, Gitea and GitLab: POST /v1/hooks/{forge}.
+ * Webhooks from GitHub, Gitea and GitLab: POST /v1/hooks/{forge} and
+ * POST /v1/hooks/{forge}/{project}.
  *
  * A delivery is trusted only by its signature: GitHub's and Gitea's
- * HMAC-SHA256 of the raw body, GitLab's token, checked against every
- * secret of every [project] in constant time (all of them, always).  A
- * push of a ref the project's patterns match becomes a job for the
+ * HMAC-SHA256 of the raw body, GitLab's token, compared in constant time
+ * with the secrets of the project the path names, or (unqualified path)
+ * with every secret of every [project], all of them, always.  The
+ * unqualified path costs one HMAC of the body per secret of the farm, so
+ * it is bounded: past max_hook_secrets secrets it computes none and sends
+ * the forge to the per-project path.
+ *
+ * A push of a ref the project's patterns match becomes a job for the
  * project's repo, targets and recipe at the pushed commit, durably
- * committed before the 201, with the delivery id recorded in the same
- * transaction: a redelivery answers with the first job.
+ * committed before the 201, with the delivery id and the push (project,
+ * ref, pushed commit) recorded in the same transaction.  Either one seen
+ * again is a redelivery and answers with the first job: a signed push
+ * replayed with a new delivery id builds nothing new.
  */
 #include "config.h"
 
@@ -97,24 +105,30 @@ payload(struct api_req *req, char *why, size_t whysize)
 	return doc;
 }
 
+enum sig { SIG_OK, SIG_MALFORMED, SIG_NO_MATCH, SIG_TOO_MANY };
+
 /*
- * The project whose secret signed the delivery, NULL when none did, or
- * (void *)-1 with a reason when the header is missing or malformed.
- * Every secret is tried, and compared in constant time.
+ * The project whose secret signed the delivery, into *out: one of the
+ * secrets of `only`, or of every project when `only` is NULL.  Each
+ * candidate is compared in constant time and all of them are, whatever
+ * matched.  *header names the header read, for the answer.
  */
-static const struct conf_project *
-signer(struct api_req *req, enum forge f, const char **header)
+static enum sig
+signer(struct api_req *req, enum forge f, const struct conf_project *only,
+    const struct conf_project **out, const char **header)
 {
 	const struct kiln_config *c = req->env->conf;
-	const struct conf_project *found = NULL;
+	const struct conf_project *found = NULL, *first, *last;
 	unsigned char want[32], got[32];
 	const char *h = NULL, *hex = NULL;
+	size_t nsecrets = 0;
 
+	*out = NULL;
 	if (f == GITLAB) {
 		*header = "X-Gitlab-Token";
 		h = req->header(req, *header);
 		if (h == NULL)
-			return (void *)-1;
+			return SIG_MALFORMED;
 		/* Tokens of any length: compare their hashes. */
 		crypto_hash_sha256(want, (const unsigned char *)h, strlen(h));
 	} else {
@@ -126,34 +140,51 @@ signer(struct api_req *req, enum forge f, const char **header)
 		} else if ((h = req->header(req, "X-Hub-Signature-256")) !=
 		    NULL) {
 			if (strncmp(h, "sha256=", 7) != 0)
-				return (void *)-1;
+				return SIG_MALFORMED;
 			hex = h + 7;
 		} else {
 			if (f == GITEA)
 				*header = "X-Gitea-Signature";
-			return (void *)-1;
+			return SIG_MALFORMED;
 		}
 		if (strlen(hex) != 64 || sodium_hex2bin(want, sizeof want, hex,
 		    64, NULL, NULL, NULL) != 0)
-			return (void *)-1;
+			return SIG_MALFORMED;
 	}
-	for (size_t i = 0; i < c->nprojects; i++) {
-		const struct conf_project *p = &c->projects[i];
+	if (only != NULL) {
+		first = only;
+		last = only + 1;
+	} else {
+		first = c->projects;
+		last = c->projects + c->nprojects;
+		/*
+		 * Each secret costs an HMAC of the whole body (up to max_body):
+		 * an unsigned request must not make the farm compute thousands.
+		 * Too many secrets: none is tried, the forge is told where to
+		 * deliver instead.
+		 */
+		for (const struct conf_project *p = first; p < last; p++)
+			nsecrets += p->nsecrets;
+		if (nsecrets > c->max_hook_secrets)
+			return SIG_TOO_MANY;
+	}
+	for (const struct conf_project *p = first; p < last; p++) {
 		for (size_t k = 0; k < p->nsecrets; k++) {
 			if (f == GITLAB)
 				crypto_hash_sha256(got,
 				    (const unsigned char *)p->secrets[k],
 				    strlen(p->secrets[k]));
 			else
-				sign_hmac_sha256(got, p->secrets[k], req->body ? req->body :
-				    "", req->body_len);
+				sign_hmac_sha256(got, p->secrets[k], req->body ?
+				    req->body : "", req->body_len);
 			if (sodium_memcmp(got, want, sizeof got) == 0 &&
 			    found == NULL)
 				found = p;
 		}
 	}
 	sodium_memzero(got, sizeof got);
-	return found;
+	*out = found;
+	return found != NULL ? SIG_OK : SIG_NO_MATCH;
 }
 
 static const char *
@@ -224,8 +255,92 @@ ignored(struct api_req *req, unsigned status, const char *fmt, ...)
 	return API_DONE;
 }
 
+/* Forges' delivery ids are UUIDs; room to spare, and nothing odd. */
+#define DELIVERY_MAX 128
+
+/*
+ * The header that carries the forge's delivery id.  Gitea also sends
+ * GitHub's and Gogs' names; its own is read.  For GitLab, kiln reads
+ * X-Gitlab-Event-UUID, which current GitLab sends with every hook: a
+ * GitLab too old to send it is refused like any sender without one.
+ */
+static const char *
+delivery_header(enum forge f)
+{
+	return f == GITHUB ? "X-GitHub-Delivery" : f == GITEA ?
+	    "X-Gitea-Delivery" : "X-Gitlab-Event-UUID";
+}
+
+/*
+ * The delivery id of a push, NULL after answering 400.  Every forge
+ * sends one with every delivery (GitLab as X-Gitlab-Event-UUID), so a
+ * push without one was not sent by a forge: refused, rather than built
+ * without the record a redelivery is recognised by.
+ */
+static const char *
+delivery_id(struct api_req *req, enum forge f)
+{
+	const char *name = delivery_header(f), *id = req->header(req, name);
+	size_t n = 0;
+
+	if (id == NULL || *id == '\0') {
+		api_reply_problem(req, 400, "%s header missing: the forge sends "
+		    "it with every delivery, and kiln needs it to recognise a "
+		    "redelivery", name);
+		return NULL;
+	}
+	while (n <= DELIVERY_MAX && (unsigned char)id[n] > 0x20 &&
+	    (unsigned char)id[n] < 0x7f)
+		n++;
+	if (n > DELIVERY_MAX || id[n] != '\0') {
+		api_reply_problem(req, 400, "%s must be 1 to %d printable ASCII "
+		    "characters without spaces", name, DELIVERY_MAX);
+		return NULL;
+	}
+	return id;
+}
+
+/*
+ * Answer a redelivery with the job the first delivery made (rc and id
+ * from the lookup): true when answered, false when no such job exists.
+ * A delivery id names one push of one project; the same id from another
+ * project is not a redelivery but a forged or broken one: 409.
+ */
+static bool
+redelivered(struct api_req *req, int rc, int64_t id,
+    const struct conf_project *p, const char *what)
+{
+	struct job *first = NULL;
+	struct sbuf b = { 0 };
+
+	if (rc == 0)
+		rc = queue_get(req->env->queue, id, &first);
+	if (rc == QUEUE_ENOTFOUND)
+		return false;
+	if (rc != 0) {
+		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
+		    "log");
+		return true;
+	}
+	if (first->project == NULL || strcmp(first->project, p->name) != 0) {
+		api_reply_problem(req, 409, "%s already made a job of another "
+		    "project", what);
+		job_free(first);
+		return true;
+	}
+	api_job_render(&b, first);
+	api_reply_sbuf(req, 200, &b);
+	api_add_header(req, "Location", "/v1/jobs/%lld", (long long)id);
+	job_free(first);
+	return true;
+}
+
+/*
+ * POST /v1/hooks/{forge}[/{project}]: `only` is the project the path
+ * names, NULL on the unqualified path.
+ */
 static enum api_result
-hook(struct api_req *req, enum forge f)
+hook(struct api_req *req, enum forge f, const struct conf_project *only)
 {
 	const struct kiln_config *c = req->env->conf;
 	const struct conf_project *signed_by, *p;
@@ -235,17 +350,30 @@ hook(struct api_req *req, enum forge f)
 	struct job *job;
 	int64_t id;
 	bool tag = false;
+	int rc;
 
 	/* The signature first: nothing about an unsigned body matters. */
-	signed_by = signer(req, f, &header);
-	if (signed_by == (void *)-1) {
+	switch (signer(req, f, only, &signed_by, &header)) {
+	case SIG_OK:
+		break;
+	case SIG_MALFORMED:
 		api_reply_problem(req, 401, "%s header missing or malformed",
 		    header);
 		return API_DONE;
-	}
-	if (signed_by == NULL) {
-		api_reply_problem(req, 401, "%s does not match the secret of any "
-		    "project", header);
+	case SIG_NO_MATCH:
+		if (only != NULL)
+			api_reply_problem(req, 401, "%s does not match a secret "
+			    "of project %s", header, only->name);
+		else
+			api_reply_problem(req, 401, "%s does not match the "
+			    "secret of any project", header);
+		return API_DONE;
+	case SIG_TOO_MANY:
+		api_reply_problem(req, 403, "this farm has more webhook secrets "
+		    "than max_hook_secrets = %u checks per delivery: deliver to "
+		    "/v1/hooks/%s/{project} (the project's name in kilnd.conf) "
+		    "instead of /v1/hooks/%s", c->max_hook_secrets,
+		    forge_names[f], forge_names[f]);
 		return API_DONE;
 	}
 	if ((doc = payload(req, why, sizeof why)) == NULL) {
@@ -283,6 +411,10 @@ hook(struct api_req *req, enum forge f)
 			return ignored(req, 202, "event '%.64s' does not build "
 			    "(push does)", event);
 		}
+	}
+	if ((delivery = delivery_id(req, f)) == NULL) {
+		json_decref(doc);
+		return API_DONE;
 	}
 	p = project_of(c, f, doc, &url);
 	if (p == NULL) {
@@ -324,32 +456,32 @@ hook(struct api_req *req, enum forge f)
 		json_decref(doc);
 		return API_DONE;
 	}
-	/* A redelivery answers with the job the first delivery made. */
-	delivery = req->header(req, f == GITHUB ? "X-GitHub-Delivery" :
-	    f == GITEA ? "X-Gitea-Delivery" : "X-Gitlab-Event-UUID");
-	if (delivery != NULL && (*delivery == '\0' || strlen(delivery) > 128))
-		delivery = NULL;
-	if (delivery != NULL) {
-		struct job *first = NULL;
-
-		if (api_delivery_pending(forge_names[f], delivery)) {
-			api_reply_problem(req, 409, "delivery %s is being "
-			    "committed; retry", delivery);
-			api_add_header(req, "Retry-After", "1");
-			json_decref(doc);
-			return API_DONE;
-		}
-		if (queue_delivery_job(req->env->queue, forge_names[f], delivery,
-		    &id) == 0 && queue_get(req->env->queue, id, &first) == 0) {
-			struct sbuf b = { 0 };
-			api_job_render(&b, first);
-			api_reply_sbuf(req, 200, &b);
-			api_add_header(req, "Location", "/v1/jobs/%lld",
-			    (long long)id);
-			job_free(first);
-			json_decref(doc);
-			return API_DONE;
-		}
+	/*
+	 * A redelivery answers with the job the first delivery made: one
+	 * with the same delivery id, or the same push (project, ref, pushed
+	 * commit) under any id, since a forge's "redeliver" and a replayed
+	 * body both keep the signature valid.  While the first is still
+	 * being committed, 409 asks the sender to come back.
+	 */
+	if (api_delivery_pending(forge_names[f], delivery) ||
+	    api_push_pending(p->name, ref, commit)) {
+		api_reply_problem(req, 409, "a delivery of this push (%s at "
+		    "%.12s) is being committed; retry", ref, commit);
+		api_add_header(req, "Retry-After", "1");
+		json_decref(doc);
+		return API_DONE;
+	}
+	rc = queue_delivery_job(req->env->queue, forge_names[f], delivery,
+	    &id);
+	snprintf(why, sizeof why, "%s %s", delivery_header(f), delivery);
+	if (redelivered(req, rc, id, p, why)) {
+		json_decref(doc);
+		return API_DONE;
+	}
+	rc = queue_push_job(req->env->queue, p->name, ref, commit, &id);
+	if (redelivered(req, rc, id, p, "this push")) {
+		json_decref(doc);
+		return API_DONE;
 	}
 	job = xcalloc(1, sizeof *job);
 	job->repo = xstrdup(p->repo);
@@ -369,10 +501,10 @@ hook(struct api_req *req, enum forge f)
 		snprintf(job->targets[0].target, sizeof job->targets[0].target,
 		    "%s", JOB_TARGETS_FROM_REPO);
 	api_apply_project(job, p);
-	if (delivery != NULL) {
-		job->delivery_forge = xstrdup(forge_names[f]);
-		job->delivery_id = xstrdup(delivery);
-	}
+	/* Both redelivery keys are stored with the job: the delivery id
+	 * here, the push from the job's project, ref and commit. */
+	job->delivery_forge = xstrdup(forge_names[f]);
+	job->delivery_id = xstrdup(delivery);
 	log_info("%s: %s of %s (%.12s) for project %s", forge_names[f],
 	    tag ? "tag push" : "push", ref, commit, p->name);
 	json_decref(doc);
@@ -383,15 +515,25 @@ hook(struct api_req *req, enum forge f)
 static enum api_result
 counted(struct api_req *req, enum forge f)
 {
-	enum api_result r = hook(req, f);
+	const struct conf_project *only = NULL;
+	enum api_result r;
 	const char *what;
 
+	if (req->nparams == 1 &&
+	    (only = conf_project_by_name(req->env->conf, req->params[0])) ==
+	    NULL) {
+		api_reply_problem(req, 404, "no project '%.64s' in kilnd.conf",
+		    req->params[0]);
+		r = API_DONE;
+	} else
+		r = hook(req, f, only);
 	if (r == API_PENDING)
 		what = "accepted";
 	else switch (req->status) {
 	case 200: what = "redelivery_or_ping"; break;
 	case 202: what = "ignored"; break;
 	case 401: what = "bad_signature"; break;
+	case 403: what = "too_many_secrets"; break;
 	case 404: what = "unknown_repository"; break;
 	case 409: what = "in_progress"; break;
 	case 503: what = "queue_full"; break;
@@ -424,5 +566,8 @@ const struct api_route api_hooks_routes[] = {
 	{ "POST", "/v1/hooks/github", API_SCOPE_PUBLIC, github },
 	{ "POST", "/v1/hooks/gitea", API_SCOPE_PUBLIC, gitea },
 	{ "POST", "/v1/hooks/gitlab", API_SCOPE_PUBLIC, gitlab },
+	{ "POST", "/v1/hooks/github/{project}", API_SCOPE_PUBLIC, github },
+	{ "POST", "/v1/hooks/gitea/{project}", API_SCOPE_PUBLIC, gitea },
+	{ "POST", "/v1/hooks/gitlab/{project}", API_SCOPE_PUBLIC, gitlab },
 	{ NULL, NULL, 0, NULL },
 };

@@ -1,4 +1,4 @@
-/* /v1/jobs: submit, get, list, cancel. */
+/* /v1/jobs: submit, get, list, cancel, reprioritise. */
 #include "config.h"
 
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "../daemon/callback-url.h"
 #include "../daemon/log.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
@@ -59,9 +60,11 @@ reply_job(struct api_req *req, const struct job *job)
 }
 
 /* In-flight webhook deliveries: a redelivery that arrives before the
- * first one's commit waits (409) instead of making a second job. */
+ * first one's commit waits (409) instead of making a second job.  Found
+ * by its delivery id, or by its push (project, ref, pushed commit). */
 struct pending {
 	char *key;
+	char *push;		/* NULL: a job without project or commit */
 	struct pending *next;
 };
 static struct pending *pending;
@@ -70,6 +73,25 @@ static char *
 delivery_key(const struct job *job)
 {
 	return xasprintf("%s\n%s", job->delivery_forge, job->delivery_id);
+}
+
+/* Neither a project name nor a commit id holds a newline. */
+static char *
+push_key(const char *project, const char *ref, const char *commit)
+{
+	return xasprintf("%s\n%s\n%s", project, ref, commit);
+}
+
+bool
+api_push_pending(const char *project, const char *ref, const char *commit)
+{
+	char *k = push_key(project, ref, commit);
+	bool found = false;
+
+	for (struct pending *p = pending; p && !found; p = p->next)
+		found = p->push != NULL && strcmp(p->push, k) == 0;
+	free(k);
+	return found;
 }
 
 bool
@@ -97,6 +119,7 @@ pending_drop(const struct job *job)
 			struct pending *p = *pp;
 			*pp = p->next;
 			free(p->key);
+			free(p->push);
 			free(p);
 			break;
 		}
@@ -125,11 +148,128 @@ submitted(struct job *job, int rc, void *data)
 	req->complete(req);
 }
 
+/*
+ * Priorities above max_priority need the admin scope: otherwise every
+ * submitter would ask for the top one and the order would mean nothing.
+ * Returns false after answering 403.
+ */
+static bool
+priority_allowed(struct api_req *req, int priority)
+{
+	unsigned cap = req->env->conf->max_priority;
+
+	if (priority <= 0 || (unsigned)priority <= cap ||
+	    api_caller_is_admin(req))
+		return true;
+	api_reply_problem(req, 403, "priority: %d is above max_priority (%u); "
+	    "a higher priority needs the admin scope", priority, cap);
+	return false;
+}
+
+static bool
+is_commit_id(const char *ref)
+{
+	return strlen(ref) == 40 &&
+	    strspn(ref, "0123456789abcdefABCDEF") == 40;
+}
+
+/* The project's refs patterns, space-separated, for a detail. */
+static void
+refs_list(char *buf, size_t size, const struct conf_project *p)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < p->nrefs && n < size; i++) {
+		int w = snprintf(buf + n, size - n, "%s%s", i ? " " : "",
+		    p->refs[i]);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/*
+ * A job of a project's repository builds only the refs the project's
+ * `refs` names, whoever submits it.  The worker resolves a short name X
+ * as refs/tags/X, else refs/heads/X: when only one of the two is within
+ * the project's refs, the job is given that full name, so that a branch
+ * can never stand in for a tag of the same name (or the other way
+ * round).  A commit id cannot be checked against patterns of refs: only
+ * the admin scope may submit one for a project.  Returns false after
+ * answering 403.
+ */
+static bool
+project_ref(struct api_req *req, struct job *job, const struct conf_project *p)
+{
+	char refs[512];
+	bool tag, head;
+	char *t, *h;
+
+	refs_list(refs, sizeof refs, p);
+	if (is_commit_id(job->ref)) {
+		if (api_caller_is_admin(req))
+			return true;
+		api_reply_problem(req, 403, "ref: a commit id cannot be checked "
+		    "against the refs of project %s (%s): name a branch or tag "
+		    "there, or submit with the admin scope", p->name, refs);
+		return false;
+	}
+	if (strncmp(job->ref, "refs/", 5) == 0) {
+		if (conf_project_wants_ref(p, job->ref))
+			return true;
+		goto refuse;
+	}
+	t = xasprintf("refs/tags/%s", job->ref);
+	h = xasprintf("refs/heads/%s", job->ref);
+	tag = conf_project_wants_ref(p, t);
+	head = conf_project_wants_ref(p, h);
+	if (tag != head) {
+		free(job->ref);
+		job->ref = tag ? t : h;
+		free(tag ? h : t);
+		return true;
+	}
+	free(t);
+	free(h);
+	if (tag)
+		return true;
+refuse:
+	api_reply_problem(req, 403, "ref: '%.255s' is not within the refs of "
+	    "project %s (%s)", job->ref, p->name, refs);
+	return false;
+}
+
+/*
+ * A job of a project's repository obeys the project: its refs, its
+ * recipe (a request's own needs the admin scope, which may build what it
+ * likes anyway), its name, network and callback.  Returns false after
+ * answering.
+ */
+static bool
+project_policy(struct api_req *req, struct job *job,
+    const struct conf_project *p)
+{
+	if (!project_ref(req, job, p))
+		return false;
+	if (job->recipe != NULL && !api_caller_is_admin(req)) {
+		api_reply_problem(req, 403, "recipe: a job of project %s builds "
+		    "with the project's recipe; a request's own recipe needs "
+		    "the admin scope", p->name);
+		return false;
+	}
+	if (job->recipe == NULL && p->recipe != NULL)
+		job->recipe = xstrdup(p->recipe);
+	api_apply_project(job, p);
+	return true;
+}
+
 static enum api_result
 submit_job(struct api_req *req)
 {
 	const struct kiln_config *c = req->env->conf;
 	const struct conf_project *p;
+	const char *token;
 	struct job *job = NULL;
 	char detail[512];
 	unsigned status;
@@ -145,6 +285,25 @@ submit_job(struct api_req *req)
 		api_reply_problem(req, status, "%s", detail);
 		return API_DONE;
 	}
+	/* Local repositories: only with allow_local_repos, never kilnd's
+	 * own state directory. */
+	if (api_check_repo_allowed(c, job->repo, detail, sizeof detail) != 0) {
+		api_reply_problem(req, 422, "%s", detail);
+		job_free(job);
+		return API_DONE;
+	}
+	/* A callback to an address of the farm itself needs the
+	 * operator's consent (daemon/callback-url.h). */
+	if (job->notify_url != NULL && callback_url_check(job->notify_url,
+	    c->allow_private_callbacks, detail, sizeof detail) != 0) {
+		api_reply_problem(req, 422, "notify.url: %s", detail);
+		job_free(job);
+		return API_DONE;
+	}
+	if (!priority_allowed(req, job->priority)) {
+		job_free(job);
+		return API_DONE;
+	}
 	/* With projects, only their repositories are built (unless
 	 * open_submissions); a project's job gets its settings. */
 	p = conf_project_by_repo(c, job->repo);
@@ -155,12 +314,18 @@ submit_job(struct api_req *req)
 		job_free(job);
 		return API_DONE;
 	}
-	if (p != NULL)
-		api_apply_project(job, p);
+	if (p != NULL && !project_policy(req, job, p)) {
+		job_free(job);
+		return API_DONE;
+	}
 	/* Only an admin's submission may build with the protected caches
 	 * (and then only of a protected ref, decided once it is fetched). */
 	if (!api_caller_is_admin(req))
 		job->trust = TRUST_UNPROTECTED;
+	/* Its owner, for cancel and PATCH: the token's name, which stays
+	 * when the token is rotated under the same name. */
+	if ((token = api_caller_token(req)) != NULL)
+		job->submitted_by = xstrdup(token);
 	return api_submit_job(req, job);
 }
 
@@ -186,6 +351,8 @@ api_submit_job(struct api_req *req, struct job *job)
 	if (job->delivery_id != NULL) {
 		struct pending *p = xcalloc(1, sizeof *p);
 		p->key = delivery_key(job);
+		if (job->project != NULL && job->commit != NULL)
+			p->push = push_key(job->project, job->ref, job->commit);
 		p->next = pending;
 		pending = p;
 	}
@@ -287,6 +454,38 @@ list_jobs(struct api_req *req)
 	return API_DONE;
 }
 
+/*
+ * A token below admin changes only the jobs it submitted (by the name
+ * of its [tokens] entry); jobs of webhooks, and of a farm that had no
+ * tokens, only admins.  Loads the job into *out (the caller frees it).
+ * Returns false after answering 404 or 403.
+ */
+static bool
+may_change(struct api_req *req, int64_t id, const char *what,
+    struct job **out)
+{
+	const char *me;
+	int rc;
+
+	*out = NULL;
+	if ((rc = queue_get(req->env->queue, id, out)) != 0) {
+		reply_queue_error(req, rc, id);
+		return false;
+	}
+	if (api_caller_is_admin(req))
+		return true;
+	me = api_caller_token(req);
+	if (me != NULL && (*out)->submitted_by != NULL &&
+	    strcmp(me, (*out)->submitted_by) == 0)
+		return true;
+	api_reply_problem(req, 403, "job %lld was not submitted by this token: "
+	    "a token may %s only the jobs it submitted (the admin scope may "
+	    "any)", (long long)id, what);
+	job_free(*out);
+	*out = NULL;
+	return false;
+}
+
 static enum api_result
 cancel_job(struct api_req *req)
 {
@@ -295,8 +494,10 @@ cancel_job(struct api_req *req)
 	int64_t id;
 	int rc;
 
-	if (path_id(req, &id) != 0)
+	if (path_id(req, &id) != 0 || !may_change(req, id, "cancel", &job))
 		return API_DONE;
+	job_free(job);
+	job = NULL;
 	rc = queue_cancel(req->env->queue, id, &running);
 	if (rc == QUEUE_ECONFLICT) {
 		if (queue_get(req->env->queue, id, &job) == 0) {
@@ -323,10 +524,109 @@ cancel_job(struct api_req *req)
 	return API_DONE;
 }
 
+/* The body of PATCH /v1/jobs/{id}: {"priority": N}.  0 or -1 with
+ * *status and a detail. */
+static int
+parse_patch(const char *body, size_t len, int *priority, unsigned *status,
+    char *why, size_t size)
+{
+	json_error_t jerr;
+	json_t *root, *v;
+	const char *k;
+	int rc = -1;
+
+	*status = 422;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &jerr);
+	if (root == NULL) {
+		*status = 400;
+		snprintf(why, size, "malformed JSON at line %d, column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		snprintf(why, size, "body: must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(root, k, v) {
+		if (strcmp(k, "priority") != 0) {
+			snprintf(why, size, "unknown field '%.64s' (only "
+			    "priority can be changed)", k);
+			goto out;
+		}
+	}
+	v = json_object_get(root, "priority");
+	if (v == NULL || !json_is_integer(v) ||
+	    json_integer_value(v) < API_PRIORITY_MIN ||
+	    json_integer_value(v) > API_PRIORITY_MAX) {
+		snprintf(why, size, "priority: must be an integer from %d to %d",
+		    API_PRIORITY_MIN, API_PRIORITY_MAX);
+		goto out;
+	}
+	*priority = (int)json_integer_value(v);
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * PATCH /v1/jobs/{id} {"priority": N}: the job's queued targets take the
+ * new priority; running ones go on.  The same rules as a submission:
+ * the submitter's own job, max_priority for tokens below admin.
+ */
+static enum api_result
+patch_job(struct api_req *req)
+{
+	struct job *job = NULL;
+	char detail[256];
+	unsigned status;
+	int64_t id;
+	int priority, rc;
+
+	if (path_id(req, &id) != 0)
+		return API_DONE;
+	if (!api_is_json_type(req->content_type)) {
+		api_reply_problem(req, 415, "Content-Type must be "
+		    "application/json, not '%.64s'",
+		    req->content_type ? req->content_type : "(none)");
+		return API_DONE;
+	}
+	if (parse_patch(req->body, req->body_len, &priority, &status, detail,
+	    sizeof detail) != 0) {
+		api_reply_problem(req, status, "%s", detail);
+		return API_DONE;
+	}
+	if (!may_change(req, id, "reprioritise", &job))
+		return API_DONE;
+	if (!priority_allowed(req, priority))
+		goto out;
+	rc = queue_set_priority(req->env->queue, id, priority);
+	if (rc == QUEUE_ECONFLICT) {
+		api_reply_problem(req, 409, "job %lld is %s; only queued or "
+		    "running jobs (not being canceled) can be reprioritised",
+		    (long long)id, job_state_terminal(job->state) ?
+		    job_state_name(job->state) : "being canceled");
+		goto out;
+	}
+	job_free(job);
+	job = NULL;
+	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0) {
+		reply_queue_error(req, rc, id);
+		goto out;
+	}
+	log_info("job %lld: priority %d", (long long)id, priority);
+	reply_job(req, job);
+out:
+	job_free(job);
+	return API_DONE;
+}
+
 const struct api_route api_jobs_routes[] = {
 	{ "POST", "/v1/jobs", API_SCOPE_SUBMIT, submit_job },
 	{ "GET", "/v1/jobs", API_SCOPE_READ, list_jobs },
 	{ "GET", "/v1/jobs/{id}", API_SCOPE_READ, get_job },
+	{ "PATCH", "/v1/jobs/{id}", API_SCOPE_SUBMIT, patch_job },
 	{ "POST", "/v1/jobs/{id}/cancel", API_SCOPE_SUBMIT, cancel_job },
 	{ NULL, NULL, 0, NULL },
 };

@@ -1,13 +1,22 @@
 /*
- * GET /v1/jobs/{id}/targets/{target}/log[?follow=1]: a target's build
- * log.  Without follow, the file as it is now.  With follow=1, a chunked
- * stream of everything so far and then every new byte until the target
- * ends: the connection is suspended while nothing new is there (no
+ * GET /v1/jobs/{id}/targets/{target}/log[?follow=1][&raw=1]: a target's
+ * build log.  Without follow, the log as it is now.  With follow=1, a
+ * chunked stream of everything so far and then every new byte until the
+ * target ends: the connection is suspended while nothing new is there (no
  * polling), and the scheduler wakes it when the log grows.  A target that
  * has not started yet (queued, or its job is being fetched) is waited
  * for: the scheduler wakes the follower every few seconds to look again,
  * and the stream ends, with nothing in it, if the target ends without
  * ever starting (canceled while queued, its job failed to fetch).
+ *
+ * By default the log is shown as it is meant for people (logview.h):
+ * kilnd's own lines (known by the offsets kilnd recorded, not by their
+ * text) as they are, a build's lines that look like them prefixed,
+ * control sequences other than colours escaped, invalid UTF-8 replaced.
+ * A build's output is not to be trusted with a terminal or with passing
+ * for kilnd.  raw=1 serves the file's bytes exactly.  Rendering is
+ * incremental, a buffer at a time in the stream's reader, so neither a
+ * large log nor a slow reader holds up the loop.
  */
 #include "config.h"
 
@@ -17,6 +26,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "../daemon/logview.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -26,6 +36,13 @@ struct follow {
 	char target[TARGET_NAME_MAX];
 	int fd;			/* -1 while the target has not started */
 	void *watch;
+	bool following;		/* to the target's end, not only to EOF */
+	/* The view (not raw=1): */
+	struct logview *view;
+	int marks_fd;		/* -1: none (a log older than the marks) */
+	struct sbuf out;	/* rendered, not yet sent from out_off */
+	size_t out_off;
+	bool done;		/* the view is complete in out */
 };
 
 /* Whether the target may still start: it has not ended (in the queue). */
@@ -106,6 +123,105 @@ follow_read(void *cls, char *buf, size_t max, void (*wake)(void *),
 	}
 }
 
+/* The log's marks, opened with the log itself (same generation: a
+ * target that runs again truncates both on the loop thread). */
+static void
+open_marks(struct follow *f)
+{
+	const struct api_env *env = f->env;
+
+	if (env->log_marks_open == NULL || env->log_marks_open(env->build_ctx,
+	    f->job_id, f->target, &f->marks_fd) != 0)
+		f->marks_fd = -1;
+}
+
+/* Every mark written so far.  kilnd writes a mark right after its line,
+ * on the loop thread we run on: read before the log, they cover every
+ * byte read from it. */
+static void
+read_marks(struct follow *f)
+{
+	char buf[LOGVIEW_MARK_LEN * 64];
+	ssize_t n;
+
+	while (f->marks_fd >= 0) {
+		n = read(f->marks_fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		logview_marks(f->view, buf, (size_t)n);
+	}
+}
+
+/* Raw bytes into buf (scratch) and on into the view; the outcome of the
+ * read: > 0, 0 at the end of what is written, < 0 an error. */
+static ssize_t
+render_more(struct follow *f, char *buf, size_t max)
+{
+	ssize_t n;
+
+	read_marks(f);
+	do
+		n = read(f->fd, buf, max);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		logview_feed(f->view, buf, (size_t)n, &f->out);
+	return n;
+}
+
+static long
+view_read(void *cls, char *buf, size_t max, void (*wake)(void *),
+    void *waker)
+{
+	struct follow *f = cls;
+	ssize_t n;
+
+	for (;;) {
+		if (f->out_off < f->out.len) {
+			size_t k = f->out.len - f->out_off;
+
+			if (k > max)
+				k = max;
+			memcpy(buf, f->out.p + f->out_off, k);
+			f->out_off += k;
+			if (f->out_off == f->out.len)
+				f->out.len = f->out_off = 0;
+			return (long)k;
+		}
+		if (f->done)
+			return API_STREAM_END;
+		if (f->fd < 0) {
+			if ((n = wait_start(f, wake, waker)) <= 0)
+				return n;
+			open_marks(f);
+		}
+		if ((n = render_more(f, buf, max)) > 0)
+			continue;
+		if (n < 0)
+			return API_STREAM_ERROR;
+		if (f->following) {
+			/* As follow_read: watch, then look again. */
+			if (f->watch == NULL)
+				f->watch = f->env->log_watch(f->env->build_ctx,
+				    f->job_id, f->target, wake, waker);
+			if (f->watch != NULL && f->env->log_live(
+			    f->env->build_ctx, f->job_id, f->target)) {
+				if ((n = render_more(f, buf, max)) > 0)
+					continue;
+				if (n < 0)
+					return API_STREAM_ERROR;
+				return 0;
+			}
+			if (render_more(f, buf, max) > 0)
+				continue;
+		}
+		/* The end: what the view held back goes out too. */
+		logview_finish(f->view, &f->out);
+		f->done = true;
+	}
+}
+
 static void
 follow_free(void *cls)
 {
@@ -115,15 +231,25 @@ follow_free(void *cls)
 		f->env->log_unwatch(f->env->build_ctx, f->watch);
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->marks_fd >= 0)
+		close(f->marks_fd);
+	logview_free(f->view);
+	sbuf_free(&f->out);
 	free(f);
+}
+
+static bool
+query_yes(struct api_req *req, const char *name)
+{
+	const char *v = req->query(req, name);
+
+	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
 static enum api_result
 get_log(struct api_req *req)
 {
-	const char *follow = req->query(req, "follow");
-	bool following = follow != NULL && strcmp(follow, "0") != 0 &&
-	    strcmp(follow, "false") != 0;
+	bool following = query_yes(req, "follow"), raw = query_yes(req, "raw");
 	char err[160];
 	struct target t;
 	struct job *job = NULL;
@@ -164,18 +290,30 @@ get_log(struct api_req *req)
 			return API_DONE;
 		}
 	}
-	if (following) {
+	if (raw && !following) {
+		/* The bytes as written: not necessarily UTF-8 text. */
+		api_reply_fd(req, 200, "application/octet-stream", fd);
+		return API_DONE;
+	}
+	{
 		struct follow *f = xcalloc(1, sizeof *f);
-		struct api_stream st = { follow_read, follow_free, f };
+		struct api_stream st = { raw ? follow_read : view_read,
+		    follow_free, f };
 
 		f->env = req->env;
 		f->job_id = id;
 		snprintf(f->target, sizeof f->target, "%s", t.name);
 		f->fd = fd;
-		api_reply_stream(req, 200, "text/plain; charset=utf-8", &st);
-		return API_DONE;
+		f->following = following;
+		f->marks_fd = -1;
+		if (!raw) {
+			f->view = logview_new();
+			if (fd >= 0)
+				open_marks(f);
+		}
+		api_reply_stream(req, 200, raw ? "application/octet-stream" :
+		    "text/plain; charset=utf-8", &st);
 	}
-	api_reply_fd(req, 200, "text/plain; charset=utf-8", fd);
 	return API_DONE;
 }
 

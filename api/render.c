@@ -2,12 +2,20 @@
  * Jobs as the API shows them (kiln-api(7)), written
  * straight into a buffer: GET /v1/jobs/{id} is the hottest route, and
  * building a jansson tree only to serialize it cost a third of it.
+ *
+ * Every string is written as valid UTF-8 whatever the row holds
+ * (utf8_json_string): errors carry text from fetches, builds and remote
+ * servers, and one invalid byte in one job once made GET /v1/jobs
+ * unparseable for every client.  Checking here, not only where text is
+ * stored, keeps rows written before that rule answerable too.
  */
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
+#include "../daemon/utf8.h"
 #include "../daemon/util.h"
 
 static void
@@ -25,6 +33,19 @@ add_time(struct sbuf *b, int64_t ms)
 	sbuf_addc(b, '"');
 }
 
+static void
+add_embedded(struct sbuf *b, const char *json)
+{
+	size_t n;
+
+	if (json == NULL)
+		sbuf_add(b, "null", 4);
+	else if (utf8_valid(json, (n = strlen(json))))
+		sbuf_add(b, json, n);
+	else
+		utf8_sanitize(b, json, n);
+}
+
 #define KEY(b, k) sbuf_add((b), k, sizeof(k) - 1)
 
 void
@@ -37,15 +58,17 @@ api_job_render(struct sbuf *b, const struct job *job)
 	KEY(b, "\",\"state\":\"");
 	sbuf_adds(b, job_state_name(job->state));
 	KEY(b, "\",\"repo\":");
-	sbuf_add_json_string(b, job->repo);
+	utf8_json_string(b, job->repo);
 	KEY(b, ",\"ref\":");
-	sbuf_add_json_string(b, job->ref);
+	utf8_json_string(b, job->ref);
 	KEY(b, ",\"commit\":");
-	sbuf_add_json_string(b, job->commit);
+	utf8_json_string(b, job->commit);
 	/* The recipe is stored as compact JSON made by jansson from a
-	 * validated request: it is embedded as it is. */
+	 * validated request: it is embedded as it is.  Bytes of an invalid
+	 * sequence are all >= 0x80, never JSON syntax: replacing them
+	 * keeps the document's structure. */
 	KEY(b, ",\"recipe\":");
-	sbuf_adds(b, job->recipe ? job->recipe : "null");
+	add_embedded(b, job->recipe);
 	KEY(b, ",\"priority\":");
 	sbuf_addi(b, job->priority);
 	KEY(b, ",\"timeout\":");
@@ -60,27 +83,29 @@ api_job_render(struct sbuf *b, const struct job *job)
 	KEY(b, ",\"expired_at\":");
 	add_time(b, job->expired_at);
 	KEY(b, ",\"project\":");
-	sbuf_add_json_string(b, job->project);
+	utf8_json_string(b, job->project);
+	KEY(b, ",\"submitted_by\":");
+	utf8_json_string(b, job->submitted_by);
 	KEY(b, ",\"network\":");
 	sbuf_adds(b, job->network ? "true" : "false");
 	KEY(b, ",\"trust\":");
-	sbuf_add_json_string(b, job_trust_name(job->trust));
+	utf8_json_string(b, job_trust_name(job->trust));
 	KEY(b, ",\"notify\":");
 	if (job->notify_url == NULL)
 		sbuf_add(b, "null", 4);
 	else {
 		KEY(b, "{\"url\":");
-		sbuf_add_json_string(b, job->notify_url);
+		utf8_json_string(b, job->notify_url);
 		KEY(b, ",\"state\":");
-		sbuf_add_json_string(b, job->notify_state);
+		utf8_json_string(b, job->notify_state);
 		KEY(b, ",\"attempts\":");
 		sbuf_addi(b, job->notify_attempts);
 		KEY(b, ",\"error\":");
-		sbuf_add_json_string(b, job->notify_error);
+		utf8_json_string(b, job->notify_error);
 		sbuf_addc(b, '}');
 	}
 	KEY(b, ",\"error\":");
-	sbuf_add_json_string(b, job->error);
+	utf8_json_string(b, job->error);
 	KEY(b, ",\"created_at\":");
 	add_time(b, job->created_at);
 	KEY(b, ",\"started_at\":");
@@ -93,9 +118,9 @@ api_job_render(struct sbuf *b, const struct job *job)
 
 		if (i > 0)
 			sbuf_addc(b, ',');
-		KEY(b, "{\"target\":\"");
-		sbuf_adds(b, t->target);
-		KEY(b, "\",\"state\":\"");
+		KEY(b, "{\"target\":");
+		utf8_json_string(b, t->target);
+		KEY(b, ",\"state\":\"");
 		sbuf_adds(b, target_state_name(t->state));
 		KEY(b, "\",\"attempt\":");
 		sbuf_addi(b, t->attempt);
@@ -107,14 +132,14 @@ api_job_render(struct sbuf *b, const struct job *job)
 		KEY(b, ",\"cached\":");
 		sbuf_adds(b, t->cached ? "true" : "false");
 		KEY(b, ",\"toolchain\":");
-		sbuf_add_json_string(b, t->toolchain);
+		utf8_json_string(b, t->toolchain);
 		KEY(b, ",\"cached_from\":");
 		if (t->cached && t->cached_from > 0)
 			sbuf_addi(b, t->cached_from);
 		else
 			sbuf_add(b, "null", 4);
 		KEY(b, ",\"error\":");
-		sbuf_add_json_string(b, t->error);
+		utf8_json_string(b, t->error);
 		KEY(b, ",\"started_at\":");
 		add_time(b, t->started_at);
 		KEY(b, ",\"finished_at\":");
@@ -124,11 +149,11 @@ api_job_render(struct sbuf *b, const struct job *job)
 			if (a > 0)
 				sbuf_addc(b, ',');
 			KEY(b, "{\"name\":");
-			sbuf_add_json_string(b, t->artifacts[a].name);
+			utf8_json_string(b, t->artifacts[a].name);
 			KEY(b, ",\"size\":");
 			sbuf_addi(b, t->artifacts[a].size);
 			KEY(b, ",\"sha256\":");
-			sbuf_add_json_string(b, t->artifacts[a].sha256);
+			utf8_json_string(b, t->artifacts[a].sha256);
 			sbuf_addc(b, '}');
 		}
 		KEY(b, "]}");

@@ -17,6 +17,7 @@
 #include <git2.h>
 
 #include "api.h"
+#include "../daemon/callback-url.h"
 #include "../daemon/gomod.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
@@ -25,8 +26,8 @@
 #define REF_MAX 255
 #define COMMAND_MAX (64 * 1024)
 #define ENV_MAX 64
-#define PRIORITY_MIN (-1000)
-#define PRIORITY_MAX 1000
+#define PRIORITY_MIN API_PRIORITY_MIN
+#define PRIORITY_MAX API_PRIORITY_MAX
 
 static int
 fail(char *why, size_t size, const char *fmt, ...)
@@ -65,6 +66,29 @@ has_dotdot_segment(const char *path)
 	return false;
 }
 
+/*
+ * Whether the authority of a URL (what follows "scheme://", up to the
+ * path, query or fragment) holds userinfo, and whether that holds a
+ * password: "user@host", "user:secret@host".
+ */
+static void
+url_userinfo(const char *rest, bool *user, bool *password)
+{
+	size_t alen = strcspn(rest, "/?#");
+	const char *at = NULL;
+
+	for (const char *p = rest; p < rest + alen; p++)
+		if (*p == '@')
+			at = p;
+	*user = at != NULL;
+	*password = at != NULL && memchr(rest, ':', (size_t)(at - rest)) != NULL;
+}
+
+/*
+ * The syntax of a repository.  A detail never quotes the URL: it may
+ * hold a secret (https://user:token@host/), and a detail reaches the
+ * client, kilnd's log and tests' output.  The client has its URL.
+ */
 int
 api_check_repo(const char *repo, char *why, size_t size)
 {
@@ -82,33 +106,161 @@ api_check_repo(const char *repo, char *why, size_t size)
 		    "character");
 	if (repo[0] == '/') {
 		if (has_dotdot_segment(repo))
-			return fail(why, size, "repo: path '%.200s' contains '..'",
-			    repo);
+			return fail(why, size, "repo: the path contains a '..' "
+			    "segment");
 		return 0;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
 		size_t sl = strlen(schemes[i]);
+		bool user, password;
+
 		if (strncmp(repo, schemes[i], sl) != 0)
 			continue;
 		const char *rest = repo + sl;
 		if (i == 4) {	/* file:// needs an absolute path */
 			if (rest[0] != '/' || rest[1] == '\0')
-				return fail(why, size, "repo: file URL '%.200s' "
-				    "needs an absolute path (file:///path)",
-				    repo);
+				return fail(why, size, "repo: a file URL needs "
+				    "an absolute path (file:///path)");
 			if (has_dotdot_segment(rest))
-				return fail(why, size, "repo: path of '%.200s' "
-				    "contains '..'", repo);
+				return fail(why, size, "repo: the path of the "
+				    "file URL contains a '..' segment");
 			return 0;
 		}
+		/*
+		 * Credentials never travel in the URL: it is stored in the
+		 * job, shown by GET /v1/jobs, logged, put in callbacks and in
+		 * provenance.  Any userinfo of http(s) and git is refused (a
+		 * bare "TOKEN@" is a credential to several forges); ssh's
+		 * user name ("ssh://git@host/") is no secret and stays, a
+		 * password with it does not.
+		 */
+		url_userinfo(rest, &user, &password);
+		if (password || (user && i != 2))
+			return fail(why, size, "repo: the URL carries "
+			    "credentials (user%s@ before the host): "
+			    "remove them from the URL and give them to the "
+			    "project's `credentials` file in kilnd.conf "
+			    "(kilnd.conf(5))", password ? ":password" : "");
 		if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':' ||
 		    rest[0] == '@')
-			return fail(why, size, "repo: URL '%.200s' has no host",
-			    repo);
+			return fail(why, size, "repo: the URL has no host");
 		return 0;
 	}
-	return fail(why, size, "repo: '%.200s' is not an http(s), ssh, git or "
-	    "file URL, nor an absolute path", repo);
+	/* Not echoed: "user:token@host:path" (scp-like) lands here. */
+	return fail(why, size, "repo: not an http(s)://, ssh://, git:// or "
+	    "file:// URL, nor an absolute path (scp-like user@host:path is "
+	    "written ssh://user@host/path)");
+}
+
+/*
+ * The directory a local repository names ("/a/b", "file:///a/%62"):
+ * %XX decoded, "//" and "." segments and a trailing '/' dropped, so that
+ * it compares with the state directory.  NULL when it is not local, or
+ * when it decodes to something no path should hold (a NUL byte, "..").
+ */
+static char *
+local_repo_path(const char *repo)
+{
+	const char *p = repo[0] == '/' ? repo :
+	    strncmp(repo, "file://", 7) == 0 ? repo + 7 : NULL;
+	char *dec = NULL, *out = NULL, *d, *o, *seg, *save = NULL;
+
+	if (p == NULL || p[0] != '/')
+		return NULL;
+	d = dec = xmalloc(strlen(p) + 1);
+	for (; *p != '\0'; p++) {
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2])) {
+			char hex[3] = { p[1], p[2], '\0' };
+			if ((*d++ = (char)strtol(hex, NULL, 16)) == '\0')
+				goto bad;
+			p += 2;
+		} else
+			*d++ = *p;
+	}
+	*d = '\0';
+	o = out = xmalloc(strlen(dec) + 2);
+	for (seg = strtok_r(dec, "/", &save); seg != NULL;
+	    seg = strtok_r(NULL, "/", &save)) {
+		if (strcmp(seg, ".") == 0)
+			continue;
+		if (strcmp(seg, "..") == 0)
+			goto bad;
+		*o++ = '/';
+		memcpy(o, seg, strlen(seg));
+		o += strlen(seg);
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	free(dec);
+	return out;
+bad:
+	free(dec);
+	free(out);
+	return NULL;
+}
+
+/* Whether path a is b, or in it, or above it (whole segments). */
+static bool
+path_overlaps(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), l;
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	l = la < lb ? la : lb;
+	if (strncmp(a, b, l) != 0)
+		return false;
+	if (la == lb)
+		return true;
+	/* "/" is above everything; else the longer one goes on with '/'. */
+	if (l == 1)
+		return true;
+	return (la > lb ? a[l] : b[l]) == '/';
+}
+
+int
+api_check_repo_allowed(const struct kiln_config *c, const char *repo,
+    char *why, size_t size)
+{
+	char *path, *real = NULL;
+	int rc = 0;
+
+	if (repo[0] != '/' && strncmp(repo, "file://", 7) != 0)
+		return 0;
+	/*
+	 * A local repository is read with kilnd's own permissions: whoever
+	 * may submit could have any repository the kilnd user can read
+	 * built, and read it in the build's log and artifacts.
+	 */
+	if (!c->allow_local_repos)
+		return fail(why, size, "repo: local repositories (file:// URLs "
+		    "and paths) are not built unless allow_local_repos = yes "
+		    "in [kilnd] of kilnd.conf");
+	/*
+	 * Never kilnd's own state (its key, database, caches of every trust
+	 * class, mirrors), nor a directory above it.  This is the lexical
+	 * check, for a clear 422 without touching the file system on the
+	 * loop (a path may sit on a slow mount); the fetch checks what it
+	 * opened again, after symlinks (kiln-worker --keep-out).
+	 */
+	path = local_repo_path(repo);
+	if (c->state_dir != NULL)
+		real = realpath(c->state_dir, NULL);
+	if (path == NULL)
+		rc = fail(why, size, "repo: the path is not a plain absolute "
+		    "path once %%XX escapes are decoded");
+	else if (c->state_dir != NULL && (path_overlaps(path, c->state_dir) ||
+	    (real != NULL && path_overlaps(path, real))))
+		rc = fail(why, size, "repo: the path is in, or above, kilnd's "
+		    "state directory (state_dir), which is never built, even "
+		    "with allow_local_repos");
+	free(real);
+	free(path);
+	return rc;
 }
 
 static bool
@@ -243,20 +395,13 @@ check_string(json_t *v, const char *field, size_t max, char *why,
 int
 api_check_notify_url(const char *u, char *why, size_t size)
 {
-	size_t n = strlen(u);
+	struct callback_url cu;
+	char w[300];
 
-	if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
-	    n > 2048 || n < 9) {
-		fail(why, size, "notify.url: must be an http:// or https:// URL "
-		    "of at most 2048 bytes");
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)u[i] <= 0x20 || u[i] == 0x7f) {
-			fail(why, size, "notify.url: no spaces or control "
-			    "characters");
-			return -1;
-		}
+	/* The grammar is callbacks' own (daemon/callback-url.h); where the
+	 * address may go is checked by the caller that knows the policy. */
+	if (callback_url_parse(u, &cu, w, sizeof w) != 0)
+		return fail(why, size, "notify.url: %s", w);
 	return 0;
 }
 

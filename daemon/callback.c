@@ -1,8 +1,10 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,29 +14,50 @@
 #include <sodium.h>
 
 #include "../api/api.h"
+#include "callback-url.h"
 #include "callback.h"
 #include "child.h"
 #include "log.h"
 #include "metrics.h"
 #include "sbuf.h"
 #include "sign.h"
+#include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define TICK_MS 1000
-#define MAX_INFLIGHT 8
 #define OUTPUT_MAX 4096
+#define MAX_PINNED 8		/* addresses handed to curl's --resolve */
 #define CURL "/usr/bin/curl"
 
+/*
+ * One attempt.  It holds its slot until nothing of it is outstanding
+ * (the lookup, the curl child) and its deadline timer is closed; the
+ * timer's close callback frees it.
+ */
 struct send {
-	struct child child;
 	struct callbacks *cb;
+	struct send *next;
 	int64_t job_id;
 	int attempts;
 	int64_t finished_at;
-	char *file;
+	char *url;
+	struct callback_url u;
+	struct sbuf body;
+	char sig[7 + 65];		/* "" when unsigned */
+	char *body_file, *header_file;
+
+	uv_timer_t deadline;
+	uv_getaddrinfo_t gai;
+	struct child child;
+	bool resolving, running;	/* outstanding */
+	bool settled;			/* result recorded, timer closing */
+	bool timed_out;
+	bool delivered;
+	bool refused;			/* the destination: no retries */
+	long long http_code;
+	char why[300];			/* why it failed */
 	struct sbuf out, err;
-	struct send *next;
 };
 
 struct callbacks {
@@ -59,23 +82,23 @@ callback_sign(char out[7 + 65], const char *key, const void *body, size_t len)
 	sodium_bin2hex(out + 7, 65, mac, sizeof mac);
 }
 
-/* The key of a job's callback: its project's first secret, else
- * notify_secret, else none (the POST goes unsigned). */
-static const char *
-key_of(const struct kiln_config *c, const struct job *job)
+const char *
+callback_key(const struct kiln_config *c, const char *project)
 {
-	for (size_t i = 0; job->project && i < c->nprojects; i++)
-		if (strcmp(c->projects[i].name, job->project) == 0 &&
-		    c->projects[i].nsecrets > 0)
-			return c->projects[i].secrets[0];
+	const struct conf_project *p = project ?
+	    conf_project_by_name(c, project) : NULL;
+
+	if (p != NULL && p->notify_secret != NULL)
+		return p->notify_secret;
 	return c->notify_secret;
 }
 
 static void maybe_closed(struct callbacks *cb);
 
 static void
-send_free(struct send *s)
+on_send_closed(uv_handle_t *h)
 {
+	struct send *s = h->data;
 	struct callbacks *cb = s->cb;
 
 	for (struct send **pp = &cb->inflight; *pp; pp = &(*pp)->next)
@@ -84,13 +107,95 @@ send_free(struct send *s)
 			break;
 		}
 	cb->ninflight--;
-	if (s->file != NULL)
-		unlink(s->file);
-	free(s->file);
+	free(s->url);
+	sbuf_free(&s->body);
 	sbuf_free(&s->out);
 	sbuf_free(&s->err);
 	free(s);
 	maybe_closed(cb);
+}
+
+/* The outcome into the jobs table and the log. */
+static void
+record(struct send *s)
+{
+	struct callbacks *cb = s->cb;
+	const struct kiln_config *conf = cb->conf;
+	int64_t now = util_now_ms(), delay;
+
+	if (s->delivered) {
+		queue_notify_result(cb->q, s->job_id, "delivered", NULL, 0);
+		metrics_callback("delivered");
+		log_info("job %" PRId64 ": callback delivered to %s (HTTP %lld)",
+		    s->job_id, s->u.host, s->http_code);
+		return;
+	}
+	utf8_fix(s->why, sizeof s->why);
+	if (s->refused) {
+		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0);
+		metrics_callback("given_up");
+		log_warn("job %" PRId64 ": callback refused: %s; not retried",
+		    s->job_id, s->why);
+		return;
+	}
+	/* 5 s, 10 s, 20 s ... at most 5 minutes apart, for notify_timeout
+	 * after the job ended. */
+	delay = 5000LL << (s->attempts < 6 ? s->attempts : 6);
+	if (delay > 300000)
+		delay = 300000;
+	if (now + delay > s->finished_at + (int64_t)conf->notify_timeout * 1000) {
+		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0);
+		metrics_callback("given_up");
+		log_warn("job %" PRId64 ": callback to %s failed after %d "
+		    "attempt(s): %s; giving up (notify_timeout)", s->job_id,
+		    s->u.host, s->attempts + 1, s->why);
+	} else {
+		queue_notify_result(cb->q, s->job_id, "pending", s->why,
+		    now + delay);
+		metrics_callback("failed_attempt");
+		log_info("job %" PRId64 ": callback attempt %d to %s failed: "
+		    "%s; again in %lld s", s->job_id, s->attempts + 1,
+		    s->u.host, s->why, (long long)(delay / 1000));
+	}
+}
+
+/* Called whenever something of the attempt ended: once nothing is
+ * outstanding, record the outcome and let go of the slot.  An attempt cut
+ * short by the shutdown stays pending and is made after the next start. */
+static void
+settle(struct send *s)
+{
+	if (s->resolving || s->running || s->settled)
+		return;
+	s->settled = true;
+	if (!s->cb->closing)
+		record(s);
+	if (s->body_file != NULL)
+		unlink(s->body_file);
+	if (s->header_file != NULL)
+		unlink(s->header_file);
+	free(s->body_file);
+	free(s->header_file);
+	s->body_file = s->header_file = NULL;
+	uv_timer_stop(&s->deadline);
+	uv_close((uv_handle_t *)&s->deadline, on_send_closed);
+}
+
+static void
+on_deadline(uv_timer_t *t)
+{
+	struct send *s = container_of(t, struct send, deadline);
+
+	s->timed_out = true;
+	snprintf(s->why, sizeof s->why, "no answer within notify_deadline "
+	    "(%u s)%s", s->cb->conf->notify_deadline, s->running ?
+	    "; curl was killed" : " while resolving the host");
+	if (s->running)
+		child_kill(&s->child, SIGKILL);
+	/* A lookup already running cannot be stopped: it holds the slot
+	 * until the resolver gives up. */
+	if (s->resolving)
+		uv_cancel((uv_req_t *)&s->gai);
 }
 
 static void
@@ -107,80 +212,170 @@ static void
 send_done(struct child *c)
 {
 	struct send *s = container_of(c, struct send, child);
-	struct callbacks *cb = s->cb;
-	const struct kiln_config *conf = cb->conf;
-	int64_t now = util_now_ms(), delay, code = 0;
-	char why[300];
+	int64_t code = 0;
 
-	if (cb->closing) {
-		/* Killed by the shutdown: still pending, sent after the
-		 * next start. */
-		send_free(s);
+	s->running = false;
+	if (s->cb->closing) {
+		settle(s);
 		return;
 	}
 	sbuf_addc(&s->out, '\0');
 	sbuf_addc(&s->err, '\0');
 	util_parse_int64(s->out.p, 0, 999, &code);
-	if (c->exit_status == 0 && code >= 200 && code < 300) {
-		queue_notify_result(cb->q, s->job_id, "delivered", NULL, 0);
-		metrics_callback("delivered");
-		log_info("job %" PRId64 ": callback delivered (HTTP %lld)",
-		    s->job_id, (long long)code);
-		send_free(s);
-		return;
-	}
-	if (code > 0)
-		snprintf(why, sizeof why, "HTTP %lld", (long long)code);
-	else {
+	s->http_code = code;
+	/* A curl that finished just as the deadline came still counts. */
+	if (c->exit_status == 0 && code >= 200 && code < 300)
+		s->delivered = true;
+	else if (s->timed_out)
+		;	/* s->why says so */
+	else if (code >= 300 && code < 400)
+		snprintf(s->why, sizeof s->why, "HTTP %lld (redirects are not "
+		    "followed)", (long long)code);
+	else if (code > 0)
+		snprintf(s->why, sizeof s->why, "HTTP %lld", (long long)code);
+	else if (s->why[0] == '\0') {
 		char *e = s->err.p;
 		e[strcspn(e, "\n")] = '\0';
-		snprintf(why, sizeof why, "%s", *e ? e :
+		snprintf(s->why, sizeof s->why, "%s", *e ? e :
 		    "curl failed without a message");
 	}
-	/* 5 s, 10 s, 20 s ... at most 5 minutes apart, for notify_timeout
-	 * after the job ended. */
-	delay = 5000LL << (s->attempts < 6 ? s->attempts : 6);
-	if (delay > 300000)
-		delay = 300000;
-	if (now + delay > s->finished_at + (int64_t)conf->notify_timeout * 1000) {
-		queue_notify_result(cb->q, s->job_id, "failed", why, 0);
-		metrics_callback("given_up");
-		log_warn("job %" PRId64 ": callback failed after %d attempt(s): "
-		    "%s; giving up (notify_timeout)", s->job_id, s->attempts + 1,
-		    why);
-	} else {
-		queue_notify_result(cb->q, s->job_id, "pending", why,
-		    now + delay);
-		metrics_callback("failed_attempt");
-		log_info("job %" PRId64 ": callback attempt %d failed: %s; "
-		    "again in %lld s", s->job_id, s->attempts + 1, why,
-		    (long long)(delay / 1000));
-	}
-	send_free(s);
+	settle(s);
 }
 
-/* Write the body to a private file curl reads (--data-binary @file). */
+/* A private file of the attempt (mode 0600) holding b; NULL on error. */
 static char *
-body_file(const struct kiln_config *conf, int64_t id, const struct sbuf *b)
+write_file(struct send *s, const char *what, const char *p, size_t len)
 {
+	const struct kiln_config *conf = s->cb->conf;
 	char *dir = xasprintf("%s/tmp", conf->state_dir);
-	char *path = xasprintf("%s/callback.%" PRId64 ".json", dir, id);
+	char *path = xasprintf("%s/callback.%" PRId64 ".%s", dir, s->job_id,
+	    what);
 	int fd;
 
 	util_mkdir_p(dir, 0700);
 	free(dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
-	if (fd < 0 || write(fd, b->p, b->len) != (ssize_t)b->len) {
+	if (fd < 0 || write(fd, p, len) != (ssize_t)len) {
+		/* The job shows why; the host's paths stay in the log. */
 		log_error("callback: cannot write %s: %s", path,
 		    strerror(errno));
+		snprintf(s->why, sizeof s->why, "kilnd could not write the "
+		    "callback's files (see its log)");
 		if (fd >= 0)
 			close(fd);
+		unlink(path);
 		free(path);
 		return NULL;
 	}
 	close(fd);
 	return path;
+}
+
+/* Run curl; pinned is NULL for a literal host, else "a[,b...]" for
+ * --resolve.  Returns with s->running set, or with s->why set. */
+static void
+spawn_curl(struct send *s, const char *pinned)
+{
+	struct callbacks *cb = s->cb;
+	char *h, *hdata = NULL, *ddata = NULL, *resolve = NULL;
+	char *env[] = { "PATH=/usr/bin:/bin", NULL };
+	int rc;
+
+	/* Headers from a file, not argv: /proc/PID/cmdline is readable by
+	 * every local user. */
+	h = xasprintf("Content-Type: application/json\nExpect:\n"
+	    "X-Kiln-Event: job\nX-Kiln-Delivery: %" PRId64 ".%d\n"
+	    "User-Agent: kiln/%s\n%s%s%s", s->job_id, s->attempts + 1,
+	    PACKAGE_VERSION, s->sig[0] ? "X-Kiln-Signature-256: " : "",
+	    s->sig, s->sig[0] ? "\n" : "");
+	s->body_file = write_file(s, "json", s->body.p, s->body.len);
+	if (s->body_file != NULL)
+		s->header_file = write_file(s, "headers", h, strlen(h));
+	free(h);
+	if (s->header_file == NULL)
+		return;
+	hdata = xasprintf("@%s", s->header_file);
+	ddata = xasprintf("@%s", s->body_file);
+	if (pinned != NULL)
+		resolve = xasprintf("%s:%u:%s", s->u.host, s->u.port, pinned);
+	{
+		/* -q first: no curlrc.  No --max-time: the deadline is
+		 * kilnd's (on_deadline). */
+		char *argv[] = { CURL, "-q", "-sS", "--globoff",
+		    "--proto", "=http,https", "--max-redirs", "0",
+		    "-o", "/dev/null", "-w", "%{http_code}",
+		    "-H", hdata, "--data-binary", ddata, "--url", s->url,
+		    resolve ? "--resolve" : NULL, resolve, NULL };
+		s->running = true;
+		rc = child_spawn(&s->child, cb->loop, argv, env, 2, send_data,
+		    send_done, s);
+		if (rc != 0)
+			snprintf(s->why, sizeof s->why, "cannot run " CURL ": %s",
+			    uv_strerror(rc));
+	}
+	free(hdata);
+	free(ddata);
+	free(resolve);
+}
+
+static void
+on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct send *s = container_of(req, struct send, gai);
+	struct sbuf pins = { 0 };
+	int npins = 0;
+
+	s->resolving = false;
+	if (s->timed_out || s->cb->closing)
+		goto out;
+	if (status != 0) {
+		snprintf(s->why, sizeof s->why, "cannot resolve %s: %s",
+		    s->u.host, uv_strerror(status));
+		goto out;
+	}
+	/* Every address: curl may connect to any of those it is given,
+	 * and a name with one private address among public ones is as
+	 * bad as one with only that. */
+	for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+		char ip[INET6_ADDRSTRLEN];
+		const void *bin;
+		const char *refused;
+
+		if (a->ai_family == AF_INET)
+			bin = &((struct sockaddr_in *)a->ai_addr)->sin_addr;
+		else if (a->ai_family == AF_INET6)
+			bin = &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		else
+			continue;
+		inet_ntop(a->ai_family, bin, ip, sizeof ip);
+		refused = callback_addr_refused(a->ai_addr);
+		if (refused != NULL && !s->cb->conf->allow_private_callbacks) {
+			snprintf(s->why, sizeof s->why, "%.100s resolves to %s, "
+			    "%s (allow_private_callbacks is off)", s->u.host,
+			    ip, refused);
+			s->refused = true;
+			goto out;
+		}
+		if (npins < MAX_PINNED) {
+			if (npins++ > 0)
+				sbuf_addc(&pins, ',');
+			sbuf_adds(&pins, a->ai_family == AF_INET6 ? "[" : "");
+			sbuf_adds(&pins, ip);
+			sbuf_adds(&pins, a->ai_family == AF_INET6 ? "]" : "");
+		}
+	}
+	if (npins == 0) {
+		snprintf(s->why, sizeof s->why, "%s has no IP address",
+		    s->u.host);
+		goto out;
+	}
+	sbuf_addc(&pins, '\0');
+	spawn_curl(s, pins.p);
+out:
+	sbuf_free(&pins);
+	uv_freeaddrinfo(res);
+	settle(s);
 }
 
 static void
@@ -189,9 +384,9 @@ start_send(struct callbacks *cb, const struct queue_notify *n)
 	struct send *s;
 	struct job *job = NULL;
 	struct sbuf body = { 0 };
-	char sig[7 + 65], *data, *hsig = NULL, *hid, *hua;
+	const struct kiln_config *conf = cb->conf;
 	const char *key;
-	char *env[] = { "PATH=/usr/bin:/bin", NULL };
+	char why[300];
 	int rc;
 
 	if (queue_get(cb->q, n->job_id, &job) != 0 || job->notify_url == NULL)
@@ -206,39 +401,51 @@ start_send(struct callbacks *cb, const struct queue_notify *n)
 	s->job_id = n->job_id;
 	s->attempts = n->attempts;
 	s->finished_at = n->finished_at ? n->finished_at : util_now_ms();
-	if ((s->file = body_file(cb->conf, n->job_id, &body)) == NULL) {
-		free(s);
-		goto out;
+	s->url = xstrdup(job->notify_url);
+	/* The receiver parses JSON: however a field was made, it gets
+	 * valid UTF-8. */
+	if (utf8_valid(body.p, body.len)) {
+		s->body = body;
+		body = (struct sbuf){ 0 };
+	} else
+		utf8_sanitize(&s->body, body.p, body.len);
+	if ((key = callback_key(conf, job->project)) != NULL)
+		callback_sign(s->sig, key, s->body.p, s->body.len);
+	s->next = cb->inflight;
+	cb->inflight = s;
+	cb->ninflight++;
+	uv_timer_init(cb->loop, &s->deadline);
+	s->deadline.data = s;
+	uv_timer_start(&s->deadline, on_deadline,
+	    (uint64_t)conf->notify_deadline * 1000, 0);
+
+	/* Checked again here: the row may predate these rules, or come
+	 * from a project whose notify_url was a name. */
+	if (callback_url_parse(s->url, &s->u, why, sizeof why) != 0) {
+		snprintf(s->u.host, sizeof s->u.host, "?");
+		snprintf(s->why, sizeof s->why, "notify URL refused: %.250s",
+		    why);
+		s->refused = true;
+	} else if (s->u.literal) {
+		if (callback_url_check(s->url, conf->allow_private_callbacks,
+		    why, sizeof why) != 0) {
+			snprintf(s->why, sizeof s->why, "%s", why);
+			s->refused = true;
+		} else
+			spawn_curl(s, NULL);
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		    .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP };
+		s->resolving = true;
+		rc = uv_getaddrinfo(cb->loop, &s->gai, on_resolved, s->u.host,
+		    NULL, &hints);
+		if (rc != 0) {
+			s->resolving = false;
+			snprintf(s->why, sizeof s->why, "cannot resolve %s: %s",
+			    s->u.host, uv_strerror(rc));
+		}
 	}
-	key = key_of(cb->conf, job);
-	if (key != NULL) {
-		callback_sign(sig, key, body.p, body.len);
-		hsig = xasprintf("X-Kiln-Signature-256: %s", sig);
-	}
-	data = xasprintf("@%s", s->file);
-	hid = xasprintf("X-Kiln-Delivery: %" PRId64 ".%d", n->job_id,
-	    n->attempts + 1);
-	hua = xasprintf("User-Agent: kiln/%s", PACKAGE_VERSION);
-	{
-		char *argv[] = { CURL, "-sS", "-o", "/dev/null",
-		    "-w", "%{http_code}", "--max-time", "10",
-		    "--proto", "=http,https", "-X", "POST",
-		    "-H", "Content-Type: application/json", "-H", "Expect:",
-		    "-H", "X-Kiln-Event: job", "-H", hid, "-H", hua,
-		    "--data-binary", data, job->notify_url,
-		    hsig ? "-H" : NULL, hsig, NULL };
-		s->next = cb->inflight;
-		cb->inflight = s;
-		cb->ninflight++;
-		rc = child_spawn(&s->child, cb->loop, argv, env, 2, send_data,
-		    send_done, s);
-		if (rc != 0)
-			sbuf_adds(&s->err, "cannot run " CURL);
-	}
-	free(data);
-	free(hid);
-	free(hua);
-	free(hsig);
+	settle(s);
 out:
 	sbuf_free(&body);
 	job_free(job);
@@ -249,12 +456,13 @@ on_tick(uv_timer_t *h)
 {
 	struct callbacks *cb = h->data;
 	struct queue_notify *due = NULL;
+	unsigned slots = cb->conf->notify_slots;
 	size_t n = 0;
 
-	if (cb->closing || cb->ninflight >= MAX_INFLIGHT ||
+	if (cb->closing || cb->ninflight >= slots ||
 	    queue_notify_due(cb->q, util_now_ms(), &due, &n) != 0)
 		return;
-	for (size_t i = 0; i < n && cb->ninflight < MAX_INFLIGHT; i++) {
+	for (size_t i = 0; i < n && cb->ninflight < slots; i++) {
 		bool busy = false;
 		for (struct send *s = cb->inflight; s; s = s->next)
 			busy |= s->job_id == due[i].job_id;
@@ -306,7 +514,12 @@ callbacks_close(struct callbacks *cb, void (*done)(void *), void *data)
 	cb->closed = done;
 	cb->closed_data = data;
 	uv_timer_stop(&cb->timer);
-	for (struct send *s = cb->inflight; s; s = s->next)
-		child_kill(&s->child, SIGKILL);
+	for (struct send *s = cb->inflight; s; s = s->next) {
+		uv_timer_stop(&s->deadline);
+		if (s->running)
+			child_kill(&s->child, SIGKILL);
+		if (s->resolving)
+			uv_cancel((uv_req_t *)&s->gai);
+	}
 	maybe_closed(cb);
 }

@@ -18,7 +18,9 @@
 #include <sodium.h>
 
 #include "../api/api.h"
+#include "callback-url.h"
 #include "conf.h"
+#include "creds.h"
 #include "target.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -40,9 +42,11 @@ static const struct key keys[] = {
 	{ "workers", K_UINT, OFF(workers), 1, 1024 },
 	{ "log_level", K_LEVEL, OFF(log_level), 0, 0 },
 	{ "http_timeout", K_UINT, OFF(http_timeout), 1, 86400 },
+	{ "header_timeout", K_UINT, OFF(header_timeout), 1, 3600 },
 	{ "max_connections", K_UINT, OFF(max_connections), 1, 65536 },
 	{ "max_body", K_SIZE, OFF(max_body), 1024, 1024ULL * 1024 * 1024 },
 	{ "max_queued", K_UINT, OFF(max_queued), 1, 100000000 },
+	{ "max_priority", K_UINT, OFF(max_priority), 0, API_PRIORITY_MAX },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 3600 },
 	{ "max_attempts", K_UINT, OFF(max_attempts), 1, 100 },
 	{ "paused", K_BOOL, OFF(paused), 0, 0 },
@@ -64,12 +68,17 @@ static const struct key keys[] = {
 	{ "store_max_size", K_SIZE, OFF(store_max_size), 0, 1ULL << 50 },
 	{ "sweep_interval", K_UINT, OFF(sweep_interval), 1, 7 * 86400 },
 	{ "open_submissions", K_BOOL, OFF(open_submissions), 0, 0 },
+	{ "allow_local_repos", K_BOOL, OFF(allow_local_repos), 0, 0 },
 	{ "public_read", K_BOOL, OFF(public_read), 0, 0 },
 	{ "tls_cert", K_STRING, OFF(tls_cert), 0, 0 },
 	{ "tls_key", K_STRING, OFF(tls_key), 0, 0 },
 	{ "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 65536 },
+	{ "max_hook_secrets", K_UINT, OFF(max_hook_secrets), 0, 1000000 },
 	{ "notify_secret", K_STRING, OFF(notify_secret), 0, 0 },
 	{ "notify_timeout", K_UINT, OFF(notify_timeout), 1, 86400 },
+	{ "notify_deadline", K_UINT, OFF(notify_deadline), 1, 600 },
+	{ "notify_slots", K_UINT, OFF(notify_slots), 1, 64 },
+	{ "allow_private_callbacks", K_BOOL, OFF(allow_private_callbacks), 0, 0 },
 	{ "drain_timeout", K_UINT, OFF(drain_timeout), 0, 86400 },
 	{ "access_log", K_BOOL, OFF(access_log), 0, 0 },
 	{ "goproxy", K_GOENV, OFF(goproxy), 0, 0 },
@@ -99,9 +108,11 @@ conf_defaults(struct kiln_config *c)
 	c->workers = n > 0 ? (unsigned)n : 1;
 	c->log_level = LOG_LVL_INFO;
 	c->http_timeout = 60;
+	c->header_timeout = 10;
 	c->max_connections = 1000;
 	c->max_body = 1024 * 1024;
 	c->max_queued = 10000;
+	c->max_priority = 0;		/* tokens below admin: normal or lower */
 	c->shutdown_timeout = 10;
 	c->max_attempts = 3;
 	c->worker_path = NULL;
@@ -126,7 +137,10 @@ conf_defaults(struct kiln_config *c)
 	c->store_max_size = CONF_STORE_MAX_AUTO;	/* half the disk */
 	c->sweep_interval = 3600;
 	c->max_connections_per_ip = 128;
+	c->max_hook_secrets = 64;
 	c->notify_timeout = 600;
+	c->notify_deadline = 30;
+	c->notify_slots = 4;
 	c->drain_timeout = 60;
 	c->goproxy = xstrdup("https://proxy.golang.org,direct");
 	c->gosumdb = xstrdup("sum.golang.org");
@@ -242,8 +256,12 @@ project_free(struct conf_project *p)
 	for (size_t i = 0; i < p->nprotected; i++)
 		free(p->protected_refs[i]);
 	free(p->notify_url);
+	if (p->notify_secret != NULL)
+		sodium_memzero(p->notify_secret, strlen(p->notify_secret));
+	free(p->notify_secret);
 	free(p->goproxy);
 	free(p->goprivate);
+	free(p->credentials);
 }
 
 const struct conf_project *
@@ -459,6 +477,31 @@ set_project(struct conf_project *p, const char *key, const char *value,
 			return -1;
 		free(*field);
 		*field = xstrdup(value);
+	} else if (strcmp(key, "credentials") == 0) {
+		/*
+		 * Checked now so that a mistake shows at start or reload,
+		 * and read again by each fetch (a rotated token needs no
+		 * restart).  The content is never quoted.
+		 */
+		struct creds *cr = NULL;
+		char *text = NULL;
+		size_t len = 0;
+		if (p->credentials != NULL) {
+			snprintf(err, errsize, "'credentials' is set twice");
+			return -1;
+		}
+		if (creds_read_file(&text, &len, value, why, sizeof why) != 0) {
+			snprintf(err, errsize, "credentials: %s", why);
+			return -1;
+		}
+		if (creds_parse(&cr, text, len, why, sizeof why) != 0) {
+			snprintf(err, errsize, "credentials: %s: %s", value, why);
+			creds_text_free(text, len);
+			return -1;
+		}
+		creds_free(cr);
+		creds_text_free(text, len);
+		p->credentials = xstrdup(value);
 	} else if (strcmp(key, "network") == 0) {
 		if (strcmp(value, "yes") == 0)
 			p->network = true;
@@ -484,18 +527,30 @@ set_project(struct conf_project *p, const char *key, const char *value,
 		}
 		p->priority = (int)v;
 	} else if (strcmp(key, "notify_url") == 0) {
-		if (strncmp(value, "http://", 7) != 0 &&
-		    strncmp(value, "https://", 8) != 0) {
-			snprintf(err, errsize, "notify_url: '%s' is not an "
-			    "http:// or https:// URL", value);
+		struct callback_url u;
+		if (callback_url_parse(value, &u, why, sizeof why) != 0) {
+			snprintf(err, errsize, "notify_url: %s", why);
 			return -1;
 		}
 		free(p->notify_url);
 		p->notify_url = xstrdup(value);
+	} else if (strcmp(key, "notify_secret") == 0) {
+		if (strlen(value) < 16) {
+			snprintf(err, errsize, "notify_secret: at least 16 "
+			    "characters");
+			return -1;
+		}
+		if (p->notify_secret != NULL) {
+			sodium_memzero(p->notify_secret,
+			    strlen(p->notify_secret));
+			free(p->notify_secret);
+		}
+		p->notify_secret = xstrdup(value);
 	} else {
 		snprintf(err, errsize, "unknown key '%s' in a project (repo, "
 		    "secret, targets, recipe, refs, protected_refs, network, "
-		    "timeout, priority, notify_url, goproxy, goprivate)", key);
+		    "timeout, priority, notify_url, notify_secret, goproxy, "
+		    "goprivate, credentials)", key);
 		return -1;
 	}
 	return 0;
@@ -508,6 +563,7 @@ set_token(struct kiln_config *c, const char *name, const char *value,
 {
 	static const char *const scopes[] = { "read", "submit", "admin" };
 	struct conf_token *t;
+	unsigned char hash[sizeof t->hash];
 	char scope[16], hex[80];
 	int si = -1;
 
@@ -531,6 +587,18 @@ set_token(struct kiln_config *c, const char *name, const char *value,
 			snprintf(err, errsize, "tokens: '%s' is set twice", name);
 			return -1;
 		}
+	if (strlen(hex) == 64 && sodium_hex2bin(hash, sizeof hash, hex, 64,
+	    NULL, NULL, NULL) == 0) {
+		/* Jobs belong to the token's name: one token, one name. */
+		for (unsigned i = 0; i < c->ntokens; i++)
+			if (sodium_memcmp(c->tokens[i].hash, hash,
+			    sizeof hash) == 0) {
+				snprintf(err, errsize, "tokens: %s has the same "
+				    "hash as %s: give each token its own secret",
+				    name, c->tokens[i].name);
+				return -1;
+			}
+	}
 	c->tokens = xreallocarray(c->tokens, c->ntokens + 1, sizeof *c->tokens);
 	t = &c->tokens[c->ntokens];
 	memset(t, 0, sizeof *t);
@@ -748,11 +816,48 @@ project_header(struct load_ctx *ctx, const char *name)
 	p->line = ctx->line;
 }
 
+/*
+ * A callback receiver learns the key its callbacks are signed with, so
+ * that key must never be one that authenticates webhooks: whoever holds
+ * it could then start builds.  And a project's own notify_url obeys the
+ * address rules of a submitted one (callback-url.h).
+ */
+static int
+check_project_notify(struct load_ctx *ctx, const struct conf_project *p)
+{
+	const struct kiln_config *c = ctx->c;
+	char why[400];
+
+	for (size_t k = 0; k < p->nsecrets; k++) {
+		if (p->notify_secret != NULL &&
+		    strcmp(p->notify_secret, p->secrets[k]) == 0) {
+			load_error(ctx, "[project %s] notify_secret equals one "
+			    "of its webhook secrets; callbacks must be signed "
+			    "with a key of their own", p->name);
+			return -1;
+		}
+		if (c->notify_secret != NULL &&
+		    strcmp(c->notify_secret, p->secrets[k]) == 0) {
+			load_error(ctx, "[kilnd] notify_secret equals a webhook "
+			    "secret of [project %s]; callbacks must be signed "
+			    "with a key of their own", p->name);
+			return -1;
+		}
+	}
+	if (p->notify_url != NULL && callback_url_check(p->notify_url,
+	    c->allow_private_callbacks, why, sizeof why) != 0) {
+		load_error(ctx, "[project %s] notify_url: %s", p->name, why);
+		return -1;
+	}
+	return 0;
+}
+
 /* After the file: every project complete, no repo twice. */
 static void
 check_projects(struct load_ctx *ctx)
 {
 	struct kiln_config *c = ctx->c;
+	char why[400];
 
 	for (size_t i = 0; i < c->nprojects; i++) {
 		struct conf_project *p = &c->projects[i];
@@ -760,6 +865,12 @@ check_projects(struct load_ctx *ctx)
 		ctx->line = p->line;
 		if (p->repo == NULL) {
 			load_error(ctx, "[project %s] has no repo", p->name);
+			return;
+		}
+		/* The same rule as for submissions (allow_local_repos); the
+		 * state_dir here is the file's, -d is checked at fetch. */
+		if (api_check_repo_allowed(c, p->repo, why, sizeof why) != 0) {
+			load_error(ctx, "[project %s] %s", p->name, why);
 			return;
 		}
 		if (p->nrefs == 0) {
@@ -773,6 +884,8 @@ check_projects(struct load_ctx *ctx)
 				    c->projects[j].name);
 				return;
 			}
+		if (check_project_notify(ctx, p) != 0)
+			return;
 	}
 }
 

@@ -30,9 +30,15 @@ struct kiln_config {
 	unsigned workers;		/* build slots */
 	enum log_level log_level;
 	unsigned http_timeout;		/* idle connection timeout, s */
+	/* s from a connection's acceptance (or its previous request's end)
+	 * by which a request's headers and body must be in whole. */
+	unsigned header_timeout;
 	unsigned max_connections;
 	size_t max_body;		/* request body limit, bytes */
 	unsigned max_queued;		/* queued targets before 503 */
+	/* The highest priority a token below admin may ask for (a job's
+	 * priority runs from -1000 to 1000; 0 is normal). */
+	unsigned max_priority;
 	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
 	unsigned max_attempts;		/* runs of a target across crashes */
 	unsigned drain_timeout;		/* s running builds may finish on SIGTERM */
@@ -68,11 +74,22 @@ struct kiln_config {
 
 	/* Exposure. */
 	bool open_submissions;		/* POST /v1/jobs for any repo */
+	/* file:// URLs and absolute paths may be built (never in or above
+	 * state_dir): they read whatever the kilnd user can read. */
+	bool allow_local_repos;
 	bool public_read;		/* downloads, pubkey, healthz: no token */
 	char *tls_cert, *tls_key;	/* PEM files: serve HTTPS */
 	unsigned max_connections_per_ip;
-	char *notify_secret;		/* signs callbacks of jobs without a project */
+	/* Secrets /v1/hooks/{forge} tries per delivery (an HMAC of the body
+	 * each); a farm with more takes /v1/hooks/{forge}/{project} only. */
+	unsigned max_hook_secrets;
+	char *notify_secret;		/* signs callbacks without a project's */
 	unsigned notify_timeout;	/* s a callback is retried for */
+	unsigned notify_deadline;	/* s one attempt may take; then killed */
+	unsigned notify_slots;		/* callbacks sent at once */
+	/* Callbacks may go to loopback, link-local and the host's own
+	 * addresses. */
+	bool allow_private_callbacks;
 
 	/* [tokens] NAME = SCOPE SHA256-HEX */
 	struct conf_token {
@@ -123,8 +140,12 @@ struct conf_project {
 	unsigned timeout;		/* s, 0 = build_timeout */
 	int priority;
 	char *notify_url;
+	char *notify_secret;		/* signs its callbacks; never a secret */
 	char *goproxy;			/* overrides [kilnd] goproxy, or NULL */
 	char *goprivate;		/* GOPRIVATE of its deps step, or NULL */
+	/* Fetch credentials (creds.h), read when each fetch starts: a path,
+	 * or NULL. */
+	char *credentials;
 	int line;			/* of its section header */
 };
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,11 +9,13 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "addrcount.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,19 +28,48 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
+	uv_timer_t deadline;	/* header_timeout of struct http_conn */
+	uv_timer_t notes;	/* logs the counts held back by log_notes */
 	const struct kiln_config *conf;
 	const struct api_env *env;
 	uint16_t port;
 	unsigned active;	/* requests with state, incl. suspended */
 	int in_run;		/* inside MHD_run: never re-enter */
+	int rerun;		/* a connection closed: run MHD once more */
 	int stopping;		/* quiesced, waiting for active == 0 */
 	int stopped;		/* MHD stopped, handles closing */
 	int handles_open;
 	struct http_stream *streams;	/* streamed responses in flight */
 	struct http_req *reqs;		/* requests with state */
+	struct http_conn *conns;	/* every open connection */
+	struct addrcount *peers;	/* connections per client network */
+	/* Refusals and cuts not logged yet (one line per 10 s at most). */
+	unsigned refused, cut;
+	uint64_t noted_ms;
+	struct addrcount_key refused_net;
 	void (*done)(void *);
 	void *done_data;
 	char *tls_key, *tls_cert;	/* PEM, kept while MHD runs */
+};
+
+/*
+ * One TCP connection, from its acceptance to its close (MHD's socket
+ * context).  MHD's own timeout is an idle timeout: a client sending a
+ * header line every few seconds would keep its slot forever.  So each
+ * request must be whole (headers and body) within header_timeout of
+ * `since`, the acceptance or the end of the connection's previous
+ * request; a request being handled (a log being followed, a submission
+ * waiting for its commit) is past that and is never cut.
+ */
+struct http_conn {
+	struct http_server *srv;
+	int fd;
+	uint64_t since;			/* ms, uv_hrtime's clock */
+	int busy;			/* its request is whole */
+	int cut;			/* shut down for its deadline */
+	int counted;			/* in srv->peers under net */
+	struct addrcount_key net;
+	struct http_conn *prev, *next;	/* in srv->conns */
 };
 
 /* One request's state, from its first header to its completion. */
@@ -45,6 +77,7 @@ struct http_req {
 	struct api_req api;
 	struct http_server *srv;
 	struct MHD_Connection *conn;
+	struct http_conn *hc;		/* its connection, or NULL */
 	int64_t start_ms;
 	char *body;
 	size_t len, cap;
@@ -106,7 +139,16 @@ run_mhd(struct http_server *srv)
 		check_stopped(srv);
 	if (srv->stopped)
 		return;
-	if (MHD_get_timeout(srv->mhd, &t) == MHD_YES)
+	/*
+	 * At max_connections MHD takes its listening socket out of its
+	 * epoll set, and puts it back only at the start of a run once a
+	 * connection has closed: without that run, connections waiting
+	 * in the listen queue would wait until some other event came.
+	 */
+	if (srv->rerun) {
+		srv->rerun = 0;
+		uv_timer_start(&srv->timer, on_timer, 0, 0);
+	} else if (MHD_get_timeout(srv->mhd, &t) == MHD_YES)
 		uv_timer_start(&srv->timer, on_timer, t, 0);
 	else
 		uv_timer_stop(&srv->timer);
@@ -124,6 +166,185 @@ schedule_run(struct http_server *srv)
 		return;
 	/* on_timer runs MHD, which also checks a drain's end. */
 	uv_timer_start(&srv->timer, on_timer, 0, 0);
+}
+
+/* Monotonic ms (uv_now is cached per loop iteration: it can be behind,
+ * and a deadline measured from it would come early). */
+static uint64_t
+mono_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+static void on_notes(uv_timer_t *h);
+
+/*
+ * Refused and cut connections are logged as counts, a line per 10 s at
+ * most: a client opening thousands of connections must not be able to
+ * fill the log.  What is held back is logged when the 10 s are over.
+ */
+static void
+log_notes(struct http_server *srv)
+{
+	uint64_t now = mono_ms();
+	char net[64];
+
+	if (srv->refused == 0 && srv->cut == 0)
+		return;
+	if (srv->noted_ms != 0 && now - srv->noted_ms < 10000) {
+		if (!srv->stopped &&
+		    !uv_is_active((uv_handle_t *)&srv->notes))
+			uv_timer_start(&srv->notes, on_notes,
+			    srv->noted_ms + 10000 - now, 0);
+		return;
+	}
+	srv->noted_ms = now;
+	if (srv->refused > 0) {
+		addrcount_key_str(&srv->refused_net, net, sizeof net);
+		log_warn("http: refused %u connection(s) over "
+		    "max_connections_per_ip (%u), the last from %s",
+		    srv->refused, srv->conf->max_connections_per_ip, net);
+	}
+	if (srv->cut > 0)
+		log_warn("http: closed %u connection(s) that sent no whole "
+		    "request within header_timeout (%u s)", srv->cut,
+		    srv->conf->header_timeout);
+	srv->refused = srv->cut = 0;
+}
+
+static void
+on_notes(uv_timer_t *h)
+{
+	log_notes(container_of(h, struct http_server, notes));
+}
+
+static void on_deadline(uv_timer_t *h);
+
+/* Make sure the deadline sweep runs by `when` (a mono_ms time). */
+static void
+arm_deadline(struct http_server *srv, uint64_t when)
+{
+	uint64_t now = mono_ms();
+	uint64_t due;
+
+	if (srv->stopped)
+		return;
+	if (uv_is_active((uv_handle_t *)&srv->deadline)) {
+		/* libuv's due time is on uv_now's clock, like its timeout. */
+		due = uv_timer_get_due_in(&srv->deadline);
+		if (now + due <= when)
+			return;
+	}
+	uv_timer_start(&srv->deadline, on_deadline, when > now ? when - now : 0,
+	    0);
+}
+
+/*
+ * Shut down every connection past its deadline.  shutdown() rather than
+ * close(): the fd stays MHD's, MHD sees the end of the stream on its
+ * next run and closes the connection itself (completing its request and
+ * calling on_connection), so its slot and our count are released the
+ * usual way.
+ */
+static void
+on_deadline(uv_timer_t *h)
+{
+	struct http_server *srv = container_of(h, struct http_server,
+	    deadline);
+	uint64_t now = mono_ms(), limit, next = UINT64_MAX;
+	unsigned n = 0;
+
+	limit = (uint64_t)srv->conf->header_timeout * 1000;
+	for (struct http_conn *c = srv->conns; c != NULL; c = c->next) {
+		if (c->busy || c->cut || c->fd < 0)
+			continue;
+		if (now - c->since >= limit) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->cut = 1;
+			n++;
+		} else if (c->since + limit < next)
+			next = c->since + limit;
+	}
+	if (next != UINT64_MAX)
+		arm_deadline(srv, next);
+	if (n > 0) {
+		srv->cut += n;
+		log_notes(srv);
+		/* The shutdown signals MHD's epoll fd; run it anyway. */
+		schedule_run(srv);
+	}
+}
+
+/* MHD_OPTION_ACCEPT_POLICY_CALLBACK: max_connections_per_ip, per /64. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *srv = cls;
+	unsigned max = srv->conf->max_connections_per_ip;
+	struct addrcount_key k;
+
+	if (max == 0 || addrcount_key(&k, addr, addrlen) != 0)
+		return MHD_YES;
+	if (addrcount_get(srv->peers, &k) < max)
+		return MHD_YES;
+	srv->refused++;
+	srv->refused_net = k;
+	log_notes(srv);
+	return MHD_NO;
+}
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION.  MHD calls the accept policy and then,
+ * in the same call on this thread, STARTED; a connection it fails to
+ * set up gets CLOSED too or neither.  So counting here (not in
+ * on_accept) keeps the counts exact.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_conn *c = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = xcalloc(1, sizeof *c);
+		c->srv = srv;
+		c->since = mono_ms();
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = ci != NULL ? ci->connect_fd : -1;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && addrcount_key(&c->net, ci->client_addr,
+		    ci->client_addr->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) :
+		    sizeof(struct sockaddr_in6)) == 0) {
+			addrcount_add(srv->peers, &c->net);
+			c->counted = 1;
+		}
+		c->next = srv->conns;
+		if (c->next != NULL)
+			c->next->prev = c;
+		srv->conns = c;
+		*socket_context = c;
+		arm_deadline(srv, c->since +
+		    (uint64_t)srv->conf->header_timeout * 1000);
+		return;
+	}
+	if (c == NULL)
+		return;
+	srv->rerun = 1;
+	if (c->counted)
+		addrcount_del(srv->peers, &c->net);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
+	*socket_context = NULL;
 }
 
 static const char *
@@ -379,11 +600,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)version;
 	if (r == NULL) {
 		const char *cl;
+		const union MHD_ConnectionInfo *ci;
 		int64_t v;
 
 		r = xcalloc(1, sizeof *r);
 		r->srv = srv;
 		r->conn = conn;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		r->hc = ci != NULL ? ci->socket_context : NULL;
 		r->api.env = srv->env;
 		r->api.method = method;
 		r->api.path = url;
@@ -438,6 +663,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->len += n;
 		return MHD_YES;
 	}
+	/* The request is whole: from here on header_timeout is over. */
+	if (r->hc != NULL)
+		r->hc->busy = 1;
 	if (r->answered)
 		return send_answer(r);
 	if (r->suspended)
@@ -471,8 +699,19 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http_server *srv = cls;
 	struct http_req *r = *con_cls;
+	const union MHD_ConnectionInfo *ci;
+	struct http_conn *hc;
 
-	(void)conn;
+	/* The next request on this connection has header_timeout from now
+	 * (and so has an idle keep-alive connection). */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	hc = ci != NULL ? ci->socket_context : NULL;
+	if (hc != NULL && !hc->cut) {
+		hc->busy = 0;
+		hc->since = mono_ms();
+		arm_deadline(srv, hc->since +
+		    (uint64_t)srv->conf->header_timeout * 1000);
+	}
 	if (r == NULL)
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -497,6 +736,17 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * MHD's messages about one client leaving mid-request (it hung up, or
+ * header_timeout cut it) are the client's business, and a line each
+ * would let anyone fill the log: debug only.
+ */
+static const char *const client_gone[] = {
+	"Connection socket is closed when reading request",
+	"Socket has been disconnected when reading request",
+	"Connection was closed by remote side with incomplete request",
+};
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -508,6 +758,12 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(client_gone); i++) {
+		if (strncmp(buf, client_gone[i], strlen(client_gone[i])) == 0) {
+			log_debug("http: %s", buf);
+			return;
+		}
+	}
 	log_warn("http: %s", buf);
 }
 
@@ -568,21 +824,24 @@ http_start(struct http_server **out, uv_loop_t *loop,
 	srv->env = env;
 	if (addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	/* So that one client cannot take every connection. */
-	if (conf->max_connections_per_ip > 0)
-		opts[nopts++] = (struct MHD_OptionItem){
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (intptr_t)conf->max_connections_per_ip, NULL };
+	/*
+	 * So that one client cannot take every connection: on_accept
+	 * counts per network (MHD's own per-IP limit counts exact
+	 * addresses, and an IPv6 client has a /64 of them).
+	 */
+	srv->peers = addrcount_new();
 	if (conf->tls_cert != NULL || conf->tls_key != NULL) {
 		if (conf->tls_cert == NULL || conf->tls_key == NULL) {
 			snprintf(err, errsize, "tls_cert and tls_key go "
 			    "together: set both or neither");
+			addrcount_free(srv->peers);
 			free(srv);
 			return -1;
 		}
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			snprintf(err, errsize, "this libmicrohttpd has no TLS "
 			    "support (tls_cert is set)");
+			addrcount_free(srv->peers);
 			free(srv);
 			return -1;
 		}
@@ -591,6 +850,7 @@ http_start(struct http_server **out, uv_loop_t *loop,
 		    (srv->tls_key = read_pem(conf->tls_key, err,
 		    errsize)) == NULL) {
 			free_tls(srv);
+			addrcount_free(srv->peers);
 			free(srv);
 			return -1;
 		}
@@ -601,13 +861,14 @@ http_start(struct http_server **out, uv_loop_t *loop,
 		    MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
 	}
 	opts[nopts++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	srv->mhd = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, addr,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->http_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_ARRAY, opts,
 	    MHD_OPTION_END);
@@ -622,6 +883,7 @@ http_start(struct http_server **out, uv_loop_t *loop,
 			    "(address in use, or not an address of this "
 			    "host?)", conf->listen, strerror(errno));
 		free_tls(srv);
+		addrcount_free(srv->peers);
 		free(srv);
 		return -1;
 	}
@@ -636,12 +898,15 @@ http_start(struct http_server **out, uv_loop_t *loop,
 		snprintf(err, errsize, "libmicrohttpd has no epoll fd");
 		MHD_stop_daemon(srv->mhd);
 		free_tls(srv);
+		addrcount_free(srv->peers);
 		free(srv);
 		return -1;
 	}
 	uv_timer_init(loop, &srv->timer);
+	uv_timer_init(loop, &srv->deadline);
+	uv_timer_init(loop, &srv->notes);
 	uv_poll_init(loop, &srv->poll, info->epoll_fd);
-	srv->handles_open = 2;
+	srv->handles_open = 4;
 	uv_poll_start(&srv->poll, UV_READABLE, on_poll);
 	run_mhd(srv);
 	*out = srv;
@@ -669,6 +934,7 @@ on_close(uv_handle_t *h)
 		void (*done)(void *) = srv->done;
 		void *data = srv->done_data;
 		free_tls(srv);
+		addrcount_free(srv->peers);
 		free(srv);
 		if (done)
 			done(data);
@@ -699,12 +965,22 @@ stop_now(struct http_server *srv)
 	/* Stop watching the epoll fd before MHD closes it. */
 	uv_poll_stop(&srv->poll);
 	uv_timer_stop(&srv->timer);
-	MHD_stop_daemon(srv->mhd);	/* completes every request left */
+	uv_timer_stop(&srv->deadline);
+	uv_timer_stop(&srv->notes);
+	srv->noted_ms = 0;	/* what was held back, now */
+	log_notes(srv);
+	/* Completes every request left and closes every connection. */
+	MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
+	assert(srv->conns == NULL && addrcount_size(srv->peers) == 0);
 	srv->poll.data = srv;
 	srv->timer.data = srv;
+	srv->deadline.data = srv;
+	srv->notes.data = srv;
 	uv_close((uv_handle_t *)&srv->poll, on_close);
 	uv_close((uv_handle_t *)&srv->timer, on_close);
+	uv_close((uv_handle_t *)&srv->deadline, on_close);
+	uv_close((uv_handle_t *)&srv->notes, on_close);
 }
 
 static void

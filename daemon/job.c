@@ -49,6 +49,7 @@ job_free(struct job *job)
 	free(job->notify_error);
 	free(job->delivery_forge);
 	free(job->delivery_id);
+	free(job->submitted_by);
 	free(job);
 }
 

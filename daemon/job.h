@@ -84,6 +84,9 @@ struct job {
 	/* The webhook delivery that made it (stored at submission). */
 	char *delivery_forge, *delivery_id;
 	enum job_trust trust;
+	/* The [tokens] name of the token that submitted it; NULL: none (a
+	 * farm without tokens, a webhook). */
+	char *submitted_by;
 	size_t ntargets;
 	struct job_target *targets;
 };

@@ -159,6 +159,12 @@ env_log_open(void *ctx, int64_t job_id, const char *target, int *fd)
 	return sched_log_open(ctx, job_id, target, fd);
 }
 
+static int
+env_log_marks_open(void *ctx, int64_t job_id, const char *target, int *fd)
+{
+	return sched_log_marks_open(ctx, job_id, target, fd);
+}
+
 static bool
 env_log_live(void *ctx, int64_t job_id, const char *target)
 {
@@ -425,8 +431,9 @@ on_sighup(uv_signal_t *h, int signum)
 	KEEP(base_url);
 	KEEP(worker_path);
 #undef KEEP
+	/* max_connections_per_ip and header_timeout are read by http.c
+	 * as connections come and go: they apply at once. */
 	if (nc.max_connections != oc->max_connections ||
-	    nc.max_connections_per_ip != oc->max_connections_per_ip ||
 	    nc.http_timeout != oc->http_timeout)
 		log_warn("reload: HTTP connection limits apply at the next "
 		    "start");
@@ -813,6 +820,7 @@ main(int argc, char **argv)
 	k.env.submit_ctx = k.submitter;
 	k.env.cancel = env_cancel;
 	k.env.log_open = env_log_open;
+	k.env.log_marks_open = env_log_marks_open;
 	k.env.log_live = env_log_live;
 	k.env.log_watch = env_log_watch;
 	k.env.log_unwatch = env_log_unwatch;

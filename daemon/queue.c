@@ -33,6 +33,7 @@ struct queue {
 	sqlite3_stmt *ins_job;	/* on sub */
 	sqlite3_stmt *ins_target;
 	sqlite3_stmt *ins_delivery;
+	sqlite3_stmt *ins_push;
 	sqlite3_stmt *get_job;	/* on db */
 	sqlite3_stmt *get_targets;
 	sqlite3_stmt *list_all;
@@ -44,8 +45,8 @@ struct queue {
 #define JOB_COLS "id, repo, ref, \"commit\", recipe, priority, state, error, " \
 	"created_at, started_at, finished_at, timeout, cache, sums_sha256, " \
 	"sig_sha256, prov_sha256, expired_at, project, network, notify_url, " \
-	"notify_state, notify_attempts, notify_error, trust"
-#define JOB_NCOLS 24
+	"notify_state, notify_attempts, notify_error, trust, submitted_by"
+#define JOB_NCOLS 25
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at, cached, toolchain, cached_from"
 /* The same, qualified, for the join in queue_get(). */
@@ -53,7 +54,7 @@ struct queue {
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
 	"j.timeout, j.cache, j.sums_sha256, j.sig_sha256, j.prov_sha256, " \
 	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
-	"j.notify_attempts, j.notify_error, j.trust"
+	"j.notify_attempts, j.notify_error, j.trust, j.submitted_by"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
 	"t.cached_from"
@@ -215,10 +216,13 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 		goto fail;
 	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
 	    "priority, state, created_at, timeout, cache, \"commit\", project, "
-	    "network, notify_url, trust) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)") ||
+	    "network, notify_url, trust, submitted_by) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_delivery, "INSERT OR IGNORE INTO "
 	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
+	    prepare(q->sub, &q->ins_push, "INSERT OR IGNORE INTO pushes "
+	    "(project, ref, pushed_commit, job_id, created_at) "
+	    "VALUES (?, ?, ?, ?, ?)") ||
 	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
@@ -252,6 +256,7 @@ queue_close(struct queue *q)
 	sqlite3_finalize(q->ins_job);
 	sqlite3_finalize(q->ins_target);
 	sqlite3_finalize(q->ins_delivery);
+	sqlite3_finalize(q->ins_push);
 	sqlite3_finalize(q->get_job);
 	sqlite3_finalize(q->get_targets);
 	sqlite3_finalize(q->list_all);
@@ -305,6 +310,7 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 		sqlite3_bind_int(q->ins_job, 10, j->network);
 		bind_text_or_null(q->ins_job, 11, j->notify_url);
 		bind_text_or_null(q->ins_job, 12, job_trust_name(j->trust));
+		bind_text_or_null(q->ins_job, 13, j->submitted_by);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->sub, "insert job");
 			goto out;
@@ -320,6 +326,23 @@ queue_submit(struct queue *q, struct job *const *jobs, size_t n)
 			sqlite3_bind_int64(q->ins_delivery, 4, j->created_at);
 			if (sqlite3_step(q->ins_delivery) != SQLITE_DONE) {
 				db_log(q->sub, "insert delivery");
+				goto out;
+			}
+		}
+		/* A webhook's job: its push is a redelivery key too. */
+		if (j->delivery_id != NULL && j->project != NULL &&
+		    j->commit != NULL) {
+			sqlite3_reset(q->ins_push);
+			sqlite3_bind_text(q->ins_push, 1, j->project, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_push, 2, j->ref, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_push, 3, j->commit, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(q->ins_push, 4, j->id);
+			sqlite3_bind_int64(q->ins_push, 5, j->created_at);
+			if (sqlite3_step(q->ins_push) != SQLITE_DONE) {
+				db_log(q->sub, "insert push");
 				goto out;
 			}
 		}
@@ -344,6 +367,7 @@ out:
 	sqlite3_reset(q->ins_job);
 	sqlite3_reset(q->ins_target);
 	sqlite3_reset(q->ins_delivery);
+	sqlite3_reset(q->ins_push);
 	sqlite3_clear_bindings(q->ins_job);
 	sqlite3_clear_bindings(q->ins_target);
 	if (rc != 0) {
@@ -407,6 +431,7 @@ job_from_row(sqlite3_stmt *st)
 	j->notify_attempts = sqlite3_column_int(st, 21);
 	j->notify_error = col_strdup(st, 22);
 	j->trust = job_trust_parse((const char *)sqlite3_column_text(st, 23));
+	j->submitted_by = col_strdup(st, 24);
 	return j;
 }
 
@@ -749,6 +774,32 @@ queue_cancel(struct queue *q, int64_t id, size_t *nrunning)
 	sqlite3_finalize(cs);
 	if (rc == 0)
 		rc = update_job_state(q->db, id, now);
+out:
+	return end(q->db, rc);
+}
+
+int
+queue_set_priority(struct queue *q, int64_t id, int priority)
+{
+	int64_t p[2] = { id, priority };
+	enum job_state st;
+	int rc, n;
+
+	if ((rc = begin(q->db)) != 0)
+		return rc;
+	if ((rc = job_state_of(q->db, id, &st)) != 0)
+		goto out;
+	/* A job being canceled has nothing left to order. */
+	n = run(q->db, "UPDATE jobs SET priority = ?2 WHERE id = ?1 AND "
+	    "state IN ('queued', 'running') AND cancel_requested = 0", 2, p);
+	if (n < 0)
+		rc = QUEUE_ERROR;
+	else if (n == 0)
+		rc = QUEUE_ECONFLICT;
+	/* Targets planned later copy the job's priority (expand_targets). */
+	else if (run(q->db, "UPDATE job_targets SET priority = ?2 WHERE "
+	    "job_id = ?1 AND state = 'queued'", 2, p) < 0)
+		rc = QUEUE_ERROR;
 out:
 	return end(q->db, rc);
 }
@@ -1647,6 +1698,34 @@ queue_delivery_job(struct queue *q, const char *forge, const char *id,
 		rc = QUEUE_ENOTFOUND;
 	else
 		db_log(q->db, "delivery");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR, step;
+
+	if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM pushes WHERE "
+	    "project = ? AND ref = ? AND pushed_commit = ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "push");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, commit, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*job_id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "push");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -68,6 +68,12 @@ int queue_list(struct queue *q, const struct queue_filter *f,
  * already ended other than canceled (canceling twice is not an error).
  */
 int queue_cancel(struct queue *q, int64_t id, size_t *nrunning);
+/*
+ * Give job `id` and its queued targets the new priority (running ones
+ * keep theirs; targets planned later take the job's).  QUEUE_ECONFLICT
+ * when the job ended or is being canceled.
+ */
+int queue_set_priority(struct queue *q, int64_t id, int priority);
 
 struct queue_claim {
 	int64_t job_id;
@@ -167,6 +173,14 @@ int queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
 /* The job a webhook delivery (forge, id) made; QUEUE_ENOTFOUND if none. */
 int queue_delivery_job(struct queue *q, const char *forge, const char *id,
     int64_t *job_id);
+/*
+ * The job a webhook push of `ref` at `commit` made for `project`;
+ * QUEUE_ENOTFOUND if none.  queue_submit() records the push of every job
+ * that has a delivery id, from its project, ref and commit as submitted
+ * (the pushed commit, before an annotated tag is peeled).
+ */
+int queue_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id);
 
 /* Result callbacks due at `now` (at most 64, oldest first). */
 struct queue_notify {

@@ -18,8 +18,10 @@
 #include "../api/api.h"
 #include "attest.h"
 #include "child.h"
+#include "creds.h"
 #include "jobplan.h"
 #include "log.h"
+#include "logview.h"
 #include "metrics.h"
 #include "recipe.h"
 #include "sbuf.h"
@@ -27,6 +29,7 @@
 #include "store.h"
 #include "subid.h"
 #include "toolid.h"
+#include "utf8.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -59,6 +62,7 @@ struct starget {
 	char *toolid;			/* the toolchain's identity, if known */
 	char *root;
 	int log_fd;
+	int marks_fd;			/* offsets of kilnd's lines (logview.h) */
 	size_t log_bytes;
 	bool truncated;
 	struct sbuf status;
@@ -88,6 +92,7 @@ struct fetch {
 	struct sbuf out, err, status;
 	uv_timer_t timer;
 	bool timed_out;
+	char *refused;			/* why it was not started, or NULL */
 };
 
 enum fetch_state { FETCH_NONE, FETCH_RUNNING, FETCH_DONE };
@@ -266,6 +271,8 @@ free_target(struct starget *st)
 	s->running--;
 	if (st->log_fd >= 0)
 		close(st->log_fd);
+	if (st->marks_fd >= 0)
+		close(st->marks_fd);
 	sbuf_free(&st->status);
 	free(st->root);
 	free(st->cache_key);
@@ -283,11 +290,69 @@ wake_watchers(struct starget *st)
 		w->wake(w->data);
 }
 
+/*
+ * A target's log and, beside it, the offsets of kilnd's own lines in it
+ * (TARGET.log.kiln, logview.h): what lets the log shown to people tell
+ * kilnd's "[kiln] ..." lines from a build's that look the same.  Both
+ * are created together, truncated together when a target runs again, and
+ * go with the job's log directory.  Only kilnd writes the marks, on the
+ * loop thread, each one after its line: a reader on the loop thread
+ * never sees one without the other, and a crash between the two leaves
+ * kilnd's line shown as the build's (escaped), never the reverse.
+ */
+static int
+log_create(struct starget *st, const char *lp)
+{
+	char *mp = xasprintf("%s.kiln", lp);
+	int rc = 0;
+
+	st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0640);
+	if (st->log_fd < 0)
+		rc = -errno;
+	else if ((st->marks_fd = open(mp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0) {
+		rc = -errno;
+		close(st->log_fd);
+		st->log_fd = -1;
+	}
+	free(mp);
+	return rc;
+}
+
+static void
+log_close(struct starget *st)
+{
+	if (st->log_fd >= 0)
+		close(st->log_fd);
+	if (st->marks_fd >= 0)
+		close(st->marks_fd);
+	st->log_fd = st->marks_fd = -1;
+}
+
+/* kilnd's line of n bytes goes into the log now, and its offset into
+ * the marks (the file's end: O_APPEND writes land there). */
+static void
+log_own(struct starget *st, const char *line, size_t n)
+{
+	char rec[LOGVIEW_MARK_LEN + 1];
+	off_t at;
+
+	if (st->log_fd < 0 || (at = lseek(st->log_fd, 0, SEEK_END)) < 0)
+		return;
+	if (write(st->log_fd, line, n) != (ssize_t)n)
+		return;
+	st->log_bytes += n;
+	logview_mark_record(rec, (uint64_t)at);
+	if (st->marks_fd >= 0)
+		(void)!write(st->marks_fd, rec, LOGVIEW_MARK_LEN);
+}
+
 static void
 log_write(struct starget *st, const char *buf, size_t n)
 {
 	size_t cap = st->s->conf->max_log_size;
-	static const char cut[] = "\n[kiln] log truncated: it reached "
+	static const char cut[] = "[kiln] log truncated: it reached "
 	    "max_log_size; the rest of the output was dropped\n";
 
 	if (st->log_fd < 0 || st->truncated)
@@ -300,8 +365,11 @@ log_write(struct starget *st, const char *buf, size_t n)
 	}
 	if (n > 0 && write(st->log_fd, buf, n) == (ssize_t)n)
 		st->log_bytes += n;
-	if (st->truncated)
-		(void)!write(st->log_fd, cut, sizeof cut - 1);
+	if (st->truncated) {
+		/* On a line of its own in the raw log too. */
+		(void)!write(st->log_fd, "\n", 1);
+		log_own(st, cut, sizeof cut - 1);
+	}
 	wake_watchers(st);
 }
 
@@ -348,25 +416,34 @@ static void
 log_line(struct starget *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* kilnd's own lines in a build log start with "[kiln] ". */
+/*
+ * kilnd's own lines in a build log start with "[kiln] " and are marked
+ * (log_own).  What they quote (a worker's error, go's output, a
+ * repository's names) is made one line of valid UTF-8 without control
+ * sequences (logview_clean), so a quoted text cannot end kilnd's line and
+ * start one that would pass for kilnd's in the view.
+ */
 static void
 log_line(struct starget *st, const char *fmt, ...)
 {
-	char line[1024];
+	char msg[1024];
+	struct sbuf line = { 0 };
 	va_list ap;
-	int n;
+	size_t n;
 
-	memcpy(line, "[kiln] ", 7);
 	va_start(ap, fmt);
-	n = vsnprintf(line + 7, sizeof line - 8, fmt, ap);
+	if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+		msg[0] = '\0';
 	va_end(ap);
-	if (n < 0)
-		return;
-	hide_state_dir(st->s, line + 7, sizeof line - 8);
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	if (st->log_fd >= 0 && write(st->log_fd, line, (size_t)n) == n)
-		st->log_bytes += (size_t)n;
+	hide_state_dir(st->s, msg, sizeof msg);
+	n = utf8_trim_partial(msg, strlen(msg));
+	sbuf_add(&line, "[kiln] ", 7);
+	logview_clean(&line, msg, n);
+	/* Escapes grow the text: cut it again, between characters. */
+	line.len = utf8_cut(line.p, line.len, sizeof msg + 7);
+	sbuf_addc(&line, '\n');
+	log_own(st, line.p, line.len);
+	sbuf_free(&line);
 	wake_watchers(st);
 }
 
@@ -557,10 +634,12 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	int rc;
 
 	/* The operator's log keeps `error` whole; users get it without
-	 * paths of the state directory. */
+	 * paths of the state directory, as valid UTF-8 cut between
+	 * characters (it quotes workers, builds and remote servers). */
 	if (error != NULL) {
 		snprintf(shown, sizeof shown, "%s", error);
 		hide_state_dir(s, shown, sizeof shown);
+		utf8_fix(shown, sizeof shown);
 		user_error = shown;
 	}
 	if (s->stopping || st->release) {
@@ -884,16 +963,11 @@ spawn_build(struct starget *st)
 		}
 		free(logdir);
 	}
-	if (rc == 0) {
-		st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-		    O_CLOEXEC, 0640);
-		if (st->log_fd < 0) {
-			rc = -errno;
-			log_error("job %" PRId64 ": cannot create log %s: %s",
-			    j->job->id, lp, strerror(errno));
-			snprintf(why, sizeof why, "kilnd cannot create the "
-			    "target's log: %s", strerror(errno));
-		}
+	if (rc == 0 && (rc = log_create(st, lp)) != 0) {
+		log_error("job %" PRId64 ": cannot create log %s: %s",
+		    j->job->id, lp, strerror(-rc));
+		snprintf(why, sizeof why, "kilnd cannot create the "
+		    "target's log: %s", strerror(-rc));
 	}
 	if (rc != 0) {
 		free(dir); free(lp); free(mirror); free(cache);
@@ -1024,9 +1098,7 @@ open_unbuilt_log(struct starget *st)
 	char *lp = log_path(st->s, st->j->job->id, st->url_name);
 	char *logdir = state_path(st->s, "logs/%" PRId64, st->j->job->id);
 
-	if (util_mkdir_p(logdir, 0750) == 0 &&
-	    (st->log_fd = open(lp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-	    O_CLOEXEC, 0640)) >= 0)
+	if (util_mkdir_p(logdir, 0750) == 0 && log_create(st, lp) == 0)
 		log_line(st, "job %" PRId64 " target %s, commit %s",
 		    st->j->job->id, st->t.name, st->j->job->commit);
 	free(lp);
@@ -1405,6 +1477,7 @@ fetch_closed(uv_handle_t *h)
 	sbuf_free(&f->err);
 	sbuf_free(&f->status);
 	free(f->root);
+	free(f->refused);
 	free(f);
 }
 
@@ -1416,8 +1489,7 @@ deps_log_to(struct starget *st, const char *why)
 		return;
 	log_plan(st);
 	log_line(st, "%s: failed: %s", st->t.name, why);
-	close(st->log_fd);
-	st->log_fd = -1;
+	log_close(st);
 }
 
 /* The deps step ended: go's own message is the reason when it failed. */
@@ -1494,6 +1566,10 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	const char *commit;
 	enum job_trust trust;
 
+	if (f->refused != NULL) {
+		snprintf(why, whysize, "%s", f->refused);
+		return;
+	}
 	if (f->timed_out) {
 		snprintf(why, whysize, "fetch of %s took longer than "
 		    "fetch_timeout (%u s)", j->job->repo, s->conf->fetch_timeout);
@@ -1570,6 +1646,8 @@ fetch_done(struct child *c)
 	struct sched *s = j->s;
 	char why[1024] = "";
 	bool deps = f->deps, none;
+	/* Not started for want of a worker (not refused): given back. */
+	bool unspawned = !c->spawned && f->refused == NULL;
 
 	s->fetches--;
 	j->fetch = FETCH_NONE;
@@ -1585,16 +1663,19 @@ fetch_done(struct child *c)
 	}
 	uv_close((uv_handle_t *)&f->timer, fetch_closed);
 
-	if (!c->spawned && !s->stopping && !j->cancel)
+	if (unspawned && !s->stopping && !j->cancel)
 		worker_unavailable(s, why);
-	if (s->stopping || s->draining || !c->spawned ||
+	if (s->stopping || s->draining || unspawned ||
 	    (why[0] != '\0' && !j->cancel)) {
 		unsigned n = j->ntargets;
-		bool giveback = s->stopping || s->draining || !c->spawned;
+		bool giveback = s->stopping || s->draining || unspawned;
 
 		if (!giveback) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
 			hide_state_dir(s, why, sizeof why);
+			/* A fetch's message quotes the remote and the URL,
+			 * cut to fit: valid UTF-8 before it is stored. */
+			utf8_fix(why, sizeof why);
 			for (struct starget *st = j->targets; deps && st;
 			    st = st->next)
 				deps_log_to(st, why);
@@ -1652,6 +1733,11 @@ on_fetch_timeout(uv_timer_t *h)
 {
 	struct fetch *f = h->data;
 
+	/* A refused fetch ends here, on the next turn of the loop. */
+	if (f->refused != NULL) {
+		fetch_done(&f->child);
+		return;
+	}
 	f->timed_out = true;
 	child_kill(&f->child, SIGKILL);
 }
@@ -1675,17 +1761,78 @@ fetch_new(struct sjob *j, bool deps)
 	return f;
 }
 
+/*
+ * The project whose job this is, for what only a project's fetch gets:
+ * its credentials and kilnd's ssh agent.  The job must name the
+ * project's repository exactly, as it is today: a job queued before the
+ * project's repo changed gets nothing.
+ */
+static const struct conf_project *
+fetch_project(const struct sched *s, const struct job *job)
+{
+	const struct conf_project *p;
+
+	if (job->project == NULL)
+		return NULL;
+	p = conf_project_by_name(s->conf, job->project);
+	if (p == NULL || strcmp(p->repo, job->repo) != 0)
+		return NULL;
+	return p;
+}
+
 static void
 start_fetch(struct sjob *j)
 {
 	struct sched *s = j->s;
+	const struct conf_project *p = fetch_project(s, j->job);
+	const char *agent = getenv("SSH_AUTH_SOCK");
 	struct fetch *f;
-	char key[33], *mirror, *mirrors;
+	struct creds *cr = NULL;
+	char key[33], *mirror, *mirrors, why[600];
 	char *home = getenv("HOME") ? xasprintf("HOME=%s", getenv("HOME")) :
 	    xstrdup("HOME=/");
-	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", home, NULL };
-	char *argv[13];
+	char *sock = NULL, *text = NULL, *fd_args[2] = { NULL, NULL };
+	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", home, NULL, NULL };
+	char *argv[15];
+	size_t len = 0;
 	int rc;
+
+	f = fetch_new(j, false);
+	/*
+	 * Submissions were checked; this is for a job queued before the
+	 * configuration changed (allow_local_repos turned off, -d moved).
+	 */
+	if (api_check_repo_allowed(s->conf, j->job->repo, why,
+	    sizeof why) != 0) {
+		f->refused = xstrdup(why);
+		goto refused;
+	}
+	/*
+	 * The project's credentials, read now so that a rotated file needs
+	 * no restart, and handed over on a memfd (child_spawn_args): never
+	 * argv, the environment or a log line.
+	 */
+	if (p != NULL && p->credentials != NULL) {
+		if (creds_read_file(&text, &len, p->credentials, why,
+		    sizeof why) != 0 ||
+		    creds_parse(&cr, text, len, why, sizeof why) != 0) {
+			f->refused = xasprintf("project %s: credentials: %s",
+			    p->name, why);
+			goto refused;
+		}
+		creds_free(cr);
+		fd_args[0] = text;
+	}
+	/*
+	 * kilnd's ssh agent signs for whatever host a fetch names: only a
+	 * project's repository, which the operator chose, gets it, never a
+	 * URL a client submitted.
+	 */
+	if (p != NULL && strncmp(j->job->repo, "ssh://", 6) == 0 &&
+	    agent != NULL && agent[0] == '/') {
+		sock = xasprintf("SSH_AUTH_SOCK=%s", agent);
+		env[2] = sock;
+	}
 
 	repo_key(key, j->job->repo);
 	mirrors = state_path(s, "mirrors");
@@ -1707,17 +1854,30 @@ start_fetch(struct sjob *j)
 	argv[10] = "--keep-out";
 	argv[11] = s->conf->state_dir;
 	argv[12] = NULL;
-	f = fetch_new(j, false);
-	rc = child_spawn(&f->child, s->loop, argv, env, 2, fetch_data,
-	    fetch_done, f);
+	if (text != NULL) {
+		/* The memfd is the child's fd 3, after its stdout and stderr. */
+		argv[12] = "--credentials-fd";
+		argv[13] = "3";
+		argv[14] = NULL;
+	}
+	rc = child_spawn_args(&f->child, s->loop, argv, env, 2,
+	    text != NULL ? fd_args : NULL, fetch_data, fetch_done, f);
 	if (rc != 0) {
 		sbuf_adds(&f->err, "cannot start kiln-worker: ");
 		sbuf_adds(&f->err, uv_strerror(rc));
 	}
-	log_debug("job %" PRId64 ": fetching %s %s", j->job->id, j->job->repo,
-	    argv[7]);
+	log_debug("job %" PRId64 ": fetching %s %s%s", j->job->id,
+	    j->job->repo, argv[7], text != NULL ? " with the project's "
+	    "credentials" : "");
 	free(mirror);
 	free(mirrors);
+	goto out;
+refused:
+	/* Ends through fetch_done, as a failed fetch, on the next turn. */
+	uv_timer_start(&f->timer, on_fetch_timeout, 0, 0);
+out:
+	creds_text_free(text, len);
+	free(sock);
 	free(home);
 }
 
@@ -1828,6 +1988,7 @@ start_claim(struct sched *s, const struct queue_claim *c)
 	st->j = j;
 	st->claim = *c;
 	st->log_fd = -1;
+	st->marks_fd = -1;
 	st->next = j->targets;
 	j->targets = st;
 	j->ntargets++;
@@ -2055,6 +2216,24 @@ sched_log_open(struct sched *s, int64_t job_id, const char *target, int *fd)
 	p = log_path(s, job_id, url);
 	*fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	free(p);
+	return *fd < 0 ? -errno : 0;
+}
+
+int
+sched_log_marks_open(struct sched *s, int64_t job_id, const char *target,
+    int *fd)
+{
+	struct target t;
+	char err[160], url[TARGET_NAME_MAX], *p, *m;
+
+	if (target_parse(&t, target, err, sizeof err) != 0)
+		return -ENOENT;
+	target_url_name(url, &t);
+	p = log_path(s, job_id, url);
+	m = xasprintf("%s.kiln", p);
+	*fd = open(m, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(p);
+	free(m);
 	return *fd < 0 ? -errno : 0;
 }
 

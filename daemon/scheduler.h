@@ -48,6 +48,9 @@ bool sched_paused(const struct sched *s);
 /* Logs: STATE/logs/JOB/TARGET.log; target normalized ("linux/arm/v7"). */
 int sched_log_open(struct sched *s, int64_t job_id, const char *target,
     int *fd);
+/* The offsets of kilnd's own lines in that log (logview.h), beside it. */
+int sched_log_marks_open(struct sched *s, int64_t job_id,
+    const char *target, int *fd);
 bool sched_log_live(struct sched *s, int64_t job_id, const char *target);
 /*
  * Call wake(data) when the target's log grows, when it ends, and every

@@ -8,10 +8,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,10 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "creds.h"
 #include "mirror.h"
 #include "sandbox.h"
+#include "util.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -32,6 +36,8 @@ struct fetch_args {
 	const char *ref;
 	const char *job_ref;	/* the job's ref, for the tag and branch */
 	const char *keep_out;	/* kilnd's state directory */
+	const char *creds_fd;	/* --credentials-fd */
+	struct creds *creds;	/* read from it, or NULL */
 };
 
 static int
@@ -43,6 +49,7 @@ parse_args(struct fetch_args *a, int argc, char **argv)
 		{ "ref", required_argument, NULL, 'r' },
 		{ "job-ref", required_argument, NULL, 'j' },
 		{ "keep-out", required_argument, NULL, 'k' },
+		{ "credentials-fd", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -56,6 +63,7 @@ parse_args(struct fetch_args *a, int argc, char **argv)
 		case 'r': a->ref = optarg; break;
 		case 'j': a->job_ref = optarg; break;
 		case 'k': a->keep_out = optarg; break;
+		case 'c': a->creds_fd = optarg; break;
 		default: return -1;
 		}
 	}
@@ -125,6 +133,60 @@ bad:
 	return NULL;
 }
 
+/*
+ * --credentials-fd FD: the project's credentials file (creds.h) as kilnd
+ * read it, possibly followed by one NUL byte, read to its end and closed
+ * before anything else runs.  Through a descriptor, never argv or the
+ * environment: /proc/PID/cmdline and environ are readable by others.  A
+ * message never quotes the content.
+ */
+static int
+read_creds(struct creds **out, const char *fdstr, char *err, size_t errsize)
+{
+	char *buf = xmalloc(CREDS_MAX + 2), why[256];
+	size_t len = 0;
+	int64_t v;
+	int fd, ret = -1;
+
+	if (util_parse_int64(fdstr, 3, INT_MAX, &v) != 0 ||
+	    fcntl((int)v, F_GETFD) < 0) {
+		snprintf(err, errsize, "--credentials-fd wants an open fd "
+		    "above 2");
+		free(buf);
+		return -1;
+	}
+	fd = (int)v;
+	for (;;) {
+		ssize_t r = read(fd, buf + len, CREDS_MAX + 2 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errsize, "--credentials-fd: read: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len == CREDS_MAX + 2) {
+			snprintf(err, errsize, "--credentials-fd: more than %d "
+			    "bytes", CREDS_MAX);
+			goto out;
+		}
+	}
+	if (len > 0 && buf[len - 1] == '\0')
+		len--;
+	if (creds_parse(out, buf, len, why, sizeof why) != 0) {
+		snprintf(err, errsize, "credentials: %s", why);
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	creds_text_free(buf, CREDS_MAX + 2);
+	return ret;
+}
+
 /* The mirror's directory, created empty the first time (libgit2 makes a
  * repository in it); anything but a directory there is refused. */
 static int
@@ -163,7 +225,7 @@ fetch_in_sandbox(void *data, char *err, size_t errsize)
 		return WORKER_EXIT_FAIL;
 	}
 	if (mirror_fetch(&repo, SANDBOX_MIRROR, a->url, a->ref, a->job_ref,
-	    err, errsize) != 0)
+	    a->creds, err, errsize) != 0)
 		goto out;
 	if (mirror_resolve(&commit, repo, a->ref, a->url, err, errsize) != 0)
 		goto out;
@@ -202,6 +264,9 @@ fetch_main(int argc, char **argv)
 
 	if (parse_args(&a, argc, argv) != 0)
 		return WORKER_EXIT_USAGE;
+	if (a.creds_fd != NULL && read_creds(&a.creds, a.creds_fd, err,
+	    sizeof err) != 0)
+		goto out;
 	if (worker_tie_to_parent() != 0) {
 		snprintf(err, sizeof err, "parent exited");
 		goto out;
@@ -285,5 +350,6 @@ out:
 	free(known_hosts);
 	free(parent);
 	free(local);
+	creds_free(a.creds);
 	return ret;
 }

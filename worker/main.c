@@ -38,7 +38,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: kiln-worker fetch --mirror DIR --url URL --ref REF [--job-ref REF]\n"
-"                   [--keep-out DIR]\n"
+"                   [--keep-out DIR] [--credentials-fd FD]\n"
 "       kiln-worker fetch|build --config-fd FD\n"
 "       kiln-worker build --mirror DIR --commit SHA --root DIR\n"
 "                   --target OS/ARCH[/VARIANT] --timeout SECONDS\n"
@@ -59,6 +59,8 @@ usage(FILE *f)
 "  --job-ref REF       the job's ref: names the tag or branch of the version\n"
 "  --keep-out DIR      a local URL in or above DIR (kilnd's state directory)\n"
 "                      is refused, as one in or above the mirrors' directory\n"
+"  --credentials-fd FD read the project's credentials (netrc or header lines,\n"
+"                      kilnd.conf(5)) from FD, above 2\n"
 "\n"
 "build: check SHA out of the mirror into ROOT/src and run PROGRAM in a sandbox\n"
 "  with ROOT/src at /src (the working directory), ROOT/out at /out and\n"

@@ -21,6 +21,7 @@
 
 #include <git2.h>
 
+#include "creds.h"
 #include "mirror.h"
 #include "util.h"
 #include "worker.h"
@@ -30,8 +31,10 @@
 #define MAX_AUTH_ATTEMPTS 3
 
 struct fetch_ctx {
+	const struct creds *creds;	/* the project's, or NULL */
 	int attempts;
 	bool agent_tried;
+	bool login_tried;
 	bool gave_up;
 };
 
@@ -131,19 +134,26 @@ mirror_redact_url(char *buf, size_t size, const char *url)
 /*
  * Credentials: kiln-worker holds no secrets of its own.  It answers the
  * username question for ssh, offers the ssh agent's keys once when an
- * agent is there (SSH_AUTH_SOCK), and otherwise gives up.  libgit2 calls
- * this again after each rejection, so without the count a rejected key
- * would be offered forever.
+ * agent is there (SSH_AUTH_SOCK: kilnd gives it to the fetches of
+ * projects only), offers the project's login for the host that asks
+ * once (creds.h: the host of the URL libgit2 is talking to, so a
+ * redirect elsewhere gets nothing), and otherwise gives up.  libgit2
+ * calls this again after each rejection, so without the count a rejected
+ * key would be offered forever.
  */
 static int
 credentials_cb(git_credential **out, const char *url,
     const char *username_from_url, unsigned int allowed_types, void *data)
 {
 	struct fetch_ctx *ctx = data;
-	const char *user = username_from_url != NULL &&
-	    username_from_url[0] != '\0' ? username_from_url : "git";
+	const struct creds_login *login = NULL;
+	const char *user;
+	char host[256];
 
-	(void)url;
+	if (url != NULL && creds_url_host(host, sizeof host, url) == 0)
+		login = creds_login_for(ctx->creds, host);
+	user = username_from_url != NULL && username_from_url[0] != '\0' ?
+	    username_from_url : login != NULL ? login->login : "git";
 	if (++ctx->attempts > MAX_AUTH_ATTEMPTS)
 		goto give_up;
 	if (allowed_types & GIT_CREDENTIAL_USERNAME)
@@ -152,6 +162,12 @@ credentials_cb(git_credential **out, const char *url,
 	    getenv("SSH_AUTH_SOCK") != NULL) {
 		ctx->agent_tried = true;
 		return git_credential_ssh_key_from_agent(out, user);
+	}
+	if ((allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) &&
+	    login != NULL && !ctx->login_tried) {
+		ctx->login_tried = true;
+		return git_credential_userpass_plaintext_new(out, login->login,
+		    login->password);
 	}
 give_up:
 	ctx->gave_up = true;
@@ -231,11 +247,11 @@ open_or_init(git_repository **out, const char *dir, char *err, size_t errsize)
 
 static int
 fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
-    const char *shown, char *err, size_t errsize)
+    const struct creds *creds, const char *shown, char *err, size_t errsize)
 {
 	git_fetch_options fo;
 	git_strarray rs = { specs, n };
-	struct fetch_ctx ctx = { 0, false, false };
+	struct fetch_ctx ctx = { .creds = creds };
 	int rc;
 
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
@@ -248,6 +264,16 @@ fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	/* As git does: follow a redirect of the first request only. */
 	fo.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
+	/*
+	 * The project's header lines go with every request (http and https
+	 * only), and no redirect is followed then: libgit2 would send them
+	 * to wherever it leads.
+	 */
+	if (creds != NULL && creds->nheaders > 0) {
+		fo.custom_headers.strings = creds->headers;
+		fo.custom_headers.count = creds->nheaders;
+		fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	}
 	rc = git_remote_fetch(remote, &rs, &fo, "kiln-worker fetch");
 	if (rc == 0)
 		return 0;
@@ -369,7 +395,8 @@ mirror_default_branch(git_repository *repo, char *out, size_t size)
 
 int
 mirror_fetch(git_repository **out, const char *dir, const char *url,
-    const char *want, const char *job_ref, char *err, size_t errsize)
+    const char *want, const char *job_ref, const struct creds *creds,
+    char *err, size_t errsize)
 {
 	static char heads[] = "+refs/heads/*:refs/heads/*";
 	static char tags[] = "+refs/tags/*:refs/tags/*";
@@ -393,7 +420,8 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
 		goto out;
 	}
-	if (fetch_refspecs(remote, specs, 2, true, shown, err, errsize) != 0)
+	if (fetch_refspecs(remote, specs, 2, true, creds, shown, err,
+	    errsize) != 0)
 		goto out;
 	remember_default_branch(repo, remote);
 
@@ -419,8 +447,8 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 			 * ref advertises ("target OID for the reference doesn't
 			 * exist"); the git, http and ssh transports can.
 			 */
-			if (fetch_refspecs(remote, one, 1, false, shown, why,
-			    sizeof why) != 0) {
+			if (fetch_refspecs(remote, one, 1, false, creds, shown,
+			    why, sizeof why) != 0) {
 				snprintf(err, errsize, "commit %s not found in %s: %s",
 				    want, shown, git_msg());
 				goto out;

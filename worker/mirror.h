@@ -8,6 +8,8 @@
 
 #include <git2.h>
 
+struct creds;
+
 /*
  * git_libgit2_init(), and no configuration but the mirror's own: the
  * system, XDG and global files (kilnd's HOME) must not change what is
@@ -23,13 +25,16 @@ void mirror_shutdown(void);
  * No network at all when `want` is a 40-hex id already in the mirror
  * that peels to a commit, unless `job_ref` (the job's ref, or NULL) names
  * a tag the mirror does not have on that commit yet.
+ * `creds` (creds.h, or NULL) are the project's: its logins go to the
+ * hosts they name when asked, its headers with every http(s) request.
  * The caller serializes fetches into one mirror (mirror_lock).
  * Returns 0 with *out open, or -1 with a one-line reason in err
  * ("cannot reach URL: ...", "authentication failed for URL").  Messages
  * of this file never name the mirror's path: they reach the job's error.
  */
 int mirror_fetch(git_repository **out, const char *dir, const char *url,
-    const char *want, const char *job_ref, char *err, size_t errsize);
+    const char *want, const char *job_ref, const struct creds *creds,
+    char *err, size_t errsize);
 
 /*
  * The remote's default branch ("refs/heads/main") as the last fetch that

@@ -23,6 +23,7 @@ ACCEPTED=$T/accepted
 : >"$ACCEPTED"
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
 max_attempts = 50
 drain_timeout = 5
 EOF

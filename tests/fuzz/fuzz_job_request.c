@@ -45,6 +45,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		json_decref(j);
 		sbuf_free(&b);
+		/* No accepted URL carries a secret: userinfo only as an
+		 * ssh user name, never with a password. */
+		{
+			const char *a = strstr(job->repo, "://");
+			if (a != NULL) {
+				size_t alen = strcspn(a + 3, "/?#");
+				const char *at = memchr(a + 3, '@', alen);
+				if (at != NULL && (strncmp(job->repo, "ssh://",
+				    6) != 0 || memchr(a + 3, ':',
+				    (size_t)(at - a - 3)) != NULL))
+					abort();
+			}
+		}
+		/* The local-repository policy decides without crashing, and
+		 * never lets the state directory through. */
+		{
+			struct kiln_config c;
+			char state[] = "/var/lib/kiln", why[512];
+			memset(&c, 0, sizeof c);
+			c.state_dir = state;
+			c.allow_local_repos = true;
+			if (api_check_repo_allowed(&c, job->repo, why,
+			    sizeof why) == 0 &&
+			    (strcmp(job->repo, state) == 0 ||
+			    strncmp(job->repo, "/var/lib/kiln/", 14) == 0 ||
+			    strncmp(job->repo, "file:///var/lib/kiln/", 21) == 0))
+				abort();
+		}
 		job_free(job);
 	} else if ((status != 400 && status != 422) || detail[0] == '\0')
 		abort();	/* every refusal says why */

@@ -5,7 +5,8 @@
  * artifact name has no '/', is not "." or "..", and starts with neither
  * '.' nor '-'; an accepted digest is 64 lowercase hex digits; an
  * accepted ref has no "..", no control character, no space and no '\';
- * a rejection always says why.
+ * an accepted notify URL is http(s), printable ASCII without userinfo,
+ * with a host and a port in range; a rejection always says why.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "daemon/callback-url.h"
 #include "daemon/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,9 +51,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	why[0] = '\0';
 	if (api_check_notify_url(s, why, sizeof why) == 0) {
+		struct callback_url u;
+		const char *auth = s + (s[4] == 's' ? 8 : 7);
 		if (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
 			abort();
+		/* No userinfo, nothing curl or a log could misread. */
+		if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL)
+			abort();
+		for (size_t i = 0; i < size; i++)
+			if ((unsigned char)s[i] <= 0x20 ||
+			    (unsigned char)s[i] >= 0x7f)
+				abort();
+		if (callback_url_parse(s, &u, why, sizeof why) != 0 ||
+		    u.host[0] == '\0' || u.port < 1 || u.port > 65535 ||
+		    strpbrk(u.host, "%@/?#") != NULL)
+			abort();
 	} else if (why[0] == '\0')
+		abort();
+	why[0] = '\0';
+	if (callback_url_check(s, false, why, sizeof why) != 0 &&
+	    why[0] == '\0')
 		abort();
 	return 0;
 }

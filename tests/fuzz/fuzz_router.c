@@ -33,12 +33,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SECRET "fuzzing-secret-0123456789"
-/* The token "fuzz-token-0123456789", admin. */
+/* The token "fuzz-token-0123456789", admin; "fuzz-submit-0123456789",
+ * submit (the owner of job 1, which setup() stores). */
 static const char conf_text[] =
     "[kilnd]\n"
     "max_queued = 100\n"
+    "max_priority = 10\n"
     "[tokens]\n"
     "ops = admin f7726601e6ccb0a36db335ce6bc4beffba2c9c5c561747d8bc2364155b27c77c\n"
+    "ci = submit 986b1b1c0c14c3a9c86c4d97626117902de020cfa0264fff0e4305136d0c5df0\n"
     "[project p]\n"
     "repo = https://example.org/p.git\n"
     "secret = " SECRET "\n"
@@ -144,6 +147,20 @@ setup(void)
 		abort();
 	}
 	free(db);
+	{
+		/* A queued job of the submit token, for PATCH and cancel. */
+		struct job *j = xcalloc(1, sizeof *j);
+		j->repo = xstrdup("https://example.org/p.git");
+		j->ref = xstrdup("refs/heads/main");
+		j->submitted_by = xstrdup("ci");
+		j->ntargets = 1;
+		j->targets = xcalloc(1, sizeof *j->targets);
+		snprintf(j->targets[0].target, sizeof j->targets[0].target,
+		    "linux/amd64");
+		if (queue_submit(queue, &j, 1) != 0)
+			abort();
+		job_free(j);
+	}
 	env.queue = queue;
 	env.conf = &conf;
 	env.submit = submit;

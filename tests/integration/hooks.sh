@@ -51,9 +51,13 @@ S1="first-secret-$(openssl rand -hex 8)"
 S2="rotated-secret-$(openssl rand -hex 8)"
 S_GT="gitea-secret-$(openssl rand -hex 8)"
 S_GL="gitlab-token-$(openssl rand -hex 8)"
+S_CB="app-callback-key-$(openssl rand -hex 8)"
 CBPORT=$((20000 + RANDOM % 20000))
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
+# The callback receiver listens on 127.0.0.1.
+allow_private_callbacks = yes
 max_body = 64K
 notify_secret = farm-callback-secret-0123
 notify_timeout = 4
@@ -70,6 +74,7 @@ secret = $S2
 targets = linux/amd64, linux/arm64
 refs = refs/heads/main refs/tags/v*
 notify_url = http://127.0.0.1:$CBPORT/app
+notify_secret = $S_CB
 
 [project gt]
 repo = $GT_URL
@@ -176,12 +181,120 @@ expect_status 200 "a redelivery"
 expect_json .id "$GHJ" "a redelivery answers with the first job"
 [ "$(db "select count(*) from jobs where project = 'app'")" = 1 ] &&
 	ok "the redelivery made no second job" || fail "redelivery made a job"
-CT='application/json; charset=utf-8' github "$PUSH" "$S2" push delivery-2
-expect_status 201 "a delivery signed with the rotated (second) secret"
+
+# --- redelivery: one push is one job, whatever its delivery id ----------------------
+# A replay of the signed body (the same bytes, so the same signature) with
+# new delivery ids answers with the first job; without an id it is refused.
+for id in replay-1 replay-2 0d6b9c2e-6f4a-11ef-8000-9a1b2c3d4e5f; do
+	github "$PUSH" "$S1" push "$id"
+	expect_status 200 "the signed push replayed with delivery id $id"
+	expect_json .id "$GHJ" "the replay answers with the first job"
+done
+[ "$(header Location)" = "/v1/jobs/$GHJ" ] && ok "a replay's Location is the first job" ||
+	fail "replay Location $(header Location)"
+printf '%s' "$PUSH" >"$T/body"
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H "X-Hub-Signature-256: sha256=$(sig "$S1" "$PUSH")" --data-binary @"$T/body"
+expect_problem 400 "X-GitHub-Delivery header missing" "the signed push replayed without a delivery id"
+github "$PUSH" "$S1" push ""
+expect_problem 400 "X-GitHub-Delivery header missing" "the signed push with an empty delivery id"
+github "$PUSH" "$S1" push "$(head -c 129 /dev/zero | tr '\0' d)"
+expect_problem 400 "X-GitHub-Delivery must be 1 to 128 printable ASCII" "a 129-character delivery id"
+github "$PUSH" "$S1" push "two words"
+expect_problem 400 "X-GitHub-Delivery must be 1 to 128" "a delivery id with a space"
+[ "$(db "select count(*) from jobs where project = 'app'")" = 1 ] &&
+	ok "replays with new, missing and odd delivery ids made no second job" ||
+	fail "replays made jobs: $(db 'select id, ref from jobs')"
+# A delivery id names one push of one project: reused by another
+# project's validly signed push it is refused, not answered with app's job.
+github "$(payload github-push.json "$GT_URL" "$GT_COMMIT")" "$S_GT" push delivery-1
+expect_problem 409 "X-GitHub-Delivery delivery-1 already made a job of another project" \
+	"project app's delivery id on project gt's push"
+[ "$(db "select count(*) from jobs where project = 'gt'")" = 0 ] &&
+	ok "and it made no job" || fail "a job of gt was made"
+
+# A different pushed commit ("after") is a new push: a new job.  It is
+# signed with the rotated (second) secret.
+printf 'second\n' >"$REPO/SECOND"
+commit_all "$REPO" "second commit"
+COMMIT2=$(git -C "$REPO" rev-parse HEAD)
+PUSH2=$(payload github-push.json "$GH_URL" "$COMMIT2")
+CT='application/json; charset=utf-8' github "$PUSH2" "$S2" push delivery-2
+expect_status 201 "a push of another commit, signed with the rotated (second) secret"
 GHJ2=$(printf '%s' "$BODY" | jq -r .id)
+expect_json .commit "$COMMIT2" "the new job builds the new commit"
+[ "$GHJ2" != "$GHJ" ] && ok "a different after made a new job ($GHJ2)" || fail "same job $GHJ2"
+
+# Several deliveries of one push at once, each with its own id: one job;
+# the others answer 200 with it, or 409 while it is being committed.
+CPUSH=$(printf '%s' "$PUSH" | jq -c '.ref = "refs/tags/v2.3"')
+printf '%s' "$CPUSH" >"$T/cbody"
+csig=$(sig "$S1" "$CPUSH")
+cpids=()
+for i in 1 2 3 4 5 6; do
+	curl -s -o "$T/conc$i.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: conc-$i" \
+		-H "X-Hub-Signature-256: sha256=$csig" --data-binary @"$T/cbody" \
+		"$URL/v1/hooks/github" >"$T/conc$i.code" &
+	cpids+=($!)
+done
+wait "${cpids[@]}"
+codes=$(cat "$T"/conc?.code | sort | tr '\n' ' ')
+CONCJ=
+n201=0
+for f in "$T"/conc?.code; do
+	[ "$(cat "$f")" = 201 ] || continue
+	n201=$((n201 + 1))
+	CONCJ=$(jq -r .id "${f%.code}.out")
+done
+odd=
+for f in "$T"/conc?.code; do
+	case $(cat "$f") in
+	201) ;;
+	200) [ "$(jq -r .id "${f%.code}.out")" = "$CONCJ" ] || odd="$odd 200:$(cat "${f%.code}.out")" ;;
+	409) jq -r .detail "${f%.code}.out" | grep -q "is being committed" || odd="$odd 409:$(cat "${f%.code}.out")" ;;
+	*) odd="$odd $(cat "$f"):$(cat "${f%.code}.out")" ;;
+	esac
+done
+[ "$n201" = 1 ] && [ -z "$odd" ] &&
+	ok "six concurrent deliveries of one push: one 201, the rest 200 with its job or 409 ($codes)" ||
+	fail "concurrent deliveries: $codes;$odd"
+[ "$(db "select count(*) from jobs where ref = 'refs/tags/v2.3'")" = 1 ] &&
+	ok "six concurrent deliveries made one job" ||
+	fail "concurrent deliveries made $(db "select count(*) from jobs where ref = 'refs/tags/v2.3'") jobs"
+github "$CPUSH" "$S1" push conc-7
+expect_status 200 "once committed, another delivery of that push"
+expect_json .id "$CONCJ" "answers with the one job"
+
+# --- per-project path: only that project's secrets ------------------------------------
+PPUSH=$(printf '%s' "$PUSH" | jq -c '.ref = "refs/tags/v2.2"')
+printf '%s' "$PPUSH" >"$T/body"
+# pp PATH DELIVERY SECRET: $PPUSH delivered to PATH.
+pp() {
+	api POST "$1" -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+		-H "X-GitHub-Delivery: $2" -H "X-Hub-Signature-256: sha256=$(sig "$3" "$PPUSH")" \
+		--data-binary @"$T/body"
+}
+pp /v1/hooks/github/app pp-1 "$S_GT"
+expect_problem 401 "X-Hub-Signature-256 does not match a secret of project app" \
+	"/v1/hooks/github/app refuses project gt's valid secret"
+pp /v1/hooks/github/gt pp-2 "$S_GT"
+expect_problem 401 "not made with a secret of project app" \
+	"/v1/hooks/github/gt with gt's secret on a push of app's repository"
+pp /v1/hooks/github/nosuch pp-3 "$S1"
+expect_problem 404 "no project 'nosuch'" "a per-project path naming no project"
+[ "$(db "select count(*) from jobs where ref = 'refs/tags/v2.2'")" = 0 ] &&
+	ok "no refused per-project delivery made a job" || fail "a refused delivery made a job"
+pp /v1/hooks/github/app pp-4 "$S2"
+expect_status 201 "/v1/hooks/github/app accepts the project's (rotated) secret"
+expect_json .project app "the per-project job is app's"
+PPJ=$(printf '%s' "$BODY" | jq -r .id)
+pp /v1/hooks/github pp-5 "$S1"
+expect_status 200 "the same push on the unqualified path"
+expect_json .id "$PPJ" "is a redelivery of the per-project one"
 
 # Form deliveries sign the raw form body.
-form="payload=$(printf '%s' "$PUSH" | jq -sRr @uri)"
+form="payload=$(printf '%s' "$PUSH" | jq -c '.ref = "refs/tags/v2.1"' | jq -sRr @uri)"
 api POST /v1/hooks/github -H 'Content-Type: application/x-www-form-urlencoded' \
 	-H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: delivery-form' \
 	-H "X-Hub-Signature-256: sha256=$(sig "$S1" "$form")" --data-binary "$form"
@@ -244,6 +357,17 @@ api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: 
 expect_status 201 "a Gitea push (X-Gitea-Signature)"
 GTJ=$(printf '%s' "$BODY" | jq -r .id)
 expect_json .project gt "Gitea job"
+api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H 'X-Gitea-Delivery: gt-replay' -H "X-Gitea-Signature: $(sig "$S_GT" "$GTP")" --data-binary @"$T/body"
+expect_status 200 "a Gitea push replayed with a new X-Gitea-Delivery"
+expect_json .id "$GTJ" "answers with the first job"
+api POST /v1/hooks/gitea -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H "X-Gitea-Signature: $(sig "$S_GT" "$GTP")" --data-binary @"$T/body"
+expect_problem 400 "X-Gitea-Delivery header missing" "a Gitea push without X-Gitea-Delivery"
+api POST /v1/hooks/gitea/gt -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+	-H 'X-Gitea-Delivery: gt-replay-2' -H "X-Gitea-Signature: $(sig "$S_GT" "$GTP")" --data-binary @"$T/body"
+expect_status 200 "the Gitea push on /v1/hooks/gitea/gt"
+expect_json .id "$GTJ" "is a redelivery too"
 annotated_tag "$T/repos/go-gitea" v1.0.0
 GT_TAGCOMMIT=$TAGCOMMIT
 GTA=$(payload gitea-push.json "$GT_URL" "$TAGOBJ" | jq -c '.ref = "refs/tags/v1.0.0" | .commits = []')
@@ -267,6 +391,17 @@ api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token
 	-H 'X-Gitlab-Event-UUID: gl-1' --data-binary "$GLP"
 expect_status 200 "a GitLab redelivery (X-Gitlab-Event-UUID)"
 expect_json .id "$GLJ" "answers with the first job"
+api POST /v1/hooks/gitlab/gl -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	-H 'X-Gitlab-Event-UUID: gl-replay' --data-binary "$GLP"
+expect_status 200 "a GitLab push replayed with a new X-Gitlab-Event-UUID on /v1/hooks/gitlab/gl"
+expect_json .id "$GLJ" "answers with the first job"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	--data-binary "$GLP"
+expect_problem 400 "X-Gitlab-Event-UUID header missing" "a GitLab push without X-Gitlab-Event-UUID"
+api POST /v1/hooks/gitlab/app -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
+	-H 'X-Gitlab-Event-UUID: gl-3' --data-binary "$GLP"
+expect_problem 401 "X-Gitlab-Token does not match a secret of project app" \
+	"/v1/hooks/gitlab/app refuses project gl's token"
 api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $S_GL" \
 	-H 'X-Gitlab-Event-UUID: gl-2' --data-binary "$(payload gitlab-tag-push.json "$GL_URL" "$GL_COMMIT")"
 expect_status 201 "a GitLab tag_push"
@@ -314,7 +449,7 @@ api GET "/v1/jobs/$GHJ" "${AUTH[@]}"
 grep -q -e "$S1" -e "$S2" <<<"$BODY" && fail "a secret in the job" || ok "no secret in the job JSON"
 
 # --- the GitHub push ends in signed artifacts ---------------------------------------------
-for id in $GHJ $GHJ2 $FORMJ $TAGJ $ANNJ $GTJ $GTANNJ $GLJ $NJ; do
+for id in $GHJ $GHJ2 $CONCJ $PPJ $FORMJ $TAGJ $ANNJ $GTJ $GTANNJ $GLJ $NJ; do
 	for _ in $(seq 1 1500); do
 		s=$(curl -s "${AUTH[@]}" "$URL/v1/jobs/$id" | jq -r .state)
 		case $s in succeeded|failed|canceled) break ;; esac
@@ -354,10 +489,16 @@ for b in "$T"/cb/*.body; do
 	[ "$(jq -r .job.id "$b")" = "$GHJ" ] || continue
 	found=1
 	h=${b%.body}.headers
-	want="sha256=$(openssl dgst -sha256 -hmac "$S1" <"$b" | awk '{print $NF}')"
+	want="sha256=$(openssl dgst -sha256 -hmac "$S_CB" <"$b" | awk '{print $NF}')"
 	[ "$(sed -n 's/^X-Kiln-Signature-256: //p' "$h")" = "$want" ] &&
-		ok "the callback is signed with the project's secret (openssl HMAC of the body)" ||
+		ok "the callback is signed with the project's notify_secret (openssl HMAC of the body)" ||
 		fail "callback signature: $(cat "$h")"
+	# A receiver must never learn a key that signs webhooks.
+	for k in "$S1" "$S2"; do
+		[ "$(sed -n 's/^X-Kiln-Signature-256: //p' "$h")" != \
+			"sha256=$(openssl dgst -sha256 -hmac "$k" <"$b" | awk '{print $NF}')" ] ||
+			fail "the callback is signed with a webhook secret"
+	done
 	[ "$(jq -r .event "$b")" = job.succeeded ] && [ "$(jq -r .job.signed "$b")" = true ] &&
 		ok "the callback carries the signed, succeeded job" || fail "callback body $(head -c 300 "$b")"
 	grep -q '^POST /app HTTP/1.1' "$h" && ok "POSTed to the project's notify_url" || fail "request line: $(head -1 "$h")"
@@ -379,11 +520,80 @@ expect_status 200 "kilnd serves"
 stop_kilnd
 [ "$KEXIT" = 0 ] && ok "kilnd exits 0" || fail "kilnd exit $KEXIT"
 
+# --- redelivery survives a restart ------------------------------------------------------
+# The pushes are in the database, not only in kilnd's memory.
+start_kilnd -c "$T/kilnd.conf" -w 2
+njobs=$(jobs_count)
+github "$PUSH" "$S1" push after-restart-1
+expect_status 200 "after a restart, the first push with a new delivery id"
+expect_json .id "$GHJ" "answers with the first job"
+github "$PUSH2" "$S2" push after-restart-2
+expect_status 200 "after a restart, the second commit's push with a new delivery id"
+expect_json .id "$GHJ2" "answers with its job"
+github "$PUSH" "$S1" push ""
+expect_problem 400 "X-GitHub-Delivery header missing" "after a restart, a push without a delivery id"
+[ "$(jobs_count)" = "$njobs" ] && ok "no replay after the restart made a job" ||
+	fail "jobs went from $njobs to $(jobs_count) after the restart"
+stop_kilnd
+[ "$KEXIT" = 0 ] && ok "kilnd exits 0 after the restart" || fail "kilnd exit $KEXIT"
+
+# --- max_hook_secrets bounds the unqualified path -----------------------------------------
+# Three projects with a secret each, two HMACs allowed per delivery: the
+# unqualified path tries none and names the per-project one, which works.
+STATE_MAIN=$STATE
+STATE=$T/state-secrets
+SA="one-secret-$(openssl rand -hex 8)"
+SB="two-secret-$(openssl rand -hex 8)"
+SC="three-secret-$(openssl rand -hex 8)"
+secrets_conf() {
+	printf '[kilnd]\npaused = yes\nmax_hook_secrets = %s\n' "$1"
+	printf '[project one]\nrepo = https://example.org/one.git\nsecret = %s\n' "$SA"
+	printf '[project two]\nrepo = https://example.org/two.git\nsecret = %s\n' "$SB"
+	printf '[project three]\nrepo = https://example.org/three.git\nsecret = %s\n' "$SC"
+}
+secrets_conf 2 >"$T/secrets.conf"
+start_kilnd -c "$T/secrets.conf"
+TWO=$(payload github-push.json https://example.org/two.git)
+github "$TWO" "$SB" push two-1
+expect_problem 403 "max_hook_secrets = 2" "3 secrets, max_hook_secrets = 2: the unqualified path refuses"
+expect_json '.detail | contains("deliver to /v1/hooks/github/{project}")' true \
+	"the refusal tells the sender to use /v1/hooks/github/{project}"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $SB" \
+	-H 'X-Gitlab-Event-UUID: two-gl' --data-binary "$(payload gitlab-push.json https://example.org/two.git)"
+expect_problem 403 "/v1/hooks/gitlab/{project}" "so does GitLab's"
+printf '%s' "$TWO" >"$T/body"
+api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H 'X-GitHub-Delivery: two-0' --data-binary @"$T/body"
+expect_problem 401 "X-Hub-Signature-256 header missing" "an unsigned delivery is still a 401 there"
+# two PATH DELIVERY SECRET: $TWO delivered to PATH.
+two() {
+	api POST "$1" -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+		-H "X-GitHub-Delivery: $2" -H "X-Hub-Signature-256: sha256=$(sig "$3" "$TWO")" \
+		--data-binary @"$T/body"
+}
+two /v1/hooks/github/two two-2 "$SB"
+expect_status 201 "/v1/hooks/github/two accepts project two's secret"
+expect_json .project two "the job is project two's"
+TWOJ=$(printf '%s' "$BODY" | jq -r .id)
+two /v1/hooks/github/two two-3 "$SA"
+expect_problem 401 "does not match a secret of project two" "/v1/hooks/github/two refuses project one's secret"
+stop_kilnd
+# With room for all three, the unqualified path checks them again; the
+# push is a redelivery of the per-project one, across the restart.
+secrets_conf 3 >"$T/secrets.conf"
+start_kilnd -c "$T/secrets.conf"
+github "$TWO" "$SB" push two-4
+expect_status 200 "max_hook_secrets = 3: the unqualified path takes the same push"
+expect_json .id "$TWOJ" "as a redelivery of the per-project job"
+stop_kilnd
+STATE=$STATE_MAIN
+
 # --- backpressure and per-address connections -----------------------------------------
 # With tokens kilnd may listen on every address; public_read opens the
 # downloads and /healthz, nothing else.
 cat >"$T/small.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
 paused = yes
 max_queued = 3
 max_connections_per_ip = 2
@@ -422,7 +632,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
 	-keyout "$T/tls.key" -out "$T/tls.crt" 2>/dev/null
 chmod 600 "$T/tls.key"
-printf '[kilnd]\npaused = yes\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/tls.conf"
+printf '[kilnd]\npaused = yes\nallow_local_repos = yes\ntls_cert = %s\ntls_key = %s\n' "$T/tls.crt" "$T/tls.key" >"$T/tls.conf"
 KLOG=$T/kilnd.tls.log
 "$KILND" -l 127.0.0.1:0 -d "$STATE" -c "$T/tls.conf" 2>"$KLOG" &
 KPID=$!

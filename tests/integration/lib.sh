@@ -46,15 +46,25 @@ ok() {
 }
 
 # A configuration with builds paused: jobs are accepted and stay queued
-# (for tests of the queue and the API, not of builds).
+# (for tests of the queue and the API, not of builds).  The suites build
+# repositories they make under $T, so local repositories are allowed
+# (allow_local_repos, kilnd.conf(5)) in every configuration they use.
 PAUSED_CONF=$T/paused.conf
-printf '[kilnd]\npaused = yes\n' >"$PAUSED_CONF"
+printf '[kilnd]\npaused = yes\nallow_local_repos = yes\n' >"$PAUSED_CONF"
+LOCAL_CONF=$T/local.conf
+printf '[kilnd]\nallow_local_repos = yes\n' >"$LOCAL_CONF"
 
-# Start kilnd with extra arguments; waits until it is listening.
+# Start kilnd with extra arguments; waits until it is listening.  Without
+# -c/--config it reads LOCAL_CONF.
 start_kilnd() {
+	local a conf=(-c "$LOCAL_CONF")
+	for a in "$@"; do
+		case $a in -c|--config|--config=*) conf=() ;; esac
+	done
 	KLOG=$T/kilnd.$RANDOM.log
 	# KILND_WRAPPER: make valgrind-check runs kilnd under valgrind.
-	${KILND_WRAPPER:-} "$KILND" -l 127.0.0.1:0 -d "$STATE" "$@" 2>"$KLOG" &
+	${KILND_WRAPPER:-} "$KILND" -l 127.0.0.1:0 -d "$STATE" ${conf[@]+"${conf[@]}"} \
+		"$@" 2>"$KLOG" &
 	KPID=$!
 	for _ in $(seq 1 200); do
 		URL=$(grep -o 'listening on http://[0-9.:]*' "$KLOG" 2>/dev/null |

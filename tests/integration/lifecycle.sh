@@ -47,7 +47,7 @@ rc=0; "$KILND" -c "$T/missing.conf" -d "$T/x" 2>"$T/err" || rc=$?
 	fail "-c missing: exit $rc"
 
 # Flags override the file.
-printf '[kilnd]\nworkers = 3\nlog_level = debug\n' > "$T/good.conf"
+printf '[kilnd]\nallow_local_repos = yes\nworkers = 3\nlog_level = debug\n' > "$T/good.conf"
 start_kilnd -c "$T/good.conf" -w 5
 grep -q "configuration from $T/good.conf" "$KLOG" && ok "config file read" || fail "config not read"
 grep -q " 5 workers" "$KLOG" && ok "-w 5 overrides workers = 3" || fail "override: $(cat "$KLOG")"
@@ -154,7 +154,8 @@ STATE=$STATE_SAVED
 # --- a relative state dir (the quick start's -d ./var) builds fine ---------
 mkdir -p "$T/cwd" "$T/plain"; echo x > "$T/plain/README"
 REPO=$(make_repo plain "$T/plain")
-(cd "$T/cwd" && exec "$KILND" -l 127.0.0.1:0 -d ./var) 2>"$T/rel.log" &
+(cd "$T/cwd" && exec "$KILND" -l 127.0.0.1:0 -d ./var -c "$LOCAL_CONF") \
+	2>"$T/rel.log" &
 KPID=$!
 URL=
 for _ in $(seq 1 100); do

@@ -51,6 +51,7 @@ zip0=$(goproxy_gets "$ZIP")
 
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
 goproxy = $GOPROXY_URL
 gosumdb = off
 EOF

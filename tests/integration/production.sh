@@ -40,6 +40,7 @@ trap 'kill $SOCAT 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 50); do [ -S "$T/notify" ] && break; sleep 0.05; done
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
 access_log = yes
 drain_timeout = 60
 EOF
@@ -183,7 +184,7 @@ grep -q 'STOPPING=1' "$T/notify.out" && ok "STOPPING=1 on SIGTERM" || fail "no S
 	ok "the job submitted while draining waits in the queue" || fail "later job"
 
 # --- SIGTERM past drain_timeout: back to the queue, built at the next start ------------------
-printf '[kilnd]\ndrain_timeout = 1\n' >"$T/short.conf"
+printf '[kilnd]\nallow_local_repos = yes\ndrain_timeout = 1\n' >"$T/short.conf"
 start_kilnd -c "$T/short.conf" -w 1
 wait_job "$LATER" 60
 expect_json .state succeeded "the job queued during the drain ran after the restart"
@@ -209,7 +210,7 @@ expect_json .state succeeded "the next start builds it to success"
 # A second SIGTERM stops at once.
 job 'sleep 60'
 wait_building "$JID"
-printf '[kilnd]\ndrain_timeout = 600\n' >"$T/short.conf"
+printf '[kilnd]\nallow_local_repos = yes\ndrain_timeout = 600\n' >"$T/short.conf"
 kill -HUP "$KPID"; sleep 0.3
 kill -TERM "$KPID"; sleep 0.5; t0=$(date +%s)
 kill -TERM "$KPID"

@@ -33,6 +33,7 @@ builds() { grep -cx build "$COUNT" || true; }
 
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
+allow_local_repos = yes
 worker_path = $T/worker-wrap
 base_url = https://farm.example.test
 max_artifacts = 100

@@ -121,7 +121,7 @@ new_group() {
 }
 
 # The conf of every kilnd here: small limits that the build check reads.
-printf '[kilnd]\nbuild_memory = 256M\nbuild_pids = 128\n' >"$T/cg.conf"
+printf '[kilnd]\nallow_local_repos = yes\nbuild_memory = 256M\nbuild_pids = 128\n' >"$T/cg.conf"
 
 # --- not delegated: left alone ----------------------------------------------
 

@@ -37,6 +37,7 @@ repo = $NETREPO
 network = yes
 
 [kilnd]
+allow_local_repos = yes
 open_submissions = yes
 worker_path = $T/worker-wrap
 build_timeout = 60

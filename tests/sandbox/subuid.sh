@@ -126,6 +126,7 @@ repo = $NETREPO
 network = yes
 
 [kilnd]
+allow_local_repos = yes
 build_timeout = 120
 open_submissions = yes
 CONF
@@ -369,7 +370,7 @@ else
 fi
 stop_kilnd TERM
 
-printf '[kilnd]\nbuild_timeout = 120\nallow_same_uid_builds = yes\n' > "$T/same.conf"
+printf '[kilnd]\nallow_local_repos = yes\nbuild_timeout = 120\nallow_same_uid_builds = yes\n' > "$T/same.conf"
 start_kilnd -c "$T/same.conf"
 grep -q "builds run as kilnd's own uid $UID_NONE (allow_same_uid_builds = yes)" "$KLOG" &&
 	ok "with allow_same_uid_builds = yes kilnd warns at start" ||

@@ -23,6 +23,7 @@ ADMIN=admin-$(openssl rand -hex 12)
 SUBMIT=submit-$(openssl rand -hex 12)
 cat > "$T/trust.conf" <<CONF
 [kilnd]
+allow_local_repos = yes
 build_timeout = 120
 open_submissions = yes
 

@@ -68,6 +68,7 @@ test_defaults(void)
 	CHECK(c.workers >= 1);
 	CHECK_INT(c.log_level, LOG_LVL_INFO);
 	CHECK_INT(c.http_timeout, 60);
+	CHECK_INT(c.header_timeout, 10);
 	CHECK_INT(c.max_connections, 1000);
 	CHECK_INT(c.max_body, 1024 * 1024);
 	CHECK_INT(c.max_queued, 10000);

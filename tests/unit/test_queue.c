@@ -590,6 +590,68 @@ test_cancel_running_job(void)
 	queue_close(q);
 }
 
+/* PATCH /v1/jobs/{id}: queued targets take the new priority, running
+ * ones keep theirs, ended and canceled jobs conflict; and the job's
+ * submitter is stored. */
+static void
+test_set_priority(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c, c2;
+	struct job *j, *a;
+	size_t nrunning = 0;
+	int64_t ida, idb;
+
+	if (q == NULL)
+		return;
+	a = make_job(0, "linux/amd64", "linux/arm64", NULL);
+	a->submitted_by = xstrdup("ci");
+	ida = submit1(q, a);
+	idb = submit1(q, make_job(0, "windows/amd64", NULL));
+	CHECK_INT(queue_claim(q, &c), 0);
+	CHECK_INT(c.job_id, ida);
+	/* b overtakes a's second target. */
+	CHECK_INT(queue_set_priority(q, idb, 5), 0);
+	CHECK_INT(queue_set_priority(q, ida, 3), 0);
+	j = get(q, ida);
+	if (j != NULL) {
+		CHECK_INT(j->priority, 3);
+		CHECK_STR(j->submitted_by, "ci");
+		job_free(j);
+	}
+	j = get(q, idb);
+	if (j != NULL) {
+		CHECK_INT(j->priority, 5);
+		CHECK(j->submitted_by == NULL);
+		job_free(j);
+	}
+	CHECK_INT(queue_claim(q, &c2), 0);
+	CHECK_INT(c2.job_id, idb);
+	CHECK_INT(queue_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL,
+	    NULL, 0), 0);
+	CHECK_INT(queue_set_priority(q, idb, 1), QUEUE_ECONFLICT);
+	{
+		/* a's queued target has the new priority. */
+		struct queue_next next[4];
+		size_t n = 0;
+		CHECK_INT(queue_next_jobs(q, next, 4, &n), 0);
+		CHECK_INT(n, 1);
+		CHECK_INT(next[0].job_id, ida);
+		CHECK_INT(next[0].priority, 3);
+	}
+	/* Being canceled (a target still running): nothing to order. */
+	CHECK_INT(queue_cancel(q, ida, &nrunning), 0);
+	CHECK_INT(nrunning, 1);
+	CHECK_INT(queue_set_priority(q, ida, 9), QUEUE_ECONFLICT);
+	j = get(q, ida);
+	if (j != NULL) {
+		CHECK_INT(j->priority, 3);
+		job_free(j);
+	}
+	CHECK_INT(queue_set_priority(q, idb + 1, 1), QUEUE_ENOTFOUND);
+	queue_close(q);
+}
+
 static void
 test_cancel_ended_job_conflicts(void)
 {
@@ -1026,6 +1088,66 @@ test_count_jobs(void)
 	queue_close(q);
 }
 
+/*
+ * A webhook's job is found again by its push (project, ref, pushed
+ * commit), also after the fetch peeled an annotated tag and after a
+ * reopen; a job without a delivery is no push.
+ */
+static void
+test_push_finds_the_webhook_job(void)
+{
+	static const char tagobj[] = "1111111111111111111111111111111111111111";
+	static const char peeled[] = "2222222222222222222222222222222222222222";
+	struct queue *q = fresh_queue();
+	struct job *j;
+	char err[512] = "";
+	int64_t id, plain, got = 0;
+
+	if (q == NULL)
+		return;
+	j = make_job(0, "linux/amd64", NULL);
+	j->project = xstrdup("app");
+	j->commit = xstrdup(tagobj);
+	free(j->ref);
+	j->ref = xstrdup("refs/tags/v1.0.0");
+	j->delivery_forge = xstrdup("github");
+	j->delivery_id = xstrdup("d-1");
+	id = submit1(q, j);
+	j = make_job(0, "linux/amd64", NULL);
+	j->project = xstrdup("app");
+	j->commit = xstrdup(peeled);
+	plain = submit1(q, j);
+	CHECK(plain > id);
+
+	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
+	    0);
+	CHECK_INT(got, id);
+	CHECK_INT(queue_delivery_job(q, "github", "d-1", &got), 0);
+	CHECK_INT(got, id);
+	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.1", tagobj, &got),
+	    QUEUE_ENOTFOUND);
+	CHECK_INT(queue_push_job(q, "other", "refs/tags/v1.0.0", tagobj, &got),
+	    QUEUE_ENOTFOUND);
+	/* A POSTed job of the project is no push. */
+	CHECK_INT(queue_push_job(q, "app", "main", peeled, &got),
+	    QUEUE_ENOTFOUND);
+	/* The fetch peels the tag: the push is still the tag object. */
+	CHECK_INT(queue_set_commit(q, id, peeled, TRUST_PROTECTED), 0);
+	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", peeled, &got),
+	    QUEUE_ENOTFOUND);
+	queue_close(q);
+
+	q = NULL;
+	CHECK_INT(queue_open(&q, db_path, err, sizeof err), 0);
+	if (q == NULL)
+		return;
+	got = 0;
+	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
+	    0);
+	CHECK_INT(got, id);
+	queue_close(q);
+}
+
 static void
 test_submitted_job_survives_close(void)
 {
@@ -1182,6 +1304,7 @@ UNIT_MAIN(
 	TEST(test_unsigned_jobs_are_the_ones_that_just_succeeded),
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_open_refuses_newer_schema),
+	TEST(test_push_finds_the_webhook_job),
 	TEST(test_open_fails_on_bad_path),
 	TEST(test_submit_many_in_one_call),
 	TEST(test_submit_is_all_or_nothing),
@@ -1194,6 +1317,7 @@ UNIT_MAIN(
 	TEST(test_cancel_queued_job),
 	TEST(test_cancel_running_job),
 	TEST(test_cancel_ended_job_conflicts),
+	TEST(test_set_priority),
 	TEST(test_list_newest_first_and_pages),
 	TEST(test_list_state_filter),
 	TEST(test_recover_requeues_then_fails),

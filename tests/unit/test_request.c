@@ -279,6 +279,98 @@ test_repo_checker_direct(void)
 	CHECK(strstr(why, "no host") != NULL);
 }
 
+/* A URL with credentials is refused, and the detail never quotes them. */
+static void
+test_repo_userinfo_refused(void)
+{
+	static const char *const bad[] = {
+		"https://user:s3cretTOKEN@example.com/x.git",
+		"https://s3cretTOKEN@example.com/x.git",
+		"http://u:s3cretTOKEN@example.com:8080/x",
+		"git://u:s3cretTOKEN@example.com/x",
+		"ssh://git:s3cretTOKEN@example.com/x",
+		"https://u:s3cretTOKEN@example.com?x",
+	};
+	static const char *const scp[] = {
+		"git:s3cretTOKEN@example.com:x.git",
+		"git@example.com:s3cretTOKEN.git",
+	};
+	char why[512];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(api_check_repo(bad[i], why, sizeof why), -1);
+		CHECK(strstr(why, "credentials") != NULL);
+		CHECK(strstr(why, "s3cretTOKEN") == NULL);
+		CHECK(strstr(why, "example.com") == NULL);
+	}
+	for (size_t i = 0; i < sizeof scp / sizeof scp[0]; i++) {
+		CHECK_INT(api_check_repo(scp[i], why, sizeof why), -1);
+		CHECK(strstr(why, "s3cretTOKEN") == NULL);
+		CHECK(strstr(why, "ssh://user@host/path") != NULL);
+	}
+	/* ssh's user name is no secret; '@' in a path is no userinfo. */
+	CHECK_INT(api_check_repo("ssh://git@example.com/x.git", why,
+	    sizeof why), 0);
+	CHECK_INT(api_check_repo("https://example.com/a@b/x.git", why,
+	    sizeof why), 0);
+	/* Through the request parser: a 422 naming repo, no secret. */
+	{
+		struct job *job = NULL;
+		unsigned status = 0;
+		const char *b = "{\"repo\": \"https://u:s3cretTOKEN@example.com/"
+		    "x\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}";
+		CHECK_INT(api_parse_job_request(b, strlen(b), &job, &status,
+		    why, sizeof why), -1);
+		CHECK_INT(status, 422);
+		CHECK(strncmp(why, "repo:", 5) == 0);
+		CHECK(strstr(why, "s3cretTOKEN") == NULL);
+		CHECK(job == NULL);
+	}
+}
+
+/* Local repositories: only with allow_local_repos, never the state. */
+static void
+test_repo_allowed(void)
+{
+	struct kiln_config c;
+	char why[512], state[] = "/var/lib/kiln";
+
+	memset(&c, 0, sizeof c);
+	c.state_dir = state;
+	CHECK_INT(api_check_repo_allowed(&c, "https://example.com/x", why,
+	    sizeof why), 0);
+	CHECK_INT(api_check_repo_allowed(&c, "/srv/git/x", why, sizeof why),
+	    -1);
+	CHECK(strstr(why, "allow_local_repos") != NULL);
+	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/git/x", why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "allow_local_repos") != NULL);
+	c.allow_local_repos = true;
+	CHECK_INT(api_check_repo_allowed(&c, "/srv/git/x", why, sizeof why), 0);
+	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/git/x", why,
+	    sizeof why), 0);
+	/* In, equal to, above the state directory; spelled differently. */
+	static const char *const in[] = {
+		"/var/lib/kiln", "/var/lib/kiln/", "/var/lib/kiln/mirrors/a.git",
+		"/var/lib", "/", "file:///var/lib/kiln/cache/x",
+		"file:///var/lib/%6biln/x", "/var//lib/./kiln/x",
+		"file:///var/lib/kiln%2fx",
+	};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(api_check_repo_allowed(&c, in[i], why, sizeof why), -1);
+		CHECK(strstr(why, "state") != NULL);
+	}
+	/* Neighbours by prefix are not inside. */
+	CHECK_INT(api_check_repo_allowed(&c, "/var/lib/kiln2/x", why,
+	    sizeof why), 0);
+	CHECK_INT(api_check_repo_allowed(&c, "/var/li", why, sizeof why), 0);
+	/* %00 decodes to nothing a path holds. */
+	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/a%00b", why,
+	    sizeof why), -1);
+}
+
 static void
 test_ref_field(void)
 {
@@ -687,6 +779,8 @@ UNIT_MAIN(
 	TEST(test_nul_in_string_is_422_naming_field),
 	TEST(test_file_url_with_dotdot_rejected),
 	TEST(test_repo_checker_direct),
+	TEST(test_repo_userinfo_refused),
+	TEST(test_repo_allowed),
 	TEST(test_ref_field),
 	TEST(test_ref_git_rules_at_and_del),
 	TEST(test_ref_checker_direct),

@@ -9,6 +9,7 @@
 
 #include <git2.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #include "api/api.h"
 #include "daemon/queue.h"
@@ -271,7 +272,7 @@ test_wrong_method_is_405_with_allow(void)
 		return;
 	CHECK_INT(run(&req, "DELETE", "/v1/jobs/1"), API_DONE);
 	check_problem(&req, 405, "DELETE");
-	CHECK_STR(header(&req, "Allow"), "GET, HEAD");
+	CHECK_STR(header(&req, "Allow"), "GET, HEAD, PATCH");
 	api_req_release(&req);
 
 	run(&req, "GET", "/v1/jobs/1/cancel");
@@ -631,6 +632,7 @@ test_route_table(void)
 		CHECK(strcmp(r->method, "GET") == 0 ||
 		    strcmp(r->method, "POST") == 0 ||
 		    strcmp(r->method, "PUT") == 0 ||
+		    strcmp(r->method, "PATCH") == 0 ||
 		    strcmp(r->method, "DELETE") == 0);
 		if (strcmp(r->method, "POST") == 0 &&
 		    strcmp(r->pattern, "/v1/jobs") == 0)
@@ -674,6 +676,85 @@ test_unbuildable_answer_is_500(void)
 	api_req_release(&req);
 }
 
+/* The Authorization header of the current request. */
+static const char *bearer;
+
+static const char *
+header_lookup(struct api_req *req, const char *name)
+{
+	(void)req;
+	return strcasecmp(name, "Authorization") == 0 ? bearer : NULL;
+}
+
+/* [tokens] line NAME = SCOPE sha256(token). */
+static void
+token_line(char *buf, size_t size, const char *name, const char *scope,
+    const char *token)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof h + 1];
+	size_t n = strlen(buf);
+
+	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	snprintf(buf + n, size - n, "%s = %s %s\n", name, scope, hex);
+}
+
+/* The caller's token name: the entry its token matches, whichever its
+ * position; none for a wrong token, no token, or a farm without any. */
+static void
+test_caller_token(void)
+{
+	char text[1024] = "[tokens]\n", err[256] = "";
+	struct api_req req;
+	FILE *f;
+
+	if (!setup())
+		return;
+	init_req(&req, "GET", "/healthz");
+	req.header = header_lookup;
+	bearer = "Bearer the-admin-token-0123";
+	CHECK(api_caller_token(&req) == NULL);
+	CHECK(api_caller_is_admin(&req));	/* no tokens: loopback only */
+	token_line(text, sizeof text, "dash", "read", "the-read-token-0123");
+	token_line(text, sizeof text, "ops", "admin", "the-admin-token-0123");
+	token_line(text, sizeof text, "ci", "submit", "the-ci-token-0123");
+	f = fmemopen(text, strlen(text), "r");
+	CHECK(f != NULL);
+	if (f == NULL) {
+		teardown();
+		return;
+	}
+	CHECK_INT(conf_load_stream(&conf, f, "test.conf", err, sizeof err), 0);
+	fclose(f);
+	CHECK_STR(api_caller_token(&req), "ops");
+	CHECK(api_caller_is_admin(&req));
+	bearer = "Bearer the-ci-token-0123";
+	CHECK_STR(api_caller_token(&req), "ci");
+	CHECK(!api_caller_is_admin(&req));
+	bearer = "Bearer the-read-token-0123";
+	CHECK_STR(api_caller_token(&req), "dash");
+	bearer = "Bearer the-ci-token-012";
+	CHECK(api_caller_token(&req) == NULL);
+	bearer = NULL;
+	CHECK(api_caller_token(&req) == NULL);
+
+	/* One secret under two names is refused. */
+	text[0] = '\0';
+	snprintf(text, sizeof text, "[tokens]\n");
+	token_line(text, sizeof text, "again", "admin", "the-ci-token-0123");
+	f = fmemopen(text, strlen(text), "r");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		CHECK_INT(conf_load_stream(&conf, f, "test.conf", err,
+		    sizeof err), -1);
+		CHECK(strstr(err, "same hash as ci") != NULL);
+		fclose(f);
+	}
+	api_req_release(&req);
+	teardown();
+}
+
 UNIT_MAIN(
 	TEST(test_unknown_path_is_404),
 	TEST(test_wrong_method_is_405_with_allow),
@@ -684,6 +765,7 @@ UNIT_MAIN(
 	TEST(test_list_jobs),
 	TEST(test_list_bad_query_is_422),
 	TEST(test_cancel_route),
+	TEST(test_caller_token),
 	TEST(test_healthz),
 	TEST(test_route_table),
 	TEST(test_unbuildable_answer_is_500)
