@@ -524,11 +524,18 @@ mirror_resolve(git_commit **out, git_repository *repo, const char *ref,
 		goto out;
 	}
 
-	/* Exact names only: no revparse syntax (main~3, @{...}) and no HEAD. */
-	names[0] = xasprintf("refs/tags/%s", ref);
-	names[1] = xasprintf("refs/heads/%s", ref);
+	/*
+	 * Exact names only: no revparse syntax (main~3, @{...}) and no HEAD.
+	 * A full name is that ref and nothing else: were refs/tags/v9 also
+	 * looked up as refs/heads/refs/tags/v9, anyone who may push a branch
+	 * could answer for a tag and slip past a project's refs filter.
+	 */
 	if (strncmp(ref, "refs/", 5) == 0)
-		names[2] = xstrdup(ref);
+		names[0] = xstrdup(ref);
+	else {
+		names[0] = xasprintf("refs/tags/%s", ref);
+		names[1] = xasprintf("refs/heads/%s", ref);
+	}
 	for (size_t i = 0; i < 3 && names[i] != NULL; i++) {
 		rc = git_reference_name_to_id(&oid, repo, names[i]);
 		if (rc == 0) {

@@ -228,6 +228,9 @@ git -C "$REPO" tag v3.0
 TAGGED=$(git -C "$REPO" rev-parse HEAD)
 echo y >>"$REPO/README"; commit_all "$REPO" "on a branch"
 git -C "$REPO" branch v4.0
+# A branch whose name is a full tag ref: refs/heads/refs/tags/v9.
+git -C "$REPO" tag v9 "$TAGGED"
+git -C "$REPO" branch refs/tags/v9 2>/dev/null
 cat >"$T/build.conf" <<EOF
 [kilnd]
 allow_local_repos = yes
@@ -271,6 +274,12 @@ expect_json .commit "$TAGGED" "the tag's commit is fetched"
 expect_json '.recipe.command' 'echo built > "$KILN_OUT/out.txt"' "with the project's recipe"
 expect_json .submitted_by ci "by the submit token"
 expect_json .trust unprotected "unprotected"
+post_job "$(req "$REPO" refs/tags/v9)" "${AS_CI[@]}"
+expect_status 201 "the full tag ref refs/tags/v9"
+N_JOB=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$N_JOB" 300 || true
+expect_json .state succeeded "refs/tags/v9 builds"
+expect_json .commit "$TAGGED" "the tag's commit, not the branch refs/heads/refs/tags/v9's"
 stop_kilnd
 
 grep -q -e "$ADMIN" -e "$CI" -e "$BOT" -e "$READ" -e "$CI_NEW" "$T"/kilnd.*.log &&
