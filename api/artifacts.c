@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "../daemon/utf8.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -117,11 +118,11 @@ list_artifacts(struct api_req *req)
 			sbuf_adds(&b, "{\"target\":\"");
 			sbuf_adds(&b, t->target);
 			sbuf_adds(&b, "\",\"name\":");
-			sbuf_add_json_string(&b, art->name);
+			utf8_json_string(&b, art->name);
 			sbuf_adds(&b, ",\"size\":");
 			sbuf_addi(&b, art->size);
 			sbuf_adds(&b, ",\"sha256\":");
-			sbuf_add_json_string(&b, art->sha256);
+			utf8_json_string(&b, art->sha256);
 			sbuf_adds(&b, ",\"cached\":");
 			sbuf_adds(&b, t->cached ? "true" : "false");
 			sbuf_adds(&b, ",\"url\":");

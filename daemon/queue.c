@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1676,20 +1677,28 @@ queue_referenced_blobs(struct queue *q, char ***out, size_t *nout)
 
 /* --- webhook deliveries and result callbacks ------------------------------ */
 
-int
-queue_delivery_job(struct queue *q, const char *forge, const char *id,
-    int64_t *job_id)
+/*
+ * The job id of the one row `sql` selects with the text parameters
+ * (NULL-terminated): 0, QUEUE_ENOTFOUND or QUEUE_ERROR (`what` names the
+ * lookup in the log).
+ */
+static int
+lookup_job_id(struct queue *q, const char *sql, const char *what,
+    int64_t *job_id, ...)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = QUEUE_ERROR, step;
+	int rc = QUEUE_ERROR, step, n = 0;
+	const char *arg;
+	va_list ap;
 
-	if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM deliveries WHERE "
-	    "forge = ? AND id = ?", -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->db, "delivery");
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, what);
 		return QUEUE_ERROR;
 	}
-	sqlite3_bind_text(st, 1, forge, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	va_start(ap, job_id);
+	while ((arg = va_arg(ap, const char *)) != NULL)
+		sqlite3_bind_text(st, ++n, arg, -1, SQLITE_STATIC);
+	va_end(ap);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
 		*job_id = sqlite3_column_int64(st, 0);
@@ -1697,37 +1706,27 @@ queue_delivery_job(struct queue *q, const char *forge, const char *id,
 	} else if (step == SQLITE_DONE)
 		rc = QUEUE_ENOTFOUND;
 	else
-		db_log(q->db, "delivery");
+		db_log(q->db, what);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int
+queue_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id)
+{
+	return lookup_job_id(q, "SELECT job_id FROM deliveries WHERE "
+	    "forge = ? AND id = ?", "delivery", job_id, forge, id,
+	    (const char *)NULL);
 }
 
 int
 queue_push_job(struct queue *q, const char *project, const char *ref,
     const char *commit, int64_t *job_id)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = QUEUE_ERROR, step;
-
-	if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM pushes WHERE "
-	    "project = ? AND ref = ? AND pushed_commit = ?", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		db_log(q->db, "push");
-		return QUEUE_ERROR;
-	}
-	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, commit, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		*job_id = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else if (step == SQLITE_DONE)
-		rc = QUEUE_ENOTFOUND;
-	else
-		db_log(q->db, "push");
-	sqlite3_finalize(st);
-	return rc;
+	return lookup_job_id(q, "SELECT job_id FROM pushes WHERE "
+	    "project = ? AND ref = ? AND pushed_commit = ?", "push", job_id,
+	    project, ref, commit, (const char *)NULL);
 }
 
 int

@@ -51,44 +51,6 @@ sbuf_addi(struct sbuf *b, int64_t v)
 	sbuf_add(b, tmp, (size_t)n);
 }
 
-void
-sbuf_add_json_string(struct sbuf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p;
-
-	if (s == NULL) {
-		sbuf_add(b, "null", 4);
-		return;
-	}
-	sbuf_reserve(b, strlen(s) + 2);
-	sbuf_addc(b, '"');
-	for (p = (const unsigned char *)s; *p; p++) {
-		const unsigned char *run = p;
-
-		/* Copy runs that need no escaping in one go. */
-		while (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
-			p++;
-		if (p > run)
-			sbuf_add(b, (const char *)run, (size_t)(p - run));
-		if (*p == '\0')
-			break;
-		switch (*p) {
-		case '"': sbuf_add(b, "\\\"", 2); break;
-		case '\\': sbuf_add(b, "\\\\", 2); break;
-		case '\n': sbuf_add(b, "\\n", 2); break;
-		case '\r': sbuf_add(b, "\\r", 2); break;
-		case '\t': sbuf_add(b, "\\t", 2); break;
-		default: {
-			char u[6] = { '\\', 'u', '0', '0', hex[*p >> 4],
-			    hex[*p & 15] };
-			sbuf_add(b, u, 6);
-		}
-		}
-	}
-	sbuf_addc(b, '"');
-}
-
 char *
 sbuf_steal(struct sbuf *b, size_t *len)
 {

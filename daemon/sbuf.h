@@ -15,8 +15,6 @@ void sbuf_add(struct sbuf *b, const char *s, size_t n);
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addc(struct sbuf *b, char c);
 void sbuf_addi(struct sbuf *b, int64_t v);
-/* s as a JSON string, quotes included; NULL becomes null. */
-void sbuf_add_json_string(struct sbuf *b, const char *s);
 /* Hand the buffer (NUL-terminated) to the caller; b is empty after. */
 char *sbuf_steal(struct sbuf *b, size_t *len);
 void sbuf_free(struct sbuf *b);
