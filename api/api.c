@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "../daemon/log.h"
+#include "../daemon/utf8.h"
 #include "../daemon/util.h"
 #include "../daemon/xmalloc.h"
 
@@ -152,6 +153,10 @@ api_reply_problem(struct api_req *req, unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
+	/* Details quote the request, often cut ("%.64s") and so possibly in
+	 * the middle of a character: drop the cut character and replace
+	 * invalid bytes rather than lose the whole detail below. */
+	utf8_fix(detail, sizeof detail);
 	/* RFC 9457: about:blank means the title is the status phrase. */
 	p = json_pack("{s:s, s:s, s:I, s:s}", "type", "about:blank",
 	    "title", api_status_title(status), "status", (json_int_t)status,

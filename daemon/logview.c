@@ -47,7 +47,7 @@ struct logview {
 	size_t toklen;
 	enum mode mode;
 	struct sbuf head;
-	size_t matched;			/* of "[kiln" in the head */
+	unsigned states;		/* bit k: k chars of "[kiln" may be read */
 	bool col0;			/* the view is at a line's start */
 };
 
@@ -59,6 +59,7 @@ logview_new(void)
 	struct logview *v = xcalloc(1, sizeof *v);
 
 	v->mode = M_HEAD;
+	v->states = 1;
 	v->col0 = true;
 	return v;
 }
@@ -151,7 +152,38 @@ flush_head(struct logview *v, struct sbuf *out, bool forged)
 		emit(v, out, LOGVIEW_PREFIX, sizeof LOGVIEW_PREFIX - 1);
 	emit(v, out, v->head.p, v->head.len);
 	v->head.len = 0;
-	v->matched = 0;
+	v->states = 1;
+}
+
+/*
+ * How far into "[kiln" the head may read after one more token, as a set
+ * (bit k: the first k characters).  Blanks are skipped before the first
+ * character only.  A character outside ASCII may be one that shows
+ * nothing (there are many more than the zero-width ones: U+2061,
+ * U+034F, variation selectors, tags, Hangul fillers...) or one that
+ * looks like a letter of "[kiln" (Cyrillic U+0456 for i, U+04CF for l,
+ * fullwidth brackets): it counts as both.  An honest line that starts
+ * with five such characters gets the prefix too, which says only the
+ * truth; a forged one cannot escape it by any choice of characters.
+ */
+static unsigned
+head_step(unsigned states, enum cls c, uint32_t shows)
+{
+	unsigned next = 0;
+
+	if (c == C_HIDDEN)
+		return states;
+	if (c == C_SPACE)
+		return states & 1u;
+	for (unsigned k = 0; k < sizeof kiln - 1; k++) {
+		if (!(states & 1u << k))
+			continue;
+		if (shows >= 0x80)
+			next |= 1u << k | 1u << (k + 1);
+		else if (shows == (unsigned char)kiln[k])
+			next |= 1u << (k + 1);
+	}
+	return next;
 }
 
 /* One token: its rendering r[0..n), its class and, when visible, the
@@ -160,6 +192,8 @@ static void
 token(struct logview *v, struct sbuf *out, enum cls c, uint32_t shows,
     const char *r, size_t n)
 {
+	unsigned next;
+
 	if (c == C_NL) {
 		if (v->mode == M_HEAD)
 			flush_head(v, out, false);
@@ -171,13 +205,11 @@ token(struct logview *v, struct sbuf *out, enum cls c, uint32_t shows,
 		emit(v, out, r, n);
 		return;
 	}
-	if (c == C_HIDDEN || (c == C_SPACE && v->matched == 0) ||
-	    (c == C_VISIBLE && shows == (unsigned char)kiln[v->matched])) {
+	if ((next = head_step(v->states, c, shows)) != 0) {
 		sbuf_add(&v->head, r, n);
-		if (c == C_VISIBLE && ++v->matched == sizeof kiln - 1) {
-			flush_head(v, out, true);
-			v->mode = M_BODY;
-		} else if (v->head.len > HEAD_MAX) {
+		v->states = next;
+		if ((next & 1u << (sizeof kiln - 1)) ||
+		    v->head.len > HEAD_MAX) {
 			flush_head(v, out, true);
 			v->mode = M_BODY;
 		}

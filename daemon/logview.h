@@ -13,8 +13,10 @@
  *  - kilnd's lines as they are, each on a line of its own (a line break is
  *    added before one that was written after a build's unfinished line);
  *  - a build's line whose visible text starts with "[kiln" (also after
- *    colour codes, spaces, carriage returns or zero-width characters)
- *    with LOGVIEW_PREFIX before it, so it cannot pass for kilnd's;
+ *    colour codes, spaces, carriage returns or zero-width characters,
+ *    and with any other character outside ASCII taken as possibly
+ *    invisible or a look-alike of a letter) with LOGVIEW_PREFIX before
+ *    it, so it cannot pass for kilnd's;
  *  - SGR colour sequences (ESC [ digits ; : m) as they are; every other
  *    control character escaped as text: ESC as "\x1b", a carriage
  *    return not followed by a newline as "\r", C1 controls and bidi

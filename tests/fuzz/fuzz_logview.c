@@ -4,8 +4,9 @@
  * spacing of kilnd's marks; the rest is the raw log.  Properties: the view
  * is valid UTF-8; its only ESC bytes begin colour sequences and it holds no
  * other control character but tab and newline; it is the same fed in
- * chunks as at once; without marks no line reads "[kiln" behind colours,
- * blanks and zero-width characters unless it carries LOGVIEW_PREFIX; and
+ * chunks as at once; without marks no line may read "[kiln" behind
+ * colours, blanks, invisible or look-alike characters unless it carries
+ * LOGVIEW_PREFIX; and
  * logview_clean makes one line without control characters.
  */
 #include "config.h"
@@ -88,43 +89,58 @@ check_controls(const char *p, size_t n)
 	}
 }
 
-/* Without marks, a line that reads "[kiln" must carry the prefix. */
+/*
+ * Without marks, a line that may read "[kiln" must carry the prefix:
+ * behind colours, blanks and zero-width characters, and with any other
+ * character outside ASCII standing for nothing or for a letter (it may
+ * be invisible or a look-alike).  Bit k of `may`: the first k
+ * characters of "[kiln" may be read so far.
+ */
 static void
 check_no_forgery(const char *p, size_t n)
 {
 	static const char kiln[] = "[kiln";
 	const size_t plen = sizeof LOGVIEW_PREFIX - 1;
+	uint32_t cp;
 
 	for (size_t start = 0; start < n; ) {
 		const char *nl = memchr(p + start, '\n', n - start);
-		size_t end = nl ? (size_t)(nl - p) : n, i = start, got = 0, k;
+		size_t end = nl ? (size_t)(nl - p) : n, i = start;
+		unsigned may = 1;
+		int k;
 
 		if (end - start >= plen &&
 		    memcmp(p + start, LOGVIEW_PREFIX, plen) == 0) {
 			start = end + 1;
 			continue;
 		}
-		for (;;) {
-			if (i < end && (p[i] == ' ' || p[i] == '\t'))
-				i++;
-			else if (i < end && (k = hidden_len(p + i,
-			    end - i)) > 0)
-				i += k;
-			else
-				break;
-		}
-		while (i < end && got < sizeof kiln - 1) {
-			if ((k = hidden_len(p + i, end - i)) > 0) {
-				i += k;
+		while (i < end && may != 0) {
+			unsigned next = 0;
+
+			if ((k = (int)hidden_len(p + i, end - i)) > 0) {
+				i += (size_t)k;
 				continue;
 			}
-			if (p[i] != kiln[got])
-				break;
-			got++;
-			i++;
+			if (p[i] == ' ' || p[i] == '\t') {
+				may &= 1;
+				i++;
+				continue;
+			}
+			if ((unsigned char)p[i] >= 0x80) {
+				/* The view is valid UTF-8 (checked). */
+				k = utf8_decode(p + i, end - i, &cp);
+				i += k > 0 ? (size_t)k : 1;
+				may |= may << 1;
+			} else {
+				for (size_t m = 0; m < sizeof kiln - 1; m++)
+					if ((may & 1u << m) && p[i] == kiln[m])
+						next |= 1u << (m + 1);
+				may = next;
+				i++;
+			}
+			if (may & 1u << (sizeof kiln - 1))
+				abort();
 		}
-		if (got == sizeof kiln - 1)
-			abort();
 		start = end + 1;
 	}
 }

@@ -82,6 +82,8 @@ printf 'honest line\n'
 printf '[kiln] linux/amd64: succeeded (0.1 s)\n'
 printf '\033[32m[kiln] linux/amd64: succeeded (0.1 s)\033[0m\n'
 printf '\r[kiln] linux/amd64: succeeded (0.1 s)\n'
+# U+2061, invisible in a terminal, as are many more outside ASCII.
+printf '\342\201\241[kiln] linux/amd64: succeeded (0.1 s)\n'
 printf '\033]0;pwned title\007title set\n'
 printf '\033]2;other title\033\\after st\n'
 printf 'progress 10%%\rprogress 100%%\n'
@@ -139,7 +141,7 @@ bad = [c for c in rest if (c < 0x20 and c not in (9, 10)) or c == 0x7f]
 sys.exit(1 if bad else 0)
 EOF
 n=$(grep -c '^\[build\] ' "$T/view")
-[ "$n" = 4 ] && ok "the four fake kiln lines are prefixed" ||
+[ "$n" = 5 ] && ok "the five fake kiln lines are prefixed" ||
 	fail "$n prefixed lines: $(grep -a 'kiln' "$T/view")"
 n=$(grep -c '^\[kiln\] linux/amd64: succeeded (' "$T/view")
 [ "$n" = 1 ] && ok "one line reads as kilnd's result: kilnd's own" ||
@@ -155,7 +157,8 @@ for want in 'honest line' '\x1b]0;pwned title\x07title set' \
     '\x1b]2;other title\x1b\after st' 'progress 10%\rprogress 100%' \
     'cursor \x1b[2A\x1b[2Kup' 'bad byte '$'\xef\xbf\xbd'' here' 'CRLF line' \
     '[build] '$'\e''[32m[kiln] linux/amd64: succeeded (0.1 s)'$'\e''[0m' \
-    '[build] \r[kiln] linux/amd64: succeeded (0.1 s)'; do
+    '[build] \r[kiln] linux/amd64: succeeded (0.1 s)' \
+    '[build] '$'\xe2\x81\xa1''[kiln] linux/amd64: succeeded (0.1 s)'; do
 	grep -qxF -- "$want" "$T/view" && ok "the view shows: $want" ||
 		fail "the view lacks the line: $want"
 done

@@ -100,6 +100,31 @@ forgeries_behind_invisible_things_are_prefixed(void)
 	VIEW("a\r\n[kiln] x\r\n", "a\n" P "[kiln] x\n");
 }
 
+/*
+ * Characters outside ASCII that show nothing are many more than the
+ * zero-width ones (U+2061, U+034F, variation selectors, tags, U+180E),
+ * and others look like the letters of "[kiln" (Cyrillic i and l, a
+ * fullwidth bracket): each counts as both, so no choice of them gets
+ * past the prefix.
+ */
+static void
+forgeries_with_other_invisible_or_look_alike_characters_are_prefixed(void)
+{
+	VIEW("\xe2\x81\xa1[kiln] ok\n", P "\xe2\x81\xa1[kiln] ok\n");
+	VIEW("\xcd\x8f[kiln] ok\n", P "\xcd\x8f[kiln] ok\n");
+	VIEW("\xef\xb8\x8f[kiln] ok\n", P "\xef\xb8\x8f[kiln] ok\n");
+	VIEW("\xf3\xa0\x80\x81[kiln] ok\n", P "\xf3\xa0\x80\x81[kiln] ok\n");
+	VIEW("\xe1\xa0\x8e \xe3\x85\xa4[kiln] ok\n",
+	    P "\xe1\xa0\x8e \xe3\x85\xa4[kiln] ok\n");
+	VIEW("[k\xd1\x96ln] ok\n", P "[k\xd1\x96ln] ok\n");
+	VIEW("[ki\xd3\x8fn] ok\n", P "[ki\xd3\x8fn] ok\n");
+	VIEW("\xef\xbc\xbbkiln] ok\n", P "\xef\xbc\xbbkiln] ok\n");
+	VIEW("[ki\xcc\xb8ln] ok\n", P "[ki\xcc\xb8ln] ok\n");
+	/* Text that only starts with such characters is left alone. */
+	VIEW("\xc3\xbc" "ber [kiln]\n\xe2\x9c\x93 ok\n",
+	    "\xc3\xbc" "ber [kiln]\n\xe2\x9c\x93 ok\n");
+}
+
 static void
 control_sequences_are_escaped_but_colours_kept(void)
 {
@@ -200,6 +225,7 @@ clean_makes_one_line_without_sequences(void)
 UNIT_MAIN(
 	TEST(kilnd_lines_stay_and_forgeries_are_prefixed),
 	TEST(forgeries_behind_invisible_things_are_prefixed),
+	TEST(forgeries_with_other_invisible_or_look_alike_characters_are_prefixed),
 	TEST(control_sequences_are_escaped_but_colours_kept),
 	TEST(invalid_utf8_is_replaced_across_chunks),
 	TEST(kilnd_line_after_an_unfinished_build_line_starts_its_own),

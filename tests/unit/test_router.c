@@ -676,6 +676,35 @@ test_unbuildable_answer_is_500(void)
 	api_req_release(&req);
 }
 
+/* A problem's detail quoting a request cut in the middle of a character
+ * ("%.64s") keeps its text: the cut character and invalid bytes become
+ * U+FFFD, and the answer is not "the request contains invalid UTF-8". */
+static void
+test_problem_detail_cut_mid_character_keeps_its_text(void)
+{
+	struct api_req req;
+	char name[80] = "a";
+	json_t *j;
+
+	for (int i = 0; i < 33; i++)
+		strcat(name, "\xc3\xa9");
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.path = "/x";
+	req.resp_fd = -1;
+	api_reply_problem(&req, 404, "no job '%.64s' \xff", name);
+	CHECK_INT(req.status, 404);
+	if ((j = body_json(&req)) != NULL) {
+		const char *d = json_string_value(json_object_get(j, "detail"));
+
+		CHECK(d != NULL && strncmp(d, "no job 'a\xc3\xa9", 11) == 0);
+		CHECK(d != NULL && strstr(d, "\xc3\xa9\xef\xbf\xbd' \xef\xbf\xbd") !=
+		    NULL);
+		json_decref(j);
+	}
+	api_req_release(&req);
+}
+
 /* The Authorization header of the current request. */
 static const char *bearer;
 
@@ -756,6 +785,7 @@ test_caller_token(void)
 }
 
 UNIT_MAIN(
+	TEST(test_problem_detail_cut_mid_character_keeps_its_text),
 	TEST(test_unknown_path_is_404),
 	TEST(test_wrong_method_is_405_with_allow),
 	TEST(test_post_needs_json_content_type),
