@@ -334,6 +334,12 @@ api_apply_project(struct job *job, const struct conf_project *p)
 {
 	free(job->project);
 	job->project = xstrdup(p->name);
+	/* The project's spelling of its repository (conf_project_by_repo
+	 * matches any): the one its fetch gets the credentials for. */
+	if (strcmp(job->repo, p->repo) != 0) {
+		free(job->repo);
+		job->repo = xstrdup(p->repo);
+	}
 	job->network = p->network;
 	if (job->notify_url == NULL && p->notify_url != NULL)
 		job->notify_url = xstrdup(p->notify_url);

@@ -273,11 +273,31 @@ conf_project_by_name(const struct kiln_config *c, const char *name)
 	return NULL;
 }
 
+/* Whether two repository URLs name one repository (util_repo_identity). */
+static bool
+same_repo(const char *a, const char *b)
+{
+	char *ia = util_repo_identity(a), *ib = util_repo_identity(b);
+	bool same = strcmp(ia, ib) == 0;
+
+	free(ia);
+	free(ib);
+	return same;
+}
+
+/*
+ * By identity, not spelling: every spelling of a repository shares its
+ * mirror, which holds what the project's credentials or ssh agent
+ * fetched.  "https://host/x" must be the job of the project of
+ * "https://host/x.git", bound by its policy, or a commit id of the
+ * private mirror would build with a recipe of the submitter's own.
+ */
 const struct conf_project *
 conf_project_by_repo(const struct kiln_config *c, const char *url)
 {
 	for (size_t i = 0; i < c->nprojects; i++)
-		if (strcmp(c->projects[i].repo, url) == 0)
+		if (strcmp(c->projects[i].repo, url) == 0 ||
+		    same_repo(c->projects[i].repo, url))
 			return &c->projects[i];
 	return NULL;
 }
@@ -877,8 +897,10 @@ check_projects(struct load_ctx *ctx)
 			add_ref(p, "refs/heads/*", NULL, 0);
 			add_ref(p, "refs/tags/*", NULL, 0);
 		}
+		/* One mirror each: the same repository spelled two ways
+		 * is one repo too. */
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(c->projects[j].repo, p->repo) == 0) {
+			if (same_repo(c->projects[j].repo, p->repo)) {
 				load_error(ctx, "[project %s] has the repo of "
 				    "[project %s]", p->name,
 				    c->projects[j].name);

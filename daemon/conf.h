@@ -149,7 +149,8 @@ struct conf_project {
 	int line;			/* of its section header */
 };
 
-/* The project whose repo is url (exact match), or NULL. */
+/* The project whose repo is url, however spelled (util_repo_identity:
+ * the one mirror both share), or NULL. */
 const struct conf_project *conf_project_by_repo(const struct kiln_config *c,
     const char *url);
 /* The project named `name`, or NULL. */

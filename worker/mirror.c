@@ -266,8 +266,9 @@ fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
 	fo.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
 	/*
 	 * The project's header lines go with every request (http and https
-	 * only), and no redirect is followed then: libgit2 would send them
-	 * to wherever it leads.
+	 * only), and no redirect to another host is followed then: libgit2
+	 * would send them to wherever it leads.  (It still follows one to
+	 * the same host name, on any port: 1.5 has no way to refuse it.)
 	 */
 	if (creds != NULL && creds->nheaders > 0) {
 		fo.custom_headers.strings = creds->headers;

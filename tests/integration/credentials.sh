@@ -324,4 +324,50 @@ wait_job "$S1" 120
 wait_job "$S2" 120
 
 stop_kilnd TERM
+
+# --- another spelling of a private project's repository ----------------------
+# Every spelling of one repository shares its mirror, which now holds what
+# the project's credentials fetched.  A submit token naming the repository
+# another way must get the project's policy (a commit id needs admin), not
+# the mirror's private commits with a recipe of its own (reproduced: the
+# build read the private tree).
+ADMIN=admin-$(openssl rand -hex 16)
+CI=ci-$(openssl rand -hex 16)
+{
+	cat "$T/kilnd.conf"
+	printf '\n[tokens]\nops = admin %s\nci = submit %s\n' \
+		"$(printf '%s\n' "$ADMIN" | "$KILND" --hash-token)" \
+		"$(printf '%s\n' "$CI" | "$KILND" --hash-token)"
+} >"$T/tokens.conf"
+# The right password again (rotated to a wrong one above).
+printf 'machine 127.0.0.1 login ci password %s\n' "$TOKEN" >"$T/netrc"
+start_kilnd -c "$T/tokens.conf" -w 2
+# Every route needs a token now: unless told otherwise, ask as the admin.
+api() {
+	local method=$1 path=$2
+	shift 2
+	case "$*" in *Authorization:*) ;; *) set -- "$@" -H "Authorization: Bearer $ADMIN" ;; esac
+	BODY=$(curl -sS -X "$method" -D "$T/headers" -o - -w '\n%{http_code}' \
+		"$@" "$URL$path") || { STATUS=000; HEADERS=; return 0; }
+	STATUS=${BODY##*$'\n'}
+	BODY=${BODY%$'\n'*}
+	HEADERS=$(tr -d '\r' <"$T/headers")
+}
+api GET "/v1/jobs/$A"
+PRIVATE=$(printf '%s' "$BODY" | jq -r .commit)
+for spelling in "$H/c-hello" "$H/c-hello.git/" "$H//c-hello.git"; do
+	post_job "{\"repo\": \"$spelling\", \"ref\": \"$PRIVATE\", \"targets\": [\"linux/amd64\"],
+		\"recipe\": {\"kind\": \"command\", \"command\": \"cat * > /out/leak\"}}" \
+		-H "Authorization: Bearer $CI"
+	expect_problem 403 "commit id" "a submit token's commit id of $spelling (the netrc project's repository)"
+done
+post_job "{\"repo\": \"$H/c-hello\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"]}" \
+	-H "Authorization: Bearer $CI"
+expect_status 201 "another spelling of the project's repository, by a submit token"
+expect_json .project netrc "it is the project's job"
+expect_json .repo "$H/c-hello.git" "it names the project's repo as kilnd.conf spells it"
+F=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$F" 300
+expect_json .state succeeded "... and is fetched with the project's credentials"
+stop_kilnd TERM
 finish

@@ -481,7 +481,42 @@ test_protected_refs(void)
 	    "full ref pattern");
 }
 
+/*
+ * A project is found by its repository however it is spelled (the one
+ * mirror all spellings share), never by a fork's; two projects of one
+ * repository are an error.
+ */
+static void
+test_project_by_repo(void)
+{
+	struct kiln_config c;
+	char err[512] = "";
+	const struct conf_project *p;
+	const char *path;
+
+	conf_defaults(&c);
+	path = write_conf("[project priv]\n"
+	    "repo = https://git.example.com/t/priv.git\n");
+	CHECK_INT(conf_load(&c, path, err, sizeof err), 0);
+	p = conf_project_by_repo(&c, "https://git.example.com/t/priv.git");
+	CHECK(p != NULL && strcmp(p->name, "priv") == 0);
+	CHECK(conf_project_by_repo(&c, "https://git.example.com/t/priv") == p);
+	CHECK(conf_project_by_repo(&c, "https://git.example.com/t/priv.git/") ==
+	    p);
+	CHECK(conf_project_by_repo(&c, "https://git.example.com//t/priv") == p);
+	CHECK(conf_project_by_repo(&c, "https://GIT.example.com/t/priv") == p);
+	CHECK(conf_project_by_repo(&c, "https://git.example.com/fork/priv") ==
+	    NULL);
+	CHECK(conf_project_by_repo(&c, "https://git.example.com/t/Priv") == NULL);
+	conf_free(&c);
+
+	expect_load_error("[project a]\nrepo = https://example.com/a.git\n"
+	    "[project b]\nrepo = https://example.com/a/\n", 3,
+	    "[project b] has the repo of [project a]");
+}
+
 UNIT_MAIN(
+	TEST(test_project_by_repo),
 	TEST(test_protected_refs),
 	TEST(test_defaults),
 	TEST(test_output_caps),
