@@ -451,10 +451,9 @@ set_project(struct conf_project *p, const char *key, const char *value,
 			snprintf(err, errsize, "'repo' is set twice");
 			return -1;
 		}
-		if (api_check_repo(value, why, sizeof why) != 0) {
-			snprintf(err, errsize, "repo: %s", why);
+		/* Its message starts with "repo: " already. */
+		if (api_check_repo(value, err, errsize) != 0)
 			return -1;
-		}
 		p->repo = xstrdup(value);
 	} else if (strcmp(key, "secret") == 0) {
 		/* Several lines: every one is accepted (rotation). */

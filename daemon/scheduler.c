@@ -1816,8 +1816,14 @@ start_fetch(struct sjob *j)
 		if (creds_read_file(&text, &len, p->credentials, why,
 		    sizeof why) != 0 ||
 		    creds_parse(&cr, text, len, why, sizeof why) != 0) {
-			f->refused = xasprintf("project %s: credentials: %s",
-			    p->name, why);
+			/* Where the operator keeps the file and what is
+			 * wrong with it is the operator's business: the
+			 * job's readers get the project's name only. */
+			log_warn("job %" PRId64 ": project %s: credentials: %s",
+			    j->job->id, p->name, why);
+			f->refused = xasprintf("project %s: its credentials "
+			    "file cannot be used (kilnd's log says why)",
+			    p->name);
 			goto refused;
 		}
 		creds_free(cr);

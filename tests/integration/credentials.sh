@@ -286,7 +286,11 @@ post_job "{\"repo\": \"$H/c-hello.git\", \"ref\": \"main\", \"targets\": [\"linu
 E=$(printf '%s' "$BODY" | jq -r .id)
 wait_job "$E" 300
 expect_json .state failed "a credentials file made readable by others"
-expect_json '.error | test("credentials.*0644")' true "... fails naming the file's mode"
+expect_json '.error | test("credentials file cannot be used")' true "... fails naming the credentials"
+expect_json '.error | test("0644|/tmp")' false "... without the operator's path or the file's mode"
+grep -q "job $E: project .*credentials: .*0644" "$KLOG" &&
+	ok "kilnd's log names the file's mode" ||
+	fail "kilnd's log does not say why job $E's credentials were refused"
 chmod 600 "$T/netrc"
 
 # --- kilnd's ssh agent: a project's ssh:// fetch only -------------------------
