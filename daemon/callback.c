@@ -280,6 +280,7 @@ spawn_curl(struct send *s, const char *pinned)
 	struct callbacks *cb = s->cb;
 	char *h, *hdata = NULL, *ddata = NULL, *resolve = NULL;
 	char *env[] = { "PATH=/usr/bin:/bin", NULL };
+	char maxtime[16];
 	int rc;
 
 	/* Headers from a file, not argv: /proc/PID/cmdline is readable by
@@ -299,11 +300,17 @@ spawn_curl(struct send *s, const char *pinned)
 	ddata = xasprintf("@%s", s->body_file);
 	if (pinned != NULL)
 		resolve = xasprintf("%s:%u:%s", s->u.host, s->u.port, pinned);
+	snprintf(maxtime, sizeof maxtime, "%u", cb->conf->notify_deadline + 5);
 	{
-		/* -q first: no curlrc.  No --max-time: the deadline is
-		 * kilnd's (on_deadline). */
+		/* -q first: no curlrc.  The deadline is kilnd's
+		 * (on_deadline); --max-time, a little later, only ends a
+		 * curl that outlived a kilnd killed or crashed mid-attempt
+		 * (nothing else would: curl has no total timeout of its
+		 * own, and an orphan to a receiver that never answers would
+		 * stay forever). */
 		char *argv[] = { CURL, "-q", "-sS", "--globoff",
 		    "--proto", "=http,https", "--max-redirs", "0",
+		    "--max-time", maxtime,
 		    "-o", "/dev/null", "-w", "%{http_code}",
 		    "-H", hdata, "--data-binary", ddata, "--url", s->url,
 		    resolve ? "--resolve" : NULL, resolve, NULL };

@@ -342,4 +342,38 @@ wait_notify "$JOB" '.state == "delivered"' || fail "unsigned callback: $BODY"
 	fail "unsigned: signature '$(record /fast/unsigned sig)'"
 stop_kilnd
 
+# --- kilnd killed mid-attempt: its curl does not outlive the deadline by long ----------------
+# kilnd's own kill cannot come when kilnd is gone; curl's --max-time
+# (notify_deadline + 5 s) ends the orphan.
+cat >"$T/orphan.conf" <<EOF
+[kilnd]
+paused = yes
+allow_private_callbacks = yes
+notify_deadline = 1
+EOF
+STATE=$T/state-orphan
+start_kilnd -c "$T/orphan.conf"
+notify_job "$R/slow/orphan"
+CPID=
+for _ in $(seq 1 100); do
+	CPID=$(pgrep -P "$KPID" -x curl || true)
+	[ -n "$CPID" ] && break
+	sleep 0.05
+done
+if [ -z "$CPID" ]; then
+	fail "no curl for the orphan check"
+else
+	stop_kilnd KILL
+	for _ in $(seq 1 200); do
+		kill -0 "$CPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$CPID" 2>/dev/null; then
+		fail "curl $CPID still runs 10 s after kilnd was killed (notify_deadline = 1)"
+		kill "$CPID" 2>/dev/null || true
+	else
+		ok "a curl orphaned by a killed kilnd ends soon after notify_deadline"
+	fi
+fi
+
 finish
