@@ -4,11 +4,11 @@
  *
  * A delivery is trusted only by its signature: GitHub's and Gitea's
  * HMAC-SHA256 of the raw body, GitLab's token, compared in constant time
- * with the secrets of the project the path names, or (unqualified path)
- * with every secret of every [project], all of them, always.  The
- * unqualified path costs one HMAC of the body per secret of the farm, so
- * it is bounded: past max_hook_secrets secrets it computes none and sends
- * the forge to the per-project path.
+ * with every secret of the project the path names, or (unqualified path)
+ * of the project whose repository the payload names: at most
+ * CONF_MAX_SECRETS HMACs of the body per delivery, however many projects
+ * the farm has.  A project with more secrets than max_hook_secrets is
+ * reached through its own path only.
  *
  * A push of a ref the project's patterns match becomes a job for the
  * project's repo, targets and recipe at the pushed commit, durably
@@ -105,25 +105,21 @@ payload(struct api_req *req, char *why, size_t whysize)
 	return doc;
 }
 
-enum sig { SIG_OK, SIG_MALFORMED, SIG_NO_MATCH, SIG_TOO_MANY };
+enum sig { SIG_OK, SIG_MALFORMED, SIG_NO_MATCH };
 
 /*
- * The project whose secret signed the delivery, into *out: one of the
- * secrets of `only`, or of every project when `only` is NULL.  Each
+ * Whether one of the secrets of project `p` signed the delivery.  Each
  * candidate is compared in constant time and all of them are, whatever
  * matched.  *header names the header read, for the answer.
  */
 static enum sig
-signer(struct api_req *req, enum forge f, const struct conf_project *only,
-    const struct conf_project **out, const char **header)
+signer(struct api_req *req, enum forge f, const struct conf_project *p,
+    const char **header)
 {
-	const struct kiln_config *c = req->env->conf;
-	const struct conf_project *found = NULL, *first, *last;
 	unsigned char want[32], got[32];
 	const char *h = NULL, *hex = NULL;
-	size_t nsecrets = 0;
+	bool found = false;
 
-	*out = NULL;
 	if (f == GITLAB) {
 		*header = "X-Gitlab-Token";
 		h = req->header(req, *header);
@@ -151,40 +147,20 @@ signer(struct api_req *req, enum forge f, const struct conf_project *only,
 		    64, NULL, NULL, NULL) != 0)
 			return SIG_MALFORMED;
 	}
-	if (only != NULL) {
-		first = only;
-		last = only + 1;
-	} else {
-		first = c->projects;
-		last = c->projects + c->nprojects;
-		/*
-		 * Each secret costs an HMAC of the whole body (up to max_body):
-		 * an unsigned request must not make the farm compute thousands.
-		 * Too many secrets: none is tried, the forge is told where to
-		 * deliver instead.
-		 */
-		for (const struct conf_project *p = first; p < last; p++)
-			nsecrets += p->nsecrets;
-		if (nsecrets > c->max_hook_secrets)
-			return SIG_TOO_MANY;
-	}
-	for (const struct conf_project *p = first; p < last; p++) {
-		for (size_t k = 0; k < p->nsecrets; k++) {
-			if (f == GITLAB)
-				crypto_hash_sha256(got,
-				    (const unsigned char *)p->secrets[k],
-				    strlen(p->secrets[k]));
-			else
-				sign_hmac_sha256(got, p->secrets[k], req->body ?
-				    req->body : "", req->body_len);
-			if (sodium_memcmp(got, want, sizeof got) == 0 &&
-			    found == NULL)
-				found = p;
-		}
+	if (p == NULL)
+		return SIG_NO_MATCH;
+	for (size_t k = 0; k < p->nsecrets; k++) {
+		if (f == GITLAB)
+			crypto_hash_sha256(got,
+			    (const unsigned char *)p->secrets[k],
+			    strlen(p->secrets[k]));
+		else
+			sign_hmac_sha256(got, p->secrets[k], req->body ?
+			    req->body : "", req->body_len);
+		found |= sodium_memcmp(got, want, sizeof got) == 0;
 	}
 	sodium_memzero(got, sizeof got);
-	*out = found;
-	return found != NULL ? SIG_OK : SIG_NO_MATCH;
+	return found ? SIG_OK : SIG_NO_MATCH;
 }
 
 static const char *
@@ -340,11 +316,20 @@ redelivered(struct api_req *req, int rc, int64_t id,
  * names, NULL on the unqualified path.
  */
 static enum api_result
+bad_payload(struct api_req *req, const char *why)
+{
+	api_reply_problem(req, strstr(why, "Content-Type") ? 415 : 400, "%s",
+	    why);
+	return API_DONE;
+}
+
+static enum api_result
 hook(struct api_req *req, enum forge f, const struct conf_project *only)
 {
 	const struct kiln_config *c = req->env->conf;
 	const struct conf_project *signed_by, *p;
 	const char *header, *event, *ref, *commit, *delivery, *url;
+	enum sig sig;
 	char why[400];
 	json_t *doc = NULL;
 	struct job *job;
@@ -352,35 +337,57 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 	bool tag = false;
 	int rc;
 
-	/* The signature first: nothing about an unsigned body matters. */
-	switch (signer(req, f, only, &signed_by, &header)) {
-	case SIG_OK:
-		break;
-	case SIG_MALFORMED:
-		api_reply_problem(req, 401, "%s header missing or malformed",
-		    header);
-		return API_DONE;
-	case SIG_NO_MATCH:
-		if (only != NULL)
+	/*
+	 * The unqualified path: the payload names the repository, and only
+	 * its project's secrets are tried.  Trying every secret of the
+	 * farm would cost one HMAC of up to max_body bytes per secret, on
+	 * the loop, for whoever sends a body.  The payload is parsed before
+	 * it is trusted (a parse costs one pass), and nothing in it is acted
+	 * on until a secret matched.  A payload that names no project gets
+	 * the answer a wrong signature gets: the unsigned learn nothing of
+	 * which repositories the farm builds (kilnd's log says which).
+	 */
+	sig = signer(req, f, NULL, &header);
+	if (sig != SIG_MALFORMED && only == NULL) {
+		const char *named = NULL;
+
+		if ((doc = payload(req, why, sizeof why)) == NULL)
+			return bad_payload(req, why);
+		only = project_of(c, f, doc, &named);
+		if (only == NULL)
+			log_info("hook %s: the payload names no project's "
+			    "repository ('%.200s')", forge_names[f],
+			    named ? named : "none");
+		else if (only->nsecrets > c->max_hook_secrets) {
+			api_reply_problem(req, 403, "project %s has more "
+			    "webhook secrets than max_hook_secrets = %u checks "
+			    "per delivery to /v1/hooks/%s: deliver to "
+			    "/v1/hooks/%s/{project} (the project's name in "
+			    "kilnd.conf) instead", only->name,
+			    c->max_hook_secrets, forge_names[f],
+			    forge_names[f]);
+			json_decref(doc);
+			return API_DONE;
+		}
+	}
+	if (sig != SIG_MALFORMED)
+		sig = signer(req, f, only, &header);
+	if (sig != SIG_OK) {
+		if (sig == SIG_MALFORMED)
+			api_reply_problem(req, 401, "%s header missing or "
+			    "malformed", header);
+		else if (req->nparams == 1)
 			api_reply_problem(req, 401, "%s does not match a secret "
 			    "of project %s", header, only->name);
 		else
 			api_reply_problem(req, 401, "%s does not match the "
 			    "secret of any project", header);
-		return API_DONE;
-	case SIG_TOO_MANY:
-		api_reply_problem(req, 403, "this farm has more webhook secrets "
-		    "than max_hook_secrets = %u checks per delivery: deliver to "
-		    "/v1/hooks/%s/{project} (the project's name in kilnd.conf) "
-		    "instead of /v1/hooks/%s", c->max_hook_secrets,
-		    forge_names[f], forge_names[f]);
+		json_decref(doc);
 		return API_DONE;
 	}
-	if ((doc = payload(req, why, sizeof why)) == NULL) {
-		api_reply_problem(req, strstr(why, "Content-Type") ? 415 : 400,
-		    "%s", why);
-		return API_DONE;
-	}
+	signed_by = only;
+	if (doc == NULL && (doc = payload(req, why, sizeof why)) == NULL)
+		return bad_payload(req, why);
 	if (f == GITLAB) {
 		event = json_string_value(json_object_get(doc, "object_kind"));
 		if (event == NULL || (strcmp(event, "push") != 0 &&

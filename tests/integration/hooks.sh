@@ -158,12 +158,13 @@ expect_problem 413 "max_body" "an oversize delivery"
 [ "$(jobs_count)" = "$n0" ] && ok "no refused delivery created a job" ||
 	fail "jobs went from $n0 to $(jobs_count)"
 # kilnd checks GitHub's test vector: the signature is accepted (and the
-# body, not JSON, refused as such), a changed digit is not.
-api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+# body, not JSON, refused as such), a changed digit is not.  The body
+# names no repository, so it goes to the project's own path.
+api POST /v1/hooks/github/vector -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
 	-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' \
 	--data-binary 'Hello, World!'
 expect_problem 400 "the payload is not JSON" "GitHub's test vector passes kilnd's signature check"
-api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+api POST /v1/hooks/github/vector -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
 	-H 'X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18' \
 	--data-binary 'Hello, World!'
 expect_status 401 "the vector with one digit changed"
@@ -344,10 +345,13 @@ expect_status 201 "a GitHub push of an annotated tag (after = the tag object)"
 ANNJ=$(printf '%s' "$BODY" | jq -r .id)
 expect_json .ref refs/tags/v1.0.0 "the annotated tag is the job's ref"
 github "$(payload github-push.json https://github.com/someone/else.git)" "$S1" push d-unknown
-expect_problem 404 "no project builds the repository 'https://github.com/someone/else.git'" \
-	"a valid delivery for an unknown repository"
+expect_problem 401 "does not match the secret of any project" \
+	"a valid delivery for an unknown repository: no secret to try, the answer of a wrong one"
+grep -q "the payload names no project's repository ('https://github.com/someone/else.git')" "$KLOG" &&
+	ok "kilnd's log names the unknown repository" ||
+	fail "kilnd's log does not name the unknown repository"
 github "$(payload github-push.json "$GH_URL")" "$S_GT" push d-other
-expect_problem 401 "not made with a secret of project app" "signed with another project's secret"
+expect_problem 401 "does not match the secret of any project" "signed with another project's secret"
 
 # --- Gitea and GitLab ---------------------------------------------------------------
 GTP=$(payload gitea-push.json "$GT_URL" "$GT_COMMIT")
@@ -537,9 +541,10 @@ expect_problem 400 "X-GitHub-Delivery header missing" "after a restart, a push w
 stop_kilnd
 [ "$KEXIT" = 0 ] && ok "kilnd exits 0 after the restart" || fail "kilnd exit $KEXIT"
 
-# --- max_hook_secrets bounds the unqualified path -----------------------------------------
-# Three projects with a secret each, two HMACs allowed per delivery: the
-# unqualified path tries none and names the per-project one, which works.
+# --- the unqualified path tries one project's secrets -------------------------------------
+# It tries only the secrets of the project whose repository the payload
+# names: three projects fit under max_hook_secrets = 2, a project with
+# three secrets does not, and is reached through its own path.
 STATE_MAIN=$STATE
 STATE=$T/state-secrets
 SA="one-secret-$(openssl rand -hex 8)"
@@ -549,18 +554,35 @@ secrets_conf() {
 	printf '[kilnd]\npaused = yes\nmax_hook_secrets = %s\n' "$1"
 	printf '[project one]\nrepo = https://example.org/one.git\nsecret = %s\n' "$SA"
 	printf '[project two]\nrepo = https://example.org/two.git\nsecret = %s\n' "$SB"
-	printf '[project three]\nrepo = https://example.org/three.git\nsecret = %s\n' "$SC"
+	printf '[project three]\nrepo = https://example.org/three.git\n'
+	printf 'secret = %s-a\nsecret = %s-b\nsecret = %s\n' "$SC" "$SC" "$SC"
 }
 secrets_conf 2 >"$T/secrets.conf"
 start_kilnd -c "$T/secrets.conf"
 TWO=$(payload github-push.json https://example.org/two.git)
 github "$TWO" "$SB" push two-1
-expect_problem 403 "max_hook_secrets = 2" "3 secrets, max_hook_secrets = 2: the unqualified path refuses"
+expect_status 201 "4 secrets in the farm, max_hook_secrets = 2: project two's push is taken"
+expect_json .project two "as project two's job"
+TWOJ=$(printf '%s' "$BODY" | jq -r .id)
+THREE=$(payload github-push.json https://example.org/three.git)
+github "$THREE" "$SC" push three-1
+expect_problem 403 "max_hook_secrets = 2" "project three has 3 secrets: the unqualified path refuses"
 expect_json '.detail | contains("deliver to /v1/hooks/github/{project}")' true \
 	"the refusal tells the sender to use /v1/hooks/github/{project}"
-api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $SB" \
-	-H 'X-Gitlab-Event-UUID: two-gl' --data-binary "$(payload gitlab-push.json https://example.org/two.git)"
+api POST /v1/hooks/gitlab -H 'Content-Type: application/json' -H "X-Gitlab-Token: $SC" \
+	-H 'X-Gitlab-Event-UUID: three-gl' --data-binary "$(payload gitlab-push.json https://example.org/three.git)"
 expect_problem 403 "/v1/hooks/gitlab/{project}" "so does GitLab's"
+printf '%s' "$THREE" >"$T/body3"
+api POST /v1/hooks/github/three -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+	-H 'X-GitHub-Delivery: three-2' -H "X-Hub-Signature-256: sha256=$(sig "$SC" "$THREE")" \
+	--data-binary @"$T/body3"
+expect_status 201 "/v1/hooks/github/three takes it"
+OTHER=$(payload github-push.json https://example.org/nobody.git)
+github "$OTHER" "$SB" push other-1
+expect_problem 401 "does not match the secret of any project" \
+	"a payload naming no project's repository: the answer of a wrong signature"
+grep -q "hook github: the payload names no project's repository ('https://example.org/nobody.git')" "$KLOG" &&
+	ok "kilnd's log names the repository" || fail "kilnd's log does not name the unknown repository"
 printf '%s' "$TWO" >"$T/body"
 api POST /v1/hooks/github -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
 	-H 'X-GitHub-Delivery: two-0' --data-binary @"$T/body"
@@ -572,19 +594,22 @@ two() {
 		--data-binary @"$T/body"
 }
 two /v1/hooks/github/two two-2 "$SB"
-expect_status 201 "/v1/hooks/github/two accepts project two's secret"
-expect_json .project two "the job is project two's"
-TWOJ=$(printf '%s' "$BODY" | jq -r .id)
+expect_status 200 "/v1/hooks/github/two: the same push is a redelivery"
+expect_json .id "$TWOJ" "of the job the unqualified path made"
 two /v1/hooks/github/two two-3 "$SA"
 expect_problem 401 "does not match a secret of project two" "/v1/hooks/github/two refuses project one's secret"
+two /v1/hooks/github two-4 "$SA"
+expect_problem 401 "does not match the secret of any project" "so does the unqualified path"
 stop_kilnd
-# With room for all three, the unqualified path checks them again; the
-# push is a redelivery of the per-project one, across the restart.
-secrets_conf 3 >"$T/secrets.conf"
+# max_hook_secrets = 0: only the per-project paths; across the restart
+# the push is still a redelivery there.
+secrets_conf 0 >"$T/secrets.conf"
 start_kilnd -c "$T/secrets.conf"
-github "$TWO" "$SB" push two-4
-expect_status 200 "max_hook_secrets = 3: the unqualified path takes the same push"
-expect_json .id "$TWOJ" "as a redelivery of the per-project job"
+github "$TWO" "$SB" push two-5
+expect_problem 403 "max_hook_secrets = 0" "max_hook_secrets = 0: the unqualified path tries nothing"
+two /v1/hooks/github/two two-6 "$SB"
+expect_status 200 "the per-project path takes the same push after the restart"
+expect_json .id "$TWOJ" "as a redelivery of the first job"
 stop_kilnd
 STATE=$STATE_MAIN
 
