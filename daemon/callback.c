@@ -83,12 +83,14 @@ callback_sign(char out[7 + 65], const char *key, const void *body, size_t len)
 }
 
 const char *
-callback_key(const struct kiln_config *c, const char *project)
+callback_key(const struct kiln_config *c, const char *project,
+    const char *url)
 {
 	const struct conf_project *p = project ?
 	    conf_project_by_name(c, project) : NULL;
 
-	if (p != NULL && p->notify_secret != NULL)
+	if (p != NULL && p->notify_secret != NULL && p->notify_url != NULL &&
+	    url != NULL && strcmp(p->notify_url, url) == 0)
 		return p->notify_secret;
 	return c->notify_secret;
 }
@@ -416,7 +418,8 @@ start_send(struct callbacks *cb, const struct queue_notify *n)
 		body = (struct sbuf){ 0 };
 	} else
 		utf8_sanitize(&s->body, body.p, body.len);
-	if ((key = callback_key(conf, job->project)) != NULL)
+	if ((key = callback_key(conf, job->project,
+	    job->notify_url)) != NULL)
 		callback_sign(s->sig, key, s->body.p, s->body.len);
 	s->next = cb->inflight;
 	cb->inflight = s;

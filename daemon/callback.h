@@ -5,8 +5,9 @@
  * so a callback due when kilnd stopped is sent after the next start.
  *
  * Signing: X-Kiln-Signature-256 is "sha256=" and the HMAC-SHA256 of the
- * body with the job's project's notify_secret, else [kilnd]
- * notify_secret, else the POST goes unsigned.  Never with a project's
+ * body with the job's project's notify_secret when it goes to the
+ * project's own notify_url, else [kilnd] notify_secret, else the POST
+ * goes unsigned.  Never with a project's
  * webhook secret: a receiver holding that key could sign pushes and
  * start builds (conf.c refuses a notify_secret equal to one).
  *
@@ -46,7 +47,13 @@ void callbacks_close(struct callbacks *cb, void (*done)(void *), void *data);
 /* The signature header's value for body with key (for tests too). */
 void callback_sign(char out[7 + 65], const char *key, const void *body,
     size_t len);
-/* The key a job's callback is signed with (see above), or NULL. */
-const char *callback_key(const struct kiln_config *c, const char *project);
+/*
+ * The key a job's callback to `url` is signed with, or NULL: the
+ * project's notify_secret only when url is the project's own notify_url
+ * (a URL a submitter chose must not collect bodies signed with the key
+ * the project's receiver trusts), else the farm's notify_secret.
+ */
+const char *callback_key(const struct kiln_config *c, const char *project,
+    const char *url);
 
 #endif

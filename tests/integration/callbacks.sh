@@ -5,7 +5,8 @@
 # followed, a receiver that never answers is killed at notify_deadline
 # and retried, slow receivers hold at most notify_slots curls while a
 # fast receiver still gets its callback, callbacks are signed with the
-# project's notify_secret (else the farm's, else not at all) and never
+# project's notify_secret when they go to its notify_url (else the
+# farm's, else not at all) and never
 # with a webhook secret, and without allow_private_callbacks loopback,
 # link-local and the host's own addresses are refused: literal ones with
 # 422, names when they resolve to one.
@@ -197,6 +198,7 @@ notify_secret = $FARM_KEY
 repo = https://example.org/signed.git
 secret = $WH_SIGNED
 notify_secret = $SIGNED_KEY
+notify_url = $R/fast/signed-job
 
 [project plain]
 repo = https://example.org/plain.git
@@ -226,6 +228,8 @@ notify_job "$R/fast/plain-job" https://example.org/plain.git
 PLAINJ=$JOB
 notify_job "$R/fast/signed-job" https://example.org/signed.git
 SIGNEDJ=$JOB
+notify_job "$R/fast/signed-own" https://example.org/signed.git
+OWNJ=$JOB
 notify_job "$R/fast/x[1-40]{a,b,c}"
 GLOBJ=$JOB
 notify_job "$R/redirect/r1"
@@ -297,6 +301,15 @@ printf '%s' "$b" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read
 	ok "the callback body is valid UTF-8 JSON" || fail "callback body: $b"
 [ "$(printf '%s' "$b" | jq -r .event)" = job.canceled ] && [ "$(printf '%s' "$b" | jq -r .job.id)" = "$SIGNEDJ" ] &&
 	ok "the body names the event and the job" || fail "body: $b"
+# A URL the submitter chose for the project's job: the farm's key, so
+# nobody but the project's receiver collects bodies signed with its key.
+wait_notify "$OWNJ" '.state == "delivered"' || fail "own-URL callback: $BODY"
+b=$(record /fast/signed-own body)
+sig=$(record /fast/signed-own sig)
+[ -n "$sig" ] && [ "$sig" = "$(printf '%s' "$b" | hmac "$FARM_KEY")" ] &&
+	[ "$sig" != "$(printf '%s' "$b" | hmac "$SIGNED_KEY")" ] &&
+	ok "a project's job with the submitter's own URL: signed with the farm's key, not the project's" ||
+	fail "own URL of a project job: signature '$sig'"
 b=$(record /fast/plain-job body)
 sig=$(record /fast/plain-job sig)
 [ -n "$sig" ] && [ "$sig" = "$(printf '%s' "$b" | hmac "$FARM_KEY")" ] &&

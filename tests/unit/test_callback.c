@@ -249,19 +249,27 @@ test_keys(void)
 	    "[project a]\nrepo = https://example.org/a.git\n"
 	    "secret = webhook-secret-0123456789\n"
 	    "notify_secret = a-callback-key-0123456789\n"
+	    "notify_url = https://hooks.example.org/a\n"
 	    "[project b]\nrepo = https://example.org/b.git\n"
 	    "secret = webhook-secret-b-0123456789\n", &c, err,
 	    sizeof err) == 0);
-	CHECK_STR(callback_key(&c, "a"), "a-callback-key-0123456789");
-	CHECK_STR(callback_key(&c, "b"), "farm-key-0123456789");
-	CHECK_STR(callback_key(&c, NULL), "farm-key-0123456789");
-	CHECK_STR(callback_key(&c, "gone"), "farm-key-0123456789");
+	CHECK_STR(callback_key(&c, "a", "https://hooks.example.org/a"),
+	    "a-callback-key-0123456789");
+	/* A URL the submitter chose gets the farm's key, not the project's. */
+	CHECK_STR(callback_key(&c, "a", "https://elsewhere.example.org/a"),
+	    "farm-key-0123456789");
+	CHECK_STR(callback_key(&c, "b", "https://hooks.example.org/a"),
+	    "farm-key-0123456789");
+	CHECK_STR(callback_key(&c, NULL, "https://hooks.example.org/a"),
+	    "farm-key-0123456789");
+	CHECK_STR(callback_key(&c, "gone", "https://hooks.example.org/a"),
+	    "farm-key-0123456789");
 	conf_free(&c);
 
 	CHECK(load("[project b]\nrepo = https://example.org/b.git\n"
 	    "secret = webhook-secret-b-0123456789\n", &c, err,
 	    sizeof err) == 0);
-	CHECK(callback_key(&c, "b") == NULL);
+	CHECK(callback_key(&c, "b", "https://hooks.example.org/b") == NULL);
 	conf_free(&c);
 }
 
