@@ -17,60 +17,12 @@
 
 #include "addrcount.h"
 #include "http.h"
+#include "http-int.h"
 #include "log.h"
 #include "metrics.h"
 #include "sbuf.h"
 #include "util.h"
 #include "xmalloc.h"
-
-struct http_server {
-	uv_loop_t *loop;
-	struct MHD_Daemon *mhd;
-	uv_poll_t poll;
-	uv_timer_t timer;
-	uv_timer_t deadline;	/* header_timeout of struct http_conn */
-	uv_timer_t notes;	/* logs the counts held back by log_notes */
-	const struct kiln_config *conf;
-	const struct api_env *env;
-	uint16_t port;
-	unsigned active;	/* requests with state, incl. suspended */
-	int in_run;		/* inside MHD_run: never re-enter */
-	int rerun;		/* a connection closed: run MHD once more */
-	int stopping;		/* quiesced, waiting for active == 0 */
-	int stopped;		/* MHD stopped, handles closing */
-	int handles_open;
-	struct http_stream *streams;	/* streamed responses in flight */
-	struct http_req *reqs;		/* requests with state */
-	struct http_conn *conns;	/* every open connection */
-	struct addrcount *peers;	/* connections per client network */
-	/* Refusals and cuts not logged yet (one line per 10 s at most). */
-	unsigned refused, cut;
-	uint64_t noted_ms;
-	struct addrcount_key refused_net;
-	void (*done)(void *);
-	void *done_data;
-	char *tls_key, *tls_cert;	/* PEM, kept while MHD runs */
-};
-
-/*
- * One TCP connection, from its acceptance to its close (MHD's socket
- * context).  MHD's own timeout is an idle timeout: a client sending a
- * header line every few seconds would keep its slot forever.  So each
- * request must be whole (headers and body) within header_timeout of
- * `since`, the acceptance or the end of the connection's previous
- * request; a request being handled (a log being followed, a submission
- * waiting for its commit) is past that and is never cut.
- */
-struct http_conn {
-	struct http_server *srv;
-	int fd;
-	uint64_t since;			/* ms, uv_hrtime's clock */
-	int busy;			/* its request is whole */
-	int cut;			/* shut down for its deadline */
-	int counted;			/* in srv->peers under net */
-	struct addrcount_key net;
-	struct http_conn *prev, *next;	/* in srv->conns */
-};
 
 /* One request's state, from its first header to its completion. */
 struct http_req {
@@ -100,7 +52,6 @@ struct http_stream {
 };
 
 static void run_mhd(struct http_server *srv);
-static void schedule_run(struct http_server *srv);
 static void check_stopped(struct http_server *srv);
 static void free_req(struct http_req *r);
 
@@ -159,194 +110,14 @@ run_mhd(struct http_server *srv)
  * ours that others are iterating over (resuming a connection wakes
  * nothing by itself).
  */
-static void
-schedule_run(struct http_server *srv)
+void
+http_schedule_run(struct http_server *srv)
 {
 	if (srv->stopped)
 		return;
 	/* on_timer runs MHD, which also checks a drain's end. */
 	uv_timer_start(&srv->timer, on_timer, 0, 0);
 }
-
-/* Monotonic ms (uv_now is cached per loop iteration: it can be behind,
- * and a deadline measured from it would come early). */
-static uint64_t
-mono_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
-
-static void on_notes(uv_timer_t *h);
-
-/*
- * Refused and cut connections are logged as counts, a line per 10 s at
- * most: a client opening thousands of connections must not be able to
- * fill the log.  What is held back is logged when the 10 s are over.
- */
-static void
-log_notes(struct http_server *srv)
-{
-	uint64_t now = mono_ms();
-	char net[64];
-
-	if (srv->refused == 0 && srv->cut == 0)
-		return;
-	if (srv->noted_ms != 0 && now - srv->noted_ms < 10000) {
-		if (!srv->stopped &&
-		    !uv_is_active((uv_handle_t *)&srv->notes))
-			uv_timer_start(&srv->notes, on_notes,
-			    srv->noted_ms + 10000 - now, 0);
-		return;
-	}
-	srv->noted_ms = now;
-	if (srv->refused > 0) {
-		addrcount_key_str(&srv->refused_net, net, sizeof net);
-		log_warn("http: refused %u connection(s) over "
-		    "max_connections_per_ip (%u), the last from %s",
-		    srv->refused, srv->conf->max_connections_per_ip, net);
-	}
-	if (srv->cut > 0)
-		log_warn("http: closed %u connection(s) that sent no whole "
-		    "request within header_timeout (%u s)", srv->cut,
-		    srv->conf->header_timeout);
-	srv->refused = srv->cut = 0;
-}
-
-static void
-on_notes(uv_timer_t *h)
-{
-	log_notes(container_of(h, struct http_server, notes));
-}
-
-static void on_deadline(uv_timer_t *h);
-
-/* Make sure the deadline sweep runs by `when` (a mono_ms time). */
-static void
-arm_deadline(struct http_server *srv, uint64_t when)
-{
-	uint64_t now = mono_ms();
-	uint64_t due;
-
-	if (srv->stopped)
-		return;
-	if (uv_is_active((uv_handle_t *)&srv->deadline)) {
-		/* libuv's due time is on uv_now's clock, like its timeout. */
-		due = uv_timer_get_due_in(&srv->deadline);
-		if (now + due <= when)
-			return;
-	}
-	uv_timer_start(&srv->deadline, on_deadline, when > now ? when - now : 0,
-	    0);
-}
-
-/*
- * Shut down every connection past its deadline.  shutdown() rather than
- * close(): the fd stays MHD's, MHD sees the end of the stream on its
- * next run and closes the connection itself (completing its request and
- * calling on_connection), so its slot and our count are released the
- * usual way.
- */
-static void
-on_deadline(uv_timer_t *h)
-{
-	struct http_server *srv = container_of(h, struct http_server,
-	    deadline);
-	uint64_t now = mono_ms(), limit, next = UINT64_MAX;
-	unsigned n = 0;
-
-	limit = (uint64_t)srv->conf->header_timeout * 1000;
-	for (struct http_conn *c = srv->conns; c != NULL; c = c->next) {
-		if (c->busy || c->cut || c->fd < 0)
-			continue;
-		if (now - c->since >= limit) {
-			shutdown(c->fd, SHUT_RDWR);
-			c->cut = 1;
-			n++;
-		} else if (c->since + limit < next)
-			next = c->since + limit;
-	}
-	if (next != UINT64_MAX)
-		arm_deadline(srv, next);
-	if (n > 0) {
-		srv->cut += n;
-		log_notes(srv);
-		/* The shutdown signals MHD's epoll fd; run it anyway. */
-		schedule_run(srv);
-	}
-}
-
-/* MHD_OPTION_ACCEPT_POLICY_CALLBACK: max_connections_per_ip, per /64. */
-static enum MHD_Result
-on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
-{
-	struct http_server *srv = cls;
-	unsigned max = srv->conf->max_connections_per_ip;
-	struct addrcount_key k;
-
-	if (max == 0 || addrcount_key(&k, addr, addrlen) != 0)
-		return MHD_YES;
-	if (addrcount_get(srv->peers, &k) < max)
-		return MHD_YES;
-	srv->refused++;
-	srv->refused_net = k;
-	log_notes(srv);
-	return MHD_NO;
-}
-
-/*
- * MHD_OPTION_NOTIFY_CONNECTION.  MHD calls the accept policy and then,
- * in the same call on this thread, STARTED; a connection it fails to
- * set up gets CLOSED too or neither.  So counting here (not in
- * on_accept) keeps the counts exact.
- */
-static void
-on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-    enum MHD_ConnectionNotificationCode toe)
-{
-	struct http_server *srv = cls;
-	struct http_conn *c = *socket_context;
-	const union MHD_ConnectionInfo *ci;
-
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		c = xcalloc(1, sizeof *c);
-		c->srv = srv;
-		c->since = mono_ms();
-		ci = MHD_get_connection_info(conn,
-		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		c->fd = ci != NULL ? ci->connect_fd : -1;
-		ci = MHD_get_connection_info(conn,
-		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (ci != NULL && addrcount_key(&c->net, ci->client_addr,
-		    ci->client_addr->sa_family == AF_INET ?
-		    sizeof(struct sockaddr_in) :
-		    sizeof(struct sockaddr_in6)) == 0) {
-			addrcount_add(srv->peers, &c->net);
-			c->counted = 1;
-		}
-		c->next = srv->conns;
-		if (c->next != NULL)
-			c->next->prev = c;
-		srv->conns = c;
-		*socket_context = c;
-		arm_deadline(srv, c->since +
-		    (uint64_t)srv->conf->header_timeout * 1000);
-		return;
-	}
-	if (c == NULL)
-		return;
-	srv->rerun = 1;
-	if (c->counted)
-		addrcount_del(srv->peers, &c->net);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	free(c);
-	*socket_context = NULL;
-}
-
 static const char *
 query_arg(struct api_req *api, const char *name)
 {
@@ -403,7 +174,7 @@ stream_wake(void *waker)
 	MHD_resume_connection(h->conn);
 	/* Not MHD_run here: the caller is walking its own list of waiters,
 	 * and a run may complete (and free) any of them. */
-	schedule_run(srv);
+	http_schedule_run(srv);
 }
 
 static ssize_t
@@ -586,7 +357,7 @@ complete(struct api_req *api)
 		r->suspended = 0;
 		MHD_resume_connection(r->conn);
 	}
-	schedule_run(srv);
+	http_schedule_run(srv);
 }
 
 static enum MHD_Result
@@ -706,12 +477,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * (and so has an idle keep-alive connection). */
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	hc = ci != NULL ? ci->socket_context : NULL;
-	if (hc != NULL && !hc->cut) {
-		hc->busy = 0;
-		hc->since = mono_ms();
-		arm_deadline(srv, hc->since +
-		    (uint64_t)srv->conf->header_timeout * 1000);
-	}
+	if (hc != NULL)
+		http_guard_next(srv, hc);
 	if (r == NULL)
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -861,14 +628,14 @@ http_start(struct http_server **out, uv_loop_t *loop,
 		    MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };
 	}
 	opts[nopts++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-	srv->mhd = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
+	srv->mhd = MHD_start_daemon(flags, 0, http_guard_accept, srv, on_request, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, addr,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->http_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_guard_connection, srv,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_ARRAY, opts,
 	    MHD_OPTION_END);
@@ -967,8 +734,7 @@ stop_now(struct http_server *srv)
 	uv_timer_stop(&srv->timer);
 	uv_timer_stop(&srv->deadline);
 	uv_timer_stop(&srv->notes);
-	srv->noted_ms = 0;	/* what was held back, now */
-	log_notes(srv);
+	http_guard_flush(srv);
 	/* Completes every request left and closes every connection. */
 	MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
