@@ -144,20 +144,20 @@ for k in $man_keys; do
 			"the keys[] table of daemon/conf.c"
 done
 
-# Project keys: set_project() in daemon/conf.c <-> "Project sections".
-proj_code=$(sed -n '/^set_project(/,/^}/p' "$CONF_C" |
+# Project keys: conf_set_project() in daemon/conf-project.c <-> "Project sections".
+proj_code=$(sed -n '/^conf_set_project(/,/^}/p' "$SRCDIR/daemon/conf-project.c" |
 	sed -nE 's/.*strcmp\(key, "([a-z_]+)"\) == 0.*/\1/p' | sort -u)
 proj_man=$(sed -n '/^\.Ss Project sections/,/^\.Sh /p' "$MAN5" |
 	sed -nE 's/^\.It Cm ([a-z0-9_]+)( .*)?$/\1/p' | sort -u)
-[ -n "$proj_code" ] || fail "found no project keys in set_project() of daemon/conf.c"
+[ -n "$proj_code" ] || fail "found no project keys in conf_set_project() of daemon/conf-project.c"
 for k in $proj_code; do
 	grep -qxF -- "$k" <<<"$proj_man" &&
 		ok "project key $k is documented in kilnd.conf(5)" ||
-		fail "set_project() takes the key '$k', kilnd.conf(5) has no entry for it"
+		fail "conf_set_project() takes the key '$k', kilnd.conf(5) has no entry for it"
 done
 for k in $proj_man; do
 	grep -qxF -- "$k" <<<"$proj_code" ||
-		fail "kilnd.conf(5) documents the project key '$k', which set_project() does not take"
+		fail "kilnd.conf(5) documents the project key '$k', which conf_set_project() does not take"
 done
 
 # Plain numeric defaults from conf_defaults(): "c->http_timeout = 60;".
