@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <git2.h>
+
 #include "api/api.h"
 #include "daemon/callback-url.h"
 #include "daemon/store.h"
@@ -23,8 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static int init;
 	char s[512], why[512];
 
+	/* api_check_ref asks libgit2, which must be set up first. */
+	if (!init) {
+		git_libgit2_init();
+		init = 1;
+	}
 	if (size >= sizeof s || memchr(data, '\0', size) != NULL)
 		return 0;
 	memcpy(s, data, size);

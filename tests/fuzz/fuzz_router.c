@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <git2.h>
 #include <jansson.h>
 #include <sodium.h>
 
@@ -199,6 +200,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum api_result r;
 
 	if (!ready) {
+		/* api_check_ref asks libgit2, which must be set up first. */
+		git_libgit2_init();
 		setup();
 		ready = true;
 	}
