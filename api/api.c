@@ -11,19 +11,21 @@
 #include <sodium.h>
 
 #include "api.h"
-#include "../daemon/log.h"
-#include "../daemon/utf8.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
+#include "../lib/log.h"
+#include "../lib/utf8.h"
+#include "../lib/util.h"
+#include "../lib/xmalloc.h"
 
 static const struct api_route *const tables[] = {
 	api_jobs_routes,
 	api_logs_routes,
 	api_targets_routes,
+	api_toolchains_routes,
 	api_admin_routes,
 	api_artifacts_routes,
 	api_hooks_routes,
 	api_metrics_routes,
+	api_about_routes,
 	api_health_routes,
 };
 

@@ -1,7 +1,7 @@
 /*
  * The REST surface.  api/ parses, validates, calls the queue through its
  * interface and renders; it holds no SQL, forks nothing and never touches
- * the event loop.  The HTTP layer (daemon/http.c) fills a struct api_req,
+ * the event loop.  The HTTP layer (http/http.c) fills a struct api_req,
  * calls api_handle(), and sends what the handler left in it.
  *
  * A handler either answers at once (API_DONE) or, for work that must wait
@@ -19,8 +19,10 @@
 
 #include "../daemon/conf.h"
 #include "../daemon/job.h"
-#include "../daemon/queue.h"
-#include "../daemon/sbuf.h"
+#include "../daemon/jobjson.h"
+#include "../daemon/db/queue.h"
+#include "../lib/sbuf.h"
+#include "../daemon/submit.h"
 #include "../daemon/store.h"
 
 /*
@@ -37,12 +39,12 @@ enum api_result { API_DONE, API_PENDING };
 #define API_MAX_PARAMS 4
 #define API_MAX_HEADERS 8
 
-/* Submission failed for lack of room: 503 with Retry-After. */
-#define API_EFULL (-11)
-/* kilnd is shutting down: 503. */
-#define API_ESTOPPING (-12)
+/* Submission failed for lack of room (503 with Retry-After), or kilnd is
+ * shutting down (503): the submitter's codes. */
+#define API_EFULL SUBMIT_EFULL
+#define API_ESTOPPING SUBMIT_ESTOPPING
 
-typedef void (*api_submit_done)(struct job *job, int rc, void *data);
+typedef submit_done_fn api_submit_done;
 
 struct toolchains;
 
@@ -148,9 +150,11 @@ extern const struct api_route api_jobs_routes[];
 extern const struct api_route api_health_routes[];
 extern const struct api_route api_logs_routes[];
 extern const struct api_route api_targets_routes[];
+extern const struct api_route api_toolchains_routes[];
 extern const struct api_route api_admin_routes[];
 extern const struct api_route api_artifacts_routes[];
 extern const struct api_route api_metrics_routes[];
+extern const struct api_route api_about_routes[];
 /* The OpenAPI 3.1 document of every route (api/openapi.json). */
 extern const char api_openapi_json[];
 
@@ -180,26 +184,12 @@ void api_add_header(struct api_req *req, const char *name,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *api_status_title(unsigned status);
 
-/* The range of a job's priority (higher builds first; 0 is normal). */
-#define API_PRIORITY_MIN (-1000)
-#define API_PRIORITY_MAX 1000
 
 /* Job request body -> a new job; 400/422 with detail on failure. */
 int api_parse_job_request(const char *body, size_t len, struct job **out,
     unsigned *status, char *detail, size_t detailsize);
-/* Validators shared with webhooks and tests. */
-int api_check_repo(const char *repo, char *why, size_t whysize);
-/*
- * What the configuration allows of a repository api_check_repo accepted:
- * a local one (file:// or a path) only with allow_local_repos, and never
- * in, equal to or above state_dir.  0, or -1 with a detail for a 422.
- */
-int api_check_repo_allowed(const struct kiln_config *c, const char *repo,
-    char *why, size_t whysize);
-int api_check_ref(const char *ref, char *why, size_t whysize);
+/* The notify URL's grammar (the repo, ref and recipe: lib/validate.h). */
 int api_check_notify_url(const char *url, char *why, size_t whysize);
-/* A recipe object (from a request or a repository's .kiln.json). */
-int api_check_recipe(json_t *recipe, char *why, size_t whysize);
 
 /* "application/json" with optional parameters. */
 bool api_is_json_type(const char *ct);
@@ -225,8 +215,5 @@ bool api_push_pending(const char *project, const char *ref,
     const char *commit);
 
 extern const struct api_route api_hooks_routes[];
-
-/* A job as the API shows it, appended to b as JSON. */
-void api_job_render(struct sbuf *b, const struct job *job);
 
 #endif

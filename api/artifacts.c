@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "../daemon/utf8.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
+#include "../lib/utf8.h"
+#include "../lib/util.h"
+#include "../lib/xmalloc.h"
 
 /* The job of params[0], or NULL after answering 404/500. */
 static struct job *

@@ -1,11 +1,8 @@
 /* /healthz: is kilnd up and its queue readable. */
 #include "config.h"
 
-#include <string.h>
-
 #include "api.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
+#include "../lib/util.h"
 
 /*
  * Load balancers and probes carry no token, so /healthz answers anyone,
@@ -41,29 +38,7 @@ healthz(struct api_req *req)
 	return API_DONE;
 }
 
-/* GET /v1/pubkey: the farm's minisign public key, for minisign -V -p. */
-static enum api_result
-pubkey(struct api_req *req)
-{
-	size_t n;
-
-	if (req->env->pubkey == NULL) {
-		api_reply_problem(req, 404, "this farm has no signing key");
-		return API_DONE;
-	}
-	n = strlen(req->env->pubkey);
-	req->resp_body = xmalloc(n + 1);
-	memcpy(req->resp_body, req->env->pubkey, n + 1);
-	req->resp_len = n;
-	req->status = 200;
-	req->resp_type = "text/plain; charset=utf-8";
-	api_add_header(req, "Content-Disposition",
-	    "attachment; filename=\"kiln.pub\"");
-	return API_DONE;
-}
-
 const struct api_route api_health_routes[] = {
 	{ "GET", "/healthz", API_SCOPE_PUBLIC, healthz },
-	{ "GET", "/v1/pubkey", API_SCOPE_DOWNLOAD, pubkey },
 	{ NULL, NULL, 0, NULL },
 };

@@ -1,6 +1,9 @@
 /*
  * Webhooks from GitHub, Gitea and GitLab: POST /v1/hooks/{forge} and
- * POST /v1/hooks/{forge}/{project}.
+ * POST /v1/hooks/{forge}/{project}.  What every forge's delivery goes
+ * through is here; what is particular to one forge (its headers, its
+ * signature or token, where its payload keeps what) is in
+ * api/hooks-{github,gitea,gitlab}.c, reached through struct hook_forge.
  *
  * A delivery is trusted only by its signature: GitHub's and Gitea's
  * HMAC-SHA256 of the raw body, GitLab's token, compared in constant time
@@ -26,16 +29,11 @@
 
 #include <sodium.h>
 
-#include "api.h"
-#include "../daemon/log.h"
+#include "hooks-int.h"
+#include "../lib/log.h"
 #include "../daemon/metrics.h"
-#include "../daemon/sign.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
-
-enum forge { GITHUB, GITEA, GITLAB };
-
-static const char *const forge_names[] = { "github", "gitea", "gitlab" };
+#include "../lib/util.h"
+#include "../lib/xmalloc.h"
 
 /* The body's JSON: as is, or the payload= field of a form. */
 static json_t *
@@ -105,62 +103,29 @@ payload(struct api_req *req, char *why, size_t whysize)
 	return doc;
 }
 
-enum sig { SIG_OK, SIG_MALFORMED, SIG_NO_MATCH };
-
 /*
  * Whether one of the secrets of project `p` signed the delivery.  Each
  * candidate is compared in constant time and all of them are, whatever
  * matched.  *header names the header read, for the answer.
  */
-static enum sig
-signer(struct api_req *req, enum forge f, const struct conf_project *p,
-    const char **header)
+static enum hook_sig
+signer(struct api_req *req, const struct hook_forge *f,
+    const struct conf_project *p, const char **header)
 {
-	unsigned char want[32], got[32];
-	const char *h = NULL, *hex = NULL;
+	unsigned char want[HOOK_DIGEST], got[HOOK_DIGEST];
+	enum hook_sig sig;
 	bool found = false;
 
-	if (f == GITLAB) {
-		*header = "X-Gitlab-Token";
-		h = req->header(req, *header);
-		if (h == NULL)
-			return SIG_MALFORMED;
-		/* Tokens of any length: compare their hashes. */
-		crypto_hash_sha256(want, (const unsigned char *)h, strlen(h));
-	} else {
-		*header = "X-Hub-Signature-256";
-		if (f == GITEA && (h = req->header(req, "X-Gitea-Signature")) !=
-		    NULL) {
-			*header = "X-Gitea-Signature";
-			hex = h;
-		} else if ((h = req->header(req, "X-Hub-Signature-256")) !=
-		    NULL) {
-			if (strncmp(h, "sha256=", 7) != 0)
-				return SIG_MALFORMED;
-			hex = h + 7;
-		} else {
-			if (f == GITEA)
-				*header = "X-Gitea-Signature";
-			return SIG_MALFORMED;
-		}
-		if (strlen(hex) != 64 || sodium_hex2bin(want, sizeof want, hex,
-		    64, NULL, NULL, NULL) != 0)
-			return SIG_MALFORMED;
-	}
+	if ((sig = f->claimed(req, want, header)) != HOOK_SIG_OK)
+		return sig;
 	if (p == NULL)
-		return SIG_NO_MATCH;
+		return HOOK_SIG_NO_MATCH;
 	for (size_t k = 0; k < p->nsecrets; k++) {
-		if (f == GITLAB)
-			crypto_hash_sha256(got,
-			    (const unsigned char *)p->secrets[k],
-			    strlen(p->secrets[k]));
-		else
-			sign_hmac_sha256(got, p->secrets[k], req->body ?
-			    req->body : "", req->body_len);
+		f->expected(req, p->secrets[k], got);
 		found |= sodium_memcmp(got, want, sizeof got) == 0;
 	}
 	sodium_memzero(got, sizeof got);
-	return found ? SIG_OK : SIG_NO_MATCH;
+	return found ? HOOK_SIG_OK : HOOK_SIG_NO_MATCH;
 }
 
 static const char *
@@ -172,25 +137,13 @@ str_at(json_t *doc, const char *obj, const char *key)
 
 /* The project whose repo is one of the URLs the payload gives. */
 static const struct conf_project *
-project_of(const struct kiln_config *c, enum forge f, json_t *doc,
-    const char **shown)
+project_of(const struct kiln_config *c, const struct hook_forge *f,
+    json_t *doc, const char **shown)
 {
-	static const char *const gh[][2] = {
-		{ "repository", "clone_url" }, { "repository", "html_url" },
-		{ "repository", "ssh_url" }, { "repository", "git_url" },
-	};
-	static const char *const gl[][2] = {
-		{ "project", "git_http_url" }, { "project", "git_ssh_url" },
-		{ "project", "http_url" }, { "project", "ssh_url" },
-		{ "project", "web_url" }, { "repository", "git_http_url" },
-		{ "repository", "git_ssh_url" },
-	};
-	const char *const (*keys)[2] = f == GITLAB ? gl : gh;
-	size_t n = f == GITLAB ? ARRAY_SIZE(gl) : ARRAY_SIZE(gh);
-
 	*shown = NULL;
-	for (size_t i = 0; i < n; i++) {
-		const char *u = str_at(doc, keys[i][0], keys[i][1]);
+	for (size_t i = 0; i < f->nrepo_urls; i++) {
+		const char *u = str_at(doc, f->repo_urls[i][0],
+		    f->repo_urls[i][1]);
 		const struct conf_project *p;
 		if (u == NULL)
 			continue;
@@ -208,12 +161,8 @@ is_zero_sha(const char *s)
 	return s != NULL && strspn(s, "0") == strlen(s) && strlen(s) == 40;
 }
 
-static enum api_result
-ignored(struct api_req *req, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum api_result
-ignored(struct api_req *req, unsigned status, const char *fmt, ...)
+enum api_result
+hook_ignored(struct api_req *req, unsigned status, const char *fmt, ...)
 {
 	char why[400];
 	va_list ap;
@@ -235,28 +184,15 @@ ignored(struct api_req *req, unsigned status, const char *fmt, ...)
 #define DELIVERY_MAX 128
 
 /*
- * The header that carries the forge's delivery id.  Gitea also sends
- * GitHub's and Gogs' names; its own is read.  For GitLab, kiln reads
- * X-Gitlab-Event-UUID, which current GitLab sends with every hook: a
- * GitLab too old to send it is refused like any sender without one.
- */
-static const char *
-delivery_header(enum forge f)
-{
-	return f == GITHUB ? "X-GitHub-Delivery" : f == GITEA ?
-	    "X-Gitea-Delivery" : "X-Gitlab-Event-UUID";
-}
-
-/*
  * The delivery id of a push, NULL after answering 400.  Every forge
  * sends one with every delivery (GitLab as X-Gitlab-Event-UUID), so a
  * push without one was not sent by a forge: refused, rather than built
  * without the record a redelivery is recognised by.
  */
 static const char *
-delivery_id(struct api_req *req, enum forge f)
+delivery_id(struct api_req *req, const struct hook_forge *f)
 {
-	const char *name = delivery_header(f), *id = req->header(req, name);
+	const char *name = f->delivery_header, *id = req->header(req, name);
 	size_t n = 0;
 
 	if (id == NULL || *id == '\0') {
@@ -304,7 +240,7 @@ redelivered(struct api_req *req, int rc, int64_t id,
 		job_free(first);
 		return true;
 	}
-	api_job_render(&b, first);
+	job_render_json(&b, first);
 	api_reply_sbuf(req, 200, &b);
 	api_add_header(req, "Location", "/v1/jobs/%lld", (long long)id);
 	job_free(first);
@@ -324,12 +260,13 @@ bad_payload(struct api_req *req, const char *why)
 }
 
 static enum api_result
-hook(struct api_req *req, enum forge f, const struct conf_project *only)
+hook(struct api_req *req, const struct hook_forge *f,
+    const struct conf_project *only)
 {
 	const struct kiln_config *c = req->env->conf;
 	const struct conf_project *signed_by, *p;
-	const char *header, *event, *ref, *commit, *delivery, *url;
-	enum sig sig;
+	const char *header, *ref, *commit, *delivery, *url;
+	enum hook_sig sig;
 	char why[400];
 	json_t *doc = NULL;
 	struct job *job;
@@ -348,7 +285,7 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 	 * which repositories the farm builds (kilnd's log says which).
 	 */
 	sig = signer(req, f, NULL, &header);
-	if (sig != SIG_MALFORMED && only == NULL) {
+	if (sig != HOOK_SIG_MALFORMED && only == NULL) {
 		const char *named = NULL;
 
 		if ((doc = payload(req, why, sizeof why)) == NULL)
@@ -356,7 +293,7 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 		only = project_of(c, f, doc, &named);
 		if (only == NULL)
 			log_info("hook %s: the payload names no project's "
-			    "repository ('%.200s')", forge_names[f],
+			    "repository ('%.200s')", f->name,
 			    named ? named : "none");
 		else if (only->nsecrets > c->max_hook_secrets) {
 			api_reply_problem(req, 403, "project %s has more "
@@ -364,16 +301,15 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 			    "per delivery to /v1/hooks/%s: deliver to "
 			    "/v1/hooks/%s/{project} (the project's name in "
 			    "kilnd.conf) instead", only->name,
-			    c->max_hook_secrets, forge_names[f],
-			    forge_names[f]);
+			    c->max_hook_secrets, f->name, f->name);
 			json_decref(doc);
 			return API_DONE;
 		}
 	}
-	if (sig != SIG_MALFORMED)
+	if (sig != HOOK_SIG_MALFORMED)
 		sig = signer(req, f, only, &header);
-	if (sig != SIG_OK) {
-		if (sig == SIG_MALFORMED)
+	if (sig != HOOK_SIG_OK) {
+		if (sig == HOOK_SIG_MALFORMED)
 			api_reply_problem(req, 401, "%s header missing or "
 			    "malformed", header);
 		else if (req->nparams == 1)
@@ -388,36 +324,9 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 	signed_by = only;
 	if (doc == NULL && (doc = payload(req, why, sizeof why)) == NULL)
 		return bad_payload(req, why);
-	if (f == GITLAB) {
-		event = json_string_value(json_object_get(doc, "object_kind"));
-		if (event == NULL || (strcmp(event, "push") != 0 &&
-		    strcmp(event, "tag_push") != 0)) {
-			ignored(req, 202, "object_kind '%.64s' does not build "
-			    "(push and tag_push do)", event ? event : "");
-			json_decref(doc);
-			return API_DONE;
-		}
-		tag = strcmp(event, "tag_push") == 0;
-	} else {
-		event = req->header(req, f == GITHUB ? "X-GitHub-Event" :
-		    "X-Gitea-Event");
-		if (event == NULL) {
-			json_decref(doc);
-			api_reply_problem(req, 400, "%s header missing",
-			    f == GITHUB ? "X-GitHub-Event" : "X-Gitea-Event");
-			return API_DONE;
-		}
-		if (strcmp(event, "ping") == 0) {
-			json_decref(doc);
-			api_reply_json(req, 200, json_pack("{s:b, s:s}", "ok", 1,
-			    "project", signed_by->name));
-			return API_DONE;
-		}
-		if (strcmp(event, "push") != 0) {
-			json_decref(doc);
-			return ignored(req, 202, "event '%.64s' does not build "
-			    "(push does)", event);
-		}
+	if (!f->is_push(req, doc, signed_by, &tag)) {
+		json_decref(doc);
+		return API_DONE;
 	}
 	if ((delivery = delivery_id(req, f)) == NULL) {
 		json_decref(doc);
@@ -436,30 +345,32 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 		json_decref(doc);
 		return API_DONE;
 	}
+	/* Every forge keeps the pushed ref in "ref". */
 	ref = json_string_value(json_object_get(doc, "ref"));
-	commit = json_string_value(json_object_get(doc, f == GITLAB ?
-	    "checkout_sha" : "after"));
+	commit = json_string_value(json_object_get(doc, f->commit_key));
 	if (ref == NULL || strncmp(ref, "refs/", 5) != 0) {
 		api_reply_problem(req, 400, "ref: the payload has no full ref");
 		json_decref(doc);
 		return API_DONE;
 	}
+	/* Every forge marks a deletion with a zero "after"; GitHub and
+	 * Gitea add "deleted", GitLab a null checkout_sha. */
 	if (json_is_true(json_object_get(doc, "deleted")) || commit == NULL ||
 	    is_zero_sha(commit) || is_zero_sha(json_string_value(
 	    json_object_get(doc, "after")))) {
-		ignored(req, 202, "a deletion of %s builds nothing", ref);
+		hook_ignored(req, 202, "a deletion of %s builds nothing", ref);
 		json_decref(doc);
 		return API_DONE;
 	}
 	if (strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40) {
 		api_reply_problem(req, 400, "%s: '%.64s' is not a commit id",
-		    f == GITLAB ? "checkout_sha" : "after", commit);
+		    f->commit_key, commit);
 		json_decref(doc);
 		return API_DONE;
 	}
 	if (!conf_project_wants_ref(p, ref)) {
-		ignored(req, 202, "%s does not match the refs of project %s",
-		    ref, p->name);
+		hook_ignored(req, 202, "%s does not match the refs of "
+		    "project %s", ref, p->name);
 		json_decref(doc);
 		return API_DONE;
 	}
@@ -470,7 +381,7 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 	 * body both keep the signature valid.  While the first is still
 	 * being committed, 409 asks the sender to come back.
 	 */
-	if (api_delivery_pending(forge_names[f], delivery) ||
+	if (api_delivery_pending(f->name, delivery) ||
 	    api_push_pending(p->name, ref, commit)) {
 		api_reply_problem(req, 409, "a delivery of this push (%s at "
 		    "%.12s) is being committed; retry", ref, commit);
@@ -478,9 +389,8 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 		json_decref(doc);
 		return API_DONE;
 	}
-	rc = queue_delivery_job(req->env->queue, forge_names[f], delivery,
-	    &id);
-	snprintf(why, sizeof why, "%s %s", delivery_header(f), delivery);
+	rc = queue_delivery_job(req->env->queue, f->name, delivery, &id);
+	snprintf(why, sizeof why, "%s %s", f->delivery_header, delivery);
 	if (redelivered(req, rc, id, p, why)) {
 		json_decref(doc);
 		return API_DONE;
@@ -510,9 +420,9 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 	api_apply_project(job, p);
 	/* Both redelivery keys are stored with the job: the delivery id
 	 * here, the push from the job's project, ref and commit. */
-	job->delivery_forge = xstrdup(forge_names[f]);
+	job->delivery_forge = xstrdup(f->name);
 	job->delivery_id = xstrdup(delivery);
-	log_info("%s: %s of %s (%.12s) for project %s", forge_names[f],
+	log_info("%s: %s of %s (%.12s) for project %s", f->name,
 	    tag ? "tag push" : "push", ref, commit, p->name);
 	json_decref(doc);
 	return api_submit_job(req, job);
@@ -520,7 +430,7 @@ hook(struct api_req *req, enum forge f, const struct conf_project *only)
 
 /* The delivery, counted by what came of it. */
 static enum api_result
-counted(struct api_req *req, enum forge f)
+counted(struct api_req *req, const struct hook_forge *f)
 {
 	const struct conf_project *only = NULL;
 	enum api_result r;
@@ -546,26 +456,26 @@ counted(struct api_req *req, enum forge f)
 	case 503: what = "queue_full"; break;
 	default: what = req->status >= 500 ? "error" : "bad_request"; break;
 	}
-	metrics_hook(forge_names[f], what);
+	metrics_hook(f->name, what);
 	return r;
 }
 
 static enum api_result
 github(struct api_req *req)
 {
-	return counted(req, GITHUB);
+	return counted(req, &hook_github);
 }
 
 static enum api_result
 gitea(struct api_req *req)
 {
-	return counted(req, GITEA);
+	return counted(req, &hook_gitea);
 }
 
 static enum api_result
 gitlab(struct api_req *req)
 {
-	return counted(req, GITLAB);
+	return counted(req, &hook_gitlab);
 }
 
 /* Signed by the forge, not by a token. */

@@ -8,9 +8,10 @@
 
 #include "api.h"
 #include "../daemon/callback-url.h"
-#include "../daemon/log.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
+#include "../lib/log.h"
+#include "../lib/util.h"
+#include "../lib/validate.h"
+#include "../lib/xmalloc.h"
 
 #define LIST_DEFAULT 50
 
@@ -55,7 +56,7 @@ reply_job(struct api_req *req, const struct job *job)
 {
 	struct sbuf b = { 0 };
 
-	api_job_render(&b, job);
+	job_render_json(&b, job);
 	api_reply_sbuf(req, 200, &b);
 }
 
@@ -135,7 +136,7 @@ submitted(struct job *job, int rc, void *data)
 	pending_drop(job);
 	if (rc == 0) {
 		struct sbuf b = { 0 };
-		api_job_render(&b, job);
+		job_render_json(&b, job);
 		api_reply_sbuf(req, 201, &b);
 		api_add_header(req, "Location", "/v1/jobs/%lld",
 		    (long long)job->id);
@@ -287,7 +288,8 @@ submit_job(struct api_req *req)
 	}
 	/* Local repositories: only with allow_local_repos, never kilnd's
 	 * own state directory. */
-	if (api_check_repo_allowed(c, job->repo, detail, sizeof detail) != 0) {
+	if (validate_local_repo(c->allow_local_repos, c->state_dir,
+	    job->repo, detail, sizeof detail) != 0) {
 		api_reply_problem(req, 422, "%s", detail);
 		job_free(job);
 		return API_DONE;
@@ -444,7 +446,7 @@ list_jobs(struct api_req *req)
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			sbuf_addc(&b, ',');
-		api_job_render(&b, jobs[i]);
+		job_render_json(&b, jobs[i]);
 	}
 	job_free_array(jobs, n);
 	sbuf_adds(&b, "],\"next\":");
@@ -563,10 +565,10 @@ parse_patch(const char *body, size_t len, int *priority, unsigned *status,
 	}
 	v = json_object_get(root, "priority");
 	if (v == NULL || !json_is_integer(v) ||
-	    json_integer_value(v) < API_PRIORITY_MIN ||
-	    json_integer_value(v) > API_PRIORITY_MAX) {
+	    json_integer_value(v) < JOB_PRIORITY_MIN ||
+	    json_integer_value(v) > JOB_PRIORITY_MAX) {
 		snprintf(why, size, "priority: must be an integer from %d to %d",
-		    API_PRIORITY_MIN, API_PRIORITY_MAX);
+		    JOB_PRIORITY_MIN, JOB_PRIORITY_MAX);
 		goto out;
 	}
 	*priority = (int)json_integer_value(v);

@@ -27,8 +27,8 @@
 
 #include "api.h"
 #include "../daemon/logview.h"
-#include "../daemon/util.h"
-#include "../daemon/xmalloc.h"
+#include "../lib/util.h"
+#include "../lib/xmalloc.h"
 
 struct follow {
 	const struct api_env *env;

@@ -3,7 +3,7 @@
  *
  * The same HTTP stack as kilnd (libmicrohttpd 0.9.75 on a libuv loop, the
  * same daemon flags, no internal thread, answers queued on the second call
- * of the access handler so keep-alive holds: see daemon/http.c) and nothing else:
+ * of the access handler so keep-alive holds: see http/http.c) and nothing else:
  *
  *   GET  any path   200, a fixed small JSON object
  *   POST any path   reads the body, parses it with jansson, 201 with a small
@@ -210,7 +210,7 @@ main(int argc, char **argv)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	/* The same flags and limits as kilnd's defaults (daemon/http.c). */
+	/* The same flags and limits as kilnd's defaults (http/http.c). */
 	srv.mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, &srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

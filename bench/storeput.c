@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "daemon/store.h"
-#include "daemon/util.h"
+#include "lib/util.h"
 
 int
 main(int argc, char **argv)

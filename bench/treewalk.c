@@ -5,7 +5,7 @@
  *   treewalk deep DIR LEVELS        make DIR/d/d/... LEVELS deep (openat)
  *   treewalk wide DIR DIRS FILES    make DIRS directories of FILES files
  *   treewalk chown DIR UID GID      tree_chown (worker/tree.c)
- *   treewalk rm DIR                 util_rmtree (daemon/util.c)
+ *   treewalk rm DIR                 util_rmtree (lib/util.c)
  *
  * chown and rm print "SECONDS" (wall, CLOCK_MONOTONIC) on stdout.
  */
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "worker/tree.h"
 
 static double

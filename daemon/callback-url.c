@@ -4,27 +4,12 @@
 #include <ctype.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "callback-url.h"
-
-static int
-fail(char *why, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *why, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, size, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+#include "util.h"
 
 /* Labels of [A-Za-z0-9-], 1 to 63 bytes, no '-' at either end; the last
  * starts with a letter (no top-level domain is numeric, and curl reads
@@ -63,12 +48,12 @@ callback_url_parse(const char *url, struct callback_url *out, char *why,
 
 	memset(out, 0, sizeof *out);
 	if (n > CALLBACK_URL_MAX)
-		return fail(why, size, "longer than %d bytes",
+		return util_errorf(why, size, "longer than %d bytes",
 		    CALLBACK_URL_MAX);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 ||
 		    (unsigned char)url[i] >= 0x7f)
-			return fail(why, size, "must be printable ASCII without "
+			return util_errorf(why, size, "must be printable ASCII without "
 			    "spaces (percent-encode anything else)");
 	if (strncmp(url, "https://", 8) == 0) {
 		out->https = true;
@@ -78,28 +63,28 @@ callback_url_parse(const char *url, struct callback_url *out, char *why,
 		out->port = 80;
 		auth = url + 7;
 	} else
-		return fail(why, size, "must be an http:// or https:// URL");
+		return util_errorf(why, size, "must be an http:// or https:// URL");
 	end = auth + strcspn(auth, "/?#");
 	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
-		return fail(why, size, "must not carry a user name or password "
+		return util_errorf(why, size, "must not carry a user name or password "
 		    "(user:password@host); callbacks are signed instead");
 	if (*auth == '[') {
 		const char *close = memchr(auth, ']', (size_t)(end - auth));
 		struct in6_addr a6;
 
 		if (close == NULL)
-			return fail(why, size, "an IPv6 host must be written "
+			return util_errorf(why, size, "an IPv6 host must be written "
 			    "in brackets: [2001:db8::1]");
 		host = auth + 1;
 		hl = (size_t)(close - host);
 		rest = close + 1;
 		if (hl >= INET6_ADDRSTRLEN)
-			return fail(why, size, "'[%.60s]' is not an IPv6 "
+			return util_errorf(why, size, "'[%.60s]' is not an IPv6 "
 			    "address", host);
 		memcpy(h, host, hl);
 		h[hl] = '\0';
 		if (inet_pton(AF_INET6, h, &a6) != 1)
-			return fail(why, size, "'[%s]' is not an IPv6 address "
+			return util_errorf(why, size, "'[%s]' is not an IPv6 address "
 			    "(zone ids are not accepted)", h);
 		out->literal = true;
 	} else {
@@ -111,15 +96,15 @@ callback_url_parse(const char *url, struct callback_url *out, char *why,
 			rest = end;
 		hl = (size_t)(rest - host);
 		if (hl == 0)
-			return fail(why, size, "has no host");
+			return util_errorf(why, size, "has no host");
 		if (hl >= sizeof h)
-			return fail(why, size, "host longer than 253 bytes");
+			return util_errorf(why, size, "host longer than 253 bytes");
 		memcpy(h, host, hl);
 		h[hl] = '\0';
 		if (inet_pton(AF_INET, h, &a4) == 1)
 			out->literal = true;
 		else if (!dns_name_ok(h, hl))
-			return fail(why, size, "host '%.100s' is neither a DNS "
+			return util_errorf(why, size, "host '%.100s' is neither a DNS "
 			    "name (letters, digits, '-', '.', ending in a "
 			    "name) nor an IP address (dotted quad, or IPv6 in "
 			    "brackets)", h);
@@ -130,12 +115,12 @@ callback_url_parse(const char *url, struct callback_url *out, char *why,
 
 		if (*rest != ':' || digits == 0 || digits > 5 ||
 		    strspn(rest + 1, "0123456789") < digits)
-			return fail(why, size, "the port must be a number from "
+			return util_errorf(why, size, "the port must be a number from "
 			    "1 to 65535");
 		for (size_t i = 0; i < digits; i++)
 			port = port * 10 + (rest[1 + i] - '0');
 		if (port < 1 || port > 65535)
-			return fail(why, size, "the port must be a number from "
+			return util_errorf(why, size, "the port must be a number from "
 			    "1 to 65535");
 		out->port = (unsigned)port;
 	}
@@ -232,9 +217,9 @@ callback_url_check(const char *url, bool allow_private, char *why,
 	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
 		ss.ss_family = AF_INET6;
 	else
-		return fail(why, size, "'%.100s' is not an IP address", u.host);
+		return util_errorf(why, size, "'%.100s' is not an IP address", u.host);
 	if ((refused = callback_addr_refused((struct sockaddr *)&ss)) != NULL)
-		return fail(why, size, "%s is %s; callbacks to loopback, "
+		return util_errorf(why, size, "%s is %s; callbacks to loopback, "
 		    "link-local and this host's own addresses need "
 		    "allow_private_callbacks = yes in [kilnd]", u.host, refused);
 	return 0;

@@ -13,7 +13,7 @@
 
 #include <sodium.h>
 
-#include "../api/api.h"
+#include "jobjson.h"
 #include "callback-url.h"
 #include "callback.h"
 #include "child.h"
@@ -403,7 +403,7 @@ start_send(struct callbacks *cb, const struct queue_notify *n)
 	sbuf_adds(&body, "{\"event\":\"job.");
 	sbuf_adds(&body, job_state_name(job->state));
 	sbuf_adds(&body, "\",\"job\":");
-	api_job_render(&body, job);
+	job_render_json(&body, job);
 	sbuf_addc(&body, '}');
 	s = xcalloc(1, sizeof *s);
 	s->cb = cb;

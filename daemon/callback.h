@@ -34,7 +34,7 @@
 #include <uv.h>
 
 #include "conf.h"
-#include "queue.h"
+#include "db/queue.h"
 
 struct callbacks;
 

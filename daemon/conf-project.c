@@ -14,13 +14,13 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "../api/api.h"
 #include "callback-url.h"
 #include "conf.h"
 #include "conf-int.h"
 #include "creds.h"
 #include "target.h"
 #include "util.h"
+#include "validate.h"
 #include "xmalloc.h"
 
 void
@@ -189,7 +189,7 @@ conf_set_project(struct conf_project *p, const char *key, const char *value,
 			return -1;
 		}
 		/* Its message starts with "repo: " already. */
-		if (api_check_repo(value, err, errsize) != 0)
+		if (validate_repo(value, err, errsize) != 0)
 			return -1;
 		p->repo = xstrdup(value);
 	} else if (strcmp(key, "secret") == 0) {
@@ -217,7 +217,7 @@ conf_set_project(struct conf_project *p, const char *key, const char *value,
 			snprintf(err, errsize, "recipe: not JSON: %s", jerr.text);
 			return -1;
 		}
-		if (api_check_recipe(r, why, sizeof why) != 0) {
+		if (validate_recipe(r, why, sizeof why) != 0) {
 			snprintf(err, errsize, "recipe: %s", why);
 			json_decref(r);
 			return -1;

@@ -14,12 +14,13 @@
 #include <ini.h>
 #include <sodium.h>
 
-#include "../api/api.h"
 #include "callback-url.h"
 #include "conf.h"
 #include "conf-int.h"
+#include "job.h"
 #include "target.h"
 #include "util.h"
+#include "validate.h"
 #include "xmalloc.h"
 
 enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL, K_URL,
@@ -43,7 +44,7 @@ static const struct key keys[] = {
 	{ "max_connections", K_UINT, OFF(max_connections), 1, 65536 },
 	{ "max_body", K_SIZE, OFF(max_body), 1024, 1024ULL * 1024 * 1024 },
 	{ "max_queued", K_UINT, OFF(max_queued), 1, 100000000 },
-	{ "max_priority", K_UINT, OFF(max_priority), 0, API_PRIORITY_MAX },
+	{ "max_priority", K_UINT, OFF(max_priority), 0, JOB_PRIORITY_MAX },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 3600 },
 	{ "max_attempts", K_UINT, OFF(max_attempts), 1, 100 },
 	{ "paused", K_BOOL, OFF(paused), 0, 0 },
@@ -606,7 +607,8 @@ check_projects(struct load_ctx *ctx)
 		}
 		/* The same rule as for submissions (allow_local_repos); the
 		 * state_dir here is the file's, -d is checked at fetch. */
-		if (api_check_repo_allowed(c, p->repo, why, sizeof why) != 0) {
+		if (validate_local_repo(c->allow_local_repos, c->state_dir,
+		    p->repo, why, sizeof why) != 0) {
 			load_error(ctx, "[project %s] %s", p->name, why);
 			return;
 		}

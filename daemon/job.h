@@ -21,7 +21,10 @@ enum target_state {
 	TARGET_TIMED_OUT, TARGET_CANCELED, TARGET_STATE_COUNT
 };
 
-#define JOB_MAX_TARGETS 64
+#define JOB_MAX_TARGETS TARGETS_MAX
+/* The range of a job's priority (higher builds first; 0 is normal). */
+#define JOB_PRIORITY_MIN (-1000)
+#define JOB_PRIORITY_MAX 1000
 /*
  * The one target row of a job submitted without targets: the repository
  * names them (.kiln.json, .goreleaser.yaml), and once its commit is

@@ -10,7 +10,7 @@
 
 struct pending {
 	struct job *job;
-	api_submit_done done;
+	submit_done_fn done;
 	void *data;
 };
 
@@ -192,14 +192,14 @@ full(struct submitter *s, int64_t more)
 }
 
 int
-submitter_submit(void *ctx, struct job *job, api_submit_done done, void *data)
+submitter_submit(void *ctx, struct job *job, submit_done_fn done, void *data)
 {
 	struct submitter *s = ctx;
 
 	if (s->stopped || s->closing)
-		return API_ESTOPPING;
+		return SUBMIT_ESTOPPING;
 	if (full(s, (int64_t)job->ntargets))
-		return API_EFULL;
+		return SUBMIT_EFULL;
 	s->pending += (int64_t)job->ntargets;
 	if (s->nwaiting == s->capwaiting) {
 		size_t cap = s->capwaiting ? s->capwaiting * 2 : 64;

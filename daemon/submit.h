@@ -13,19 +13,26 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "../api/api.h"
-#include "queue.h"
+#include "job.h"
+#include "db/queue.h"
 
 struct submitter;
+
+/* What submitter_submit returns besides 0 (the API answers 503). */
+#define SUBMIT_EFULL (-11)	/* no room: max_queued reached */
+#define SUBMIT_ESTOPPING (-12)	/* kilnd is shutting down */
+
+/* Runs on the loop thread once the job is durable (rc 0) or failed. */
+typedef void (*submit_done_fn)(struct job *job, int rc, void *data);
 
 struct submitter *submitter_new(uv_loop_t *loop, struct queue *q,
     unsigned max_queued);
 /* The api_env.submit hook; ctx is the submitter. */
-int submitter_submit(void *ctx, struct job *job, api_submit_done done,
+int submitter_submit(void *ctx, struct job *job, submit_done_fn done,
     void *data);
 /* Call fn(data) on the loop thread after each batch commits. */
 void submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data);
-/* Refuse new submissions (API_ESTOPPING) from now on. */
+/* Refuse new submissions (SUBMIT_ESTOPPING) from now on. */
 /* A new max_queued (a reload). */
 void submitter_set_max_queued(struct submitter *s, unsigned max_queued);
 void submitter_stop_accepting(struct submitter *s);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer: a project's credentials file (daemon/creds.c), as the worker
+ * libFuzzer: a project's credentials file (lib/creds.c), as the worker
  * reads it from kilnd.  No crash; what is accepted is what libgit2 is
  * handed safely: every header "Name: value" on one line without control
  * characters, every login complete with a plain host name; an error
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/creds.h"
+#include "lib/creds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/gomod.h"
+#include "lib/gomod.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,6 +9,7 @@
 #include <git2.h>
 
 #include "api/api.h"
+#include "lib/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* What the API renders of it is valid JSON holding the
 		 * same repo and ref. */
-		api_job_render(&b, job);
+		job_render_json(&b, job);
 		j = json_loadb(b.p, b.len, 0, NULL);
 		if (j == NULL ||
 		    strcmp(json_string_value(json_object_get(j, "repo")),
@@ -61,12 +62,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The local-repository policy decides without crashing, and
 		 * never lets the state directory through. */
 		{
-			struct kiln_config c;
 			char state[] = "/var/lib/kiln", why[512];
-			memset(&c, 0, sizeof c);
-			c.state_dir = state;
-			c.allow_local_repos = true;
-			if (api_check_repo_allowed(&c, job->repo, why,
+			if (validate_local_repo(true, state, job->repo, why,
 			    sizeof why) == 0 &&
 			    (strcmp(job->repo, state) == 0 ||
 			    strncmp(job->repo, "/var/lib/kiln/", 14) == 0 ||

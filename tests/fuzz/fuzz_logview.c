@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "daemon/logview.h"
-#include "daemon/utf8.h"
+#include "lib/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,6 +17,7 @@
 #include <git2.h>
 
 #include "api/api.h"
+#include "lib/validate.h"
 #include "daemon/callback-url.h"
 #include "daemon/store.h"
 
@@ -28,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int init;
 	char s[512], why[512];
 
-	/* api_check_ref asks libgit2, which must be set up first. */
+	/* validate_ref asks libgit2, which must be set up first. */
 	if (!init) {
 		git_libgit2_init();
 		init = 1;
@@ -46,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (size != 64 || strspn(s, "0123456789abcdef") != 64))
 		abort();
 	why[0] = '\0';
-	if (api_check_ref(s, why, sizeof why) == 0) {
+	if (validate_ref(s, why, sizeof why) == 0) {
 		if (strstr(s, "..") || strpbrk(s, " \\~^:?*[") != NULL)
 			abort();
 		for (size_t i = 0; i < size; i++)
@@ -55,7 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (why[0] == '\0')
 		abort();
 	why[0] = '\0';
-	if (api_check_repo(s, why, sizeof why) != 0 && why[0] == '\0')
+	if (validate_repo(s, why, sizeof why) != 0 && why[0] == '\0')
 		abort();
 	why[0] = '\0';
 	if (api_check_notify_url(s, why, sizeof why) == 0) {

@@ -28,8 +28,8 @@
 
 #include "api/api.h"
 #include "daemon/callback.h"
-#include "daemon/log.h"
-#include "daemon/xmalloc.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -200,7 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum api_result r;
 
 	if (!ready) {
-		/* api_check_ref asks libgit2, which must be set up first. */
+		/* validate_ref asks libgit2, which must be set up first. */
 		git_libgit2_init();
 		setup();
 		ready = true;

@@ -1,10 +1,10 @@
 /*
- * libFuzzer: daemon/utf8.c and the job JSON it guards.  Properties:
+ * libFuzzer: lib/utf8.c and the job JSON it guards.  Properties:
  * sanitizing always gives valid UTF-8, and valid input comes back
  * unchanged; a cut never splits a character; utf8_fix leaves a valid
  * string that fits; a JSON string of any bytes is valid UTF-8 that
  * jansson reads back as the sanitized text; and a job whose strings hold
- * any bytes renders (api_job_render) as JSON that jansson parses.
+ * any bytes renders (job_render_json) as JSON that jansson parses.
  */
 #include "config.h"
 
@@ -15,8 +15,8 @@
 #include <jansson.h>
 
 #include "api/api.h"
-#include "daemon/utf8.h"
-#include "daemon/xmalloc.h"
+#include "lib/utf8.h"
+#include "lib/xmalloc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -115,7 +115,7 @@ check_render(const char *s, size_t n)
 	t.artifacts = &art;
 	job.ntargets = 1;
 	job.targets = &t;
-	api_job_render(&b, &job);
+	job_render_json(&b, &job);
 	if (!utf8_valid(b.p, b.len))
 		abort();
 	/* jansson itself refuses invalid UTF-8 in what it parses. */

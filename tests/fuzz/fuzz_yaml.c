@@ -10,9 +10,9 @@
 
 #include <jansson.h>
 
-#include "daemon/goreleaser.h"
-#include "daemon/target.h"
-#include "daemon/yaml.h"
+#include "lib/goreleaser.h"
+#include "lib/target.h"
+#include "lib/yaml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "daemon/xmalloc.h"
+#include "lib/xmalloc.h"
 
 #if !defined(FUZZ_NAME) || !defined(FUZZ_CORPUS)
 #error FUZZ_NAME and FUZZ_CORPUS must name the target and its corpus

@@ -1,5 +1,5 @@
 /*
- * daemon/addrcount.c: the networks max_connections_per_ip counts in.
+ * http/addrcount.c: the networks max_connections_per_ip counts in.
  * Two IPv6 addresses of one /64 are one client (one host may use all of
  * them), of two /64s two; IPv4 counts per address, and an IPv4-mapped
  * IPv6 address as the IPv4 address it carries.  The counts go back to
@@ -10,7 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "daemon/addrcount.h"
+#include "http/addrcount.h"
 #include "unit.h"
 
 static socklen_t

@@ -11,7 +11,7 @@
 #include <sodium.h>
 
 #include "daemon/attest.h"
-#include "daemon/xmalloc.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 #define SHA_A "1111111111111111111111111111111111111111111111111111111111111111"

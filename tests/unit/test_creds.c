@@ -1,10 +1,10 @@
-/* Fetch credentials (daemon/creds.c): the file, its two kinds, hosts. */
+/* Fetch credentials (lib/creds.c): the file, its two kinds, hosts. */
 #include "config.h"
 
 #include <string.h>
 #include <sys/stat.h>
 
-#include "daemon/creds.h"
+#include "lib/creds.h"
 #include "unit.h"
 
 #define SECRET "s3cretTOKENvalue"

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/gomod.h"
+#include "lib/gomod.h"
 #include "daemon/toolchains.h"
-#include "daemon/xmalloc.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 static int

@@ -1,5 +1,5 @@
 /*
- * .goreleaser.yaml to a kiln recipe (daemon/goreleaser.c), each file
+ * .goreleaser.yaml to a kiln recipe (lib/goreleaser.c), each file
  * written here as YAML and read with yaml_to_json as kiln reads one:
  * a realistic version 2 file, an old unversioned one, GoReleaser's
  * defaults, the target matrix (goarm, goamd64, ignore, explicit
@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "daemon/goreleaser.h"
-#include "daemon/yaml.h"
+#include "lib/goreleaser.h"
+#include "lib/yaml.h"
 #include "unit.h"
 
 #define DEFAULT_LDFLAGS "-s -w -X main.version={{.Version}} " \

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "api/api.h"
+#include "lib/validate.h"
 #include "daemon/jobplan.h"
 #include "unit.h"
 
@@ -38,7 +39,7 @@ make(struct jobplan *p, const char *recipe, const char *desc, bool needs,
 	CHECK(d != NULL);
 	memset(p, 0, sizeof *p);
 	conf_defaults(&conf);
-	rc = jobplan_make(p, &job, d, needs, &tcs, &conf, api_check_recipe, why,
+	rc = jobplan_make(p, &job, d, needs, &tcs, &conf, validate_recipe, why,
 	    whysize);
 	conf_free(&conf);
 	json_decref(d);

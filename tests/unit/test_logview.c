@@ -9,7 +9,7 @@
 #include "config.h"
 
 #include "daemon/logview.h"
-#include "daemon/utf8.h"
+#include "lib/utf8.h"
 #include "unit.h"
 
 #define R UTF8_REPLACEMENT

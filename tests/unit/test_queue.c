@@ -8,8 +8,8 @@
 
 #include <sqlite3.h>
 
-#include "daemon/queue.h"
-#include "daemon/xmalloc.h"
+#include "daemon/db/queue.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 static char db_path[512];

@@ -6,7 +6,8 @@
 #include <git2.h>
 
 #include "api/api.h"
-#include "daemon/xmalloc.h"
+#include "lib/validate.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 #define REPO "\"repo\": \"https://example.com/x.git\""
@@ -259,7 +260,7 @@ test_file_url_with_dotdot_rejected(void)
 	    422, "repo");
 	refuse("{\"repo\": \"file:///srv/x/..\", " REF ", " TARGETS "}",
 	    422, "repo");
-	CHECK_INT(api_check_repo("file:///a/../b", why, sizeof why), -1);
+	CHECK_INT(validate_repo("file:///a/../b", why, sizeof why), -1);
 }
 
 static void
@@ -267,15 +268,15 @@ test_repo_checker_direct(void)
 {
 	char why[256];
 
-	CHECK_INT(api_check_repo("https://example.com/x", why, sizeof why), 0);
-	CHECK_INT(api_check_repo("/srv/x", why, sizeof why), 0);
-	CHECK_INT(api_check_repo("rel/x", why, sizeof why), -1);
+	CHECK_INT(validate_repo("https://example.com/x", why, sizeof why), 0);
+	CHECK_INT(validate_repo("/srv/x", why, sizeof why), 0);
+	CHECK_INT(validate_repo("rel/x", why, sizeof why), -1);
 	CHECK(strstr(why, "repo") != NULL);
-	CHECK_INT(api_check_repo("/a/../b", why, sizeof why), -1);
+	CHECK_INT(validate_repo("/a/../b", why, sizeof why), -1);
 	CHECK(strstr(why, "..") != NULL);
-	CHECK_INT(api_check_repo("file://relative", why, sizeof why), -1);
+	CHECK_INT(validate_repo("file://relative", why, sizeof why), -1);
 	CHECK(strstr(why, "absolute") != NULL);
-	CHECK_INT(api_check_repo("https://", why, sizeof why), -1);
+	CHECK_INT(validate_repo("https://", why, sizeof why), -1);
 	CHECK(strstr(why, "no host") != NULL);
 }
 
@@ -299,20 +300,20 @@ test_repo_userinfo_refused(void)
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why[0] = '\0';
-		CHECK_INT(api_check_repo(bad[i], why, sizeof why), -1);
+		CHECK_INT(validate_repo(bad[i], why, sizeof why), -1);
 		CHECK(strstr(why, "credentials") != NULL);
 		CHECK(strstr(why, "s3cretTOKEN") == NULL);
 		CHECK(strstr(why, "example.com") == NULL);
 	}
 	for (size_t i = 0; i < sizeof scp / sizeof scp[0]; i++) {
-		CHECK_INT(api_check_repo(scp[i], why, sizeof why), -1);
+		CHECK_INT(validate_repo(scp[i], why, sizeof why), -1);
 		CHECK(strstr(why, "s3cretTOKEN") == NULL);
 		CHECK(strstr(why, "ssh://user@host/path") != NULL);
 	}
 	/* ssh's user name is no secret; '@' in a path is no userinfo. */
-	CHECK_INT(api_check_repo("ssh://git@example.com/x.git", why,
+	CHECK_INT(validate_repo("ssh://git@example.com/x.git", why,
 	    sizeof why), 0);
-	CHECK_INT(api_check_repo("https://example.com/a@b/x.git", why,
+	CHECK_INT(validate_repo("https://example.com/a@b/x.git", why,
 	    sizeof why), 0);
 	/* Through the request parser: a 422 naming repo, no secret. */
 	{
@@ -329,6 +330,15 @@ test_repo_userinfo_refused(void)
 	}
 }
 
+/* validate_local_repo as a configuration asks it. */
+static int
+local_ok(const struct kiln_config *c, const char *repo, char *why,
+    size_t size)
+{
+	return validate_local_repo(c->allow_local_repos, c->state_dir, repo,
+	    why, size);
+}
+
 /* Local repositories: only with allow_local_repos, never the state. */
 static void
 test_repo_allowed(void)
@@ -338,17 +348,17 @@ test_repo_allowed(void)
 
 	memset(&c, 0, sizeof c);
 	c.state_dir = state;
-	CHECK_INT(api_check_repo_allowed(&c, "https://example.com/x", why,
+	CHECK_INT(local_ok(&c, "https://example.com/x", why,
 	    sizeof why), 0);
-	CHECK_INT(api_check_repo_allowed(&c, "/srv/git/x", why, sizeof why),
+	CHECK_INT(local_ok(&c, "/srv/git/x", why, sizeof why),
 	    -1);
 	CHECK(strstr(why, "allow_local_repos") != NULL);
-	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/git/x", why,
+	CHECK_INT(local_ok(&c, "file:///srv/git/x", why,
 	    sizeof why), -1);
 	CHECK(strstr(why, "allow_local_repos") != NULL);
 	c.allow_local_repos = true;
-	CHECK_INT(api_check_repo_allowed(&c, "/srv/git/x", why, sizeof why), 0);
-	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/git/x", why,
+	CHECK_INT(local_ok(&c, "/srv/git/x", why, sizeof why), 0);
+	CHECK_INT(local_ok(&c, "file:///srv/git/x", why,
 	    sizeof why), 0);
 	/* In, equal to, above the state directory; spelled differently. */
 	static const char *const in[] = {
@@ -359,15 +369,15 @@ test_repo_allowed(void)
 	};
 	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
 		why[0] = '\0';
-		CHECK_INT(api_check_repo_allowed(&c, in[i], why, sizeof why), -1);
+		CHECK_INT(local_ok(&c, in[i], why, sizeof why), -1);
 		CHECK(strstr(why, "state") != NULL);
 	}
 	/* Neighbours by prefix are not inside. */
-	CHECK_INT(api_check_repo_allowed(&c, "/var/lib/kiln2/x", why,
+	CHECK_INT(local_ok(&c, "/var/lib/kiln2/x", why,
 	    sizeof why), 0);
-	CHECK_INT(api_check_repo_allowed(&c, "/var/li", why, sizeof why), 0);
+	CHECK_INT(local_ok(&c, "/var/li", why, sizeof why), 0);
 	/* %00 decodes to nothing a path holds. */
-	CHECK_INT(api_check_repo_allowed(&c, "file:///srv/a%00b", why,
+	CHECK_INT(local_ok(&c, "file:///srv/a%00b", why,
 	    sizeof why), -1);
 }
 
@@ -426,7 +436,7 @@ test_ref_field(void)
 }
 
 /*
- * git-check-ref-format, whose rules api_check_ref says it applies, also
+ * git-check-ref-format, whose rules validate_ref says it applies, also
  * refuses the single character "@" and the DEL character (0x7f).
  */
 static void
@@ -438,8 +448,8 @@ test_ref_git_rules_at_and_del(void)
 	refuse("{" REPO ", \"ref\": \"@\", " TARGETS "}", 422, "ref");
 	refuse("{" REPO ", \"ref\": \"a\\u007fb\", " TARGETS "}", 422,
 	    "ref");
-	CHECK_INT(api_check_ref("@", why, sizeof why), -1);
-	CHECK_INT(api_check_ref("main\x7f", why, sizeof why), -1);
+	CHECK_INT(validate_ref("@", why, sizeof why), -1);
+	CHECK_INT(validate_ref("main\x7f", why, sizeof why), -1);
 }
 
 static void
@@ -448,13 +458,13 @@ test_ref_checker_direct(void)
 	char why[512];
 
 	lib_init();
-	CHECK_INT(api_check_ref("main", why, sizeof why), 0);
-	CHECK_INT(api_check_ref("a..b", why, sizeof why), -1);
+	CHECK_INT(validate_ref("main", why, sizeof why), 0);
+	CHECK_INT(validate_ref("a..b", why, sizeof why), -1);
 	CHECK(strstr(why, "ref") != NULL && strstr(why, "a..b") != NULL);
-	CHECK_INT(api_check_ref("", why, sizeof why), -1);
+	CHECK_INT(validate_ref("", why, sizeof why), -1);
 	CHECK(strstr(why, "empty") != NULL);
 	/* 40 characters but not hex: a branch name, valid. */
-	CHECK_INT(api_check_ref("0123456789abcdef0123456789abcdef0123456g",
+	CHECK_INT(validate_ref("0123456789abcdef0123456789abcdef0123456g",
 	    why, sizeof why), 0);
 }
 

@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "api/api.h"
-#include "daemon/queue.h"
+#include "daemon/db/queue.h"
 #include "unit.h"
 
 /* One test's world: the conf, a queue, the env the handlers see. */

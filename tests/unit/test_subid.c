@@ -1,10 +1,10 @@
 /*
- * subid_first (daemon/subid.c): which subordinate id an unprivileged
+ * subid_first (lib/subid.c): which subordinate id an unprivileged
  * kilnd's builds run as, read from files in the format of /etc/subuid.
  */
 #include "config.h"
 
-#include "daemon/subid.h"
+#include "lib/subid.h"
 #include "unit.h"
 
 static char path[512];

@@ -9,9 +9,9 @@
 
 #include <uv.h>
 
-#include "daemon/queue.h"
+#include "daemon/db/queue.h"
 #include "daemon/submit.h"
-#include "daemon/xmalloc.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 #define N 10
@@ -159,7 +159,7 @@ full_queue_and_stopping_are_refused(void)
 	for (int i = 0; i < 3; i++)
 		CHECK_INT(submitter_submit(s, new_job(i), done, NULL), 0);
 	j = new_job(3);
-	CHECK_INT(submitter_submit(s, j, done, NULL), API_EFULL);
+	CHECK_INT(submitter_submit(s, j, done, NULL), SUBMIT_EFULL);
 	job_free(j);		/* refused: still ours */
 	/* One target still fits. */
 	j = new_job(3);
@@ -169,7 +169,7 @@ full_queue_and_stopping_are_refused(void)
 	CHECK_INT(ndone, 4);
 	submitter_stop_accepting(s);
 	j = new_job(4);
-	CHECK_INT(submitter_submit(s, j, done, NULL), API_ESTOPPING);
+	CHECK_INT(submitter_submit(s, j, done, NULL), SUBMIT_ESTOPPING);
 	job_free(j);
 	submitter_close(s, closed, &is_closed);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -179,7 +179,7 @@ full_queue_and_stopping_are_refused(void)
 	uv_loop_init(&loop);
 	s = submitter_new(&loop, q, 7);
 	j = new_job(5);
-	CHECK_INT(submitter_submit(s, j, done, NULL), API_EFULL);
+	CHECK_INT(submitter_submit(s, j, done, NULL), SUBMIT_EFULL);
 	job_free(j);
 	is_closed = 0;
 	submitter_close(s, closed, &is_closed);

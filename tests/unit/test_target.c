@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "daemon/target.h"
+#include "lib/target.h"
 #include "unit.h"
 
 /* go1.19 `go tool dist list` less the android and ios ports (cgo). */

@@ -1,5 +1,5 @@
 /*
- * tree_chown (worker/tree.c) and the walk under it (daemon/walk.c):
+ * tree_chown (worker/tree.c) and the walk under it (lib/walk.c):
  * 100,000 levels chowned with a small stack and a handful of fds, no
  * symlink or hard link out of the tree followed, an error deep down
  * named in a message of bounded length, a directory moved during the
@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <sys/wait.h>
 
-#include "daemon/util.h"
-#include "daemon/walk.h"
+#include "lib/util.h"
+#include "lib/walk.h"
 #include "deeptree.h"
 #include "unit.h"
 #include "worker/tree.h"

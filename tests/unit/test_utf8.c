@@ -1,5 +1,5 @@
 /*
- * daemon/utf8.c: what is valid (RFC 3629: no overlongs, no surrogates,
+ * lib/utf8.c: what is valid (RFC 3629: no overlongs, no surrogates,
  * nothing above U+10FFFF), how invalid input is replaced (one U+FFFD per
  * maximal subpart, the WHATWG decoder's count), cutting only between
  * characters, and JSON strings that are valid UTF-8 whatever the bytes.
@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "daemon/utf8.h"
+#include "lib/utf8.h"
 #include "unit.h"
 
 #define R UTF8_REPLACEMENT

@@ -1,5 +1,5 @@
 /*
- * util_repo_identity (daemon/util.c): the spellings of one repository are
+ * util_repo_identity (lib/util.c): the spellings of one repository are
  * one identity (mirrors, caches and build reuse key on it); a fork is
  * another.  util_rmtree: a tree 100,000 levels deep goes with a small
  * stack and a handful of fds, symlinks and hard links out of the tree
@@ -12,7 +12,7 @@
 #include <grp.h>
 #include <sys/wait.h>
 
-#include "daemon/util.h"
+#include "lib/util.h"
 #include "deeptree.h"
 #include "unit.h"
 

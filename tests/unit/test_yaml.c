@@ -1,5 +1,5 @@
 /*
- * YAML to JSON (daemon/yaml.c, libyaml's event parser): scalar types
+ * YAML to JSON (lib/yaml.c, libyaml's event parser): scalar types
  * as YAML 1.2's core schema has them, quoted versus plain, structure,
  * anchors, aliases and merge keys, and the refusals a hostile file gets:
  * duplicate keys, alias bombs, deep nesting, syntax errors with their
@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "daemon/yaml.h"
+#include "lib/yaml.h"
 #include "unit.h"
 
 /* Parse `text` and expect its compact JSON (sorted keys) to be `want`. */

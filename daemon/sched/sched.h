@@ -9,8 +9,8 @@
  * a large job does not starve a small one.  Build output streams over
  * pipes into a size-capped log per target that clients can follow live.
  */
-#ifndef KILN_SCHEDULER_H
-#define KILN_SCHEDULER_H
+#ifndef KILN_SCHED_H
+#define KILN_SCHED_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@
 #include <uv.h>
 
 #include "conf.h"
-#include "queue.h"
+#include "db/queue.h"
 #include "sign.h"
 #include "store.h"
 #include "toolchains.h"

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +20,6 @@
 
 #define CREDS_MAX_LOGINS 64
 #define CREDS_MAX_HEADERS 32
-
-static int
-fail(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void
 creds_text_free(char *text, size_t len)
@@ -56,17 +40,17 @@ creds_read_file(char **out, size_t *outlen, const char *path, char *err,
 	int fd, ret = -1;
 
 	if (path[0] != '/')
-		return fail(err, errsize, "%s: not an absolute path", path);
+		return util_errorf(err, errsize, "%s: not an absolute path", path);
 	/* Non-blocking: a FIFO put in its place must not hang the reader. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return fail(err, errsize, "%s: %s", path, strerror(errno));
+		return util_errorf(err, errsize, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0) {
-		fail(err, errsize, "%s: %s", path, strerror(errno));
+		util_errorf(err, errsize, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fail(err, errsize, "%s: not a regular file", path);
+		util_errorf(err, errsize, "%s: not a regular file", path);
 		goto out;
 	}
 	/*
@@ -74,13 +58,13 @@ creds_read_file(char **out, size_t *outlen, const char *path, char *err,
 	 * not one any more, and saying so beats using it.
 	 */
 	if ((st.st_mode & 077) != 0) {
-		fail(err, errsize, "%s: group or others may read or write it "
+		util_errorf(err, errsize, "%s: group or others may read or write it "
 		    "(mode %04o); make it readable by its owner only "
 		    "(chmod 600)", path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	if (st.st_size > CREDS_MAX) {
-		fail(err, errsize, "%s: larger than %d bytes", path, CREDS_MAX);
+		util_errorf(err, errsize, "%s: larger than %d bytes", path, CREDS_MAX);
 		goto out;
 	}
 	buf = xmalloc(CREDS_MAX + 2);
@@ -89,21 +73,21 @@ creds_read_file(char **out, size_t *outlen, const char *path, char *err,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fail(err, errsize, "%s: %s", path, strerror(errno));
+			util_errorf(err, errsize, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
 			break;
 		len += (size_t)r;
 		if (len > CREDS_MAX) {
-			fail(err, errsize, "%s: larger than %d bytes", path,
+			util_errorf(err, errsize, "%s: larger than %d bytes", path,
 			    CREDS_MAX);
 			goto out;
 		}
 	}
 	buf[len] = '\0';
 	if (memchr(buf, '\0', len) != NULL) {
-		fail(err, errsize, "%s: holds a NUL byte (a text file is "
+		util_errorf(err, errsize, "%s: holds a NUL byte (a text file is "
 		    "expected)", path);
 		goto out;
 	}
@@ -209,7 +193,7 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 				if (slot == &cur->machine && !valid_host(word)) {
 					free(word);
 					free(want);
-					return fail(err, errsize, "line %d: the "
+					return util_errorf(err, errsize, "line %d: the "
 					    "machine is not a host name",
 					    lineno);
 				}
@@ -221,7 +205,7 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 			if (strcmp(word, "machine") == 0) {
 				if (c->nlogins == CREDS_MAX_LOGINS) {
 					free(word);
-					return fail(err, errsize, "line %d: more "
+					return util_errorf(err, errsize, "line %d: more "
 					    "than %d machines", lineno,
 					    CREDS_MAX_LOGINS);
 				}
@@ -233,7 +217,7 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 			    strcmp(word, "password") == 0) {
 				char *have;
 				if (cur == NULL) {
-					fail(err, errsize, "line %d: '%s' before "
+					util_errorf(err, errsize, "line %d: '%s' before "
 					    "any machine", lineno, word);
 					free(word);
 					return -1;
@@ -241,7 +225,7 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 				have = strcmp(word, "login") == 0 ?
 				    cur->login : cur->password;
 				if (have != NULL) {
-					fail(err, errsize, "line %d: '%s' is "
+					util_errorf(err, errsize, "line %d: '%s' is "
 					    "given twice for one machine",
 					    lineno, word);
 					free(word);
@@ -249,12 +233,12 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 				}
 			} else if (strcmp(word, "default") == 0) {
 				free(word);
-				return fail(err, errsize, "line %d: 'default' is "
+				return util_errorf(err, errsize, "line %d: 'default' is "
 				    "not taken: credentials go to the machine "
 				    "they name only", lineno);
 			} else {
 				free(word);
-				return fail(err, errsize, "line %d: expected "
+				return util_errorf(err, errsize, "line %d: expected "
 				    "machine, login or password", lineno);
 			}
 			want = word;
@@ -262,14 +246,14 @@ parse_netrc(struct creds *c, const char *text, size_t len, char *err,
 		}
 	}
 	if (want != NULL) {
-		fail(err, errsize, "line %d: '%s' without a value", want_line,
+		util_errorf(err, errsize, "line %d: '%s' without a value", want_line,
 		    want);
 		free(want);
 		return -1;
 	}
 	for (size_t i = 0; i < c->nlogins; i++)
 		if (c->logins[i].login == NULL || c->logins[i].password == NULL)
-			return fail(err, errsize, "machine %s: needs both login "
+			return util_errorf(err, errsize, "machine %s: needs both login "
 			    "and password", c->logins[i].machine);
 	return 0;
 }
@@ -300,14 +284,14 @@ parse_headers(struct creds *c, const char *text, size_t len, char *err,
 		    strchr(tchar, line[name]) != NULL; name++)
 			;
 		if (name == 0 || name == n || line[name] != ':')
-			return fail(err, errsize, "line %d: not a header line "
+			return util_errorf(err, errsize, "line %d: not a header line "
 			    "'Name: value' (nor netrc, which starts with "
 			    "'machine')", lineno);
 		for (size_t i = 0; i < sizeof reserved / sizeof reserved[0];
 		    i++)
 			if (strlen(reserved[i]) == name &&
 			    strncasecmp(line, reserved[i], name) == 0)
-				return fail(err, errsize, "line %d: %s is set "
+				return util_errorf(err, errsize, "line %d: %s is set "
 				    "by the fetch itself", lineno, reserved[i]);
 		for (v = name + 1; v < n && (line[v] == ' ' || line[v] == '\t');
 		    v++)
@@ -316,15 +300,15 @@ parse_headers(struct creds *c, const char *text, size_t len, char *err,
 		    line[vend - 1] == '\t'); vend--)
 			;
 		if (vend == v)
-			return fail(err, errsize, "line %d: the header has no "
+			return util_errorf(err, errsize, "line %d: the header has no "
 			    "value", lineno);
 		for (size_t i = v; i < vend; i++)
 			if (((unsigned char)line[i] < 0x20 && line[i] != '\t') ||
 			    line[i] == 0x7f)
-				return fail(err, errsize, "line %d: a control "
+				return util_errorf(err, errsize, "line %d: a control "
 				    "character in the value", lineno);
 		if (c->nheaders == CREDS_MAX_HEADERS)
-			return fail(err, errsize, "line %d: more than %d headers",
+			return util_errorf(err, errsize, "line %d: more than %d headers",
 			    lineno, CREDS_MAX_HEADERS);
 		c->headers = xreallocarray(c->headers, c->nheaders + 1,
 		    sizeof *c->headers);
@@ -345,7 +329,7 @@ creds_parse(struct creds **out, const char *text, size_t len, char *err,
 	int rc;
 
 	if (memchr(text, '\0', len) != NULL)
-		return fail(err, errsize, "holds a NUL byte");
+		return util_errorf(err, errsize, "holds a NUL byte");
 	/* The kind: netrc when the first word is "machine". */
 	while (next_line(&p, end, &line, &n)) {
 		if (skipped(line, n))
@@ -360,7 +344,7 @@ creds_parse(struct creds **out, const char *text, size_t len, char *err,
 	rc = netrc ? parse_netrc(c, text, len, err, errsize) :
 	    parse_headers(c, text, len, err, errsize);
 	if (rc == 0 && c->nlogins == 0 && c->nheaders == 0)
-		rc = fail(err, errsize, "holds no credentials (netrc 'machine "
+		rc = util_errorf(err, errsize, "holds no credentials (netrc 'machine "
 		    "HOST login USER password SECRET', or header lines)");
 	if (rc != 0) {
 		creds_free(c);

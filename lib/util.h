@@ -38,6 +38,14 @@ char *util_repo_identity(const char *repo);
  */
 char *util_snippet(char *buf, size_t size, const char *s, size_t n);
 
+/*
+ * Write a printf-formatted reason into buf (the `char *why, size_t size`
+ * pair that checks fill) and return -1, so that a check says
+ * `return util_errorf(why, size, "repo: ...")`.
+ */
+int util_errorf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #ifndef container_of

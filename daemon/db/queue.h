@@ -1,8 +1,8 @@
 /*
  * The job queue.  This is the one narrow interface behind which the jobs
  * tables live: SQLite here, and any other store (PostgreSQL with FOR
- * UPDATE SKIP LOCKED) must fit the same calls.  Nothing outside queue.c
- * writes SQL against the job tables.
+ * UPDATE SKIP LOCKED) must fit the same calls.  Nothing outside
+ * daemon/db/ writes SQL against the job tables.
  *
  * Threads: queue_submit() may run on one thread (the group-commit thread)
  * while every other call runs on the loop thread; they use separate SQLite

@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #define TARGET_NAME_MAX 32
+/* Targets one job (or one build of a recipe) may ask for. */
+#define TARGETS_MAX 64
 
 struct target {
 	char name[TARGET_NAME_MAX];	/* normalized "linux/arm/v7" */

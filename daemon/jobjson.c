@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "../daemon/utf8.h"
-#include "../daemon/util.h"
+#include "jobjson.h"
+#include "utf8.h"
+#include "util.h"
 
 static void
 add_time(struct sbuf *b, int64_t ms)
@@ -49,7 +49,7 @@ add_embedded(struct sbuf *b, const char *json)
 #define KEY(b, k) sbuf_add((b), k, sizeof(k) - 1)
 
 void
-api_job_render(struct sbuf *b, const struct job *job)
+job_render_json(struct sbuf *b, const struct job *job)
 {
 	KEY(b, "{\"id\":");
 	sbuf_addi(b, job->id);

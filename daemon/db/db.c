@@ -1,0 +1,365 @@
+/*
+ * The job queue's database: opening it (connection setup, the embedded
+ * migrations), closing it, and the helpers the other files of daemon/db/
+ * share (db-int.h): statements, transactions, column readers, and the
+ * rule that derives a job's state from its targets'.
+ *
+ * SQLite with WAL, synchronous=FULL, foreign keys and a busy timeout.
+ * Three connections: `sub` belongs to the group-commit thread and only
+ * inserts; `db` belongs to the loop thread; `bg` to the retention sweep.
+ * WAL lets the loop read while a commit is being fsynced; a loop-thread
+ * write that meets a commit in progress waits for it (busy timeout), which
+ * is rare (cancel, claim).
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "db-int.h"
+#include "log.h"
+#include "schema.h"
+#include "xmalloc.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+void
+db_log(sqlite3 *db, const char *what)
+{
+	log_error("queue: %s: %s", what, sqlite3_errmsg(db));
+}
+
+int
+db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("queue: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+static int
+prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+	    NULL) != SQLITE_OK) {
+		db_log(db, sql);
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+int
+queue_schema_version(void)
+{
+	return (int)schema_migration_count;
+}
+
+static int
+open_conn(sqlite3 **out, const char *path, char *err, size_t errsize)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errsize, "cannot open database %s: %s", path,
+		    db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
+	/* Before anything writes (even the switch to WAL): a database from
+	 * a newer kilnd is refused untouched. */
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsize, "cannot read %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) > (int)schema_migration_count) {
+		snprintf(err, errsize,
+		    "database %s has schema version %d, newer than this kilnd "
+		    "knows (%d): refusing to touch it; run a newer kilnd",
+		    path, sqlite3_column_int(st, 0), (int)schema_migration_count);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* WAL: readers never block the writer; FULL: a commit that returned
+	 * survives power loss, which is what 201 Created promises. */
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		snprintf(err, errsize, "cannot put database %s in WAL mode: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (db_exec(db,
+	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0) {
+		snprintf(err, errsize, "cannot configure database %s: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	*out = db;
+	db = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int
+migrate(sqlite3 *db, const char *path, char *err, size_t errsize)
+{
+	sqlite3_stmt *st = NULL;
+	int version, latest = (int)schema_migration_count, rc = QUEUE_ERROR;
+	char sql[64];
+
+	/* IMMEDIATE: two kilnds racing on one file cannot both migrate. */
+	if (db_exec(db, "BEGIN IMMEDIATE") != 0) {
+		snprintf(err, errsize, "cannot lock database %s: %s", path,
+		    sqlite3_errmsg(db));
+		return QUEUE_ERROR;
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errsize, "cannot read schema version of %s: %s",
+		    path, sqlite3_errmsg(db));
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	if (version > latest) {
+		snprintf(err, errsize,
+		    "database %s has schema version %d, newer than this kilnd "
+		    "knows (%d): refusing to touch it; run a newer kilnd",
+		    path, version, latest);
+		goto out;
+	}
+	for (int v = version + 1; v <= latest; v++) {
+		const struct schema_migration *m = &schema_migrations[v - 1];
+		char *msg = NULL;
+
+		if (sqlite3_exec(db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errsize, "migration %s failed on %s: %s",
+			    m->name, path, msg ? msg : "?");
+			sqlite3_free(msg);
+			goto out;
+		}
+		log_info("queue: applied schema migration %s", m->name);
+	}
+	snprintf(sql, sizeof sql, "PRAGMA user_version=%d", latest);
+	if (db_exec(db, sql) != 0 || db_exec(db, "COMMIT") != 0) {
+		snprintf(err, errsize, "cannot commit schema of %s: %s", path,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc != 0 && !sqlite3_get_autocommit(db))
+		db_exec(db, "ROLLBACK");
+	return rc;
+}
+
+int
+queue_open(struct queue **out, const char *path, char *err, size_t errsize)
+{
+	struct queue *q = xcalloc(1, sizeof *q);
+
+	q->path = xstrdup(path);
+	if (open_conn(&q->db, path, err, errsize) != 0 ||
+	    migrate(q->db, path, err, errsize) != 0 ||
+	    open_conn(&q->sub, path, err, errsize) != 0 ||
+	    open_conn(&q->bg, path, err, errsize) != 0)
+		goto fail;
+	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
+	    "priority, state, created_at, timeout, cache, \"commit\", project, "
+	    "network, notify_url, trust, submitted_by) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
+	    prepare(q->sub, &q->ins_delivery, "INSERT OR IGNORE INTO "
+	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
+	    prepare(q->sub, &q->ins_push, "INSERT OR IGNORE INTO pushes "
+	    "(project, ref, pushed_commit, job_id, created_at) "
+	    "VALUES (?, ?, ?, ?, ?)") ||
+	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
+	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
+	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
+	    " FROM jobs j LEFT JOIN job_targets t ON t.job_id = j.id "
+	    "WHERE j.id = ? ORDER BY t.id") ||
+	    prepare(q->db, &q->get_targets, "SELECT " TARGET_COLS
+	    " FROM job_targets WHERE job_id = ? ORDER BY id") ||
+	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
+	    "WHERE id < ?1 ORDER BY id DESC LIMIT ?2") ||
+	    prepare(q->db, &q->list_state, "SELECT " JOB_COLS " FROM jobs "
+	    "WHERE state = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2") ||
+	    prepare(q->db, &q->get_artifacts, "SELECT a.target_id, a.name, "
+	    "a.size, a.sha256 FROM artifacts a JOIN job_targets t "
+	    "ON a.target_id = t.id WHERE t.job_id = ? ORDER BY a.target_id, "
+	    "a.name")) {
+		snprintf(err, errsize, "cannot prepare statements on %s", path);
+		goto fail;
+	}
+	*out = q;
+	return 0;
+fail:
+	queue_close(q);
+	return QUEUE_ERROR;
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->ins_job);
+	sqlite3_finalize(q->ins_target);
+	sqlite3_finalize(q->ins_delivery);
+	sqlite3_finalize(q->ins_push);
+	sqlite3_finalize(q->get_job);
+	sqlite3_finalize(q->get_targets);
+	sqlite3_finalize(q->list_all);
+	sqlite3_finalize(q->list_state);
+	sqlite3_finalize(q->get_artifacts);
+	if (q->bg && sqlite3_close(q->bg) != SQLITE_OK)
+		db_log(q->bg, "close");
+	/* The last connection to close checkpoints the WAL into the file. */
+	if (q->sub && sqlite3_close(q->sub) != SQLITE_OK)
+		db_log(q->sub, "close");
+	if (q->db && sqlite3_close(q->db) != SQLITE_OK)
+		db_log(q->db, "close");
+	free(q->path);
+	free(q);
+}
+
+void
+db_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+char *
+db_col_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+/* Run one statement with int64 parameters; returns changes or -1. */
+int
+db_run(sqlite3 *db, const char *sql, int nparams, const int64_t *params)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, sql);
+		return -1;
+	}
+	for (int i = 0; i < nparams; i++)
+		sqlite3_bind_int64(st, i + 1, params[i]);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_log(db, sql);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return sqlite3_changes(db);
+}
+
+/*
+ * Derive the job's state from its targets' (inside the caller's
+ * transaction): any target not ended -> running once anything started or
+ * ended, else queued; all ended -> succeeded if all succeeded, failed if
+ * any failed or timed out, else canceled.
+ */
+int
+db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
+{
+	static const char *const sql =
+	    "UPDATE jobs SET state = CASE"
+	    "  WHEN s.open > 0 AND (s.running > 0 OR s.open < s.total)"
+	    "    THEN 'running'"
+	    "  WHEN s.open > 0 THEN 'queued'"
+	    "  WHEN s.ok = s.total THEN 'succeeded'"
+	    "  WHEN s.bad > 0 THEN 'failed'"
+	    "  ELSE 'canceled' END,"
+	    " finished_at = CASE WHEN s.open = 0 THEN coalesce(finished_at, ?2)"
+	    "  ELSE NULL END"
+	    " FROM (SELECT count(*) AS total,"
+	    "   sum(state IN ('queued', 'running')) AS open,"
+	    "   sum(state = 'running') AS running,"
+	    "   sum(state = 'succeeded') AS ok,"
+	    "   sum(state IN ('failed', 'timed_out')) AS bad"
+	    "   FROM job_targets WHERE job_id = ?1) AS s"
+	    " WHERE jobs.id = ?1";
+	int64_t p[2] = { job_id, now };
+
+	if (db_run(db, sql, 2, p) < 0)
+		return QUEUE_ERROR;
+	/* A job that just succeeded is to be signed. */
+	if (db_run(db, "UPDATE jobs SET sign_pending = 1 WHERE id = ?1 AND "
+	    "state = 'succeeded' AND sums_sha256 IS NULL AND sign_pending = 0",
+	    1, p) < 0)
+		return QUEUE_ERROR;
+	/* A job that ended with a callback URL: its callback is due. */
+	return db_run(db, "UPDATE jobs SET notify_state = 'pending', "
+	    "notify_next_at = ?2 WHERE id = ?1 AND notify_url IS NOT NULL "
+	    "AND notify_state IS NULL AND state IN ('succeeded', 'failed', "
+	    "'canceled')", 2, p) < 0 ? QUEUE_ERROR : 0;
+}
+
+int
+db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1,
+	    &st, NULL) != SQLITE_OK) {
+		db_log(db, "job state");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else if (step == SQLITE_ROW &&
+	    job_state_parse((const char *)sqlite3_column_text(st, 0), out) == 0)
+		rc = 0;
+	else
+		db_log(db, "job state");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+db_begin(sqlite3 *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int
+db_end(sqlite3 *db, int rc)
+{
+	if (rc == 0 && db_exec(db, "COMMIT") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(db))
+		db_exec(db, "ROLLBACK");
+	return rc != 0 ? rc : QUEUE_ERROR;
+}

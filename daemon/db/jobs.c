@@ -1,0 +1,506 @@
+/*
+ * Jobs as a whole: storing new ones (the group commit, on the `sub`
+ * connection), reading one or a page of them with their targets and
+ * artifacts, and the changes a client or the scheduler makes to a job:
+ * cancel, priority, resolved commit, failing it before it builds.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "db-int.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+int
+queue_submit(struct queue *q, struct job *const *jobs, size_t n)
+{
+	int rc = QUEUE_ERROR;
+
+	if (n == 0)
+		return 0;
+	if (db_exec(q->sub, "BEGIN IMMEDIATE") != 0)
+		return QUEUE_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = jobs[i];
+
+		sqlite3_reset(q->ins_job);
+		sqlite3_bind_text(q->ins_job, 1, j->repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q->ins_job, 2, j->ref, -1, SQLITE_STATIC);
+		db_bind_text_or_null(q->ins_job, 3, j->recipe);
+		sqlite3_bind_int(q->ins_job, 4, j->priority);
+		sqlite3_bind_int64(q->ins_job, 5, j->created_at);
+		if (j->timeout > 0)
+			sqlite3_bind_int(q->ins_job, 6, j->timeout);
+		else
+			sqlite3_bind_null(q->ins_job, 6);
+		sqlite3_bind_int(q->ins_job, 7, j->cache);
+		db_bind_text_or_null(q->ins_job, 8, j->commit);
+		db_bind_text_or_null(q->ins_job, 9, j->project);
+		sqlite3_bind_int(q->ins_job, 10, j->network);
+		db_bind_text_or_null(q->ins_job, 11, j->notify_url);
+		db_bind_text_or_null(q->ins_job, 12, job_trust_name(j->trust));
+		db_bind_text_or_null(q->ins_job, 13, j->submitted_by);
+		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
+			db_log(q->sub, "insert job");
+			goto out;
+		}
+		j->id = sqlite3_last_insert_rowid(q->sub);
+		if (j->delivery_id != NULL) {
+			sqlite3_reset(q->ins_delivery);
+			sqlite3_bind_text(q->ins_delivery, 1, j->delivery_forge,
+			    -1, SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_delivery, 2, j->delivery_id, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(q->ins_delivery, 3, j->id);
+			sqlite3_bind_int64(q->ins_delivery, 4, j->created_at);
+			if (sqlite3_step(q->ins_delivery) != SQLITE_DONE) {
+				db_log(q->sub, "insert delivery");
+				goto out;
+			}
+		}
+		/* A webhook's job: its push is a redelivery key too. */
+		if (j->delivery_id != NULL && j->project != NULL &&
+		    j->commit != NULL) {
+			sqlite3_reset(q->ins_push);
+			sqlite3_bind_text(q->ins_push, 1, j->project, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_push, 2, j->ref, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_text(q->ins_push, 3, j->commit, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(q->ins_push, 4, j->id);
+			sqlite3_bind_int64(q->ins_push, 5, j->created_at);
+			if (sqlite3_step(q->ins_push) != SQLITE_DONE) {
+				db_log(q->sub, "insert push");
+				goto out;
+			}
+		}
+		for (size_t t = 0; t < j->ntargets; t++) {
+			sqlite3_reset(q->ins_target);
+			sqlite3_bind_int64(q->ins_target, 1, j->id);
+			sqlite3_bind_text(q->ins_target, 2, j->targets[t].target,
+			    -1, SQLITE_STATIC);
+			sqlite3_bind_int(q->ins_target, 3, j->priority);
+			if (sqlite3_step(q->ins_target) != SQLITE_DONE) {
+				db_log(q->sub, "insert target");
+				goto out;
+			}
+			j->targets[t].id = sqlite3_last_insert_rowid(q->sub);
+		}
+	}
+	if (db_exec(q->sub, "COMMIT") != 0)
+		goto out;
+	q->submit_commits++;
+	rc = 0;
+out:
+	sqlite3_reset(q->ins_job);
+	sqlite3_reset(q->ins_target);
+	sqlite3_reset(q->ins_delivery);
+	sqlite3_reset(q->ins_push);
+	sqlite3_clear_bindings(q->ins_job);
+	sqlite3_clear_bindings(q->ins_target);
+	if (rc != 0) {
+		if (!sqlite3_get_autocommit(q->sub))
+			db_exec(q->sub, "ROLLBACK");
+		for (size_t i = 0; i < n; i++)
+			jobs[i]->id = 0;
+	}
+	return rc;
+}
+
+static int64_t
+col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 :
+	    sqlite3_column_int64(st, i);
+}
+
+/* A job from the JOB_COLS columns of a row (targets not loaded). */
+static struct job *
+job_from_row(sqlite3_stmt *st)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	const char *s;
+
+	j->id = sqlite3_column_int64(st, 0);
+	j->repo = db_col_strdup(st, 1);
+	j->ref = db_col_strdup(st, 2);
+	j->commit = db_col_strdup(st, 3);
+	j->recipe = db_col_strdup(st, 4);
+	j->priority = sqlite3_column_int(st, 5);
+	s = (const char *)sqlite3_column_text(st, 6);
+	if (s == NULL || job_state_parse(s, &j->state) != 0) {
+		log_error("queue: job %" PRId64 " has unknown state '%s'", j->id,
+		    s ? s : "NULL");
+		job_free(j);
+		return NULL;
+	}
+	j->error = db_col_strdup(st, 7);
+	j->created_at = col_time(st, 8);
+	j->started_at = col_time(st, 9);
+	j->finished_at = col_time(st, 10);
+	j->timeout = sqlite3_column_int(st, 11);
+	j->cache = sqlite3_column_int(st, 12) != 0;
+	j->sums_sha256 = db_col_strdup(st, 13);
+	j->sig_sha256 = db_col_strdup(st, 14);
+	j->prov_sha256 = db_col_strdup(st, 15);
+	j->expired_at = col_time(st, 16);
+	j->project = db_col_strdup(st, 17);
+	j->network = sqlite3_column_int(st, 18) != 0;
+	j->notify_url = db_col_strdup(st, 19);
+	j->notify_state = db_col_strdup(st, 20);
+	j->notify_attempts = sqlite3_column_int(st, 21);
+	j->notify_error = db_col_strdup(st, 22);
+	j->trust = job_trust_parse((const char *)sqlite3_column_text(st, 23));
+	j->submitted_by = db_col_strdup(st, 24);
+	return j;
+}
+
+/* Append a target from the TARGET_COLS columns of a row, from column c. */
+static int
+add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
+{
+	struct job_target *t;
+	const char *s;
+
+	if (j->ntargets == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		j->targets = xreallocarray(j->targets, *cap, sizeof *j->targets);
+	}
+	t = &j->targets[j->ntargets];
+	memset(t, 0, sizeof *t);
+	t->id = sqlite3_column_int64(ts, c);
+	snprintf(t->target, sizeof t->target, "%s",
+	    (const char *)sqlite3_column_text(ts, c + 1));
+	s = (const char *)sqlite3_column_text(ts, c + 2);
+	if (s == NULL || target_state_parse(s, &t->state) != 0) {
+		log_error("queue: target %" PRId64 " has unknown state", t->id);
+		return QUEUE_ERROR;
+	}
+	t->attempt = sqlite3_column_int(ts, c + 3);
+	t->has_exit_status = sqlite3_column_type(ts, c + 4) != SQLITE_NULL;
+	t->exit_status = sqlite3_column_int(ts, c + 4);
+	t->error = db_col_strdup(ts, c + 5);
+	t->started_at = col_time(ts, c + 6);
+	t->finished_at = col_time(ts, c + 7);
+	t->cached = sqlite3_column_int(ts, c + 8) != 0;
+	t->toolchain = db_col_strdup(ts, c + 9);
+	t->cached_from = sqlite3_column_int64(ts, c + 10);
+	j->ntargets++;
+	return 0;
+}
+
+/* The artifacts of a job's succeeded targets (only they have any). */
+static int
+load_artifacts(struct queue *q, struct job *j)
+{
+	sqlite3_stmt *st = q->get_artifacts;
+	bool any = false;
+	int step;
+
+	for (size_t i = 0; i < j->ntargets; i++)
+		any |= j->targets[i].state == TARGET_SUCCEEDED;
+	if (!any)
+		return 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, j->id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t tid = sqlite3_column_int64(st, 0);
+		for (size_t i = 0; i < j->ntargets; i++) {
+			struct job_target *t = &j->targets[i];
+			struct artifact *a;
+
+			if (t->id != tid)
+				continue;
+			t->artifacts = xreallocarray(t->artifacts,
+			    t->nartifacts + 1, sizeof *t->artifacts);
+			a = &t->artifacts[t->nartifacts++];
+			a->name = db_col_strdup(st, 1);
+			a->size = sqlite3_column_int64(st, 2);
+			a->sha256 = db_col_strdup(st, 3);
+		}
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "load artifacts");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+/* Build a job from a row of JOB_COLS and load its targets. */
+static int
+load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
+{
+	struct job *j = job_from_row(st);
+	size_t cap = 0;
+	int step;
+
+	if (j == NULL)
+		return QUEUE_ERROR;
+	sqlite3_reset(q->get_targets);
+	sqlite3_bind_int64(q->get_targets, 1, j->id);
+	while ((step = sqlite3_step(q->get_targets)) == SQLITE_ROW)
+		if (add_target_from_row(j, &cap, q->get_targets, 0) != 0) {
+			step = SQLITE_ERROR;
+			break;
+		}
+	sqlite3_reset(q->get_targets);
+	if (step != SQLITE_DONE) {
+		if (step != SQLITE_ERROR)
+			db_log(q->db, "load targets");
+		job_free(j);
+		return QUEUE_ERROR;
+	}
+	if (load_artifacts(q, j) != 0) {
+		job_free(j);
+		return QUEUE_ERROR;
+	}
+	*out = j;
+	return 0;
+}
+
+/*
+ * One statement for a job and its targets (a row per target): the hot
+ * path of GET /v1/jobs/{id}.
+ */
+int
+queue_get(struct queue *q, int64_t id, struct job **out)
+{
+	sqlite3_stmt *st = q->get_job;
+	struct job *j = NULL;
+	size_t cap = 0;
+	int rc = 0, step;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (j == NULL && (j = job_from_row(st)) == NULL) {
+			rc = QUEUE_ERROR;
+			break;
+		}
+		if (sqlite3_column_type(st, JOB_NCOLS) != SQLITE_NULL &&
+		    add_target_from_row(j, &cap, st, JOB_NCOLS) != 0) {
+			rc = QUEUE_ERROR;
+			break;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		db_log(q->db, "get job");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_reset(st);
+	if (rc == 0 && j == NULL)
+		rc = QUEUE_ENOTFOUND;
+	if (rc == 0)
+		rc = load_artifacts(q, j);
+	if (rc != 0) {
+		job_free(j);
+		return rc;
+	}
+	*out = j;
+	return 0;
+}
+
+int
+queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+    size_t *nout, int64_t *next)
+{
+	sqlite3_stmt *st = f->has_state ? q->list_state : q->list_all;
+	struct job **jobs;
+	size_t n = 0, limit = f->limit;
+	int step, rc = 0;
+
+	if (limit == 0 || limit > QUEUE_LIST_MAX)
+		limit = QUEUE_LIST_MAX;
+	jobs = xcalloc(limit, sizeof *jobs);
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, f->after > 0 ? f->after : INT64_MAX);
+	/* One row more than asked tells whether another page exists. */
+	sqlite3_bind_int64(st, 2, (int64_t)limit + 1);
+	if (f->has_state)
+		sqlite3_bind_text(st, 3, job_state_name(f->state), -1,
+		    SQLITE_STATIC);
+	*next = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			*next = jobs[n - 1]->id;
+			break;
+		}
+		if ((rc = load_job(q, st, &jobs[n])) != 0)
+			break;
+		n++;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		db_log(q->db, "list jobs");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_reset(st);
+	if (rc != 0) {
+		job_free_array(jobs, n);
+		return rc;
+	}
+	*out = jobs;
+	*nout = n;
+	return 0;
+}
+
+int
+queue_cancel(struct queue *q, int64_t id, size_t *nrunning)
+{
+	enum job_state st;
+	int64_t now = util_now_ms();
+	int rc;
+
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	if ((rc = db_job_state_of(q->db, id, &st)) != 0)
+		goto out;
+	if (st == JOB_SUCCEEDED || st == JOB_FAILED) {
+		rc = QUEUE_ECONFLICT;
+		goto out;
+	}
+	int64_t p[2] = { id, now };
+	if (db_run(q->db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+	    1, p) != 1) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	if (db_run(q->db, "UPDATE job_targets SET state = 'canceled', "
+	    "finished_at = ?2, error = 'canceled before it started' "
+	    "WHERE job_id = ?1 AND state = 'queued'", 2, p) < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_stmt *cs = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM job_targets "
+	    "WHERE job_id = ? AND state = 'running'", -1, &cs, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "count running");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(cs, 1, id);
+	if (sqlite3_step(cs) == SQLITE_ROW)
+		*nrunning = (size_t)sqlite3_column_int64(cs, 0);
+	else {
+		db_log(q->db, "count running");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(cs);
+	if (rc == 0)
+		rc = db_update_job_state(q->db, id, now);
+out:
+	return db_end(q->db, rc);
+}
+
+int
+queue_set_priority(struct queue *q, int64_t id, int priority)
+{
+	int64_t p[2] = { id, priority };
+	enum job_state st;
+	int rc, n;
+
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	if ((rc = db_job_state_of(q->db, id, &st)) != 0)
+		goto out;
+	/* A job being canceled has nothing left to order. */
+	n = db_run(q->db, "UPDATE jobs SET priority = ?2 WHERE id = ?1 AND "
+	    "state IN ('queued', 'running') AND cancel_requested = 0", 2, p);
+	if (n < 0)
+		rc = QUEUE_ERROR;
+	else if (n == 0)
+		rc = QUEUE_ECONFLICT;
+	/* Targets planned later copy the job's priority (expand_targets). */
+	else if (db_run(q->db, "UPDATE job_targets SET priority = ?2 WHERE "
+	    "job_id = ?1 AND state = 'queued'", 2, p) < 0)
+		rc = QUEUE_ERROR;
+out:
+	return db_end(q->db, rc);
+}
+
+int
+queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET \"commit\" = ?1, "
+	    "trust = ?3 WHERE id = ?2", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "set commit");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, job_id);
+	db_bind_text_or_null(st, 3, job_trust_name(trust));
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "set commit");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* One statement with ?1 = an id, ?2 = a reason, ?3 = a time. */
+static int
+run_reason(sqlite3 *db, const char *sql, int64_t id, const char *reason,
+    int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			rc = 0;
+	}
+	if (rc != 0)
+		db_log(db, sql);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_fail_job(struct queue *q, int64_t job_id, const char *error)
+{
+	int64_t now = util_now_ms();
+	enum job_state js;
+	int rc;
+
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	if ((rc = db_job_state_of(q->db, job_id, &js)) != 0)
+		goto out;
+	if (job_state_terminal(js)) {
+		rc = QUEUE_ECONFLICT;
+		goto out;
+	}
+	/* Every target not ended, then the job, fail with the reason. */
+	if (run_reason(q->db, "UPDATE job_targets SET state = 'failed', "
+	    "error = ?2, finished_at = ?3 WHERE job_id = ?1 AND "
+	    "state IN ('queued', 'running')", job_id, error, now) != 0 ||
+	    run_reason(q->db, "UPDATE jobs SET state = 'failed', "
+	    "error = ?2, finished_at = ?3 WHERE id = ?1", job_id, error,
+	    now) != 0)
+		rc = QUEUE_ERROR;
+out:
+	return db_end(q->db, rc);
+}
+
+uint64_t
+queue_submit_commits(const struct queue *q)
+{
+	return q->submit_commits;
+}

@@ -1,0 +1,459 @@
+/*
+ * A job's targets through their life: claiming the next one (the
+ * scheduler's order), heartbeats, giving one back, the toolchain it uses,
+ * planning a job's targets from its repository, finishing one with its
+ * artifacts, the build cache lookup, and recovery after a crash.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "db-int.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* Claim the next queued target, of job_id when it is not 0. */
+static int
+claim(struct queue *q, int64_t job_id, struct queue_claim *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = util_now_ms();
+	int rc, step;
+
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	/* Walks the partial index job_targets_claim: first entry wins. */
+	if (sqlite3_prepare_v2(q->db, job_id ?
+	    "SELECT id, job_id, target, attempt FROM job_targets "
+	    "WHERE state = 'queued' AND job_id = ?1 ORDER BY id LIMIT 1" :
+	    "SELECT id, job_id, target, attempt FROM job_targets "
+	    "WHERE state = 'queued' ORDER BY priority DESC, job_id, id LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "claim");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	if (job_id)
+		sqlite3_bind_int64(st, 1, job_id);
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE) {
+		rc = QUEUE_EEMPTY;
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		db_log(q->db, "claim");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	memset(out, 0, sizeof *out);
+	out->target_id = sqlite3_column_int64(st, 0);
+	out->job_id = sqlite3_column_int64(st, 1);
+	snprintf(out->target, sizeof out->target, "%s",
+	    (const char *)sqlite3_column_text(st, 2));
+	out->attempt = sqlite3_column_int(st, 3) + 1;
+	int64_t p[3] = { out->target_id, now, out->job_id };
+	if (db_run(q->db, "UPDATE job_targets SET state = 'running', "
+	    "attempt = attempt + 1, started_at = ?2, heartbeat_at = ?2, "
+	    "finished_at = NULL, exit_status = NULL, error = NULL "
+	    "WHERE id = ?1", 2, p) != 1 ||
+	    db_run(q->db, "UPDATE jobs SET state = 'running', "
+	    "started_at = coalesce(started_at, ?2) WHERE id = ?3", 3, p) != 1)
+		rc = QUEUE_ERROR;
+out:
+	sqlite3_finalize(st);
+	return db_end(q->db, rc);
+}
+
+int
+queue_claim(struct queue *q, struct queue_claim *out)
+{
+	return claim(q, 0, out);
+}
+
+int
+queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
+{
+	return claim(q, job_id, out);
+}
+
+int
+queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	*n = 0;
+	/* DISTINCT over the claim index's order stops after `max` jobs. */
+	if (sqlite3_prepare_v2(q->db, "SELECT DISTINCT priority, job_id "
+	    "FROM job_targets WHERE state = 'queued' "
+	    "ORDER BY priority DESC, job_id LIMIT ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "next jobs");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		out[*n].priority = sqlite3_column_int(st, 0);
+		out[*n].job_id = sqlite3_column_int64(st, 1);
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE && step != SQLITE_ROW) {
+		db_log(q->db, "next jobs");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+int
+queue_release(struct queue *q, int64_t target_id)
+{
+	int64_t p[1] = { target_id };
+	int rc, n;
+
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	/* A target of a canceled job is not queued again: it is canceled. */
+	n = db_run(q->db, "UPDATE job_targets SET "
+	    "state = CASE WHEN (SELECT cancel_requested FROM jobs "
+	    "  WHERE jobs.id = job_targets.job_id) THEN 'canceled' "
+	    "  ELSE 'queued' END, "
+	    "finished_at = CASE WHEN (SELECT cancel_requested FROM jobs "
+	    "  WHERE jobs.id = job_targets.job_id) "
+	    "  THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 END, "
+	    "attempt = max(attempt - 1, 0), started_at = NULL, "
+	    "heartbeat_at = NULL WHERE id = ?1 AND state = 'running'", 1, p);
+	if (n < 0)
+		rc = QUEUE_ERROR;
+	else if (n == 0)
+		rc = QUEUE_ENOTFOUND;
+	else {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM job_targets "
+		    "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, target_id);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				rc = db_update_job_state(q->db,
+				    sqlite3_column_int64(st, 0), util_now_ms());
+			else
+				rc = QUEUE_ERROR;
+		} else
+			rc = QUEUE_ERROR;
+		sqlite3_finalize(st);
+	}
+	return db_end(q->db, rc);
+}
+
+int
+queue_heartbeat(struct queue *q, int64_t target_id)
+{
+	int64_t p[2] = { target_id, util_now_ms() };
+	int n = db_run(q->db, "UPDATE job_targets SET heartbeat_at = ?2 "
+	    "WHERE id = ?1 AND state = 'running'", 2, p);
+
+	return n < 0 ? QUEUE_ERROR : n == 0 ? QUEUE_ENOTFOUND : 0;
+}
+
+int
+queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET toolchain = ? "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "set toolchain");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, toolchain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, target_id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+	else
+		db_log(q->db, "set toolchain");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+    char *const *targets, size_t n)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (db_begin(q->db) != 0)
+		return QUEUE_ERROR;
+	if (sqlite3_prepare_v2(q->db, "DELETE FROM job_targets WHERE id = ?1 "
+	    "AND job_id = ?2 AND target = ?3", -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->db, "INSERT INTO job_targets (job_id, target, "
+	    "priority, state) SELECT ?1, ?2, priority, 'queued' FROM jobs "
+	    "WHERE id = ?1", -1, &ins, NULL) != SQLITE_OK) {
+		db_log(q->db, "expand targets");
+		goto out;
+	}
+	sqlite3_bind_int64(del, 1, placeholder_id);
+	sqlite3_bind_int64(del, 2, job_id);
+	sqlite3_bind_text(del, 3, JOB_TARGETS_FROM_REPO, -1, SQLITE_STATIC);
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		db_log(q->db, "expand targets");
+		goto out;
+	}
+	if (sqlite3_changes(q->db) != 1) {
+		rc = QUEUE_ENOTFOUND;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, job_id);
+		sqlite3_bind_text(ins, 2, targets[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			db_log(q->db, "expand targets");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	return db_end(q->db, rc);
+}
+
+int
+queue_finish(struct queue *q, int64_t target_id, enum target_state state,
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts)
+{
+	struct queue_outcome o = {
+		.state = state, .exit_status = exit_status, .error = error,
+		.arts = arts, .narts = narts,
+	};
+
+	return queue_finish_build(q, target_id, &o, NULL);
+}
+
+static int
+insert_artifacts(sqlite3 *db, int64_t target_id, const struct artifact *arts,
+    size_t narts)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (narts == 0)
+		return 0;
+	if (sqlite3_prepare_v2(db, "INSERT INTO artifacts (target_id, name, "
+	    "size, sha256) VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		db_log(db, "artifacts");
+		return QUEUE_ERROR;
+	}
+	for (size_t i = 0; i < narts && rc == 0; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, target_id);
+		sqlite3_bind_text(st, 2, arts[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, arts[i].size);
+		db_bind_text_or_null(st, 4, arts[i].sha256);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_log(db, "artifacts");
+			rc = QUEUE_ERROR;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+queue_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = util_now_ms(), job_id = 0;
+	int rc, step;
+
+	assert(target_state_terminal(o->state));
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	/* A cached target never ran: it gets a start time now. */
+	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = ?2, "
+	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
+	    "cached = ?7, cached_from = ?8, "
+	    "started_at = coalesce(started_at, ?5) "
+	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
+	    NULL) != SQLITE_OK) {
+		db_log(q->db, "finish");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, target_id);
+	sqlite3_bind_text(st, 2, target_state_name(o->state), -1,
+	    SQLITE_STATIC);
+	if (o->exit_status >= 0)
+		sqlite3_bind_int(st, 3, o->exit_status);
+	else
+		sqlite3_bind_null(st, 3);
+	db_bind_text_or_null(st, 4, o->error);
+	sqlite3_bind_int64(st, 5, now);
+	db_bind_text_or_null(st, 6, o->state == TARGET_SUCCEEDED ?
+	    o->cache_key : NULL);
+	sqlite3_bind_int(st, 7, o->cached);
+	if (o->cached && o->cached_from > 0)
+		sqlite3_bind_int64(st, 8, o->cached_from);
+	else
+		sqlite3_bind_null(st, 8);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		job_id = sqlite3_column_int64(st, 0);
+	else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;	/* unknown, or not running */
+	else {
+		db_log(q->db, "finish");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	/* The files come in the same transaction as the state. */
+	if (rc == 0)
+		rc = insert_artifacts(q->db, target_id, o->arts, o->narts);
+	if (rc == 0)
+		rc = db_update_job_state(q->db, job_id, now);
+	if (rc == 0 && job_state != NULL)
+		rc = db_job_state_of(q->db, job_id, job_state);
+out:
+	return db_end(q->db, rc);
+}
+
+int
+queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+    size_t *narts, int64_t *from_job)
+{
+	sqlite3_stmt *st = NULL;
+	struct artifact *v = NULL;
+	int64_t tid = 0;
+	size_t n = 0;
+	int rc = 0, step;
+
+	*arts = NULL;
+	*narts = 0;
+	/* The newest equal build whose job still has its files. */
+	if (sqlite3_prepare_v2(q->db, "SELECT t.id, coalesce(t.cached_from, "
+	    "t.job_id) FROM job_targets t "
+	    "JOIN jobs j ON j.id = t.job_id WHERE t.cache_key = ? AND "
+	    "t.state = 'succeeded' AND j.expired_at IS NULL "
+	    "ORDER BY t.id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "cache lookup");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		tid = sqlite3_column_int64(st, 0);
+		*from_job = sqlite3_column_int64(st, 1);
+	} else if (step == SQLITE_DONE)
+		rc = QUEUE_ENOTFOUND;
+	else {
+		db_log(q->db, "cache lookup");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return rc;
+	if (sqlite3_prepare_v2(q->db, "SELECT name, size, sha256 FROM "
+	    "artifacts WHERE target_id = ? ORDER BY name", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_log(q->db, "cache lookup");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, tid);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n].name = db_col_strdup(st, 0);
+		v[n].size = sqlite3_column_int64(st, 1);
+		v[n].sha256 = db_col_strdup(st, 2);
+		n++;
+		/* A row from before the store (no digest) is not reusable. */
+		if (v[n - 1].sha256 == NULL)
+			rc = QUEUE_ENOTFOUND;
+	}
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "cache lookup");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		artifacts_free(v, n);
+		return rc;
+	}
+	*arts = v;
+	*narts = n;
+	return 0;
+}
+
+int
+queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
+{
+	int64_t p[2] = { max_attempts, util_now_ms() };
+	int rc, n;
+
+	*requeued = *failed = 0;
+	if ((rc = db_begin(q->db)) != 0)
+		return rc;
+	/* A build whose job was canceled stays canceled, whether it was
+	 * running or had been given back to the queue. */
+	if (db_run(q->db, "UPDATE job_targets SET state = 'canceled', "
+	    "finished_at = ?2, error = 'canceled; kilnd stopped while it ran' "
+	    "WHERE state IN ('running', 'queued') AND job_id IN "
+	    "(SELECT id FROM jobs WHERE cancel_requested = 1)", 2, p) < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	n = db_run(q->db, "UPDATE job_targets SET state = 'failed', "
+	    "error = 'interrupted: kilnd stopped during the build ' || attempt "
+	    "|| ' time(s)', finished_at = ?2 "
+	    "WHERE state = 'running' AND attempt >= ?1", 2, p);
+	if (n < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	*failed = n;
+	n = db_run(q->db, "UPDATE job_targets SET state = 'queued', "
+	    "started_at = NULL, heartbeat_at = NULL WHERE state = 'running'",
+	    0, NULL);
+	if (n < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	*requeued = n;
+	/* Every job that was running gets its state derived again. */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = "
+	    "'running' OR (state = 'queued' AND cancel_requested = 1)",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "recover");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	/* Collect first: updating rows under a live SELECT is best avoided. */
+	int64_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	while ((n = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nids == cap) {
+			cap = cap ? cap * 2 : 16;
+			ids = xreallocarray(ids, cap, sizeof *ids);
+		}
+		ids[nids++] = sqlite3_column_int64(st, 0);
+	}
+	if (n != SQLITE_DONE) {
+		db_log(q->db, "recover");
+		rc = QUEUE_ERROR;
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && i < nids; i++)
+		rc = db_update_job_state(q->db, ids[i], p[1]);
+	free(ids);
+out:
+	return db_end(q->db, rc);
+}

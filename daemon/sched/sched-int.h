@@ -1,0 +1,204 @@
+/*
+ * What the pieces of the scheduler share: a claimed target (struct
+ * starget), its job (struct sjob), the job's fetch or deps step (struct
+ * fetch), a log's watchers, the scheduler itself (struct sched), and the
+ * functions one stage calls in another.  Nothing outside daemon/sched/
+ * includes this; the rest of kilnd sees sched.h.
+ *
+ * sched.c    claims, the jobs' lifecycle, drain, shutdown, paths, tasks
+ * fetch.c    the fetch, the job's plan and trust, the deps step
+ * build.c    spawning kiln-worker build, its result, ending a target
+ * publish.c  publication of a build, the build cache
+ * signing.c  SHA256SUMS, its signature and the provenance of a job
+ * sweep.c    the retention sweep, removal of work trees
+ * logs.c     the build logs and their followers
+ */
+#ifndef KILN_SCHED_INT_H
+#define KILN_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "child.h"
+#include "conf.h"
+#include "db/queue.h"
+#include "job.h"
+#include "jobplan.h"
+#include "sbuf.h"
+#include "sched/sched.h"
+#include "store.h"
+#include "target.h"
+
+#define STATUS_MAX 4096
+#define TICK_MS 2000
+
+struct sjob;
+struct recipe_ctx;
+struct recipe_plan;
+
+struct watcher {
+	void (*wake)(void *);
+	void *data;
+	struct starget *t;		/* NULL once the target ended */
+	struct watcher *next;
+};
+
+/* One claimed target: parked until its job is fetched, then building. */
+struct starget {
+	struct child child;
+	struct sched *s;
+	struct sjob *j;
+	struct queue_claim claim;
+	struct target t;
+	char url_name[TARGET_NAME_MAX];
+	bool placeholder;		/* JOB_TARGETS_FROM_REPO */
+	char *toolid;			/* the toolchain's identity, if known */
+	char *root;
+	int log_fd;
+	int marks_fd;			/* offsets of kilnd's lines (logview.h) */
+	size_t log_bytes;
+	bool truncated;
+	struct sbuf status;
+	bool started;			/* worker spawned */
+	bool ended;			/* result recorded, being freed */
+	bool cancel;
+	bool timed_out;			/* the backstop fired */
+	bool busy;			/* a thread-pool task holds it */
+	bool release;			/* give back to the queue (drain) */
+	char *cache_key;		/* hex, when the build may be cached */
+	bool cached;			/* reused an equal build's artifacts */
+	int64_t cached_from;		/* the job that built them */
+	uv_timer_t timer;		/* backstop, then kill grace */
+	bool timer_init;
+	int64_t start_ms;
+	struct watcher *watchers;
+	struct starget *next;		/* in sjob's list */
+};
+
+/* A fetch, or the deps step after it (both run before any build). */
+struct fetch {
+	struct child child;
+	struct sjob *j;
+	bool deps;			/* the deps step: kiln-worker build */
+	char *root;			/* its work root */
+	int64_t start_ms;
+	struct sbuf out, err, status;
+	uv_timer_t timer;
+	bool timed_out;
+	char *refused;			/* why it was not started, or NULL */
+};
+
+enum fetch_state { FETCH_NONE, FETCH_RUNNING, FETCH_DONE };
+
+struct sjob {
+	struct sched *s;
+	struct job *job;		/* repo, ref, recipe, commit, timeout */
+	enum fetch_state fetch;
+	struct fetch *f;
+	int64_t commit_time;
+	char *recipe;			/* resolved recipe JSON */
+	struct jobplan plan;		/* toolchain, version, notes */
+	struct sbuf deps_log;		/* the deps step's output */
+	bool cancel;
+	int64_t idle_since;		/* fetched, nothing running since */
+	/* Bytes its targets stored, against max_job_output_size; shared
+	 * by their publications on the thread pool. */
+	struct store_budget output;
+	struct starget *targets;
+	unsigned ntargets;
+	struct sjob *next;
+};
+
+struct sched {
+	uv_loop_t *loop;
+	struct queue *q;
+	const struct kiln_config *conf;
+	const struct toolchains *toolchains;
+	char *worker;
+	struct sjob *jobs;
+	unsigned running;		/* claimed targets */
+	unsigned fetches;
+	uv_timer_t tick;
+	unsigned ticks;
+	bool stopping;
+	bool paused;
+	struct store *store;
+	const struct sign_key *key;
+	char *builder_id;		/* base_url: SLSA builder.id */
+	unsigned works;			/* thread-pool tasks in flight */
+	struct signing *signing;	/* jobs being signed */
+	uv_timer_t sweep_timer;
+	bool sweeping;
+	bool draining;			/* no new builds; running ones finish */
+	int64_t backoff_until;		/* ms: kiln-worker could not start */
+	uv_timer_t drain_timer;
+	int timers_open;		/* closing: tick, sweep, drain */
+	void (*drained)(void *);
+	void *drained_data;
+	void (*stopped)(void *);
+	void *stopped_data;
+};
+
+/* sched.c: paths under the state directory, jobs, tasks, lifecycle. */
+void repo_key(char out[33], const char *repo);
+const char *trust_word(const struct sjob *j);
+char *state_path(struct sched *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+char *log_path(struct sched *s, int64_t job_id, const char *url_name);
+struct sjob *find_job(struct sched *s, int64_t id);
+void drop_job(struct sjob *j, bool force);
+#define drop_job_if_idle(j) drop_job((j), false)
+void free_target(struct starget *st);
+void queue_task(struct sched *s, uv_work_t *req, uv_work_cb work,
+    uv_after_work_cb after);
+void task_done(struct sched *s);
+void maybe_drained(struct sched *s);
+void maybe_stopped(struct sched *s);
+
+/* fetch.c */
+void start_fetch(struct sjob *j);
+
+/* build.c */
+void worker_unavailable(struct sched *s, const char *why);
+void end_target(struct starget *st, enum target_state state,
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts);
+void on_backstop(uv_timer_t *h);
+void fail_now(struct starget *st, const char *why);
+char **worker_build_argv(struct sched *s, const char *mirror,
+    const char *commit, const char *root, const char *target,
+    unsigned timeout, const char *const *extra,
+    const struct recipe_plan *plan);
+void argv_free(char **argv);
+int spawn_worker_build(struct sched *s, struct child *c, char **opts,
+    child_data_cb on_data, child_done_cb on_done, void *data);
+void recipe_ctx_of(struct recipe_ctx *ctx, const struct sjob *j);
+void log_plan(struct starget *st);
+void record_toolchain(struct starget *st);
+void spawn_build(struct starget *st);
+
+/* publish.c */
+void start_publish(struct starget *st, int code);
+bool open_unbuilt_log(struct starget *st);
+void launch(struct starget *st);
+
+/* signing.c */
+void sign_job(struct sched *s, int64_t job_id);
+
+/* sweep.c */
+void remove_tree(struct sched *s, const char *path);
+void on_sweep(uv_timer_t *h);
+
+/* logs.c */
+void wake_watchers(struct starget *st);
+int log_create(struct starget *st, const char *lp);
+void log_close(struct starget *st);
+void log_write(struct starget *st, const char *buf, size_t n);
+void hide_state_dir(const struct sched *s, char *msg, size_t size);
+void log_line(struct starget *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

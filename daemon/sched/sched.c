@@ -1,0 +1,544 @@
+/*
+ * The scheduler's claim loop and lifecycle (sched.h): it claims queued
+ * targets, up to `workers` at once, highest priority first and among
+ * jobs of that priority the one with the fewest builds running; keeps a
+ * job (struct sjob) while its targets run and a little after; pauses,
+ * cancels, drains and stops.  Also what every stage uses: the paths
+ * under the state directory and the count of thread-pool tasks.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "child.h"
+#include "log.h"
+#include "sbuf.h"
+#include "sched-int.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define KILL_GRACE_MS 1000
+#define IDLE_JOB_MS 10000
+
+/* --- paths -------------------------------------------------------------- */
+
+/*
+ * Mirrors and caches are keyed by a hash of the repository's identity,
+ * not of its URL as written: two spellings of one repository share them,
+ * and no spelling gets a cache of its own to poison.
+ */
+void
+repo_key(char out[33], const char *repo)
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char *id = util_repo_identity(repo);
+
+	crypto_hash_sha256(h, (const unsigned char *)id, strlen(id));
+	sodium_bin2hex(out, 33, h, 16);
+	free(id);
+}
+
+/*
+ * A job's trust class names the caches its builds write (SECURITY.md):
+ * a build of an unprotected ref or of a submission without the admin
+ * scope never writes what a protected (release) build later reads.  A
+ * class not yet known (no fetch) counts as unprotected.
+ */
+const char *
+trust_word(const struct sjob *j)
+{
+	return j->job->trust == TRUST_PROTECTED ? "protected" : "unprotected";
+}
+
+char *
+state_path(struct sched *s, const char *fmt, ...)
+{
+	struct sbuf b = { 0 };
+	char *rest;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&rest, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	sbuf_adds(&b, s->conf->state_dir);
+	sbuf_addc(&b, '/');
+	sbuf_adds(&b, rest);
+	free(rest);
+	return sbuf_steal(&b, NULL);
+}
+
+char *
+log_path(struct sched *s, int64_t job_id, const char *url_name)
+{
+	return state_path(s, "logs/%" PRId64 "/%s.log", job_id, url_name);
+}
+
+/* --- jobs ----------------------------------------------------------------- */
+
+struct sjob *
+find_job(struct sched *s, int64_t id)
+{
+	for (struct sjob *j = s->jobs; j; j = j->next)
+		if (j->job->id == id)
+			return j;
+	return NULL;
+}
+
+void
+drop_job(struct sjob *j, bool force)
+{
+	struct sched *s = j->s;
+
+	if (j->ntargets > 0 || j->fetch == FETCH_RUNNING)
+		return;
+	/* A fetched job is kept a little while: its next queued target
+	 * starts without fetching again.  on_tick drops it later. */
+	if (j->fetch == FETCH_DONE && !j->cancel && !s->stopping &&
+	    !force) {
+		j->idle_since = util_now_ms();
+		return;
+	}
+	for (struct sjob **pp = &s->jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	job_free(j->job);
+	store_budget_destroy(&j->output);
+	free(j->recipe);
+	jobplan_free(&j->plan);
+	sbuf_free(&j->deps_log);
+	free(j);
+}
+
+void
+free_target(struct starget *st)
+{
+	struct sjob *j = st->j;
+	struct sched *s = st->s;
+
+	for (struct starget **pp = &j->targets; *pp; pp = &(*pp)->next) {
+		if (*pp == st) {
+			*pp = st->next;
+			break;
+		}
+	}
+	j->ntargets--;
+	s->running--;
+	if (st->log_fd >= 0)
+		close(st->log_fd);
+	if (st->marks_fd >= 0)
+		close(st->marks_fd);
+	sbuf_free(&st->status);
+	free(st->root);
+	free(st->cache_key);
+	free(st->toolid);
+	free(st);
+	drop_job_if_idle(j);
+}
+
+/* --- work off the loop thread ----------------------------------------------- */
+
+/*
+ * Hashing, copying into the store, signing, removing work trees and the
+ * retention sweep run in libuv's thread pool.  s->works counts them:
+ * the scheduler is not stopped while one is in flight.
+ */
+void
+queue_task(struct sched *s, uv_work_t *req, uv_work_cb work,
+    uv_after_work_cb after)
+{
+	s->works++;
+	uv_queue_work(s->loop, req, work, after);
+}
+
+void
+task_done(struct sched *s)
+{
+	s->works--;
+	maybe_stopped(s);
+}
+
+/* --- scheduling --------------------------------------------------------------- */
+
+/*
+ * What the job's targets already stored: after a restart, or once its
+ * sjob was dropped while idle, its cap is not counted afresh.  Reused
+ * artifacts wrote nothing.
+ */
+static int64_t
+job_output_bytes(const struct job *job)
+{
+	int64_t n = 0;
+
+	for (size_t i = 0; i < job->ntargets; i++) {
+		const struct job_target *t = &job->targets[i];
+		if (t->state != TARGET_SUCCEEDED || t->cached)
+			continue;
+		for (size_t k = 0; k < t->nartifacts; k++)
+			n += t->artifacts[k].size;
+	}
+	return n;
+}
+
+static void
+start_claim(struct sched *s, const struct queue_claim *c)
+{
+	struct sjob *j = find_job(s, c->job_id);
+	struct starget *st;
+	char err[160];
+
+	if (j == NULL) {
+		struct job *job = NULL;
+		if (queue_get(s->q, c->job_id, &job) != 0) {
+			log_error("job %" PRId64 ": claimed but cannot be read",
+			    c->job_id);
+			queue_release(s->q, c->target_id);
+			return;
+		}
+		j = xcalloc(1, sizeof *j);
+		j->s = s;
+		j->job = job;
+		store_budget_init(&j->output, job_output_bytes(job));
+		j->next = s->jobs;
+		s->jobs = j;
+	}
+	st = xcalloc(1, sizeof *st);
+	st->s = s;
+	st->j = j;
+	st->claim = *c;
+	st->log_fd = -1;
+	st->marks_fd = -1;
+	st->next = j->targets;
+	j->targets = st;
+	j->ntargets++;
+	s->running++;
+	if (strcmp(c->target, JOB_TARGETS_FROM_REPO) == 0) {
+		/* Replaced by the targets the repository names, once the
+		 * commit is fetched (fetch_result). */
+		st->placeholder = true;
+		st->started = true;	/* never launched */
+		snprintf(st->t.name, sizeof st->t.name, "%s",
+		    JOB_TARGETS_FROM_REPO);
+		snprintf(st->url_name, sizeof st->url_name, "_");
+		if (j->fetch == FETCH_NONE)
+			start_fetch(j);
+		else if (j->fetch == FETCH_DONE)
+			fail_now(st, "the repository's targets were already "
+			    "planned");
+		return;
+	}
+	if (target_parse(&st->t, c->target, err, sizeof err) != 0) {
+		fail_now(st, err);
+		return;
+	}
+	target_url_name(st->url_name, &st->t);
+	if (j->fetch == FETCH_DONE)
+		launch(st);
+	else if (j->fetch == FETCH_NONE)
+		start_fetch(j);
+}
+
+void
+sched_kick(struct sched *s)
+{
+	struct queue_next next[16];
+	struct queue_claim c;
+	size_t n;
+
+	if (s->backoff_until > util_now_ms())
+		return;		/* on_tick tries again */
+	while (!s->stopping && !s->draining && !s->paused &&
+	    s->running < s->conf->workers) {
+		size_t best = 0;
+		unsigned best_running = ~0U;
+
+		if (queue_next_jobs(s->q, next, ARRAY_SIZE(next), &n) != 0 ||
+		    n == 0)
+			return;
+		/* Among the jobs of the top priority, the one with the
+		 * fewest builds running; the oldest on a tie. */
+		for (size_t i = 0; i < n && next[i].priority ==
+		    next[0].priority; i++) {
+			struct sjob *j = find_job(s, next[i].job_id);
+			unsigned r = j ? j->ntargets : 0;
+			if (r < best_running) {
+				best_running = r;
+				best = i;
+			}
+		}
+		if (queue_claim_job(s->q, next[best].job_id, &c) != 0)
+			return;
+		start_claim(s, &c);
+	}
+}
+
+void
+sched_cancel(struct sched *s, int64_t job_id)
+{
+	struct sjob *j = find_job(s, job_id);
+
+	if (j == NULL)
+		return;
+	j->cancel = true;
+	/* Nothing has started: the fetch is of no use any more. */
+	if (j->f != NULL)
+		child_kill(&j->f->child, SIGKILL);
+	for (struct starget *st = j->targets, *next; st; st = next) {
+		next = st->next;
+		if (st->busy) {
+			/* Its task ends it: a cache check ends it canceled;
+			 * a publication already has the build's result. */
+			st->cancel = true;
+			continue;
+		}
+		if (!st->started) {
+			if (j->fetch != FETCH_RUNNING)
+				end_target(st, TARGET_CANCELED, -1,
+				    "canceled before it started", NULL, 0);
+			continue;
+		}
+		st->cancel = true;
+		log_line(st, "canceled: stopping the build");
+		/* kiln-worker kills the whole tree on SIGTERM; SIGKILL
+		 * after a grace (its pid 1 then dies by PDEATHSIG and the
+		 * kernel kills the rest of the namespace). */
+		child_kill(&st->child, SIGTERM);
+		if (st->timer_init)
+			uv_timer_start(&st->timer, on_backstop, KILL_GRACE_MS, 0);
+	}
+}
+
+void
+sched_set_toolchains(struct sched *s, const struct toolchains *tc)
+{
+	s->toolchains = tc;
+}
+
+unsigned
+sched_running(const struct sched *s)
+{
+	return s->running;
+}
+
+void
+sched_pause(struct sched *s, bool paused)
+{
+	if (s->paused != paused)
+		log_info("builds: %s", paused ? "paused (jobs are still "
+		    "accepted)" : "resumed");
+	s->paused = paused;
+	if (!paused)
+		sched_kick(s);
+}
+
+bool
+sched_paused(const struct sched *s)
+{
+	return s->paused;
+}
+
+static void
+on_tick(uv_timer_t *h)
+{
+	struct sched *s = h->data;
+
+	s->ticks++;
+	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
+		jn = j->next;
+		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING &&
+		    util_now_ms() - j->idle_since > IDLE_JOB_MS)
+			drop_job(j, true);
+	}
+	for (struct sjob *j = s->jobs; j; j = j->next) {
+		for (struct starget *st = j->targets; st; st = st->next) {
+			wake_watchers(st);
+			if (st->started && s->ticks % 15 == 0)
+				queue_heartbeat(s->q, st->claim.target_id);
+		}
+	}
+	/* Work that arrived without a kick (another process, a race). */
+	sched_kick(s);
+}
+
+struct sched *
+sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
+    const char *worker_path, struct store *store, const struct sign_key *key)
+{
+	struct sched *s = xcalloc(1, sizeof *s);
+	uint64_t sweep_ms = (uint64_t)conf->sweep_interval * 1000;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char *work;
+
+	s->loop = loop;
+	s->q = q;
+	s->conf = conf;
+	s->worker = xstrdup(worker_path);
+	s->paused = conf->paused;
+	s->store = store;
+	s->key = key;
+	s->builder_id = conf->base_url ? xstrdup(conf->base_url) :
+	    xasprintf("%s://%s", conf->tls_cert ? "https" : "http",
+	    conf->listen);
+	uv_timer_init(loop, &s->tick);
+	s->tick.data = s;
+	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+	uv_timer_init(loop, &s->sweep_timer);
+	s->sweep_timer.data = s;
+	uv_timer_init(loop, &s->drain_timer);
+	s->drain_timer.data = s;
+	uv_timer_start(&s->sweep_timer, on_sweep,
+	    sweep_ms < 30000 ? sweep_ms : 30000, sweep_ms);
+	/* Nothing runs yet: work trees are what a crash left behind.  Out
+	 * of the way at once (new builds make a new work/), gone later. */
+	work = state_path(s, "work");
+	{
+		char *old = xasprintf("%s.old.%" PRId64, work, util_now_ms());
+		if (rename(work, old) == 0)
+			remove_tree(s, old);
+		free(old);
+	}
+	free(work);
+	/* Jobs that succeeded just before a crash, not yet signed. */
+	if (queue_unsigned_jobs(q, &ids, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			sign_job(s, ids[i]);
+	free(ids);
+	return s;
+}
+
+/* --- drain ---------------------------------------------------------------------- */
+
+void
+maybe_drained(struct sched *s)
+{
+	void (*done)(void *) = s->drained;
+
+	if (!s->draining || done == NULL || s->running > 0 || s->fetches > 0)
+		return;
+	s->drained = NULL;
+	uv_timer_stop(&s->drain_timer);
+	log_info("builds: drained");
+	done(s->drained_data);
+}
+
+static void
+on_drain_timeout(uv_timer_t *h)
+{
+	struct sched *s = h->data;
+	void (*done)(void *) = s->drained;
+
+	if (done == NULL)
+		return;
+	s->drained = NULL;
+	log_warn("builds: drain_timeout (%u s) over with %u build(s) still "
+	    "running; they go back to the queue", s->conf->drain_timeout,
+	    s->running);
+	done(s->drained_data);
+}
+
+void
+sched_drain(struct sched *s, void (*done)(void *), void *data)
+{
+	s->draining = true;
+	s->drained = done;
+	s->drained_data = data;
+	/* Nothing new starts.  A fetch has built nothing yet: stop it (its
+	 * targets go back to the queue). */
+	for (struct sjob *j = s->jobs; j; j = j->next)
+		if (j->f != NULL)
+			child_kill(&j->f->child, SIGKILL);
+	log_info("builds: draining: %u running may finish (drain_timeout %u s)",
+	    s->running, s->conf->drain_timeout);
+	uv_timer_start(&s->drain_timer, on_drain_timeout,
+	    (uint64_t)s->conf->drain_timeout * 1000, 0);
+	maybe_drained(s);
+}
+
+void
+sched_drain_now(struct sched *s)
+{
+	if (s->drained != NULL) {
+		uv_timer_stop(&s->drain_timer);
+		on_drain_timeout(&s->drain_timer);
+	}
+}
+
+/* --- shutdown ------------------------------------------------------------------- */
+
+static void
+on_tick_closed(uv_handle_t *h)
+{
+	struct sched *s = h->data;
+	void (*done)(void *) = s->stopped;
+	void *data = s->stopped_data;
+
+	/* The three timers live in s: free it after the last one closed
+	 * (libuv runs close callbacks in no promised order; found by
+	 * make valgrind-check). */
+	if (--s->timers_open > 0)
+		return;
+	free(s->worker);
+	free(s->builder_id);
+	free(s);
+	if (done)
+		done(data);
+}
+
+void
+maybe_stopped(struct sched *s)
+{
+	if (!s->stopping || s->running > 0 || s->fetches > 0 || s->jobs != NULL ||
+	    s->works > 0 || uv_is_closing((uv_handle_t *)&s->tick))
+		return;
+	uv_timer_stop(&s->tick);
+	s->timers_open = 3;
+	uv_close((uv_handle_t *)&s->sweep_timer, on_tick_closed);
+	uv_close((uv_handle_t *)&s->drain_timer, on_tick_closed);
+	uv_close((uv_handle_t *)&s->tick, on_tick_closed);
+}
+
+void
+sched_shutdown(struct sched *s, void (*done)(void *), void *data)
+{
+	s->stopping = true;
+	s->stopped = done;
+	s->stopped_data = data;
+	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
+		jn = j->next;
+		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING) {
+			drop_job(j, true);
+			continue;
+		}
+		if (j->f != NULL)
+			child_kill(&j->f->child, SIGKILL);
+		for (struct starget *st = j->targets, *next; st; st = next) {
+			next = st->next;
+			if (st->busy)
+				continue;	/* its task ends it */
+			if (st->started) {
+				/* As for cancel: SIGTERM lets kiln-worker kill
+				 * the tree and remove its cgroups; SIGKILL
+				 * after the grace. */
+				st->cancel = true;
+				child_kill(&st->child, SIGTERM);
+				if (st->timer_init)
+					uv_timer_start(&st->timer, on_backstop,
+					    KILL_GRACE_MS, 0);
+			} else if (j->fetch != FETCH_RUNNING)
+				end_target(st, TARGET_FAILED, -1, NULL, NULL, 0);
+		}
+	}
+	maybe_stopped(s);
+}

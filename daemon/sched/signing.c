@@ -1,0 +1,131 @@
+/*
+ * Signing a job whose targets all succeeded: SHA256SUMS, its minisign
+ * signature and the DSSE-wrapped provenance are made and stored on the
+ * thread pool; the job records their digests on the loop thread.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attest.h"
+#include "log.h"
+#include "metrics.h"
+#include "sched-int.h"
+#include "sign.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* --- signing ------------------------------------------------------------------ */
+
+struct signing {
+	uv_work_t req;
+	struct sched *s;
+	struct job *job;
+	char sums[STORE_HEX_LEN + 1], sig[STORE_HEX_LEN + 1];
+	char prov[STORE_HEX_LEN + 1];
+	int rc;
+	char why[256];
+	struct signing *next;
+};
+
+/*
+ * SHA256SUMS, its minisign signature and the DSSE-wrapped provenance,
+ * each stored as a blob; the job records the three digests at once.
+ */
+static void
+sign_work(uv_work_t *req)
+{
+	struct signing *g = req->data;
+	struct sched *s = g->s;
+	char *sums, *tc = NULL, *sig = NULL, *stmt = NULL, *env = NULL;
+	size_t len;
+
+	g->rc = -1;
+	if ((sums = attest_sums(g->job, &len)) == NULL) {
+		snprintf(g->why, sizeof g->why, "an artifact has no digest");
+		return;
+	}
+	tc = attest_trusted_comment(g->job, util_now_ms());
+	sig = sign_minisig(s->key, sums, len, tc);
+	stmt = attest_statement(g->job, s->builder_id);
+	if (stmt == NULL)
+		snprintf(g->why, sizeof g->why, "cannot build the provenance");
+	else
+		env = attest_envelope(s->key, stmt, strlen(stmt));
+	if (env != NULL &&
+	    store_put_buf(s->store, sums, len, g->sums, g->why,
+	    sizeof g->why) == 0 &&
+	    store_put_buf(s->store, sig, strlen(sig), g->sig, g->why,
+	    sizeof g->why) == 0 &&
+	    store_put_buf(s->store, env, strlen(env), g->prov, g->why,
+	    sizeof g->why) == 0)
+		g->rc = 0;
+	free(sums);
+	free(tc);
+	free(sig);
+	free(stmt);
+	free(env);
+}
+
+static void
+sign_after(uv_work_t *req, int status)
+{
+	struct signing *g = req->data;
+	struct sched *s = g->s;
+	int rc;
+
+	(void)status;
+	for (struct signing **pp = &s->signing; *pp; pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	}
+	metrics_sign(g->rc == 0);
+	if (g->rc != 0)
+		log_error("job %" PRId64 ": cannot sign: %s (kilnd tries again "
+		    "at its next start)", g->job->id, g->why);
+	else if ((rc = queue_set_signed(s->q, g->job->id, g->sums, g->sig,
+	    g->prov)) == 0)
+		log_info("job %" PRId64 ": signed SHA256SUMS %.12s, "
+		    "provenance %.12s", g->job->id, g->sums, g->prov);
+	else if (rc == QUEUE_ENOTFOUND)
+		log_info("job %" PRId64 ": expired before it was signed",
+		    g->job->id);
+	else
+		log_error("job %" PRId64 ": cannot record its signature",
+		    g->job->id);
+	job_free(g->job);
+	free(g);
+	task_done(s);
+}
+
+void
+sign_job(struct sched *s, int64_t job_id)
+{
+	struct signing *g;
+	struct job *job = NULL;
+
+	for (g = s->signing; g; g = g->next)
+		if (g->job->id == job_id)
+			return;
+	if (queue_get(s->q, job_id, &job) != 0) {
+		log_error("job %" PRId64 ": cannot be read for signing", job_id);
+		return;
+	}
+	if (job->state != JOB_SUCCEEDED || job->sums_sha256 != NULL ||
+	    job->expired_at != 0) {
+		job_free(job);
+		return;
+	}
+	g = xcalloc(1, sizeof *g);
+	g->req.data = g;
+	g->s = s;
+	g->job = job;
+	g->next = s->signing;
+	s->signing = g;
+	queue_task(s, &g->req, sign_work, sign_after);
+}
