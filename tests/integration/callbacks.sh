@@ -327,8 +327,11 @@ expect_json '.notify.error | test("no answer within notify_deadline \\(2 s\\); c
 expect_json .notify.state pending "and its callback is tried again"
 [ "$(received /slow/1)" -ge 2 ] && ok "the slow receiver saw the retry ($(received /slow/1) requests)" ||
 	fail "slow receiver requests: $(received /slow/1)"
+# The receiver keeps the last request's header: a third attempt may have
+# come since the second was recorded, so any retry's number will do.
 d=$(record /slow/1 delivery)
-[ "$d" = "${SLOW[0]}.1" ] && ok "X-Kiln-Delivery numbers the attempt ($d)" || fail "delivery id '$d'"
+[[ "$d" =~ ^${SLOW[0]}\.[1-9][0-9]*$ ]] && ok "X-Kiln-Delivery numbers the attempt ($d)" ||
+	fail "delivery id '$d'"
 grep -q -e "$FARM_KEY" -e "$SIGNED_KEY" "$KLOG" && fail "a notify_secret is in kilnd's log" ||
 	ok "no notify_secret in kilnd's log"
 stop_kilnd

@@ -117,15 +117,30 @@ pack_objects() {
 
 # The same repository over git:// (git daemon), where libgit2 negotiates:
 # its local transport (paths, file://) always sends every object.
-GPORT=$((20000 + RANDOM % 20000))
-# git-daemon itself, not the git wrapper: $! must be what serves.
-"$(git --exec-path)/git-daemon" --base-path="$T" --export-all --reuseaddr \
-	--listen=127.0.0.1 --port="$GPORT" "$T" >/dev/null 2>&1 &
-BGPIDS+=($!)
-for _ in $(seq 50); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null && break
-	sleep 0.1
+# A random port may be taken (another test, another user of the machine):
+# a daemon that exits is started again on another one, and one that never
+# answers stops the suite here rather than fail every git:// check later.
+GREADY=
+for _ in 1 2 3 4 5; do
+	GPORT=$((20000 + RANDOM % 20000))
+	# git-daemon itself, not the git wrapper: $! must be what serves.
+	"$(git --exec-path)/git-daemon" --base-path="$T" --export-all \
+		--reuseaddr --listen=127.0.0.1 --port="$GPORT" "$T" \
+		>/dev/null 2>&1 &
+	GPID=$!
+	BGPIDS+=($GPID)
+	for _ in $(seq 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$GPORT") 2>/dev/null; then
+			GREADY=1
+			break
+		fi
+		kill -0 "$GPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$GREADY" ] && break
+	kill "$GPID" 2>/dev/null
 done
+[ -n "$GREADY" ] || { echo "git daemon did not start" >&2; exit 1; }
 GURL=git://127.0.0.1:$GPORT/repo
 GMIRROR=$T/mirrors/repo-git.git
 
