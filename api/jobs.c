@@ -494,42 +494,73 @@ may_change(struct api_req *req, int64_t id, const char *what,
 	return false;
 }
 
+/* A cancel or a priority change on its way to the queue's writer. */
+struct change {
+	struct api_req *req;
+	int64_t id;
+	size_t running;			/* cancel: targets still running */
+	int priority;			/* patch */
+	enum job_state was;		/* patch: the job's state before */
+};
+
+/* The job as it is now, or an answer saying why not. */
+static void
+reply_changed(struct api_req *req, int rc, int64_t id)
+{
+	struct job *job = NULL;
+
+	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0)
+		reply_queue_error(req, rc, id);
+	else
+		reply_job(req, job);
+	job_free(job);
+}
+
+static void
+canceled(void *data, int rc)
+{
+	struct change *c = data;
+	struct api_req *req = c->req;
+	struct job *job = NULL;
+
+	if (rc == QUEUE_ECONFLICT) {
+		if (queue_get(req->env->queue, c->id, &job) == 0) {
+			api_reply_problem(req, 409, "job %lld already %s; only "
+			    "queued or running jobs can be canceled",
+			    (long long)c->id, job_state_name(job->state));
+			job_free(job);
+		} else
+			api_reply_problem(req, 409, "job %lld already ended",
+			    (long long)c->id);
+	} else {
+		if (rc == 0) {
+			log_info("job %lld: canceled (%zu targets still "
+			    "running)", (long long)c->id, c->running);
+			/* Running builds are stopped; they end canceled. */
+			if (c->running > 0 && req->env->cancel != NULL)
+				req->env->cancel(req->env->build_ctx, c->id);
+		}
+		reply_changed(req, rc, c->id);
+	}
+	free(c);
+	req->complete(req);
+}
+
 static enum api_result
 cancel_job(struct api_req *req)
 {
 	struct job *job = NULL;
-	size_t running = 0;
+	struct change *c;
 	int64_t id;
-	int rc;
 
 	if (path_id(req, &id) != 0 || !may_change(req, id, "cancel", &job))
 		return API_DONE;
 	job_free(job);
-	job = NULL;
-	rc = queue_cancel(req->env->queue, id, &running);
-	if (rc == QUEUE_ECONFLICT) {
-		if (queue_get(req->env->queue, id, &job) == 0) {
-			api_reply_problem(req, 409, "job %lld already %s; only "
-			    "queued or running jobs can be canceled",
-			    (long long)id, job_state_name(job->state));
-			job_free(job);
-		} else
-			api_reply_problem(req, 409, "job %lld already ended",
-			    (long long)id);
-		return API_DONE;
-	}
-	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0) {
-		reply_queue_error(req, rc, id);
-		return API_DONE;
-	}
-	log_info("job %lld: canceled (%zu targets still running)",
-	    (long long)id, running);
-	/* Running builds are stopped; they end as canceled. */
-	if (running > 0 && req->env->cancel != NULL)
-		req->env->cancel(req->env->build_ctx, id);
-	reply_job(req, job);
-	job_free(job);
-	return API_DONE;
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->id = id;
+	queue_cancel(req->env->queue, id, &c->running, canceled, c);
+	return API_PENDING;
 }
 
 /* The body of PATCH /v1/jobs/{id}: {"priority": N}.  0 or -1 with
@@ -583,14 +614,36 @@ out:
  * new priority; running ones go on.  The same rules as a submission:
  * the submitter's own job, max_priority for tokens below admin.
  */
+static void
+reprioritised(void *data, int rc)
+{
+	struct change *c = data;
+	struct api_req *req = c->req;
+
+	if (rc == QUEUE_ECONFLICT)
+		api_reply_problem(req, 409, "job %lld is %s; only queued or "
+		    "running jobs (not being canceled) can be reprioritised",
+		    (long long)c->id, job_state_terminal(c->was) ?
+		    job_state_name(c->was) : "being canceled");
+	else {
+		if (rc == 0)
+			log_info("job %lld: priority %d", (long long)c->id,
+			    c->priority);
+		reply_changed(req, rc, c->id);
+	}
+	free(c);
+	req->complete(req);
+}
+
 static enum api_result
 patch_job(struct api_req *req)
 {
 	struct job *job = NULL;
+	struct change *c;
 	char detail[256];
 	unsigned status;
 	int64_t id;
-	int priority, rc;
+	int priority;
 
 	if (path_id(req, &id) != 0)
 		return API_DONE;
@@ -607,27 +660,18 @@ patch_job(struct api_req *req)
 	}
 	if (!may_change(req, id, "reprioritise", &job))
 		return API_DONE;
-	if (!priority_allowed(req, priority))
-		goto out;
-	rc = queue_set_priority(req->env->queue, id, priority);
-	if (rc == QUEUE_ECONFLICT) {
-		api_reply_problem(req, 409, "job %lld is %s; only queued or "
-		    "running jobs (not being canceled) can be reprioritised",
-		    (long long)id, job_state_terminal(job->state) ?
-		    job_state_name(job->state) : "being canceled");
-		goto out;
+	if (!priority_allowed(req, priority)) {
+		job_free(job);
+		return API_DONE;
 	}
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->id = id;
+	c->priority = priority;
+	c->was = job->state;
 	job_free(job);
-	job = NULL;
-	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0) {
-		reply_queue_error(req, rc, id);
-		goto out;
-	}
-	log_info("job %lld: priority %d", (long long)id, priority);
-	reply_job(req, job);
-out:
-	job_free(job);
-	return API_DONE;
+	queue_set_priority(req->env->queue, id, priority, reprioritised, c);
+	return API_PENDING;
 }
 
 const struct api_route api_jobs_routes[] = {

@@ -116,6 +116,9 @@ close_rest(struct kilnd *k)
 	uv_close((uv_handle_t *)&k->sigterm, on_closed_handle);
 	uv_close((uv_handle_t *)&k->sigint, on_closed_handle);
 	uv_close((uv_handle_t *)&k->grace, on_closed_handle);
+	/* Last: what the parts above wrote on their way out is committed
+	 * before the writer's thread ends and the loop can stop. */
+	queue_stop(k->queue, NULL, NULL);
 }
 
 static void
@@ -794,11 +797,12 @@ main(int argc, char **argv)
 	log_toolchains(k.toolchains);
 
 	/*
-	 * libuv's thread pool (4 threads by default) runs the group commit,
-	 * publications (hashing up to max_artifact_size per target), signing
-	 * and the retention sweep.  One thread per build slot plus room for
-	 * the rest, so that publications never hold up a commit; set before
-	 * the pool starts, unless the operator chose a size.
+	 * libuv's thread pool (4 threads by default) runs publications
+	 * (hashing up to max_artifact_size per target), signing and the
+	 * retention sweep's reading; database writes have their own thread
+	 * (the queue's writer).  One thread per build slot plus room for the
+	 * rest, so that publications never hold up signing; set before the
+	 * pool starts, unless the operator chose a size.
 	 */
 	if (getenv("UV_THREADPOOL_SIZE") == NULL) {
 		char n[16];
@@ -807,6 +811,11 @@ main(int argc, char **argv)
 		setenv("UV_THREADPOOL_SIZE", n, 1);
 	}
 	uv_loop_init(&k.loop);
+	if (queue_start(k.queue, &k.loop) != 0) {
+		log_error("cannot start the database writer");
+		uv_loop_close(&k.loop);
+		goto out_queue;
+	}
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
 	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,
 	    &k.key);

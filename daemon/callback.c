@@ -33,7 +33,7 @@
 /*
  * One attempt.  It holds its slot until nothing of it is outstanding
  * (the lookup, the curl child) and its deadline timer is closed; the
- * timer's close callback frees it.
+ * timer's close callback frees it, once its outcome is written.
  */
 struct send {
 	struct callbacks *cb;
@@ -51,7 +51,9 @@ struct send {
 	uv_getaddrinfo_t gai;
 	struct child child;
 	bool resolving, running;	/* outstanding */
-	bool settled;			/* result recorded, timer closing */
+	bool settled;			/* result known, timer closing */
+	bool recording;			/* its outcome being written */
+	bool closed;			/* the timer is closed */
 	bool timed_out;
 	bool delivered;
 	bool refused;			/* the destination: no retries */
@@ -97,10 +99,11 @@ callback_key(const struct kiln_config *c, const char *project,
 
 static void maybe_closed(struct callbacks *cb);
 
+/* Let go of the slot once the timer is closed and the outcome stored:
+ * until then the job counts as in flight, so no tick sends it again. */
 static void
-on_send_closed(uv_handle_t *h)
+send_free(struct send *s)
 {
-	struct send *s = h->data;
 	struct callbacks *cb = s->cb;
 
 	for (struct send **pp = &cb->inflight; *pp; pp = &(*pp)->next)
@@ -117,6 +120,29 @@ on_send_closed(uv_handle_t *h)
 	maybe_closed(cb);
 }
 
+static void
+on_send_closed(uv_handle_t *h)
+{
+	struct send *s = h->data;
+
+	s->closed = true;
+	if (!s->recording)
+		send_free(s);
+}
+
+static void
+recorded(void *data, int rc)
+{
+	struct send *s = data;
+
+	if (rc != 0)
+		log_error("job %" PRId64 ": cannot record the callback's "
+		    "outcome; it is tried again", s->job_id);
+	s->recording = false;
+	if (s->closed)
+		send_free(s);
+}
+
 /* The outcome into the jobs table and the log. */
 static void
 record(struct send *s)
@@ -126,15 +152,19 @@ record(struct send *s)
 	int64_t now = util_now_ms(), delay;
 
 	if (s->delivered) {
-		queue_notify_result(cb->q, s->job_id, "delivered", NULL, 0);
+		s->recording = true;
+		queue_notify_result(cb->q, s->job_id, "delivered", NULL, 0,
+		    recorded, s);
 		metrics_callback("delivered");
 		log_info("job %" PRId64 ": callback delivered to %s (HTTP %lld)",
 		    s->job_id, s->u.host, s->http_code);
 		return;
 	}
 	utf8_fix(s->why, sizeof s->why);
+	s->recording = true;
 	if (s->refused) {
-		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0);
+		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0,
+		    recorded, s);
 		metrics_callback("given_up");
 		log_warn("job %" PRId64 ": callback refused: %s; not retried",
 		    s->job_id, s->why);
@@ -146,14 +176,15 @@ record(struct send *s)
 	if (delay > 300000)
 		delay = 300000;
 	if (now + delay > s->finished_at + (int64_t)conf->notify_timeout * 1000) {
-		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0);
+		queue_notify_result(cb->q, s->job_id, "failed", s->why, 0,
+		    recorded, s);
 		metrics_callback("given_up");
 		log_warn("job %" PRId64 ": callback to %s failed after %d "
 		    "attempt(s): %s; giving up (notify_timeout)", s->job_id,
 		    s->u.host, s->attempts + 1, s->why);
 	} else {
 		queue_notify_result(cb->q, s->job_id, "pending", s->why,
-		    now + delay);
+		    now + delay, recorded, s);
 		metrics_callback("failed_attempt");
 		log_info("job %" PRId64 ": callback attempt %d to %s failed: "
 		    "%s; again in %lld s", s->job_id, s->attempts + 1,

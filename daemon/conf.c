@@ -47,6 +47,7 @@ static const struct key keys[] = {
 	{ "max_priority", K_UINT, OFF(max_priority), 0, JOB_PRIORITY_MAX },
 	{ "shutdown_timeout", K_UINT, OFF(shutdown_timeout), 0, 3600 },
 	{ "max_attempts", K_UINT, OFF(max_attempts), 1, 100 },
+	{ "target_lease", K_UINT, OFF(target_lease), 4, 86400 },
 	{ "paused", K_BOOL, OFF(paused), 0, 0 },
 	{ "worker_path", K_STRING, OFF(worker_path), 0, 0 },
 	{ "build_timeout", K_UINT, OFF(build_timeout), 1, 7 * 86400 },
@@ -113,6 +114,7 @@ conf_defaults(struct kiln_config *c)
 	c->max_priority = 0;		/* tokens below admin: normal or lower */
 	c->shutdown_timeout = 10;
 	c->max_attempts = 3;
+	c->target_lease = 120;
 	c->worker_path = NULL;
 	c->build_timeout = 30 * 60;
 	c->fetch_timeout = 10 * 60;

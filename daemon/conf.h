@@ -41,6 +41,9 @@ struct kiln_config {
 	unsigned max_priority;
 	unsigned shutdown_timeout;	/* grace for in-flight requests, s */
 	unsigned max_attempts;		/* runs of a target across crashes */
+	/* Seconds a running target's heartbeat stays good: older, and no
+	 * build of this kilnd holds it, it is claimed back. */
+	unsigned target_lease;
 	unsigned drain_timeout;		/* s running builds may finish on SIGTERM */
 	bool access_log;		/* a log line per HTTP request */
 	unsigned ntokens;		/* API tokens ([tokens]) */

@@ -19,7 +19,6 @@ struct submitter {
 	struct queue *q;
 	uv_check_t check;
 	uv_idle_t idle;		/* keeps poll from blocking before check */
-	uv_work_t work;
 	int busy;		/* a batch is being committed */
 	int closing, stopped;
 	int handles_open;
@@ -28,7 +27,6 @@ struct submitter {
 	struct pending *batch;		/* being committed */
 	size_t nbatch, capbatch;
 	struct job **jobs;		/* the batch's jobs, for queue_submit */
-	int batch_rc;
 	/*
 	 * An upper bound of the queued targets: counted exactly at start
 	 * and when it reaches max_queued, increased by each commit.  Targets
@@ -44,14 +42,6 @@ struct submitter {
 	void (*committed)(void *);
 	void *committed_data;
 };
-
-static void
-commit_batch(uv_work_t *w)
-{
-	struct submitter *s = container_of(w, struct submitter, work);
-
-	s->batch_rc = queue_submit(s->q, s->jobs, s->nbatch);
-}
 
 static void start_batch(struct submitter *s);
 
@@ -90,11 +80,10 @@ maybe_close(struct submitter *s)
 }
 
 static void
-batch_done(uv_work_t *w, int status)
+batch_done(void *data, int rc)
 {
-	struct submitter *s = container_of(w, struct submitter, work);
+	struct submitter *s = data;
 	size_t n = s->nbatch;
-	int rc = status == 0 ? s->batch_rc : QUEUE_ERROR;
 	int64_t targets = 0;
 
 	s->busy = 0;
@@ -137,11 +126,7 @@ start_batch(struct submitter *s)
 	for (size_t i = 0; i < s->nbatch; i++)
 		s->jobs[i] = s->batch[i].job;
 	s->busy = 1;
-	if (uv_queue_work(s->loop, &s->work, commit_batch, batch_done) != 0) {
-		/* Cannot happen with a valid loop; fail the batch cleanly. */
-		s->batch_rc = QUEUE_ERROR;
-		batch_done(&s->work, 0);
-	}
+	queue_submit(s->q, s->jobs, s->nbatch, batch_done, s);
 }
 
 static void

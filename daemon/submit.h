@@ -1,8 +1,9 @@
 /*
  * Group commit of job submissions.  Submissions that arrive while the
  * loop handles one batch of events are queued in memory; at the end of
- * that loop iteration (uv_check) they are written in ONE transaction on
- * the thread pool, so the loop keeps serving while SQLite fsyncs.  While a
+ * that loop iteration (uv_check) they go to the queue's writer as ONE
+ * write (queue_submit), so the loop keeps serving while SQLite fsyncs, and
+ * max_queued is enforced here, before anything is written.  While a
  * commit is in flight the next batch gathers.  Each submitter's callback
  * runs on the loop thread only after its transaction committed: nothing is
  * acknowledged before it is durable.

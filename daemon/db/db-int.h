@@ -1,23 +1,39 @@
 /*
  * Inside daemon/db/: the queue's definition and the helpers its files
- * share (bodies in db.c).  Nothing outside daemon/db/ includes this; the
- * rest of kilnd sees only queue.h.
+ * share (bodies in db.c).  Nothing outside daemon/db/ includes this
+ * (but tests/unit/test_queue_sqlite.c); the rest of kilnd sees only queue.h.
  */
 #ifndef KILN_DB_INT_H
 #define KILN_DB_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
 #include "queue.h"
 
+struct writer;
+
 struct queue {
-	sqlite3 *db;		/* loop thread */
-	sqlite3 *sub;		/* group-commit thread */
-	sqlite3 *bg;		/* retention sweep (one thread at a time) */
+	sqlite3 *db;		/* loop thread: reads only */
+	sqlite3 *wr;		/* the writer thread's: every write */
+	sqlite3 *bg;		/* retention's selection (one pool thread) */
 	char *path;
-	sqlite3_stmt *ins_job;	/* on sub */
+	struct writer *writer;	/* set by queue_start() */
+	/* On wr's thread: inside the writer's transaction, so that
+	 * db_begin/db_end leave it to the writer. */
+	bool batching;
+	/* Jobs and targets by state (counts.c): `counts` is read by any
+	 * thread; `pending` is what the writer's open transaction changed. */
+	struct state_counts {
+		int64_t jobs[JOB_STATE_COUNT];
+		int64_t targets[TARGET_STATE_COUNT];
+	} counts, pending;
+	void (*stopped)(void *);	/* queue_stop()'s */
+	void *stopped_data;
+	sqlite3_stmt *ins_job;	/* on wr */
 	sqlite3_stmt *ins_target;
 	sqlite3_stmt *ins_delivery;
 	sqlite3_stmt *ins_push;
@@ -26,7 +42,6 @@ struct queue {
 	sqlite3_stmt *list_all;
 	sqlite3_stmt *list_state;
 	sqlite3_stmt *get_artifacts;
-	uint64_t submit_commits;	/* written by the submitting thread */
 };
 
 /*
@@ -58,12 +73,16 @@ int db_exec(sqlite3 *db, const char *sql);
 int db_run(sqlite3 *db, const char *sql, int nparams, const int64_t *params);
 
 /*
- * A write transaction: db_begin() takes the write lock at once
- * (BEGIN IMMEDIATE); db_end() commits when rc is 0, rolls back otherwise,
- * and returns rc (QUEUE_ERROR when the commit itself failed).
+ * A write transaction on q->wr.  Inside the writer's batch (q->batching)
+ * both leave it to the writer: the operation runs in a savepoint of the
+ * writer's transaction, which rolls it back alone when it fails.  Outside
+ * (queue_recover() before queue_start(), and nothing else): db_begin()
+ * takes the write lock at once (BEGIN IMMEDIATE); db_end() commits when
+ * rc is 0, rolls back otherwise, and returns rc (QUEUE_ERROR when the
+ * commit itself failed).
  */
-int db_begin(sqlite3 *db);
-int db_end(sqlite3 *db, int rc);
+int db_begin(struct queue *q);
+int db_end(struct queue *q, int rc);
 
 /* Bind `s`, or NULL when it is NULL (the string must outlive the step). */
 void db_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
@@ -76,7 +95,58 @@ char *db_col_strdup(sqlite3_stmt *st, int i);
  * state asks for it.
  */
 int db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now);
+/* A job that ended with a callback URL: its callback is due at `now`
+ * (a job failed at its fetch, or one whose targets all ended). */
+int db_notify_due(sqlite3 *db, int64_t job_id, int64_t now);
 /* A job's state: 0, QUEUE_ENOTFOUND or QUEUE_ERROR. */
 int db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out);
+
+/*
+ * The scheduler's reads of the queue's order (targets.c): the next
+ * queued target, a job's next queued target (?1 = the job), the first
+ * jobs (? = how many).  tests/unit/test_queue_sqlite.c checks that each
+ * plan is an index walk that stops at its LIMIT.
+ */
+extern const char db_sql_claim[];
+extern const char db_sql_claim_job[];
+extern const char db_sql_next_jobs[];
+
+/* counts.c: count at open and set the triggers up (on wr); apply what
+ * a committed transaction changed; drop what a rolled back one did. */
+int db_counts_init(struct queue *q);
+void db_counts_commit(struct queue *q);
+#define db_counts_drop(q) memset(&(q)->pending, 0, sizeof (q)->pending)
+
+/*
+ * The write operations, run on the writer thread (async.c wraps each in
+ * the queue.h call of the same name); their contracts are queue.h's.
+ */
+int db_submit(struct queue *q, struct job *const *jobs, size_t n);
+int db_cancel(struct queue *q, int64_t id, size_t *nrunning);
+int db_set_priority(struct queue *q, int64_t id, int priority);
+int db_claim(struct queue *q, struct queue_claim *out);
+int db_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
+int db_release(struct queue *q, int64_t target_id);
+int db_heartbeat(struct queue *q, int64_t target_id);
+int db_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust);
+int db_set_toolchain(struct queue *q, int64_t target_id,
+    const char *toolchain);
+int db_expand_targets(struct queue *q, int64_t job_id,
+    int64_t placeholder_id, char *const *targets, size_t n);
+int db_finish(struct queue *q, int64_t target_id, enum target_state state,
+    int exit_status, const char *error, const struct artifact *arts,
+    size_t narts);
+int db_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state);
+int db_set_signed(struct queue *q, int64_t job_id, const char *sums,
+    const char *sig, const char *prov);
+int db_fail_job(struct queue *q, int64_t job_id, const char *error);
+int db_notify_result(struct queue *q, int64_t job_id, const char *state,
+    const char *error, int64_t next_at);
+int db_expire_jobs(struct queue *q, const int64_t *ids, size_t n,
+    int64_t now);
+int db_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts, int64_t now);
 
 #endif

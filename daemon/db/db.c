@@ -5,11 +5,10 @@
  * rule that derives a job's state from its targets'.
  *
  * SQLite with WAL, synchronous=FULL, foreign keys and a busy timeout.
- * Three connections: `sub` belongs to the group-commit thread and only
- * inserts; `db` belongs to the loop thread; `bg` to the retention sweep.
- * WAL lets the loop read while a commit is being fsynced; a loop-thread
- * write that meets a commit in progress waits for it (busy timeout), which
- * is rare (cancel, claim).
+ * Three connections: `wr` belongs to the writer thread (writer.c) and
+ * makes every write; `db` belongs to the loop thread and only reads;
+ * `bg` reads for retention on a pool thread.  WAL lets both readers go on
+ * while the writer commits and fsyncs: the loop never waits for a lock.
  */
 #include "config.h"
 
@@ -139,6 +138,10 @@ migrate(sqlite3 *db, const char *path, char *err, size_t errsize)
 		goto out;
 	}
 	version = sqlite3_column_int(st, 0);
+	/* A statement not yet done keeps its read open, and a DROP in a
+	 * migration would fail with "database table is locked". */
+	sqlite3_finalize(st);
+	st = NULL;
 	if (version > latest) {
 		snprintf(err, errsize,
 		    "database %s has schema version %d, newer than this kilnd "
@@ -180,19 +183,19 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	q->path = xstrdup(path);
 	if (open_conn(&q->db, path, err, errsize) != 0 ||
 	    migrate(q->db, path, err, errsize) != 0 ||
-	    open_conn(&q->sub, path, err, errsize) != 0 ||
+	    open_conn(&q->wr, path, err, errsize) != 0 ||
 	    open_conn(&q->bg, path, err, errsize) != 0)
 		goto fail;
-	if (prepare(q->sub, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
+	if (prepare(q->wr, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
 	    "priority, state, created_at, timeout, cache, \"commit\", project, "
 	    "network, notify_url, trust, submitted_by) "
 	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
-	    prepare(q->sub, &q->ins_delivery, "INSERT OR IGNORE INTO "
+	    prepare(q->wr, &q->ins_delivery, "INSERT OR IGNORE INTO "
 	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
-	    prepare(q->sub, &q->ins_push, "INSERT OR IGNORE INTO pushes "
+	    prepare(q->wr, &q->ins_push, "INSERT OR IGNORE INTO pushes "
 	    "(project, ref, pushed_commit, job_id, created_at) "
 	    "VALUES (?, ?, ?, ?, ?)") ||
-	    prepare(q->sub, &q->ins_target, "INSERT INTO job_targets (job_id, "
+	    prepare(q->wr, &q->ins_target, "INSERT INTO job_targets (job_id, "
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
 	    " FROM jobs j LEFT JOIN job_targets t ON t.job_id = j.id "
@@ -208,6 +211,10 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    "ON a.target_id = t.id WHERE t.job_id = ? ORDER BY a.target_id, "
 	    "a.name")) {
 		snprintf(err, errsize, "cannot prepare statements on %s", path);
+		goto fail;
+	}
+	if (db_counts_init(q) != 0) {
+		snprintf(err, errsize, "cannot count the jobs of %s", path);
 		goto fail;
 	}
 	*out = q;
@@ -234,8 +241,8 @@ queue_close(struct queue *q)
 	if (q->bg && sqlite3_close(q->bg) != SQLITE_OK)
 		db_log(q->bg, "close");
 	/* The last connection to close checkpoints the WAL into the file. */
-	if (q->sub && sqlite3_close(q->sub) != SQLITE_OK)
-		db_log(q->sub, "close");
+	if (q->wr && sqlite3_close(q->wr) != SQLITE_OK)
+		db_log(q->wr, "close");
 	if (q->db && sqlite3_close(q->db) != SQLITE_OK)
 		db_log(q->db, "close");
 	free(q->path);
@@ -317,7 +324,14 @@ db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
 	    "state = 'succeeded' AND sums_sha256 IS NULL AND sign_pending = 0",
 	    1, p) < 0)
 		return QUEUE_ERROR;
-	/* A job that ended with a callback URL: its callback is due. */
+	return db_notify_due(db, job_id, now);
+}
+
+int
+db_notify_due(sqlite3 *db, int64_t job_id, int64_t now)
+{
+	int64_t p[2] = { job_id, now };
+
 	return db_run(db, "UPDATE jobs SET notify_state = 'pending', "
 	    "notify_next_at = ?2 WHERE id = ?1 AND notify_url IS NOT NULL "
 	    "AND notify_state IS NULL AND state IN ('succeeded', 'failed', "
@@ -349,17 +363,25 @@ db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out)
 }
 
 int
-db_begin(sqlite3 *db)
+db_begin(struct queue *q)
 {
-	return db_exec(db, "BEGIN IMMEDIATE");
+	if (q->batching)
+		return 0;
+	db_counts_drop(q);
+	return db_exec(q->wr, "BEGIN IMMEDIATE");
 }
 
 int
-db_end(sqlite3 *db, int rc)
+db_end(struct queue *q, int rc)
 {
-	if (rc == 0 && db_exec(db, "COMMIT") == 0)
+	if (q->batching)
+		return rc;
+	if (rc == 0 && db_exec(q->wr, "COMMIT") == 0) {
+		db_counts_commit(q);
 		return 0;
-	if (!sqlite3_get_autocommit(db))
-		db_exec(db, "ROLLBACK");
+	}
+	if (!sqlite3_get_autocommit(q->wr))
+		db_exec(q->wr, "ROLLBACK");
+	db_counts_drop(q);
 	return rc != 0 ? rc : QUEUE_ERROR;
 }

@@ -107,13 +107,13 @@ queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
 }
 
 int
-queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+db_notify_result(struct queue *q, int64_t job_id, const char *state,
     const char *error, int64_t next_at)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET notify_state = ?2, "
+	if (sqlite3_prepare_v2(q->wr, "UPDATE jobs SET notify_state = ?2, "
 	    "notify_error = ?3, notify_next_at = ?4, notify_attempts = "
 	    "notify_attempts + 1 WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, job_id);
@@ -127,7 +127,7 @@ queue_notify_result(struct queue *q, int64_t job_id, const char *state,
 			rc = 0;
 	}
 	if (rc != 0)
-		db_log(q->db, "notify result");
+		db_log(q->wr, "notify result");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -4,12 +4,26 @@
  * UPDATE SKIP LOCKED) must fit the same calls.  Nothing outside
  * daemon/db/ writes SQL against the job tables.
  *
- * Threads: queue_submit() may run on one thread (the group-commit thread)
- * while every other call runs on the loop thread; they use separate SQLite
- * connections.  Each group of calls must not itself be used concurrently.
+ * Two kinds of call:
+ * - Reads (queue_get, queue_list, queue_next_jobs, the lookups) are
+ *   synchronous, on the loop thread, and bounded: index lookups with a
+ *   LIMIT, never a scan that grows with the queue.
+ * - Writes are asynchronous: the call hands the operation to the queue's
+ *   one writer and returns at once; done(data, rc) runs later on the
+ *   loop thread, once the write is durable (rc 0) or failed.  Writes run
+ *   in the order they were called, so a read made in a completion sees
+ *   every write called before it.  Out-parameters (a claim, a count) are
+ *   filled before done runs and must stay valid until then; strings and
+ *   arrays passed in are copied unless said otherwise.  `done` may be
+ *   NULL when the caller does not care (a heartbeat).
+ *
+ * A second backend provides the same calls with the same ordering and
+ * durability: tests/unit/test_queue.c, test_queue_life.c and
+ * test_queue_async.c are the conformance suite, written against this
+ * header only.
  *
  * Return values: 0, or one of the negative codes below that a caller acts
- * on; QUEUE_ERROR for anything else (the SQLite message is logged here).
+ * on; QUEUE_ERROR for anything else (the storage's message is logged).
  */
 #ifndef KILN_QUEUE_H
 #define KILN_QUEUE_H
@@ -17,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "job.h"
 
@@ -29,6 +45,9 @@
 
 struct queue;
 
+/* The completion of a write: rc is 0 or a QUEUE_E* code. */
+typedef void (*queue_done)(void *data, int rc);
+
 /*
  * Open (creating if needed) the database at `path`, apply the embedded
  * migrations in one transaction and open the connections.  On failure a
@@ -36,18 +55,33 @@ struct queue;
  */
 int queue_open(struct queue **out, const char *path, char *err,
     size_t errsize);
+/*
+ * Start the writer (its thread, and a handle on `loop` that delivers
+ * completions).  Writes may be called from then on.
+ */
+int queue_start(struct queue *q, uv_loop_t *loop);
+/*
+ * Run every write called so far, deliver their completions, stop the
+ * writer; then closed(data) on the loop.  No write may be called after.
+ */
+void queue_stop(struct queue *q, void (*closed)(void *), void *data);
+/* Transactions and writes the writer committed so far. */
+uint64_t queue_commits(const struct queue *q);
+uint64_t queue_writes(const struct queue *q);
+/* Writes called and not yet completed. */
+size_t queue_pending_writes(const struct queue *q);
+/* Only after queue_stop() completed, or when never started. */
 void queue_close(struct queue *q);
 /* The schema version this binary carries. */
 int queue_schema_version(void);
 
 /*
- * Store `n` new jobs (state queued, their targets queued) in ONE
- * transaction, committed with synchronous=FULL before it returns: this is
- * the group commit.  Sets each job's and target's id.  All or nothing.
+ * Store `n` new jobs (state queued, their targets queued), all or
+ * nothing, and set each job's and target's id before done.  The jobs
+ * (not copied) must stay valid until done runs.
  */
-int queue_submit(struct queue *q, struct job *const *jobs, size_t n);
-/* Transactions queue_submit() committed (read after it returned). */
-uint64_t queue_submit_commits(const struct queue *q);
+void queue_submit(struct queue *q, struct job *const *jobs, size_t n,
+    queue_done done, void *data);
 
 int queue_get(struct queue *q, int64_t id, struct job **out);
 
@@ -67,13 +101,15 @@ int queue_list(struct queue *q, const struct queue_filter *f,
  * must stop and then finish() as canceled.  QUEUE_ECONFLICT when the job
  * already ended other than canceled (canceling twice is not an error).
  */
-int queue_cancel(struct queue *q, int64_t id, size_t *nrunning);
+void queue_cancel(struct queue *q, int64_t id, size_t *nrunning,
+    queue_done done, void *data);
 /*
  * Give job `id` and its queued targets the new priority (running ones
  * keep theirs; targets planned later take the job's).  QUEUE_ECONFLICT
  * when the job ended or is being canceled.
  */
-int queue_set_priority(struct queue *q, int64_t id, int priority);
+void queue_set_priority(struct queue *q, int64_t id, int priority,
+    queue_done done, void *data);
 
 struct queue_claim {
 	int64_t job_id;
@@ -85,9 +121,11 @@ struct queue_claim {
  * Take the next queued target, highest priority first, then oldest job,
  * and mark it running.  QUEUE_EEMPTY when nothing is queued.
  */
-int queue_claim(struct queue *q, struct queue_claim *out);
+void queue_claim(struct queue *q, struct queue_claim *out, queue_done done,
+    void *data);
 /* The same, only among the targets of one job. */
-int queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
+void queue_claim_job(struct queue *q, int64_t job_id,
+    struct queue_claim *out, queue_done done, void *data);
 
 struct queue_next {
 	int64_t job_id;
@@ -101,29 +139,25 @@ int queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
     size_t *n);
 /* Give a running target back to the queue (kilnd stopping): the run did
  * not count as an attempt. */
-int queue_release(struct queue *q, int64_t target_id);
-int queue_heartbeat(struct queue *q, int64_t target_id);
+void queue_release(struct queue *q, int64_t target_id, queue_done done,
+    void *data);
+/* Mark a running target alive now (QUEUE_ENOTFOUND: not running). */
+void queue_heartbeat(struct queue *q, int64_t target_id, queue_done done,
+    void *data);
 /* Record the commit a job's ref resolved to and the job's trust class
  * (known once the ref is). */
-int queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
-    enum job_trust trust);
+void queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust, queue_done done, void *data);
 /* Record which toolchain builds the target ("go1.22.12"). */
-int queue_set_toolchain(struct queue *q, int64_t target_id,
-    const char *toolchain);
+void queue_set_toolchain(struct queue *q, int64_t target_id,
+    const char *toolchain, queue_done done, void *data);
 /*
  * Replace the JOB_TARGETS_FROM_REPO row `placeholder_id` of job_id by
  * queued rows for the n normalized targets, in one transaction.
  */
-int queue_expand_targets(struct queue *q, int64_t job_id,
-    int64_t placeholder_id, char *const *targets, size_t n);
-/*
- * End a running target in a terminal state; exit_status < 0 means none.
- * Its artifacts are recorded in the same transaction.  The job's state
- * follows from its targets'.
- */
-int queue_finish(struct queue *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error, const struct artifact *arts,
-    size_t narts);
+void queue_expand_targets(struct queue *q, int64_t job_id,
+    int64_t placeholder_id, char *const *targets, size_t n,
+    queue_done done, void *data);
 /* How a target ended, for queue_finish_build(). */
 struct queue_outcome {
 	enum target_state state;
@@ -135,10 +169,14 @@ struct queue_outcome {
 	bool cached;			/* reused an equal build's artifacts */
 	int64_t cached_from;		/* the job that built them, or 0 */
 };
-/* queue_finish() with the cache fields; *job_state (if not NULL) gets
- * the job's state after it. */
-int queue_finish_build(struct queue *q, int64_t target_id,
-    const struct queue_outcome *o, enum job_state *job_state);
+/*
+ * End a running target in a terminal state.  Its artifacts and cache key
+ * are recorded in the same transaction; the job's state follows from its
+ * targets', and *job_state (if not NULL) gets it.  The outcome is copied.
+ */
+void queue_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state,
+    queue_done done, void *data);
 /*
  * The artifacts of the newest succeeded target built with `key`, of a
  * job whose files retention has not removed, and the job that built them
@@ -146,23 +184,44 @@ int queue_finish_build(struct queue *q, int64_t target_id,
  */
 int queue_cache_lookup(struct queue *q, const char *key,
     struct artifact **arts, size_t *narts, int64_t *from_job);
-/* Succeeded jobs not yet signed (malloc'd ids). */
+/* Succeeded jobs not yet signed (malloc'd ids), the oldest
+ * QUEUE_UNSIGNED_MAX: a caller that got that many asks again later. */
+#define QUEUE_UNSIGNED_MAX 64
+#define QUEUE_STR_(x) #x
+#define QUEUE_STR(x) QUEUE_STR_(x)
 int queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
 /* Record a job's signed files (store digests), all three at once;
  * QUEUE_ENOTFOUND when it is not succeeded or was expired meanwhile. */
-int queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
-    const char *sig, const char *prov);
+void queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+    const char *sig, const char *prov, queue_done done, void *data);
 
 /* Fail a whole job before or while it builds (fetch failed, bad recipe). */
-int queue_fail_job(struct queue *q, int64_t job_id, const char *error);
+void queue_fail_job(struct queue *q, int64_t job_id, const char *error,
+    queue_done done, void *data);
 
 /*
  * After a crash: targets left running are queued again, or failed with
  * "interrupted" once they had max_attempts runs.  Counts are returned.
+ * Synchronous, and only before queue_start().
  */
 int queue_recover(struct queue *q, int max_attempts, int *requeued,
     int *failed);
 
+/*
+ * A lease on running targets.  queue_stale_targets() reads (at most max)
+ * running targets whose last heartbeat is older than `before` (ms);
+ * queue_reclaim() gives one back to the queue, or fails it once it had
+ * max_attempts runs (canceled when its job is being canceled), and
+ * answers QUEUE_ENOTFOUND when it is no longer running or a heartbeat
+ * came meanwhile.  For builds nobody finishes any more: the result of one
+ * could not be stored, or (with several hosts) its host is gone.
+ */
+int queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+    size_t max, size_t *n);
+void queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts, queue_done done, void *data);
+
+/* Counts by state, kept on every committed change (constant time). */
 int queue_count_jobs(struct queue *q, enum job_state state, int64_t *out);
 int queue_count_targets(struct queue *q, enum target_state state,
     int64_t *out);
@@ -192,26 +251,31 @@ int queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
     size_t *n);
 /* Record an attempt: state "pending" (again at next_at), "delivered" or
  * "failed"; error is the last failure or NULL. */
-int queue_notify_result(struct queue *q, int64_t job_id, const char *state,
-    const char *error, int64_t next_at);
+void queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+    const char *error, int64_t next_at, queue_done done, void *data);
 
 /*
- * Retention.  These two use a connection of their own and may run on a
- * worker thread (one such thread at a time).
+ * Retention.  queue_expire_select() and queue_referenced_blobs() read on
+ * a connection of their own and may run on a pool thread (one such
+ * thread at a time); queue_expire_jobs() is a write like the others.
  */
 struct queue_retention {
 	unsigned keep_jobs;		/* finished jobs kept per repo; 0 = all */
 	unsigned keep_days;		/* 0 = forever */
 	uint64_t max_bytes;		/* artifact bytes kept; 0 = no cap */
 };
-/*
- * Expire the finished jobs the policy no longer keeps: their artifact
- * rows, signed files and cache keys go, the job stays on record with
- * expired_at set.  Running and queued jobs are never expired.  The ids
- * (malloc'd, sorted) are returned so that their logs can be removed.
- */
-int queue_expire(struct queue *q, const struct queue_retention *r,
+/* The finished jobs the policy no longer keeps (malloc'd, sorted). */
+int queue_expire_select(struct queue *q, const struct queue_retention *r,
     int64_t now, int64_t **ids, size_t *n);
+/*
+ * Expire those jobs: their artifact rows, signed files and cache keys go,
+ * each job stays on record with expired_at set.  A job not finished (or
+ * already expired) is left alone.  At most QUEUE_EXPIRE_BATCH jobs per
+ * call, one transaction each, so that the write lock is held briefly.
+ */
+#define QUEUE_EXPIRE_BATCH 256
+void queue_expire_jobs(struct queue *q, const int64_t *ids, size_t n,
+    int64_t now, queue_done done, void *data);
 /* Every store digest something references, sorted (strcmp); malloc'd. */
 int queue_referenced_blobs(struct queue *q, char ***hex, size_t *n);
 

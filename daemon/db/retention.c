@@ -1,7 +1,10 @@
 /*
  * Retention: which finished jobs the policy no longer keeps (age, count
  * per repository, artifact bytes), expiring them, and the store digests
- * still referenced.  Runs on the `bg` connection, off the loop thread.
+ * still referenced.  The selection and the digests are read on the `bg`
+ * connection on a pool thread; the expiry itself is a writer operation
+ * (db_expire_jobs), given at most QUEUE_EXPIRE_BATCH jobs at a time so
+ * that no transaction holds the write lock for long.
  */
 #include "config.h"
 
@@ -213,8 +216,8 @@ cmp_id(const void *a, const void *b)
 }
 
 int
-queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
-    int64_t **out, size_t *nout)
+queue_expire_select(struct queue *q, const struct queue_retention *r,
+    int64_t now, int64_t **out, size_t *nout)
 {
 	sqlite3 *db = q->bg;
 	sqlite3_stmt *st = NULL;
@@ -224,7 +227,9 @@ queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
 
 	*out = NULL;
 	*nout = 0;
-	if ((rc = db_begin(db)) != 0)
+	/* A read transaction: the rules see one snapshot, and the writer
+	 * goes on meanwhile (WAL). */
+	if ((rc = db_exec(db, "BEGIN")) != 0)
 		return rc;
 	if (r->keep_days > 0) {
 		if (sqlite3_prepare_v2(db, "SELECT id FROM jobs WHERE state IN "
@@ -255,10 +260,12 @@ queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
 	}
 	if (rc == 0 && r->max_bytes > 0)
 		rc = over_cap(db, r->max_bytes, &ids, &n, &cap);
+	if (rc == QUEUE_ERROR)
+		db_log(db, "retention");
+	db_exec(db, "COMMIT");	/* ends the read; nothing was written */
 	if (rc != 0) {
-		if (rc == QUEUE_ERROR)
-			db_log(db, "retention");
-		goto out;
+		free(ids);
+		return rc;
 	}
 	/* One job may be chosen by several rules. */
 	if (n > 1)
@@ -266,28 +273,39 @@ queue_expire(struct queue *q, const struct queue_retention *r, int64_t now,
 	for (size_t i = 0; i < n; i++)
 		if (u == 0 || ids[u - 1] != ids[i])
 			ids[u++] = ids[i];
-	n = u;
+	*out = ids;
+	*nout = u;
+	return 0;
+}
+
+/*
+ * Expire the given jobs (writer thread).  Each is checked again: a job
+ * that is not finished, or already expired, is left as it is.
+ */
+int
+db_expire_jobs(struct queue *q, const int64_t *ids, size_t n, int64_t now)
+{
+	int rc;
+
+	if ((rc = db_begin(q)) != 0)
+		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int64_t p[2] = { ids[i], now };
+		int c;
 
-		if (db_run(db, "DELETE FROM artifacts WHERE target_id IN "
-		    "(SELECT id FROM job_targets WHERE job_id = ?1)", 1, p) < 0 ||
-		    db_run(db, "UPDATE job_targets SET cache_key = NULL "
-		    "WHERE job_id = ?1", 1, p) < 0 ||
-		    db_run(db, "UPDATE jobs SET expired_at = ?2, sums_sha256 = NULL, "
-		    "sig_sha256 = NULL, prov_sha256 = NULL, sign_pending = 0 "
-		    "WHERE id = ?1", 2, p) < 0)
+		if ((c = db_run(q->wr, "UPDATE jobs SET expired_at = ?2, "
+		    "sums_sha256 = NULL, sig_sha256 = NULL, prov_sha256 = NULL, "
+		    "sign_pending = 0 WHERE id = ?1 AND expired_at IS NULL AND "
+		    "state IN " TERMINAL, 2, p)) < 0)
+			rc = QUEUE_ERROR;
+		else if (c == 1 && (db_run(q->wr, "DELETE FROM artifacts "
+		    "WHERE target_id IN (SELECT id FROM job_targets WHERE "
+		    "job_id = ?1)", 1, p) < 0 ||
+		    db_run(q->wr, "UPDATE job_targets SET cache_key = NULL "
+		    "WHERE job_id = ?1", 1, p) < 0))
 			rc = QUEUE_ERROR;
 	}
-out:
-	rc = db_end(db, rc);
-	if (rc != 0) {
-		free(ids);
-		return rc;
-	}
-	*out = ids;
-	*nout = n;
-	return 0;
+	return db_end(q, rc);
 }
 
 static int

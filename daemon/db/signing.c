@@ -21,8 +21,9 @@ queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
+	/* The partial index jobs_unsigned, oldest first, bounded. */
 	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE "
-	    "sign_pending = 1",
+	    "sign_pending = 1 ORDER BY id LIMIT " QUEUE_STR(QUEUE_UNSIGNED_MAX),
 	    -1, &st, NULL) != SQLITE_OK) {
 		db_log(q->db, "unsigned jobs");
 		return QUEUE_ERROR;
@@ -46,13 +47,13 @@ queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 }
 
 int
-queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+db_set_signed(struct queue *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(q->db, "UPDATE jobs SET sums_sha256 = ?2, "
+	if (sqlite3_prepare_v2(q->wr, "UPDATE jobs SET sums_sha256 = ?2, "
 	    "sig_sha256 = ?3, prov_sha256 = ?4, sign_pending = 0 WHERE id = ?1 "
 	    "AND state = 'succeeded' AND expired_at IS NULL", -1, &st, NULL) ==
 	    SQLITE_OK) {
@@ -61,10 +62,10 @@ queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
 		sqlite3_bind_text(st, 3, sig, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, prov, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_DONE)
-			rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+			rc = sqlite3_changes(q->wr) == 1 ? 0 : QUEUE_ENOTFOUND;
 	}
 	if (rc == QUEUE_ERROR)
-		db_log(q->db, "set signed");
+		db_log(q->wr, "set signed");
 	sqlite3_finalize(st);
 	return rc;
 }

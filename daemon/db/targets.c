@@ -17,6 +17,26 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/*
+ * The queue's order, read on every kick of the scheduler: each is a walk
+ * of an index (schema 010) that stops at its LIMIT however many targets
+ * are queued; tests/unit/test_queue_sqlite.c checks their plans.  The
+ * next queued target: highest priority, oldest job, then the job's
+ * targets in order.
+ */
+const char db_sql_claim[] = "SELECT id, job_id, target, attempt "
+    "FROM job_targets WHERE state = 'queued' "
+    "ORDER BY priority DESC, job_id, id LIMIT 1";
+/* A job's next queued target: a walk of that job's queued targets. */
+const char db_sql_claim_job[] = "SELECT id, job_id, target, attempt "
+    "FROM job_targets WHERE state = 'queued' AND job_id = ?1 "
+    "ORDER BY id LIMIT 1";
+/* The first jobs in the queue's order, each once.  GROUP BY in index
+ * order streams (DISTINCT kept a temporary b-tree of what it had seen). */
+const char db_sql_next_jobs[] = "SELECT priority, job_id FROM job_targets "
+    "WHERE state = 'queued' GROUP BY priority, job_id "
+    "ORDER BY priority DESC, job_id LIMIT ?";
+
 /* Claim the next queued target, of job_id when it is not 0. */
 static int
 claim(struct queue *q, int64_t job_id, struct queue_claim *out)
@@ -25,16 +45,11 @@ claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 	int64_t now = util_now_ms();
 	int rc, step;
 
-	if ((rc = db_begin(q->db)) != 0)
+	if ((rc = db_begin(q)) != 0)
 		return rc;
-	/* Walks the partial index job_targets_claim: first entry wins. */
-	if (sqlite3_prepare_v2(q->db, job_id ?
-	    "SELECT id, job_id, target, attempt FROM job_targets "
-	    "WHERE state = 'queued' AND job_id = ?1 ORDER BY id LIMIT 1" :
-	    "SELECT id, job_id, target, attempt FROM job_targets "
-	    "WHERE state = 'queued' ORDER BY priority DESC, job_id, id LIMIT 1",
+	if (sqlite3_prepare_v2(q->wr, job_id ? db_sql_claim_job : db_sql_claim,
 	    -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->db, "claim");
+		db_log(q->wr, "claim");
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -46,7 +61,7 @@ claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 		goto out;
 	}
 	if (step != SQLITE_ROW) {
-		db_log(q->db, "claim");
+		db_log(q->wr, "claim");
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -57,26 +72,26 @@ claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 	    (const char *)sqlite3_column_text(st, 2));
 	out->attempt = sqlite3_column_int(st, 3) + 1;
 	int64_t p[3] = { out->target_id, now, out->job_id };
-	if (db_run(q->db, "UPDATE job_targets SET state = 'running', "
+	if (db_run(q->wr, "UPDATE job_targets SET state = 'running', "
 	    "attempt = attempt + 1, started_at = ?2, heartbeat_at = ?2, "
 	    "finished_at = NULL, exit_status = NULL, error = NULL "
 	    "WHERE id = ?1", 2, p) != 1 ||
-	    db_run(q->db, "UPDATE jobs SET state = 'running', "
+	    db_run(q->wr, "UPDATE jobs SET state = 'running', "
 	    "started_at = coalesce(started_at, ?2) WHERE id = ?3", 3, p) != 1)
 		rc = QUEUE_ERROR;
 out:
 	sqlite3_finalize(st);
-	return db_end(q->db, rc);
+	return db_end(q, rc);
 }
 
 int
-queue_claim(struct queue *q, struct queue_claim *out)
+db_claim(struct queue *q, struct queue_claim *out)
 {
 	return claim(q, 0, out);
 }
 
 int
-queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
+db_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
 {
 	return claim(q, job_id, out);
 }
@@ -89,10 +104,7 @@ queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 	int step;
 
 	*n = 0;
-	/* DISTINCT over the claim index's order stops after `max` jobs. */
-	if (sqlite3_prepare_v2(q->db, "SELECT DISTINCT priority, job_id "
-	    "FROM job_targets WHERE state = 'queued' "
-	    "ORDER BY priority DESC, job_id LIMIT ?", -1, &st, NULL) !=
+	if (sqlite3_prepare_v2(q->db, db_sql_next_jobs, -1, &st, NULL) !=
 	    SQLITE_OK) {
 		db_log(q->db, "next jobs");
 		return QUEUE_ERROR;
@@ -112,15 +124,15 @@ queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 }
 
 int
-queue_release(struct queue *q, int64_t target_id)
+db_release(struct queue *q, int64_t target_id)
 {
 	int64_t p[1] = { target_id };
 	int rc, n;
 
-	if ((rc = db_begin(q->db)) != 0)
+	if ((rc = db_begin(q)) != 0)
 		return rc;
 	/* A target of a canceled job is not queued again: it is canceled. */
-	n = db_run(q->db, "UPDATE job_targets SET "
+	n = db_run(q->wr, "UPDATE job_targets SET "
 	    "state = CASE WHEN (SELECT cancel_requested FROM jobs "
 	    "  WHERE jobs.id = job_targets.job_id) THEN 'canceled' "
 	    "  ELSE 'queued' END, "
@@ -135,11 +147,11 @@ queue_release(struct queue *q, int64_t target_id)
 		rc = QUEUE_ENOTFOUND;
 	else {
 		sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(q->db, "SELECT job_id FROM job_targets "
+		if (sqlite3_prepare_v2(q->wr, "SELECT job_id FROM job_targets "
 		    "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, target_id);
 			if (sqlite3_step(st) == SQLITE_ROW)
-				rc = db_update_job_state(q->db,
+				rc = db_update_job_state(q->wr,
 				    sqlite3_column_int64(st, 0), util_now_ms());
 			else
 				rc = QUEUE_ERROR;
@@ -147,65 +159,65 @@ queue_release(struct queue *q, int64_t target_id)
 			rc = QUEUE_ERROR;
 		sqlite3_finalize(st);
 	}
-	return db_end(q->db, rc);
+	return db_end(q, rc);
 }
 
 int
-queue_heartbeat(struct queue *q, int64_t target_id)
+db_heartbeat(struct queue *q, int64_t target_id)
 {
 	int64_t p[2] = { target_id, util_now_ms() };
-	int n = db_run(q->db, "UPDATE job_targets SET heartbeat_at = ?2 "
+	int n = db_run(q->wr, "UPDATE job_targets SET heartbeat_at = ?2 "
 	    "WHERE id = ?1 AND state = 'running'", 2, p);
 
 	return n < 0 ? QUEUE_ERROR : n == 0 ? QUEUE_ENOTFOUND : 0;
 }
 
 int
-queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
+db_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET toolchain = ? "
+	if (sqlite3_prepare_v2(q->wr, "UPDATE job_targets SET toolchain = ? "
 	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->db, "set toolchain");
+		db_log(q->wr, "set toolchain");
 		return QUEUE_ERROR;
 	}
 	sqlite3_bind_text(st, 1, toolchain, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, target_id);
 	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = sqlite3_changes(q->db) == 1 ? 0 : QUEUE_ENOTFOUND;
+		rc = sqlite3_changes(q->wr) == 1 ? 0 : QUEUE_ENOTFOUND;
 	else
-		db_log(q->db, "set toolchain");
+		db_log(q->wr, "set toolchain");
 	sqlite3_finalize(st);
 	return rc;
 }
 
 int
-queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+db_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
     char *const *targets, size_t n)
 {
 	sqlite3_stmt *del = NULL, *ins = NULL;
 	int rc = QUEUE_ERROR;
 
-	if (db_begin(q->db) != 0)
+	if (db_begin(q) != 0)
 		return QUEUE_ERROR;
-	if (sqlite3_prepare_v2(q->db, "DELETE FROM job_targets WHERE id = ?1 "
+	if (sqlite3_prepare_v2(q->wr, "DELETE FROM job_targets WHERE id = ?1 "
 	    "AND job_id = ?2 AND target = ?3", -1, &del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(q->db, "INSERT INTO job_targets (job_id, target, "
+	    sqlite3_prepare_v2(q->wr, "INSERT INTO job_targets (job_id, target, "
 	    "priority, state) SELECT ?1, ?2, priority, 'queued' FROM jobs "
 	    "WHERE id = ?1", -1, &ins, NULL) != SQLITE_OK) {
-		db_log(q->db, "expand targets");
+		db_log(q->wr, "expand targets");
 		goto out;
 	}
 	sqlite3_bind_int64(del, 1, placeholder_id);
 	sqlite3_bind_int64(del, 2, job_id);
 	sqlite3_bind_text(del, 3, JOB_TARGETS_FROM_REPO, -1, SQLITE_STATIC);
 	if (sqlite3_step(del) != SQLITE_DONE) {
-		db_log(q->db, "expand targets");
+		db_log(q->wr, "expand targets");
 		goto out;
 	}
-	if (sqlite3_changes(q->db) != 1) {
+	if (sqlite3_changes(q->wr) != 1) {
 		rc = QUEUE_ENOTFOUND;
 		goto out;
 	}
@@ -214,7 +226,7 @@ queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
 		sqlite3_bind_int64(ins, 1, job_id);
 		sqlite3_bind_text(ins, 2, targets[i], -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
-			db_log(q->db, "expand targets");
+			db_log(q->wr, "expand targets");
 			goto out;
 		}
 	}
@@ -222,11 +234,11 @@ queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
 out:
 	sqlite3_finalize(del);
 	sqlite3_finalize(ins);
-	return db_end(q->db, rc);
+	return db_end(q, rc);
 }
 
 int
-queue_finish(struct queue *q, int64_t target_id, enum target_state state,
+db_finish(struct queue *q, int64_t target_id, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts)
 {
@@ -235,7 +247,7 @@ queue_finish(struct queue *q, int64_t target_id, enum target_state state,
 		.arts = arts, .narts = narts,
 	};
 
-	return queue_finish_build(q, target_id, &o, NULL);
+	return db_finish_build(q, target_id, &o, NULL);
 }
 
 static int
@@ -268,7 +280,7 @@ insert_artifacts(sqlite3 *db, int64_t target_id, const struct artifact *arts,
 }
 
 int
-queue_finish_build(struct queue *q, int64_t target_id,
+db_finish_build(struct queue *q, int64_t target_id,
     const struct queue_outcome *o, enum job_state *job_state)
 {
 	sqlite3_stmt *st = NULL;
@@ -276,16 +288,16 @@ queue_finish_build(struct queue *q, int64_t target_id,
 	int rc, step;
 
 	assert(target_state_terminal(o->state));
-	if ((rc = db_begin(q->db)) != 0)
+	if ((rc = db_begin(q)) != 0)
 		return rc;
 	/* A cached target never ran: it gets a start time now. */
-	if (sqlite3_prepare_v2(q->db, "UPDATE job_targets SET state = ?2, "
+	if (sqlite3_prepare_v2(q->wr, "UPDATE job_targets SET state = ?2, "
 	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
 	    "cached = ?7, cached_from = ?8, "
 	    "started_at = coalesce(started_at, ?5) "
 	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
 	    NULL) != SQLITE_OK) {
-		db_log(q->db, "finish");
+		db_log(q->wr, "finish");
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -311,19 +323,19 @@ queue_finish_build(struct queue *q, int64_t target_id,
 	else if (step == SQLITE_DONE)
 		rc = QUEUE_ENOTFOUND;	/* unknown, or not running */
 	else {
-		db_log(q->db, "finish");
+		db_log(q->wr, "finish");
 		rc = QUEUE_ERROR;
 	}
 	sqlite3_finalize(st);
 	/* The files come in the same transaction as the state. */
 	if (rc == 0)
-		rc = insert_artifacts(q->db, target_id, o->arts, o->narts);
+		rc = insert_artifacts(q->wr, target_id, o->arts, o->narts);
 	if (rc == 0)
-		rc = db_update_job_state(q->db, job_id, now);
+		rc = db_update_job_state(q->wr, job_id, now);
 	if (rc == 0 && job_state != NULL)
-		rc = db_job_state_of(q->db, job_id, job_state);
+		rc = db_job_state_of(q->wr, job_id, job_state);
 out:
-	return db_end(q->db, rc);
+	return db_end(q, rc);
 }
 
 int
@@ -399,18 +411,18 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	int rc, n;
 
 	*requeued = *failed = 0;
-	if ((rc = db_begin(q->db)) != 0)
+	if ((rc = db_begin(q)) != 0)
 		return rc;
 	/* A build whose job was canceled stays canceled, whether it was
 	 * running or had been given back to the queue. */
-	if (db_run(q->db, "UPDATE job_targets SET state = 'canceled', "
+	if (db_run(q->wr, "UPDATE job_targets SET state = 'canceled', "
 	    "finished_at = ?2, error = 'canceled; kilnd stopped while it ran' "
 	    "WHERE state IN ('running', 'queued') AND job_id IN "
 	    "(SELECT id FROM jobs WHERE cancel_requested = 1)", 2, p) < 0) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
-	n = db_run(q->db, "UPDATE job_targets SET state = 'failed', "
+	n = db_run(q->wr, "UPDATE job_targets SET state = 'failed', "
 	    "error = 'interrupted: kilnd stopped during the build ' || attempt "
 	    "|| ' time(s)', finished_at = ?2 "
 	    "WHERE state = 'running' AND attempt >= ?1", 2, p);
@@ -419,7 +431,7 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 		goto out;
 	}
 	*failed = n;
-	n = db_run(q->db, "UPDATE job_targets SET state = 'queued', "
+	n = db_run(q->wr, "UPDATE job_targets SET state = 'queued', "
 	    "started_at = NULL, heartbeat_at = NULL WHERE state = 'running'",
 	    0, NULL);
 	if (n < 0) {
@@ -429,10 +441,10 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	*requeued = n;
 	/* Every job that was running gets its state derived again. */
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE state = "
+	if (sqlite3_prepare_v2(q->wr, "SELECT id FROM jobs WHERE state = "
 	    "'running' OR (state = 'queued' AND cancel_requested = 1)",
 	    -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->db, "recover");
+		db_log(q->wr, "recover");
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -447,13 +459,97 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 		ids[nids++] = sqlite3_column_int64(st, 0);
 	}
 	if (n != SQLITE_DONE) {
-		db_log(q->db, "recover");
+		db_log(q->wr, "recover");
 		rc = QUEUE_ERROR;
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; rc == 0 && i < nids; i++)
-		rc = db_update_job_state(q->db, ids[i], p[1]);
+		rc = db_update_job_state(q->wr, ids[i], p[1]);
 	free(ids);
 out:
-	return db_end(q->db, rc);
+	return db_end(q, rc);
+}
+
+int
+queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+    size_t max, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	*n = 0;
+	/* A walk of the running targets: as many as builds run. */
+	if (sqlite3_prepare_v2(q->db, "SELECT id FROM job_targets WHERE "
+	    "state = 'running' AND coalesce(heartbeat_at, 0) < ?1 "
+	    "ORDER BY id LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->db, "stale targets");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->db, "stale targets");
+		return QUEUE_ERROR;
+	}
+	return 0;
+}
+
+/* db_reclaim's conditions: the target's job is being canceled; the
+ * target ends there (canceled, or failed after its attempts). */
+#define RECLAIM_CANCELED "(SELECT cancel_requested FROM jobs " \
+	"WHERE jobs.id = job_targets.job_id) = 1"
+#define RECLAIM_ENDS "(" RECLAIM_CANCELED " OR attempt >= ?3)"
+
+int
+db_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts, int64_t now)
+{
+	int64_t p[4] = { target_id, before, max_attempts, now };
+	sqlite3_stmt *st = NULL;
+	int64_t job_id = 0;
+	int rc, n;
+
+	if ((rc = db_begin(q)) != 0)
+		return rc;
+	/* Checked again here: a heartbeat or a finish may have come since
+	 * the target was read as stale.  One that ends here (canceled or
+	 * failed) keeps its start and gets its end; one queued again has
+	 * neither. */
+	n = db_run(q->wr, "UPDATE job_targets SET "
+	    "state = CASE WHEN " RECLAIM_CANCELED " THEN 'canceled' "
+	    "  WHEN attempt >= ?3 THEN 'failed' ELSE 'queued' END, "
+	    "error = CASE WHEN " RECLAIM_CANCELED " THEN error "
+	    "  WHEN attempt >= ?3 THEN 'lost: its build stopped "
+	    "  reporting (no heartbeat within target_lease), ' || attempt || "
+	    "  ' run(s)' ELSE error END, "
+	    "finished_at = CASE WHEN " RECLAIM_ENDS " THEN ?4 ELSE NULL END, "
+	    "started_at = CASE WHEN " RECLAIM_ENDS " THEN started_at "
+	    "  ELSE NULL END, heartbeat_at = NULL "
+	    "WHERE id = ?1 AND state = 'running' AND "
+	    "coalesce(heartbeat_at, 0) < ?2", 4, p);
+	if (n < 0) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	if (n == 0) {
+		rc = QUEUE_ENOTFOUND;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(q->wr, "SELECT job_id FROM job_targets "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->wr, "reclaim");
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, target_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		job_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	rc = job_id != 0 ? db_update_job_state(q->wr, job_id, now) :
+	    QUEUE_ERROR;
+out:
+	return db_end(q, rc);
 }

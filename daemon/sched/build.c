@@ -63,16 +63,47 @@ on_timer_closed(uv_handle_t *h)
 	after_target(s);
 }
 
+/* A target's outcome on its way to the database. */
+struct ended {
+	struct sched *s;
+	int64_t job_id;
+	char target[TARGET_NAME_MAX];
+	enum job_state js;		/* the job's, after it */
+};
+
+/*
+ * The outcome is stored: a job whose last target succeeded is signed
+ * now.  When it could not be stored, the target stays running in the
+ * database with no build behind it: the reconciler gives it back to the
+ * queue once its heartbeat is older than the lease.
+ */
+static void
+recorded(void *data, int rc)
+{
+	struct ended *e = data;
+	struct sched *s = e->s;
+
+	s->writes--;
+	if (rc != 0 && rc != QUEUE_ENOTFOUND)
+		log_error("job %" PRId64 " %s: cannot record the result; the "
+		    "target is given back to the queue after its lease",
+		    e->job_id, e->target);
+	else if (rc == 0 && !s->stopping && e->js == JOB_SUCCEEDED)
+		sign_job(s, e->job_id);
+	free(e);
+	if (s->stopping)
+		maybe_stopped(s);
+}
+
 void
 end_target(struct starget *st, enum target_state state, int exit_status,
     const char *error, const struct artifact *arts, size_t narts)
 {
 	struct sched *s = st->s;
 	struct watcher *w, *next;
-	enum job_state js = JOB_RUNNING;
+	struct ended *e = xcalloc(1, sizeof *e);
 	char shown[2048];
 	const char *user_error = NULL;
-	int rc;
 
 	/* The operator's log keeps `error` whole; users get it without
 	 * paths of the state directory, as valid UTF-8 cut between
@@ -83,9 +114,13 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		utf8_fix(shown, sizeof shown);
 		user_error = shown;
 	}
+	e->s = s;
+	e->job_id = st->claim.job_id;
+	snprintf(e->target, sizeof e->target, "%s", st->t.name);
+	s->writes++;
 	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
-		rc = queue_release(s->q, st->claim.target_id);
+		queue_release(s->q, st->claim.target_id, recorded, e);
 		log_line(st, "%s%s goes back to the queue", s->stopping ?
 		    "kilnd is stopping: " : "", st->t.name);
 	} else {
@@ -95,7 +130,8 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			.cache_key = st->cache_key, .cached = st->cached,
 			.cached_from = st->cached_from,
 		};
-		rc = queue_finish_build(s->q, st->claim.target_id, &o, &js);
+		queue_finish_build(s->q, st->claim.target_id, &o, &e->js,
+		    recorded, e);
 		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
 		    target_state_name(state), error ? ": " : "",
 		    error ? user_error : "",
@@ -107,11 +143,6 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			metrics_build(st->t.name, target_state_name(state),
 			    (util_now_ms() - st->start_ms) / 1000.0);
 	}
-	if (rc != 0 && rc != QUEUE_ENOTFOUND)
-		log_error("job %" PRId64 " %s: cannot record the result",
-		    st->claim.job_id, st->t.name);
-	else if (rc == 0 && !s->stopping && js == JOB_SUCCEEDED)
-		sign_job(s, st->claim.job_id);
 	/* Followers: wake once more; they find the target ended. */
 	st->ended = true;
 	for (w = st->watchers; w; w = next) {
@@ -358,10 +389,11 @@ record_toolchain(struct starget *st)
 	const char *tc = st->j->plan.go_version ? st->j->plan.go_version :
 	    st->toolid;
 
-	if (tc != NULL && queue_set_toolchain(st->s->q, st->claim.target_id,
-	    tc) != 0)
-		log_warn("job %" PRId64 " %s: cannot record the toolchain",
-		    st->claim.job_id, st->t.name);
+	/* Shown in the job; a failure to store it is logged by the queue
+	 * and changes nothing about the build. */
+	if (tc != NULL)
+		queue_set_toolchain(st->s->q, st->claim.target_id, tc, NULL,
+		    NULL);
 }
 
 void

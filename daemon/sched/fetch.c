@@ -183,6 +183,34 @@ trust_of(struct sched *s, const struct sjob *j, json_t *res)
 	    TRUST_UNPROTECTED;
 }
 
+/* The targets a repository named, on their way to the database: once
+ * they are stored they can be claimed. */
+struct expanded {
+	struct sched *s;
+	int64_t job_id;
+};
+
+static void
+expanded(void *data, int rc)
+{
+	struct expanded *e = data;
+	struct sched *s = e->s;
+
+	s->writes--;
+	if (rc != 0) {
+		log_error("job %" PRId64 ": cannot record the targets the "
+		    "repository names", e->job_id);
+		if (!s->stopping)
+			queue_fail_job(s->q, e->job_id, "cannot record the "
+			    "targets the repository names", NULL, NULL);
+	}
+	free(e);
+	if (s->stopping)
+		maybe_stopped(s);
+	else
+		sched_kick(s);
+}
+
 /*
  * The fetch ended: record the (peeled) commit and make the job's plan:
  * recipe, targets named by the repository, toolchain, deps step.
@@ -228,10 +256,9 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	    trust_of(s, j, res);
 	if (j->job->commit == NULL || strcmp(j->job->commit, commit) != 0 ||
 	    trust != j->job->trust) {
-		if (queue_set_commit(s->q, j->job->id, commit, trust) != 0) {
-			snprintf(why, whysize, "cannot record the commit");
-			goto out;
-		}
+		/* Written before anything of the build: writes run in order,
+		 * and a failure is logged by the queue. */
+		queue_set_commit(s->q, j->job->id, commit, trust, NULL, NULL);
 		log_info("job %" PRId64 ": %s resolved to %s%s, %s", j->job->id,
 		    j->job->ref, commit, j->job->commit ? " (peeled)" : "",
 		    job_trust_name(trust));
@@ -253,11 +280,13 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 		goto out;
 	j->recipe = xstrdup(j->plan.recipe);
 	if (ph != NULL) {
-		if (queue_expand_targets(s->q, j->job->id, ph->claim.target_id,
-		    j->plan.targets, j->plan.ntargets) != 0) {
-			snprintf(why, whysize, "cannot record the targets");
-			goto out;
-		}
+		struct expanded *e = xcalloc(1, sizeof *e);
+
+		e->s = s;
+		e->job_id = j->job->id;
+		s->writes++;
+		queue_expand_targets(s->q, j->job->id, ph->claim.target_id,
+		    j->plan.targets, j->plan.ntargets, expanded, e);
 		log_info("job %" PRId64 ": targets from the repository: %zu",
 		    j->job->id, j->plan.ntargets);
 		/* Its row is gone: no outcome to record.  The job stays
@@ -313,7 +342,7 @@ fetch_done(struct child *c)
 				deps_log_to(st, why);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
-			queue_fail_job(s->q, j->job->id, why);
+			queue_fail_job(s->q, j->job->id, why, NULL, NULL);
 		}
 		if (n == 0)
 			drop_job_if_idle(j);
@@ -321,7 +350,8 @@ fetch_done(struct child *c)
 		for (unsigned i = 0; i < n; i++) {
 			struct starget *st = j->targets;
 			if (giveback)
-				queue_release(s->q, st->claim.target_id);
+				queue_release(s->q, st->claim.target_id, NULL,
+				    NULL);
 			free_target(st);
 		}
 		if (s->stopping)

@@ -120,6 +120,12 @@ struct sched {
 	char *worker;
 	struct sjob *jobs;
 	unsigned running;		/* claimed targets */
+	/* One claim at a time goes to the queue's writer; a kick meanwhile
+	 * is remembered and made when it returns. */
+	bool claiming, kick_again;
+	unsigned empty_claims;		/* claims in a row that found none */
+	struct queue_claim claim;	/* the claim in flight's result */
+	unsigned writes;		/* our writes whose completion uses s */
 	unsigned fetches;
 	uv_timer_t tick;
 	unsigned ticks;
@@ -130,6 +136,10 @@ struct sched {
 	char *builder_id;		/* base_url: SLSA builder.id */
 	unsigned works;			/* thread-pool tasks in flight */
 	struct signing *signing;	/* jobs being signed */
+	int64_t heartbeat_at, reconciled_at;	/* ms (reconcile.c) */
+	uint64_t reclaimed;		/* targets claimed back */
+	int64_t sign_retry_at;		/* ms; 0: no failure to retry */
+	int64_t sign_backoff_ms;
 	uv_timer_t sweep_timer;
 	bool sweeping;
 	bool draining;			/* no new builds; running ones finish */
@@ -187,6 +197,13 @@ void launch(struct starget *st);
 
 /* signing.c */
 void sign_job(struct sched *s, int64_t job_id);
+/* From the tick: the unsigned jobs again, once a failure's back-off is
+ * over. */
+void sign_retry(struct sched *s);
+
+/* reconcile.c: heartbeats of held targets, and the lease on the rest
+ * (from the tick). */
+void reconcile(struct sched *s);
 
 /* sweep.c */
 void remove_tree(struct sched *s, const char *path);

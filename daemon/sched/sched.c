@@ -203,7 +203,7 @@ start_claim(struct sched *s, const struct queue_claim *c)
 		if (queue_get(s->q, c->job_id, &job) != 0) {
 			log_error("job %" PRId64 ": claimed but cannot be read",
 			    c->job_id);
-			queue_release(s->q, c->target_id);
+			queue_release(s->q, c->target_id, NULL, NULL);
 			return;
 		}
 		j = xcalloc(1, sizeof *j);
@@ -249,38 +249,75 @@ start_claim(struct sched *s, const struct queue_claim *c)
 		start_fetch(j);
 }
 
+/* How many claims in a row may find nothing before kicks wait for the
+ * next tick: the jobs read as having queued targets lost them meanwhile
+ * (canceled, failed), and a fresh read sees that. */
+#define EMPTY_CLAIMS_MAX 3
+
+static void
+claimed(void *data, int rc)
+{
+	struct sched *s = data;
+	bool again = s->kick_again;
+
+	s->claiming = false;
+	s->kick_again = false;
+	s->writes--;
+	if (rc == 0) {
+		s->empty_claims = 0;
+		/* Stopping or draining since it was asked: not started. */
+		if (s->stopping || s->draining)
+			queue_release(s->q, s->claim.target_id, NULL, NULL);
+		else
+			start_claim(s, &s->claim);
+		again = true;
+	} else if (rc == QUEUE_EEMPTY)
+		again |= ++s->empty_claims <= EMPTY_CLAIMS_MAX;
+	else
+		log_error("builds: a claim failed (the database); trying "
+		    "again at the next tick");
+	if (s->stopping)
+		maybe_stopped(s);
+	else if (s->draining)
+		maybe_drained(s);
+	else if (again)
+		sched_kick(s);
+}
+
 void
 sched_kick(struct sched *s)
 {
 	struct queue_next next[16];
-	struct queue_claim c;
-	size_t n;
+	size_t n, best = 0;
+	unsigned best_running = ~0U;
 
 	if (s->backoff_until > util_now_ms())
 		return;		/* on_tick tries again */
-	while (!s->stopping && !s->draining && !s->paused &&
-	    s->running < s->conf->workers) {
-		size_t best = 0;
-		unsigned best_running = ~0U;
-
-		if (queue_next_jobs(s->q, next, ARRAY_SIZE(next), &n) != 0 ||
-		    n == 0)
-			return;
-		/* Among the jobs of the top priority, the one with the
-		 * fewest builds running; the oldest on a tie. */
-		for (size_t i = 0; i < n && next[i].priority ==
-		    next[0].priority; i++) {
-			struct sjob *j = find_job(s, next[i].job_id);
-			unsigned r = j ? j->ntargets : 0;
-			if (r < best_running) {
-				best_running = r;
-				best = i;
-			}
-		}
-		if (queue_claim_job(s->q, next[best].job_id, &c) != 0)
-			return;
-		start_claim(s, &c);
+	if (s->claiming) {
+		s->kick_again = true;
+		return;
 	}
+	if (s->stopping || s->draining || s->paused ||
+	    s->running >= s->conf->workers)
+		return;
+	if (queue_next_jobs(s->q, next, ARRAY_SIZE(next), &n) != 0 || n == 0)
+		return;
+	/* Among the jobs of the top priority, the one with the fewest
+	 * builds running; the oldest on a tie. */
+	for (size_t i = 0; i < n && next[i].priority == next[0].priority;
+	    i++) {
+		struct sjob *j = find_job(s, next[i].job_id);
+		unsigned r = j ? j->ntargets : 0;
+		if (r < best_running) {
+			best_running = r;
+			best = i;
+		}
+	}
+	/* Its completion starts the build and kicks again for the next
+	 * free slot. */
+	s->claiming = true;
+	s->writes++;
+	queue_claim_job(s->q, next[best].job_id, &s->claim, claimed, s);
 }
 
 void
@@ -360,14 +397,13 @@ on_tick(uv_timer_t *h)
 		    util_now_ms() - j->idle_since > IDLE_JOB_MS)
 			drop_job(j, true);
 	}
-	for (struct sjob *j = s->jobs; j; j = j->next) {
-		for (struct starget *st = j->targets; st; st = st->next) {
+	for (struct sjob *j = s->jobs; j; j = j->next)
+		for (struct starget *st = j->targets; st; st = st->next)
 			wake_watchers(st);
-			if (st->started && s->ticks % 15 == 0)
-				queue_heartbeat(s->q, st->claim.target_id);
-		}
-	}
+	reconcile(s);
+	sign_retry(s);
 	/* Work that arrived without a kick (another process, a race). */
+	s->empty_claims = 0;
 	sched_kick(s);
 }
 
@@ -415,6 +451,8 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 		for (size_t i = 0; i < n; i++)
 			sign_job(s, ids[i]);
 	free(ids);
+	if (n == QUEUE_UNSIGNED_MAX)
+		s->sign_retry_at = util_now_ms();	/* the rest: sign_retry */
 	return s;
 }
 
@@ -500,7 +538,8 @@ void
 maybe_stopped(struct sched *s)
 {
 	if (!s->stopping || s->running > 0 || s->fetches > 0 || s->jobs != NULL ||
-	    s->works > 0 || uv_is_closing((uv_handle_t *)&s->tick))
+	    s->works > 0 || s->writes > 0 ||
+	    uv_is_closing((uv_handle_t *)&s->tick))
 		return;
 	uv_timer_stop(&s->tick);
 	s->timers_open = 3;

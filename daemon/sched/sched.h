@@ -25,13 +25,13 @@
 
 struct sched;
 
+/* The Go toolchains jobs choose from; kept by the caller (cmd/kilnd.c
+ * swaps them on reload and calls this again). */
+void sched_set_toolchains(struct sched *s, const struct toolchains *tc);
 /*
  * Succeeded builds are published into `store`; a job whose targets all
  * succeeded is signed with `key` (SHA256SUMS, minisig, provenance).
  */
-/* The Go toolchains jobs choose from; kept by the caller (main.c swaps
- * them on reload and calls this again). */
-void sched_set_toolchains(struct sched *s, const struct toolchains *tc);
 struct sched *sched_new(uv_loop_t *loop, struct queue *q,
     const struct kiln_config *conf, const char *worker_path,
     struct store *store, const struct sign_key *key);

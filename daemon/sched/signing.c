@@ -16,6 +16,7 @@
 #include "sched-int.h"
 #include "sign.h"
 #include "util.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* --- signing ------------------------------------------------------------------ */
@@ -70,37 +71,96 @@ sign_work(uv_work_t *req)
 	free(env);
 }
 
+/* Signing failed (the store, the disk): try the unsigned jobs again
+ * later, 5 s after the first failure, doubling to 5 minutes. */
 static void
-sign_after(uv_work_t *req, int status)
+sign_failed(struct sched *s)
 {
-	struct signing *g = req->data;
-	struct sched *s = g->s;
-	int rc;
+	int64_t b = s->sign_backoff_ms;
 
-	(void)status;
+	b = b == 0 ? 5000 : b * 2 > 300000 ? 300000 : b * 2;
+	s->sign_backoff_ms = b;
+	s->sign_retry_at = util_now_ms() + b;
+}
+
+static void
+signing_free(struct signing *g)
+{
+	struct sched *s = g->s;
+
 	for (struct signing **pp = &s->signing; *pp; pp = &(*pp)->next) {
 		if (*pp == g) {
 			*pp = g->next;
 			break;
 		}
 	}
-	metrics_sign(g->rc == 0);
-	if (g->rc != 0)
-		log_error("job %" PRId64 ": cannot sign: %s (kilnd tries again "
-		    "at its next start)", g->job->id, g->why);
-	else if ((rc = queue_set_signed(s->q, g->job->id, g->sums, g->sig,
-	    g->prov)) == 0)
-		log_info("job %" PRId64 ": signed SHA256SUMS %.12s, "
-		    "provenance %.12s", g->job->id, g->sums, g->prov);
-	else if (rc == QUEUE_ENOTFOUND)
-		log_info("job %" PRId64 ": expired before it was signed",
-		    g->job->id);
-	else
-		log_error("job %" PRId64 ": cannot record its signature",
-		    g->job->id);
 	job_free(g->job);
 	free(g);
 	task_done(s);
+}
+
+static void
+signed_recorded(void *data, int rc)
+{
+	struct signing *g = data;
+	struct sched *s = g->s;
+
+	if (rc == 0) {
+		log_info("job %" PRId64 ": signed SHA256SUMS %.12s, "
+		    "provenance %.12s", g->job->id, g->sums, g->prov);
+		s->sign_backoff_ms = 0;
+	} else if (rc == QUEUE_ENOTFOUND)
+		log_info("job %" PRId64 ": expired before it was signed",
+		    g->job->id);
+	else {
+		log_error("job %" PRId64 ": cannot record its signature; "
+		    "tried again later", g->job->id);
+		sign_failed(s);
+	}
+	signing_free(g);
+}
+
+static void
+sign_after(uv_work_t *req, int status)
+{
+	struct signing *g = req->data;
+	struct sched *s = g->s;
+
+	(void)status;
+	metrics_sign(g->rc == 0);
+	if (g->rc != 0) {
+		log_error("job %" PRId64 ": cannot sign: %s (tried again "
+		    "later)", g->job->id, g->why);
+		sign_failed(s);
+		signing_free(g);
+		return;
+	}
+	/* Still in s->signing (and a task) until the record is durable, so
+	 * that nothing signs the job twice meanwhile. */
+	queue_set_signed(s->q, g->job->id, g->sums, g->sig, g->prov,
+	    signed_recorded, g);
+}
+
+void
+sign_retry(struct sched *s)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	if (s->sign_retry_at == 0 || util_now_ms() < s->sign_retry_at ||
+	    s->stopping)
+		return;
+	s->sign_retry_at = 0;
+	if (queue_unsigned_jobs(s->q, &ids, &n) != 0) {
+		sign_failed(s);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		sign_job(s, ids[i]);
+	free(ids);
+	/* A backlog is taken QUEUE_UNSIGNED_MAX at a time, a tick apart. */
+	if (n == QUEUE_UNSIGNED_MAX && s->sign_retry_at == 0)
+		s->sign_retry_at = util_now_ms();
 }
 
 void

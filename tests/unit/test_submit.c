@@ -81,6 +81,7 @@ one_iteration_one_transaction(void)
 	struct job *j;
 
 	uv_loop_init(&loop);
+	CHECK_INT(queue_start(q, &loop), 0);
 	s = submitter_new(&loop, q, 1000);
 	ndone = nfailed = 0;
 	resubmit_left = 0;
@@ -89,11 +90,11 @@ one_iteration_one_transaction(void)
 	/* Nothing is acknowledged before the loop commits. */
 	CHECK_INT(ndone, 0);
 	CHECK_INT(submitter_inflight(s), N);
-	CHECK_INT(queue_submit_commits(q), 0);
+	CHECK_INT(queue_commits(q), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_INT(ndone, N);
 	CHECK_INT(nfailed, 0);
-	CHECK_INT(queue_submit_commits(q), 1);	/* one transaction */
+	CHECK_INT(queue_commits(q), 1);	/* one transaction */
 	for (int i = 1; i < N; i++)
 		CHECK(ids[i] == ids[i - 1] + 1);
 	/* Each acknowledged job is really stored, with its targets. */
@@ -107,6 +108,7 @@ one_iteration_one_transaction(void)
 		job_free(j);
 	}
 	submitter_close(s, closed, &is_closed);
+	queue_stop(q, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(is_closed);
 	CHECK_INT(uv_loop_close(&loop), 0);
@@ -122,6 +124,7 @@ later_arrivals_form_the_next_batch(void)
 	int is_closed = 0;
 
 	uv_loop_init(&loop);
+	CHECK_INT(queue_start(q, &loop), 0);
 	s = submitter_new(&loop, q, 1000);
 	sub_for_cb = s;
 	ndone = nfailed = 0;
@@ -133,8 +136,9 @@ later_arrivals_form_the_next_batch(void)
 	CHECK_INT(ndone, 2 * N);
 	CHECK_INT(nfailed, 0);
 	/* Two transactions: the first N, then the N submitted meanwhile. */
-	CHECK_INT(queue_submit_commits(q), 2);
+	CHECK_INT(queue_commits(q), 2);
 	submitter_close(s, closed, &is_closed);
+	queue_stop(q, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(is_closed);
 	CHECK_INT(uv_loop_close(&loop), 0);
@@ -151,6 +155,7 @@ full_queue_and_stopping_are_refused(void)
 	int is_closed = 0;
 
 	uv_loop_init(&loop);
+	CHECK_INT(queue_start(q, &loop), 0);
 	/* max_queued counts queued targets: 7 holds three jobs of two
 	 * targets; a fourth would make 8. */
 	s = submitter_new(&loop, q, 7);
@@ -172,17 +177,20 @@ full_queue_and_stopping_are_refused(void)
 	CHECK_INT(submitter_submit(s, j, done, NULL), SUBMIT_ESTOPPING);
 	job_free(j);
 	submitter_close(s, closed, &is_closed);
+	queue_stop(q, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(is_closed);
 	CHECK_INT(uv_loop_close(&loop), 0);
 	/* A new submitter counts what the database holds: 7 targets. */
 	uv_loop_init(&loop);
+	CHECK_INT(queue_start(q, &loop), 0);
 	s = submitter_new(&loop, q, 7);
 	j = new_job(5);
 	CHECK_INT(submitter_submit(s, j, done, NULL), SUBMIT_EFULL);
 	job_free(j);
 	is_closed = 0;
 	submitter_close(s, closed, &is_closed);
+	queue_stop(q, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK(is_closed);
 	CHECK_INT(uv_loop_close(&loop), 0);

@@ -1,0 +1,96 @@
+/*
+ * Heartbeats and the lease on running targets.
+ *
+ * Every target this kilnd holds (claimed, fetching, building,
+ * publishing) has its heartbeat written every quarter of target_lease.
+ * A target the database shows running whose heartbeat is older than the
+ * lease, and which this kilnd does not hold, has nobody behind it: its
+ * result could not be stored (the finish failed), or the process that
+ * claimed it is gone.  The reconciler gives it back to the queue (the
+ * run counts as an attempt) or fails it after max_attempts.  It runs on
+ * the tick, reads a bounded list, and writes through the queue's writer.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "sched-int.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* Stale targets looked at per pass; the next pass takes the rest. */
+#define RECLAIM_MAX 64
+
+static bool
+held(const struct sched *s, int64_t target_id)
+{
+	for (const struct sjob *j = s->jobs; j; j = j->next)
+		for (const struct starget *st = j->targets; st; st = st->next)
+			if (st->claim.target_id == target_id)
+				return true;
+	return false;
+}
+
+struct reclaim {
+	struct sched *s;
+	int64_t target_id;
+};
+
+static void
+reclaimed(void *data, int rc)
+{
+	struct reclaim *r = data;
+	struct sched *s = r->s;
+
+	s->writes--;
+	if (rc == 0) {
+		log_warn("target %" PRId64 ": its build stopped reporting "
+		    "(no heartbeat for target_lease, %u s): claimed back",
+		    r->target_id, s->conf->target_lease);
+		s->reclaimed++;
+	} else if (rc != QUEUE_ENOTFOUND)
+		log_error("target %" PRId64 ": cannot claim it back (the "
+		    "database); tried again", r->target_id);
+	free(r);
+	if (s->stopping)
+		maybe_stopped(s);
+	else if (rc == 0)
+		sched_kick(s);
+}
+
+void
+reconcile(struct sched *s)
+{
+	int64_t now = util_now_ms(), lease = (int64_t)s->conf->target_lease *
+	    1000, ids[RECLAIM_MAX];
+	size_t n = 0;
+
+	if (s->stopping)
+		return;
+	if (now - s->heartbeat_at >= lease / 4) {
+		s->heartbeat_at = now;
+		for (struct sjob *j = s->jobs; j; j = j->next)
+			for (struct starget *st = j->targets; st; st = st->next)
+				queue_heartbeat(s->q, st->claim.target_id,
+				    NULL, NULL);
+	}
+	if (now - s->reconciled_at < lease / 2)
+		return;
+	s->reconciled_at = now;
+	if (queue_stale_targets(s->q, now - lease, ids, RECLAIM_MAX, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct reclaim *r;
+
+		if (held(s, ids[i]))
+			continue;
+		r = xcalloc(1, sizeof *r);
+		r->s = s;
+		r->target_id = ids[i];
+		s->writes++;
+		queue_reclaim(s->q, ids[i], now - lease,
+		    (int)s->conf->max_attempts, reclaimed, r);
+	}
+}
