@@ -9,8 +9,16 @@
 #include <string.h>
 
 #include "api.h"
+#include "../daemon/looplag.h"
 #include "../lib/util.h"
 #include "../lib/xmalloc.h"
+
+/* Milliseconds to the microsecond: the probe measures no finer. */
+static json_t *
+ms(double seconds)
+{
+	return json_real((double)(int64_t)(seconds * 1e6 + 0.5) / 1e3);
+}
 
 /* GET /v1/info: what this farm is. */
 static enum api_result
@@ -18,7 +26,8 @@ get_info(struct api_req *req)
 {
 	const struct api_env *env = req->env;
 	const struct kiln_config *c = env->conf;
-	json_t *tc = json_object(), *projects = json_array();
+	json_t *tc = json_object(), *projects = json_array(), *info;
+	struct looplag_snapshot lag;
 
 	for (size_t i = 0; i < c->ntoolchains; i++)
 		json_object_set_new(tc, c->toolchains[i].target,
@@ -26,8 +35,8 @@ get_info(struct api_req *req)
 	for (size_t i = 0; i < c->nprojects; i++)
 		json_array_append_new(projects,
 		    json_string(c->projects[i].name));
-	api_reply_json(req, 200, json_pack("{s:s, s:i, s:i, s:b, s:o, s:s?, "
-	    "s:s, s:o, s:b, s:I}",
+	info = json_pack("{s:s, s:i, s:i, s:b, s:o, s:s?, s:s, s:o, s:b, "
+	    "s:I}",
 	    "version", PACKAGE_VERSION,
 	    "schema", queue_schema_version(),
 	    "workers", (int)c->workers,
@@ -37,7 +46,18 @@ get_info(struct api_req *req)
 	    "pubkey_url", "/v1/pubkey",
 	    "projects", projects,
 	    "tokens_required", c->ntokens > 0,
-	    "uptime_s", (json_int_t)((util_now_ms() - env->started_at) / 1000)));
+	    "uptime_s", (json_int_t)((util_now_ms() - env->started_at) / 1000));
+	if (info != NULL && env->looplag != NULL) {
+		/* How responsive the loop has been (kiln_loop_lag_seconds in
+		 * /metrics has the histogram). */
+		looplag_snapshot(env->looplag, &lag);
+		json_object_set_new(info, "loop_lag_max_ms", ms(lag.max));
+		json_object_set_new(info, "loop_lag_1m_max_ms",
+		    ms(lag.max_1m));
+		json_object_set_new(info, "loop_lag_1m_p99_ms",
+		    ms(lag.p99_1m));
+	}
+	api_reply_json(req, 200, info);
 	return API_DONE;
 }
 

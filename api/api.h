@@ -47,6 +47,7 @@ enum api_result { API_DONE, API_PENDING };
 typedef submit_done_fn api_submit_done;
 
 struct toolchains;
+struct looplag;
 
 /* What the handlers may use of the daemon. */
 struct api_env {
@@ -83,6 +84,8 @@ struct api_env {
 	struct store *store;		/* artifacts, sums, signatures */
 	/* The Go toolchains found; NULL: none.  A reload replaces them. */
 	const struct toolchains *toolchains;
+	/* The loop-lag probe (daemon/looplag.h); NULL: none. */
+	const struct looplag *looplag;
 };
 
 /*
@@ -193,6 +196,9 @@ int api_check_notify_url(const char *url, char *why, size_t whysize);
 
 /* "application/json" with optional parameters. */
 bool api_is_json_type(const char *ct);
+/* Whether If-None-Match (NULL: absent) names the quoted `etag`, or is
+ * "*"; weak comparison. */
+bool api_etag_matches(const char *inm, const char *etag);
 /* Whether the caller holds the admin scope (every caller does on a farm
  * without tokens, which listens only on loopback). */
 bool api_caller_is_admin(struct api_req *req);

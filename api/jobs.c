@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "api.h"
 #include "../daemon/callback-url.h"
 #include "../lib/log.h"
@@ -382,10 +384,72 @@ api_submit_job(struct api_req *req, struct job *job)
 	return API_DONE;
 }
 
+/*
+ * Whether an If-None-Match value (a list of entity tags, or "*") names
+ * `etag` (quoted).  The comparison is weak (RFC 9110 13.1.2): W/"x"
+ * matches "x".
+ */
+bool
+api_etag_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	while (inm != NULL && *inm != '\0') {
+		inm += strspn(inm, " \t,");
+		if (*inm == '*')
+			return true;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		if (strncmp(inm, etag, n) == 0 &&
+		    (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' ' ||
+		    inm[n] == '\t'))
+			return true;
+		inm = strchr(inm, ',');
+	}
+	return false;
+}
+
+/*
+ * Answer 200 with the rendered JSON in b (taken over) and a strong ETag
+ * of it, or 304 with the ETag alone when If-None-Match names it.  Most
+ * pollers ask about jobs that did not change: the render stays (the tag
+ * is its hash, so it changes with any field), the transfer and the
+ * client's parse go.  The rendering holds no clock, so equal state gives
+ * equal tags.
+ */
+static void
+reply_tagged(struct api_req *req, struct sbuf *b)
+{
+	unsigned char h[16];
+	char hex[2 * sizeof h + 1], etag[2 * sizeof h + 3];
+	const char *inm = req->header ? req->header(req, "If-None-Match") :
+	    NULL;
+
+	crypto_generichash(h, sizeof h, (const unsigned char *)b->p, b->len,
+	    NULL, 0);
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	snprintf(etag, sizeof etag, "\"%s\"", hex);
+	api_add_header(req, "ETag", "%s", etag);
+	/* A cache may keep it but must ask again each time: the tag makes
+	 * asking cheap. */
+	api_add_header(req, "Cache-Control", "private, no-cache");
+	if (!api_etag_matches(inm, etag)) {
+		api_reply_sbuf(req, 200, b);
+		return;
+	}
+	sbuf_free(b);
+	free(req->resp_body);
+	req->resp_body = NULL;
+	req->resp_len = 0;
+	req->status = 304;
+	req->resp_type = "application/json";
+}
+
 static enum api_result
 get_job(struct api_req *req)
 {
 	struct job *job = NULL;
+	struct sbuf b = { 0 };
 	int64_t id;
 	int rc;
 
@@ -395,8 +459,9 @@ get_job(struct api_req *req)
 		reply_queue_error(req, rc, id);
 		return API_DONE;
 	}
-	reply_job(req, job);
+	job_render_json(&b, job);
 	job_free(job);
+	reply_tagged(req, &b);
 	return API_DONE;
 }
 
@@ -458,7 +523,7 @@ list_jobs(struct api_req *req)
 	} else
 		sbuf_adds(&b, "null");
 	sbuf_addc(&b, '}');
-	api_reply_sbuf(req, 200, &b);
+	reply_tagged(req, &b);
 	return API_DONE;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "../daemon/looplag.h"
 #include "../daemon/metrics.h"
 
 static void
@@ -58,6 +59,36 @@ rss_bytes(void)
 	return rss < 0 ? -1 : (int64_t)rss * sysconf(_SC_PAGESIZE);
 }
 
+/* kiln_loop_lag_seconds: how late the probe's timer fired. */
+static void
+loop_lag(struct sbuf *b, const struct looplag *l)
+{
+	struct looplag_snapshot s;
+	char num[64];
+
+	looplag_snapshot(l, &s);
+	metrics_head(b, "kiln_loop_lag_seconds", "histogram", "How late a "
+	    "timer on kilnd's event loop fires: the time a request may wait "
+	    "before the loop reads it.");
+	for (size_t i = 0; i <= LOOPLAG_NBOUNDS; i++) {
+		if (i < LOOPLAG_NBOUNDS)
+			snprintf(num, sizeof num, "%g", looplag_bounds[i]);
+		else
+			snprintf(num, sizeof num, "+Inf");
+		sbuf_adds(b, "kiln_loop_lag_seconds_bucket{le=\"");
+		sbuf_adds(b, num);
+		sbuf_adds(b, "\"} ");
+		sbuf_addi(b, (int64_t)(i < LOOPLAG_NBOUNDS ? s.buckets[i] :
+		    s.count));
+		sbuf_addc(b, '\n');
+	}
+	snprintf(num, sizeof num, "kiln_loop_lag_seconds_sum %.6f\n", s.sum);
+	sbuf_adds(b, num);
+	sbuf_adds(b, "kiln_loop_lag_seconds_count ");
+	sbuf_addi(b, (int64_t)s.count);
+	sbuf_addc(b, '\n');
+}
+
 static enum api_result
 get_metrics(struct api_req *req)
 {
@@ -94,6 +125,8 @@ get_metrics(struct api_req *req)
 	gauge(&b, "kiln_builds_paused", NULL,
 	    env->paused ? env->paused(env->build_ctx) : 0);
 	metrics_render(&b);
+	if (env->looplag != NULL)
+		loop_lag(&b, env->looplag);
 	gauge_head(&b, "process_resident_memory_bytes", "Resident memory of "
 	    "kilnd.");
 	gauge(&b, "process_resident_memory_bytes", NULL, rss_bytes());

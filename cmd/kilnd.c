@@ -26,6 +26,7 @@
 #include "db/queue.h"
 #include "../http/http.h"
 #include "log.h"
+#include "looplag.h"
 #include "metrics.h"
 #include "notify.h"
 #include "sched/sched.h"
@@ -64,6 +65,7 @@ struct kilnd {
 	struct callbacks *callbacks;
 	struct toolchains *toolchains;	/* the Go toolchains found */
 	unsigned toolchains_gen;	/* of the newest discovery asked for */
+	struct looplag *looplag;	/* kiln_loop_lag_seconds */
 };
 
 static void
@@ -109,6 +111,9 @@ close_rest(struct kilnd *k)
 	uv_close((uv_handle_t *)&k->sighup, on_closed_handle);
 	uv_close((uv_handle_t *)&k->watchdog, on_closed_handle);
 	uv_close((uv_handle_t *)&k->status, on_closed_handle);
+	k->env.looplag = NULL;
+	looplag_close(k->looplag);
+	k->looplag = NULL;
 	if (k->callbacks != NULL) {
 		callbacks_close(k->callbacks, NULL, NULL);
 		k->callbacks = NULL;
@@ -852,6 +857,10 @@ main(int argc, char **argv)
 	uv_signal_start(&k.sighup, on_sighup, SIGHUP);
 	uv_timer_init(&k.loop, &k.watchdog);
 	uv_timer_init(&k.loop, &k.status);
+	/* 20 samples a second: a stall of a few ms is seen, and an idle
+	 * kilnd wakes no more often than that. */
+	looplag_start(&k.looplag, &k.loop, 50);
+	k.env.looplag = k.looplag;
 
 	if (http_start(&k.http, &k.loop, (struct sockaddr *)&addr, addrlen,
 	    &k.conf, &k.env, err, sizeof err) != 0) {

@@ -217,6 +217,29 @@ else
 		else
 			fail "no 'go toolchain go1.22.N: /usr/lib/go-1.22/bin/go' in the log"
 		fi
+		# Every family GET /metrics shows is in the Metrics list of
+		# kiln-api(7) with its type, and every family listed there is
+		# one the code renders (some show only after an event).
+		doc_met=$(sed -n '/^\.Ss Metrics/,/^\.Sh /p' "$SRCDIR/man/kiln-api.7" |
+			sed -nE 's/^\.It Li ([a-z_]+) Pq ([a-z]+)$/\1 \2/p')
+		[ -n "$doc_met" ] || fail "kiln-api(7) has no '.Ss Metrics' list of '.It Li name Pq type'"
+		if met=$(curl -sf "$url/metrics"); then
+			got=$(sed -nE 's/^# TYPE ([a-z_]+) ([a-z]+)$/\1 \2/p' <<<"$met")
+			[ -n "$got" ] || fail "GET /metrics has no '# TYPE' line"
+			while read -r m t; do
+				[ -n "$m" ] || continue
+				grep -qxF "$m $t" <<<"$doc_met" &&
+					ok "metric $m ($t) is documented in kiln-api(7)" ||
+					fail "GET /metrics has $m ($t); kiln-api(7) lacks '.It Li $m Pq $t' under Metrics"
+			done <<<"$got"
+		else
+			fail "GET /metrics did not answer"
+		fi
+		while read -r m t; do
+			[ -n "$m" ] || continue
+			grep -rqF "\"$m\"" "$SRCDIR/daemon" "$SRCDIR/api" ||
+				fail "kiln-api(7) lists the metric $m, which no code renders"
+		done <<<"$doc_met"
 		kill -TERM "$KPID"
 		rc=0
 		wait "$KPID" || rc=$?
