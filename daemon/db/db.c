@@ -103,8 +103,11 @@ open_conn(sqlite3 **out, const char *path, char *err, size_t errsize)
 		    path, sqlite3_errmsg(db));
 		goto out;
 	}
+	/* temp_store: what a statement or a savepoint sets aside (sorts,
+	 * page copies) stays in memory instead of a file in /var/tmp. */
 	if (db_exec(db,
-	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0) {
+	    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+	    "PRAGMA temp_store=MEMORY;") != 0) {
 		snprintf(err, errsize, "cannot configure database %s: %s",
 		    path, sqlite3_errmsg(db));
 		goto out;
@@ -199,7 +202,7 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 	    "target, priority, state) VALUES (?, ?, ?, 'queued')") ||
 	    prepare(q->db, &q->get_job, "SELECT " JOB_COLS_J ", " TARGET_COLS_T
 	    " FROM jobs j LEFT JOIN job_targets t ON t.job_id = j.id "
-	    "WHERE j.id = ? ORDER BY t.id") ||
+	    "WHERE j.id = ?") ||
 	    prepare(q->db, &q->get_targets, "SELECT " TARGET_COLS
 	    " FROM job_targets WHERE job_id = ? ORDER BY id") ||
 	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
