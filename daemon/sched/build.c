@@ -63,14 +63,6 @@ on_timer_closed(uv_handle_t *h)
 	after_target(s);
 }
 
-/* A target's outcome on its way to the database. */
-struct ended {
-	struct sched *s;
-	int64_t job_id;
-	char target[TARGET_NAME_MAX];
-	enum job_state js;		/* the job's, after it */
-};
-
 /*
  * The outcome is stored: a job whose last target succeeded is signed
  * now.  When it could not be stored, the target stays running in the
@@ -82,8 +74,22 @@ recorded(void *data, int rc)
 {
 	struct ended *e = data;
 	struct sched *s = e->s;
+	struct watcher *w, *next;
 
 	s->writes--;
+	for (struct ended **pp = &s->ending; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	/* Its followers: wake once more; they find the target ended. */
+	for (w = e->watchers; w; w = next) {
+		next = w->next;
+		w->e = NULL;
+		w->next = NULL;
+		w->wake(w->data);
+	}
 	if (rc != 0 && rc != QUEUE_ENOTFOUND)
 		log_error("job %" PRId64 " %s: cannot record the result; the "
 		    "target is given back to the queue after its lease",
@@ -93,6 +99,8 @@ recorded(void *data, int rc)
 	free(e);
 	if (s->stopping)
 		maybe_stopped(s);
+	else
+		maybe_drained(s);
 }
 
 void
@@ -117,21 +125,10 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	e->s = s;
 	e->job_id = st->claim.job_id;
 	snprintf(e->target, sizeof e->target, "%s", st->t.name);
-	s->writes++;
-	if (s->stopping || st->release) {
-		/* Not the build's fault: it runs again at the next start. */
-		queue_release(s->q, st->claim.target_id, recorded, e);
+	if (s->stopping || st->release)
 		log_line(st, "%s%s goes back to the queue", s->stopping ?
 		    "kilnd is stopping: " : "", st->t.name);
-	} else {
-		struct queue_outcome o = {
-			.state = state, .exit_status = exit_status,
-			.error = user_error, .arts = arts, .narts = narts,
-			.cache_key = st->cache_key, .cached = st->cached,
-			.cached_from = st->cached_from,
-		};
-		queue_finish_build(s->q, st->claim.target_id, &o, &e->js,
-		    recorded, e);
+	else {
 		log_line(st, "%s: %s%s%s (%.1f s)", st->t.name,
 		    target_state_name(state), error ? ": " : "",
 		    error ? user_error : "",
@@ -143,15 +140,34 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			metrics_build(st->t.name, target_state_name(state),
 			    (util_now_ms() - st->start_ms) / 1000.0);
 	}
-	/* Followers: wake once more; they find the target ended. */
+	/* Its followers wait for the outcome to be durable (recorded()):
+	 * a client whose followed log ended then reads the target ended,
+	 * with its artifacts. */
 	st->ended = true;
 	for (w = st->watchers; w; w = next) {
 		next = w->next;
 		w->t = NULL;
-		w->next = NULL;
-		w->wake(w->data);
+		w->e = e;
+		w->next = e->watchers;
+		e->watchers = w;
 	}
 	st->watchers = NULL;
+	e->next = s->ending;
+	s->ending = e;
+	s->writes++;
+	if (s->stopping || st->release) {
+		/* Not the build's fault: it runs again at the next start. */
+		queue_release(s->q, st->claim.target_id, recorded, e);
+	} else {
+		struct queue_outcome o = {
+			.state = state, .exit_status = exit_status,
+			.error = user_error, .arts = arts, .narts = narts,
+			.cache_key = st->cache_key, .cached = st->cached,
+			.cached_from = st->cached_from,
+		};
+		queue_finish_build(s->q, st->claim.target_id, &o, &e->js,
+		    recorded, e);
+	}
 	if (st->timer_init) {
 		uv_timer_stop(&st->timer);
 		st->timer.data = st;

@@ -207,6 +207,8 @@ expanded(void *data, int rc)
 	free(e);
 	if (s->stopping)
 		maybe_stopped(s);
+	else if (s->draining)
+		maybe_drained(s);
 	else
 		sched_kick(s);
 }

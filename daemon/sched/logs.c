@@ -233,10 +233,22 @@ sched_log_marks_open(struct sched *s, int64_t job_id, const char *target,
 	return *fd < 0 ? -errno : 0;
 }
 
+/* A target ended whose outcome is not durable yet (build.c). */
+struct ended *
+find_ending(struct sched *s, int64_t job_id, const char *target)
+{
+	for (struct ended *e = s->ending; e; e = e->next)
+		if (e->job_id == job_id && strcmp(e->target, target) == 0)
+			return e;
+	return NULL;
+}
+
+/* Live until its outcome is durable: a follower ends only then. */
 bool
 sched_log_live(struct sched *s, int64_t job_id, const char *target)
 {
-	return find_target(s, job_id, target) != NULL;
+	return find_target(s, job_id, target) != NULL ||
+	    find_ending(s, job_id, target) != NULL;
 }
 
 /*
@@ -288,6 +300,7 @@ sched_log_watch(struct sched *s, int64_t job_id, const char *target,
     void (*wake)(void *), void *data)
 {
 	struct starget *st = find_target(s, job_id, target);
+	struct ended *e = st == NULL ? find_ending(s, job_id, target) : NULL;
 	struct follower *f = xcalloc(1, sizeof *f);
 
 	f->w.wake = wake;
@@ -298,7 +311,12 @@ sched_log_watch(struct sched *s, int64_t job_id, const char *target,
 	uv_timer_init(s->loop, &f->timer);
 	if (st != NULL)
 		follower_attach(f, st);
-	else
+	else if (e != NULL) {
+		/* Woken when its outcome is durable. */
+		f->w.e = e;
+		f->w.next = e->watchers;
+		e->watchers = &f->w;
+	} else
 		uv_timer_start(&f->timer, on_follower_tick, TICK_MS, TICK_MS);
 	return &f->w;
 }
@@ -312,9 +330,9 @@ sched_log_unwatch(struct sched *s, void *handle)
 	if (handle == NULL)
 		return;
 	f = container_of((struct watcher *)handle, struct follower, w);
-	if (f->w.t != NULL) {
-		for (struct watcher **pp = &f->w.t->watchers; *pp;
-		    pp = &(*pp)->next) {
+	if (f->w.t != NULL || f->w.e != NULL) {
+		for (struct watcher **pp = f->w.t != NULL ? &f->w.t->watchers :
+		    &f->w.e->watchers; *pp; pp = &(*pp)->next) {
 			if (*pp == &f->w) {
 				*pp = f->w.next;
 				break;

@@ -56,6 +56,8 @@ reclaimed(void *data, int rc)
 	free(r);
 	if (s->stopping)
 		maybe_stopped(s);
+	else if (s->draining)
+		maybe_drained(s);
 	else if (rc == 0)
 		sched_kick(s);
 }

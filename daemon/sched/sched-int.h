@@ -43,7 +43,23 @@ struct watcher {
 	void (*wake)(void *);
 	void *data;
 	struct starget *t;		/* NULL once the target ended */
+	struct ended *e;		/* its outcome being written, or NULL */
 	struct watcher *next;
+};
+
+/*
+ * A target's outcome on its way to the database (build.c).  The target
+ * is freed at once; its log's followers move here and are woken when the
+ * outcome is durable, so that a client whose followed log ended reads
+ * the target ended, with its artifacts.
+ */
+struct ended {
+	struct sched *s;
+	int64_t job_id;
+	char target[TARGET_NAME_MAX];
+	enum job_state js;		/* the job's, after it */
+	struct watcher *watchers;
+	struct ended *next;		/* in s->ending */
 };
 
 /* One claimed target: parked until its job is fetched, then building. */
@@ -136,6 +152,7 @@ struct sched {
 	char *builder_id;		/* base_url: SLSA builder.id */
 	unsigned works;			/* thread-pool tasks in flight */
 	struct signing *signing;	/* jobs being signed */
+	struct ended *ending;		/* outcomes being written */
 	int64_t heartbeat_at, reconciled_at;	/* ms (reconcile.c) */
 	uint64_t reclaimed;		/* targets claimed back */
 	int64_t sign_retry_at;		/* ms; 0: no failure to retry */
@@ -211,6 +228,8 @@ void on_sweep(uv_timer_t *h);
 
 /* logs.c */
 void wake_watchers(struct starget *st);
+struct ended *find_ending(struct sched *s, int64_t job_id,
+    const char *target);
 int log_create(struct starget *st, const char *lp);
 void log_close(struct starget *st);
 void log_write(struct starget *st, const char *buf, size_t n);

@@ -463,7 +463,10 @@ maybe_drained(struct sched *s)
 {
 	void (*done)(void *) = s->drained;
 
-	if (!s->draining || done == NULL || s->running > 0 || s->fetches > 0)
+	/* Outcomes still being written count as running: a job whose last
+	 * build ended during the drain is then signed before the exit. */
+	if (!s->draining || done == NULL || s->running > 0 || s->fetches > 0 ||
+	    s->writes > 0)
 		return;
 	s->drained = NULL;
 	uv_timer_stop(&s->drain_timer);

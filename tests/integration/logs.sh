@@ -165,4 +165,26 @@ done
 cmp -s "$T/follow.view" "$T/view" && ok "?follow=1 gave the same view" ||
 	fail "the followed view differs: $(diff <(cat -v "$T/follow.view") <(cat -v "$T/view") | head -5)"
 
+# --- a followed log ends once the target's outcome is durable -----------------
+# The outcome is written by the queue's writer after the build ended; here
+# another process holds the database's write lock meanwhile (as a long
+# transaction would).  The followed log must not end before the outcome
+# is stored: the client then reads the target ended and gets its file.
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"cache\": false, \"recipe\": {\"kind\": \"command\",
+	\"command\": \"echo started; sleep 2; echo ok > /out/ok\"}}"
+L=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$L" linux/amd64 running 120
+timeout 120 curl -sSN -o /dev/null \
+	"$URL/v1/jobs/$L/targets/linux_amd64/log?follow=1" &
+FL=$!
+sqlite3 "$STATE/kiln.db" 'BEGIN IMMEDIATE' '.shell sleep 5' 'ROLLBACK' &
+LK=$!
+wait $FL || fail "the followed log did not end cleanly"
+api GET "/v1/jobs/$L"
+expect_json '.targets[0].state' succeeded "the target, as soon as its followed log ended"
+api GET "/v1/jobs/$L/artifacts/linux_amd64/ok"
+expect_status 200 "its file, as soon as its followed log ended"
+wait $LK || true
+
 finish

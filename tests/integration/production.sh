@@ -180,6 +180,11 @@ sleep 0.3
 grep -q 'STOPPING=1' "$T/notify.out" && ok "STOPPING=1 on SIGTERM" || fail "no STOPPING=1"
 [ "$(db "select state from job_targets where job_id = $S")" = succeeded ] &&
 	ok "the build that ran at SIGTERM succeeded" || fail "drained job: $(db "select state, error from job_targets where job_id = $S")"
+# The drain waits for the outcome to be stored, so the job is signed
+# before kilnd exits, not at some later start.
+[ "$(db "select sums_sha256 is not null and sign_pending = 0 from jobs where id = $S")" = 1 ] &&
+	ok "the job that finished during the drain is signed before the exit" ||
+	fail "drained job not signed: $(db "select sums_sha256, sign_pending from jobs where id = $S")"
 [ "$(db "select state from jobs where id = $LATER")" = queued ] &&
 	ok "the job submitted while draining waits in the queue" || fail "later job"
 
