@@ -1,7 +1,8 @@
 /*
- * Shared by sandbox-ns.c (the build's sandbox) and sandbox-run.c (the
- * fetch's and the checkout's) only: the mount-tree steps both take.
- * All of them run in the child, in its new user and mount namespaces.
+ * Shared by sandbox-ns.c and sandbox-fs.c (the build's sandbox) and
+ * sandbox-run.c (the fetch's and the checkout's) only: the mount-tree
+ * steps both take.  All of them but write_text run in the child, in its
+ * new user and mount namespaces.
  */
 #ifndef KILN_WORKER_SANDBOX_INT_H
 #define KILN_WORKER_SANDBOX_INT_H
@@ -39,5 +40,16 @@ int make_link(const char *root, const char *path, const char *target,
 int tie_to_worker(int fd);
 /* Every capability, the bounding and ambient sets included. */
 int drop_capabilities(char *err, size_t errsize);
+/* Write text to path (opened O_WRONLY | extra); "shown" names it in err. */
+int write_text(const char *path, int extra, const char *text,
+    const char *shown, char *err, size_t errsize);
+
+struct sandbox_config;
+/*
+ * The build's new root on a tmpfs, and pivot_root into it (sandbox-fs.c);
+ * pid 1 becomes the build user on the way.  report_fd: see tie_to_worker.
+ */
+int setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
+    size_t errsize);
 
 #endif

@@ -2,8 +2,9 @@
  * The build sandbox (kiln-worker(8), "The sandbox").  One mechanism per file, as
  * OpenSSH splits its sandbox-*.c:
  *
- *   sandbox-ns.c       namespaces, the mount tree, the pid-1 init, and the
- *                      life cycle below (start, release, kill, wait)
+ *   sandbox-ns.c       namespaces, the pid-1 init, and the life cycle
+ *                      below (start, release, kill, wait)
+ *   sandbox-fs.c       the mount tree pid 1 builds and pivots into
  *   sandbox-rlimit.c   resource limits of the build process
  *   sandbox-seccomp.c  the system-call filter of the build process
  *   sandbox-run.c      the fetch's and the checkout's sandbox, built from
