@@ -7,8 +7,13 @@
 #    in kilnd.conf(5), no entry names a key that does not exist, and each
 #    entry states the key's range and plain numeric default;
 #  - the example file in kilnd.conf(5) is accepted by kilnd;
-#  - both pages render with man(1) and have no mandoc -Tlint ERROR.
-# Exit 1 naming what is wrong; 77 (skip) only when man or mandoc is
+#  - both pages render with man(1) and have no mandoc -Tlint ERROR;
+#  - every metric family of GET /metrics is listed, with its type, under
+#    Metrics in kiln-api(7), and every one listed there exists;
+#  - every file and function that ARCHITECTURE.md, doc/platform.md,
+#    README.md and SECURITY.md name exists where they say, and the
+#    include rule of ARCHITECTURE.md holds.
+# Exit 1 naming what is wrong; 77 (skip) only when man, mandoc or python3 is
 # missing and everything that could be checked passed.
 set -uo pipefail
 
@@ -346,6 +351,87 @@ while read -r m p; do
 	grep -qF ".It Li $m $p " "$API7" &&
 		ok "kiln-api(7) documents $m $p" || fail "kiln-api(7) lacks '.It Li $m $p'"
 done <<<"$routes"
+
+# --- the prose docs name files and functions that exist; the layers hold --
+
+# ARCHITECTURE.md, doc/platform.md, README.md and SECURITY.md name files
+# (`daemon/db/writer.c`) and, in "(`FILE`: `fn`, `fn`; ...)", functions
+# of a file: each file exists and each function is in the file it is
+# said to be in.  Nothing points outside the repository.  The include
+# rule of ARCHITECTURE.md holds with the compiler's search path
+# (-I. -Ilib -Idaemon): lib/ includes nothing of daemon/ api/ http/ cmd/
+# worker/; daemon/ nothing of api/ http/ cmd/; api/ nothing of http/ cmd/;
+# worker/ only lib/.
+if command -v python3 >/dev/null; then
+	while IFS= read -r line; do
+		case $line in
+		ok\ *) ok "${line#ok }" ;;
+		*) fail "$line" ;;
+		esac
+	done < <(python3 - "$SRCDIR" <<'PY'
+import os, re, sys
+root = sys.argv[1]
+docs = ["ARCHITECTURE.md", "doc/platform.md", "README.md", "SECURITY.md"]
+top = ("lib/", "daemon/", "api/", "http/", "cmd/", "worker/", "tests/",
+       "bench/", "schema/", "scripts/", "systemd/", "doc/", "man/")
+def read(p):
+    with open(os.path.join(root, p), errors="replace") as f:
+        return f.read()
+for doc in docs:
+    text = read(doc)
+    bad = 0
+    for m in re.finditer(r"`([^`\n]+)`", text):
+        t = m.group(1).split(":")[0].rstrip(".,;")
+        if t.startswith(top) and "*" not in t and " " not in t and \
+           not os.path.exists(os.path.join(root, t)):
+            bad += 1
+            print(f"{doc}:{text.count(chr(10), 0, m.start()) + 1}: {t} does not exist")
+    for m in re.finditer(r"\(([^()]*`[^`]+`:[^()]*)\)", text):
+        line = text.count("\n", 0, m.start()) + 1
+        for part in m.group(1).split(";"):
+            cur = None
+            for tok, colon in re.findall(r"`([^`]+)`(:?)", part):
+                if colon:
+                    cur = tok if os.path.isfile(os.path.join(root, tok)) else None
+                elif cur and re.fullmatch(r"[A-Za-z_]\w*(\(\))?", tok):
+                    fn = tok.rstrip("()")
+                    if not re.search(r"\b" + fn + r"\b", read(cur)):
+                        bad += 1
+                        print(f"{doc}:{line}: {fn} is not in {cur}")
+    if re.search(r"\.\./shared|DESIGN\.md|FACTS\.md|STYLE\.md", text):
+        bad += 1
+        print(f"{doc}: refers to a file outside the repository")
+    if bad == 0:
+        print(f"ok {doc}: every file and function it names exists")
+rule = {"lib": ("daemon", "api", "http", "cmd", "worker"),
+        "daemon": ("api", "http", "cmd", "worker"),
+        "api": ("http", "cmd", "worker"),
+        "worker": ("daemon", "api", "http", "cmd")}
+bad = 0
+for layer, banned in rule.items():
+    for dp, _, fs in os.walk(os.path.join(root, layer)):
+        for f in fs:
+            if not f.endswith((".c", ".h")):
+                continue
+            rel = os.path.relpath(os.path.join(dp, f), root)
+            for n, l in enumerate(read(rel).splitlines(), 1):
+                m = re.match(r'\s*#\s*include\s*"([^"]+)"', l)
+                if not m:
+                    continue
+                for d in (os.path.dirname(rel), "", "lib", "daemon"):
+                    c = os.path.normpath(os.path.join(d, m.group(1)))
+                    if os.path.isfile(os.path.join(root, c)):
+                        if c.split("/")[0] in banned:
+                            bad += 1
+                            print(f"{rel}:{n}: includes {c}, a higher layer")
+                        break
+if bad == 0:
+    print("ok lib/, daemon/, api/ and worker/ include only what lies below them")
+PY
+)
+else
+	SKIPPED="$SKIPPED python3"
+fi
 
 echo "# $NCHECK checks passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ] || exit 1
