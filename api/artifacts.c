@@ -139,8 +139,8 @@ list_artifacts(struct api_req *req)
 }
 
 /* Whether the If-None-Match header names etag (or is "*"). */
-static bool
-etag_matches(const char *inm, const char *etag)
+bool
+api_etag_matches(const char *inm, const char *etag)
 {
 	size_t n = strlen(etag);
 
@@ -247,7 +247,7 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 	api_add_header(req, "Cache-Control", "public, max-age=31536000, "
 	    "immutable");
 	api_add_header(req, "Accept-Ranges", "bytes");
-	if (etag_matches(inm, etag)) {
+	if (api_etag_matches(inm, etag)) {
 		close(fd);
 		req->status = 304;
 		req->resp_type = type;

@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include "hooks-int.h"
-#include "../lib/util.h"
 
 static enum hook_sig
 claimed(struct api_req *req, unsigned char want[HOOK_DIGEST],
@@ -45,18 +44,13 @@ is_push(struct api_req *req, json_t *doc,
 	return hook_github_event(req, "X-Gitea-Event", signed_by);
 }
 
-static const char *const repo_urls[][2] = {
-	{ "repository", "clone_url" }, { "repository", "html_url" },
-	{ "repository", "ssh_url" }, { "repository", "git_url" },
-};
-
 const struct hook_forge hook_gitea = {
 	.name = "gitea",
 	.delivery_header = "X-Gitea-Delivery",
 	.claimed = claimed,
 	.expected = hook_github_hmac,
-	.repo_urls = repo_urls,
-	.nrepo_urls = ARRAY_SIZE(repo_urls),
+	.repo_urls = hook_github_repo_urls,	/* GitHub's payload */
+	.nrepo_urls = HOOK_GITHUB_NURLS,
 	.commit_key = "after",
 	.is_push = is_push,
 };

@@ -91,7 +91,7 @@ is_push(struct api_req *req, json_t *doc,
 	return hook_github_event(req, "X-GitHub-Event", signed_by);
 }
 
-static const char *const repo_urls[][2] = {
+const char *const hook_github_repo_urls[HOOK_GITHUB_NURLS][2] = {
 	{ "repository", "clone_url" }, { "repository", "html_url" },
 	{ "repository", "ssh_url" }, { "repository", "git_url" },
 };
@@ -101,8 +101,8 @@ const struct hook_forge hook_github = {
 	.delivery_header = "X-GitHub-Delivery",
 	.claimed = claimed,
 	.expected = hook_github_hmac,
-	.repo_urls = repo_urls,
-	.nrepo_urls = ARRAY_SIZE(repo_urls),
+	.repo_urls = hook_github_repo_urls,
+	.nrepo_urls = HOOK_GITHUB_NURLS,
 	.commit_key = "after",
 	.is_push = is_push,
 };

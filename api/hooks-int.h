@@ -71,6 +71,9 @@ enum hook_sig hook_github_signature(struct api_req *req,
     unsigned char want[HOOK_DIGEST]);
 void hook_github_hmac(struct api_req *req, const char *secret,
     unsigned char got[HOOK_DIGEST]);
+/* Where GitHub's payload (and Gitea's copy of it) names the repository. */
+#define HOOK_GITHUB_NURLS 4
+extern const char *const hook_github_repo_urls[HOOK_GITHUB_NURLS][2];
 bool hook_github_event(struct api_req *req, const char *name,
     const struct conf_project *signed_by);
 

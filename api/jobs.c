@@ -385,31 +385,6 @@ api_submit_job(struct api_req *req, struct job *job)
 }
 
 /*
- * Whether an If-None-Match value (a list of entity tags, or "*") names
- * `etag` (quoted).  The comparison is weak (RFC 9110 13.1.2): W/"x"
- * matches "x".
- */
-bool
-api_etag_matches(const char *inm, const char *etag)
-{
-	size_t n = strlen(etag);
-
-	while (inm != NULL && *inm != '\0') {
-		inm += strspn(inm, " \t,");
-		if (*inm == '*')
-			return true;
-		if (strncmp(inm, "W/", 2) == 0)
-			inm += 2;
-		if (strncmp(inm, etag, n) == 0 &&
-		    (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' ' ||
-		    inm[n] == '\t'))
-			return true;
-		inm = strchr(inm, ',');
-	}
-	return false;
-}
-
-/*
  * Answer 200 with the rendered JSON in b (taken over) and a strong ETag
  * of it, or 304 with the ETag alone when If-None-Match names it.  Most
  * pollers ask about jobs that did not change: the render stays (the tag
