@@ -343,6 +343,7 @@ check $? "concurrent fetches into one mirror both succeed (flock on $MIRROR.lock
 BC=$C1
 BASE_ENV=(--env PATH=/usr/bin:/bin --env HOME=/tmp --env TMPDIR=/tmp)
 mkdir -p "$T/work"
+OURS=()	# the basenames of this test's build roots
 
 # build NAME [options] -- PROGRAM...: a build in a fresh root $T/work/NAME.
 # Sets RC, ST (the status line), LOG (stdout+stderr), ROOT, SECS.
@@ -350,6 +351,7 @@ build() {
 	local name=$1 t0
 	shift
 	ROOT=$T/work/$name
+	OURS+=("$name")
 	t0=$(date +%s%N)
 	"$W" build --mirror "$MIRROR" --commit "$BC" --root "$ROOT" \
 		--target linux/amd64 --status-fd 3 "$@" \
@@ -763,12 +765,19 @@ if command -v qemu-aarch64-static >/dev/null; then
 	check $? "the C binary runs under qemu: $RUN"
 fi
 
-# No build left a cgroup behind: a group kiln-NAME-PID whose worker PID is
-# gone.  (Groups of live workers belong to builds running right now, such
-# as other tests' under make -j.)
+# None of this test's builds left a cgroup behind: a group kiln-NAME-PID,
+# NAME the basename of one of our roots, whose worker PID is gone.  The
+# SIGKILLed worker above leaves one; a later build removes it.  Groups of
+# other builds are not ours to count: under make -j another test may have
+# just SIGKILLed a worker whose group the next build there removes.
+OURS+=(cancel-TERM cancel-KILL usage cfgfd cfgbad root refused)
 STALE=0
 while read -r d; do
-	pid=${d##*-}
+	g=${d##*/}
+	pid=${g##*-}
+	g=${g#kiln-}
+	g=${g%-*}
+	case " ${OURS[*]} " in *" $g "*) ;; *) continue ;; esac
 	kill -0 "$pid" 2>/dev/null || STALE=$((STALE + 1))
 done < <(find /sys/fs/cgroup -maxdepth 4 -type d -name "kiln-*-[0-9]*" 2>/dev/null)
 [ "$STALE" = 0 ]
