@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "cgroup.h"
 #include "idmap.h"
 #include "mirror.h"
+#include "owner.h"
 #include "sandbox.h"
 #include "target.h"
 #include "tree.h"
@@ -59,6 +61,7 @@ struct build_args {
 	int64_t build_uid;
 	bool allow_same_uid;	/* unprivileged without subordinate ids */
 	int status_fd;
+	bool times;		/* stage times in the status line */
 	char **env;		/* NULL-terminated, pointers into argv */
 	size_t nenv;
 	char **argv;		/* the program and its arguments */
@@ -119,7 +122,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		O_MIRROR = 256, O_COMMIT, O_ROOT, O_TARGET, O_TIMEOUT, O_CACHE,
 		O_NETWORK, O_MEMORY, O_PIDS, O_FILE_SIZE, O_NOFILE, O_BUILD_UID,
 		O_STATUS_FD, O_ENV, O_MODCACHE, O_MODCACHE_RW, O_ALLOW_SAME_UID,
-		O_HOST_NETWORK,
+		O_HOST_NETWORK, O_TIMES,
 	};
 	static const struct option opts[] = {
 		{ "mirror", required_argument, NULL, O_MIRROR },
@@ -140,6 +143,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		{ "modcache", required_argument, NULL, O_MODCACHE },
 		{ "modcache-rw", no_argument, NULL, O_MODCACHE_RW },
 		{ "allow-same-uid", no_argument, NULL, O_ALLOW_SAME_UID },
+		{ "times", no_argument, NULL, O_TIMES },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
@@ -175,6 +179,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		case O_MODCACHE: a->modcache = optarg; break;
 		case O_MODCACHE_RW: a->modcache_rw = true; break;
 		case O_ALLOW_SAME_UID: a->allow_same_uid = true; break;
+		case O_TIMES: a->times = true; break;
 		case O_TIMEOUT:
 			if (util_parse_int64(optarg, 1, MAX_TIMEOUT, &a->timeout) != 0)
 				return usage_error("--timeout wants seconds in "
@@ -265,15 +270,6 @@ ensure_std_fds(void)
 	}
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * ROOT must be new or empty: a build never starts from another's leftovers.
  * Its messages call ROOT "the work root" and its parts by the names the
@@ -326,52 +322,6 @@ prepare_root(const char *root, char *err, size_t errsize)
 	return 0;
 }
 
-/*
- * The module cache is shared by every deps step and holds every module
- * the farm ever fetched: walking it on each job would cost seconds.  The
- * build user made everything in it, so the walk is needed only when the
- * build uid changed or an earlier walk did not finish.  A walk that
- * finished is recorded beside the cache (DIR.owner, written by us, out
- * of every sandbox's reach), never inside it.  With subordinate ids
- * (ids not NULL; uid and gid are theirs) the walk runs in a user
- * namespace of its own (idmap.h).
- */
-static int
-modcache_own(const char *dir, uid_t uid, gid_t gid, const struct subid *ids,
-    char *err, size_t errsize)
-{
-	char path[PATH_MAX], want[64], have[64] = "";
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "%s.owner", dir);
-	snprintf(want, sizeof want, "%u:%u\n", (unsigned)uid, (unsigned)gid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
-		n = read(fd, have, sizeof have - 1);
-		have[n > 0 ? n : 0] = '\0';
-		close(fd);
-	}
-	if (strcmp(have, want) == 0 && stat(dir, &st) == 0 &&
-	    st.st_uid == uid && st.st_gid == gid)
-		return 0;
-	unlink(path);
-	if ((ids != NULL ? idmap_chown(ids, &dir, 1, IDMAP_TO_BUILD, err,
-	    errsize) : tree_chown(dir, uid, gid, err, errsize)) != 0)
-		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd < 0 || worker_write_all(fd, want, strlen(want)) != 0) {
-		/* Only the shortcut is lost: the next step walks again. */
-		if (fd >= 0)
-			close(fd);
-		unlink(path);
-		return 0;
-	}
-	close(fd);
-	return 0;
-}
-
 /* In the checkout's sandbox: the mirror at SANDBOX_MIRROR, the work
  * tree at /src. */
 static int
@@ -393,9 +343,15 @@ checkout_in_sandbox(void *data, char *err, size_t errsize)
  * libgit2 reads the commit's objects, which the repository wrote, so it
  * does so in a sandbox of its own (sandbox_run): the mirror read-only,
  * ROOT/src writable, no network, nothing else of the host's files.
+ * It runs while the worker sets up the build's sandbox and cgroups
+ * (sandbox_run_start): most of either is waiting on the kernel (a
+ * namespace's mounts, a move between cgroups), and one need not wait
+ * for the other.  checkout_wait collects it before anything touches
+ * ROOT/src.
  */
 static int
-checkout(const struct build_args *a, char *err, size_t errsize)
+checkout_start(const struct build_args *a, struct sandbox_running **out,
+    char *err, size_t errsize)
 {
 	char src[PATH_MAX];
 	struct sandbox_bind binds[2] = {
@@ -406,45 +362,60 @@ checkout(const struct build_args *a, char *err, size_t errsize)
 		.binds = binds, .nbinds = 2, .hostname = "kiln-checkout",
 		.fn = checkout_in_sandbox, .data = (void *)a->commit,
 	};
-	int code;
 
 	snprintf(src, sizeof src, "%s/src", a->root);
-	if (sandbox_run(&code, &cfg, err, errsize) != 0)
+	return sandbox_run_start(out, &cfg, err, errsize);
+}
+
+/* Read SIGTERM or SIGINT (kilnd cancels) from sfd into *sig. */
+static void
+read_signals(int sfd, int *sig)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			*sig = (int)si.ssi_signo;
+}
+
+/*
+ * The checkout's end, or a cancel (SIGTERM, SIGINT on sfd: *cancel_sig
+ * set, 0 returned, the checkout left running for sandbox_run_kill).
+ */
+static int
+checkout_wait(const struct build_args *a, struct sandbox_running **r,
+    int sfd, int *cancel_sig, char *err, size_t errsize)
+{
+	siginfo_t info;
+	int code, rc;
+
+	for (;;) {
+		struct pollfd p = { sfd, POLLIN, 0 };
+
+		memset(&info, 0, sizeof info);
+		if (waitid(P_PID, sandbox_run_pid(*r), &info, WEXITED |
+		    WNOHANG | WNOWAIT) != 0 && errno != EINTR) {
+			snprintf(err, errsize, "waitid: %s", strerror(errno));
+			return -1;
+		}
+		if (info.si_pid != 0)
+			break;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+			snprintf(err, errsize, "poll: %s", strerror(errno));
+			return -1;
+		}
+		read_signals(sfd, cancel_sig);
+		if (*cancel_sig != 0)
+			return 0;
+	}
+	rc = sandbox_run_wait(*r, &code, err, errsize);
+	*r = NULL;
+	if (rc != 0)
 		return -1;
 	if (code != 0 && err[0] == '\0')
 		snprintf(err, errsize, "checkout of %s failed (exit %d)",
 		    a->commit, code);
 	return code == 0 ? 0 : -1;
-}
-
-/*
- * Whose ids an unprivileged worker's build runs as.  Not ours: we own
- * what kilnd owns (the signing key, the database, every mirror, cache
- * and log), and a build running as us could reach all of it through any
- * hole in the sandbox.  So the first subordinate uid and gid of our user
- * (subid.h), and our own only where kilnd was told to allow it
- * (--allow-same-uid, from allow_same_uid_builds).  The message names no
- * user: it becomes the job's error.  0, or -1 with err.
- */
-static int
-build_identity(const struct build_args *a, struct subid *ids, bool *subids,
-    char *err, size_t errsize)
-{
-	char why[512];
-	int rc = subid_find(ids, why, sizeof why);
-
-	*subids = rc == 1;
-	if (rc == 1 || (rc == 0 && a->allow_same_uid))
-		return 0;
-	if (rc < 0)
-		snprintf(err, errsize, "%s", why);
-	else
-		snprintf(err, errsize, "refusing to build as kilnd's own uid: "
-		    "kilnd's user has no subordinate ids in %s and %s (set "
-		    "allow_same_uid_builds = yes in kilnd.conf to build as "
-		    "kilnd's uid anyway; unsafe)", SUBID_UID_FILE,
-		    SUBID_GID_FILE);
-	return -1;
 }
 
 /* "kiln-<basename of ROOT>-<worker pid>"; the pid lets a later worker
@@ -564,8 +535,58 @@ give_back(const struct build_args *a, const struct subid *ids,
 	*st = ST_ERROR;
 }
 
+/*
+ * The caches to the build user (owner_cache): a root worker's build uid
+ * (ids NULL), or the subordinate ids `ids`.
+ */
+static int
+give_caches(const struct build_args *a, const struct sandbox_config *cfg,
+    const struct subid *ids, char *err, size_t errsize)
+{
+	if (a->cache != NULL && owner_cache(a->cache, cfg->outer_uid,
+	    cfg->outer_gid, ids, err, errsize) != 0)
+		return -1;
+	/* Builds only read the module cache (Go makes it world readable);
+	 * the deps step writes it as the build user. */
+	if (a->modcache_rw && owner_cache(a->modcache, cfg->outer_uid,
+	    cfg->outer_gid, ids, err, errsize) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Where a build's time went (--times; bench/matrix reads it from kilnd's
+ * log): all of it but `build` is the same for every target, whatever it
+ * builds.  CLOCK_MONOTONIC ms: `start`, `ended` and `exec` (the build's
+ * exec, reported by the sandbox) are points, the others durations.
+ * `checkout` is what the worker waited for the checkout after the rest
+ * of the sandbox was ready.
+ */
+struct stage_times {
+	int64_t start, checkout, chown, cgroup, exec, ended;
+};
+
+/* The times as a JSON object, or NULL when no build ran. */
+static json_t *
+stage_times_json(const struct stage_times *tm)
+{
+	int64_t now = worker_mono_ms();
+
+	if (tm->exec == 0 || tm->ended == 0)
+		return NULL;
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "checkout", (json_int_t)tm->checkout,
+	    "sandbox", (json_int_t)(tm->exec - tm->start - tm->checkout),
+	    "chown", (json_int_t)tm->chown, "cgroup", (json_int_t)tm->cgroup,
+	    "build", (json_int_t)(tm->ended - tm->exec),
+	    "teardown", (json_int_t)(now - tm->ended),
+	    "total", (json_int_t)(now - tm->start));
+}
+
+/* The status line; `times` (stolen) is added when not NULL. */
 static void
-write_status(int fd, enum build_status st, int value, const char *error)
+write_status(int fd, enum build_status st, int value, const char *error,
+    json_t *times)
 {
 	json_t *o = NULL;
 	char *line = NULL;
@@ -586,6 +607,10 @@ write_status(int fd, enum build_status st, int value, const char *error)
 		o = json_pack("{s:s, s:s}", "status", "error", "error", error);
 		break;
 	}
+	if (o != NULL && times != NULL)
+		json_object_set_new(o, "times", times);
+	else
+		json_decref(times);
 	if (o != NULL)
 		line = json_dumps(o, JSON_COMPACT);
 	if (line != NULL) {
@@ -622,7 +647,10 @@ build_main(int argc, char **argv)
 	struct subid ids;
 	sigset_t mask;
 	int64_t deadline;
-	char path[PATH_MAX];
+	struct stage_times tm = { .start = worker_mono_ms() };
+	struct sandbox_running *co = NULL;	/* the checkout, running */
+	int64_t t;
+	int rc;
 
 	if (parse_args(&a, argc, argv) != 0) {
 		free(a.env);
@@ -640,20 +668,17 @@ build_main(int argc, char **argv)
 	/* SIG_IGN here would make the kernel reap pid 1 behind our back. */
 	signal(SIGCHLD, SIG_DFL);
 
-	if (!root_user && build_identity(&a, &ids, &use_subids, err,
-	    sizeof err) != 0)
+	if (!root_user && owner_identity(&ids, &use_subids, a.allow_same_uid,
+	    err, sizeof err) != 0)
 		goto out;
 	if (prepare_root(a.root, err, sizeof err) != 0)
 		goto out;
-	if (checkout(&a, err, sizeof err) != 0)
+	if (checkout_start(&a, &co, err, sizeof err) != 0)
 		goto out;
-	if (a.cache != NULL) {
-		int rc = util_mkdir_p(a.cache, 0755);
-		if (rc != 0) {
-			snprintf(err, sizeof err, "cannot create the build "
-			    "cache: %s", strerror(-rc));
-			goto out;
-		}
+	if (a.cache != NULL && (rc = util_mkdir_p(a.cache, 0755)) != 0) {
+		snprintf(err, sizeof err, "cannot create the build cache: %s",
+		    strerror(-rc));
+		goto out;
 	}
 
 	memset(&cfg, 0, sizeof cfg);
@@ -674,51 +699,29 @@ build_main(int argc, char **argv)
 	cfg.envp = a.env;
 	/*
 	 * Root runs the build as a dedicated uid (nobody by default) and gives
-	 * it the work tree; an unprivileged worker as its first subordinate
-	 * ids (build_identity), or, where kilnd allows it, as itself.
+	 * it the work tree and the caches; an unprivileged worker as its first
+	 * subordinate ids (owner_identity), or, where kilnd allows it, as
+	 * itself.
 	 */
 	if (root_user) {
-		static const char *const subdirs[] = { "src", "out", "tmp" };
 		cfg.outer_uid = (uid_t)a.build_uid;
 		cfg.outer_gid = (gid_t)a.build_uid;
-		for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
-			snprintf(path, sizeof path, "%s/%s", a.root, subdirs[i]);
-			if (tree_chown(path, cfg.outer_uid, cfg.outer_gid, err,
-			    sizeof err) != 0)
-				goto out;
-		}
-		if (a.cache != NULL && tree_chown(a.cache, cfg.outer_uid,
-		    cfg.outer_gid, err, sizeof err) != 0)
-			goto out;
-		/* Builds only read the module cache (Go makes it world
-		 * readable); the deps step writes it as the build user. */
-		if (a.modcache_rw && modcache_own(a.modcache, cfg.outer_uid,
-		    cfg.outer_gid, NULL, err, sizeof err) != 0)
-			goto out;
 	} else if (use_subids) {
-		char dirs[3][PATH_MAX];
-		const char *give[4] = { dirs[0], dirs[1], dirs[2], a.cache };
-
 		cfg.outer_uid = ids.uid;
 		cfg.outer_gid = ids.gid;
 		cfg.subids = true;
-		snprintf(dirs[0], sizeof dirs[0], "%s/src", a.root);
-		snprintf(dirs[1], sizeof dirs[1], "%s/out", a.root);
-		snprintf(dirs[2], sizeof dirs[2], "%s/tmp", a.root);
-		/* From here on the tree goes back to us at the end, whatever
-		 * happens: kilnd reads /out and removes the tree as itself. */
-		handed = true;
-		if (idmap_chown(&ids, give, a.cache != NULL ? 4 : 3,
-		    IDMAP_TO_BUILD, err, sizeof err) != 0)
-			goto out;
-		if (a.modcache_rw && modcache_own(a.modcache, ids.uid, ids.gid,
-		    &ids, err, sizeof err) != 0)
-			goto out;
 	} else {
 		cfg.outer_uid = getuid();
 		cfg.outer_gid = getgid();
 	}
+	/* A worker building as itself owns all of it already. */
+	tm.chown = worker_mono_ms();
+	if ((root_user || use_subids) && give_caches(&a, &cfg, use_subids ?
+	    &ids : NULL, err, sizeof err) != 0)
+		goto out;
+	tm.chown = worker_mono_ms() - tm.chown;
 
+	tm.cgroup = worker_mono_ms();
 	cgname = cgroup_name(a.root);
 	if (cgroup_create(&cg, cgname, a.memory, (uint64_t)a.pids, err,
 	    sizeof err) != 0) {
@@ -735,6 +738,7 @@ build_main(int argc, char **argv)
 		err[0] = '\0';
 		cfg.nproc = (rlim_t)a.pids;
 	}
+	tm.cgroup = worker_mono_ms() - tm.cgroup;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -765,18 +769,33 @@ build_main(int argc, char **argv)
 		    err, sizeof err) != 0)
 			goto out;
 	}
+	/* Once the checkout ended, the work tree goes to the build user. */
+	tm.checkout = worker_mono_ms();
+	if (checkout_wait(&a, &co, sfd, &cancel_sig, err, sizeof err) != 0)
+		goto out;
+	tm.checkout = worker_mono_ms() - tm.checkout;
+	if (cancel_sig != 0)
+		goto ended;	/* nothing built: the sandbox goes */
+	t = worker_mono_ms();
+	/* Under subordinate ids the tree goes back to us at the end,
+	 * whatever happens: kilnd reads /out and removes it as itself. */
+	handed = use_subids;
+	if ((root_user || use_subids) && owner_work_tree(a.root,
+	    cfg.outer_uid, cfg.outer_gid, use_subids ? &ids : NULL, err,
+	    sizeof err) != 0)
+		goto out;
+	tm.chown += worker_mono_ms() - t;
 	if (sandbox_release(sb, err, sizeof err) != 0)
 		goto out;
 
-	deadline = mono_ms() + a.timeout * 1000;
+	deadline = worker_mono_ms() + a.timeout * 1000;
 	for (;;) {
-		struct signalfd_siginfo si;
 		struct pollfd p = { sfd, POLLIN, 0 };
 		int64_t left;
 
 		if (sandbox_try_wait(sb))
 			break;
-		left = deadline - mono_ms();
+		left = deadline - worker_mono_ms();
 		if (left <= 0) {
 			st = ST_TIMED_OUT;
 			break;
@@ -786,13 +805,13 @@ build_main(int argc, char **argv)
 			snprintf(err, sizeof err, "poll: %s", strerror(errno));
 			break;
 		}
-		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-				cancel_sig = (int)si.ssi_signo;
+		read_signals(sfd, &cancel_sig);
 		if (cancel_sig != 0)
 			break;
 	}
 
+ended:
+	tm.ended = worker_mono_ms();
 	/*
 	 * Timeout, cancel, or the build ended: kill the whole tree.  The cgroup
 	 * catches every process; SIGKILL to pid 1 makes the kernel kill the
@@ -801,6 +820,7 @@ build_main(int argc, char **argv)
 	cgroup_kill(cg);
 	sandbox_kill(sb);
 	sandbox_wait(sb, &res);
+	tm.exec = res.exec_ms;
 	sandbox_slirp_stop(slirp);
 	slirp = NULL;
 	cgroup_destroy(cg);
@@ -832,12 +852,15 @@ build_main(int argc, char **argv)
 out:
 	/* Killed and reaped, and with it its whole pid namespace, before
 	 * the tree changes hands. */
+	sandbox_run_kill(co);
 	sandbox_free(sb);
 	sb = NULL;
 	sandbox_slirp_stop(slirp);
 	slirp = NULL;
 	if (handed)
 		give_back(&a, &ids, &st, err, sizeof err);
+	cgroup_destroy(cg);
+	cg = NULL;
 	if (st == ST_ERROR) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "unknown error");
@@ -845,8 +868,8 @@ out:
 		worker_msg("%s", err);
 		ret = WORKER_EXIT_ERROR;
 	}
-	cgroup_destroy(cg);
-	write_status(a.status_fd, st, value, err);
+	write_status(a.status_fd, st, value, err, a.times ?
+	    stage_times_json(&tm) : NULL);
 	if (sfd >= 0)
 		close(sfd);
 	free(cgname);

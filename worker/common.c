@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -43,6 +44,15 @@ worker_msg(const char *fmt, ...)
 	buf[n++] = '\n';
 	/* One write: lines from the worker and the build do not interleave. */
 	(void)worker_write_all(STDERR_FILENO, buf, (size_t)n);
+}
+
+int64_t
+worker_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int

@@ -35,22 +35,18 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
-#include <linux/securebits.h>
 
 #include "idmap.h"
 #include "sandbox.h"
@@ -61,11 +57,12 @@
 extern char **environ;
 
 /* What pid 1 and the build tell the worker, one record per write(2). */
-enum { REPORT_ERROR = 1, REPORT_STATUS = 2 };
+enum { REPORT_ERROR = 1, REPORT_STATUS = 2, REPORT_EXEC = 3 };
 struct report {
 	int32_t kind;
 	int32_t wstatus;	/* REPORT_STATUS: the build's wait status */
-	char msg[248];		/* REPORT_ERROR: why the sandbox failed */
+	int64_t when_ms;	/* REPORT_EXEC: CLOCK_MONOTONIC, ms */
+	char msg[240];		/* REPORT_ERROR: why the sandbox failed */
 };
 
 /* Exit codes of pid 1 when it could not even start the build. */
@@ -89,6 +86,8 @@ report(int fd, int kind, int wstatus, const char *msg)
 	memset(&r, 0, sizeof r);
 	r.kind = kind;
 	r.wstatus = wstatus;
+	/* CLOCK_MONOTONIC is the host's: a build has no time namespace. */
+	r.when_ms = worker_mono_ms();
 	if (msg != NULL)
 		snprintf(r.msg, sizeof r.msg, "%s", msg);
 	(void)worker_write_all(fd, &r, sizeof r);
@@ -225,6 +224,8 @@ exec_build(const struct sandbox_config *cfg, int report_fd)
 	if (sandbox_seccomp_apply(err, sizeof err) != 0)
 		child_fail(fd, err);
 
+	/* For the worker's stage times; fd 3 closes when the exec succeeds. */
+	report(fd, REPORT_EXEC, 0, NULL);
 	/* execvpe searches the PATH of environ, not of its envp argument. */
 	environ = (char **)cfg->envp;
 	execvpe(cfg->argv[0], cfg->argv, cfg->envp);
@@ -507,7 +508,8 @@ sandbox_wait(struct sandbox *sb, struct sandbox_result *out)
 		} else if (r.kind == REPORT_STATUS) {
 			have_status = true;
 			build_status = r.wstatus;
-		}
+		} else if (r.kind == REPORT_EXEC)
+			out->exec_ms = r.when_ms;
 	}
 	if (have_error) {
 		out->outcome = SANDBOX_FAILED;

@@ -236,7 +236,7 @@ check_keep_out(const struct bind_src *b, const char *keep_out, char *err,
 }
 
 /*
- * The new root: a tmpfs over /tmp (as in sandbox-ns.c: covering it
+ * The new root: a tmpfs over /tmp (as in sandbox-fs.c: covering it
  * changes nothing outside this mount namespace), with the system files,
  * the caller's binds, a small /dev and a /proc of the new pid namespace;
  * then pivot_root into it, and / read-only.
@@ -272,7 +272,7 @@ setup_root(const struct sandbox_run_config *cfg, char *err, size_t errsize)
 		snprintf(err, errsize, "make / private: %s", strerror(errno));
 		goto out;
 	}
-	/* Every source before the tmpfs hides any of them (sandbox-ns.c). */
+	/* Every source before the tmpfs hides any of them (sandbox-fs.c). */
 	for (size_t i = 0; i < nsrc; i++) {
 		if (i < NSYSTEM && system_files[i].net && !cfg->network)
 			continue;
@@ -472,16 +472,22 @@ reap(pid_t pid)
 	return st;
 }
 
+/* A sandbox_run between its start and its end. */
+struct sandbox_running {
+	pid_t pid;
+	int msg_rd;		/* what fn wrote into its err, or the setup's */
+};
+
 int
-sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
-    size_t errsize)
+sandbox_run_start(struct sandbox_running **out,
+    const struct sandbox_run_config *cfg, char *err, size_t errsize)
 {
 	int sync_pipe[2] = { -1, -1 }, msg_pipe[2] = { -1, -1 };
-	char map[64], kind;
-	int flags, st, ret = -1;
+	char map[64];
+	int flags, ret = -1;
 	pid_t pid = -1;
 
-	*code = 0;
+	*out = NULL;
 	err[0] = '\0';
 	if (check_binds(cfg, err, errsize) != 0)
 		return -1;
@@ -535,12 +541,36 @@ sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
 		    strerror(errno));
 		goto out;
 	}
-	close(sync_pipe[1]);
-	sync_pipe[1] = -1;
-
-	st = reap(pid);
+	*out = xmalloc(sizeof **out);
+	(*out)->pid = pid;
+	(*out)->msg_rd = msg_pipe[0];
 	pid = -1;
-	kind = read_msg(msg_pipe[0], err, errsize);
+	msg_pipe[0] = -1;
+	ret = 0;
+out:
+	/* Not released: the child reads EOF on the sync pipe and exits. */
+	for (int i = 0; i < 2; i++) {
+		if (sync_pipe[i] >= 0)
+			close(sync_pipe[i]);
+		if (msg_pipe[i] >= 0)
+			close(msg_pipe[i]);
+	}
+	if (pid > 0)
+		(void)reap(pid);
+	return ret;
+}
+
+int
+sandbox_run_wait(struct sandbox_running *r, int *code, char *err,
+    size_t errsize)
+{
+	char kind;
+	int st, ret = -1;
+
+	*code = 0;
+	err[0] = '\0';
+	st = reap(r->pid);
+	kind = read_msg(r->msg_rd, err, errsize);
 	if (kind == MSG_SETUP || st == -1 ||
 	    (kind == 0 && WIFEXITED(st) && WEXITSTATUS(st) == EXIT_SETUP)) {
 		if (kind != MSG_SETUP)
@@ -558,14 +588,36 @@ sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
 	}
 	ret = 0;
 out:
-	/* Not released: the child reads EOF on the sync pipe and exits. */
-	for (int i = 0; i < 2; i++) {
-		if (sync_pipe[i] >= 0)
-			close(sync_pipe[i]);
-		if (msg_pipe[i] >= 0)
-			close(msg_pipe[i]);
-	}
-	if (pid > 0)
-		(void)reap(pid);
+	close(r->msg_rd);
+	free(r);
 	return ret;
+}
+
+void
+sandbox_run_kill(struct sandbox_running *r)
+{
+	if (r == NULL)
+		return;
+	(void)kill(r->pid, SIGKILL);
+	(void)reap(r->pid);
+	close(r->msg_rd);
+	free(r);
+}
+
+pid_t
+sandbox_run_pid(const struct sandbox_running *r)
+{
+	return r->pid;
+}
+
+int
+sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
+    size_t errsize)
+{
+	struct sandbox_running *r;
+
+	*code = 0;
+	if (sandbox_run_start(&r, cfg, err, errsize) != 0)
+		return -1;
+	return sandbox_run_wait(r, code, err, errsize);
 }

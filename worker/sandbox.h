@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -75,6 +76,8 @@ struct sandbox_result {
 	int code;
 	int signal;
 	char error[256];
+	/* When the build's exec began (CLOCK_MONOTONIC, ms), or 0. */
+	int64_t exec_ms;
 };
 
 struct sandbox;
@@ -164,6 +167,20 @@ struct sandbox_run_config {
  */
 int sandbox_run(int *code, const struct sandbox_run_config *cfg, char *err,
     size_t errsize);
+/*
+ * sandbox_run in two halves, so that the worker can do other work while
+ * fn runs: start (0, or -1 with err), then exactly one of wait (as
+ * sandbox_run) or kill (SIGKILL, reap; NULL is fine).  cfg and what it
+ * points to may go once start returned: the sandbox has its own copy.
+ */
+struct sandbox_running;
+int sandbox_run_start(struct sandbox_running **out,
+    const struct sandbox_run_config *cfg, char *err, size_t errsize);
+int sandbox_run_wait(struct sandbox_running *r, int *code, char *err,
+    size_t errsize);
+void sandbox_run_kill(struct sandbox_running *r);
+/* Its process, for waitid(2) with WNOWAIT: only wait or kill reap it. */
+pid_t sandbox_run_pid(const struct sandbox_running *r);
 
 /* Where a fetch or a checkout sees the repository's mirror.  No URL kilnd
  * accepts holds a space, so hiding this path in messages never changes

@@ -55,6 +55,9 @@ int worker_tie_to_parent(void);
  */
 int worker_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* CLOCK_MONOTONIC in milliseconds: deadlines and stage times. */
+int64_t worker_mono_ms(void);
+
 /* write(2) until done, retrying on EINTR; 0 or -1 with errno. */
 int worker_write_all(int fd, const void *buf, size_t len);
 

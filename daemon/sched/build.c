@@ -220,6 +220,14 @@ build_done(struct child *c)
 		snprintf(why, sizeof why, "kiln-worker ended without a result "
 		    "(exit %lld, signal %d)", (long long)c->exit_status,
 		    c->term_signal);
+	if (json_is_object(json_object_get(res, "times"))) {
+		/* The worker's own figures: for the operator, never trusted. */
+		char *times = json_dumps(json_object_get(res, "times"),
+		    JSON_COMPACT);
+		log_debug("job %" PRId64 " %s: kiln-worker times (ms): %s",
+		    st->claim.job_id, st->t.name, times ? times : "");
+		free(times);
+	}
 	json_decref(res);
 	if (st->cancel && state != TARGET_SUCCEEDED) {
 		state = TARGET_CANCELED;
@@ -318,6 +326,8 @@ worker_build_argv(struct sched *s, const char *mirror, const char *commit,
 	if (conf->allow_same_uid_builds)
 		ARG(xstrdup("--allow-same-uid"));
 	ARG(xstrdup("--status-fd")); ARG(xstrdup("3"));
+	/* Where the time went, for the operator's log (build_done). */
+	ARG(xstrdup("--times"));
 	for (size_t i = 0; plan->env[i]; i++) {
 		ARG(xstrdup("--env"));
 		ARG(xstrdup(plan->env[i]));

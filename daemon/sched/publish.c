@@ -15,15 +15,15 @@
 #include "log.h"
 #include "metrics.h"
 #include "sched-int.h"
-#include "subid.h"
 #include "toolid.h"
 #include "util.h"
 #include "xmalloc.h"
 
 /*
  * Publication of a succeeded build: kilnd (never the sandbox) checks
- * the out directory, hashes and stores every file, then the work tree
- * goes.  The target stays running, holding its slot, until it is done.
+ * the out directory, hashes and stores every file; the target stays
+ * running, holding its slot, until it is done.  Then the work tree
+ * goes, on a task of its own.
  */
 struct publish_task {
 	uv_work_t req;
@@ -35,6 +35,7 @@ struct publish_task {
 	int code;
 	int rc;
 	char why[512];
+	int64_t start_ms;		/* for the log */
 };
 
 static void
@@ -42,12 +43,9 @@ publish_work(uv_work_t *req)
 {
 	struct publish_task *t = req->data;
 	struct sched *s = t->st->s;
-	int rc;
 
 	t->rc = store_publish_dir(s->store, t->dir, &t->lim, &t->arts,
 	    &t->narts, t->why, sizeof t->why);
-	if ((rc = subid_rmtree(s->worker, t->root)) != 0)
-		log_warn("cannot remove %s: %s", t->root, strerror(-rc));
 }
 
 static void
@@ -62,6 +60,13 @@ publish_after(uv_work_t *req, int status)
 	st->busy = false;
 	for (size_t i = 0; i < t->narts; i++)
 		bytes += (uint64_t)t->arts[i].size;
+	/* Stage times for the operator (bench/matrix reads them). */
+	log_debug("job %" PRId64 " %s: kiln-worker ran %" PRId64 " ms; "
+	    "publish %" PRId64 " ms", st->claim.job_id, st->t.name,
+	    t->start_ms - st->start_ms, util_now_ms() - t->start_ms);
+	/* The work tree goes on a task of its own: the target's result and
+	 * its slot do not wait for it. */
+	remove_tree(s, t->root);
 	if (t->rc == 0)
 		log_line(st, "published %zu file(s), %" PRIu64 " bytes",
 		    t->narts, bytes);
@@ -84,6 +89,7 @@ start_publish(struct starget *st, int code)
 	t->req.data = t;
 	t->st = st;
 	t->code = code;
+	t->start_ms = util_now_ms();
 	t->dir = xasprintf("%s/out", st->root);
 	t->root = xstrdup(st->root);
 	t->lim.max_files = st->s->conf->max_artifacts;

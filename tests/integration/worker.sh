@@ -733,6 +733,35 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
 	row "unprivileged worker (uid 65534)" "sandbox, warn, NPROC cap" "exit $RC, $(sed -n 2,3p <<<"$LOG" | tr '\n' ' ')"
 fi
 
+# --- the build cache's owner record -------------------------------------------------
+# A root worker hands --cache to the build uid and records that beside it
+# (DIR.owner), also when DIR is given with a trailing slash: a record
+# inside the cache would be the build's to rewrite (or to make a FIFO
+# that hangs the next worker in open(2)).  While the record matches the
+# cache is not walked again; another build uid walks it.
+if [ "$(id -u)" = 0 ]; then
+	OC=$T/cache/owned
+	build owned1 --timeout 30 --cache "$OC/" "${BASE_ENV[@]}" -- \
+		/bin/sh -c 'touch /cache/made; test ! -e /cache/.owner'
+	[ "$ST" = '{"status":"exited","code":0}' ] &&
+		[ "$(cat "$OC.owner" 2>/dev/null)" = 65534:65534 ] &&
+		[ ! -e "$OC/.owner" ] && [ "$(stat -c %u:%g "$OC/made")" = 65534:65534 ]
+	check $? "--cache DIR/: handed to 65534, recorded in DIR.owner, nothing in the cache ($ST)"
+	row "--cache DIR/ (trailing slash)" "record beside the cache" \
+		"$(ls -A "$OC" | tr '\n' ' ')"
+	chown 0:0 "$OC/made"
+	build owned2 --timeout 30 --cache "$OC" "${BASE_ENV[@]}" -- /bin/true
+	[ "$ST" = '{"status":"exited","code":0}' ] &&
+		[ "$(stat -c %u:%g "$OC/made")" = 0:0 ]
+	check $? "the record matches: the cache is not walked again ($ST)"
+	build owned3 --timeout 30 --cache "$OC" --build-uid 1234 "${BASE_ENV[@]}" -- /bin/true
+	[ "$ST" = '{"status":"exited","code":0}' ] &&
+		[ "$(stat -c %u:%g "$OC/made")" = 1234:1234 ] &&
+		[ "$(cat "$OC.owner")" = 1234:1234 ]
+	check $? "another build uid: the cache is walked and recorded again ($ST)"
+	OURS+=(owned1 owned2 owned3)
+fi
+
 # --- real builds --------------------------------------------------------------------
 
 CACHE=$T/cache/repo

@@ -257,9 +257,18 @@ mkdir -p "$STATE/work"
 	--target linux/amd64 --timeout 60 -- /bin/true >"$T/co.out" 2>&1 &
 WPID=$!
 BGPIDS+=("$WPID")
+# The worker starts the build's sandbox while the checkout runs: of its
+# children, the one in open(2) of the FIFO.
+fifo_child() {
+	local c
+	for c in $(pgrep -P "$WPID"); do
+		blocked_in_fifo "$c" && { echo "$c"; return 0; }
+	done
+	return 1
+}
 P=
-wait_until 10 has_child && P=$(pgrep -P "$WPID")
-if [ -z "$P" ] || ! wait_until 10 blocked_in_fifo "$P"; then
+wait_until 10 fifo_child >/dev/null && P=$(fifo_child)
+if [ -z "$P" ]; then
 	fail "checkout: no sandboxed process waiting on the blob's FIFO ($(cat "$T/co.out"))"
 else
 	ok "checkout: process $P waits in open(2) of a blob"
