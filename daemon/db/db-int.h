@@ -16,6 +16,13 @@
 
 struct writer;
 
+/* The write connection's prepared statements (db_stmt), by SQL text. */
+#define DB_STMT_SLOTS 128
+struct db_stmt_slot {
+	const char *sql;	/* the caller's text: the key */
+	sqlite3_stmt *st;
+};
+
 struct queue {
 	sqlite3 *db;		/* loop thread: reads only */
 	sqlite3 *wr;		/* the writer thread's: every write */
@@ -42,6 +49,7 @@ struct queue {
 	sqlite3_stmt *list_all;
 	sqlite3_stmt *list_state;
 	sqlite3_stmt *get_artifacts;
+	struct db_stmt_slot wstmt[DB_STMT_SLOTS];	/* on wr */
 };
 
 /*
@@ -69,8 +77,18 @@ struct queue {
 void db_log(sqlite3 *db, const char *what);
 /* Run SQL without results (logged on failure): 0 or QUEUE_ERROR. */
 int db_exec(sqlite3 *db, const char *sql);
-/* Run one statement with int64 parameters; returns changes or -1. */
-int db_run(sqlite3 *db, const char *sql, int nparams, const int64_t *params);
+/*
+ * The write connection's statement for `sql`, prepared once and kept
+ * until queue_close(), reset and with its bindings cleared; NULL (logged)
+ * when it does not compile.  The caller resets it when done, so that it
+ * holds no cursor open.  Used where wr is used (the writer thread, or
+ * before queue_start()).  A prepare costs more than most of the writes it
+ * serves: it was two thirds of retention's expiry.
+ */
+sqlite3_stmt *db_stmt(struct queue *q, const char *sql);
+/* Run one statement on wr with int64 parameters; returns changes or -1. */
+int db_run(struct queue *q, const char *sql, int nparams,
+    const int64_t *params);
 
 /*
  * A write transaction on q->wr.  Inside the writer's batch (q->batching)
@@ -94,12 +112,12 @@ char *db_col_strdup(sqlite3_stmt *st, int i);
  * transaction, and mark it to be signed or its callback due when that
  * state asks for it.
  */
-int db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now);
+int db_update_job_state(struct queue *q, int64_t job_id, int64_t now);
 /* A job that ended with a callback URL: its callback is due at `now`
  * (a job failed at its fetch, or one whose targets all ended). */
-int db_notify_due(sqlite3 *db, int64_t job_id, int64_t now);
-/* A job's state: 0, QUEUE_ENOTFOUND or QUEUE_ERROR. */
-int db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out);
+int db_notify_due(struct queue *q, int64_t job_id, int64_t now);
+/* A job's state (on wr): 0, QUEUE_ENOTFOUND or QUEUE_ERROR. */
+int db_job_state_of(struct queue *q, int64_t id, enum job_state *out);
 
 /*
  * The scheduler's reads of the queue's order (targets.c): the next

@@ -12,7 +12,9 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,11 +180,27 @@ out:
 	return rc;
 }
 
+/*
+ * SQLite keeps a count of its memory by default, updated under one
+ * global mutex on every allocation and free: an eighth of the writer's
+ * time went into that mutex.  kilnd never reads the count.  This must
+ * come before SQLite initializes (the first open); later it is refused,
+ * harmlessly.
+ */
+static void
+config_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 {
-	struct queue *q = xcalloc(1, sizeof *q);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct queue *q;
 
+	pthread_once(&once, config_once);
+	q = xcalloc(1, sizeof *q);
 	q->path = xstrdup(path);
 	if (open_conn(&q->db, path, err, errsize) != 0 ||
 	    migrate(q->db, path, err, errsize) != 0 ||
@@ -241,6 +259,8 @@ queue_close(struct queue *q)
 	sqlite3_finalize(q->list_all);
 	sqlite3_finalize(q->list_state);
 	sqlite3_finalize(q->get_artifacts);
+	for (size_t i = 0; i < DB_STMT_SLOTS; i++)
+		sqlite3_finalize(q->wstmt[i].st);
 	if (q->bg && sqlite3_close(q->bg) != SQLITE_OK)
 		db_log(q->bg, "close");
 	/* The last connection to close checkpoints the WAL into the file. */
@@ -269,27 +289,62 @@ db_col_strdup(sqlite3_stmt *st, int i)
 	return s ? xstrdup((const char *)s) : NULL;
 }
 
-/* Run one statement with int64 parameters; returns changes or -1. */
-int
-db_run(sqlite3 *db, const char *sql, int nparams, const int64_t *params)
+/*
+ * Statements by the address of their text (the callers' literals),
+ * checked against the text SQLite keeps, so that a buffer reused for
+ * other SQL is never given the wrong statement.  Open addressing; when
+ * every slot is taken, the home slot's statement is replaced.
+ */
+sqlite3_stmt *
+db_stmt(struct queue *q, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	size_t home = ((uintptr_t)sql >> 3) % DB_STMT_SLOTS, i = home;
+	struct db_stmt_slot *sl;
+
+	do {
+		sl = &q->wstmt[i];
+		if (sl->st == NULL)
+			break;
+		if (sl->sql == sql && strcmp(sqlite3_sql(sl->st), sql) == 0) {
+			sqlite3_reset(sl->st);
+			sqlite3_clear_bindings(sl->st);
+			return sl->st;
+		}
+		i = (i + 1) % DB_STMT_SLOTS;
+	} while (i != home);
+	if (sl->st != NULL) {
+		sqlite3_finalize(sl->st);
+		sl->st = NULL;
+	}
+	if (sqlite3_prepare_v3(q->wr, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &sl->st, NULL) != SQLITE_OK) {
+		db_log(q->wr, sql);
+		sqlite3_finalize(sl->st);
+		sl->st = NULL;
+		return NULL;
+	}
+	sl->sql = sql;
+	return sl->st;
+}
+
+int
+db_run(struct queue *q, const char *sql, int nparams, const int64_t *params)
+{
+	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		db_log(db, sql);
+	if ((st = db_stmt(q, sql)) == NULL)
 		return -1;
-	}
 	for (int i = 0; i < nparams; i++)
 		sqlite3_bind_int64(st, i + 1, params[i]);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		db_log(db, sql);
-		sqlite3_finalize(st);
+		db_log(q->wr, sql);
+		sqlite3_reset(st);
 		return -1;
 	}
-	sqlite3_finalize(st);
-	return sqlite3_changes(db);
+	sqlite3_reset(st);
+	return sqlite3_changes(q->wr);
 }
 
 /*
@@ -299,7 +354,7 @@ db_run(sqlite3 *db, const char *sql, int nparams, const int64_t *params)
  * any failed or timed out, else canceled.
  */
 int
-db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
+db_update_job_state(struct queue *q, int64_t job_id, int64_t now)
 {
 	static const char *const sql =
 	    "UPDATE jobs SET state = CASE"
@@ -320,38 +375,35 @@ db_update_job_state(sqlite3 *db, int64_t job_id, int64_t now)
 	    " WHERE jobs.id = ?1";
 	int64_t p[2] = { job_id, now };
 
-	if (db_run(db, sql, 2, p) < 0)
+	if (db_run(q, sql, 2, p) < 0)
 		return QUEUE_ERROR;
 	/* A job that just succeeded is to be signed. */
-	if (db_run(db, "UPDATE jobs SET sign_pending = 1 WHERE id = ?1 AND "
+	if (db_run(q, "UPDATE jobs SET sign_pending = 1 WHERE id = ?1 AND "
 	    "state = 'succeeded' AND sums_sha256 IS NULL AND sign_pending = 0",
 	    1, p) < 0)
 		return QUEUE_ERROR;
-	return db_notify_due(db, job_id, now);
+	return db_notify_due(q, job_id, now);
 }
 
 int
-db_notify_due(sqlite3 *db, int64_t job_id, int64_t now)
+db_notify_due(struct queue *q, int64_t job_id, int64_t now)
 {
 	int64_t p[2] = { job_id, now };
 
-	return db_run(db, "UPDATE jobs SET notify_state = 'pending', "
+	return db_run(q, "UPDATE jobs SET notify_state = 'pending', "
 	    "notify_next_at = ?2 WHERE id = ?1 AND notify_url IS NOT NULL "
 	    "AND notify_state IS NULL AND state IN ('succeeded', 'failed', "
 	    "'canceled')", 2, p) < 0 ? QUEUE_ERROR : 0;
 }
 
 int
-db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out)
+db_job_state_of(struct queue *q, int64_t id, enum job_state *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc = QUEUE_ERROR, step;
 
-	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1,
-	    &st, NULL) != SQLITE_OK) {
-		db_log(db, "job state");
+	if ((st = db_stmt(q, "SELECT state FROM jobs WHERE id = ?")) == NULL)
 		return QUEUE_ERROR;
-	}
 	sqlite3_bind_int64(st, 1, id);
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE)
@@ -360,8 +412,8 @@ db_job_state_of(sqlite3 *db, int64_t id, enum job_state *out)
 	    job_state_parse((const char *)sqlite3_column_text(st, 0), out) == 0)
 		rc = 0;
 	else
-		db_log(db, "job state");
-	sqlite3_finalize(st);
+		db_log(q->wr, "job state");
+	sqlite3_reset(st);
 	return rc;
 }
 

@@ -375,19 +375,19 @@ db_cancel(struct queue *q, int64_t id, size_t *nrunning)
 
 	if ((rc = db_begin(q)) != 0)
 		return rc;
-	if ((rc = db_job_state_of(q->wr, id, &st)) != 0)
+	if ((rc = db_job_state_of(q, id, &st)) != 0)
 		goto out;
 	if (st == JOB_SUCCEEDED || st == JOB_FAILED) {
 		rc = QUEUE_ECONFLICT;
 		goto out;
 	}
 	int64_t p[2] = { id, now };
-	if (db_run(q->wr, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+	if (db_run(q, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
 	    1, p) != 1) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
-	if (db_run(q->wr, "UPDATE job_targets SET state = 'canceled', "
+	if (db_run(q, "UPDATE job_targets SET state = 'canceled', "
 	    "finished_at = ?2, error = 'canceled before it started' "
 	    "WHERE job_id = ?1 AND state = 'queued'", 2, p) < 0) {
 		rc = QUEUE_ERROR;
@@ -410,7 +410,7 @@ db_cancel(struct queue *q, int64_t id, size_t *nrunning)
 	}
 	sqlite3_finalize(cs);
 	if (rc == 0)
-		rc = db_update_job_state(q->wr, id, now);
+		rc = db_update_job_state(q, id, now);
 out:
 	return db_end(q, rc);
 }
@@ -424,17 +424,17 @@ db_set_priority(struct queue *q, int64_t id, int priority)
 
 	if ((rc = db_begin(q)) != 0)
 		return rc;
-	if ((rc = db_job_state_of(q->wr, id, &st)) != 0)
+	if ((rc = db_job_state_of(q, id, &st)) != 0)
 		goto out;
 	/* A job being canceled has nothing left to order. */
-	n = db_run(q->wr, "UPDATE jobs SET priority = ?2 WHERE id = ?1 AND "
+	n = db_run(q, "UPDATE jobs SET priority = ?2 WHERE id = ?1 AND "
 	    "state IN ('queued', 'running') AND cancel_requested = 0", 2, p);
 	if (n < 0)
 		rc = QUEUE_ERROR;
 	else if (n == 0)
 		rc = QUEUE_ECONFLICT;
 	/* Targets planned later copy the job's priority (expand_targets). */
-	else if (db_run(q->wr, "UPDATE job_targets SET priority = ?2 WHERE "
+	else if (db_run(q, "UPDATE job_targets SET priority = ?2 WHERE "
 	    "job_id = ?1 AND state = 'queued'", 2, p) < 0)
 		rc = QUEUE_ERROR;
 out:
@@ -466,22 +466,22 @@ db_set_commit(struct queue *q, int64_t job_id, const char *commit,
 
 /* One statement with ?1 = an id, ?2 = a reason, ?3 = a time. */
 static int
-run_reason(sqlite3 *db, const char *sql, int64_t id, const char *reason,
+run_reason(struct queue *q, const char *sql, int64_t id, const char *reason,
     int64_t now)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc = QUEUE_ERROR;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, now);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			rc = 0;
-	}
-	if (rc != 0)
-		db_log(db, sql);
-	sqlite3_finalize(st);
+	if ((st = db_stmt(q, sql)) == NULL)
+		return QUEUE_ERROR;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else
+		db_log(q->wr, sql);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -494,19 +494,19 @@ db_fail_job(struct queue *q, int64_t job_id, const char *error)
 
 	if ((rc = db_begin(q)) != 0)
 		return rc;
-	if ((rc = db_job_state_of(q->wr, job_id, &js)) != 0)
+	if ((rc = db_job_state_of(q, job_id, &js)) != 0)
 		goto out;
 	if (job_state_terminal(js)) {
 		rc = QUEUE_ECONFLICT;
 		goto out;
 	}
 	/* Every target not ended, then the job, fail with the reason. */
-	if (run_reason(q->wr, "UPDATE job_targets SET state = 'failed', "
+	if (run_reason(q, "UPDATE job_targets SET state = 'failed', "
 	    "error = ?2, finished_at = ?3 WHERE job_id = ?1 AND "
 	    "state IN ('queued', 'running')", job_id, error, now) != 0 ||
-	    run_reason(q->wr, "UPDATE jobs SET state = 'failed', "
+	    run_reason(q, "UPDATE jobs SET state = 'failed', "
 	    "error = ?2, finished_at = ?3 WHERE id = ?1", job_id, error,
-	    now) != 0 || db_notify_due(q->wr, job_id, now) != 0)
+	    now) != 0 || db_notify_due(q, job_id, now) != 0)
 		rc = QUEUE_ERROR;
 out:
 	return db_end(q, rc);

@@ -293,15 +293,15 @@ db_expire_jobs(struct queue *q, const int64_t *ids, size_t n, int64_t now)
 		int64_t p[2] = { ids[i], now };
 		int c;
 
-		if ((c = db_run(q->wr, "UPDATE jobs SET expired_at = ?2, "
+		if ((c = db_run(q, "UPDATE jobs SET expired_at = ?2, "
 		    "sums_sha256 = NULL, sig_sha256 = NULL, prov_sha256 = NULL, "
 		    "sign_pending = 0 WHERE id = ?1 AND expired_at IS NULL AND "
 		    "state IN " TERMINAL, 2, p)) < 0)
 			rc = QUEUE_ERROR;
-		else if (c == 1 && (db_run(q->wr, "DELETE FROM artifacts "
+		else if (c == 1 && (db_run(q, "DELETE FROM artifacts "
 		    "WHERE target_id IN (SELECT id FROM job_targets WHERE "
 		    "job_id = ?1)", 1, p) < 0 ||
-		    db_run(q->wr, "UPDATE job_targets SET cache_key = NULL "
+		    db_run(q, "UPDATE job_targets SET cache_key = NULL "
 		    "WHERE job_id = ?1", 1, p) < 0))
 			rc = QUEUE_ERROR;
 	}

@@ -47,9 +47,8 @@ claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 
 	if ((rc = db_begin(q)) != 0)
 		return rc;
-	if (sqlite3_prepare_v2(q->wr, job_id ? db_sql_claim_job : db_sql_claim,
-	    -1, &st, NULL) != SQLITE_OK) {
-		db_log(q->wr, "claim");
+	if ((st = db_stmt(q, job_id ? db_sql_claim_job : db_sql_claim)) ==
+	    NULL) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -72,15 +71,16 @@ claim(struct queue *q, int64_t job_id, struct queue_claim *out)
 	    (const char *)sqlite3_column_text(st, 2));
 	out->attempt = sqlite3_column_int(st, 3) + 1;
 	int64_t p[3] = { out->target_id, now, out->job_id };
-	if (db_run(q->wr, "UPDATE job_targets SET state = 'running', "
+	if (db_run(q, "UPDATE job_targets SET state = 'running', "
 	    "attempt = attempt + 1, started_at = ?2, heartbeat_at = ?2, "
 	    "finished_at = NULL, exit_status = NULL, error = NULL "
 	    "WHERE id = ?1", 2, p) != 1 ||
-	    db_run(q->wr, "UPDATE jobs SET state = 'running', "
+	    db_run(q, "UPDATE jobs SET state = 'running', "
 	    "started_at = coalesce(started_at, ?2) WHERE id = ?3", 3, p) != 1)
 		rc = QUEUE_ERROR;
 out:
-	sqlite3_finalize(st);
+	if (st != NULL)
+		sqlite3_reset(st);
 	return db_end(q, rc);
 }
 
@@ -132,7 +132,7 @@ db_release(struct queue *q, int64_t target_id)
 	if ((rc = db_begin(q)) != 0)
 		return rc;
 	/* A target of a canceled job is not queued again: it is canceled. */
-	n = db_run(q->wr, "UPDATE job_targets SET "
+	n = db_run(q, "UPDATE job_targets SET "
 	    "state = CASE WHEN (SELECT cancel_requested FROM jobs "
 	    "  WHERE jobs.id = job_targets.job_id) THEN 'canceled' "
 	    "  ELSE 'queued' END, "
@@ -151,7 +151,7 @@ db_release(struct queue *q, int64_t target_id)
 		    "WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, target_id);
 			if (sqlite3_step(st) == SQLITE_ROW)
-				rc = db_update_job_state(q->wr,
+				rc = db_update_job_state(q,
 				    sqlite3_column_int64(st, 0), util_now_ms());
 			else
 				rc = QUEUE_ERROR;
@@ -166,7 +166,7 @@ int
 db_heartbeat(struct queue *q, int64_t target_id)
 {
 	int64_t p[2] = { target_id, util_now_ms() };
-	int n = db_run(q->wr, "UPDATE job_targets SET heartbeat_at = ?2 "
+	int n = db_run(q, "UPDATE job_targets SET heartbeat_at = ?2 "
 	    "WHERE id = ?1 AND state = 'running'", 2, p);
 
 	return n < 0 ? QUEUE_ERROR : n == 0 ? QUEUE_ENOTFOUND : 0;
@@ -251,19 +251,17 @@ db_finish(struct queue *q, int64_t target_id, enum target_state state,
 }
 
 static int
-insert_artifacts(sqlite3 *db, int64_t target_id, const struct artifact *arts,
-    size_t narts)
+insert_artifacts(struct queue *q, int64_t target_id,
+    const struct artifact *arts, size_t narts)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc = 0;
 
 	if (narts == 0)
 		return 0;
-	if (sqlite3_prepare_v2(db, "INSERT INTO artifacts (target_id, name, "
-	    "size, sha256) VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		db_log(db, "artifacts");
+	if ((st = db_stmt(q, "INSERT INTO artifacts (target_id, name, "
+	    "size, sha256) VALUES (?, ?, ?, ?)")) == NULL)
 		return QUEUE_ERROR;
-	}
 	for (size_t i = 0; i < narts && rc == 0; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, target_id);
@@ -271,11 +269,11 @@ insert_artifacts(sqlite3 *db, int64_t target_id, const struct artifact *arts,
 		sqlite3_bind_int64(st, 3, arts[i].size);
 		db_bind_text_or_null(st, 4, arts[i].sha256);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			db_log(db, "artifacts");
+			db_log(q->wr, "artifacts");
 			rc = QUEUE_ERROR;
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -291,13 +289,11 @@ db_finish_build(struct queue *q, int64_t target_id,
 	if ((rc = db_begin(q)) != 0)
 		return rc;
 	/* A cached target never ran: it gets a start time now. */
-	if (sqlite3_prepare_v2(q->wr, "UPDATE job_targets SET state = ?2, "
+	if ((st = db_stmt(q, "UPDATE job_targets SET state = ?2, "
 	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
 	    "cached = ?7, cached_from = ?8, "
 	    "started_at = coalesce(started_at, ?5) "
-	    "WHERE id = ?1 AND state = 'running' RETURNING job_id", -1, &st,
-	    NULL) != SQLITE_OK) {
-		db_log(q->wr, "finish");
+	    "WHERE id = ?1 AND state = 'running' RETURNING job_id")) == NULL) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -326,14 +322,14 @@ db_finish_build(struct queue *q, int64_t target_id,
 		db_log(q->wr, "finish");
 		rc = QUEUE_ERROR;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);	/* a RETURNING statement ends its change here */
 	/* The files come in the same transaction as the state. */
 	if (rc == 0)
-		rc = insert_artifacts(q->wr, target_id, o->arts, o->narts);
+		rc = insert_artifacts(q, target_id, o->arts, o->narts);
 	if (rc == 0)
-		rc = db_update_job_state(q->wr, job_id, now);
+		rc = db_update_job_state(q, job_id, now);
 	if (rc == 0 && job_state != NULL)
-		rc = db_job_state_of(q->wr, job_id, job_state);
+		rc = db_job_state_of(q, job_id, job_state);
 out:
 	return db_end(q, rc);
 }
@@ -415,14 +411,14 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 		return rc;
 	/* A build whose job was canceled stays canceled, whether it was
 	 * running or had been given back to the queue. */
-	if (db_run(q->wr, "UPDATE job_targets SET state = 'canceled', "
+	if (db_run(q, "UPDATE job_targets SET state = 'canceled', "
 	    "finished_at = ?2, error = 'canceled; kilnd stopped while it ran' "
 	    "WHERE state IN ('running', 'queued') AND job_id IN "
 	    "(SELECT id FROM jobs WHERE cancel_requested = 1)", 2, p) < 0) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
-	n = db_run(q->wr, "UPDATE job_targets SET state = 'failed', "
+	n = db_run(q, "UPDATE job_targets SET state = 'failed', "
 	    "error = 'interrupted: kilnd stopped during the build ' || attempt "
 	    "|| ' time(s)', finished_at = ?2 "
 	    "WHERE state = 'running' AND attempt >= ?1", 2, p);
@@ -431,7 +427,7 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 		goto out;
 	}
 	*failed = n;
-	n = db_run(q->wr, "UPDATE job_targets SET state = 'queued', "
+	n = db_run(q, "UPDATE job_targets SET state = 'queued', "
 	    "started_at = NULL, heartbeat_at = NULL WHERE state = 'running'",
 	    0, NULL);
 	if (n < 0) {
@@ -464,7 +460,7 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 	}
 	sqlite3_finalize(st);
 	for (size_t i = 0; rc == 0 && i < nids; i++)
-		rc = db_update_job_state(q->wr, ids[i], p[1]);
+		rc = db_update_job_state(q, ids[i], p[1]);
 	free(ids);
 out:
 	return db_end(q, rc);
@@ -518,7 +514,7 @@ db_reclaim(struct queue *q, int64_t target_id, int64_t before,
 	 * the target was read as stale.  One that ends here (canceled or
 	 * failed) keeps its start and gets its end; one queued again has
 	 * neither. */
-	n = db_run(q->wr, "UPDATE job_targets SET "
+	n = db_run(q, "UPDATE job_targets SET "
 	    "state = CASE WHEN " RECLAIM_CANCELED " THEN 'canceled' "
 	    "  WHEN attempt >= ?3 THEN 'failed' ELSE 'queued' END, "
 	    "error = CASE WHEN " RECLAIM_CANCELED " THEN error "
@@ -548,7 +544,7 @@ db_reclaim(struct queue *q, int64_t target_id, int64_t before,
 	if (sqlite3_step(st) == SQLITE_ROW)
 		job_id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	rc = job_id != 0 ? db_update_job_state(q->wr, job_id, now) :
+	rc = job_id != 0 ? db_update_job_state(q, job_id, now) :
 	    QUEUE_ERROR;
 out:
 	return db_end(q, rc);

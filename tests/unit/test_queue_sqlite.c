@@ -1,7 +1,8 @@
 /*
  * What is SQLite's own in the queue: the schema and its version, WAL,
- * refusing a newer database, and that the statements the queue's order
- * runs on every kick are index walks (EXPLAIN QUERY PLAN).
+ * refusing a newer database, that the statements the queue's order
+ * runs on every kick are index walks (EXPLAIN QUERY PLAN), and the write
+ * connection's statement cache.
  */
 #include "config.h"
 
@@ -231,10 +232,67 @@ test_unsigned_jobs_are_the_ones_that_just_succeeded(void)
 	qs_close(q);
 }
 
+/* The value of the one-column, one-row statement st (reset after). */
+static int64_t
+step_value(sqlite3_stmt *st)
+{
+	int64_t v = -1;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	if (st != NULL)
+		sqlite3_reset(st);
+	return v;
+}
+
+/*
+ * The write connection's statement cache (db_stmt, db_run): the same
+ * text gives the same statement; a buffer that held other SQL before
+ * (the same address) gives a statement of its new text, not the old
+ * one; SQL that does not compile gives NULL; more statements than the
+ * cache has slots all still run what they say.
+ */
+static void
+test_statement_cache(void)
+{
+	struct queue *q = fresh_queue();
+	enum { N = DB_STMT_SLOTS + 20 };
+	static char many[N][32];
+	char buf[64];
+	sqlite3_stmt *st;
+	int64_t p[1];
+
+	if (q == NULL)
+		return;
+	snprintf(buf, sizeof buf, "SELECT 1");
+	st = db_stmt(q, buf);
+	CHECK(st != NULL);
+	CHECK_INT(step_value(st), 1);
+	CHECK(db_stmt(q, buf) == st);
+	snprintf(buf, sizeof buf, "SELECT 2");
+	CHECK_INT(step_value(db_stmt(q, buf)), 2);
+	CHECK(db_stmt(q, "SELEC 3") == NULL);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < N; i++) {
+			snprintf(many[i], sizeof many[i], "SELECT %d", 100 + i);
+			CHECK_INT(step_value(db_stmt(q, many[i])), 100 + i);
+		}
+	/* db_run counts the rows a write changed, -1 when it fails. */
+	CHECK_INT(db_exec(q->wr, "CREATE TEMP TABLE t (x INTEGER)"), 0);
+	p[0] = 7;
+	CHECK_INT(db_run(q, "INSERT INTO t VALUES (?1)", 1, p), 1);
+	CHECK_INT(db_run(q, "INSERT INTO t SELECT x + ?1 FROM t", 1, p), 1);
+	CHECK_INT(db_run(q, "UPDATE t SET x = x + 1 WHERE x > ?1", 1, p), 1);
+	CHECK_INT(db_run(q, "INSERT INTO nowhere VALUES (?1)", 1, p), -1);
+	CHECK_INT(step_value(db_stmt(q, "SELECT sum(x) FROM t")), 7 + 15);
+	queue_close(q);
+}
+
 UNIT_MAIN(
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_open_refuses_newer_schema),
 	TEST(test_open_fails_on_bad_path),
 	TEST(test_queue_order_is_an_index_walk),
-	TEST(test_unsigned_jobs_are_the_ones_that_just_succeeded)
+	TEST(test_unsigned_jobs_are_the_ones_that_just_succeeded),
+	TEST(test_statement_cache)
 )
