@@ -66,6 +66,53 @@ url_userinfo(const char *rest, bool *user, bool *password)
 }
 
 /*
+ * The port of a URL's authority, when it names one: nothing, or 1 to 5
+ * digits from 1 to 65535.  "host:" with nothing after the colon is
+ * refused although RFC 3986 allows it: git and curl read it each their
+ * own way, and the job would keep a URL that fails only at its fetch.
+ * 0, or -1 with why.
+ */
+static int
+url_port(const char *rest, char *why, size_t size)
+{
+	size_t alen = strcspn(rest, "/?#");
+	const char *host = rest, *end = rest + alen, *colon;
+	unsigned long port = 0;
+
+	for (const char *p = rest; p < end; p++)
+		if (*p == '@')
+			host = p + 1;
+	if (host < end && *host == '[') {	/* [v6]:port */
+		const char *close = memchr(host, ']', (size_t)(end - host));
+		if (close == NULL)
+			return util_errorf(why, size, "repo: the URL's host "
+			    "opens '[' (an IPv6 address) without its ']'");
+		colon = close + 1 < end ? close + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return util_errorf(why, size, "repo: the URL has "
+			    "something other than ':PORT' after its IPv6 "
+			    "address");
+	} else
+		colon = memchr(host, ':', (size_t)(end - host));
+	if (colon == NULL)
+		return 0;
+	if (colon + 1 == end)
+		return util_errorf(why, size, "repo: the URL's port is empty "
+		    "(a ':' after the host with no number): give the port "
+		    "or drop the ':'");
+	for (const char *p = colon + 1; p < end; p++) {
+		if (!isdigit((unsigned char)*p) || p - colon > 5)
+			return util_errorf(why, size, "repo: the URL's port is "
+			    "not a number from 1 to 65535");
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port == 0 || port > 65535)
+		return util_errorf(why, size, "repo: the URL's port is not a "
+		    "number from 1 to 65535");
+	return 0;
+}
+
+/*
  * The syntax of a repository.  A detail never quotes the URL: it may
  * hold a secret (https://user:token@host/), and a detail reaches the
  * client, kilnd's log and tests' output.  The client has its URL.
@@ -125,7 +172,7 @@ validate_repo(const char *repo, char *why, size_t size)
 		if (rest[0] == '\0' || rest[0] == '/' || rest[0] == ':' ||
 		    rest[0] == '@')
 			return util_errorf(why, size, "repo: the URL has no host");
-		return 0;
+		return url_port(rest, why, size);
 	}
 	/* Not echoed: "user:token@host:path" (scp-like) lands here. */
 	return util_errorf(why, size, "repo: not an http(s)://, ssh://, git:// or "

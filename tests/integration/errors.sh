@@ -19,6 +19,12 @@ post_job '{"repo": "ftp://x/y", "ref": "main", "targets": ["linux/amd64"]}'
 expect_problem 422 "repo" "ftp URL"
 post_job '{"repo": "relative/path", "ref": "main", "targets": ["linux/amd64"]}'
 expect_problem 422 "repo" "relative path"
+post_job '{"repo": "http://127.0.0.1:/r.git", "ref": "main", "targets": ["linux/amd64"]}'
+expect_problem 422 "repo: the URL's port is empty" "an http URL with an empty port"
+post_job '{"repo": "https://host:/x.git", "ref": "main", "targets": ["linux/amd64"]}'
+expect_problem 422 "repo: the URL's port is empty" "an https URL with an empty port"
+post_job '{"repo": "https://host:99999/x.git", "ref": "main", "targets": ["linux/amd64"]}'
+expect_problem 422 "repo: the URL's port is not a number from 1 to 65535" "a port past 65535"
 post_job '{"repo": "https://x/y.git", "ref": "a..b", "targets": ["linux/amd64"]}'
 expect_problem 422 "ref" "bad ref"
 post_job '{"repo": "https://x/y.git", "ref": 7, "targets": ["linux/amd64"]}'

@@ -280,6 +280,59 @@ test_repo_checker_direct(void)
 	CHECK(strstr(why, "no host") != NULL);
 }
 
+/*
+ * A port is 1 to 65535 when the URL names one: "host:" with an empty
+ * port is refused with a detail that says so (and quotes no URL).
+ */
+static void
+test_repo_port(void)
+{
+	static const char *const empty[] = {
+		"http://127.0.0.1:/r.git", "https://host:/x.git",
+		"ssh://git@host:/x.git", "git://host:/x.git", "https://host:",
+		"https://host:?x", "https://host:#x", "https://[::1]:/x.git",
+	};
+	static const char *const bad[] = {
+		"https://host:0/x", "https://host:65536/x",
+		"https://host:123456/x", "https://host:8o/x",
+		"https://host:80:90/x", "https://host:-1/x", "https://host:+80/x",
+		"https://[::1]x/r.git", "https://[::1/r.git",
+	};
+	static const char *const good[] = {
+		"https://host:1/x", "https://host:65535/x", "http://127.0.0.1:8080/r",
+		"ssh://git@host:22/x.git", "git://host:9418/x", "https://[::1]/x",
+		"https://[::1]:8443/x", "https://host/a:b/c", "https://host?a:b",
+	};
+	char why[512], *b;
+
+	lib_init();
+	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(validate_repo(empty[i], why, sizeof why), -1);
+		CHECK(strncmp(why, "repo: the URL's port is empty", 29) == 0);
+		CHECK(strstr(why, "host:") == NULL);
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    empty[i]);
+		refuse(b, 422, "repo: the URL's port is empty");
+		free(b);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(validate_repo(bad[i], why, sizeof why), -1);
+		CHECK(strncmp(why, "repo: the URL", 13) == 0);
+		b = xasprintf("{\"repo\": \"%s\", " REF ", " TARGETS "}",
+		    bad[i]);
+		refuse(b, 422, "repo: the URL");
+		free(b);
+	}
+	CHECK_INT(validate_repo("https://host:0/x", why, sizeof why), -1);
+	CHECK_STR(why, "repo: the URL's port is not a number from 1 to 65535");
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(validate_repo(good[i], why, sizeof why), 0);
+	}
+}
+
 /* A URL with credentials is refused, and the detail never quotes them. */
 static void
 test_repo_userinfo_refused(void)
@@ -790,6 +843,7 @@ UNIT_MAIN(
 	TEST(test_file_url_with_dotdot_rejected),
 	TEST(test_repo_checker_direct),
 	TEST(test_repo_userinfo_refused),
+	TEST(test_repo_port),
 	TEST(test_repo_allowed),
 	TEST(test_ref_field),
 	TEST(test_ref_git_rules_at_and_del),
