@@ -120,6 +120,15 @@ close_rest(struct kilnd *k)
 	}
 	uv_close((uv_handle_t *)&k->sigterm, on_closed_handle);
 	uv_close((uv_handle_t *)&k->sigint, on_closed_handle);
+	/*
+	 * Closing a signal's last handle gives it back its default action:
+	 * a second SIGTERM now (kill twice, systemd and a user at once)
+	 * would kill kilnd before its writer commits and the database is
+	 * closed, without "stopped cleanly".  It is stopping already.
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	uv_close((uv_handle_t *)&k->grace, on_closed_handle);
 	/* Last: what the parts above wrote on their way out is committed
 	 * before the writer's thread ends and the loop can stop. */
@@ -404,6 +413,11 @@ on_sighup(uv_signal_t *h, int signum)
 	int rc;
 
 	(void)signum;
+	/* Stopping, the modules a reload reaches are closing or gone. */
+	if (k->shutting_down) {
+		log_warn("reload ignored: kilnd is stopping");
+		return;
+	}
 	conf_defaults(&nc);
 	rc = conf_load(&nc, path, err, sizeof err);
 	if (rc == -2 && k->conf_path == NULL)
@@ -444,6 +458,11 @@ on_sighup(uv_signal_t *h, int signum)
 	if (nc.max_connections != oc->max_connections ||
 	    nc.http_timeout != oc->http_timeout)
 		log_warn("reload: HTTP connection limits apply at the next "
+		    "start");
+	/* Read once when the scheduler starts; POST /v1/admin/pause and
+	 * /v1/admin/resume change a running kilnd's pause. */
+	if (nc.paused != oc->paused || nc.sweep_interval != oc->sweep_interval)
+		log_warn("reload: paused and sweep_interval apply at the next "
 		    "start");
 	if (nc.allow_same_uid_builds != oc->allow_same_uid_builds)
 		subid_log_builds(nc.allow_same_uid_builds, NULL,

@@ -27,6 +27,8 @@ static void
 close_all(struct child *c)
 {
 	uv_close((uv_handle_t *)&c->proc, on_handle_closed);
+	if (c->spawned)
+		uv_close((uv_handle_t *)&c->linger, on_handle_closed);
 	for (int i = 0; i < c->npipes; i++)
 		uv_close((uv_handle_t *)&c->pipes[i], on_handle_closed);
 }
@@ -38,6 +40,29 @@ maybe_done(struct child *c)
 		close_all(c);
 }
 
+/*
+ * Reaped a while ago and a pipe is still open: a descendant holds it (a
+ * build tree left frozen by a kiln-worker killed while it tore the tree
+ * down, on cgroup v1).  What the child wrote was read long ago; stop
+ * reading, or the child never ends and neither does kilnd's stop.
+ */
+static void
+on_linger(uv_timer_t *t)
+{
+	struct child *c = t->data;
+
+	log_warn("child %d exited %u s ago but a process it left still holds "
+	    "its output; no longer waiting for it", c->proc.pid,
+	    CHILD_LINGER_MS / 1000);
+	for (int i = 0; i < c->npipes; i++) {
+		if (!uv_is_active((uv_handle_t *)&c->pipes[i]))
+			continue;	/* at EOF already */
+		uv_read_stop((uv_stream_t *)&c->pipes[i]);
+		c->open_pipes--;
+	}
+	maybe_done(c);
+}
+
 static void
 on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
@@ -46,6 +71,8 @@ on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	c->exited = true;
 	c->exit_status = status;
 	c->term_signal = sig;
+	if (c->open_pipes > 0)
+		uv_timer_start(&c->linger, on_linger, CHILD_LINGER_MS, 0);
 	maybe_done(c);
 }
 
@@ -202,7 +229,9 @@ child_spawn_args(struct child *c, uv_loop_t *loop, char *const *argv,
 		return rc;
 	}
 	c->spawned = true;
-	c->open_handles = 1 + npipes;
+	uv_timer_init(loop, &c->linger);
+	c->linger.data = c;
+	c->open_handles = 2 + npipes;
 	c->open_pipes = npipes;
 	for (int i = 0; i < npipes; i++)
 		uv_read_start((uv_stream_t *)&c->pipes[i], on_alloc, on_read);

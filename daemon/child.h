@@ -2,7 +2,10 @@
  * A child process with pipes on its stdout, stderr and (optionally) fd 3,
  * run with uv_spawn.  It is finished only when it is reaped AND every pipe
  * reached EOF, in either order (tmux job.c); then every handle is closed
- * and on_done runs, after which the struct may be freed.
+ * and on_done runs, after which the struct may be freed.  A pipe still
+ * open CHILD_LINGER_MS after the reaping is closed all the same: what
+ * holds it is not the child (a descendant it left, frozen or escaped),
+ * and it must not keep the child, its slot and kilnd's stop waiting.
  */
 #ifndef KILN_CHILD_H
 #define KILN_CHILD_H
@@ -23,6 +26,7 @@ typedef void (*child_done_cb)(struct child *c);
 struct child {
 	uv_process_t proc;
 	uv_pipe_t pipes[3];		/* the child's fds 1, 2, 3 */
+	uv_timer_t linger;		/* reaped, pipes not at EOF yet */
 	int npipes;			/* 2 or 3 */
 	int open_pipes;			/* not yet at EOF */
 	int open_handles;		/* not yet closed */
@@ -52,6 +56,9 @@ int child_spawn(struct child *c, uv_loop_t *loop, char *const *argv,
 int child_spawn_args(struct child *c, uv_loop_t *loop, char *const *argv,
     char *const *env, int npipes, char *const *fd_args,
     child_data_cb on_data, child_done_cb on_done, void *data);
+/* How long the pipes may stay open after the child was reaped. */
+#define CHILD_LINGER_MS 5000
+
 /* Send a signal if the child still runs. */
 void child_kill(struct child *c, int sig);
 

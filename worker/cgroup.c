@@ -164,7 +164,12 @@ cgroup_kill_until_empty(const char *dir)
 }
 
 /* Remove groups named kiln-*-PID whose worker PID is gone (SIGKILLed
- * workers cannot clean up); rmdir fails harmlessly on a group in use. */
+ * workers cannot clean up); rmdir fails harmlessly on a group in use.
+ * A group still in use holds what a dead worker's build left: its pid 1
+ * died with the worker, so nothing in it is wanted.  A worker killed
+ * between freezing its build and thawing it (cgroup v1) left it frozen:
+ * kill what is listed, then thaw (the write fails harmlessly where there
+ * is no freezer), so that it dies and a later worker removes the group. */
 static void
 remove_stale(const char *parent)
 {
@@ -189,7 +194,10 @@ remove_stale(const char *parent)
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
-		(void)rmdir(path);
+		if (rmdir(path) != 0 && errno == EBUSY) {
+			cgroup_kill_listed(path);
+			(void)cgroup_write(path, "freezer.state", "THAWED");
+		}
 	}
 	closedir(d);
 }

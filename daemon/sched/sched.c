@@ -25,7 +25,13 @@
 #include "util.h"
 #include "xmalloc.h"
 
-#define KILL_GRACE_MS 1000
+/*
+ * SIGTERM to kiln-worker, then SIGKILL after this.  Longer than the
+ * worker's own teardown at its slowest (on cgroup v1 up to 1 s for the
+ * freezer, then kill passes of up to 2 s): a SIGKILL between its freeze
+ * and its thaw would leave the build frozen for good.
+ */
+#define KILL_GRACE_MS 5000
 #define IDLE_JOB_MS 10000
 
 /* --- paths -------------------------------------------------------------- */

@@ -170,4 +170,57 @@ post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"
 wait_job "$(printf '%s' "$BODY" | jq -r .id)" 60
 expect_json .state succeeded "a build under a relative state dir"
 stop_kilnd TERM
+
+# --- a stop does not wait for a process a dead worker left behind ---------
+# On cgroup v1, a kiln-worker killed while it tears its build down leaves
+# the build frozen, holding the worker's pipes to kilnd.  This worker
+# does the same with a plain process: its build is gone at SIGTERM, what
+# the build started keeps the pipes open.
+REAL_WORKER=$(cd "$(dirname "$KILND")" && pwd)/kiln-worker
+cat >"$T/holding-worker" <<EOF
+#!/bin/sh
+if [ "\$1" = build ]; then
+	sleep 600 &
+	echo \$! >"$T/holder.pid"
+	exec sleep 600
+fi
+exec "$REAL_WORKER" "\$@"
+EOF
+chmod +x "$T/holding-worker"
+printf '[kilnd]\nallow_local_repos = yes\nworker_path = %s\ndrain_timeout = 0\n' \
+	"$T/holding-worker" >"$T/holding.conf"
+STATE=$T/holding
+start_kilnd -c "$T/holding.conf"
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"true\"}}"
+id=$(printf '%s' "$BODY" | jq -r .id)
+for _ in $(seq 1 300); do [ -s "$T/holder.pid" ] && break; sleep 0.1; done
+[ -s "$T/holder.pid" ] || fail "the build of job $id never started"
+kill -TERM "$KPID"
+for _ in $(seq 1 300); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$KPID" 2>/dev/null; then
+	fail "kilnd still stopping 30 s after SIGTERM: it waits for pipes that a process its worker left holds"
+	kill -KILL "$KPID"
+fi
+KEXIT=0; wait "$KPID" || KEXIT=$?; KPID=
+kill "$(cat "$T/holder.pid")" 2>/dev/null || true
+[ "$KEXIT" = 0 ] && grep -q "stopped cleanly" "$KLOG" &&
+	ok "a process left holding a dead worker's pipes does not hold up the stop" ||
+	fail "exit $KEXIT: $(tail -5 "$KLOG")"
+[ "$(db "select state from job_targets where job_id = $id")" = queued ] &&
+	ok "and its target goes back to the queue" ||
+	fail "target of job $id: $(db "select state from job_targets where job_id = $id")"
+STATE=$STATE_SAVED
+
+# --- SIGTERM again and again until kilnd is gone: still a clean stop ------
+start_kilnd -c "$PAUSED_CONF"
+for _ in $(seq 1 3000); do
+	grep -q '^State:.*Z' "/proc/$KPID/status" 2>/dev/null && break
+	kill -TERM "$KPID" 2>/dev/null || break
+	sleep 0.005
+done
+KEXIT=0; wait "$KPID" || KEXIT=$?; KPID=
+[ "$KEXIT" = 0 ] && grep -q "stopped cleanly" "$KLOG" &&
+	ok "SIGTERM repeated through the whole stop: exit 0, stopped cleanly" ||
+	fail "SIGTERM repeated: exit $KEXIT; $(tail -3 "$KLOG")"
 finish

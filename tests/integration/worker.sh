@@ -794,6 +794,32 @@ if command -v qemu-aarch64-static >/dev/null; then
 	check $? "the C binary runs under qemu: $RUN"
 fi
 
+# A worker SIGKILLed between freezing its build and thawing it (cgroup
+# v1) leaves the build frozen with SIGKILL pending.  The next worker kills
+# what such a group lists and thaws it; the one after removes it.
+FZ=$(awk -F: '$2 == "freezer" { print $3 }' /proc/self/cgroup)
+if [ "$(id -u)" = 0 ] && [ -n "$FZ" ] && [ -w "/sys/fs/cgroup/freezer$FZ" ]; then
+	true & DEAD=$!
+	wait "$DEAD"
+	FG=/sys/fs/cgroup/freezer${FZ%/}/kiln-frozen-$DEAD
+	mkdir "$FG"
+	sleep 600 & FROZEN_PID=$!
+	echo "$FROZEN_PID" >"$FG/cgroup.procs"
+	echo FROZEN >"$FG/freezer.state"
+	build frozen1 --timeout 30 "${BASE_ENV[@]}" -- /bin/true
+	gone=no
+	for _ in $(seq 50); do
+		kill -0 "$FROZEN_PID" 2>/dev/null || { gone=yes; break; }
+		sleep 0.1
+	done
+	[ "$gone" = no ] || wait "$FROZEN_PID" 2>/dev/null
+	build frozen2 --timeout 30 "${BASE_ENV[@]}" -- /bin/true
+	[ "$gone" = yes ] && [ ! -d "$FG" ]
+	check $? "a frozen group of a dead worker: its process killed ($gone), the group removed ($([ -d "$FG" ] && echo no || echo yes))"
+	[ -d "$FG" ] && { echo THAWED >"$FG/freezer.state"; kill -9 "$FROZEN_PID" 2>/dev/null; rmdir "$FG" 2>/dev/null; }
+	OURS+=(frozen1 frozen2)
+fi
+
 # None of this test's builds left a cgroup behind: a group kiln-NAME-PID,
 # NAME the basename of one of our roots, whose worker PID is gone.  The
 # SIGKILLed worker above leaves one; a later build removes it.  Groups of
