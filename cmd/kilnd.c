@@ -941,6 +941,7 @@ main(int argc, char **argv)
 	}
 	exit_code = 0;
 out_queue:
+	metrics_store_source(NULL);
 	store_close(k.store);
 	queue_close(k.queue);
 	if (exit_code == 0)

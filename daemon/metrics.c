@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "store.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -37,6 +38,7 @@ static uint64_t cache_hits, cache_misses, signs_ok, signs_failed;
 static uint64_t fetches_ok, fetches_failed;
 static uint64_t store_blobs, store_bytes;
 static bool store_known;
+static struct store *store_source;
 
 static struct counter *
 counter(struct counter **list, const char *a, const char *b, const char *c)
@@ -147,6 +149,12 @@ metrics_store(uint64_t blobs, uint64_t bytes)
 	store_blobs = blobs;
 	store_bytes = bytes;
 	store_known = true;
+}
+
+void
+metrics_store_source(struct store *s)
+{
+	store_source = s;
 }
 
 void
@@ -300,13 +308,17 @@ metrics_render(struct sbuf *b)
 	value(b, signs_failed);
 	counters(b, "kiln_callbacks_total", "Result callback attempts, by "
 	    "result.", callbacks, cb_l);
+	/* Counted at start, then kept as blobs are stored and swept. */
+	if (store_source != NULL && store_size(store_source, &store_blobs,
+	    &store_bytes))
+		store_known = true;
 	if (store_known) {
 		metrics_head(b, "kiln_store_blobs", "gauge", "Blobs in the "
-		    "content-addressed store at the last sweep.");
+		    "content-addressed store.");
 		sbuf_adds(b, "kiln_store_blobs");
 		value(b, store_blobs);
 		metrics_head(b, "kiln_store_bytes", "gauge", "Bytes in the "
-		    "content-addressed store at the last sweep.");
+		    "content-addressed store.");
 		sbuf_adds(b, "kiln_store_bytes");
 		value(b, store_bytes);
 	}
@@ -348,4 +360,5 @@ metrics_reset(void)
 	fetches_ok = fetches_failed = 0;
 	store_blobs = store_bytes = 0;
 	store_known = false;
+	store_source = NULL;
 }

@@ -24,6 +24,10 @@ void metrics_hook(const char *forge, const char *result);
 void metrics_cache(bool hit);
 void metrics_sign(bool ok);
 void metrics_store(uint64_t blobs, uint64_t bytes);
+/* The store whose size the gauges show as it is now (store_size), from
+ * its count at start on; before that, the last sweep's figures. */
+struct store;
+void metrics_store_source(struct store *s);
 void metrics_callback(const char *result);
 
 /* The "# HELP" and "# TYPE" lines of a metric family. */

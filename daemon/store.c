@@ -1,3 +1,8 @@
+/*
+ * The content-addressed store (store.h): opening it, reading and touching
+ * blobs, and publication (checking an out directory, copying and hashing
+ * its files into blobs).  The retention sweep is in store-sweep.c.
+ */
 #include "config.h"
 
 #include <dirent.h>
@@ -16,32 +21,12 @@
 
 #include "log.h"
 #include "store.h"
+#include "store-int.h"
 #include "util.h"
 #include "xmalloc.h"
 
 #define COPY_CHUNK (256 * 1024)
 #define MARGIN_MAX (1ULL << 30)
-
-struct store {
-	char *root;		/* STATE/store */
-	char *blobs;		/* STATE/store/sha256 */
-	char *tmp;		/* STATE/store/tmp */
-	/*
-	 * Readers: a publisher between "is the blob there?" and the rename
-	 * or the touch that keeps it.  Writer: the sweep deciding a blob's
-	 * fate, so it never deletes one that a publisher just reused.
-	 */
-	uv_rwlock_t lock;
-	/*
-	 * Bytes that publications in progress have yet to write: the free
-	 * space statvfs reports does not show them, so each check counts
-	 * them as taken.
-	 */
-	uv_mutex_t space_lock;
-	int64_t pending;
-	uint64_t fs_size;	/* bytes, at store_open() */
-	uint64_t margin;	/* free bytes a publication leaves */
-};
 
 static void
 fsync_dir(const char *path)
@@ -223,13 +208,15 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 		/* Deduplicated.  The touch tells a sweep it is in use. */
 		utimensat(AT_FDCWD, path, NULL, 0);
 		unlink(tmp);
-	} else if (rename(tmp, path) != 0) {
+	} else if (lstat(tmp, &sb) != 0 || rename(tmp, path) != 0) {
 		snprintf(why, whysize, "cannot store %s: %s", path,
 		    strerror(errno));
 		unlink(tmp);
 		rc = -1;
-	} else
+	} else {
 		fsync_dir(dir);
+		store_counted(s, hex, 1, (uint64_t)sb.st_size);
+	}
 	uv_rwlock_rdunlock(&s->lock);
 	free(path);
 	return rc;
@@ -492,6 +479,32 @@ give_space(struct store *s, int64_t n)
 	uv_mutex_unlock(&s->space_lock);
 }
 
+static void
+pub_begin(struct store *s, struct pub *p)
+{
+	uv_mutex_lock(&s->space_lock);
+	p->start_ms = util_now_ms();
+	p->prev = NULL;
+	p->next = s->pubs;
+	if (s->pubs != NULL)
+		s->pubs->prev = p;
+	s->pubs = p;
+	uv_mutex_unlock(&s->space_lock);
+}
+
+static void
+pub_end(struct store *s, struct pub *p)
+{
+	uv_mutex_lock(&s->space_lock);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		s->pubs = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	uv_mutex_unlock(&s->space_lock);
+}
+
 static int
 cmp_artifact(const void *a, const void *b)
 {
@@ -531,6 +544,7 @@ store_publish_dir(struct store *s, const char *dir,
 	int64_t total = 0, disk = 0;
 	bool budget = false, space = false;
 	struct dirent *de;
+	struct pub pub;
 	char shown[400], sparse[100] = "";
 	int dfd, rc = -1;
 	DIR *d;
@@ -543,6 +557,14 @@ store_publish_dir(struct store *s, const char *dir,
 			close(dfd);
 		return -1;
 	}
+	/*
+	 * Known to sweeps from before its first blob until it returns: the
+	 * first file stored (or reused) is referenced only once the last
+	 * is copied and the target's finish recorded, and copying
+	 * gigabytes to a slow disk may outlast any fixed grace.  The grace
+	 * covers the rest, the writer's short wait for that finish.
+	 */
+	pub_begin(s, &pub);
 	/* First the whole listing: a bad entry fails the target before
 	 * anything is hashed. */
 	while ((de = readdir(d)) != NULL) {
@@ -641,82 +663,8 @@ out:
 		give_space(s, total);
 	if (budget && rc != 0)
 		give_budget(lim, total);
+	pub_end(s, &pub);
 	artifacts_free(arts, n);
 	closedir(d);
 	return rc;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sweep one ab/ directory. */
-static void
-sweep_dir(struct store *s, const char *path, char *const *keep,
-    size_t nkeep, int64_t cutoff_ms, struct store_stats *st)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *name = de->d_name;
-		struct stat sb;
-		int64_t mtime;
-
-		if (!store_digest_valid(name))
-			continue;
-		if (nkeep > 0 && bsearch(&name, keep, nkeep, sizeof *keep,
-		    cmp_str) != NULL) {
-			if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-				st->blobs++;
-				st->bytes += (uint64_t)sb.st_size;
-			}
-			continue;
-		}
-		uv_rwlock_wrlock(&s->lock);
-		if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-			uv_rwlock_wrunlock(&s->lock);
-			continue;
-		}
-		mtime = (int64_t)sb.st_mtim.tv_sec * 1000 +
-		    sb.st_mtim.tv_nsec / 1000000;
-		if (mtime < cutoff_ms && unlinkat(dirfd(d), name, 0) == 0) {
-			st->removed++;
-			st->removed_bytes += (uint64_t)sb.st_size;
-		} else {
-			st->blobs++;
-			st->bytes += (uint64_t)sb.st_size;
-		}
-		uv_rwlock_wrunlock(&s->lock);
-	}
-	closedir(d);
-}
-
-int
-store_sweep(struct store *s, char *const *keep, size_t nkeep,
-    int64_t grace_ms, struct store_stats *st)
-{
-	int64_t cutoff = util_now_ms() - grace_ms;
-	DIR *d = opendir(s->blobs);
-	struct dirent *de;
-
-	memset(st, 0, sizeof *st);
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		char *sub;
-
-		if (strlen(de->d_name) != 2 ||
-		    strspn(de->d_name, "0123456789abcdef") != 2)
-			continue;
-		sub = xasprintf("%s/%s", s->blobs, de->d_name);
-		sweep_dir(s, sub, keep, nkeep, cutoff, st);
-		free(sub);
-	}
-	closedir(d);
-	return 0;
 }

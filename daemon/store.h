@@ -103,10 +103,39 @@ struct store_stats {
 	uint64_t removed, removed_bytes;
 };
 /*
- * Remove every blob whose digest is not in keep[] (sorted, strcmp order)
- * and that was not written or reused in the last grace_ms (a build being
- * published right now has not recorded its artifacts yet).
+ * The blobs live in STORE_DIRS directories, 00 to ff (the digest's first
+ * two hex digits); a sweep may go through them in batches.
  */
+#define STORE_DIRS 256
+/*
+ * The time (ms since the epoch) before which an unreferenced blob may
+ * go: grace_ms ago, and before the start of every publication still in
+ * progress (its blobs are recorded only once it has stored its last
+ * file, however long that takes).  Read it once, before the references:
+ * a blob written or reused since is younger.
+ */
+int64_t store_sweep_cutoff(struct store *s, int64_t grace_ms);
+/*
+ * Remove every blob of directories first .. first+count-1 whose digest
+ * is not in keep[] (sorted, strcmp order) and that was last written or
+ * reused (store_touch, a deduplicated publication) before cutoff_ms.
+ * Each blob's fate is decided under the store's lock, against the
+ * publications and touches that run meanwhile.  Adds to *st.  0, or
+ * -1 when a directory could not be read (logged; the others were swept).
+ */
+int store_sweep_dirs(struct store *s, char *const *keep, size_t nkeep,
+    int64_t cutoff_ms, unsigned first, unsigned count,
+    struct store_stats *st);
+/*
+ * Count the blobs the store holds (a walk of every directory: for the
+ * thread pool), once, at start; from then on every blob stored or swept
+ * changes the count, which store_size() reads at any time: false before
+ * the count ended.
+ */
+void store_count(struct store *s);
+bool store_size(struct store *s, uint64_t *blobs, uint64_t *bytes);
+/* All directories at once, with store_sweep_cutoff(grace_ms); *st is
+ * set.  0 or -1 as store_sweep_dirs(). */
 int store_sweep(struct store *s, char *const *keep, size_t nkeep,
     int64_t grace_ms, struct store_stats *st);
 

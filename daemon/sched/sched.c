@@ -20,6 +20,7 @@
 
 #include "child.h"
 #include "log.h"
+#include "metrics.h"
 #include "sbuf.h"
 #include "sched-int.h"
 #include "util.h"
@@ -173,6 +174,27 @@ task_done(struct sched *s)
 {
 	s->works--;
 	maybe_stopped(s);
+}
+
+/* The store's size, counted once at start (a walk: on the pool), for
+ * the metrics; publications and sweeps keep it from then on. */
+static void
+count_work(uv_work_t *req)
+{
+	struct sched *s = req->data;
+
+	store_count(s->store);
+}
+
+static void
+count_after(uv_work_t *req, int status)
+{
+	struct sched *s = req->data;
+
+	(void)status;
+	metrics_store_source(s->store);
+	free(req);
+	task_done(s);
 }
 
 /* --- scheduling --------------------------------------------------------------- */
@@ -442,6 +464,12 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	s->drain_timer.data = s;
 	uv_timer_start(&s->sweep_timer, on_sweep,
 	    sweep_ms < 30000 ? sweep_ms : 30000, sweep_ms);
+	if (store != NULL) {
+		uv_work_t *req = xcalloc(1, sizeof *req);
+
+		req->data = s;
+		queue_task(s, req, count_work, count_after);
+	}
 	/* Nothing runs yet: work trees are what a crash left behind.  Out
 	 * of the way at once (new builds make a new work/), gone later. */
 	work = state_path(s, "work");

@@ -389,6 +389,21 @@ done
 blob() { printf '%s/store/sha256/%s/%s' "$STATE" "${1:0:2}" "$1"; }
 [ -f "$(blob "$SHA_one")" ] && [ -f "$(blob "$SHA_two")" ] && ok "both jobs' blobs are stored"
 stop_kilnd
+# The store's gauges are right from the start, long before the first
+# sweep (30 s after it): what the store holds, counted at start.
+start_kilnd -c "$T/kilnd.conf" -w 2
+want="$(find "$STATE/store/sha256" -type f | wc -l) $(find "$STATE/store/sha256" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')"
+got=
+for _ in $(seq 1 50); do
+	got=$(curl -sS "$URL/metrics" | awk '$1 == "kiln_store_blobs" { b = $2 }
+		$1 == "kiln_store_bytes" { n = $2 } END { if (b != "") print b, n }')
+	[ -n "$got" ] && break
+	sleep 0.1
+done
+[ "$got" = "$want" ] &&
+	ok "at start, before any sweep, /metrics counts the store: $got (blobs bytes)" ||
+	fail "store gauges at start: '$got', the store holds $want"
+stop_kilnd
 cat >>"$T/kilnd.conf" <<EOF
 keep_jobs = 1
 sweep_interval = 1

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <sodium.h>
 #include <uv.h>
@@ -183,6 +184,9 @@ give_up(struct fx *f, const char *file, int line, const char *what)
 	uv_timer_stop(&(f)->poll);					\
 } while (0)
 
+/* sweep_interval for the next setup(), when not 0. */
+static unsigned setup_sweep_interval;
+
 static void
 setup(struct fx *f, unsigned workers)
 {
@@ -195,6 +199,8 @@ setup(struct fx *f, unsigned workers)
 	free(f->conf.state_dir);
 	f->conf.state_dir = xasprintf("%s/state", tmp);
 	f->conf.workers = workers;
+	if (setup_sweep_interval > 0)
+		f->conf.sweep_interval = setup_sweep_interval;
 	CHECK_INT(mkdir(f->conf.state_dir, 0750), 0);
 
 	snprintf(f->bin, sizeof f->bin, "%s/bin", tmp);
@@ -689,11 +695,67 @@ shutdown_gives_a_running_build_back(void)
 	queue_close(f.q);
 }
 
+/* A blob's path in the fixture's store: directory i, the k-th name. */
+static void
+blob_path(struct fx *f, char *path, size_t size, unsigned i, unsigned k)
+{
+	snprintf(path, size, "%s/store/sha256/%02x/%02x%062x",
+	    f->conf.state_dir, i, i, k);
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+/*
+ * A stop while the retention sweep goes through the store ends the
+ * sweep between two batches of its directories: kilnd's shutdown does
+ * not wait for the whole store.  Every directory holds old blobs that
+ * nothing references; the stop comes as soon as the first directory's
+ * are gone; the last directory's are still there when it has stopped.
+ */
+static void
+stop_ends_the_store_sweep_between_batches(void)
+{
+	struct timeval old[2];
+	char path[600], dir[600];
+	struct fx f;
+
+	setup_sweep_interval = 1;
+	setup(&f, 1);
+	setup_sweep_interval = 0;
+	gettimeofday(&old[0], NULL);
+	old[0].tv_sec -= 7200;
+	old[1] = old[0];
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(dir, sizeof dir, "%s/store/sha256/%02x",
+		    f.conf.state_dir, i);
+		CHECK_INT(mkdir(dir, 0755), 0);
+		for (unsigned k = 0; k < 4; k++) {
+			blob_path(&f, path, sizeof path, i, k);
+			write_text(path, "unreferenced");
+			CHECK_INT(utimes(path, old), 0);
+		}
+	}
+	blob_path(&f, path, sizeof path, 0, 0);
+	RUN_UNTIL(&f, !exists(path), "the sweep to remove a blob");
+	sched_shutdown(f.s, on_stopped, &f);
+	f.stopping = 1;
+	blob_path(&f, path, sizeof path, 255, 3);
+	teardown(&f);
+	CHECK(exists(path));
+}
+
 UNIT_MAIN(
 	TEST(two_targets_are_built_published_and_signed),
 	TEST(failed_build_fails_the_job),
 	TEST(one_worker_builds_one_target_at_a_time),
 	TEST(cancel_kills_the_running_build),
 	TEST(paused_scheduler_claims_nothing),
-	TEST(shutdown_gives_a_running_build_back)
+	TEST(shutdown_gives_a_running_build_back),
+	TEST(stop_ends_the_store_sweep_between_batches)
 )

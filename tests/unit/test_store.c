@@ -4,7 +4,8 @@
  * directory refused with the file named and nothing stored, sparse files
  * counted at their length, a job's cap shared by its targets, free space
  * checked before copying, temp files of an interrupted run cleared, and
- * a sweep that removes only old, unreferenced blobs.
+ * a sweep that removes only old, unreferenced blobs: never one that a
+ * publication in progress stored, never one a touch kept.
  */
 #include "config.h"
 
@@ -18,6 +19,8 @@
 #include <sys/time.h>
 
 #include "daemon/store.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "unit.h"
 
 /* sha256 of "hello\n", as `printf 'hello\n' | sha256sum` prints it. */
@@ -497,6 +500,184 @@ sweep_removes_only_old_unreferenced_blobs(void)
 	store_close(s);
 }
 
+/* Milliseconds since the epoch of a blob's mtime; -1 when it is gone. */
+static int64_t
+blob_mtime_ms(const char *dir, const char *hex)
+{
+	char p[700];
+	struct stat sb;
+
+	snprintf(p, sizeof p, "%s/store/sha256/%.2s/%s", dir, hex, hex);
+	if (stat(p, &sb) != 0)
+		return -1;
+	return (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+}
+
+struct slow_pub {
+	struct store *s;
+	const char *out;
+	struct artifact *arts;
+	size_t n;
+	int rc;
+	int done;			/* __atomic */
+	char why[300];
+};
+
+static void
+slow_publish(void *arg)
+{
+	struct slow_pub *p = arg;
+	struct store_limits lim = { 10, INT64_MAX, NULL, 0 };
+
+	p->rc = store_publish_dir(p->s, p->out, &lim, &p->arts, &p->n, p->why,
+	    sizeof p->why);
+	__atomic_store_n(&p->done, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * A publication that outlasts the sweep's grace: the blob it reused
+ * first ("a", an old blob) is recorded only once its last file ("big")
+ * is stored and the target finished.  A sweep in between, whose grace
+ * (0 here, ten minutes in kilnd) that reuse is already older than, must
+ * keep it all the same: the publication is still in progress.
+ */
+static void
+sweep_keeps_what_a_publication_in_progress_stored(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct slow_pub p = { 0 };
+	struct store_stats st;
+	char a[65], why[300], out[600];
+	uv_thread_t th;
+	int64_t old;
+	bool busy;
+	int fd;
+
+	CHECK_INT(store_put_buf(s, "first\n", 6, a, why, sizeof why), 0);
+	age(dir, a, 7200);
+	old = blob_mtime_ms(dir, a);
+	snprintf(out, sizeof out, "%s/out", dir);
+	/* 256 MiB to hash and copy: far longer than the wait below. */
+	shell_in(out, "printf 'first\\n' > a && truncate -s 256M big");
+	p.s = s;
+	p.out = out;
+	p.rc = 99;
+	CHECK_INT(uv_thread_create(&th, slow_publish, &p), 0);
+	/* "a" comes first: once it is reused, "big" is being copied. */
+	for (int i = 0; i < 30000 && blob_mtime_ms(dir, a) == old; i++)
+		usleep(1000);
+	CHECK(blob_mtime_ms(dir, a) > old);
+	usleep(20 * 1000);	/* the reuse is older than a 0 grace */
+	CHECK_INT(store_sweep(s, NULL, 0, 0, &st), 0);
+	busy = !__atomic_load_n(&p.done, __ATOMIC_SEQ_CST);
+	fd = store_open_blob(s, a);
+	if (busy)
+		CHECK(fd >= 0);
+	else
+		fprintf(stderr, "  note: the publication ended before the "
+		    "sweep; nothing to judge\n");
+	if (fd >= 0)
+		close(fd);
+	uv_thread_join(&th);
+	CHECK_INT(p.rc, 0);
+	CHECK_INT(p.n, 2);
+	if (p.rc == 0 && p.n == 2)
+		CHECK_STR(p.arts[0].sha256, a);
+	artifacts_free(p.arts, p.n);
+	/* Ended: nothing holds the cutoff back any more. */
+	CHECK(store_sweep_cutoff(s, 0) > util_now_ms() - 5000);
+	store_close(s);
+}
+
+/*
+ * The test links with -Wl,--wrap=unlinkat: the store's unlinkat comes
+ * here.  Armed (1), the next one waits a moment before it removes, with
+ * slow_unlink at 2 meanwhile: the sweep has decided a blob's fate and
+ * not yet acted on it, the window a touch or a publication must not
+ * slip into.
+ */
+int __real_unlinkat(int dfd, const char *name, int flags);
+int __wrap_unlinkat(int dfd, const char *name, int flags);
+static int slow_unlink;		/* __atomic */
+
+int
+__wrap_unlinkat(int dfd, const char *name, int flags)
+{
+	int armed = 1;
+
+	if (__atomic_compare_exchange_n(&slow_unlink, &armed, 2, false,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		usleep(300 * 1000);
+	return __real_unlinkat(dfd, name, flags);
+}
+
+struct sweeper {
+	struct store *s;
+	struct store_stats st;
+	int rc;
+};
+
+static void
+sweep_thread(void *arg)
+{
+	struct sweeper *w = arg;
+
+	w->rc = store_sweep(w->s, NULL, 0, 3600 * 1000, &w->st);
+}
+
+/* Start a sweep of s and return once it is about to remove a blob. */
+static void
+sweep_until_unlink(struct sweeper *w, uv_thread_t *th)
+{
+	__atomic_store_n(&slow_unlink, 1, __ATOMIC_SEQ_CST);
+	CHECK_INT(uv_thread_create(th, sweep_thread, w), 0);
+	for (int i = 0; i < 30000 &&
+	    __atomic_load_n(&slow_unlink, __ATOMIC_SEQ_CST) != 2; i++)
+		usleep(1000);
+	CHECK_INT(__atomic_load_n(&slow_unlink, __ATOMIC_SEQ_CST), 2);
+}
+
+/*
+ * A touch (a cache hit) or a publication of the same content, just as
+ * the sweep removes an old unreferenced blob: each waits for the sweep's
+ * decision on that blob.  The touch then finds it gone (-ENOENT: the
+ * cache hit is not used); the publication stores the content again.
+ * Neither may go on believing in a blob the sweep then deletes.
+ */
+static void
+touch_and_publication_wait_for_the_sweeps_unlink(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	struct sweeper w = { .s = s, .rc = 99 };
+	char b[65], again[65], why[300];
+	uv_thread_t th;
+	int fd;
+
+	CHECK_INT(store_put_buf(s, "old\n", 4, b, why, sizeof why), 0);
+	age(dir, b, 7200);
+	sweep_until_unlink(&w, &th);
+	CHECK_INT(store_touch(s, b), -ENOENT);
+	uv_thread_join(&th);
+	CHECK_INT(w.rc, 0);
+	CHECK_INT(w.st.removed, 1);
+	CHECK_INT(store_open_blob(s, b), -ENOENT);
+
+	CHECK_INT(store_put_buf(s, "old\n", 4, b, why, sizeof why), 0);
+	age(dir, b, 7200);
+	sweep_until_unlink(&w, &th);
+	CHECK_INT(store_put_buf(s, "old\n", 4, again, why, sizeof why), 0);
+	CHECK_STR(again, b);
+	uv_thread_join(&th);
+	CHECK_INT(w.st.removed, 1);
+	fd = store_open_blob(s, b);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	store_close(s);
+}
+
 static void
 names(void)
 {
@@ -525,5 +706,7 @@ UNIT_MAIN(
 	TEST(a_socket_is_refused),
 	TEST(open_clears_interrupted_temp_files),
 	TEST(sweep_removes_only_old_unreferenced_blobs),
+	TEST(sweep_keeps_what_a_publication_in_progress_stored),
+	TEST(touch_and_publication_wait_for_the_sweeps_unlink),
 	TEST(names),
 )
