@@ -7,7 +7,9 @@
  * has not started yet (queued, or its job is being fetched) is waited
  * for: the scheduler wakes the follower every few seconds to look again,
  * and the stream ends, with nothing in it, if the target ends without
- * ever starting (canceled while queued, its job failed to fetch).
+ * ever starting (canceled while queued, its job failed to fetch).  A
+ * target that has already ended without a log gets a 404 that says how
+ * it ended, followed or not.
  *
  * By default the log is shown as it is meant for people (logview.h):
  * kilnd's own lines (known by the offsets kilnd recorded, not by their
@@ -45,18 +47,49 @@ struct follow {
 	bool done;		/* the view is complete in out */
 };
 
-/* Whether the target may still start: it has not ended (in the queue). */
+/* How a target that ended without a build ended, and why (malloc'd). */
+static char *
+unbuilt_why(const struct job *job, const struct job_target *jt)
+{
+	const char *why = jt->error ? jt->error : job->error;
+
+	if (jt->state == TARGET_CANCELED)
+		return xasprintf("job %lld %s was canceled before it started",
+		    (long long)job->id, jt->target);
+	return xasprintf("job %lld %s %s before its build started%s%s",
+	    (long long)job->id, jt->target, target_state_name(jt->state),
+	    why ? ": " : "", why ? why : "");
+}
+
+/*
+ * Whether the target may still start: it has not ended (in the queue).
+ * When it ended, the view's reader gets one line that says how, so that
+ * a follower that waited sees why the stream is empty.
+ */
 static bool
-may_start(const struct follow *f)
+may_start(struct follow *f)
 {
 	struct job *job = NULL;
 	bool yes = false;
 
 	if (queue_get(f->env->queue, f->job_id, &job) != 0)
 		return false;
-	for (size_t i = 0; i < job->ntargets; i++)
-		if (strcmp(job->targets[i].target, f->target) == 0)
-			yes = !target_state_terminal(job->targets[i].state);
+	for (size_t i = 0; i < job->ntargets; i++) {
+		const struct job_target *jt = &job->targets[i];
+		char *line;
+
+		if (strcmp(jt->target, f->target) != 0)
+			continue;
+		yes = !target_state_terminal(jt->state);
+		if (yes || f->view == NULL)
+			continue;
+		/* kilnd's own line, as the view shows those: escaped. */
+		line = unbuilt_why(job, jt);
+		sbuf_adds(&f->out, "[kiln] ");
+		logview_clean(&f->out, line, strlen(line));
+		sbuf_addc(&f->out, '\n');
+		free(line);
+	}
 	job_free(job);
 	return yes;
 }
@@ -192,8 +225,15 @@ view_read(void *cls, char *buf, size_t max, void (*wake)(void *),
 		if (f->done)
 			return API_STREAM_END;
 		if (f->fd < 0) {
-			if ((n = wait_start(f, wake, waker)) <= 0)
+			if ((n = wait_start(f, wake, waker)) == 0)
+				return 0;
+			if (n < 0 && f->out.len == 0)
 				return n;
+			if (n < 0) {
+				/* Ended without a build: may_start's line. */
+				f->done = true;
+				continue;
+			}
 			open_marks(f);
 		}
 		if ((n = render_more(f, buf, max)) > 0)
@@ -253,9 +293,9 @@ get_log(struct api_req *req)
 	char err[160];
 	struct target t;
 	struct job *job = NULL;
+	const struct job_target *jt = NULL;
 	int64_t id;
 	int fd = -1, rc;
-	bool known = false;
 
 	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
 		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
@@ -274,22 +314,46 @@ get_log(struct api_req *req)
 		return API_DONE;
 	}
 	for (size_t i = 0; i < job->ntargets; i++)
-		known |= strcmp(job->targets[i].target, t.name) == 0;
-	job_free(job);
-	if (!known) {
+		if (strcmp(job->targets[i].target, t.name) == 0)
+			jt = &job->targets[i];
+	if (jt == NULL) {
+		job_free(job);
 		api_reply_problem(req, 404, "job %lld has no target %s",
 		    (long long)id, t.name);
 		return API_DONE;
 	}
 	if (req->env->log_open(req->env->build_ctx, id, t.name, &fd) != 0) {
 		fd = -1;
+		/*
+		 * Ended without a build (its job failed to fetch, or it was
+		 * canceled while queued): it never will have a log.  Say so,
+		 * with the reason, to a follower too, rather than an empty
+		 * stream that reads like a build that printed nothing.
+		 */
+		if (target_state_terminal(jt->state) && jt->started_at == 0) {
+			char *why = unbuilt_why(job, jt);
+
+			api_reply_problem(req, 404, "%s", why);
+			free(why);
+			job_free(job);
+			return API_DONE;
+		}
+		if (target_state_terminal(jt->state)) {
+			api_reply_problem(req, 404, "job %lld %s has no log "
+			    "(it has ended: %s)", (long long)id, t.name,
+			    target_state_name(jt->state));
+			job_free(job);
+			return API_DONE;
+		}
 		if (!following) {
+			job_free(job);
 			api_reply_problem(req, 404, "job %lld %s has no log "
 			    "yet (it has not started)", (long long)id,
 			    t.name);
 			return API_DONE;
 		}
 	}
+	job_free(job);
 	if (raw && !following) {
 		/* The bytes as written: not necessarily UTF-8 text. */
 		api_reply_fd(req, 200, "application/octet-stream", fd);

@@ -654,7 +654,14 @@ parse_args(struct kilnd *k, int argc, char **argv)
 	}
 	if (check) {
 		struct toolchains tc;
+		struct sockaddr_storage ss;
+		socklen_t sslen;
 
+		if (conf_check_listen(&k->conf, &ss, &sslen, err,
+		    sizeof err) != 0) {
+			fprintf(stderr, "kilnd: %s\n", err);
+			return 1;
+		}
 		printf("%s: ok (%zu project(s), %u token(s))\n",
 		    rc == -2 ? "embedded defaults" : cfile ? cfile :
 		    CONF_DEFAULT_PATH, k->conf.nprojects, k->conf.ntokens);
@@ -696,20 +703,10 @@ main(int argc, char **argv)
 		conf_free(&k.conf);
 		return rc;
 	}
-	if (conf_parse_listen(k.conf.listen, &addr, &addrlen, err,
+	/* Without tokens, loopback only: the same check as --check-config. */
+	if (conf_check_listen(&k.conf, &addr, &addrlen, err,
 	    sizeof err) != 0) {
 		log_error("%s", err);
-		goto out;
-	}
-	/*
-	 * Security: without tokens there is no authentication, so the API
-	 * must not be reachable from other hosts.  Refuse, do not warn.
-	 */
-	if (k.conf.ntokens == 0 &&
-	    !conf_is_loopback((struct sockaddr *)&addr)) {
-		log_error("refusing to listen on %s: no API tokens are "
-		    "configured, so kilnd serves only on a loopback address "
-		    "(127.0.0.1, [::1]); use -l 127.0.0.1:PORT", k.conf.listen);
 		goto out;
 	}
 	if ((rc = util_mkdir_p(k.conf.state_dir, 0750)) != 0) {

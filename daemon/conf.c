@@ -826,6 +826,28 @@ bad:
 	return -1;
 }
 
+/*
+ * Security: without tokens there is no authentication, so the API must not
+ * be reachable from other hosts.  kilnd refuses to start rather than warn,
+ * and --check-config runs this same function so that it never passes a
+ * file the daemon would refuse.
+ */
+int
+conf_check_listen(const struct kiln_config *c, struct sockaddr_storage *out,
+    socklen_t *outlen, char *err, size_t errsize)
+{
+	if (conf_parse_listen(c->listen, out, outlen, err, errsize) != 0)
+		return -1;
+	if (c->ntokens == 0 && !conf_is_loopback((struct sockaddr *)out)) {
+		snprintf(err, errsize, "refusing to listen on %s: no API tokens "
+		    "are configured, so kilnd serves only on a loopback address "
+		    "(127.0.0.1, [::1]); use -l 127.0.0.1:PORT or add a [tokens] "
+		    "section", c->listen);
+		return -1;
+	}
+	return 0;
+}
+
 bool
 conf_is_loopback(const struct sockaddr *sa)
 {

@@ -197,5 +197,13 @@ int conf_set(struct kiln_config *c, const char *key, const char *value,
 int conf_parse_listen(const char *s, struct sockaddr_storage *out,
     socklen_t *outlen, char *err, size_t errsize);
 bool conf_is_loopback(const struct sockaddr *sa);
+/*
+ * The listen address of `c` parsed into out, and refused (-1, why in err)
+ * when it is not a loopback address and no API token is configured.
+ * Used by kilnd at start and by --check-config.
+ */
+int conf_check_listen(const struct kiln_config *c,
+    struct sockaddr_storage *out, socklen_t *outlen, char *err,
+    size_t errsize);
 
 #endif

@@ -46,6 +46,34 @@ git_msg(void)
 	return e != NULL && e->message != NULL ? e->message : "unknown error";
 }
 
+/*
+ * A failed fetch's reason, from libgit2's last error.  "cannot reach"
+ * only when the repository was not got to (a name that does not resolve,
+ * a refused connection, TLS, ssh or http refusing, a path that holds no
+ * repository); a repository that answered and then failed (an object
+ * missing from it, a corrupt pack) is another matter for whoever looks
+ * into it, and says "fetch from".
+ */
+static void
+fetch_error(char *err, size_t errsize, const char *shown)
+{
+	const git_error *e = git_error_last();
+
+	switch (e != NULL ? e->klass : GIT_ERROR_NET) {
+	case GIT_ERROR_OS:
+	case GIT_ERROR_NET:
+	case GIT_ERROR_SSL:
+	case GIT_ERROR_SSH:
+	case GIT_ERROR_HTTP:
+	case GIT_ERROR_REPOSITORY:
+		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
+		break;
+	default:
+		snprintf(err, errsize, "fetch from %s failed: %s", shown,
+		    git_msg());
+	}
+}
+
 int
 mirror_init(void)
 {
@@ -281,7 +309,7 @@ fetch_refspecs(git_remote *remote, char **specs, size_t n, bool prune,
 	if (ctx.gave_up || rc == GIT_EAUTH)
 		snprintf(err, errsize, "authentication failed for %s", shown);
 	else
-		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
+		fetch_error(err, errsize, shown);
 	return -1;
 }
 
@@ -418,7 +446,7 @@ mirror_fetch(git_repository **out, const char *dir, const char *url,
 	if (want != NULL && answered_locally(repo, want, job_ref))
 		goto done;
 	if (git_remote_create_anonymous(&remote, repo, norm) != 0) {
-		snprintf(err, errsize, "cannot reach %s: %s", shown, git_msg());
+		fetch_error(err, errsize, shown);
 		goto out;
 	}
 	if (fetch_refspecs(remote, specs, 2, true, creds, shown, err,

@@ -500,9 +500,16 @@ db_fail_job(struct queue *q, int64_t job_id, const char *error)
 		rc = QUEUE_ECONFLICT;
 		goto out;
 	}
-	/* Every target not ended, then the job, fail with the reason. */
+	/*
+	 * Every target not ended, then the job, fail with the reason.  A
+	 * job fails here before any of its builds ran (its fetch or plan
+	 * failed): the claim that parked a target is given back, as by
+	 * db_release, so that it shows no attempt and no start.
+	 */
 	if (run_reason(q, "UPDATE job_targets SET state = 'failed', "
-	    "error = ?2, finished_at = ?3 WHERE job_id = ?1 AND "
+	    "error = ?2, finished_at = ?3, attempt = CASE WHEN "
+	    "state = 'running' THEN max(attempt - 1, 0) ELSE attempt END, "
+	    "started_at = NULL, heartbeat_at = NULL WHERE job_id = ?1 AND "
 	    "state IN ('queued', 'running')", job_id, error, now) != 0 ||
 	    run_reason(q, "UPDATE jobs SET state = 'failed', "
 	    "error = ?2, finished_at = ?3 WHERE id = ?1", job_id, error,

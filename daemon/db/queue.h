@@ -195,7 +195,8 @@ int queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
 void queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov, queue_done done, void *data);
 
-/* Fail a whole job before or while it builds (fetch failed, bad recipe). */
+/* Fail a whole job before its builds (fetch failed, bad recipe): its
+ * targets end with no attempt counted and no start time. */
 void queue_fail_job(struct queue *q, int64_t job_id, const char *error,
     queue_done done, void *data);
 

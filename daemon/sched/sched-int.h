@@ -178,6 +178,9 @@ char *log_path(struct sched *s, int64_t job_id, const char *url_name);
 struct sjob *find_job(struct sched *s, int64_t id);
 void drop_job(struct sjob *j, bool force);
 #define drop_job_if_idle(j) drop_job((j), false)
+/* After a tree under work/JOB/ was removed: work/JOB goes too once it
+ * is empty and the job is idle. */
+void tidy_work_dir(struct sched *s, const char *removed);
 void free_target(struct starget *st);
 void queue_task(struct sched *s, uv_work_t *req, uv_work_cb work,
     uv_after_work_cb after);

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -100,6 +101,54 @@ find_job(struct sched *s, int64_t id)
 	return NULL;
 }
 
+/*
+ * work/JOB holds the job's work trees (and its deps step's), each removed
+ * on the pool when its build ends.  The directory itself goes once it is
+ * empty and nothing of the job may put a tree in it: no target of the job
+ * here and no fetch or deps step running.  That is decided here, on the
+ * loop thread, where builds are launched (mkdir, then spawn), so no
+ * launch comes between the look and the rmdir; a later one makes the
+ * directory again.  Tried when the job goes idle and after each of its
+ * trees is gone: whichever comes last finds it empty.  rmdir of an empty
+ * directory is one short system call.
+ */
+static void
+rmdir_work(struct sched *s, int64_t job_id)
+{
+	struct sjob *j = find_job(s, job_id);
+	char *dir;
+
+	if (j != NULL && (j->ntargets > 0 || j->fetch == FETCH_RUNNING))
+		return;
+	dir = state_path(s, "work/%" PRId64, job_id);
+	if (rmdir(dir) != 0 && errno != ENOENT && errno != ENOTEMPTY &&
+	    errno != EEXIST)
+		log_warn("cannot remove %s: %s", dir, strerror(errno));
+	free(dir);
+}
+
+void
+tidy_work_dir(struct sched *s, const char *removed)
+{
+	char *work = state_path(s, "work/");
+	size_t n = strlen(work);
+	const char *p, *slash;
+	int64_t id;
+
+	/* Only STATE/work/JOB/TREE: not the old work/ of a crash. */
+	if (strncmp(removed, work, n) == 0 &&
+	    (slash = strchr(p = removed + n, '/')) != NULL &&
+	    strchr(slash + 1, '/') == NULL && slash - p < 20) {
+		char num[20];
+
+		memcpy(num, p, (size_t)(slash - p));
+		num[slash - p] = '\0';
+		if (util_parse_int64(num, 1, INT64_MAX, &id) == 0)
+			rmdir_work(s, id);
+	}
+	free(work);
+}
+
 void
 drop_job(struct sjob *j, bool force)
 {
@@ -107,6 +156,7 @@ drop_job(struct sjob *j, bool force)
 
 	if (j->ntargets > 0 || j->fetch == FETCH_RUNNING)
 		return;
+	rmdir_work(s, j->job->id);
 	/* A fetched job is kept a little while: its next queued target
 	 * starts without fetching again.  on_tick drops it later. */
 	if (j->fetch == FETCH_DONE && !j->cancel && !s->stopping &&

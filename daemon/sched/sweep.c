@@ -47,6 +47,7 @@ rmtree_after(uv_work_t *req, int status)
 	struct sched *s = t->s;
 
 	(void)status;
+	tidy_work_dir(s, t->path);
 	free(t->path);
 	free(t);
 	task_done(s);

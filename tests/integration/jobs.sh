@@ -65,7 +65,12 @@ all=$(db "select group_concat(id, ' ') from (select id from jobs order by id des
 	fail "pagination saw '$(echo $seen)', expected '$all'"
 [ $pages -eq 3 ] && ok "7 jobs in pages of 3 = 3 pages" || fail "$pages pages"
 
-# Cancel: queued targets become canceled, the job canceled.
+# Cancel: queued targets become canceled, the job canceled.  A follower
+# of a queued target's log waits for it, and hears why it never started.
+curl -sS -o "$T/follow.out" -w '%{http_code}' --max-time 60 \
+	"$URL/v1/jobs/$ID/targets/linux_amd64/log?follow=1" >"$T/follow.code" &
+FOLLOWER=$!
+sleep 0.5
 api POST "/v1/jobs/$ID/cancel"
 expect_status 200 "cancel"
 expect_json .state canceled "cancel"
@@ -75,6 +80,14 @@ api POST "/v1/jobs/$ID/cancel"
 expect_status 200 "cancel twice is not an error"
 api POST "/v1/jobs/999999/cancel"
 expect_problem 404 "999999" "cancel unknown job"
+wait $FOLLOWER || fail "the follower of a canceled target: curl failed"
+[ "$(cat "$T/follow.code")" = 200 ] &&
+	grep -qxF "[kiln] job $ID linux/amd64 was canceled before it started" "$T/follow.out" &&
+	ok "a follower that waited is told the target was canceled before it started" ||
+	fail "follower of a canceled target: $(cat "$T/follow.code") '$(cat "$T/follow.out")'"
+api GET "/v1/jobs/$ID/targets/linux_amd64/log?follow=1"
+expect_problem 404 "job $ID linux/amd64 was canceled before it started" \
+	"following the log of a target canceled while queued"
 
 # State filter.
 api GET "/v1/jobs?state=canceled"

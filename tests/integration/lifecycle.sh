@@ -64,6 +64,19 @@ for addr in 0.0.0.0:0 '[::]:0'; do
 	[ $rc = 1 ] && grep -qF "refusing to listen on $addr" "$T/err" &&
 		ok "no tokens: $addr refused" || fail "$addr: exit $rc: $(cat "$T/err")"
 done
+grep -qF "or add a [tokens] section" "$T/err" &&
+	ok "the refusal names the [tokens] section" || fail "refusal: $(cat "$T/err")"
+# --check-config refuses what kilnd refuses, with the same words.
+printf '[kilnd]\nlisten = 0.0.0.0:18932\n' > "$T/open.conf"
+rc=0; "$KILND" --check-config -c "$T/open.conf" >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -qF "refusing to listen on 0.0.0.0:18932" "$T/err" &&
+	! grep -q ": ok" "$T/out" &&
+	ok "--check-config refuses 0.0.0.0 without tokens" ||
+	fail "--check-config of 0.0.0.0 without tokens: exit $rc: $(cat "$T/out" "$T/err")"
+printf '[tokens]\nops = admin %s\n' "$(printf 'x%.0s' $(seq 32) | "$KILND" --hash-token)" >> "$T/open.conf"
+"$KILND" --check-config -c "$T/open.conf" 2>"$T/err" | grep -q ": ok (0 project(s), 1 token(s))" &&
+	ok "--check-config accepts 0.0.0.0 with a token" ||
+	fail "--check-config of 0.0.0.0 with a token: $(cat "$T/err")"
 
 # --- a database from a newer kilnd is refused, untouched ---------------------
 mkdir -p "$T/newer"

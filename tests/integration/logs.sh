@@ -57,6 +57,23 @@ done
 curl -sS -o "$T/jobs.json" "$URL/v1/jobs"
 strict_json "$T/jobs.json" "GET /v1/jobs after cut errors"
 
+# --- a target whose job failed to fetch ----------------------------------------
+# It never started: no attempt, no start time, and its log says so (not
+# "not started yet", and no empty stream for a follower).
+post_job '{"repo": "/nonexistent/kiln-logs", "ref": "main", "targets": ["linux/amd64"]}'
+id=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$id" 120
+expect_json .state failed "job $id from a missing repository"
+expect_json '.targets[0] | [.attempt, .started_at] | tostring' '[0,null]' \
+	"a target whose fetch failed counts no attempt and no start"
+why="job $id linux/amd64 failed before its build started: kiln-worker: fetch: cannot reach /nonexistent/kiln-logs"
+api GET "/v1/jobs/$id/targets/linux_amd64/log"
+expect_problem 404 "$why" "log of a target whose fetch failed"
+api GET "/v1/jobs/$id/targets/linux_amd64/log?follow=1" --max-time 30
+expect_problem 404 "$why" "following the log of a target whose fetch failed"
+api GET "/v1/jobs/$id/targets/linux_amd64/log?follow=1&raw=1" --max-time 30
+expect_problem 404 "$why" "following the raw log of a target whose fetch failed"
+
 # Rows with invalid bytes already in them: rendered valid all the same.
 id=${IDS[0]}
 # "old ", a bad byte, a cut character, '"', '\', a newline, an overlong,

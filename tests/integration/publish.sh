@@ -344,6 +344,18 @@ wait_job "$id" 120
 expect_json '[.targets[0].artifacts[].name] | join(",")' fine \
 	"a file written to \$KILN_OUT/../x is not among the artifacts"
 
+# --- nothing of an ended job stays in work/ -----------------------------------------
+# Each build's work tree goes when the build ends (on the pool, so wait a
+# little), and work/JOB with the job's last one.
+[ -d "$STATE/work" ] || fail "no $STATE/work: the check below would prove nothing"
+for _ in $(seq 1 100); do
+	[ -z "$(ls -A "$STATE/work")" ] && break
+	sleep 0.1
+done
+left=$(ls -A "$STATE/work" | tr '\n' ' ')
+[ -z "$left" ] && ok "no work directory of an ended job is left in the state dir" ||
+	fail "left in $STATE/work: $left"
+
 # --- kill -9 during a publication ---------------------------------------------------
 post_job "$(jq -cn --arg r "file://$SH_REPO" '{repo: $r, ref: "main",
 	targets: ["linux/amd64"], recipe: {kind: "command",

@@ -280,6 +280,23 @@ check $? "HEAD of the mirror is never used (exit $RC)"
 fetch main "$T/no-such-repo"
 [ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach $T/no-such-repo: "* ]]
 check $? "missing repository: exit 1, '$ERR'"
+mkdir "$T/plain"
+fetch main "$T/plain"
+[ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach $T/plain: "* ]]
+check $? "a directory that is no repository: exit 1, '$ERR'"
+# A repository that answers but lacks an object its branch needs: the
+# fetch failed there, it did not fail to reach it.
+mkdir "$T/corrupt"
+git -C "$T/corrupt" init -q -b main
+echo hello > "$T/corrupt/a"
+git -C "$T/corrupt" add a
+git -C "$T/corrupt" -c user.name=kiln-test -c user.email=t@kiln.invalid commit -q -m a
+blob=$(git -C "$T/corrupt" rev-parse HEAD:a)
+rm "$T/corrupt/.git/objects/${blob:0:2}/${blob:2}"
+fetch main "$T/corrupt" "$T/mirrors/corrupt.git"
+[ "$RC" = 1 ] &&
+	[[ "$ERR" == "kiln-worker: fetch: fetch from $T/corrupt failed: "*"$blob"* ]]
+check $? "a repository missing an object: 'fetch from ... failed', not 'cannot reach' ($ERR)"
 fetch main "git://127.0.0.1:1/x.git"
 [ "$RC" = 1 ] && [[ "$ERR" == "kiln-worker: fetch: cannot reach git://127.0.0.1:1/x.git: "* ]]
 check $? "unreachable git:// URL: exit 1, '$ERR'"
