@@ -190,7 +190,8 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
     size_t whysize)
 {
 	char dir[PATH_MAX], *path;
-	struct stat sb;
+	struct stat sb, old;
+	bool dedup = false;
 	int rc = 0;
 
 	snprintf(dir, sizeof dir, "%s/%.2s", s->blobs, hex);
@@ -203,20 +204,33 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 		return -1;
 	}
 	path = xasprintf("%s/%s", dir, hex);
+	/*
+	 * Publishers share the read lock, so two that store the same
+	 * content at once may both find it absent.  link() never replaces
+	 * a name: one of them makes the blob (and counts it), the other
+	 * gets EEXIST and has it deduplicated.  (rename() would let both
+	 * make it, and the count would take it twice.)
+	 */
 	uv_rwlock_rdlock(&s->lock);
-	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		/* Deduplicated.  The touch tells a sweep it is in use. */
-		utimensat(AT_FDCWD, path, NULL, 0);
-		unlink(tmp);
-	} else if (lstat(tmp, &sb) != 0 || rename(tmp, path) != 0) {
-		snprintf(why, whysize, "cannot store %s: %s", path,
-		    strerror(errno));
-		unlink(tmp);
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+		dedup = true;
+	else if (lstat(tmp, &sb) != 0)
 		rc = -1;
-	} else {
+	else if (link(tmp, path) == 0) {
 		fsync_dir(dir);
 		store_counted(s, hex, 1, (uint64_t)sb.st_size);
-	}
+	} else if (errno == EEXIST && lstat(path, &old) == 0 &&
+	    S_ISREG(old.st_mode))
+		dedup = true;	/* stored meanwhile by another publisher */
+	else
+		rc = -1;
+	if (rc != 0)
+		snprintf(why, whysize, "cannot store %s: %s", path,
+		    strerror(errno));
+	else if (dedup)
+		/* Deduplicated.  The touch tells a sweep it is in use. */
+		utimensat(AT_FDCWD, path, NULL, 0);
+	unlink(tmp);
 	uv_rwlock_rdunlock(&s->lock);
 	free(path);
 	return rc;
