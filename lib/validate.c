@@ -82,7 +82,11 @@ url_port(const char *rest, char *why, size_t size)
 	for (const char *p = rest; p < end; p++)
 		if (*p == '@')
 			host = p + 1;
-	if (host < end && *host == '[') {	/* [v6]:port */
+	/* "ssh://git@/x", "ssh://git@:22/x", "https://[]/x" */
+	if (host == end || *host == ':' || (end - host >= 2 &&
+	    memcmp(host, "[]", 2) == 0))
+		return util_errorf(why, size, "repo: the URL has no host");
+	if (*host == '[') {	/* [v6]:port */
 		const char *close = memchr(host, ']', (size_t)(end - host));
 		if (close == NULL)
 			return util_errorf(why, size, "repo: the URL's host "

@@ -333,6 +333,30 @@ test_repo_port(void)
 	}
 }
 
+/*
+ * A URL whose authority names no host after its ssh user name, or an
+ * empty IPv6 literal, is refused at submission (it could only fail at
+ * the fetch), with the same detail as a URL with no host at all.
+ */
+static void
+test_repo_empty_host_after_user(void)
+{
+	static const char *const nohost[] = {
+		"ssh://git@/x.git", "ssh://git@:22/x.git", "ssh://git@",
+		"ssh://git@?x", "https://[]/x", "https://[]:443/x",
+		"ssh://git@[]:22/x",
+	};
+	char why[512];
+
+	for (size_t i = 0; i < sizeof nohost / sizeof nohost[0]; i++) {
+		why[0] = '\0';
+		CHECK_INT(validate_repo(nohost[i], why, sizeof why), -1);
+		CHECK_STR(why, "repo: the URL has no host");
+	}
+	CHECK_INT(validate_repo("ssh://git@h:22/x.git", why, sizeof why), 0);
+	CHECK_INT(validate_repo("ssh://git@[::1]/x.git", why, sizeof why), 0);
+}
+
 /* A URL with credentials is refused, and the detail never quotes them. */
 static void
 test_repo_userinfo_refused(void)
@@ -844,6 +868,7 @@ UNIT_MAIN(
 	TEST(test_repo_checker_direct),
 	TEST(test_repo_userinfo_refused),
 	TEST(test_repo_port),
+	TEST(test_repo_empty_host_after_user),
 	TEST(test_repo_allowed),
 	TEST(test_ref_field),
 	TEST(test_ref_git_rules_at_and_del),
