@@ -165,11 +165,14 @@ cgroup_kill_until_empty(const char *dir)
 
 /* Remove groups named kiln-*-PID whose worker PID is gone (SIGKILLed
  * workers cannot clean up); rmdir fails harmlessly on a group in use.
- * A group still in use holds what a dead worker's build left: its pid 1
- * died with the worker, so nothing in it is wanted.  A worker killed
- * between freezing its build and thawing it (cgroup v1) left it frozen:
- * kill what is listed, then thaw (the write fails harmlessly where there
- * is no freezer), so that it dies and a later worker removes the group. */
+ * A dead worker's build empties its group by itself: its pid 1 died with
+ * the worker, and the kernel kills the rest of its namespace.  Except
+ * frozen (cgroup v1): a worker killed between freezing its build and
+ * thawing it left the SIGKILLs pending.  Such a group is killed and
+ * thawed, so that it dies and a later worker removes it.  Only a frozen
+ * one: a group in use and not frozen may be a live worker's whose PID
+ * is not ours to see (a kilnd in another pid namespace under the same
+ * parent group), and its build is not ours to kill. */
 static void
 remove_stale(const char *parent)
 {
@@ -180,7 +183,7 @@ remove_stale(const char *parent)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		const char *dash = strrchr(e->d_name, '-');
-		char path[4096];
+		char path[4096], state[64];
 		long pid;
 		char *end;
 
@@ -194,7 +197,9 @@ remove_stale(const char *parent)
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
-		if (rmdir(path) != 0 && errno == EBUSY) {
+		if (rmdir(path) != 0 && errno == EBUSY &&
+		    cgroup_read(path, "freezer.state", state,
+		    sizeof state) == 0 && strncmp(state, "THAWED", 6) != 0) {
 			cgroup_kill_listed(path);
 			(void)cgroup_write(path, "freezer.state", "THAWED");
 		}

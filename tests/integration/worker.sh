@@ -835,6 +835,24 @@ if [ "$(id -u)" = 0 ] && [ -n "$FZ" ] && [ -w "/sys/fs/cgroup/freezer$FZ" ]; the
 	check $? "a frozen group of a dead worker: its process killed ($gone), the group removed ($([ -d "$FG" ] && echo no || echo yes))"
 	[ -d "$FG" ] && { echo THAWED >"$FG/freezer.state"; kill -9 "$FROZEN_PID" 2>/dev/null; rmdir "$FG" 2>/dev/null; }
 	OURS+=(frozen1 frozen2)
+
+	# A group in use and not frozen, named after a PID not seen here, may
+	# be a live worker's: one of a kilnd in another pid namespace under
+	# the same parent group.  A build leaves what runs in it alone.
+	true & GONE=$!
+	wait "$GONE"
+	FG=/sys/fs/cgroup/freezer${FZ%/}/kiln-foreign-$GONE
+	mkdir "$FG"
+	sleep 600 & LIVE_PID=$!
+	echo "$LIVE_PID" >"$FG/cgroup.procs"
+	build foreign1 --timeout 30 "${BASE_ENV[@]}" -- /bin/true
+	sleep 0.2	# a SIGKILL takes effect
+	st=$(awk '$1 == "State:" { print $2 }' "/proc/$LIVE_PID/status" 2>/dev/null)
+	[ "$st" = S ] || [ "$st" = R ]
+	check $? "a live group named after a PID not seen here (another pid namespace's worker): left running (state ${st:-gone})"
+	kill -9 "$LIVE_PID" 2>/dev/null; wait "$LIVE_PID" 2>/dev/null
+	for _ in $(seq 50); do rmdir "$FG" 2>/dev/null && break; sleep 0.1; done
+	OURS+=(foreign1)
 fi
 
 # None of this test's builds left a cgroup behind: a group kiln-NAME-PID,
