@@ -14,25 +14,9 @@
 
 #include "daemon/db/queue.h"
 #include "lib/xmalloc.h"
+#include "queuefix.h"
 #include "qsync.h"
 #include "unit.h"
-
-static char db_path[512];
-
-static struct queue *
-open_queue(void)
-{
-	struct queue *q = NULL;
-	char err[512] = "";
-
-	snprintf(db_path, sizeof db_path, "%s/kiln.db", unit_tmpdir());
-	if (queue_open(&q, db_path, err, sizeof err) != 0) {
-		fprintf(stderr, "  queue_open %s: %s\n", db_path, err);
-		CHECK(0);
-		return NULL;
-	}
-	return q;
-}
 
 /* A job of `n` targets ("linux/amd64", "linux/arm64", ...), stored. */
 static int64_t
@@ -100,7 +84,7 @@ record_and_read(void *data, int rc)
 static void
 test_claim_then_finish_without_waiting(void)
 {
-	struct queue *q = open_queue(), *q2 = NULL;
+	struct queue *q = fresh_queue(), *q2 = NULL;
 	struct queue_claim c;
 	struct seen seen = { .n = 0 };
 	struct call calls[3];
@@ -169,7 +153,7 @@ let_go(sqlite3 *db)
 static void
 test_writes_meanwhile_share_a_transaction(void)
 {
-	struct queue *q = open_queue();
+	struct queue *q = fresh_queue();
 	struct seen seen = { .n = 0 };
 	struct call calls[40];
 	struct queue_claim c;
@@ -206,7 +190,7 @@ test_writes_meanwhile_share_a_transaction(void)
 static void
 test_a_failed_write_is_rolled_back_alone(void)
 {
-	struct queue *q = open_queue();
+	struct queue *q = fresh_queue();
 	struct seen seen = { .n = 0 };
 	struct call calls[4];
 	size_t running = 99;
@@ -254,7 +238,7 @@ test_a_failed_write_is_rolled_back_alone(void)
 static void
 test_counts_follow_committed_states(void)
 {
-	struct queue *q = open_queue(), *q2 = NULL;
+	struct queue *q = fresh_queue(), *q2 = NULL;
 	int64_t jobs[JOB_STATE_COUNT], targets[TARGET_STATE_COUNT];
 	int64_t jobs2[JOB_STATE_COUNT], targets2[TARGET_STATE_COUNT];
 	struct seen seen = { .n = 0 };
@@ -315,7 +299,7 @@ closed(void *data)
 static void
 test_stop_runs_what_was_called(void)
 {
-	struct queue *q = open_queue(), *q2 = NULL;
+	struct queue *q = fresh_queue(), *q2 = NULL;
 	struct seen seen = { .n = 0 };
 	struct call call = { &seen, 0 };
 	size_t running = 0;
@@ -365,7 +349,7 @@ wait_reclaim(struct queue *q, int64_t target_id, int max_attempts)
 static void
 test_reclaim_ends_a_canceled_build(void)
 {
-	struct queue *q = open_queue();
+	struct queue *q = fresh_queue();
 	struct queue_claim c, c2;
 	size_t running = 0;
 	struct job *j = NULL;
@@ -426,7 +410,7 @@ stop_record(void *data, int rc)
 static void
 test_a_write_during_stop_completes_in_order(void)
 {
-	struct queue *q = open_queue();
+	struct queue *q = fresh_queue();
 	sqlite3 *lock;
 	int done = 0;
 
@@ -475,7 +459,7 @@ late_write(uv_async_t *h)
 static void
 test_a_write_as_the_writer_closes_completes(void)
 {
-	struct queue *q = open_queue();
+	struct queue *q = fresh_queue();
 	uv_async_t other;
 	int done = 0;
 
