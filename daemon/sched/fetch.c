@@ -205,12 +205,7 @@ expanded(void *data, int rc)
 			    "targets the repository names", NULL, NULL);
 	}
 	free(e);
-	if (s->stopping)
-		maybe_stopped(s);
-	else if (s->draining)
-		maybe_drained(s);
-	else
-		sched_kick(s);
+	sched_settle(s, true);
 }
 
 /*
@@ -356,12 +351,7 @@ fetch_done(struct child *c)
 				    NULL);
 			free_target(st);
 		}
-		if (s->stopping)
-			maybe_stopped(s);
-		else if (s->draining)
-			maybe_drained(s);
-		else
-			sched_kick(s);
+		sched_settle(s, true);
 		return;
 	}
 	if (!deps && j->plan.deps && !j->cancel) {

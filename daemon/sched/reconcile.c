@@ -54,12 +54,7 @@ reclaimed(void *data, int rc)
 		log_error("target %" PRId64 ": cannot claim it back (the "
 		    "database); tried again", r->target_id);
 	free(r);
-	if (s->stopping)
-		maybe_stopped(s);
-	else if (s->draining)
-		maybe_drained(s);
-	else if (rc == 0)
-		sched_kick(s);
+	sched_settle(s, rc == 0);
 }
 
 void

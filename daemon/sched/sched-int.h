@@ -187,6 +187,9 @@ void queue_task(struct sched *s, uv_work_t *req, uv_work_cb work,
 void task_done(struct sched *s);
 void maybe_drained(struct sched *s);
 void maybe_stopped(struct sched *s);
+/* Something the scheduler waited for ended: a stop or a drain may be
+ * complete now; else, when `kick`, look for more work. */
+void sched_settle(struct sched *s, bool kick);
 
 /* fetch.c */
 void start_fetch(struct sjob *j);

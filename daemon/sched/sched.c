@@ -354,11 +354,17 @@ claimed(void *data, int rc)
 	else
 		log_error("builds: a claim failed (the database); trying "
 		    "again at the next tick");
+	sched_settle(s, again);
+}
+
+void
+sched_settle(struct sched *s, bool kick)
+{
 	if (s->stopping)
 		maybe_stopped(s);
 	else if (s->draining)
 		maybe_drained(s);
-	else if (again)
+	else if (kick)
 		sched_kick(s);
 }
 
