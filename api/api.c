@@ -1,6 +1,7 @@
 /* Routing and answers shared by every resource. */
 #include "config.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,23 @@ api_req_release(struct api_req *req)
 	if (req->resp_fd > 0)
 		close(req->resp_fd);
 	req->resp_fd = -1;
+	if (req->state != NULL) {
+		if (req->state_release != NULL)
+			req->state_release(req->state);
+		free(req->state);
+	}
+	req->state = NULL;
+	req->state_release = NULL;
+}
+
+void *
+api_req_state(struct api_req *req, size_t size, void (*release)(void *))
+{
+	/* One per request: a second would leak the first's contents. */
+	assert(req->state == NULL);
+	req->state = xcalloc(1, size);
+	req->state_release = release;
+	return req->state;
 }
 
 /*

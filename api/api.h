@@ -4,9 +4,15 @@
  * the event loop.  The HTTP layer (http/http.c) fills a struct api_req,
  * calls api_handle(), and sends what the handler left in it.
  *
- * A handler either answers at once (API_DONE) or, for work that must wait
- * for a durable commit, returns API_PENDING and later calls
+ * A handler either answers at once (API_DONE) or, for work that waits on
+ * the queue (every read and write of queue.h completes later, never
+ * inside the call), returns API_PENDING and later calls
  * req->complete(req) from the loop thread after setting the answer.
+ * Until then the request stays allocated, even when its client went away
+ * meanwhile (complete() then only frees it): a completion may always use
+ * req, and must not once it called complete().  A handler that needs
+ * state across its steps keeps it in api_req_state(), released with the
+ * request, so that no step has to know whether it is the last.
  */
 #ifndef KILN_API_H
 #define KILN_API_H
@@ -137,6 +143,9 @@ struct api_req {
 	/* For API_PENDING handlers: set by the HTTP layer. */
 	void (*complete)(struct api_req *req);
 	void *http;
+	/* A handler's own state across its steps (api_req_state()). */
+	void *state;
+	void (*state_release)(void *state);
 };
 
 typedef enum api_result (*api_handler)(struct api_req *req);
@@ -163,8 +172,16 @@ extern const char api_openapi_json[];
 
 /* Route and run the request; 404/405 when nothing matches. */
 enum api_result api_handle(struct api_req *req);
-/* Release what the request holds (params, answer, headers). */
+/* Release what the request holds (params, answer, headers, state). */
 void api_req_release(struct api_req *req);
+/*
+ * A zeroed block of `size` bytes that lives as long as the request: a
+ * handler's state while it waits on the queue.  api_req_release() calls
+ * release(state) (when not NULL: for what the state points to) and frees
+ * it.  One per request.
+ */
+void *api_req_state(struct api_req *req, size_t size,
+    void (*release)(void *state));
 /* Every route, for listing (tests, OpenAPI): NULL after the last. */
 const struct api_route *api_route_at(size_t i);
 
@@ -216,6 +233,17 @@ enum api_result api_submit_job(struct api_req *req, struct job *job);
 void api_apply_project(struct job *job, const struct conf_project *p);
 /* A webhook delivery is being committed right now. */
 bool api_delivery_pending(const char *forge, const char *id);
+/*
+ * Mark the delivery of `job` (its delivery id, and its push when it has
+ * a project and a commit) as being committed (api/pending.c): from the
+ * start of its redelivery lookups until api_submit_job() holds it, and
+ * from then until its commit returned.  A second delivery meanwhile
+ * waits (409) instead of finding nothing and building the push twice.
+ * NULL for a job without a delivery id; releasing NULL does nothing.
+ */
+struct api_pending;
+struct api_pending *api_pending_hold(const struct job *job);
+void api_pending_release(struct api_pending *p);
 /* A webhook push of (project, ref, pushed commit) is being committed. */
 bool api_push_pending(const char *project, const char *ref,
     const char *commit);

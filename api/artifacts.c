@@ -21,26 +21,6 @@
 #include "../lib/util.h"
 #include "../lib/xmalloc.h"
 
-/* The job of params[0], or NULL after answering 404/500. */
-static struct job *
-find_job(struct api_req *req)
-{
-	struct job *job = NULL;
-	int64_t id;
-	int rc;
-
-	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
-		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
-		return NULL;
-	}
-	if ((rc = queue_get(req->env->queue, id, &job)) != 0) {
-		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
-		    "no job %lld", (long long)id);
-		return NULL;
-	}
-	return job;
-}
-
 /* 410 for a job whose files retention removed; true when it answered. */
 static bool
 gone(struct api_req *req, const struct job *job)
@@ -53,6 +33,67 @@ gone(struct api_req *req, const struct job *job)
 	api_reply_problem(req, 410, "job %lld's files were removed by the "
 	    "retention policy at %s", (long long)job->id, when);
 	return true;
+}
+
+/*
+ * Every route here reads the job of params[0], then answers from it: the
+ * read completes later (queue.h), so a route is a check of its URL, then
+ * a step that runs with the job once it is read.
+ */
+struct art_read;
+typedef void (*job_step)(struct api_req *req, const struct art_read *r);
+
+struct art_read {
+	struct api_req *req;
+	int64_t id;
+	struct job *job;		/* queue_get's */
+	job_step step;
+	struct target t;		/* an artifact's target */
+	size_t which;			/* a signed file: signed_types[] */
+};
+
+static void
+art_read_release(void *data)
+{
+	job_free(((struct art_read *)data)->job);
+}
+
+static void
+job_read(void *data, int rc)
+{
+	struct art_read *r = data;
+	struct api_req *req = r->req;
+
+	if (rc != 0)
+		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
+		    "no job %lld", (long long)r->id);
+	else if (!gone(req, r->job))
+		r->step(req, r);
+	req->complete(req);
+}
+
+/* Read the job of params[0] and then step() with t (if not NULL) and
+ * which; answers 404 now for an id that names no job. */
+static enum api_result
+find_job(struct api_req *req, job_step step, const struct target *t,
+    size_t which)
+{
+	struct art_read *r;
+	int64_t id;
+
+	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
+		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
+		return API_DONE;
+	}
+	r = api_req_state(req, sizeof *r, art_read_release);
+	r->req = req;
+	r->id = id;
+	r->step = step;
+	if (t != NULL)
+		r->t = *t;
+	r->which = which;
+	queue_get(req->env->queue, id, &r->job, job_read, r);
+	return API_PENDING;
 }
 
 static void
@@ -74,17 +115,13 @@ static const struct {
 };
 
 /* GET /v1/jobs/{id}/artifacts */
-static enum api_result
-list_artifacts(struct api_req *req)
+static void
+artifacts_of(struct api_req *req, const struct art_read *r)
 {
-	struct job *job = find_job(req);
+	const struct job *job = r->job;
 	struct sbuf b = { 0 };
 	bool first = true, signed_ = false;
 
-	if (job == NULL || gone(req, job)) {
-		job_free(job);
-		return API_DONE;
-	}
 	signed_ = job->sums_sha256 != NULL;
 	sbuf_adds(&b, "{\"job\":");
 	sbuf_addi(&b, job->id);
@@ -133,9 +170,13 @@ list_artifacts(struct api_req *req)
 		}
 	}
 	sbuf_adds(&b, "]}");
-	job_free(job);
 	api_reply_sbuf(req, 200, &b);
-	return API_DONE;
+}
+
+static enum api_result
+list_artifacts(struct api_req *req)
+{
+	return find_job(req, artifacts_of, NULL, 0);
 }
 
 /* Whether the If-None-Match header names etag (or is "*"). */
@@ -280,11 +321,45 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 }
 
 /* GET /v1/jobs/{id}/artifacts/{target}/{file} */
+static void
+artifact_of(struct api_req *req, const struct art_read *r)
+{
+	const struct job *job = r->job;
+	const char *file = req->params[2];
+	const struct target *t = &r->t;
+
+	for (size_t i = 0; i < job->ntargets; i++) {
+		const struct job_target *jt = &job->targets[i];
+
+		if (strcmp(jt->target, t->name) != 0)
+			continue;
+		for (size_t a = 0; a < jt->nartifacts; a++) {
+			const struct artifact *art = &jt->artifacts[a];
+
+			if (strcmp(art->name, file) != 0)
+				continue;
+			if (!store_digest_valid(art->sha256))
+				api_reply_problem(req, 404, "%s of %s was "
+				    "recorded before kiln stored artifacts",
+				    file, t->name);
+			else
+				send_blob(req, art->sha256, file,
+				    "application/octet-stream");
+			return;
+		}
+		api_reply_problem(req, 404, "job %lld %s has no artifact '%s' "
+		    "(target %s)", (long long)job->id, t->name, file,
+		    target_state_name(jt->state));
+		return;
+	}
+	api_reply_problem(req, 404, "job %lld has no target %s",
+	    (long long)job->id, t->name);
+}
+
 static enum api_result
 get_artifact(struct api_req *req)
 {
 	const char *file = req->params[2];
-	struct job *job;
 	struct target t;
 	char err[160];
 
@@ -302,60 +377,29 @@ get_artifact(struct api_req *req)
 		    err);
 		return API_DONE;
 	}
-	if ((job = find_job(req)) == NULL)
-		return API_DONE;
-	if (gone(req, job)) {
-		job_free(job);
-		return API_DONE;
-	}
-	for (size_t i = 0; i < job->ntargets; i++) {
-		const struct job_target *jt = &job->targets[i];
-
-		if (strcmp(jt->target, t.name) != 0)
-			continue;
-		for (size_t a = 0; a < jt->nartifacts; a++) {
-			const struct artifact *art = &jt->artifacts[a];
-
-			if (strcmp(art->name, file) != 0)
-				continue;
-			if (!store_digest_valid(art->sha256))
-				api_reply_problem(req, 404, "%s of %s was "
-				    "recorded before kiln stored artifacts",
-				    file, t.name);
-			else
-				send_blob(req, art->sha256, file,
-				    "application/octet-stream");
-			job_free(job);
-			return API_DONE;
-		}
-		api_reply_problem(req, 404, "job %lld %s has no artifact '%s' "
-		    "(target %s)", (long long)job->id, t.name, file,
-		    target_state_name(jt->state));
-		job_free(job);
-		return API_DONE;
-	}
-	api_reply_problem(req, 404, "job %lld has no target %s",
-	    (long long)job->id, t.name);
-	job_free(job);
-	return API_DONE;
+	return find_job(req, artifact_of, &t, 0);
 }
 
 /* The signed files: 404/409 with the reason until they exist. */
-static enum api_result
-get_signed(struct api_req *req, const char *name, const char *type,
-    size_t which)
+static const struct {
+	const char *name, *type;
+} signed_types[] = {
+	{ "SHA256SUMS", "text/plain; charset=utf-8" },
+	{ "SHA256SUMS.minisig", "text/plain; charset=utf-8" },
+	{ "provenance.intoto.jsonl", "application/jsonl" },
+};
+
+static void
+signed_of(struct api_req *req, const struct art_read *r)
 {
-	struct job *job = find_job(req);
+	const struct job *job = r->job;
+	const char *name = signed_types[r->which].name;
 	const char *hex;
 
-	if (job == NULL || gone(req, job)) {
-		job_free(job);
-		return API_DONE;
-	}
-	hex = which == 0 ? job->sums_sha256 : which == 1 ? job->sig_sha256 :
-	    job->prov_sha256;
+	hex = r->which == 0 ? job->sums_sha256 : r->which == 1 ?
+	    job->sig_sha256 : job->prov_sha256;
 	if (hex != NULL)
-		send_blob(req, hex, name, type);
+		send_blob(req, hex, name, signed_types[r->which].type);
 	else if (!job_state_terminal(job->state))
 		api_reply_problem(req, 409, "job %lld is %s: %s is made when "
 		    "every target has succeeded", (long long)job->id,
@@ -371,28 +415,30 @@ get_signed(struct api_req *req, const char *name, const char *type,
 		    "again in a moment", (long long)job->id);
 		api_add_header(req, "Retry-After", "1");
 	}
-	job_free(job);
-	return API_DONE;
+}
+
+static enum api_result
+get_signed(struct api_req *req, size_t which)
+{
+	return find_job(req, signed_of, NULL, which);
 }
 
 static enum api_result
 get_sums(struct api_req *req)
 {
-	return get_signed(req, "SHA256SUMS", "text/plain; charset=utf-8", 0);
+	return get_signed(req, 0);
 }
 
 static enum api_result
 get_minisig(struct api_req *req)
 {
-	return get_signed(req, "SHA256SUMS.minisig",
-	    "text/plain; charset=utf-8", 1);
+	return get_signed(req, 1);
 }
 
 static enum api_result
 get_provenance(struct api_req *req)
 {
-	return get_signed(req, "provenance.intoto.jsonl",
-	    "application/jsonl", 2);
+	return get_signed(req, 2);
 }
 
 const struct api_route api_artifacts_routes[] = {

@@ -213,38 +213,157 @@ delivery_id(struct api_req *req, const struct hook_forge *f)
 }
 
 /*
- * Answer a redelivery with the job the first delivery made (rc and id
- * from the lookup): true when answered, false when no such job exists.
- * A delivery id names one push of one project; the same id from another
- * project is not a redelivery but a forged or broken one: 409.
+ * A push on its way: the job it would make, while the queue is asked
+ * whether the delivery id, then the push, already made one (each lookup
+ * and the read of the job it finds complete later, queue.h).  The job is
+ * made before the lookups, from the configuration as it was when the
+ * delivery arrived: a reload meanwhile changes nothing of it.
  */
-static bool
-redelivered(struct api_req *req, int rc, int64_t id,
-    const struct conf_project *p, const char *what)
+enum lookup { BY_DELIVERY, BY_PUSH };
+
+struct delivery {
+	struct api_req *req;
+	const struct hook_forge *f;
+	struct job *job;		/* to submit unless a redelivery */
+	struct api_pending *hold;	/* its keys, while being looked up */
+	bool tag;			/* a tag's push */
+	enum lookup by;
+	int64_t id;			/* the lookup's */
+	struct job *first;		/* the job it found */
+};
+
+static void
+delivery_release(void *data)
 {
-	struct job *first = NULL;
+	struct delivery *d = data;
+
+	api_pending_release(d->hold);
+	job_free(d->job);
+	job_free(d->first);
+}
+
+static const char *
+outcome(unsigned status)
+{
+	switch (status) {
+	case 200: return "redelivery_or_ping";
+	case 202: return "ignored";
+	case 401: return "bad_signature";
+	case 403: return "too_many_secrets";
+	case 404: return "unknown_repository";
+	case 409: return "in_progress";
+	case 503: return "queue_full";
+	default: return status >= 500 ? "error" : "bad_request";
+	}
+}
+
+/* The delivery is answered: counted, and sent. */
+static void
+delivery_answered(struct delivery *d)
+{
+	struct api_req *req = d->req;
+
+	metrics_hook(d->f->name, outcome(req->status));
+	req->complete(req);
+}
+
+/* Neither lookup found a job: the push builds. */
+static void
+delivery_submit(struct delivery *d)
+{
+	struct api_req *req = d->req;
+	const char *forge = d->f->name;
+	struct job *job = d->job;
+
+	log_info("%s: %s of %s (%.12s) for project %s", forge,
+	    d->tag ? "tag push" : "push", job->ref, job->commit, job->project);
+	/* api_submit_job() holds the keys from here on. */
+	api_pending_release(d->hold);
+	d->hold = NULL;
+	d->job = NULL;
+	if (api_submit_job(req, job) == API_PENDING) {
+		/* Answered (and req maybe freed) when it is committed. */
+		metrics_hook(forge, "accepted");
+		return;
+	}
+	delivery_answered(d);
+}
+
+static void lookup(struct delivery *d, enum lookup by);
+
+/*
+ * Answer a redelivery with the job the first delivery made.  A delivery
+ * id names one push of one project; the same id from another project is
+ * not a redelivery but a forged or broken one: 409.
+ */
+static void
+first_read(void *data, int rc)
+{
+	struct delivery *d = data;
+	struct api_req *req = d->req;
 	struct sbuf b = { 0 };
 
-	if (rc == 0)
-		rc = queue_get(req->env->queue, id, &first);
-	if (rc == QUEUE_ENOTFOUND)
-		return false;
-	if (rc != 0) {
+	if (rc == QUEUE_ENOTFOUND) {
+		/* Gone since the lookup: as if there were none. */
+		if (d->by == BY_DELIVERY)
+			lookup(d, BY_PUSH);
+		else
+			delivery_submit(d);
+		return;
+	}
+	if (rc != 0)
 		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
 		    "log");
-		return true;
+	else if (d->first->project == NULL ||
+	    strcmp(d->first->project, d->job->project) != 0) {
+		if (d->by == BY_DELIVERY)
+			api_reply_problem(req, 409, "%s %s already made a job "
+			    "of another project", d->f->delivery_header,
+			    d->job->delivery_id);
+		else
+			api_reply_problem(req, 409, "this push already made a "
+			    "job of another project");
+	} else {
+		job_render_json(&b, d->first);
+		api_reply_sbuf(req, 200, &b);
+		api_add_header(req, "Location", "/v1/jobs/%lld",
+		    (long long)d->id);
 	}
-	if (first->project == NULL || strcmp(first->project, p->name) != 0) {
-		api_reply_problem(req, 409, "%s already made a job of another "
-		    "project", what);
-		job_free(first);
-		return true;
+	delivery_answered(d);
+}
+
+static void
+looked_up(void *data, int rc)
+{
+	struct delivery *d = data;
+
+	if (rc == 0) {
+		queue_get(d->req->env->queue, d->id, &d->first, first_read, d);
+		return;
 	}
-	job_render_json(&b, first);
-	api_reply_sbuf(req, 200, &b);
-	api_add_header(req, "Location", "/v1/jobs/%lld", (long long)id);
-	job_free(first);
-	return true;
+	if (rc != QUEUE_ENOTFOUND) {
+		api_reply_problem(d->req, 500, "the job queue failed; see "
+		    "kilnd's log");
+		delivery_answered(d);
+	} else if (d->by == BY_DELIVERY)
+		lookup(d, BY_PUSH);
+	else
+		delivery_submit(d);
+}
+
+static void
+lookup(struct delivery *d, enum lookup by)
+{
+	struct queue *q = d->req->env->queue;
+	const struct job *j = d->job;
+
+	d->by = by;
+	if (by == BY_DELIVERY)
+		queue_delivery_job(q, d->f->name, j->delivery_id, &d->id,
+		    looked_up, d);
+	else
+		queue_push_job(q, j->project, j->ref, j->commit, &d->id,
+		    looked_up, d);
 }
 
 /*
@@ -266,13 +385,12 @@ hook(struct api_req *req, const struct hook_forge *f,
 	const struct kiln_config *c = req->env->conf;
 	const struct conf_project *signed_by, *p;
 	const char *header, *ref, *commit, *delivery, *url;
+	struct delivery *d;
 	enum hook_sig sig;
 	char why[400];
 	json_t *doc = NULL;
 	struct job *job;
-	int64_t id;
 	bool tag = false;
-	int rc;
 
 	/*
 	 * The unqualified path: the payload names the repository, and only
@@ -389,17 +507,6 @@ hook(struct api_req *req, const struct hook_forge *f,
 		json_decref(doc);
 		return API_DONE;
 	}
-	rc = queue_delivery_job(req->env->queue, f->name, delivery, &id);
-	snprintf(why, sizeof why, "%s %s", f->delivery_header, delivery);
-	if (redelivered(req, rc, id, p, why)) {
-		json_decref(doc);
-		return API_DONE;
-	}
-	rc = queue_push_job(req->env->queue, p->name, ref, commit, &id);
-	if (redelivered(req, rc, id, p, "this push")) {
-		json_decref(doc);
-		return API_DONE;
-	}
 	job = xcalloc(1, sizeof *job);
 	job->repo = xstrdup(p->repo);
 	job->ref = xstrdup(ref);
@@ -422,19 +529,25 @@ hook(struct api_req *req, const struct hook_forge *f,
 	 * here, the push from the job's project, ref and commit. */
 	job->delivery_forge = xstrdup(f->name);
 	job->delivery_id = xstrdup(delivery);
-	log_info("%s: %s of %s (%.12s) for project %s", f->name,
-	    tag ? "tag push" : "push", ref, commit, p->name);
 	json_decref(doc);
-	return api_submit_job(req, job);
+	d = api_req_state(req, sizeof *d, delivery_release);
+	d->req = req;
+	d->f = f;
+	d->job = job;
+	d->tag = tag;
+	/* Held from the first lookup until the job's commit returned. */
+	d->hold = api_pending_hold(job);
+	lookup(d, BY_DELIVERY);
+	return API_PENDING;
 }
 
-/* The delivery, counted by what came of it. */
+/* The delivery, counted by what came of it: now when it was answered
+ * at once, else once its lookups ended (delivery_answered()). */
 static enum api_result
 counted(struct api_req *req, const struct hook_forge *f)
 {
 	const struct conf_project *only = NULL;
 	enum api_result r;
-	const char *what;
 
 	if (req->nparams == 1 &&
 	    (only = conf_project_by_name(req->env->conf, req->params[0])) ==
@@ -444,19 +557,8 @@ counted(struct api_req *req, const struct hook_forge *f)
 		r = API_DONE;
 	} else
 		r = hook(req, f, only);
-	if (r == API_PENDING)
-		what = "accepted";
-	else switch (req->status) {
-	case 200: what = "redelivery_or_ping"; break;
-	case 202: what = "ignored"; break;
-	case 401: what = "bad_signature"; break;
-	case 403: what = "too_many_secrets"; break;
-	case 404: what = "unknown_repository"; break;
-	case 409: what = "in_progress"; break;
-	case 503: what = "queue_full"; break;
-	default: what = req->status >= 500 ? "error" : "bad_request"; break;
-	}
-	metrics_hook(f->name, what);
+	if (r == API_DONE)
+		metrics_hook(f->name, outcome(req->status));
 	return r;
 }
 

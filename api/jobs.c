@@ -1,4 +1,9 @@
-/* /v1/jobs: submit, get, list, cancel, reprioritise. */
+/*
+ * /v1/jobs: submit, get, list, cancel, reprioritise.  Every call into the
+ * queue completes later (queue.h): a handler checks what it can at once,
+ * returns API_PENDING and answers from the last completion of its steps
+ * (struct step, kept with the request).
+ */
 #include "config.h"
 
 #include <stdio.h>
@@ -62,80 +67,20 @@ reply_job(struct api_req *req, const struct job *job)
 	api_reply_sbuf(req, 200, &b);
 }
 
-/* In-flight webhook deliveries: a redelivery that arrives before the
- * first one's commit waits (409) instead of making a second job.  Found
- * by its delivery id, or by its push (project, ref, pushed commit). */
-struct pending {
-	char *key;
-	char *push;		/* NULL: a job without project or commit */
-	struct pending *next;
+/* A submission on its way to the group commit. */
+struct submission {
+	struct api_req *req;
+	struct api_pending *hold;	/* its delivery, if it has one */
 };
-static struct pending *pending;
-
-static char *
-delivery_key(const struct job *job)
-{
-	return xasprintf("%s\n%s", job->delivery_forge, job->delivery_id);
-}
-
-/* Neither a project name nor a commit id holds a newline. */
-static char *
-push_key(const char *project, const char *ref, const char *commit)
-{
-	return xasprintf("%s\n%s\n%s", project, ref, commit);
-}
-
-bool
-api_push_pending(const char *project, const char *ref, const char *commit)
-{
-	char *k = push_key(project, ref, commit);
-	bool found = false;
-
-	for (struct pending *p = pending; p && !found; p = p->next)
-		found = p->push != NULL && strcmp(p->push, k) == 0;
-	free(k);
-	return found;
-}
-
-bool
-api_delivery_pending(const char *forge, const char *id)
-{
-	char *k = xasprintf("%s\n%s", forge, id);
-	bool found = false;
-
-	for (struct pending *p = pending; p && !found; p = p->next)
-		found = strcmp(p->key, k) == 0;
-	free(k);
-	return found;
-}
-
-static void
-pending_drop(const struct job *job)
-{
-	char *k;
-
-	if (job->delivery_id == NULL)
-		return;
-	k = delivery_key(job);
-	for (struct pending **pp = &pending; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->key, k) == 0) {
-			struct pending *p = *pp;
-			*pp = p->next;
-			free(p->key);
-			free(p->push);
-			free(p);
-			break;
-		}
-	}
-	free(k);
-}
 
 static void
 submitted(struct job *job, int rc, void *data)
 {
-	struct api_req *req = data;
+	struct submission *s = data;
+	struct api_req *req = s->req;
 
-	pending_drop(job);
+	api_pending_release(s->hold);
+	free(s);
 	if (rc == 0) {
 		struct sbuf b = { 0 };
 		job_render_json(&b, job);
@@ -157,12 +102,11 @@ submitted(struct job *job, int rc, void *data)
  * Returns false after answering 403.
  */
 static bool
-priority_allowed(struct api_req *req, int priority)
+priority_allowed(struct api_req *req, int priority, bool admin)
 {
 	unsigned cap = req->env->conf->max_priority;
 
-	if (priority <= 0 || (unsigned)priority <= cap ||
-	    api_caller_is_admin(req))
+	if (priority <= 0 || (unsigned)priority <= cap || admin)
 		return true;
 	api_reply_problem(req, 403, "priority: %d is above max_priority (%u); "
 	    "a higher priority needs the admin scope", priority, cap);
@@ -304,7 +248,7 @@ submit_job(struct api_req *req)
 		job_free(job);
 		return API_DONE;
 	}
-	if (!priority_allowed(req, job->priority)) {
+	if (!priority_allowed(req, job->priority, api_caller_is_admin(req))) {
 		job_free(job);
 		return API_DONE;
 	}
@@ -354,22 +298,18 @@ api_apply_project(struct job *job, const struct conf_project *p)
 enum api_result
 api_submit_job(struct api_req *req, struct job *job)
 {
+	struct submission *s = xcalloc(1, sizeof *s);
 	int rc;
 
 	job->created_at = util_now_ms();
+	s->req = req;
 	/* Listed before the submission: its callback may run at once. */
-	if (job->delivery_id != NULL) {
-		struct pending *p = xcalloc(1, sizeof *p);
-		p->key = delivery_key(job);
-		if (job->project != NULL && job->commit != NULL)
-			p->push = push_key(job->project, job->ref, job->commit);
-		p->next = pending;
-		pending = p;
-	}
-	rc = req->env->submit(req->env->submit_ctx, job, submitted, req);
+	s->hold = api_pending_hold(job);
+	rc = req->env->submit(req->env->submit_ctx, job, submitted, s);
 	if (rc == 0)
 		return API_PENDING;
-	pending_drop(job);
+	api_pending_release(s->hold);
+	free(s);
 	job_free(job);
 	if (rc == API_EFULL) {
 		api_reply_problem(req, 503, "the queue is full (max_queued = "
@@ -420,24 +360,106 @@ reply_tagged(struct api_req *req, struct sbuf *b)
 	req->resp_type = "application/json";
 }
 
+/*
+ * A request's state while it waits on the queue: the read's
+ * out-parameters (valid until its completion ran, as queue.h asks), and
+ * for a change, what the steps after the first need.
+ */
+struct step {
+	struct api_req *req;
+	int64_t id;
+	struct job *job;		/* queue_get's */
+	struct job **jobs;		/* queue_list's */
+	size_t njobs;
+	int64_t next;
+	/* Cancel and PATCH: the caller, as the request showed it. */
+	bool admin;
+	char *me;			/* its token's name, or NULL */
+	const char *what;		/* "cancel", "reprioritise" */
+	size_t running;			/* cancel: targets still running */
+	int priority;			/* patch */
+	enum job_state was;		/* patch: the job's state before */
+};
+
+static void
+step_release(void *data)
+{
+	struct step *s = data;
+
+	job_free(s->job);
+	job_free_array(s->jobs, s->njobs);
+	free(s->me);
+}
+
+static struct step *
+step_new(struct api_req *req, int64_t id)
+{
+	struct step *s = api_req_state(req, sizeof *s, step_release);
+
+	s->req = req;
+	s->id = id;
+	return s;
+}
+
+static void
+got_job(void *data, int rc)
+{
+	struct step *s = data;
+	struct api_req *req = s->req;
+	struct sbuf b = { 0 };
+
+	if (rc != 0)
+		reply_queue_error(req, rc, s->id);
+	else {
+		job_render_json(&b, s->job);
+		reply_tagged(req, &b);
+	}
+	req->complete(req);
+}
+
 static enum api_result
 get_job(struct api_req *req)
 {
-	struct job *job = NULL;
-	struct sbuf b = { 0 };
+	struct step *s;
 	int64_t id;
-	int rc;
 
 	if (path_id(req, &id) != 0)
 		return API_DONE;
-	if ((rc = queue_get(req->env->queue, id, &job)) != 0) {
-		reply_queue_error(req, rc, id);
-		return API_DONE;
+	s = step_new(req, id);
+	queue_get(req->env->queue, id, &s->job, got_job, s);
+	return API_PENDING;
+}
+
+static void
+listed(void *data, int rc)
+{
+	struct step *s = data;
+	struct api_req *req = s->req;
+	struct sbuf b = { 0 };
+
+	if (rc != 0) {
+		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
+		    "log");
+		req->complete(req);
+		return;
 	}
-	job_render_json(&b, job);
-	job_free(job);
+	sbuf_add(&b, "{\"jobs\":[", 9);
+	for (size_t i = 0; i < s->njobs; i++) {
+		if (i > 0)
+			sbuf_addc(&b, ',');
+		job_render_json(&b, s->jobs[i]);
+	}
+	sbuf_adds(&b, "],\"next\":");
+	if (s->next != 0) {
+		/* The cursor is opaque to clients: a string. */
+		sbuf_addc(&b, '"');
+		sbuf_addi(&b, s->next);
+		sbuf_addc(&b, '"');
+	} else
+		sbuf_adds(&b, "null");
+	sbuf_addc(&b, '}');
 	reply_tagged(req, &b);
-	return API_DONE;
+	req->complete(req);
 }
 
 static enum api_result
@@ -447,10 +469,8 @@ list_jobs(struct api_req *req)
 	const char *state = req->query(req, "state");
 	const char *limit = req->query(req, "limit");
 	const char *after = req->query(req, "after");
-	struct job **jobs = NULL;
-	struct sbuf b = { 0 };
-	int64_t next = 0, v;
-	size_t n = 0;
+	struct step *s;
+	int64_t v;
 
 	if (state != NULL && *state != '\0') {
 		if (job_state_parse(state, &f.state) != 0) {
@@ -477,129 +497,148 @@ list_jobs(struct api_req *req)
 		}
 		f.after = v;
 	}
-	if (queue_list(req->env->queue, &f, &jobs, &n, &next) != 0) {
-		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
-		    "log");
-		return API_DONE;
-	}
-	sbuf_add(&b, "{\"jobs\":[", 9);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			sbuf_addc(&b, ',');
-		job_render_json(&b, jobs[i]);
-	}
-	job_free_array(jobs, n);
-	sbuf_adds(&b, "],\"next\":");
-	if (next != 0) {
-		/* The cursor is opaque to clients: a string. */
-		sbuf_addc(&b, '"');
-		sbuf_addi(&b, next);
-		sbuf_addc(&b, '"');
-	} else
-		sbuf_adds(&b, "null");
-	sbuf_addc(&b, '}');
-	reply_tagged(req, &b);
-	return API_DONE;
+	s = step_new(req, 0);
+	queue_list(req->env->queue, &f, &s->jobs, &s->njobs, &s->next, listed,
+	    s);
+	return API_PENDING;
+}
+
+/*
+ * Cancel and PATCH: read the job, check the caller may change it, make
+ * the change, read the job again for the answer.  Who the caller is is
+ * taken from the request when it arrives.
+ */
+static struct step *
+change_new(struct api_req *req, int64_t id, const char *what)
+{
+	struct step *s = step_new(req, id);
+	const char *me = api_caller_token(req);
+
+	s->what = what;
+	s->admin = api_caller_is_admin(req);
+	/* A name in the configuration, which a reload may free. */
+	s->me = me != NULL ? xstrdup(me) : NULL;
+	return s;
 }
 
 /*
  * A token below admin changes only the jobs it submitted (by the name
  * of its [tokens] entry); jobs of webhooks, and of a farm that had no
- * tokens, only admins.  Loads the job into *out (the caller frees it).
- * Returns false after answering 404 or 403.
+ * tokens, only admins.  After the read of the job (rc): false after
+ * answering 404, 403 or 500.
  */
 static bool
-may_change(struct api_req *req, int64_t id, const char *what,
-    struct job **out)
+may_change(struct step *s, int rc)
 {
-	const char *me;
-	int rc;
-
-	*out = NULL;
-	if ((rc = queue_get(req->env->queue, id, out)) != 0) {
-		reply_queue_error(req, rc, id);
+	if (rc != 0) {
+		reply_queue_error(s->req, rc, s->id);
 		return false;
 	}
-	if (api_caller_is_admin(req))
+	if (s->admin)
 		return true;
-	me = api_caller_token(req);
-	if (me != NULL && (*out)->submitted_by != NULL &&
-	    strcmp(me, (*out)->submitted_by) == 0)
+	if (s->me != NULL && s->job->submitted_by != NULL &&
+	    strcmp(s->me, s->job->submitted_by) == 0)
 		return true;
-	api_reply_problem(req, 403, "job %lld was not submitted by this token: "
-	    "a token may %s only the jobs it submitted (the admin scope may "
-	    "any)", (long long)id, what);
-	job_free(*out);
-	*out = NULL;
+	api_reply_problem(s->req, 403, "job %lld was not submitted by this "
+	    "token: a token may %s only the jobs it submitted (the admin "
+	    "scope may any)", (long long)s->id, s->what);
 	return false;
 }
 
-/* A cancel or a priority change on its way to the queue's writer. */
-struct change {
-	struct api_req *req;
-	int64_t id;
-	size_t running;			/* cancel: targets still running */
-	int priority;			/* patch */
-	enum job_state was;		/* patch: the job's state before */
-};
-
-/* The job as it is now, or an answer saying why not. */
+/* Read the job again into s->job, then done(s, rc). */
 static void
-reply_changed(struct api_req *req, int rc, int64_t id)
+reread(struct step *s, queue_done done)
 {
-	struct job *job = NULL;
+	job_free(s->job);
+	s->job = NULL;
+	queue_get(s->req->env->queue, s->id, &s->job, done, s);
+}
 
-	if (rc != 0 || (rc = queue_get(req->env->queue, id, &job)) != 0)
-		reply_queue_error(req, rc, id);
+static void
+reread_done(void *data, int rc)
+{
+	struct step *s = data;
+	struct api_req *req = s->req;
+
+	if (rc != 0)
+		reply_queue_error(req, rc, s->id);
 	else
-		reply_job(req, job);
-	job_free(job);
+		reply_job(req, s->job);
+	req->complete(req);
+}
+
+/* After a change (rc): the job as it is now, or an answer saying why
+ * not. */
+static void
+reply_changed(struct step *s, int rc)
+{
+	if (rc == 0) {
+		reread(s, reread_done);
+		return;
+	}
+	reply_queue_error(s->req, rc, s->id);
+	s->req->complete(s->req);
+}
+
+static void
+cancel_conflict(void *data, int rc)
+{
+	struct step *s = data;
+	struct api_req *req = s->req;
+
+	if (rc == 0)
+		api_reply_problem(req, 409, "job %lld already %s; only queued "
+		    "or running jobs can be canceled", (long long)s->id,
+		    job_state_name(s->job->state));
+	else
+		api_reply_problem(req, 409, "job %lld already ended",
+		    (long long)s->id);
+	req->complete(req);
 }
 
 static void
 canceled(void *data, int rc)
 {
-	struct change *c = data;
-	struct api_req *req = c->req;
-	struct job *job = NULL;
+	struct step *s = data;
+	struct api_req *req = s->req;
 
 	if (rc == QUEUE_ECONFLICT) {
-		if (queue_get(req->env->queue, c->id, &job) == 0) {
-			api_reply_problem(req, 409, "job %lld already %s; only "
-			    "queued or running jobs can be canceled",
-			    (long long)c->id, job_state_name(job->state));
-			job_free(job);
-		} else
-			api_reply_problem(req, 409, "job %lld already ended",
-			    (long long)c->id);
-	} else {
-		if (rc == 0) {
-			log_info("job %lld: canceled (%zu targets still "
-			    "running)", (long long)c->id, c->running);
-			/* Running builds are stopped; they end canceled. */
-			if (c->running > 0 && req->env->cancel != NULL)
-				req->env->cancel(req->env->build_ctx, c->id);
-		}
-		reply_changed(req, rc, c->id);
+		/* Say how it ended. */
+		reread(s, cancel_conflict);
+		return;
 	}
-	free(c);
-	req->complete(req);
+	if (rc == 0) {
+		log_info("job %lld: canceled (%zu targets still running)",
+		    (long long)s->id, s->running);
+		/* Running builds are stopped; they end canceled. */
+		if (s->running > 0 && req->env->cancel != NULL)
+			req->env->cancel(req->env->build_ctx, s->id);
+	}
+	reply_changed(s, rc);
+}
+
+static void
+cancel_checked(void *data, int rc)
+{
+	struct step *s = data;
+
+	if (!may_change(s, rc)) {
+		s->req->complete(s->req);
+		return;
+	}
+	queue_cancel(s->req->env->queue, s->id, &s->running, canceled, s);
 }
 
 static enum api_result
 cancel_job(struct api_req *req)
 {
-	struct job *job = NULL;
-	struct change *c;
+	struct step *s;
 	int64_t id;
 
-	if (path_id(req, &id) != 0 || !may_change(req, id, "cancel", &job))
+	if (path_id(req, &id) != 0)
 		return API_DONE;
-	job_free(job);
-	c = xcalloc(1, sizeof *c);
-	c->req = req;
-	c->id = id;
-	queue_cancel(req->env->queue, id, &c->running, canceled, c);
+	s = change_new(req, id, "cancel");
+	queue_get(req->env->queue, id, &s->job, cancel_checked, s);
 	return API_PENDING;
 }
 
@@ -657,29 +696,43 @@ out:
 static void
 reprioritised(void *data, int rc)
 {
-	struct change *c = data;
-	struct api_req *req = c->req;
+	struct step *s = data;
+	struct api_req *req = s->req;
 
-	if (rc == QUEUE_ECONFLICT)
+	if (rc == QUEUE_ECONFLICT) {
 		api_reply_problem(req, 409, "job %lld is %s; only queued or "
 		    "running jobs (not being canceled) can be reprioritised",
-		    (long long)c->id, job_state_terminal(c->was) ?
-		    job_state_name(c->was) : "being canceled");
-	else {
-		if (rc == 0)
-			log_info("job %lld: priority %d", (long long)c->id,
-			    c->priority);
-		reply_changed(req, rc, c->id);
+		    (long long)s->id, job_state_terminal(s->was) ?
+		    job_state_name(s->was) : "being canceled");
+		req->complete(req);
+		return;
 	}
-	free(c);
-	req->complete(req);
+	if (rc == 0)
+		log_info("job %lld: priority %d", (long long)s->id,
+		    s->priority);
+	reply_changed(s, rc);
+}
+
+static void
+patch_checked(void *data, int rc)
+{
+	struct step *s = data;
+	struct api_req *req = s->req;
+
+	if (!may_change(s, rc) ||
+	    !priority_allowed(req, s->priority, s->admin)) {
+		req->complete(req);
+		return;
+	}
+	s->was = s->job->state;
+	queue_set_priority(req->env->queue, s->id, s->priority,
+	    reprioritised, s);
 }
 
 static enum api_result
 patch_job(struct api_req *req)
 {
-	struct job *job = NULL;
-	struct change *c;
+	struct step *s;
 	char detail[256];
 	unsigned status;
 	int64_t id;
@@ -698,19 +751,9 @@ patch_job(struct api_req *req)
 		api_reply_problem(req, status, "%s", detail);
 		return API_DONE;
 	}
-	if (!may_change(req, id, "reprioritise", &job))
-		return API_DONE;
-	if (!priority_allowed(req, priority)) {
-		job_free(job);
-		return API_DONE;
-	}
-	c = xcalloc(1, sizeof *c);
-	c->req = req;
-	c->id = id;
-	c->priority = priority;
-	c->was = job->state;
-	job_free(job);
-	queue_set_priority(req->env->queue, id, priority, reprioritised, c);
+	s = change_new(req, id, "reprioritise");
+	s->priority = priority;
+	queue_get(req->env->queue, id, &s->job, patch_checked, s);
 	return API_PENDING;
 }
 

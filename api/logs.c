@@ -45,6 +45,18 @@ struct follow {
 	struct sbuf out;	/* rendered, not yet sent from out_off */
 	size_t out_off;
 	bool done;		/* the view is complete in out */
+	/*
+	 * Before the target starts, each wake-up asks the queue whether it
+	 * still may (one read at a time); the read's completion wakes the
+	 * stream, whose next call takes the answer.
+	 */
+	struct job *job;	/* the read's, while it is in flight */
+	bool reading;		/* a read is in flight */
+	bool looked;		/* its answer is in may */
+	bool may;		/* the target may still start */
+	bool freed;		/* the stream let go of it during the read */
+	void (*wake)(void *);
+	void *waker;
 };
 
 /* How a target that ended without a build ended, and why (malloc'd). */
@@ -67,13 +79,10 @@ unbuilt_why(const struct job *job, const struct job_target *jt)
  * a follower that waited sees why the stream is empty.
  */
 static bool
-may_start(struct follow *f)
+may_start(struct follow *f, const struct job *job)
 {
-	struct job *job = NULL;
 	bool yes = false;
 
-	if (queue_get(f->env->queue, f->job_id, &job) != 0)
-		return false;
 	for (size_t i = 0; i < job->ntargets; i++) {
 		const struct job_target *jt = &job->targets[i];
 		char *line;
@@ -90,14 +99,36 @@ may_start(struct follow *f)
 		sbuf_addc(&f->out, '\n');
 		free(line);
 	}
-	job_free(job);
 	return yes;
+}
+
+/* The queue's answer about the job, for the stream's next call. */
+static void
+looked(void *data, int rc)
+{
+	struct follow *f = data;
+
+	f->reading = false;
+	if (f->freed) {
+		/* Everything else went in follow_free(). */
+		job_free(f->job);
+		free(f);
+		return;
+	}
+	f->may = rc == 0 && may_start(f, f->job);
+	job_free(f->job);
+	f->job = NULL;
+	f->looked = true;
+	f->wake(f->waker);
 }
 
 /*
  * Before the target has a log: 1 once it has (f->fd is open), 0 to wait
  * for the next wake-up, API_STREAM_END when it ended without starting.
- * The loop is one thread: nothing starts between the look and the watch.
+ * Each wake-up looks at the log, then asks the queue about the job and
+ * waits for the answer; the call the answer wakes looks at the log again
+ * before it takes the answer and watches, so that nothing starts
+ * unnoticed between the look and the watch (the loop is one thread).
  */
 static long
 wait_start(struct follow *f, void (*wake)(void *), void *waker)
@@ -109,10 +140,21 @@ wait_start(struct follow *f, void (*wake)(void *), void *waker)
 		if (f->watch != NULL)
 			env->log_unwatch(env->build_ctx, f->watch);
 		f->watch = NULL;
+		f->looked = false;
 		return 1;
 	}
 	f->fd = -1;
-	if (!may_start(f))
+	if (f->reading)
+		return 0;	/* its completion wakes us */
+	if (!f->looked) {
+		f->wake = wake;
+		f->waker = waker;
+		f->reading = true;
+		queue_get(env->queue, f->job_id, &f->job, looked, f);
+		return 0;
+	}
+	f->looked = false;	/* the next wake-up asks again */
+	if (!f->may)
 		return API_STREAM_END;
 	if (f->watch == NULL)
 		f->watch = env->log_watch(env->build_ctx, f->job_id, f->target,
@@ -275,7 +317,11 @@ follow_free(void *cls)
 		close(f->marks_fd);
 	logview_free(f->view);
 	sbuf_free(&f->out);
-	free(f);
+	/* A read in flight writes into f: its completion frees it. */
+	if (f->reading)
+		f->freed = true;
+	else
+		free(f);
 }
 
 static bool
@@ -286,43 +332,41 @@ query_yes(struct api_req *req, const char *name)
 	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
-static enum api_result
-get_log(struct api_req *req)
-{
-	bool following = query_yes(req, "follow"), raw = query_yes(req, "raw");
-	char err[160];
-	struct target t;
-	struct job *job = NULL;
-	const struct job_target *jt = NULL;
+/* GET .../log: what the request asked, while the job is read. */
+struct log_req {
+	struct api_req *req;
 	int64_t id;
-	int fd = -1, rc;
+	struct target t;
+	bool following, raw;
+	struct job *job;		/* queue_get's */
+};
 
-	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
-		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
-		return API_DONE;
-	}
-	if (target_parse_url(&t, req->params[1], err, sizeof err) != 0 &&
-	    target_parse(&t, req->params[1], err, sizeof err) != 0) {
-		api_reply_problem(req, 404, "no target '%.64s': %s (targets "
-		    "are written like linux_arm_v7 in URLs)", req->params[1],
-		    err);
-		return API_DONE;
-	}
-	if ((rc = queue_get(req->env->queue, id, &job)) != 0) {
-		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
-		    "no job %lld", (long long)id);
-		return API_DONE;
-	}
+static void
+log_req_release(void *data)
+{
+	job_free(((struct log_req *)data)->job);
+}
+
+/* Answer with the log of target s->t of the job read. */
+static void
+reply_log(struct log_req *s)
+{
+	struct api_req *req = s->req;
+	const struct job *job = s->job;
+	const struct job_target *jt = NULL;
+	const char *name = s->t.name;
+	int64_t id = s->id;
+	int fd = -1;
+
 	for (size_t i = 0; i < job->ntargets; i++)
-		if (strcmp(job->targets[i].target, t.name) == 0)
+		if (strcmp(job->targets[i].target, name) == 0)
 			jt = &job->targets[i];
 	if (jt == NULL) {
-		job_free(job);
 		api_reply_problem(req, 404, "job %lld has no target %s",
-		    (long long)id, t.name);
-		return API_DONE;
+		    (long long)id, name);
+		return;
 	}
-	if (req->env->log_open(req->env->build_ctx, id, t.name, &fd) != 0) {
+	if (req->env->log_open(req->env->build_ctx, id, name, &fd) != 0) {
 		fd = -1;
 		/*
 		 * Ended without a build (its job failed to fetch, or it was
@@ -335,50 +379,87 @@ get_log(struct api_req *req)
 
 			api_reply_problem(req, 404, "%s", why);
 			free(why);
-			job_free(job);
-			return API_DONE;
+			return;
 		}
 		if (target_state_terminal(jt->state)) {
 			api_reply_problem(req, 404, "job %lld %s has no log "
-			    "(it has ended: %s)", (long long)id, t.name,
+			    "(it has ended: %s)", (long long)id, name,
 			    target_state_name(jt->state));
-			job_free(job);
-			return API_DONE;
+			return;
 		}
-		if (!following) {
-			job_free(job);
+		if (!s->following) {
 			api_reply_problem(req, 404, "job %lld %s has no log "
-			    "yet (it has not started)", (long long)id,
-			    t.name);
-			return API_DONE;
+			    "yet (it has not started)", (long long)id, name);
+			return;
 		}
 	}
-	job_free(job);
-	if (raw && !following) {
+	if (s->raw && !s->following) {
 		/* The bytes as written: not necessarily UTF-8 text. */
 		api_reply_fd(req, 200, "application/octet-stream", fd);
-		return API_DONE;
+		return;
 	}
 	{
 		struct follow *f = xcalloc(1, sizeof *f);
-		struct api_stream st = { raw ? follow_read : view_read,
+		struct api_stream st = { s->raw ? follow_read : view_read,
 		    follow_free, f };
 
 		f->env = req->env;
 		f->job_id = id;
-		snprintf(f->target, sizeof f->target, "%s", t.name);
+		snprintf(f->target, sizeof f->target, "%s", name);
 		f->fd = fd;
-		f->following = following;
+		f->following = s->following;
 		f->marks_fd = -1;
-		if (!raw) {
+		if (!s->raw) {
 			f->view = logview_new();
 			if (fd >= 0)
 				open_marks(f);
 		}
-		api_reply_stream(req, 200, raw ? "application/octet-stream" :
+		api_reply_stream(req, 200, s->raw ? "application/octet-stream" :
 		    "text/plain; charset=utf-8", &st);
 	}
-	return API_DONE;
+}
+
+static void
+log_job_read(void *data, int rc)
+{
+	struct log_req *s = data;
+	struct api_req *req = s->req;
+
+	if (rc != 0)
+		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
+		    "no job %lld", (long long)s->id);
+	else
+		reply_log(s);
+	req->complete(req);
+}
+
+static enum api_result
+get_log(struct api_req *req)
+{
+	struct log_req *s;
+	char err[160];
+	struct target t;
+	int64_t id;
+
+	if (util_parse_int64(req->params[0], 1, INT64_MAX, &id) != 0) {
+		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
+		return API_DONE;
+	}
+	if (target_parse_url(&t, req->params[1], err, sizeof err) != 0 &&
+	    target_parse(&t, req->params[1], err, sizeof err) != 0) {
+		api_reply_problem(req, 404, "no target '%.64s': %s (targets "
+		    "are written like linux_arm_v7 in URLs)", req->params[1],
+		    err);
+		return API_DONE;
+	}
+	s = api_req_state(req, sizeof *s, log_req_release);
+	s->req = req;
+	s->id = id;
+	s->t = t;
+	s->following = query_yes(req, "follow");
+	s->raw = query_yes(req, "raw");
+	queue_get(req->env->queue, id, &s->job, log_job_read, s);
+	return API_PENDING;
 }
 
 const struct api_route api_logs_routes[] = {

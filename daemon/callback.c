@@ -62,13 +62,29 @@ struct send {
 	struct sbuf out, err;
 };
 
+/*
+ * An attempt whose job is being read (queue_get completes later).  It
+ * holds its slot and its job from the tick on, so that the next tick
+ * neither starts a second attempt for the job nor passes notify_slots.
+ */
+struct lookup {
+	struct callbacks *cb;
+	struct lookup *next;
+	struct queue_notify n;
+	struct job *job;
+};
+
 struct callbacks {
 	uv_loop_t *loop;
 	struct queue *q;
 	const struct kiln_config *conf;
 	uv_timer_t timer;
 	struct send *inflight;
-	unsigned ninflight;
+	struct lookup *looking;
+	unsigned ninflight;		/* attempts and lookups */
+	bool reading_due;		/* the tick's read is in flight */
+	struct queue_notify *due;	/* its answer */
+	size_t ndue;
 	bool closing;
 	void (*closed)(void *);
 	void *closed_data;
@@ -419,17 +435,17 @@ out:
 }
 
 static void
-start_send(struct callbacks *cb, const struct queue_notify *n)
+start_send(struct callbacks *cb, const struct queue_notify *n,
+    struct job *job)
 {
 	struct send *s;
-	struct job *job = NULL;
 	struct sbuf body = { 0 };
 	const struct kiln_config *conf = cb->conf;
 	const char *key;
 	char why[300];
 	int rc;
 
-	if (queue_get(cb->q, n->job_id, &job) != 0 || job->notify_url == NULL)
+	if (job->notify_url == NULL)
 		goto out;
 	sbuf_adds(&body, "{\"event\":\"job.");
 	sbuf_adds(&body, job_state_name(job->state));
@@ -492,25 +508,95 @@ out:
 	job_free(job);
 }
 
+/*
+ * The job was read: the attempt starts, unless kilnd is stopping (it
+ * stays pending and is made after the next start) or the job is not due
+ * as the tick's read said.  That read may predate the outcome of an
+ * attempt that ended while it was in flight (its slot is free again);
+ * this read was made after, and sees the outcome: another attempt counted.
+ */
+static bool
+still_due(const struct lookup *l)
+{
+	const struct job *j = l->job;
+
+	return j->notify_state != NULL &&
+	    strcmp(j->notify_state, "pending") == 0 &&
+	    j->notify_attempts == l->n.attempts;
+}
+
+static void
+looked_up(void *data, int rc)
+{
+	struct lookup *l = data;
+	struct callbacks *cb = l->cb;
+
+	for (struct lookup **pp = &cb->looking; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	cb->ninflight--;
+	if (rc == 0 && !cb->closing && still_due(l)) {
+		start_send(cb, &l->n, l->job);	/* takes the job */
+		l->job = NULL;
+	}
+	job_free(l->job);
+	free(l);
+	maybe_closed(cb);
+}
+
+static bool
+busy(const struct callbacks *cb, int64_t job_id)
+{
+	for (const struct send *s = cb->inflight; s; s = s->next)
+		if (s->job_id == job_id)
+			return true;
+	for (const struct lookup *l = cb->looking; l; l = l->next)
+		if (l->n.job_id == job_id)
+			return true;
+	return false;
+}
+
+static void
+due_read(void *data, int rc)
+{
+	struct callbacks *cb = data;
+	unsigned slots = cb->conf->notify_slots;
+
+	cb->reading_due = false;
+	for (size_t i = 0; rc == 0 && !cb->closing && i < cb->ndue &&
+	    cb->ninflight < slots; i++) {
+		struct lookup *l;
+
+		if (busy(cb, cb->due[i].job_id))
+			continue;
+		l = xcalloc(1, sizeof *l);
+		l->cb = cb;
+		l->n = cb->due[i];
+		l->next = cb->looking;
+		cb->looking = l;
+		cb->ninflight++;
+		queue_get(cb->q, l->n.job_id, &l->job, looked_up, l);
+	}
+	free(cb->due);
+	cb->due = NULL;
+	cb->ndue = 0;
+	maybe_closed(cb);
+}
+
 static void
 on_tick(uv_timer_t *h)
 {
 	struct callbacks *cb = h->data;
-	struct queue_notify *due = NULL;
-	unsigned slots = cb->conf->notify_slots;
-	size_t n = 0;
 
-	if (cb->closing || cb->ninflight >= slots ||
-	    queue_notify_due(cb->q, util_now_ms(), &due, &n) != 0)
+	/* One read at a time: a tick while it is in flight asks nothing. */
+	if (cb->closing || cb->reading_due ||
+	    cb->ninflight >= cb->conf->notify_slots)
 		return;
-	for (size_t i = 0; i < n && cb->ninflight < slots; i++) {
-		bool busy = false;
-		for (struct send *s = cb->inflight; s; s = s->next)
-			busy |= s->job_id == due[i].job_id;
-		if (!busy)
-			start_send(cb, &due[i]);
-	}
-	free(due);
+	cb->reading_due = true;
+	queue_notify_due(cb->q, util_now_ms(), &cb->due, &cb->ndue, due_read,
+	    cb);
 }
 
 struct callbacks *
@@ -542,7 +628,7 @@ on_timer_closed(uv_handle_t *h)
 static void
 maybe_closed(struct callbacks *cb)
 {
-	if (!cb->closing || cb->ninflight > 0 ||
+	if (!cb->closing || cb->ninflight > 0 || cb->reading_due ||
 	    uv_is_closing((uv_handle_t *)&cb->timer))
 		return;
 	uv_close((uv_handle_t *)&cb->timer, on_timer_closed);

@@ -161,6 +161,15 @@ header_value(struct api_req *api, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+/* The lookups of a request whose connection is gone. */
+static const char *
+no_value(struct api_req *api, const char *name)
+{
+	(void)api;
+	(void)name;
+	return NULL;
+}
+
 /* Called (on the loop thread) when a waiting stream has more. */
 static void
 stream_wake(void *waker)
@@ -493,9 +502,20 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->next)
 		r->next->prev = r->prev;
 	r->prev = r->next = NULL;
-	if (r->pending)
-		r->orphaned = 1;	/* complete() frees it */
-	else
+	if (r->pending) {
+		/*
+		 * complete() frees it.  The method, path, headers and query
+		 * lived in the connection's memory, which MHD frees now: a
+		 * completion that still looks at them finds nothing rather
+		 * than freed memory.
+		 */
+		r->orphaned = 1;
+		r->api.method = "-";
+		r->api.path = "-";
+		r->api.content_type = NULL;
+		r->api.header = no_value;
+		r->api.query = no_value;
+	} else
 		free_req(r);
 	check_stopped(srv);
 }

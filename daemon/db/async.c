@@ -62,17 +62,25 @@ submit(struct queue *q, struct req *r, writer_fn op)
 int
 queue_start(struct queue *q, uv_loop_t *loop)
 {
-	return writer_start(&q->writer, loop, q, q->wr);
+	if (db_reads_start(q, loop) != 0)
+		return QUEUE_ERROR;
+	if (writer_start(&q->writer, loop, q, q->wr) != 0) {
+		q->idle_ready = false;
+		uv_close((uv_handle_t *)&q->idle, NULL);
+		return QUEUE_ERROR;
+	}
+	return 0;
 }
 
+/* The writer delivered its last completion; the reads' are next
+ * (reads.c), then q->stopped. */
 static void
 writer_closed(void *data)
 {
 	struct queue *q = data;
 
 	q->writer = NULL;
-	if (q->stopped != NULL)
-		q->stopped(q->stopped_data);
+	db_reads_writer_closed(q);
 }
 
 void
@@ -80,6 +88,7 @@ queue_stop(struct queue *q, void (*closed)(void *), void *data)
 {
 	q->stopped = closed;
 	q->stopped_data = data;
+	q->stopping = true;
 	if (q->writer == NULL)
 		writer_closed(q);
 	else

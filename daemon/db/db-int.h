@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "queue.h"
 
 struct writer;
+struct read_done;
 
 /* The write connection's prepared statements (db_stmt), by SQL text. */
 #define DB_STMT_SLOTS 128
@@ -40,6 +42,14 @@ struct queue {
 	} counts, pending;
 	void (*stopped)(void *);	/* queue_stop()'s */
 	void *stopped_data;
+	/* Reads answered, their completions not yet run (reads.c); all on
+	 * the loop thread. */
+	uv_idle_t idle;
+	bool idle_ready;		/* initialized by queue_start() */
+	bool stopping;			/* queue_stop() called */
+	bool draining;			/* inside the idle callback */
+	struct read_done *rd_head, **rd_tail;
+	size_t reads_pending;
 	sqlite3_stmt *ins_job;	/* on wr */
 	sqlite3_stmt *ins_target;
 	sqlite3_stmt *ins_delivery;
@@ -166,5 +176,32 @@ int db_expire_jobs(struct queue *q, const int64_t *ids, size_t n,
     int64_t now);
 int db_reclaim(struct queue *q, int64_t target_id, int64_t before,
     int max_attempts, int64_t now);
+
+/*
+ * The reads, run on the loop thread's connection (q->db) at call time;
+ * reads.c wraps each in the queue.h call of the same name and delivers
+ * its completion later.  Their contracts are queue.h's, returned.
+ */
+int db_get(struct queue *q, int64_t id, struct job **out);
+int db_list(struct queue *q, const struct queue_filter *f,
+    struct job ***out, size_t *nout, int64_t *next);
+int db_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n);
+int db_cache_lookup(struct queue *q, const char *key,
+    struct artifact **arts, size_t *narts, int64_t *from_job);
+int db_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
+int db_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+    size_t max, size_t *n);
+int db_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id);
+int db_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id);
+int db_due_notifies(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *n);
+
+/* reads.c: start the delivery of read completions on `loop`; stop it
+ * once the writer closed (then q->stopped runs). */
+int db_reads_start(struct queue *q, uv_loop_t *loop);
+void db_reads_writer_closed(struct queue *q);
 
 #endif

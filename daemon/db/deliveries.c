@@ -49,7 +49,7 @@ lookup_job_id(struct queue *q, const char *sql, const char *what,
 }
 
 int
-queue_delivery_job(struct queue *q, const char *forge, const char *id,
+db_delivery_job(struct queue *q, const char *forge, const char *id,
     int64_t *job_id)
 {
 	return lookup_job_id(q, "SELECT job_id FROM deliveries WHERE "
@@ -58,7 +58,7 @@ queue_delivery_job(struct queue *q, const char *forge, const char *id,
 }
 
 int
-queue_push_job(struct queue *q, const char *project, const char *ref,
+db_push_job(struct queue *q, const char *project, const char *ref,
     const char *commit, int64_t *job_id)
 {
 	return lookup_job_id(q, "SELECT job_id FROM pushes WHERE "
@@ -67,7 +67,7 @@ queue_push_job(struct queue *q, const char *project, const char *ref,
 }
 
 int
-queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+db_due_notifies(struct queue *q, int64_t now, struct queue_notify **out,
     size_t *nout)
 {
 	sqlite3_stmt *st = NULL;

@@ -284,7 +284,7 @@ sort_targets(struct job *j)
 }
 
 int
-queue_get(struct queue *q, int64_t id, struct job **out)
+db_get(struct queue *q, int64_t id, struct job **out)
 {
 	sqlite3_stmt *st = q->get_job;
 	struct job *j = NULL;
@@ -324,7 +324,7 @@ queue_get(struct queue *q, int64_t id, struct job **out)
 }
 
 int
-queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+db_list(struct queue *q, const struct queue_filter *f, struct job ***out,
     size_t *nout, int64_t *next)
 {
 	sqlite3_stmt *st = f->has_state ? q->list_state : q->list_all;

@@ -4,26 +4,38 @@
  * UPDATE SKIP LOCKED) must fit the same calls.  Nothing outside
  * daemon/db/ writes SQL against the job tables.
  *
- * Two kinds of call:
+ * Two kinds of call, both asynchronous, so that a backend that answers
+ * over the network never makes the loop wait:
  * - Reads (queue_get, queue_list, queue_next_jobs, the lookups) are
- *   synchronous, on the loop thread, and bounded: index lookups with a
- *   LIMIT, never a scan that grows with the queue.
+ *   bounded: index lookups with a LIMIT, never a scan that grows with the
+ *   queue.  Their out-parameters are filled before done(data, rc) runs on
+ *   the loop thread, always after the call returned (never inside it), and
+ *   must stay valid until then.  A read sees every write whose completion
+ *   has run (and may see a write committed but not yet completed).  On
+ *   rc != 0 the out-parameters are left empty (NULL / 0): nothing to free.
+ *   done is never NULL for a read.  Reads need queue_start(): they
+ *   complete through the loop.  Exceptions, synchronous: queue_recover
+ *   (before start), the counts (queue_count_*, kept in memory),
+ *   queue_expire_select and queue_referenced_blobs (a pool thread, their
+ *   own connection), queue_schema_version, and queue_commits / writes /
+ *   pending_writes.
  * - Writes are asynchronous: the call hands the operation to the queue's
  *   one writer and returns at once; done(data, rc) runs later on the
  *   loop thread, once the write is durable (rc 0) or failed.  Writes run
  *   in the order they were called, so a read made in a completion sees
  *   every write called before it.  Out-parameters (a claim, a count) are
  *   filled before done runs and must stay valid until then; strings and
- *   arrays passed in are copied unless said otherwise.  `done` may be
- *   NULL when the caller does not care (a heartbeat).
+ *   arrays passed in are copied unless said otherwise.  A write's `done`
+ *   may be NULL when the caller does not care (a heartbeat).
  *
  * A second backend provides the same calls with the same ordering and
- * durability: tests/unit/test_queue.c, test_queue_life.c and
- * test_queue_async.c are the conformance suite, written against this
- * header only.
+ * durability: tests/unit/test_queue.c, test_queue_life.c,
+ * test_queue_async.c and test_queue_reads.c are the conformance suite,
+ * written against this header only.
  *
- * Return values: 0, or one of the negative codes below that a caller acts
- * on; QUEUE_ERROR for anything else (the storage's message is logged).
+ * Return values (and a completion's rc): 0, or one of the negative codes
+ * below that a caller acts on; QUEUE_ERROR for anything else (the
+ * storage's message is logged).
  */
 #ifndef KILN_QUEUE_H
 #define KILN_QUEUE_H
@@ -45,7 +57,7 @@
 
 struct queue;
 
-/* The completion of a write: rc is 0 or a QUEUE_E* code. */
+/* The completion of a read or a write: rc is 0 or a QUEUE_E* code. */
 typedef void (*queue_done)(void *data, int rc);
 
 /*
@@ -61,8 +73,9 @@ int queue_open(struct queue **out, const char *path, char *err,
  */
 int queue_start(struct queue *q, uv_loop_t *loop);
 /*
- * Run every write called so far, deliver their completions, stop the
- * writer; then closed(data) on the loop.  No write may be called after.
+ * Run every write called so far, deliver their completions and those of
+ * the reads still pending (with their results), stop the writer; then
+ * closed(data) on the loop.  No read or write may be called after.
  */
 void queue_stop(struct queue *q, void (*closed)(void *), void *data);
 /* Transactions and writes the writer committed so far. */
@@ -83,7 +96,8 @@ int queue_schema_version(void);
 void queue_submit(struct queue *q, struct job *const *jobs, size_t n,
     queue_done done, void *data);
 
-int queue_get(struct queue *q, int64_t id, struct job **out);
+void queue_get(struct queue *q, int64_t id, struct job **out,
+    queue_done done, void *data);
 
 struct queue_filter {
 	bool has_state;
@@ -91,9 +105,11 @@ struct queue_filter {
 	int64_t after;		/* list jobs with id < after; 0 = newest */
 	size_t limit;		/* 1..QUEUE_LIST_MAX */
 };
-/* Newest first.  *next is the cursor for the next page, 0 when none. */
-int queue_list(struct queue *q, const struct queue_filter *f,
-    struct job ***out, size_t *nout, int64_t *next);
+/* Newest first.  *next is the cursor for the next page, 0 when none.
+ * *f is copied. */
+void queue_list(struct queue *q, const struct queue_filter *f,
+    struct job ***out, size_t *nout, int64_t *next, queue_done done,
+    void *data);
 
 /*
  * Cancel job `id`: its queued targets become canceled at once; *nrunning
@@ -135,8 +151,8 @@ struct queue_next {
  * The first `max` jobs with queued targets, highest priority first, then
  * oldest: the scheduler picks among them for fairness across jobs.
  */
-int queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
-    size_t *n);
+void queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n, queue_done done, void *data);
 /* Give a running target back to the queue (kilnd stopping): the run did
  * not count as an attempt. */
 void queue_release(struct queue *q, int64_t target_id, queue_done done,
@@ -181,15 +197,18 @@ void queue_finish_build(struct queue *q, int64_t target_id,
  * The artifacts of the newest succeeded target built with `key`, of a
  * job whose files retention has not removed, and the job that built them
  * (*from_job: through any chain of reuses); QUEUE_ENOTFOUND if none.
+ * The key is copied.
  */
-int queue_cache_lookup(struct queue *q, const char *key,
-    struct artifact **arts, size_t *narts, int64_t *from_job);
+void queue_cache_lookup(struct queue *q, const char *key,
+    struct artifact **arts, size_t *narts, int64_t *from_job,
+    queue_done done, void *data);
 /* Succeeded jobs not yet signed (malloc'd ids), the oldest
  * QUEUE_UNSIGNED_MAX: a caller that got that many asks again later. */
 #define QUEUE_UNSIGNED_MAX 64
 #define QUEUE_STR_(x) #x
 #define QUEUE_STR(x) QUEUE_STR_(x)
-int queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
+void queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n,
+    queue_done done, void *data);
 /* Record a job's signed files (store digests), all three at once;
  * QUEUE_ENOTFOUND when it is not succeeded or was expired meanwhile. */
 void queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
@@ -217,8 +236,8 @@ int queue_recover(struct queue *q, int max_attempts, int *requeued,
  * came meanwhile.  For builds nobody finishes any more: the result of one
  * could not be stored, or (with several hosts) its host is gone.
  */
-int queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
-    size_t max, size_t *n);
+void queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+    size_t max, size_t *n, queue_done done, void *data);
 void queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
     int max_attempts, queue_done done, void *data);
 
@@ -231,16 +250,16 @@ int queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
     int64_t targets[TARGET_STATE_COUNT]);
 
 /* The job a webhook delivery (forge, id) made; QUEUE_ENOTFOUND if none. */
-int queue_delivery_job(struct queue *q, const char *forge, const char *id,
-    int64_t *job_id);
+void queue_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id, queue_done done, void *data);
 /*
  * The job a webhook push of `ref` at `commit` made for `project`;
  * QUEUE_ENOTFOUND if none.  queue_submit() records the push of every job
  * that has a delivery id, from its project, ref and commit as submitted
  * (the pushed commit, before an annotated tag is peeled).
  */
-int queue_push_job(struct queue *q, const char *project, const char *ref,
-    const char *commit, int64_t *job_id);
+void queue_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id, queue_done done, void *data);
 
 /* Result callbacks due at `now` (at most 64, oldest first). */
 struct queue_notify {
@@ -248,8 +267,8 @@ struct queue_notify {
 	int attempts;			/* made so far */
 	int64_t finished_at;
 };
-int queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
-    size_t *n);
+void queue_notify_due(struct queue *q, int64_t now,
+    struct queue_notify **out, size_t *n, queue_done done, void *data);
 /* Record an attempt: state "pending" (again at next_at), "delivered" or
  * "failed"; error is the last failure or NULL. */
 void queue_notify_result(struct queue *q, int64_t job_id, const char *state,

@@ -13,7 +13,7 @@
 #include "xmalloc.h"
 
 int
-queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
+db_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;

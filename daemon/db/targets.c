@@ -97,7 +97,7 @@ db_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
 }
 
 int
-queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+db_next_jobs(struct queue *q, struct queue_next *out, size_t max,
     size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -335,7 +335,7 @@ out:
 }
 
 int
-queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+db_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
     size_t *narts, int64_t *from_job)
 {
 	sqlite3_stmt *st = NULL;
@@ -467,7 +467,7 @@ out:
 }
 
 int
-queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+db_stale_targets(struct queue *q, int64_t before, int64_t *ids,
     size_t max, size_t *n)
 {
 	sqlite3_stmt *st = NULL;

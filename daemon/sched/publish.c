@@ -148,7 +148,46 @@ struct ident_task {
 	char *go;			/* the chosen go binary, or NULL */
 	char *id;
 	char why[256];
+	struct artifact *arts;		/* the cache lookup's answer */
+	size_t narts;
+	int64_t from_job;
 };
+
+/* Its target may be freed already: s is passed. */
+static void
+ident_free(struct sched *s, struct ident_task *t)
+{
+	artifacts_free(t->arts, t->narts);
+	free(t->recipe);
+	free(t->triple);
+	free(t->go);
+	free(t->id);
+	free(t);
+	task_done(s);
+}
+
+/*
+ * Before a build starts: a drain gives the target back to the queue, a
+ * stop or a cancel ends it.  True when it ended so.
+ */
+static bool
+ended_before_start(struct starget *st)
+{
+	struct sched *s = st->s;
+
+	if (s->draining && !s->stopping && !st->cancel) {
+		/* Draining: it has not started; the next start builds it. */
+		st->release = true;
+		end_target(st, TARGET_QUEUED, -1, NULL, NULL, 0);
+		return true;
+	}
+	if (s->stopping || st->cancel) {
+		end_target(st, TARGET_CANCELED, -1, "canceled before it started",
+		    NULL, 0);
+		return true;
+	}
+	return false;
+}
 
 /*
  * The blobs of a cache hit, marked as just used: a retention sweep that
@@ -201,59 +240,71 @@ ident_work(uv_work_t *req)
 	t->id = toolid_for(t->recipe, t->triple, t->go, t->why, sizeof t->why);
 }
 
+/*
+ * The cache lookup answered.  The target stayed busy meanwhile, so that
+ * a cancel or a stop left it to this completion (sched_cancel,
+ * sched_shutdown), and the task (s->works) kept the scheduler from
+ * being freed; what changed meanwhile is looked at again here.
+ */
+static void
+cache_looked(void *data, int rc)
+{
+	struct ident_task *t = data;
+	struct starget *st = t->st;
+	struct sched *s = st->s;
+	bool hit = rc == 0;
+
+	st->busy = false;
+	if (ended_before_start(st)) {
+		ident_free(s, t);
+		return;
+	}
+	metrics_cache(hit);
+	if (hit && !reusable(s, t->arts, t->narts)) {
+		log_warn("job %" PRId64 " %s: an equal build is on record "
+		    "but its files are gone from the store; building",
+		    st->claim.job_id, st->t.name);
+		hit = false;
+	}
+	if (hit) {
+		st->cached = true;
+		st->cached_from = t->from_job;
+		record_toolchain(st);
+		log_info("job %" PRId64 " %s: cached (job %" PRId64 " built "
+		    "it: %.12s; %s)", st->claim.job_id, st->t.name,
+		    st->cached_from, st->j->job->commit, t->id);
+		cached_log(st);
+		end_target(st, TARGET_SUCCEEDED, -1, NULL, t->arts, t->narts);
+	} else
+		spawn_build(st);
+	ident_free(s, t);
+}
+
 static void
 ident_after(uv_work_t *req, int status)
 {
 	struct ident_task *t = req->data;
 	struct starget *st = t->st;
 	struct sched *s = st->s;
-	struct artifact *arts = NULL;
-	size_t narts = 0;
-	bool hit;
 
 	(void)status;
 	st->busy = false;
-	if (s->draining && !s->stopping && !st->cancel) {
-		/* Draining: it has not started; the next start builds it. */
-		st->release = true;
-		end_target(st, TARGET_QUEUED, -1, NULL, NULL, 0);
-	} else if (s->stopping || st->cancel) {
-		end_target(st, TARGET_CANCELED, -1, "canceled before it started",
-		    NULL, 0);
-	} else if (t->id == NULL) {
+	if (ended_before_start(st))
+		;
+	else if (t->id == NULL) {
 		log_info("job %" PRId64 " %s: not cached: %s", st->claim.job_id,
 		    st->t.name, t->why);
 		spawn_build(st);
 	} else {
 		st->toolid = xstrdup(t->id);
 		st->cache_key = cache_key(st->j, st, t->id);
-		hit = queue_cache_lookup(s->q, st->cache_key, &arts, &narts,
-		    &st->cached_from) == 0;
-		metrics_cache(hit);
-		if (hit && !reusable(s, arts, narts)) {
-			log_warn("job %" PRId64 " %s: an equal build is on record "
-			    "but its files are gone from the store; building",
-			    st->claim.job_id, st->t.name);
-			hit = false;
-		}
-		if (hit) {
-			st->cached = true;
-			record_toolchain(st);
-			log_info("job %" PRId64 " %s: cached (job %" PRId64 " built "
-			    "it: %.12s; %s)", st->claim.job_id, st->t.name,
-			    st->cached_from, st->j->job->commit, t->id);
-			cached_log(st);
-			end_target(st, TARGET_SUCCEEDED, -1, NULL, arts, narts);
-		} else
-			spawn_build(st);
-		artifacts_free(arts, narts);
+		/* Busy again, and the task not done, until it answers. */
+		st->busy = true;
+		queue_cache_lookup(s->q, st->cache_key, &t->arts, &t->narts,
+		    &t->from_job, cache_looked, t);
+		return;
 	}
-	free(t->recipe);
-	free(t->triple);
-	free(t->go);
-	free(t->id);
-	free(t);
-	task_done(s);
+	ident_free(s, t);
 }
 
 /* Build the target, unless an equal build's artifacts can be reused. */

@@ -57,12 +57,49 @@ reclaimed(void *data, int rc)
 	sched_settle(s, rc == 0);
 }
 
+/* The stale targets, read (one read in flight at a time). */
+struct stale_read {
+	struct sched *s;
+	int64_t before;
+	int64_t ids[RECLAIM_MAX];
+	size_t n;
+};
+
+/*
+ * Held is decided now, not when the read was asked: a target claimed or
+ * ended meanwhile is seen as it is.  Stopping meanwhile, nothing is
+ * claimed back (the next start's reconciler does it).
+ */
+static void
+stale_read(void *data, int rc)
+{
+	struct stale_read *sr = data;
+	struct sched *s = sr->s;
+
+	s->reads--;
+	s->reading_stale = false;
+	for (size_t i = 0; rc == 0 && !s->stopping && i < sr->n; i++) {
+		struct reclaim *r;
+
+		if (held(s, sr->ids[i]))
+			continue;
+		r = xcalloc(1, sizeof *r);
+		r->s = s;
+		r->target_id = sr->ids[i];
+		s->writes++;
+		queue_reclaim(s->q, sr->ids[i], sr->before,
+		    (int)s->conf->max_attempts, reclaimed, r);
+	}
+	free(sr);
+	sched_settle(s, false);
+}
+
 void
 reconcile(struct sched *s)
 {
 	int64_t now = util_now_ms(), lease = (int64_t)s->conf->target_lease *
-	    1000, ids[RECLAIM_MAX];
-	size_t n = 0;
+	    1000;
+	struct stale_read *sr;
 
 	if (s->stopping)
 		return;
@@ -73,21 +110,14 @@ reconcile(struct sched *s)
 				queue_heartbeat(s->q, st->claim.target_id,
 				    NULL, NULL);
 	}
-	if (now - s->reconciled_at < lease / 2)
+	if (now - s->reconciled_at < lease / 2 || s->reading_stale)
 		return;
 	s->reconciled_at = now;
-	if (queue_stale_targets(s->q, now - lease, ids, RECLAIM_MAX, &n) != 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		struct reclaim *r;
-
-		if (held(s, ids[i]))
-			continue;
-		r = xcalloc(1, sizeof *r);
-		r->s = s;
-		r->target_id = ids[i];
-		s->writes++;
-		queue_reclaim(s->q, ids[i], now - lease,
-		    (int)s->conf->max_attempts, reclaimed, r);
-	}
+	sr = xcalloc(1, sizeof *sr);
+	sr->s = s;
+	sr->before = now - lease;
+	s->reads++;
+	s->reading_stale = true;
+	queue_stale_targets(s->q, sr->before, sr->ids, RECLAIM_MAX, &sr->n,
+	    stale_read, sr);
 }

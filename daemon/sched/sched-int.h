@@ -5,7 +5,8 @@
  * functions one stage calls in another.  Nothing outside daemon/sched/
  * includes this; the rest of kilnd sees sched.h.
  *
- * sched.c    claims, the jobs' lifecycle, drain, shutdown, paths, tasks
+ * sched.c    the jobs' lifecycle, drain, shutdown, paths, tasks
+ * claim.c    the choice of the next job and the claim of its target
  * fetch.c    the fetch, the job's plan and trust, the deps step
  * build.c    spawning kiln-worker build, its result, ending a target
  * publish.c  publication of a build, the build cache
@@ -36,6 +37,7 @@
 #define TICK_MS 2000
 
 struct sjob;
+struct claim_read;
 struct recipe_ctx;
 struct recipe_plan;
 
@@ -142,6 +144,17 @@ struct sched {
 	unsigned empty_claims;		/* claims in a row that found none */
 	struct queue_claim claim;	/* the claim in flight's result */
 	unsigned writes;		/* our writes whose completion uses s */
+	/*
+	 * Reads of the queue in flight whose completion uses s (queue.h:
+	 * they complete later, on the loop): s is not freed while one is.
+	 * Each periodic read has at most one in flight; a second tick or
+	 * kick meanwhile does not ask again.
+	 */
+	unsigned reads;
+	bool reading_next, reading_stale, reading_unsigned;
+	struct queue_next next[16];	/* the read of the next jobs */
+	size_t nnext;
+	struct claim_read *claim_reads;	/* claimed; their job being read */
 	unsigned fetches;
 	uv_timer_t tick;
 	unsigned ticks;
@@ -190,6 +203,10 @@ void maybe_stopped(struct sched *s);
 /* Something the scheduler waited for ended: a stop or a drain may be
  * complete now; else, when `kick`, look for more work. */
 void sched_settle(struct sched *s, bool kick);
+
+/* claim.c: a cancel of the job reaches the claims whose job is being
+ * read too. */
+void claims_cancel(struct sched *s, int64_t job_id);
 
 /* fetch.c */
 void start_fetch(struct sjob *j);

@@ -1,9 +1,7 @@
 /*
- * The scheduler's claim loop and lifecycle (sched.h): it claims queued
- * targets, up to `workers` at once, highest priority first and among
- * jobs of that priority the one with the fewest builds running; keeps a
- * job (struct sjob) while its targets run and a little after; pauses,
- * cancels, drains and stops.  Also what every stage uses: the paths
+ * The scheduler's lifecycle (sched.h): it claims queued targets
+ * (claim.c), up to `workers` at once; keeps a job (struct sjob) while
+ * its targets run and a little after; pauses, cancels, drains and stops.  Also what every stage uses: the paths
  * under the state directory and the count of thread-pool tasks.
  */
 #include "config.h"
@@ -247,115 +245,7 @@ count_after(uv_work_t *req, int status)
 	task_done(s);
 }
 
-/* --- scheduling --------------------------------------------------------------- */
-
-/*
- * What the job's targets already stored: after a restart, or once its
- * sjob was dropped while idle, its cap is not counted afresh.  Reused
- * artifacts wrote nothing.
- */
-static int64_t
-job_output_bytes(const struct job *job)
-{
-	int64_t n = 0;
-
-	for (size_t i = 0; i < job->ntargets; i++) {
-		const struct job_target *t = &job->targets[i];
-		if (t->state != TARGET_SUCCEEDED || t->cached)
-			continue;
-		for (size_t k = 0; k < t->nartifacts; k++)
-			n += t->artifacts[k].size;
-	}
-	return n;
-}
-
-static void
-start_claim(struct sched *s, const struct queue_claim *c)
-{
-	struct sjob *j = find_job(s, c->job_id);
-	struct starget *st;
-	char err[160];
-
-	if (j == NULL) {
-		struct job *job = NULL;
-		if (queue_get(s->q, c->job_id, &job) != 0) {
-			log_error("job %" PRId64 ": claimed but cannot be read",
-			    c->job_id);
-			queue_release(s->q, c->target_id, NULL, NULL);
-			return;
-		}
-		j = xcalloc(1, sizeof *j);
-		j->s = s;
-		j->job = job;
-		store_budget_init(&j->output, job_output_bytes(job));
-		j->next = s->jobs;
-		s->jobs = j;
-	}
-	st = xcalloc(1, sizeof *st);
-	st->s = s;
-	st->j = j;
-	st->claim = *c;
-	st->log_fd = -1;
-	st->marks_fd = -1;
-	st->next = j->targets;
-	j->targets = st;
-	j->ntargets++;
-	s->running++;
-	if (strcmp(c->target, JOB_TARGETS_FROM_REPO) == 0) {
-		/* Replaced by the targets the repository names, once the
-		 * commit is fetched (fetch_result). */
-		st->placeholder = true;
-		st->started = true;	/* never launched */
-		snprintf(st->t.name, sizeof st->t.name, "%s",
-		    JOB_TARGETS_FROM_REPO);
-		snprintf(st->url_name, sizeof st->url_name, "_");
-		if (j->fetch == FETCH_NONE)
-			start_fetch(j);
-		else if (j->fetch == FETCH_DONE)
-			fail_now(st, "the repository's targets were already "
-			    "planned");
-		return;
-	}
-	if (target_parse(&st->t, c->target, err, sizeof err) != 0) {
-		fail_now(st, err);
-		return;
-	}
-	target_url_name(st->url_name, &st->t);
-	if (j->fetch == FETCH_DONE)
-		launch(st);
-	else if (j->fetch == FETCH_NONE)
-		start_fetch(j);
-}
-
-/* How many claims in a row may find nothing before kicks wait for the
- * next tick: the jobs read as having queued targets lost them meanwhile
- * (canceled, failed), and a fresh read sees that. */
-#define EMPTY_CLAIMS_MAX 3
-
-static void
-claimed(void *data, int rc)
-{
-	struct sched *s = data;
-	bool again = s->kick_again;
-
-	s->claiming = false;
-	s->kick_again = false;
-	s->writes--;
-	if (rc == 0) {
-		s->empty_claims = 0;
-		/* Stopping or draining since it was asked: not started. */
-		if (s->stopping || s->draining)
-			queue_release(s->q, s->claim.target_id, NULL, NULL);
-		else
-			start_claim(s, &s->claim);
-		again = true;
-	} else if (rc == QUEUE_EEMPTY)
-		again |= ++s->empty_claims <= EMPTY_CLAIMS_MAX;
-	else
-		log_error("builds: a claim failed (the database); trying "
-		    "again at the next tick");
-	sched_settle(s, again);
-}
+/* --- scheduling (the claims are in claim.c) ------------------------------------- */
 
 void
 sched_settle(struct sched *s, bool kick)
@@ -369,46 +259,11 @@ sched_settle(struct sched *s, bool kick)
 }
 
 void
-sched_kick(struct sched *s)
-{
-	struct queue_next next[16];
-	size_t n, best = 0;
-	unsigned best_running = ~0U;
-
-	if (s->backoff_until > util_now_ms())
-		return;		/* on_tick tries again */
-	if (s->claiming) {
-		s->kick_again = true;
-		return;
-	}
-	if (s->stopping || s->draining || s->paused ||
-	    s->running >= s->conf->workers)
-		return;
-	if (queue_next_jobs(s->q, next, ARRAY_SIZE(next), &n) != 0 || n == 0)
-		return;
-	/* Among the jobs of the top priority, the one with the fewest
-	 * builds running; the oldest on a tie. */
-	for (size_t i = 0; i < n && next[i].priority == next[0].priority;
-	    i++) {
-		struct sjob *j = find_job(s, next[i].job_id);
-		unsigned r = j ? j->ntargets : 0;
-		if (r < best_running) {
-			best_running = r;
-			best = i;
-		}
-	}
-	/* Its completion starts the build and kicks again for the next
-	 * free slot. */
-	s->claiming = true;
-	s->writes++;
-	queue_claim_job(s->q, next[best].job_id, &s->claim, claimed, s);
-}
-
-void
 sched_cancel(struct sched *s, int64_t job_id)
 {
 	struct sjob *j = find_job(s, job_id);
 
+	claims_cancel(s, job_id);
 	if (j == NULL)
 		return;
 	j->cancel = true;
@@ -497,8 +352,6 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 {
 	struct sched *s = xcalloc(1, sizeof *s);
 	uint64_t sweep_ms = (uint64_t)conf->sweep_interval * 1000;
-	int64_t *ids = NULL;
-	size_t n = 0;
 	char *work;
 
 	s->loop = loop;
@@ -536,13 +389,11 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 		free(old);
 	}
 	free(work);
-	/* Jobs that succeeded just before a crash, not yet signed. */
-	if (queue_unsigned_jobs(q, &ids, &n) == 0)
-		for (size_t i = 0; i < n; i++)
-			sign_job(s, ids[i]);
-	free(ids);
-	if (n == QUEUE_UNSIGNED_MAX)
-		s->sign_retry_at = util_now_ms();	/* the rest: sign_retry */
+	/* Jobs that succeeded just before a crash, not yet signed: read
+	 * now as a retry would be (the queue is started, the read
+	 * completes on the loop). */
+	s->sign_retry_at = util_now_ms();
+	sign_retry(s);
 	return s;
 }
 
@@ -631,7 +482,7 @@ void
 maybe_stopped(struct sched *s)
 {
 	if (!s->stopping || s->running > 0 || s->fetches > 0 || s->jobs != NULL ||
-	    s->works > 0 || s->writes > 0 ||
+	    s->works > 0 || s->writes > 0 || s->reads > 0 ||
 	    uv_is_closing((uv_handle_t *)&s->tick))
 		return;
 	uv_timer_stop(&s->tick);

@@ -16,7 +16,6 @@
 #include "sched-int.h"
 #include "sign.h"
 #include "util.h"
-#include "util.h"
 #include "xmalloc.h"
 
 /* --- signing ------------------------------------------------------------------ */
@@ -24,7 +23,8 @@
 struct signing {
 	uv_work_t req;
 	struct sched *s;
-	struct job *job;
+	int64_t job_id;
+	struct job *job;		/* NULL until read */
 	char sums[STORE_HEX_LEN + 1], sig[STORE_HEX_LEN + 1];
 	char prov[STORE_HEX_LEN + 1];
 	int rc;
@@ -84,7 +84,7 @@ sign_failed(struct sched *s)
 }
 
 static void
-signing_free(struct signing *g)
+signing_unlink(struct signing *g)
 {
 	struct sched *s = g->s;
 
@@ -96,6 +96,15 @@ signing_free(struct signing *g)
 	}
 	job_free(g->job);
 	free(g);
+}
+
+/* Once its task was queued. */
+static void
+signing_free(struct signing *g)
+{
+	struct sched *s = g->s;
+
+	signing_unlink(g);
 	task_done(s);
 }
 
@@ -141,51 +150,94 @@ sign_after(uv_work_t *req, int status)
 	    signed_recorded, g);
 }
 
+/* The read of the unsigned jobs (one in flight at a time). */
+struct unsigned_read {
+	struct sched *s;
+	int64_t *ids;
+	size_t n;
+};
+
+static void
+unsigned_read(void *data, int rc)
+{
+	struct unsigned_read *u = data;
+	struct sched *s = u->s;
+
+	s->reads--;
+	s->reading_unsigned = false;
+	if (rc != 0)
+		sign_failed(s);
+	else if (!s->stopping) {
+		for (size_t i = 0; i < u->n; i++)
+			sign_job(s, u->ids[i]);
+		/* A backlog is taken QUEUE_UNSIGNED_MAX at a time, a tick
+		 * apart. */
+		if (u->n == QUEUE_UNSIGNED_MAX && s->sign_retry_at == 0)
+			s->sign_retry_at = util_now_ms();
+	}
+	free(u->ids);
+	free(u);
+	sched_settle(s, false);
+}
+
 void
 sign_retry(struct sched *s)
 {
-	int64_t *ids = NULL;
-	size_t n = 0;
+	struct unsigned_read *u;
 
 	if (s->sign_retry_at == 0 || util_now_ms() < s->sign_retry_at ||
-	    s->stopping)
+	    s->stopping || s->reading_unsigned)
 		return;
 	s->sign_retry_at = 0;
-	if (queue_unsigned_jobs(s->q, &ids, &n) != 0) {
-		sign_failed(s);
+	u = xcalloc(1, sizeof *u);
+	u->s = s;
+	s->reads++;
+	s->reading_unsigned = true;
+	queue_unsigned_jobs(s->q, &u->ids, &u->n, unsigned_read, u);
+}
+
+/*
+ * The job was read: sign it if it still needs it.  Stopping meanwhile
+ * changes nothing: the stop waits for the task (s->works), as it would
+ * have had the read answered at once, so that a job whose last build
+ * ended during a drain is signed before the exit.
+ */
+static void
+job_read(void *data, int rc)
+{
+	struct signing *g = data;
+	struct sched *s = g->s;
+	const struct job *job = g->job;
+
+	s->reads--;
+	if (rc != 0)
+		log_error("job %" PRId64 ": cannot be read for signing",
+		    g->job_id);
+	if (rc != 0 || job->state != JOB_SUCCEEDED ||
+	    job->sums_sha256 != NULL || job->expired_at != 0) {
+		signing_unlink(g);
+		sched_settle(s, false);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		sign_job(s, ids[i]);
-	free(ids);
-	/* A backlog is taken QUEUE_UNSIGNED_MAX at a time, a tick apart. */
-	if (n == QUEUE_UNSIGNED_MAX && s->sign_retry_at == 0)
-		s->sign_retry_at = util_now_ms();
+	queue_task(s, &g->req, sign_work, sign_after);
 }
 
 void
 sign_job(struct sched *s, int64_t job_id)
 {
 	struct signing *g;
-	struct job *job = NULL;
 
+	/* In s->signing from the read on: a second ask meanwhile (the
+	 * retry's read, a build's end) does not sign it twice. */
 	for (g = s->signing; g; g = g->next)
-		if (g->job->id == job_id)
+		if (g->job_id == job_id)
 			return;
-	if (queue_get(s->q, job_id, &job) != 0) {
-		log_error("job %" PRId64 ": cannot be read for signing", job_id);
-		return;
-	}
-	if (job->state != JOB_SUCCEEDED || job->sums_sha256 != NULL ||
-	    job->expired_at != 0) {
-		job_free(job);
-		return;
-	}
 	g = xcalloc(1, sizeof *g);
 	g->req.data = g;
 	g->s = s;
-	g->job = job;
+	g->job_id = job_id;
 	g->next = s->signing;
 	s->signing = g;
-	queue_task(s, &g->req, sign_work, sign_after);
+	s->reads++;
+	queue_get(s->q, job_id, &g->job, job_read, g);
 }

@@ -1,4 +1,4 @@
-/* Waiting for the queue's writes, for tests (qsync.h). */
+/* Waiting for the queue's reads and writes, for tests (qsync.h). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -188,6 +188,77 @@ qs_notify_result(struct queue *q, int64_t job_id, const char *state,
 {
 	WAIT(q, queue_notify_result(q, job_id, state, error, next_at, fired,
 	    &w));
+}
+
+int
+qs_get(struct queue *q, int64_t id, struct job **out)
+{
+	WAIT(q, queue_get(q, id, out, fired, &w));
+}
+
+int
+qs_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+    size_t *nout, int64_t *next)
+{
+	WAIT(q, queue_list(q, f, out, nout, next, fired, &w));
+}
+
+int
+qs_next_jobs(struct queue *q, struct queue_next *out, size_t max, size_t *n)
+{
+	WAIT(q, queue_next_jobs(q, out, max, n, fired, &w));
+}
+
+int
+qs_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+    size_t *narts, int64_t *from_job)
+{
+	WAIT(q, queue_cache_lookup(q, key, arts, narts, from_job, fired, &w));
+}
+
+int
+qs_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
+{
+	WAIT(q, queue_unsigned_jobs(q, ids, n, fired, &w));
+}
+
+int
+qs_stale_targets(struct queue *q, int64_t before, int64_t *ids, size_t max,
+    size_t *n)
+{
+	WAIT(q, queue_stale_targets(q, before, ids, max, n, fired, &w));
+}
+
+int
+qs_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id)
+{
+	WAIT(q, queue_delivery_job(q, forge, id, job_id, fired, &w));
+}
+
+int
+qs_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id)
+{
+	WAIT(q, queue_push_job(q, project, ref, commit, job_id, fired, &w));
+}
+
+int
+qs_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *n)
+{
+	WAIT(q, queue_notify_due(q, now, out, n, fired, &w));
+}
+
+int
+qs_get_on(uv_loop_t *l, struct queue *q, int64_t id, struct job **out)
+{
+	struct wait w = { 0, 0 };
+
+	queue_get(q, id, out, fired, &w);
+	while (!w.fired)
+		uv_run(l, UV_RUN_ONCE);
+	return w.rc;
 }
 
 static int

@@ -1,9 +1,10 @@
 /*
- * The queue's asynchronous writes, waited for: each qs_* call makes the
- * queue.h call and runs a loop until its completion ran, then returns
- * its rc.  Tests read like a script this way, and still go through the
- * real writer thread and its transactions.  A queue is given a writer on
- * its first write; qs_close() stops it and closes the queue.
+ * The queue's asynchronous reads and writes, waited for: each qs_* call
+ * makes the queue.h call and runs a loop until its completion ran, then
+ * returns its rc.  Tests read like a script this way, and still go
+ * through the real writer thread, its transactions and the deferred
+ * completion of reads.  A queue is started on its first qs_* call;
+ * qs_close() stops it and closes the queue.
  */
 #ifndef KILN_TEST_QSYNC_H
 #define KILN_TEST_QSYNC_H
@@ -44,6 +45,27 @@ int qs_set_signed(struct queue *q, int64_t job_id, const char *sums,
 int qs_fail_job(struct queue *q, int64_t job_id, const char *error);
 int qs_notify_result(struct queue *q, int64_t job_id, const char *state,
     const char *error, int64_t next_at);
+/* The reads, as the synchronous calls they were. */
+int qs_get(struct queue *q, int64_t id, struct job **out);
+int qs_list(struct queue *q, const struct queue_filter *f,
+    struct job ***out, size_t *nout, int64_t *next);
+int qs_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n);
+int qs_cache_lookup(struct queue *q, const char *key,
+    struct artifact **arts, size_t *narts, int64_t *from_job);
+int qs_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
+int qs_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+    size_t max, size_t *n);
+int qs_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id);
+int qs_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id);
+int qs_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *n);
+/* qs_get() of a queue the test started itself, on its own loop (run
+ * until the read completed; not from inside a callback of that loop). */
+int qs_get_on(uv_loop_t *loop, struct queue *q, int64_t id,
+    struct job **out);
 /* queue_expire_select() then every batch of queue_expire_jobs(). */
 int qs_expire(struct queue *q, const struct queue_retention *r, int64_t now,
     int64_t **ids, size_t *n);

@@ -73,7 +73,7 @@ static __attribute__((unused)) struct job *
 get(struct queue *q, int64_t id)
 {
 	struct job *j = NULL;
-	int rc = queue_get(q, id, &j);
+	int rc = qs_get(q, id, &j);
 
 	CHECK_INT(rc, 0);
 	return rc == 0 ? j : NULL;

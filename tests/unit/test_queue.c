@@ -77,7 +77,7 @@ test_submit_many_in_one_call(void)
 		job_free(j);
 	}
 	j = NULL;
-	CHECK_INT(queue_get(q, jobs[2]->id + 1, &j), QUEUE_ENOTFOUND);
+	CHECK_INT(qs_get(q, jobs[2]->id + 1, &j), QUEUE_ENOTFOUND);
 	CHECK(j == NULL);
 	CHECK_INT(qs_submit(q, jobs, 0), 0);
 	for (size_t i = 0; i < 3; i++)
@@ -159,7 +159,7 @@ test_next_jobs_order(void)
 	cc = submit1(q, make_job(0, "linux/amd64", NULL));
 	d = submit1(q, make_job(7, "linux/riscv64", NULL));
 	e = submit1(q, make_job(-3, "linux/amd64", NULL));
-	CHECK_INT(queue_next_jobs(q, next, 3, &n), 0);
+	CHECK_INT(qs_next_jobs(q, next, 3, &n), 0);
 	CHECK_INT(n, 3);
 	if (n == 3) {
 		CHECK_INT(next[0].job_id, b);
@@ -168,7 +168,7 @@ test_next_jobs_order(void)
 		CHECK_INT(next[2].job_id, a);
 		CHECK_INT(next[2].priority, 0);
 	}
-	CHECK_INT(queue_next_jobs(q, next, 8, &n), 0);
+	CHECK_INT(qs_next_jobs(q, next, 8, &n), 0);
 	CHECK_INT(n, 5);
 	if (n == 5) {
 		CHECK_INT(next[3].job_id, cc);
@@ -186,7 +186,7 @@ test_next_jobs_order(void)
 	CHECK_STR(c.target, "linux/riscv64");
 	CHECK_INT(qs_claim_job(q, d, &c), QUEUE_EEMPTY);
 	/* d has nothing queued any more; a still has a target. */
-	CHECK_INT(queue_next_jobs(q, next, 8, &n), 0);
+	CHECK_INT(qs_next_jobs(q, next, 8, &n), 0);
 	CHECK_INT(n, 4);
 	if (n == 4) {
 		CHECK_INT(next[0].job_id, b);
@@ -512,7 +512,7 @@ test_set_priority(void)
 		/* a's queued target has the new priority. */
 		struct queue_next next[4];
 		size_t n = 0;
-		CHECK_INT(queue_next_jobs(q, next, 4, &n), 0);
+		CHECK_INT(qs_next_jobs(q, next, 4, &n), 0);
 		CHECK_INT(n, 1);
 		CHECK_INT(next[0].job_id, ida);
 		CHECK_INT(next[0].priority, 3);
@@ -580,7 +580,7 @@ test_list_newest_first_and_pages(void)
 
 	memset(&f, 0, sizeof f);
 	f.limit = 100;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 7);
 	CHECK_INT(next, 0);
 	for (size_t i = 0; i < n && i < 7; i++) {
@@ -595,7 +595,7 @@ test_list_newest_first_and_pages(void)
 	do {
 		jobs = NULL;
 		n = 0;
-		CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+		CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 		CHECK(n <= 3);
 		for (size_t i = 0; i < n && nseen < 7; i++)
 			seen[nseen++] = jobs[i]->id;
@@ -613,7 +613,7 @@ test_list_newest_first_and_pages(void)
 	/* A page exactly full with nothing after it has no next. */
 	memset(&f, 0, sizeof f);
 	f.limit = 7;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 7);
 	CHECK_INT(next, 0);
 	job_free_array(jobs, n);
@@ -623,7 +623,7 @@ test_list_newest_first_and_pages(void)
 	f.limit = 5;
 	f.after = ids[0];
 	next = -1;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 0);
 	CHECK_INT(next, 0);
 	job_free_array(jobs, n);
@@ -653,28 +653,28 @@ test_list_state_filter(void)
 	f.limit = 10;
 	f.has_state = true;
 	f.state = JOB_RUNNING;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 1);
 	if (n == 1)
 		CHECK_INT(jobs[0]->id, a);
 	job_free_array(jobs, n);
 
 	f.state = JOB_QUEUED;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 1);
 	if (n == 1)
 		CHECK_INT(jobs[0]->id, b);
 	job_free_array(jobs, n);
 
 	f.state = JOB_CANCELED;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 1);
 	if (n == 1)
 		CHECK_INT(jobs[0]->id, cc);
 	job_free_array(jobs, n);
 
 	f.state = JOB_SUCCEEDED;
-	CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+	CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 	CHECK_INT(n, 0);
 	CHECK_INT(next, 0);
 	job_free_array(jobs, n);
@@ -688,7 +688,7 @@ test_list_state_filter(void)
 	size_t total = 0;
 	int pages = 0;
 	do {
-		CHECK_INT(queue_list(q, &f, &jobs, &n, &next), 0);
+		CHECK_INT(qs_list(q, &f, &jobs, &n, &next), 0);
 		for (size_t i = 0; i < n; i++)
 			CHECK_INT(jobs[i]->state, JOB_QUEUED);
 		total += n;

@@ -315,21 +315,21 @@ test_push_finds_the_webhook_job(void)
 	plain = submit1(q, j);
 	CHECK(plain > id);
 
-	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
+	CHECK_INT(qs_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
 	    0);
 	CHECK_INT(got, id);
-	CHECK_INT(queue_delivery_job(q, "github", "d-1", &got), 0);
+	CHECK_INT(qs_delivery_job(q, "github", "d-1", &got), 0);
 	CHECK_INT(got, id);
-	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.1", tagobj, &got),
+	CHECK_INT(qs_push_job(q, "app", "refs/tags/v1.0.1", tagobj, &got),
 	    QUEUE_ENOTFOUND);
-	CHECK_INT(queue_push_job(q, "other", "refs/tags/v1.0.0", tagobj, &got),
+	CHECK_INT(qs_push_job(q, "other", "refs/tags/v1.0.0", tagobj, &got),
 	    QUEUE_ENOTFOUND);
 	/* A POSTed job of the project is no push. */
-	CHECK_INT(queue_push_job(q, "app", "main", peeled, &got),
+	CHECK_INT(qs_push_job(q, "app", "main", peeled, &got),
 	    QUEUE_ENOTFOUND);
 	/* The fetch peels the tag: the push is still the tag object. */
 	CHECK_INT(qs_set_commit(q, id, peeled, TRUST_PROTECTED), 0);
-	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", peeled, &got),
+	CHECK_INT(qs_push_job(q, "app", "refs/tags/v1.0.0", peeled, &got),
 	    QUEUE_ENOTFOUND);
 	qs_close(q);
 
@@ -338,7 +338,7 @@ test_push_finds_the_webhook_job(void)
 	if (q == NULL)
 		return;
 	got = 0;
-	CHECK_INT(queue_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
+	CHECK_INT(qs_push_job(q, "app", "refs/tags/v1.0.0", tagobj, &got),
 	    0);
 	CHECK_INT(got, id);
 	qs_close(q);

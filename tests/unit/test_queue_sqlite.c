@@ -214,19 +214,19 @@ test_unsigned_jobs_are_the_ones_that_just_succeeded(void)
 	CHECK_INT(exec_on_file(db_path, "INSERT INTO jobs (repo, ref, state, "
 	    "created_at) VALUES ('https://x/old.git', 'main', 'succeeded', 1)"),
 	    SQLITE_OK);
-	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(qs_unsigned_jobs(q, &ids, &n), 0);
 	CHECK_INT(n, 0);
 	free(ids);
 	CHECK_INT(qs_claim(q, &c), 0);
 	CHECK_INT(qs_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL,
 	    0), 0);
-	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(qs_unsigned_jobs(q, &ids, &n), 0);
 	CHECK_INT(n, 1);
 	if (n == 1)
 		CHECK_INT(ids[0], id);
 	free(ids);
 	CHECK_INT(qs_set_signed(q, id, h, h, h), 0);
-	CHECK_INT(queue_unsigned_jobs(q, &ids, &n), 0);
+	CHECK_INT(qs_unsigned_jobs(q, &ids, &n), 0);
 	CHECK_INT(n, 0);
 	free(ids);
 	qs_close(q);

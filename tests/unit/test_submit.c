@@ -12,6 +12,7 @@
 #include "daemon/db/queue.h"
 #include "daemon/submit.h"
 #include "lib/xmalloc.h"
+#include "qsync.h"
 #include "unit.h"
 
 #define N 10
@@ -100,7 +101,7 @@ one_iteration_one_transaction(void)
 	/* Each acknowledged job is really stored, with its targets. */
 	for (int i = 0; i < N; i++) {
 		j = NULL;
-		CHECK_INT(queue_get(q, ids[i], &j), 0);
+		CHECK_INT(qs_get_on(&loop, q, ids[i], &j), 0);
 		if (j != NULL) {
 			CHECK_INT(j->ntargets, 2);
 			CHECK_INT(j->created_at, 1000 + i);
