@@ -47,7 +47,7 @@ req_new(size_t size, queue_done done, void *data)
 
 /* Hand r to the writer, with op to run there. */
 static void
-submit(struct queue *q, struct req *r, writer_fn op)
+submit(struct sqlq *q, struct req *r, writer_fn op)
 {
 	if (q->writer == NULL) {
 		/* A write after queue_stop() completed (or before start):
@@ -60,8 +60,10 @@ submit(struct queue *q, struct req *r, writer_fn op)
 }
 
 int
-queue_start(struct queue *q, uv_loop_t *loop)
+sqlite_start(struct queue *base, uv_loop_t *loop)
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	if (db_reads_start(q, loop) != 0)
 		return QUEUE_ERROR;
 	if (writer_start(&q->writer, loop, q, q->wr) != 0) {
@@ -77,15 +79,17 @@ queue_start(struct queue *q, uv_loop_t *loop)
 static void
 writer_closed(void *data)
 {
-	struct queue *q = data;
+	struct sqlq *q = data;
 
 	q->writer = NULL;
 	db_reads_writer_closed(q);
 }
 
 void
-queue_stop(struct queue *q, void (*closed)(void *), void *data)
+sqlite_stop(struct queue *base, void (*closed)(void *), void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	q->stopped = closed;
 	q->stopped_data = data;
 	q->stopping = true;
@@ -96,20 +100,26 @@ queue_stop(struct queue *q, void (*closed)(void *), void *data)
 }
 
 uint64_t
-queue_commits(const struct queue *q)
+sqlite_commits(const struct queue *base)
 {
+	const struct sqlq *q = (const struct sqlq *)base;
+
 	return q->writer != NULL ? writer_commits(q->writer) : 0;
 }
 
 uint64_t
-queue_writes(const struct queue *q)
+sqlite_writes(const struct queue *base)
 {
+	const struct sqlq *q = (const struct sqlq *)base;
+
 	return q->writer != NULL ? writer_ops(q->writer) : 0;
 }
 
 size_t
-queue_pending_writes(const struct queue *q)
+sqlite_pending_writes(const struct queue *base)
 {
+	const struct sqlq *q = (const struct sqlq *)base;
+
 	return q->writer != NULL ? writer_inflight(q->writer) : 0;
 }
 
@@ -122,7 +132,7 @@ struct submit_req {
 };
 
 static int
-submit_op(struct queue *q, void *arg)
+submit_op(struct sqlq *q, void *arg)
 {
 	struct submit_req *r = arg;
 
@@ -130,9 +140,10 @@ submit_op(struct queue *q, void *arg)
 }
 
 void
-queue_submit(struct queue *q, struct job *const *jobs, size_t n,
+sqlite_submit(struct queue *base, struct job *const *jobs, size_t n,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct submit_req *r = req_new(sizeof *r, done, data);
 
 	r->jobs = jobs;
@@ -150,7 +161,7 @@ struct id_req {
 };
 
 static int
-cancel_op(struct queue *q, void *arg)
+cancel_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
@@ -158,9 +169,10 @@ cancel_op(struct queue *q, void *arg)
 }
 
 void
-queue_cancel(struct queue *q, int64_t id, size_t *nrunning, queue_done done,
+sqlite_cancel(struct queue *base, int64_t id, size_t *nrunning, queue_done done,
     void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = id;
@@ -169,7 +181,7 @@ queue_cancel(struct queue *q, int64_t id, size_t *nrunning, queue_done done,
 }
 
 static int
-priority_op(struct queue *q, void *arg)
+priority_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
@@ -177,9 +189,10 @@ priority_op(struct queue *q, void *arg)
 }
 
 void
-queue_set_priority(struct queue *q, int64_t id, int priority,
+sqlite_set_priority(struct queue *base, int64_t id, int priority,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = id;
@@ -188,7 +201,7 @@ queue_set_priority(struct queue *q, int64_t id, int priority,
 }
 
 static int
-claim_op(struct queue *q, void *arg)
+claim_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
@@ -197,9 +210,10 @@ claim_op(struct queue *q, void *arg)
 }
 
 void
-queue_claim(struct queue *q, struct queue_claim *out, queue_done done,
+sqlite_claim(struct queue *base, struct queue_claim *out, queue_done done,
     void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->out = out;
@@ -207,9 +221,10 @@ queue_claim(struct queue *q, struct queue_claim *out, queue_done done,
 }
 
 void
-queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out,
+sqlite_claim_job(struct queue *base, int64_t job_id, struct queue_claim *out,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = job_id;
@@ -218,7 +233,7 @@ queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out,
 }
 
 static int
-release_op(struct queue *q, void *arg)
+release_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
@@ -226,9 +241,10 @@ release_op(struct queue *q, void *arg)
 }
 
 void
-queue_release(struct queue *q, int64_t target_id, queue_done done,
+sqlite_release(struct queue *base, int64_t target_id, queue_done done,
     void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = target_id;
@@ -236,7 +252,7 @@ queue_release(struct queue *q, int64_t target_id, queue_done done,
 }
 
 static int
-heartbeat_op(struct queue *q, void *arg)
+heartbeat_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
@@ -244,9 +260,10 @@ heartbeat_op(struct queue *q, void *arg)
 }
 
 void
-queue_heartbeat(struct queue *q, int64_t target_id, queue_done done,
+sqlite_heartbeat(struct queue *base, int64_t target_id, queue_done done,
     void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = target_id;
@@ -288,7 +305,7 @@ text_new(int64_t id, const char *a, const char *b, const char *c,
 }
 
 static int
-commit_op(struct queue *q, void *arg)
+commit_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;
 
@@ -296,9 +313,10 @@ commit_op(struct queue *q, void *arg)
 }
 
 void
-queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+sqlite_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct text_req *r = text_new(job_id, commit, NULL, NULL, done, data);
 
 	r->value = (int)trust;
@@ -306,7 +324,7 @@ queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
 }
 
 static int
-toolchain_op(struct queue *q, void *arg)
+toolchain_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;
 
@@ -314,9 +332,10 @@ toolchain_op(struct queue *q, void *arg)
 }
 
 void
-queue_set_toolchain(struct queue *q, int64_t target_id,
+sqlite_set_toolchain(struct queue *base, int64_t target_id,
     const char *toolchain, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct text_req *r = text_new(target_id, toolchain, NULL, NULL, done,
 	    data);
 
@@ -324,7 +343,7 @@ queue_set_toolchain(struct queue *q, int64_t target_id,
 }
 
 static int
-fail_op(struct queue *q, void *arg)
+fail_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;
 
@@ -332,16 +351,17 @@ fail_op(struct queue *q, void *arg)
 }
 
 void
-queue_fail_job(struct queue *q, int64_t job_id, const char *error,
+sqlite_fail_job(struct queue *base, int64_t job_id, const char *error,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct text_req *r = text_new(job_id, error, NULL, NULL, done, data);
 
 	submit(q, &r->r, fail_op);
 }
 
 static int
-notify_op(struct queue *q, void *arg)
+notify_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;
 
@@ -349,9 +369,10 @@ notify_op(struct queue *q, void *arg)
 }
 
 void
-queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+sqlite_notify_result(struct queue *base, int64_t job_id, const char *state,
     const char *error, int64_t next_at, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct text_req *r = text_new(job_id, state, error, NULL, done, data);
 
 	r->when = next_at;
@@ -359,7 +380,7 @@ queue_notify_result(struct queue *q, int64_t job_id, const char *state,
 }
 
 static int
-signed_op(struct queue *q, void *arg)
+signed_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;
 
@@ -367,9 +388,10 @@ signed_op(struct queue *q, void *arg)
 }
 
 void
-queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+sqlite_set_signed(struct queue *base, int64_t job_id, const char *sums,
     const char *sig, const char *prov, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct text_req *r = text_new(job_id, sums, sig, prov, done, data);
 
 	submit(q, &r->r, signed_op);
@@ -394,7 +416,7 @@ expand_drop(struct req *r)
 }
 
 static int
-expand_op(struct queue *q, void *arg)
+expand_op(struct sqlq *q, void *arg)
 {
 	struct expand_req *r = arg;
 
@@ -403,9 +425,10 @@ expand_op(struct queue *q, void *arg)
 }
 
 void
-queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+sqlite_expand_targets(struct queue *base, int64_t job_id, int64_t placeholder_id,
     char *const *targets, size_t n, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct expand_req *r = req_new(sizeof *r, done, data);
 
 	r->r.drop = expand_drop;
@@ -438,7 +461,7 @@ finish_drop(struct req *r)
 }
 
 static int
-finish_op(struct queue *q, void *arg)
+finish_op(struct sqlq *q, void *arg)
 {
 	struct finish_req *r = arg;
 
@@ -446,10 +469,11 @@ finish_op(struct queue *q, void *arg)
 }
 
 void
-queue_finish_build(struct queue *q, int64_t target_id,
+sqlite_finish_build(struct queue *base, int64_t target_id,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct finish_req *r = req_new(sizeof *r, done, data);
 
 	r->r.drop = finish_drop;
@@ -485,7 +509,7 @@ expire_drop(struct req *r)
 }
 
 static int
-expire_op(struct queue *q, void *arg)
+expire_op(struct sqlq *q, void *arg)
 {
 	struct expire_req *r = arg;
 
@@ -493,9 +517,10 @@ expire_op(struct queue *q, void *arg)
 }
 
 void
-queue_expire_jobs(struct queue *q, const int64_t *ids, size_t n, int64_t now,
+sqlite_expire_jobs(struct queue *base, const int64_t *ids, size_t n, int64_t now,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct expire_req *r = req_new(sizeof *r, done, data);
 
 	if (n > QUEUE_EXPIRE_BATCH)
@@ -515,7 +540,7 @@ struct reclaim_req {
 };
 
 static int
-reclaim_op(struct queue *q, void *arg)
+reclaim_op(struct sqlq *q, void *arg)
 {
 	struct reclaim_req *r = arg;
 
@@ -524,9 +549,10 @@ reclaim_op(struct queue *q, void *arg)
 }
 
 void
-queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
+sqlite_reclaim(struct queue *base, int64_t target_id, int64_t before,
     int max_attempts, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct reclaim_req *r = req_new(sizeof *r, done, data);
 
 	r->target_id = target_id;

@@ -34,7 +34,7 @@ state_index(int kind, const unsigned char *s)
 }
 
 static int64_t *
-delta_of(struct queue *q, int kind, int i)
+delta_of(struct sqlq *q, int kind, int i)
 {
 	return kind == KIND_JOB ? &q->pending.jobs[i] : &q->pending.targets[i];
 }
@@ -43,7 +43,7 @@ delta_of(struct queue *q, int kind, int i)
 static void
 count_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	struct queue *q = sqlite3_user_data(ctx);
+	struct sqlq *q = sqlite3_user_data(ctx);
 	int kind = sqlite3_value_int(argv[0]), i;
 
 	(void)argc;
@@ -97,7 +97,7 @@ count_table(sqlite3 *db, const char *sql, int kind, int64_t *out, int n)
 }
 
 int
-db_counts_init(struct queue *q)
+db_counts_init(struct sqlq *q)
 {
 	int64_t jobs[JOB_STATE_COUNT], targets[TARGET_STATE_COUNT];
 
@@ -120,7 +120,7 @@ db_counts_init(struct queue *q)
 }
 
 void
-db_counts_commit(struct queue *q)
+db_counts_commit(struct sqlq *q)
 {
 	for (int i = 0; i < JOB_STATE_COUNT; i++)
 		if (q->pending.jobs[i] != 0)
@@ -134,23 +134,29 @@ db_counts_commit(struct queue *q)
 }
 
 int
-queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
+sqlite_count_jobs(struct queue *base, enum job_state state, int64_t *out)
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	*out = __atomic_load_n(&q->counts.jobs[state], __ATOMIC_RELAXED);
 	return 0;
 }
 
 int
-queue_count_targets(struct queue *q, enum target_state state, int64_t *out)
+sqlite_count_targets(struct queue *base, enum target_state state, int64_t *out)
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	*out = __atomic_load_n(&q->counts.targets[state], __ATOMIC_RELAXED);
 	return 0;
 }
 
 int
-queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
+sqlite_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
     int64_t targets[TARGET_STATE_COUNT])
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	for (int i = 0; i < JOB_STATE_COUNT; i++)
 		jobs[i] = __atomic_load_n(&q->counts.jobs[i], __ATOMIC_RELAXED);
 	for (int i = 0; i < TARGET_STATE_COUNT; i++)

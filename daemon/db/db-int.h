@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-#include "queue.h"
+#include "backend.h"
 
 struct writer;
 struct read_done;
@@ -25,7 +25,8 @@ struct db_stmt_slot {
 	sqlite3_stmt *st;
 };
 
-struct queue {
+struct sqlq {
+	struct queue base;	/* first: a struct queue * is a struct sqlq * */
 	sqlite3 *db;		/* loop thread: reads only */
 	sqlite3 *wr;		/* the writer thread's: every write */
 	sqlite3 *bg;		/* retention's selection (one pool thread) */
@@ -95,9 +96,9 @@ int db_exec(sqlite3 *db, const char *sql);
  * before queue_start()).  A prepare costs more than most of the writes it
  * serves: it was two thirds of retention's expiry.
  */
-sqlite3_stmt *db_stmt(struct queue *q, const char *sql);
+sqlite3_stmt *db_stmt(struct sqlq *q, const char *sql);
 /* Run one statement on wr with int64 parameters; returns changes or -1. */
-int db_run(struct queue *q, const char *sql, int nparams,
+int db_run(struct sqlq *q, const char *sql, int nparams,
     const int64_t *params);
 
 /*
@@ -109,8 +110,8 @@ int db_run(struct queue *q, const char *sql, int nparams,
  * rc is 0, rolls back otherwise, and returns rc (QUEUE_ERROR when the
  * commit itself failed).
  */
-int db_begin(struct queue *q);
-int db_end(struct queue *q, int rc);
+int db_begin(struct sqlq *q);
+int db_end(struct sqlq *q, int rc);
 
 /* Bind `s`, or NULL when it is NULL (the string must outlive the step). */
 void db_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
@@ -122,12 +123,12 @@ char *db_col_strdup(sqlite3_stmt *st, int i);
  * transaction, and mark it to be signed or its callback due when that
  * state asks for it.
  */
-int db_update_job_state(struct queue *q, int64_t job_id, int64_t now);
+int db_update_job_state(struct sqlq *q, int64_t job_id, int64_t now);
 /* A job that ended with a callback URL: its callback is due at `now`
  * (a job failed at its fetch, or one whose targets all ended). */
-int db_notify_due(struct queue *q, int64_t job_id, int64_t now);
+int db_notify_due(struct sqlq *q, int64_t job_id, int64_t now);
 /* A job's state (on wr): 0, QUEUE_ENOTFOUND or QUEUE_ERROR. */
-int db_job_state_of(struct queue *q, int64_t id, enum job_state *out);
+int db_job_state_of(struct sqlq *q, int64_t id, enum job_state *out);
 
 /*
  * The scheduler's reads of the queue's order (targets.c): the next
@@ -141,40 +142,40 @@ extern const char db_sql_next_jobs[];
 
 /* counts.c: count at open and set the triggers up (on wr); apply what
  * a committed transaction changed; drop what a rolled back one did. */
-int db_counts_init(struct queue *q);
-void db_counts_commit(struct queue *q);
+int db_counts_init(struct sqlq *q);
+void db_counts_commit(struct sqlq *q);
 #define db_counts_drop(q) memset(&(q)->pending, 0, sizeof (q)->pending)
 
 /*
  * The write operations, run on the writer thread (async.c wraps each in
  * the queue.h call of the same name); their contracts are queue.h's.
  */
-int db_submit(struct queue *q, struct job *const *jobs, size_t n);
-int db_cancel(struct queue *q, int64_t id, size_t *nrunning);
-int db_set_priority(struct queue *q, int64_t id, int priority);
-int db_claim(struct queue *q, struct queue_claim *out);
-int db_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
-int db_release(struct queue *q, int64_t target_id);
-int db_heartbeat(struct queue *q, int64_t target_id);
-int db_set_commit(struct queue *q, int64_t job_id, const char *commit,
+int db_submit(struct sqlq *q, struct job *const *jobs, size_t n);
+int db_cancel(struct sqlq *q, int64_t id, size_t *nrunning);
+int db_set_priority(struct sqlq *q, int64_t id, int priority);
+int db_claim(struct sqlq *q, struct queue_claim *out);
+int db_claim_job(struct sqlq *q, int64_t job_id, struct queue_claim *out);
+int db_release(struct sqlq *q, int64_t target_id);
+int db_heartbeat(struct sqlq *q, int64_t target_id);
+int db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust);
-int db_set_toolchain(struct queue *q, int64_t target_id,
+int db_set_toolchain(struct sqlq *q, int64_t target_id,
     const char *toolchain);
-int db_expand_targets(struct queue *q, int64_t job_id,
+int db_expand_targets(struct sqlq *q, int64_t job_id,
     int64_t placeholder_id, char *const *targets, size_t n);
-int db_finish(struct queue *q, int64_t target_id, enum target_state state,
+int db_finish(struct sqlq *q, int64_t target_id, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts);
-int db_finish_build(struct queue *q, int64_t target_id,
+int db_finish_build(struct sqlq *q, int64_t target_id,
     const struct queue_outcome *o, enum job_state *job_state);
-int db_set_signed(struct queue *q, int64_t job_id, const char *sums,
+int db_set_signed(struct sqlq *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov);
-int db_fail_job(struct queue *q, int64_t job_id, const char *error);
-int db_notify_result(struct queue *q, int64_t job_id, const char *state,
+int db_fail_job(struct sqlq *q, int64_t job_id, const char *error);
+int db_notify_result(struct sqlq *q, int64_t job_id, const char *state,
     const char *error, int64_t next_at);
-int db_expire_jobs(struct queue *q, const int64_t *ids, size_t n,
+int db_expire_jobs(struct sqlq *q, const int64_t *ids, size_t n,
     int64_t now);
-int db_reclaim(struct queue *q, int64_t target_id, int64_t before,
+int db_reclaim(struct sqlq *q, int64_t target_id, int64_t before,
     int max_attempts, int64_t now);
 
 /*
@@ -182,26 +183,100 @@ int db_reclaim(struct queue *q, int64_t target_id, int64_t before,
  * reads.c wraps each in the queue.h call of the same name and delivers
  * its completion later.  Their contracts are queue.h's, returned.
  */
-int db_get(struct queue *q, int64_t id, struct job **out);
-int db_list(struct queue *q, const struct queue_filter *f,
+int db_get(struct sqlq *q, int64_t id, struct job **out);
+int db_list(struct sqlq *q, const struct queue_filter *f,
     struct job ***out, size_t *nout, int64_t *next);
-int db_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+int db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,
     size_t *n);
-int db_cache_lookup(struct queue *q, const char *key,
+int db_cache_lookup(struct sqlq *q, const char *key,
     struct artifact **arts, size_t *narts, int64_t *from_job);
-int db_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
-int db_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+int db_unsigned_jobs(struct sqlq *q, int64_t **ids, size_t *n);
+int db_stale_targets(struct sqlq *q, int64_t before, int64_t *ids,
     size_t max, size_t *n);
-int db_delivery_job(struct queue *q, const char *forge, const char *id,
+int db_delivery_job(struct sqlq *q, const char *forge, const char *id,
     int64_t *job_id);
-int db_push_job(struct queue *q, const char *project, const char *ref,
+int db_push_job(struct sqlq *q, const char *project, const char *ref,
     const char *commit, int64_t *job_id);
-int db_due_notifies(struct queue *q, int64_t now, struct queue_notify **out,
+int db_due_notifies(struct sqlq *q, int64_t now, struct queue_notify **out,
     size_t *n);
 
 /* reads.c: start the delivery of read completions on `loop`; stop it
  * once the writer closed (then q->stopped runs). */
-int db_reads_start(struct queue *q, uv_loop_t *loop);
-void db_reads_writer_closed(struct queue *q);
+int db_reads_start(struct sqlq *q, uv_loop_t *loop);
+void db_reads_writer_closed(struct sqlq *q);
+
+/* The operations (backend.h), in the files that implement them. */
+extern const struct queue_ops sqlite_queue_ops;
+int sqlite_start(struct queue *base, uv_loop_t *loop);
+void sqlite_stop(struct queue *base, void (*closed)(void *), void *data);
+uint64_t sqlite_commits(const struct queue *base);
+uint64_t sqlite_writes(const struct queue *base);
+size_t sqlite_pending_writes(const struct queue *base);
+void sqlite_close(struct queue *base);
+void sqlite_submit(struct queue *base, struct job *const *jobs, size_t n,
+    queue_done done, void *data);
+void sqlite_get(struct queue *base, int64_t id, struct job **out,
+    queue_done done, void *data);
+void sqlite_list(struct queue *base, const struct queue_filter *f,
+    struct job ***out, size_t *nout, int64_t *next, queue_done done,
+    void *data);
+void sqlite_cancel(struct queue *base, int64_t id, size_t *nrunning,
+    queue_done done, void *data);
+void sqlite_set_priority(struct queue *base, int64_t id, int priority,
+    queue_done done, void *data);
+void sqlite_claim(struct queue *base, struct queue_claim *out,
+    queue_done done, void *data);
+void sqlite_claim_job(struct queue *base, int64_t job_id,
+    struct queue_claim *out, queue_done done, void *data);
+void sqlite_next_jobs(struct queue *base, struct queue_next *out, size_t max,
+    size_t *n, queue_done done, void *data);
+void sqlite_release(struct queue *base, int64_t target_id, queue_done done,
+    void *data);
+void sqlite_heartbeat(struct queue *base, int64_t target_id, queue_done done,
+    void *data);
+void sqlite_set_commit(struct queue *base, int64_t job_id, const char *commit,
+    enum job_trust trust, queue_done done, void *data);
+void sqlite_set_toolchain(struct queue *base, int64_t target_id,
+    const char *toolchain, queue_done done, void *data);
+void sqlite_expand_targets(struct queue *base, int64_t job_id,
+    int64_t placeholder_id, char *const *targets, size_t n, queue_done done,
+    void *data);
+void sqlite_finish_build(struct queue *base, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state, queue_done done,
+    void *data);
+void sqlite_cache_lookup(struct queue *base, const char *key,
+    struct artifact **arts, size_t *narts, int64_t *from_job, queue_done done,
+    void *data);
+void sqlite_unsigned_jobs(struct queue *base, int64_t **ids, size_t *n,
+    queue_done done, void *data);
+void sqlite_set_signed(struct queue *base, int64_t job_id, const char *sums,
+    const char *sig, const char *prov, queue_done done, void *data);
+void sqlite_fail_job(struct queue *base, int64_t job_id, const char *error,
+    queue_done done, void *data);
+int sqlite_recover(struct queue *base, int max_attempts, int *requeued,
+    int *failed);
+void sqlite_stale_targets(struct queue *base, int64_t before, int64_t *ids,
+    size_t max, size_t *n, queue_done done, void *data);
+void sqlite_reclaim(struct queue *base, int64_t target_id, int64_t before,
+    int max_attempts, queue_done done, void *data);
+int sqlite_count_jobs(struct queue *base, enum job_state state, int64_t *out);
+int sqlite_count_targets(struct queue *base, enum target_state state,
+    int64_t *out);
+int sqlite_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
+    int64_t targets[TARGET_STATE_COUNT]);
+void sqlite_delivery_job(struct queue *base, const char *forge,
+    const char *id, int64_t *job_id, queue_done done, void *data);
+void sqlite_push_job(struct queue *base, const char *project, const char *ref,
+    const char *commit, int64_t *job_id, queue_done done, void *data);
+void sqlite_notify_due(struct queue *base, int64_t now,
+    struct queue_notify **out, size_t *n, queue_done done, void *data);
+void sqlite_notify_result(struct queue *base, int64_t job_id,
+    const char *state, const char *error, int64_t next_at, queue_done done,
+    void *data);
+int sqlite_expire_select(struct queue *base, const struct queue_retention *r,
+    int64_t now, int64_t **ids, size_t *n);
+void sqlite_expire_jobs(struct queue *base, const int64_t *ids, size_t n,
+    int64_t now, queue_done done, void *data);
+int sqlite_referenced_blobs(struct queue *base, char ***hex, size_t *n);
 
 #endif

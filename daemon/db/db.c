@@ -194,13 +194,15 @@ config_once(void)
 }
 
 int
-queue_open(struct queue **out, const char *path, char *err, size_t errsize)
+sqlite_queue_open(struct queue **out, const char *path, char *err,
+    size_t errsize)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct queue *q;
+	struct sqlq *q;
 
 	pthread_once(&once, config_once);
 	q = xcalloc(1, sizeof *q);
+	q->base.ops = &sqlite_queue_ops;
 	q->path = xstrdup(path);
 	if (open_conn(&q->db, path, err, errsize) != 0 ||
 	    migrate(q->db, path, err, errsize) != 0 ||
@@ -238,16 +240,18 @@ queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 		snprintf(err, errsize, "cannot count the jobs of %s", path);
 		goto fail;
 	}
-	*out = q;
+	*out = &q->base;
 	return 0;
 fail:
-	queue_close(q);
+	sqlite_close(&q->base);
 	return QUEUE_ERROR;
 }
 
 void
-queue_close(struct queue *q)
+sqlite_close(struct queue *base)
 {
+	struct sqlq *q = (struct sqlq *)base;
+
 	if (q == NULL)
 		return;
 	sqlite3_finalize(q->ins_job);
@@ -296,7 +300,7 @@ db_col_strdup(sqlite3_stmt *st, int i)
  * every slot is taken, the home slot's statement is replaced.
  */
 sqlite3_stmt *
-db_stmt(struct queue *q, const char *sql)
+db_stmt(struct sqlq *q, const char *sql)
 {
 	size_t home = ((uintptr_t)sql >> 3) % DB_STMT_SLOTS, i = home;
 	struct db_stmt_slot *sl;
@@ -328,7 +332,7 @@ db_stmt(struct queue *q, const char *sql)
 }
 
 int
-db_run(struct queue *q, const char *sql, int nparams, const int64_t *params)
+db_run(struct sqlq *q, const char *sql, int nparams, const int64_t *params)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -354,7 +358,7 @@ db_run(struct queue *q, const char *sql, int nparams, const int64_t *params)
  * any failed or timed out, else canceled.
  */
 int
-db_update_job_state(struct queue *q, int64_t job_id, int64_t now)
+db_update_job_state(struct sqlq *q, int64_t job_id, int64_t now)
 {
 	static const char *const sql =
 	    "UPDATE jobs SET state = CASE"
@@ -386,7 +390,7 @@ db_update_job_state(struct queue *q, int64_t job_id, int64_t now)
 }
 
 int
-db_notify_due(struct queue *q, int64_t job_id, int64_t now)
+db_notify_due(struct sqlq *q, int64_t job_id, int64_t now)
 {
 	int64_t p[2] = { job_id, now };
 
@@ -397,7 +401,7 @@ db_notify_due(struct queue *q, int64_t job_id, int64_t now)
 }
 
 int
-db_job_state_of(struct queue *q, int64_t id, enum job_state *out)
+db_job_state_of(struct sqlq *q, int64_t id, enum job_state *out)
 {
 	sqlite3_stmt *st;
 	int rc = QUEUE_ERROR, step;
@@ -418,7 +422,7 @@ db_job_state_of(struct queue *q, int64_t id, enum job_state *out)
 }
 
 int
-db_begin(struct queue *q)
+db_begin(struct sqlq *q)
 {
 	if (q->batching)
 		return 0;
@@ -427,7 +431,7 @@ db_begin(struct queue *q)
 }
 
 int
-db_end(struct queue *q, int rc)
+db_end(struct sqlq *q, int rc)
 {
 	if (q->batching)
 		return rc;
@@ -440,3 +444,44 @@ db_end(struct queue *q, int rc)
 	db_counts_drop(q);
 	return rc != 0 ? rc : QUEUE_ERROR;
 }
+
+/* queue.h through backend.h: the SQLite backend. */
+const struct queue_ops sqlite_queue_ops = {
+	.start = sqlite_start,
+	.stop = sqlite_stop,
+	.commits = sqlite_commits,
+	.writes = sqlite_writes,
+	.pending_writes = sqlite_pending_writes,
+	.close = sqlite_close,
+	.submit = sqlite_submit,
+	.get = sqlite_get,
+	.list = sqlite_list,
+	.cancel = sqlite_cancel,
+	.set_priority = sqlite_set_priority,
+	.claim = sqlite_claim,
+	.claim_job = sqlite_claim_job,
+	.next_jobs = sqlite_next_jobs,
+	.release = sqlite_release,
+	.heartbeat = sqlite_heartbeat,
+	.set_commit = sqlite_set_commit,
+	.set_toolchain = sqlite_set_toolchain,
+	.expand_targets = sqlite_expand_targets,
+	.finish_build = sqlite_finish_build,
+	.cache_lookup = sqlite_cache_lookup,
+	.unsigned_jobs = sqlite_unsigned_jobs,
+	.set_signed = sqlite_set_signed,
+	.fail_job = sqlite_fail_job,
+	.recover = sqlite_recover,
+	.stale_targets = sqlite_stale_targets,
+	.reclaim = sqlite_reclaim,
+	.count_jobs = sqlite_count_jobs,
+	.count_targets = sqlite_count_targets,
+	.count_by_state = sqlite_count_by_state,
+	.delivery_job = sqlite_delivery_job,
+	.push_job = sqlite_push_job,
+	.notify_due = sqlite_notify_due,
+	.notify_result = sqlite_notify_result,
+	.expire_select = sqlite_expire_select,
+	.expire_jobs = sqlite_expire_jobs,
+	.referenced_blobs = sqlite_referenced_blobs,
+};

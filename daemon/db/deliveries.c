@@ -20,7 +20,7 @@
  * lookup in the log).
  */
 static int
-lookup_job_id(struct queue *q, const char *sql, const char *what,
+lookup_job_id(struct sqlq *q, const char *sql, const char *what,
     int64_t *job_id, ...)
 {
 	sqlite3_stmt *st = NULL;
@@ -49,7 +49,7 @@ lookup_job_id(struct queue *q, const char *sql, const char *what,
 }
 
 int
-db_delivery_job(struct queue *q, const char *forge, const char *id,
+db_delivery_job(struct sqlq *q, const char *forge, const char *id,
     int64_t *job_id)
 {
 	return lookup_job_id(q, "SELECT job_id FROM deliveries WHERE "
@@ -58,7 +58,7 @@ db_delivery_job(struct queue *q, const char *forge, const char *id,
 }
 
 int
-db_push_job(struct queue *q, const char *project, const char *ref,
+db_push_job(struct sqlq *q, const char *project, const char *ref,
     const char *commit, int64_t *job_id)
 {
 	return lookup_job_id(q, "SELECT job_id FROM pushes WHERE "
@@ -67,7 +67,7 @@ db_push_job(struct queue *q, const char *project, const char *ref,
 }
 
 int
-db_due_notifies(struct queue *q, int64_t now, struct queue_notify **out,
+db_due_notifies(struct sqlq *q, int64_t now, struct queue_notify **out,
     size_t *nout)
 {
 	sqlite3_stmt *st = NULL;
@@ -107,7 +107,7 @@ db_due_notifies(struct queue *q, int64_t now, struct queue_notify **out,
 }
 
 int
-db_notify_result(struct queue *q, int64_t job_id, const char *state,
+db_notify_result(struct sqlq *q, int64_t job_id, const char *state,
     const char *error, int64_t next_at)
 {
 	sqlite3_stmt *st = NULL;

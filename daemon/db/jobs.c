@@ -20,7 +20,7 @@
 #include "xmalloc.h"
 
 int
-db_submit(struct queue *q, struct job *const *jobs, size_t n)
+db_submit(struct sqlq *q, struct job *const *jobs, size_t n)
 {
 	int rc = QUEUE_ERROR;
 
@@ -194,7 +194,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 
 /* The artifacts of a job's succeeded targets (only they have any). */
 static int
-load_artifacts(struct queue *q, struct job *j)
+load_artifacts(struct sqlq *q, struct job *j)
 {
 	sqlite3_stmt *st = q->get_artifacts;
 	bool any = false;
@@ -232,7 +232,7 @@ load_artifacts(struct queue *q, struct job *j)
 
 /* Build a job from a row of JOB_COLS and load its targets. */
 static int
-load_job(struct queue *q, sqlite3_stmt *st, struct job **out)
+load_job(struct sqlq *q, sqlite3_stmt *st, struct job **out)
 {
 	struct job *j = job_from_row(st);
 	size_t cap = 0;
@@ -284,7 +284,7 @@ sort_targets(struct job *j)
 }
 
 int
-db_get(struct queue *q, int64_t id, struct job **out)
+db_get(struct sqlq *q, int64_t id, struct job **out)
 {
 	sqlite3_stmt *st = q->get_job;
 	struct job *j = NULL;
@@ -324,7 +324,7 @@ db_get(struct queue *q, int64_t id, struct job **out)
 }
 
 int
-db_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+db_list(struct sqlq *q, const struct queue_filter *f, struct job ***out,
     size_t *nout, int64_t *next)
 {
 	sqlite3_stmt *st = f->has_state ? q->list_state : q->list_all;
@@ -367,7 +367,7 @@ db_list(struct queue *q, const struct queue_filter *f, struct job ***out,
 }
 
 int
-db_cancel(struct queue *q, int64_t id, size_t *nrunning)
+db_cancel(struct sqlq *q, int64_t id, size_t *nrunning)
 {
 	enum job_state st;
 	int64_t now = util_now_ms();
@@ -416,7 +416,7 @@ out:
 }
 
 int
-db_set_priority(struct queue *q, int64_t id, int priority)
+db_set_priority(struct sqlq *q, int64_t id, int priority)
 {
 	int64_t p[2] = { id, priority };
 	enum job_state st;
@@ -442,7 +442,7 @@ out:
 }
 
 int
-db_set_commit(struct queue *q, int64_t job_id, const char *commit,
+db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust)
 {
 	sqlite3_stmt *st = NULL;
@@ -466,7 +466,7 @@ db_set_commit(struct queue *q, int64_t job_id, const char *commit,
 
 /* One statement with ?1 = an id, ?2 = a reason, ?3 = a time. */
 static int
-run_reason(struct queue *q, const char *sql, int64_t id, const char *reason,
+run_reason(struct sqlq *q, const char *sql, int64_t id, const char *reason,
     int64_t now)
 {
 	sqlite3_stmt *st;
@@ -486,7 +486,7 @@ run_reason(struct queue *q, const char *sql, int64_t id, const char *reason,
 }
 
 int
-db_fail_job(struct queue *q, int64_t job_id, const char *error)
+db_fail_job(struct sqlq *q, int64_t job_id, const char *error)
 {
 	int64_t now = util_now_ms();
 	enum job_state js;

@@ -39,7 +39,7 @@ struct read_done {
 static void
 idle_closed(uv_handle_t *h)
 {
-	struct queue *q = h->data;
+	struct sqlq *q = h->data;
 
 	q->idle_ready = false;
 	if (q->stopped != NULL)
@@ -49,7 +49,7 @@ idle_closed(uv_handle_t *h)
 /* Close the handle once the queue is stopping, the writer gone and no
  * completion owed; not from inside a drain (its end calls this again). */
 static void
-maybe_finish(struct queue *q)
+maybe_finish(struct sqlq *q)
 {
 	if (!q->stopping || q->writer != NULL || q->draining ||
 	    q->rd_head != NULL || !q->idle_ready ||
@@ -60,7 +60,7 @@ maybe_finish(struct queue *q)
 }
 
 int
-db_reads_start(struct queue *q, uv_loop_t *loop)
+db_reads_start(struct sqlq *q, uv_loop_t *loop)
 {
 	if (uv_idle_init(loop, &q->idle) != 0) {
 		log_error("queue: cannot set up the delivery of reads");
@@ -74,7 +74,7 @@ db_reads_start(struct queue *q, uv_loop_t *loop)
 }
 
 void
-db_reads_writer_closed(struct queue *q)
+db_reads_writer_closed(struct sqlq *q)
 {
 	if (!q->idle_ready) {
 		/* Never started: nothing was read, nothing is owed. */
@@ -93,7 +93,7 @@ db_reads_writer_closed(struct queue *q)
 static void
 on_idle(uv_idle_t *h)
 {
-	struct queue *q = h->data;
+	struct sqlq *q = h->data;
 	struct read_done *r = q->rd_head, *next;
 
 	q->rd_head = NULL;
@@ -118,7 +118,7 @@ on_idle(uv_idle_t *h)
  * write then.
  */
 static bool
-reads_open(struct queue *q)
+reads_open(struct sqlq *q)
 {
 	if (q->idle_ready && !uv_is_closing((uv_handle_t *)&q->idle))
 		return true;
@@ -128,7 +128,7 @@ reads_open(struct queue *q)
 
 /* Owe done(data, rc). */
 static void
-deliver_later(struct queue *q, queue_done done, void *data, int rc)
+deliver_later(struct sqlq *q, queue_done done, void *data, int rc)
 {
 	struct read_done *r;
 
@@ -156,9 +156,10 @@ deliver_later(struct queue *q, queue_done done, void *data, int rc)
  */
 
 void
-queue_get(struct queue *q, int64_t id, struct job **out, queue_done done,
+sqlite_get(struct queue *base, int64_t id, struct job **out, queue_done done,
     void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	struct job *j = NULL;
 	int rc = !reads_open(q) ? QUEUE_ERROR : db_get(q, id, &j);
 
@@ -167,9 +168,10 @@ queue_get(struct queue *q, int64_t id, struct job **out, queue_done done,
 }
 
 void
-queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+sqlite_list(struct queue *base, const struct queue_filter *f, struct job ***out,
     size_t *nout, int64_t *next, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_list(q, f, out, nout, next);
 
@@ -182,9 +184,10 @@ queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
 }
 
 void
-queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+sqlite_next_jobs(struct queue *base, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_next_jobs(q, out, max, n);
 
@@ -194,9 +197,10 @@ queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 }
 
 void
-queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+sqlite_cache_lookup(struct queue *base, const char *key, struct artifact **arts,
     size_t *narts, int64_t *from_job, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_cache_lookup(q, key, arts, narts, from_job);
 
@@ -209,9 +213,10 @@ queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
 }
 
 void
-queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n,
+sqlite_unsigned_jobs(struct queue *base, int64_t **ids, size_t *n,
     queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_unsigned_jobs(q, ids, n);
 
@@ -223,9 +228,10 @@ queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n,
 }
 
 void
-queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+sqlite_stale_targets(struct queue *base, int64_t before, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_stale_targets(q, before, ids, max, n);
 
@@ -235,9 +241,10 @@ queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
 }
 
 void
-queue_delivery_job(struct queue *q, const char *forge, const char *id,
+sqlite_delivery_job(struct queue *base, const char *forge, const char *id,
     int64_t *job_id, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_delivery_job(q, forge, id, job_id);
 
@@ -247,9 +254,10 @@ queue_delivery_job(struct queue *q, const char *forge, const char *id,
 }
 
 void
-queue_push_job(struct queue *q, const char *project, const char *ref,
+sqlite_push_job(struct queue *base, const char *project, const char *ref,
     const char *commit, int64_t *job_id, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_push_job(q, project, ref, commit, job_id);
 
@@ -259,9 +267,10 @@ queue_push_job(struct queue *q, const char *project, const char *ref,
 }
 
 void
-queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+sqlite_notify_due(struct queue *base, int64_t now, struct queue_notify **out,
     size_t *n, queue_done done, void *data)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int rc = !reads_open(q) ? QUEUE_ERROR :
 	    db_due_notifies(q, now, out, n);
 

@@ -216,9 +216,10 @@ cmp_id(const void *a, const void *b)
 }
 
 int
-queue_expire_select(struct queue *q, const struct queue_retention *r,
+sqlite_expire_select(struct queue *base, const struct queue_retention *r,
     int64_t now, int64_t **out, size_t *nout)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	sqlite3 *db = q->bg;
 	sqlite3_stmt *st = NULL;
 	int64_t *ids = NULL;
@@ -283,7 +284,7 @@ queue_expire_select(struct queue *q, const struct queue_retention *r,
  * that is not finished, or already expired, is left as it is.
  */
 int
-db_expire_jobs(struct queue *q, const int64_t *ids, size_t n, int64_t now)
+db_expire_jobs(struct sqlq *q, const int64_t *ids, size_t n, int64_t now)
 {
 	int rc;
 
@@ -315,8 +316,9 @@ cmp_str(const void *a, const void *b)
 }
 
 int
-queue_referenced_blobs(struct queue *q, char ***out, size_t *nout)
+sqlite_referenced_blobs(struct queue *base, char ***out, size_t *nout)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	sqlite3 *db = q->bg;
 	sqlite3_stmt *st = NULL;
 	char **v = NULL;

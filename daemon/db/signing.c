@@ -13,7 +13,7 @@
 #include "xmalloc.h"
 
 int
-db_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
+db_unsigned_jobs(struct sqlq *q, int64_t **ids, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -47,7 +47,7 @@ db_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 }
 
 int
-db_set_signed(struct queue *q, int64_t job_id, const char *sums,
+db_set_signed(struct sqlq *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov)
 {
 	sqlite3_stmt *st = NULL;

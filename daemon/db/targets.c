@@ -39,7 +39,7 @@ const char db_sql_next_jobs[] = "SELECT priority, job_id FROM job_targets "
 
 /* Claim the next queued target, of job_id when it is not 0. */
 static int
-claim(struct queue *q, int64_t job_id, struct queue_claim *out)
+claim(struct sqlq *q, int64_t job_id, struct queue_claim *out)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t now = util_now_ms();
@@ -85,19 +85,19 @@ out:
 }
 
 int
-db_claim(struct queue *q, struct queue_claim *out)
+db_claim(struct sqlq *q, struct queue_claim *out)
 {
 	return claim(q, 0, out);
 }
 
 int
-db_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
+db_claim_job(struct sqlq *q, int64_t job_id, struct queue_claim *out)
 {
 	return claim(q, job_id, out);
 }
 
 int
-db_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,
     size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -124,7 +124,7 @@ db_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 }
 
 int
-db_release(struct queue *q, int64_t target_id)
+db_release(struct sqlq *q, int64_t target_id)
 {
 	int64_t p[1] = { target_id };
 	int rc, n;
@@ -163,7 +163,7 @@ db_release(struct queue *q, int64_t target_id)
 }
 
 int
-db_heartbeat(struct queue *q, int64_t target_id)
+db_heartbeat(struct sqlq *q, int64_t target_id)
 {
 	int64_t p[2] = { target_id, util_now_ms() };
 	int n = db_run(q, "UPDATE job_targets SET heartbeat_at = ?2 "
@@ -173,7 +173,7 @@ db_heartbeat(struct queue *q, int64_t target_id)
 }
 
 int
-db_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
+db_set_toolchain(struct sqlq *q, int64_t target_id, const char *toolchain)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = QUEUE_ERROR;
@@ -194,7 +194,7 @@ db_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
 }
 
 int
-db_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+db_expand_targets(struct sqlq *q, int64_t job_id, int64_t placeholder_id,
     char *const *targets, size_t n)
 {
 	sqlite3_stmt *del = NULL, *ins = NULL;
@@ -238,7 +238,7 @@ out:
 }
 
 int
-db_finish(struct queue *q, int64_t target_id, enum target_state state,
+db_finish(struct sqlq *q, int64_t target_id, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts)
 {
@@ -251,7 +251,7 @@ db_finish(struct queue *q, int64_t target_id, enum target_state state,
 }
 
 static int
-insert_artifacts(struct queue *q, int64_t target_id,
+insert_artifacts(struct sqlq *q, int64_t target_id,
     const struct artifact *arts, size_t narts)
 {
 	sqlite3_stmt *st;
@@ -278,7 +278,7 @@ insert_artifacts(struct queue *q, int64_t target_id,
 }
 
 int
-db_finish_build(struct queue *q, int64_t target_id,
+db_finish_build(struct sqlq *q, int64_t target_id,
     const struct queue_outcome *o, enum job_state *job_state)
 {
 	sqlite3_stmt *st = NULL;
@@ -335,7 +335,7 @@ out:
 }
 
 int
-db_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+db_cache_lookup(struct sqlq *q, const char *key, struct artifact **arts,
     size_t *narts, int64_t *from_job)
 {
 	sqlite3_stmt *st = NULL;
@@ -401,8 +401,9 @@ db_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
 }
 
 int
-queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
+sqlite_recover(struct queue *base, int max_attempts, int *requeued, int *failed)
 {
+	struct sqlq *q = (struct sqlq *)base;
 	int64_t p[2] = { max_attempts, util_now_ms() };
 	int rc, n;
 
@@ -467,7 +468,7 @@ out:
 }
 
 int
-db_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+db_stale_targets(struct sqlq *q, int64_t before, int64_t *ids,
     size_t max, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -500,7 +501,7 @@ db_stale_targets(struct queue *q, int64_t before, int64_t *ids,
 #define RECLAIM_ENDS "(" RECLAIM_CANCELED " OR attempt >= ?3)"
 
 int
-db_reclaim(struct queue *q, int64_t target_id, int64_t before,
+db_reclaim(struct sqlq *q, int64_t target_id, int64_t before,
     int max_attempts, int64_t now)
 {
 	int64_t p[4] = { target_id, before, max_attempts, now };

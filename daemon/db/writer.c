@@ -29,7 +29,7 @@ struct wreq {
 
 struct writer {
 	uv_loop_t *loop;
-	struct queue *q;
+	struct sqlq *q;
 	sqlite3 *db;
 	uv_thread_t thread;
 	uv_mutex_t mu;
@@ -210,7 +210,7 @@ on_async(uv_async_t *h)
 }
 
 int
-writer_start(struct writer **out, uv_loop_t *loop, struct queue *q,
+writer_start(struct writer **out, uv_loop_t *loop, struct sqlq *q,
     sqlite3 *db)
 {
 	struct writer *w = xcalloc(1, sizeof *w);

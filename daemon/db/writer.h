@@ -18,12 +18,12 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-struct queue;
+struct sqlq;
 struct writer;
 
 /* Runs on the writer thread inside the open transaction: 0 or a QUEUE_E*
  * code (then what it wrote is rolled back). */
-typedef int (*writer_fn)(struct queue *q, void *arg);
+typedef int (*writer_fn)(struct sqlq *q, void *arg);
 /* Runs on the loop thread once the operation's transaction committed
  * (rc as writer_fn returned it) or failed (QUEUE_ERROR). */
 typedef void (*writer_done)(void *arg, int rc);
@@ -32,7 +32,7 @@ typedef void (*writer_done)(void *arg, int rc);
  * Start the thread.  `db` is the connection it owns from now on; nothing
  * else may use it until writer_close() completed.
  */
-int writer_start(struct writer **out, uv_loop_t *loop, struct queue *q,
+int writer_start(struct writer **out, uv_loop_t *loop, struct sqlq *q,
     sqlite3 *db);
 /* Queue an operation (loop thread).  `arg` must live until done runs. */
 void writer_submit(struct writer *w, writer_fn fn, writer_done done,

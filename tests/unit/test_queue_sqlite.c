@@ -255,14 +255,15 @@ step_value(sqlite3_stmt *st)
 static void
 test_statement_cache(void)
 {
-	struct queue *q = fresh_queue();
+	struct queue *base = fresh_queue();
+	struct sqlq *q = (struct sqlq *)base;
 	enum { N = DB_STMT_SLOTS + 20 };
 	static char many[N][32];
 	char buf[64];
 	sqlite3_stmt *st;
 	int64_t p[1];
 
-	if (q == NULL)
+	if (base == NULL)
 		return;
 	snprintf(buf, sizeof buf, "SELECT 1");
 	st = db_stmt(q, buf);
@@ -285,7 +286,7 @@ test_statement_cache(void)
 	CHECK_INT(db_run(q, "UPDATE t SET x = x + 1 WHERE x > ?1", 1, p), 1);
 	CHECK_INT(db_run(q, "INSERT INTO nowhere VALUES (?1)", 1, p), -1);
 	CHECK_INT(step_value(db_stmt(q, "SELECT sum(x) FROM t")), 7 + 15);
-	queue_close(q);
+	queue_close(base);
 }
 
 UNIT_MAIN(

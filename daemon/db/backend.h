@@ -1,0 +1,96 @@
+/*
+ * What a queue backend provides: the calls of queue.h, as a table the
+ * dispatch (queue.c) calls through.  A backend's handle starts with a
+ * struct queue whose ops point at its table.  Only backends and queue.c
+ * include this; the rest of kilnd sees queue.h.
+ */
+#ifndef KILN_QUEUE_BACKEND_H
+#define KILN_QUEUE_BACKEND_H
+
+#include "queue.h"
+
+struct queue_ops {
+	int (*start)(struct queue *q, uv_loop_t *loop);
+	void (*stop)(struct queue *q, void (*closed)(void *), void *data);
+	uint64_t (*commits)(const struct queue *q);
+	uint64_t (*writes)(const struct queue *q);
+	size_t (*pending_writes)(const struct queue *q);
+	void (*close)(struct queue *q);
+	void (*submit)(struct queue *q, struct job *const *jobs, size_t n,
+	    queue_done done, void *data);
+	void (*get)(struct queue *q, int64_t id, struct job **out,
+	    queue_done done, void *data);
+	void (*list)(struct queue *q, const struct queue_filter *f,
+	    struct job ***out, size_t *nout, int64_t *next, queue_done done,
+	    void *data);
+	void (*cancel)(struct queue *q, int64_t id, size_t *nrunning,
+	    queue_done done, void *data);
+	void (*set_priority)(struct queue *q, int64_t id, int priority,
+	    queue_done done, void *data);
+	void (*claim)(struct queue *q, struct queue_claim *out,
+	    queue_done done, void *data);
+	void (*claim_job)(struct queue *q, int64_t job_id,
+	    struct queue_claim *out, queue_done done, void *data);
+	void (*next_jobs)(struct queue *q, struct queue_next *out, size_t max,
+	    size_t *n, queue_done done, void *data);
+	void (*release)(struct queue *q, int64_t target_id, queue_done done,
+	    void *data);
+	void (*heartbeat)(struct queue *q, int64_t target_id, queue_done done,
+	    void *data);
+	void (*set_commit)(struct queue *q, int64_t job_id,
+	    const char *commit, enum job_trust trust, queue_done done,
+	    void *data);
+	void (*set_toolchain)(struct queue *q, int64_t target_id,
+	    const char *toolchain, queue_done done, void *data);
+	void (*expand_targets)(struct queue *q, int64_t job_id,
+	    int64_t placeholder_id, char *const *targets, size_t n,
+	    queue_done done, void *data);
+	void (*finish_build)(struct queue *q, int64_t target_id,
+	    const struct queue_outcome *o, enum job_state *job_state,
+	    queue_done done, void *data);
+	void (*cache_lookup)(struct queue *q, const char *key,
+	    struct artifact **arts, size_t *narts, int64_t *from_job,
+	    queue_done done, void *data);
+	void (*unsigned_jobs)(struct queue *q, int64_t **ids, size_t *n,
+	    queue_done done, void *data);
+	void (*set_signed)(struct queue *q, int64_t job_id, const char *sums,
+	    const char *sig, const char *prov, queue_done done, void *data);
+	void (*fail_job)(struct queue *q, int64_t job_id, const char *error,
+	    queue_done done, void *data);
+	int (*recover)(struct queue *q, int max_attempts, int *requeued,
+	    int *failed);
+	void (*stale_targets)(struct queue *q, int64_t before, int64_t *ids,
+	    size_t max, size_t *n, queue_done done, void *data);
+	void (*reclaim)(struct queue *q, int64_t target_id, int64_t before,
+	    int max_attempts, queue_done done, void *data);
+	int (*count_jobs)(struct queue *q, enum job_state state, int64_t *out);
+	int (*count_targets)(struct queue *q, enum target_state state,
+	    int64_t *out);
+	int (*count_by_state)(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
+	    int64_t targets[TARGET_STATE_COUNT]);
+	void (*delivery_job)(struct queue *q, const char *forge,
+	    const char *id, int64_t *job_id, queue_done done, void *data);
+	void (*push_job)(struct queue *q, const char *project,
+	    const char *ref, const char *commit, int64_t *job_id,
+	    queue_done done, void *data);
+	void (*notify_due)(struct queue *q, int64_t now,
+	    struct queue_notify **out, size_t *n, queue_done done, void *data);
+	void (*notify_result)(struct queue *q, int64_t job_id,
+	    const char *state, const char *error, int64_t next_at,
+	    queue_done done, void *data);
+	int (*expire_select)(struct queue *q, const struct queue_retention *r,
+	    int64_t now, int64_t **ids, size_t *n);
+	void (*expire_jobs)(struct queue *q, const int64_t *ids, size_t n,
+	    int64_t now, queue_done done, void *data);
+	int (*referenced_blobs)(struct queue *q, char ***hex, size_t *n);
+};
+
+struct queue {
+	const struct queue_ops *ops;
+};
+
+/* The SQLite backend (daemon/db/): a path to a database file. */
+int sqlite_queue_open(struct queue **out, const char *path, char *err,
+    size_t errsize);
+
+#endif

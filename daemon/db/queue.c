@@ -1,0 +1,268 @@
+/*
+ * The queue's dispatch: queue_open() picks the backend from what it is
+ * given, and every other call of queue.h goes through the backend's
+ * table of operations (backend.h).
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+int
+queue_open(struct queue **out, const char *path, char *err, size_t errsize)
+{
+	return sqlite_queue_open(out, path, err, errsize);
+}
+
+int
+queue_start(struct queue *q, uv_loop_t *loop)
+{
+	return q->ops->start(q, loop);
+}
+
+void
+queue_stop(struct queue *q, void (*closed)(void *), void *data)
+{
+	q->ops->stop(q, closed, data);
+}
+
+uint64_t
+queue_commits(const struct queue *q)
+{
+	return q->ops->commits(q);
+}
+
+uint64_t
+queue_writes(const struct queue *q)
+{
+	return q->ops->writes(q);
+}
+
+size_t
+queue_pending_writes(const struct queue *q)
+{
+	return q->ops->pending_writes(q);
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q != NULL)
+		q->ops->close(q);
+}
+
+void
+queue_submit(struct queue *q, struct job *const *jobs, size_t n,
+    queue_done done, void *data)
+{
+	q->ops->submit(q, jobs, n, done, data);
+}
+
+void
+queue_get(struct queue *q, int64_t id, struct job **out, queue_done done,
+    void *data)
+{
+	q->ops->get(q, id, out, done, data);
+}
+
+void
+queue_list(struct queue *q, const struct queue_filter *f, struct job ***out,
+    size_t *nout, int64_t *next, queue_done done, void *data)
+{
+	q->ops->list(q, f, out, nout, next, done, data);
+}
+
+void
+queue_cancel(struct queue *q, int64_t id, size_t *nrunning, queue_done done,
+    void *data)
+{
+	q->ops->cancel(q, id, nrunning, done, data);
+}
+
+void
+queue_set_priority(struct queue *q, int64_t id, int priority, queue_done done,
+    void *data)
+{
+	q->ops->set_priority(q, id, priority, done, data);
+}
+
+void
+queue_claim(struct queue *q, struct queue_claim *out, queue_done done,
+    void *data)
+{
+	q->ops->claim(q, out, done, data);
+}
+
+void
+queue_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out,
+    queue_done done, void *data)
+{
+	q->ops->claim_job(q, job_id, out, done, data);
+}
+
+void
+queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
+    size_t *n, queue_done done, void *data)
+{
+	q->ops->next_jobs(q, out, max, n, done, data);
+}
+
+void
+queue_release(struct queue *q, int64_t target_id, queue_done done, void *data)
+{
+	q->ops->release(q, target_id, done, data);
+}
+
+void
+queue_heartbeat(struct queue *q, int64_t target_id, queue_done done,
+    void *data)
+{
+	q->ops->heartbeat(q, target_id, done, data);
+}
+
+void
+queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
+    enum job_trust trust, queue_done done, void *data)
+{
+	q->ops->set_commit(q, job_id, commit, trust, done, data);
+}
+
+void
+queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain,
+    queue_done done, void *data)
+{
+	q->ops->set_toolchain(q, target_id, toolchain, done, data);
+}
+
+void
+queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
+    char *const *targets, size_t n, queue_done done, void *data)
+{
+	q->ops->expand_targets(q, job_id, placeholder_id, targets, n, done,
+	    data);
+}
+
+void
+queue_finish_build(struct queue *q, int64_t target_id,
+    const struct queue_outcome *o, enum job_state *job_state, queue_done done,
+    void *data)
+{
+	q->ops->finish_build(q, target_id, o, job_state, done, data);
+}
+
+void
+queue_cache_lookup(struct queue *q, const char *key, struct artifact **arts,
+    size_t *narts, int64_t *from_job, queue_done done, void *data)
+{
+	q->ops->cache_lookup(q, key, arts, narts, from_job, done, data);
+}
+
+void
+queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n,
+    queue_done done, void *data)
+{
+	q->ops->unsigned_jobs(q, ids, n, done, data);
+}
+
+void
+queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
+    const char *sig, const char *prov, queue_done done, void *data)
+{
+	q->ops->set_signed(q, job_id, sums, sig, prov, done, data);
+}
+
+void
+queue_fail_job(struct queue *q, int64_t job_id, const char *error,
+    queue_done done, void *data)
+{
+	q->ops->fail_job(q, job_id, error, done, data);
+}
+
+int
+queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
+{
+	return q->ops->recover(q, max_attempts, requeued, failed);
+}
+
+void
+queue_stale_targets(struct queue *q, int64_t before, int64_t *ids, size_t max,
+    size_t *n, queue_done done, void *data)
+{
+	q->ops->stale_targets(q, before, ids, max, n, done, data);
+}
+
+void
+queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts, queue_done done, void *data)
+{
+	q->ops->reclaim(q, target_id, before, max_attempts, done, data);
+}
+
+int
+queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
+{
+	return q->ops->count_jobs(q, state, out);
+}
+
+int
+queue_count_targets(struct queue *q, enum target_state state, int64_t *out)
+{
+	return q->ops->count_targets(q, state, out);
+}
+
+int
+queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
+    int64_t targets[TARGET_STATE_COUNT])
+{
+	return q->ops->count_by_state(q, jobs, targets);
+}
+
+void
+queue_delivery_job(struct queue *q, const char *forge, const char *id,
+    int64_t *job_id, queue_done done, void *data)
+{
+	q->ops->delivery_job(q, forge, id, job_id, done, data);
+}
+
+void
+queue_push_job(struct queue *q, const char *project, const char *ref,
+    const char *commit, int64_t *job_id, queue_done done, void *data)
+{
+	q->ops->push_job(q, project, ref, commit, job_id, done, data);
+}
+
+void
+queue_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
+    size_t *n, queue_done done, void *data)
+{
+	q->ops->notify_due(q, now, out, n, done, data);
+}
+
+void
+queue_notify_result(struct queue *q, int64_t job_id, const char *state,
+    const char *error, int64_t next_at, queue_done done, void *data)
+{
+	q->ops->notify_result(q, job_id, state, error, next_at, done, data);
+}
+
+int
+queue_expire_select(struct queue *q, const struct queue_retention *r,
+    int64_t now, int64_t **ids, size_t *n)
+{
+	return q->ops->expire_select(q, r, now, ids, n);
+}
+
+void
+queue_expire_jobs(struct queue *q, const int64_t *ids, size_t n, int64_t now,
+    queue_done done, void *data)
+{
+	q->ops->expire_jobs(q, ids, n, now, done, data);
+}
+
+int
+queue_referenced_blobs(struct queue *q, char ***hex, size_t *n)
+{
+	return q->ops->referenced_blobs(q, hex, n);
+}
