@@ -10,5 +10,8 @@ struct schema_migration {
 
 extern const struct schema_migration schema_migrations[];
 extern const unsigned schema_migration_count;
+/* The PostgreSQL backend's (schema/pg/), numbered on their own. */
+extern const struct schema_migration pg_schema_migrations[];
+extern const unsigned pg_schema_migration_count;
 
 #endif
