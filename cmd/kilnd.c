@@ -451,6 +451,8 @@ on_sighup(uv_signal_t *h, int signum)
 	KEEP(tls_cert);
 	KEEP(tls_key);
 	KEEP(base_url);
+	KEEP(database);
+	KEEP(host_name);
 	KEEP(worker_path);
 #undef KEEP
 	/* max_connections_per_ip and header_timeout are read by http.c
@@ -774,13 +776,17 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	git_libgit2_init();
 
-	char *dbpath = xasprintf("%s/kiln.db", k.conf.state_dir);
+	/* SQLite in the state directory, or the farm's PostgreSQL. */
+	char *dbpath = k.conf.database != NULL ? xstrdup(k.conf.database) :
+	    xasprintf("%s/kiln.db", k.conf.state_dir);
 	rc = queue_open(&k.queue, dbpath, err, sizeof err);
+	sodium_memzero(dbpath, strlen(dbpath));
 	free(dbpath);
 	if (rc != 0) {
 		log_error("%s", err);
 		goto out_git;
 	}
+	queue_set_host(k.queue, k.conf.host_name);
 	if (queue_recover(k.queue, (int)k.conf.max_attempts, &requeued,
 	    &failed) != 0) {
 		log_error("cannot recover the queue after the last run");

@@ -24,7 +24,7 @@
 #include "xmalloc.h"
 
 enum key_type { K_STRING, K_UINT, K_SIZE, K_LEVEL, K_LISTEN, K_BOOL, K_URL,
-    K_GOENV };
+    K_GOENV, K_DATABASE, K_HOSTNAME };
 
 struct key {
 	const char *name;
@@ -59,6 +59,8 @@ static const struct key keys[] = {
 	{ "allow_same_uid_builds", K_BOOL, OFF(allow_same_uid_builds), 0, 0 },
 	{ "build_file_size", K_SIZE, OFF(build_file_size), 1ULL << 20, 1ULL << 40 },
 	{ "base_url", K_URL, OFF(base_url), 0, 0 },
+	{ "database", K_DATABASE, OFF(database), 0, 0 },
+	{ "host_name", K_HOSTNAME, OFF(host_name), 0, 0 },
 	{ "max_artifacts", K_UINT, OFF(max_artifacts), 1, 100000 },
 	{ "max_artifact_size", K_SIZE, OFF(max_artifact_size), 1, 1ULL << 40 },
 	{ "max_job_output_size", K_SIZE, OFF(max_job_output_size), 1, 1ULL << 50 },
@@ -96,6 +98,36 @@ static const struct conf_toolchain default_toolchains[] = {
 	{ "windows/amd64", "x86_64-w64-mingw32" },
 };
 
+/* The system's host name up to its first dot, or "localhost". */
+static char *
+default_host_name(void)
+{
+	char buf[256];
+
+	if (gethostname(buf, sizeof buf) != 0 || buf[0] == '\0')
+		return xstrdup("localhost");
+	buf[sizeof buf - 1] = '\0';
+	buf[strcspn(buf, ".")] = '\0';
+	if (conf_host_name_ok(buf) != 0)
+		return xstrdup("localhost");
+	return xstrdup(buf);
+}
+
+int
+conf_host_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONF_HOST_NAME_MAX || s[0] == '-' || s[0] == '.')
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' &&
+		    s[i] <= 'Z') && !(s[i] >= '0' && s[i] <= '9') &&
+		    s[i] != '-' && s[i] != '.' && s[i] != '_')
+			return -1;
+	return 0;
+}
+
 void
 conf_defaults(struct kiln_config *c)
 {
@@ -124,6 +156,8 @@ conf_defaults(struct kiln_config *c)
 	c->build_uid = 65534;
 	c->build_file_size = 2ULL * 1024 * 1024 * 1024;
 	c->base_url = NULL;		/* http://LISTEN */
+	c->database = NULL;		/* SQLite in state_dir */
+	c->host_name = default_host_name();
 	c->max_artifacts = 256;
 	c->max_artifact_size = 2ULL * 1024 * 1024 * 1024;
 	/*
@@ -362,6 +396,11 @@ conf_free(struct kiln_config *c)
 	free(c->state_dir);
 	free(c->worker_path);
 	free(c->base_url);
+	if (c->database != NULL)
+		sodium_memzero(c->database, strlen(c->database));
+	free(c->database);
+	free(c->host_name);
+	c->database = c->host_name = NULL;
 	free(c->tls_cert);
 	free(c->tls_key);
 	if (c->notify_secret != NULL)
@@ -450,6 +489,27 @@ conf_set(struct kiln_config *c, const char *name, const char *value,
 	case K_GOENV:
 		if (conf_go_env_check(name, value, err, errsize) != 0)
 			return -1;
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case K_DATABASE:
+		/* Never quote the value: it may hold a password. */
+		if (strncmp(value, "postgresql://", 13) != 0 &&
+		    strncmp(value, "postgres://", 11) != 0) {
+			snprintf(err, errsize, "%s: not a postgresql:// URL "
+			    "(leave it unset for SQLite in state_dir)", name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case K_HOSTNAME:
+		if (conf_host_name_ok(value) != 0) {
+			snprintf(err, errsize, "%s: '%.80s' is not 1 to %d "
+			    "letters, digits, '-', '.' or '_'", name, value,
+			    CONF_HOST_NAME_MAX);
+			return -1;
+		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;

@@ -63,6 +63,10 @@ struct kiln_config {
 	char *goproxy;			/* GOPROXY of the deps step */
 	char *gosumdb;			/* GOSUMDB of the deps step ("off") */
 
+	/* The queue and the farm. */
+	char *database;			/* postgresql:// URL; NULL = SQLite */
+	char *host_name;		/* this host in the farm */
+
 	/* Artifacts. */
 	char *base_url;			/* this farm's URL; NULL = http://listen */
 	unsigned max_artifacts;		/* files per target */
@@ -173,6 +177,10 @@ bool conf_ref_protected(const struct conf_project *p, const char *ref,
 /* The toolchain triple for a normalized target, or NULL. */
 const char *conf_toolchain(const struct kiln_config *c, const char *target);
 
+/* The longest host_name; a name is letters, digits, '-', '.', '_'. */
+#define CONF_HOST_NAME_MAX 63
+/* 0 when s may be a host_name, else -1. */
+int conf_host_name_ok(const char *s);
 void conf_defaults(struct kiln_config *c);
 void conf_free(struct kiln_config *c);
 /*

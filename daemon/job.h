@@ -51,6 +51,7 @@ struct job_target {
 	bool cached;		/* artifacts reused from an equal build */
 	char *toolchain;	/* "go1.22.12", or NULL before it started */
 	int64_t cached_from;	/* the job whose build it reused, or 0 */
+	char *host;		/* the kilnd host that claimed it, or NULL */
 	size_t nartifacts;
 	struct artifact *artifacts;
 };

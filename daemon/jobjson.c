@@ -203,6 +203,8 @@ job_render_json(struct sbuf *b, const struct job *job)
 		sbuf_adds(b, t->cached ? "true" : "false");
 		KEY(b, ",\"toolchain\":");
 		utf8_json_string(b, t->toolchain);
+		KEY(b, ",\"host\":");
+		utf8_json_string(b, t->host);
 		KEY(b, ",\"cached_from\":");
 		if (t->cached && t->cached_from > 0)
 			add_int(b, t->cached_from);

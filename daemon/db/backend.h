@@ -16,6 +16,7 @@ struct queue_ops {
 	uint64_t (*writes)(const struct queue *q);
 	size_t (*pending_writes)(const struct queue *q);
 	void (*close)(struct queue *q);
+	void (*set_host)(struct queue *q, const char *name);
 	void (*submit)(struct queue *q, struct job *const *jobs, size_t n,
 	    queue_done done, void *data);
 	void (*get)(struct queue *q, int64_t id, struct job **out,

@@ -31,6 +31,7 @@ struct sqlq {
 	sqlite3 *wr;		/* the writer thread's: every write */
 	sqlite3 *bg;		/* retention's selection (one pool thread) */
 	char *path;
+	char *host;		/* queue_set_host(), recorded by claims */
 	struct writer *writer;	/* set by queue_start() */
 	/* On wr's thread: inside the writer's transaction, so that
 	 * db_begin/db_end leave it to the writer. */
@@ -73,7 +74,7 @@ struct sqlq {
 	"notify_state, notify_attempts, notify_error, trust, submitted_by"
 #define JOB_NCOLS 25
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
-	"started_at, finished_at, cached, toolchain, cached_from"
+	"started_at, finished_at, cached, toolchain, cached_from, host"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
@@ -82,7 +83,7 @@ struct sqlq {
 	"j.notify_attempts, j.notify_error, j.trust, j.submitted_by"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
-	"t.cached_from"
+	"t.cached_from, t.host"
 
 /* Log the connection's last error, with what was being done. */
 void db_log(sqlite3 *db, const char *what);
@@ -213,6 +214,7 @@ uint64_t sqlite_commits(const struct queue *base);
 uint64_t sqlite_writes(const struct queue *base);
 size_t sqlite_pending_writes(const struct queue *base);
 void sqlite_close(struct queue *base);
+void sqlite_set_host(struct queue *base, const char *name);
 void sqlite_submit(struct queue *base, struct job *const *jobs, size_t n,
     queue_done done, void *data);
 void sqlite_get(struct queue *base, int64_t id, struct job **out,

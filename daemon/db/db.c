@@ -248,6 +248,15 @@ fail:
 }
 
 void
+sqlite_set_host(struct queue *base, const char *name)
+{
+	struct sqlq *q = (struct sqlq *)base;
+
+	free(q->host);
+	q->host = name != NULL ? xstrdup(name) : NULL;
+}
+
+void
 sqlite_close(struct queue *base)
 {
 	struct sqlq *q = (struct sqlq *)base;
@@ -273,6 +282,7 @@ sqlite_close(struct queue *base)
 	if (q->db && sqlite3_close(q->db) != SQLITE_OK)
 		db_log(q->db, "close");
 	free(q->path);
+	free(q->host);
 	free(q);
 }
 
@@ -453,6 +463,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.writes = sqlite_writes,
 	.pending_writes = sqlite_pending_writes,
 	.close = sqlite_close,
+	.set_host = sqlite_set_host,
 	.submit = sqlite_submit,
 	.get = sqlite_get,
 	.list = sqlite_list,

@@ -188,6 +188,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	t->cached = sqlite3_column_int(ts, c + 8) != 0;
 	t->toolchain = db_col_strdup(ts, c + 9);
 	t->cached_from = sqlite3_column_int64(ts, c + 10);
+	t->host = db_col_strdup(ts, c + 11);
 	j->ntargets++;
 	return 0;
 }

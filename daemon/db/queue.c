@@ -7,12 +7,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "backend.h"
 
 int
 queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 {
+	if (strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0) {
+		snprintf(err, errsize, "database: the PostgreSQL backend is "
+		    "not in this kilnd yet");
+		return QUEUE_ERROR;
+	}
 	return sqlite_queue_open(out, path, err, errsize);
 }
 
@@ -51,6 +59,12 @@ queue_close(struct queue *q)
 {
 	if (q != NULL)
 		q->ops->close(q);
+}
+
+void
+queue_set_host(struct queue *q, const char *name)
+{
+	q->ops->set_host(q, name);
 }
 
 void

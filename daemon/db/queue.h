@@ -85,6 +85,12 @@ uint64_t queue_writes(const struct queue *q);
 size_t queue_pending_writes(const struct queue *q);
 /* Only after queue_stop() completed, or when never started. */
 void queue_close(struct queue *q);
+/*
+ * Name this kilnd host ([kilnd] host_name): the targets it claims record
+ * it, and in a farm its recovery after a crash takes back only its own.
+ * Synchronous, before queue_recover() and queue_start(); copied.
+ */
+void queue_set_host(struct queue *q, const char *name);
 /* The schema version this binary carries. */
 int queue_schema_version(void);
 

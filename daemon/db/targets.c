@@ -41,7 +41,7 @@ const char db_sql_next_jobs[] = "SELECT priority, job_id FROM job_targets "
 static int
 claim(struct sqlq *q, int64_t job_id, struct queue_claim *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *st2;
 	int64_t now = util_now_ms();
 	int rc, step;
 
@@ -71,10 +71,19 @@ claim(struct sqlq *q, int64_t job_id, struct queue_claim *out)
 	    (const char *)sqlite3_column_text(st, 2));
 	out->attempt = sqlite3_column_int(st, 3) + 1;
 	int64_t p[3] = { out->target_id, now, out->job_id };
-	if (db_run(q, "UPDATE job_targets SET state = 'running', "
+	if ((st2 = db_stmt(q, "UPDATE job_targets SET state = 'running', "
 	    "attempt = attempt + 1, started_at = ?2, heartbeat_at = ?2, "
-	    "finished_at = NULL, exit_status = NULL, error = NULL "
-	    "WHERE id = ?1", 2, p) != 1 ||
+	    "finished_at = NULL, exit_status = NULL, error = NULL, "
+	    "host = ?3 WHERE id = ?1")) == NULL) {
+		rc = QUEUE_ERROR;
+		goto out;
+	}
+	sqlite3_bind_int64(st2, 1, out->target_id);
+	sqlite3_bind_int64(st2, 2, now);
+	sqlite3_bind_text(st2, 3, q->host, -1, SQLITE_STATIC);
+	step = sqlite3_step(st2);
+	sqlite3_reset(st2);
+	if (step != SQLITE_DONE || sqlite3_changes(q->wr) != 1 ||
 	    db_run(q, "UPDATE jobs SET state = 'running', "
 	    "started_at = coalesce(started_at, ?2) WHERE id = ?3", 3, p) != 1)
 		rc = QUEUE_ERROR;

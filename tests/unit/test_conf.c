@@ -257,6 +257,28 @@ test_set(void)
 	CHECK_INT(c.max_body, 3072);
 	CHECK_INT(conf_set(&c, "log_level", "verbose", err, sizeof err), -1);
 	CHECK_INT(c.log_level, LOG_LVL_ERROR);
+
+	/* The farm: a PostgreSQL URL whose password never shows in an
+	 * error, and a host name of its own characters. */
+	CHECK(c.database == NULL);
+	CHECK(c.host_name != NULL && conf_host_name_ok(c.host_name) == 0);
+	CHECK_INT(conf_set(&c, "database", "postgresql://k@db/kiln", err,
+	    sizeof err), 0);
+	CHECK_STR(c.database, "postgresql://k@db/kiln");
+	CHECK_INT(conf_set(&c, "database", "mysql://k:s3cret@db/kiln", err,
+	    sizeof err), -1);
+	CHECK(strstr(err, "database") != NULL);
+	CHECK(strstr(err, "s3cret") == NULL);
+	CHECK_STR(c.database, "postgresql://k@db/kiln");
+	CHECK_INT(conf_set(&c, "host_name", "builder-2.rack_1", err,
+	    sizeof err), 0);
+	CHECK_STR(c.host_name, "builder-2.rack_1");
+	CHECK_INT(conf_set(&c, "host_name", "a b", err, sizeof err), -1);
+	CHECK_INT(conf_set(&c, "host_name", "-x", err, sizeof err), -1);
+	CHECK_INT(conf_set(&c, "host_name", "x/y", err, sizeof err), -1);
+	CHECK_INT(conf_set(&c, "host_name", "", err, sizeof err), -1);
+	CHECK(strstr(err, "host_name") != NULL);
+	CHECK_STR(c.host_name, "builder-2.rack_1");
 	CHECK_INT(conf_set(&c, "no_such_key", "1", err, sizeof err), -1);
 	CHECK(strstr(err, "unknown key 'no_such_key'") != NULL);
 	/* Bounds are inclusive. */

@@ -206,6 +206,7 @@ test_claim_marks_running(void)
 
 	if (q == NULL)
 		return;
+	queue_set_host(q, "builder-1");
 	CHECK_INT(qs_claim(q, &c), QUEUE_EEMPTY);
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);
@@ -213,6 +214,9 @@ test_claim_marks_running(void)
 	CHECK_INT(c.attempt, 1);
 	j = get(q, id);
 	if (j != NULL) {
+		/* The claim names the host; a target not claimed has none. */
+		CHECK_STR(j->targets[0].host, "builder-1");
+		CHECK(j->targets[1].host == NULL);
 		CHECK_INT(j->state, JOB_RUNNING);
 		CHECK(j->started_at > 0);
 		CHECK_INT(j->finished_at, 0);
