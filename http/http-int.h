@@ -34,6 +34,10 @@ struct http_server {
 	int stopping;		/* quiesced, waiting for active == 0 */
 	int stopped;		/* MHD stopped, handles closing */
 	int handles_open;
+	/* Requests MHD let go while their handler still works on them
+	 * (forced stop): done() waits for their completion, which may
+	 * still use what the server's caller closes after done(). */
+	unsigned orphans;
 	struct http_stream *streams;	/* streamed responses in flight */
 	struct http_req *reqs;		/* requests with state */
 	struct http_conn *conns;	/* every open connection */

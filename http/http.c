@@ -54,6 +54,7 @@ struct http_stream {
 static void run_mhd(struct http_server *srv);
 static void check_stopped(struct http_server *srv);
 static void free_req(struct http_req *r);
+static void maybe_closed(struct http_server *srv);
 
 static void
 on_poll(uv_poll_t *h, int status, int events)
@@ -357,8 +358,11 @@ complete(struct api_req *api)
 
 	r->pending = 0;
 	if (r->orphaned) {
-		/* The connection is gone (forced shutdown): only free. */
+		/* The connection is gone (forced shutdown): only free; the
+		 * server's done() may have waited for this one. */
 		free_req(r);
+		srv->orphans--;
+		maybe_closed(srv);
 		return;
 	}
 	r->answered = 1;
@@ -510,6 +514,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		 * than freed memory.
 		 */
 		r->orphaned = 1;
+		srv->orphans++;
 		r->api.method = "-";
 		r->api.path = "-";
 		r->api.content_type = NULL;
@@ -712,20 +717,34 @@ http_active(const struct http_server *srv)
 	return srv->active;
 }
 
+/*
+ * Everything closed, and no handler still at work on a request of ours:
+ * what the handlers use (the submitter, the scheduler) may go once done()
+ * returns, so a request orphaned by a forced stop is waited for; its
+ * steps wait only on the queue, which stops after.
+ */
+static void
+maybe_closed(struct http_server *srv)
+{
+	void (*done)(void *) = srv->done;
+	void *data = srv->done_data;
+
+	if (srv->handles_open > 0 || srv->orphans > 0)
+		return;
+	free_tls(srv);
+	addrcount_free(srv->peers);
+	free(srv);
+	if (done)
+		done(data);
+}
+
 static void
 on_close(uv_handle_t *h)
 {
 	struct http_server *srv = h->data;
 
-	if (--srv->handles_open == 0) {
-		void (*done)(void *) = srv->done;
-		void *data = srv->done_data;
-		free_tls(srv);
-		addrcount_free(srv->peers);
-		free(srv);
-		if (done)
-			done(data);
-	}
+	if (--srv->handles_open == 0)
+		maybe_closed(srv);
 }
 
 static void

@@ -28,7 +28,9 @@ unsigned http_active(const struct http_server *srv);
 /*
  * Stop accepting connections, let requests in progress finish, then stop
  * and close everything and call done(data).  Calling it again (or with
- * `now` set) closes at once: connections in progress are dropped.
+ * `now` set) closes at once: connections in progress are dropped, and
+ * done(data) waits only for the handlers still working on their requests
+ * (their reads and writes of the queue) to finish them.
  */
 void http_shutdown(struct http_server *srv, int now,
     void (*done)(void *data), void *data);

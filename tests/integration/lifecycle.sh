@@ -225,6 +225,81 @@ kill "$(cat "$T/holder.pid")" 2>/dev/null || true
 	fail "target of job $id: $(db "select state from job_targets where job_id = $id")"
 STATE=$STATE_SAVED
 
+# --- a forced stop while a webhook's lookups are pending ---------------------
+# The delivery is looked up over a few loop iterations; a second SIGTERM
+# during the drain drops its connection meanwhile.  Its last step submits
+# the job: the submitter must still be there (freed by then, a use after
+# free that ASan reports, until the HTTP server waited for such requests).
+# kilnd is stopped while the request and the signal arrive, so that both
+# are seen in one loop iteration, the request first.
+if command -v python3 >/dev/null; then
+cat >"$T/holding-build" <<EOF
+#!/bin/sh
+if [ "\$1" = build ]; then
+	echo \$\$ >"$T/build.pid"
+	exec sleep 600
+fi
+exec "$REAL_WORKER" "\$@"
+EOF
+chmod +x "$T/holding-build"
+cat >"$T/hookstop.conf" <<EOF
+[kilnd]
+allow_local_repos = yes
+open_submissions = yes
+worker_path = $T/holding-build
+drain_timeout = 60
+
+[project gl]
+repo = https://example.org/gl.git
+secret = gitlab-token-0123456789abcdef
+targets = linux/amd64
+EOF
+STATE=$T/hookstop
+start_kilnd -c "$T/hookstop.conf"
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"true\"}}"
+for _ in $(seq 1 300); do [ -s "$T/build.pid" ] && break; sleep 0.1; done
+[ -s "$T/build.pid" ] || fail "the build of the webhook stop test never started"
+kill -TERM "$KPID"	# draining: the API still answers
+sleep 0.3
+jq -c --arg u https://example.org/gl.git --arg c "$(printf '%040d' 7)" '
+	.project.git_http_url = $u | .repository.git_http_url = $u
+	| .after = $c | .checkout_sha = $c | .commits |= map(.id = $c)' \
+	"$SRCDIR/tests/fixtures/hooks/gitlab-push.json" >"$T/gl.json"
+python3 - "${URL#http://}" "$KPID" "$T/gl.json" <<'PY'
+import os, signal, socket, sys, time
+host, port = sys.argv[1].rsplit(':', 1)
+pid = int(sys.argv[2])
+body = open(sys.argv[3], 'rb').read()
+s = socket.create_connection((host, int(port)))
+time.sleep(0.3)
+req = (b"POST /v1/hooks/gitlab HTTP/1.1\r\nHost: kiln\r\n"
+    b"Content-Type: application/json\r\n"
+    b"X-Gitlab-Token: gitlab-token-0123456789abcdef\r\n"
+    b"X-Gitlab-Event-UUID: stop-1\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(body)) + body
+os.kill(pid, signal.SIGSTOP)
+time.sleep(0.1)
+s.sendall(req)
+time.sleep(0.2)
+os.kill(pid, signal.SIGTERM)
+time.sleep(0.1)
+os.kill(pid, signal.SIGCONT)
+s.settimeout(30)
+try:
+    s.recv(4096)
+except OSError:
+    pass
+PY
+for _ in $(seq 1 300); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+KEXIT=0; wait "$KPID" || KEXIT=$?; KPID=
+kill "$(cat "$T/build.pid")" 2>/dev/null || true
+[ "$KEXIT" = 0 ] && grep -q "stopped cleanly" "$KLOG" &&
+	ok "a forced stop while a webhook is being looked up: exit 0, stopped cleanly" ||
+	fail "forced stop during a webhook's lookups: exit $KEXIT; $(grep -m1 -A6 'ERROR: AddressSanitizer' "$KLOG" || tail -3 "$KLOG")"
+STATE=$STATE_SAVED
+fi
+
 # --- SIGTERM again and again until kilnd is gone: still a clean stop ------
 start_kilnd -c "$PAUSED_CONF"
 for _ in $(seq 1 3000); do
