@@ -93,5 +93,8 @@ struct queue {
 /* The SQLite backend (daemon/db/): a path to a database file. */
 int sqlite_queue_open(struct queue **out, const char *path, char *err,
     size_t errsize);
+/* The PostgreSQL backend (daemon/pg/): a postgresql:// URL. */
+int pg_queue_open(struct queue **out, const char *conninfo, char *err,
+    size_t errsize);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -15,12 +16,10 @@
 int
 queue_open(struct queue **out, const char *path, char *err, size_t errsize)
 {
+	/* libpq's two URI schemes; anything else is an SQLite file. */
 	if (strncmp(path, "postgresql://", 13) == 0 ||
-	    strncmp(path, "postgres://", 11) == 0) {
-		snprintf(err, errsize, "database: the PostgreSQL backend is "
-		    "not in this kilnd yet");
-		return QUEUE_ERROR;
-	}
+	    strncmp(path, "postgres://", 11) == 0)
+		return pg_queue_open(out, path, err, errsize);
 	return sqlite_queue_open(out, path, err, errsize);
 }
 

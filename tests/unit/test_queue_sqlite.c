@@ -16,6 +16,7 @@
 #include "daemon/db/queue.h"
 #include "lib/xmalloc.h"
 #include "qsync.h"
+#define QUEUEFIX_SQLITE		/* SQLite's own: never another backend */
 #include "queuefix.h"
 #include "unit.h"
 
@@ -289,8 +290,52 @@ test_statement_cache(void)
 	queue_close(base);
 }
 
+static void
+count_done(void *data, int rc)
+{
+	int *n = data;
+
+	if (rc == 0)
+		(*n)++;
+	else
+		CHECK_INT(rc, 0);
+}
+
+/* Group commit: the writes that arrive while a transaction commits (here:
+ * while the database is locked from outside) share the next one. */
+static void
+test_writes_meanwhile_share_a_transaction(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c;
+	struct write_lock lock;
+	uint64_t commits, writes;
+	int n = 0;
+
+	if (q == NULL)
+		return;
+	submit1(q, make_job(0, "linux/amd64", NULL));
+	CHECK_INT(qs_claim(q, &c), 0);
+	commits = queue_commits(q);
+	writes = queue_writes(q);
+	lock = hold_write_lock();
+	for (int i = 0; i < 40; i++)
+		queue_heartbeat(q, c.target_id, count_done, &n);
+	CHECK_INT(queue_pending_writes(q), 40);
+	let_go(lock);
+	while (n < 40 && queue_pending_writes(q) > 0)
+		uv_run(qs_loop(), UV_RUN_ONCE);
+	CHECK_INT(n, 40);
+	/* The first write may have been taken alone before the lock was
+	 * met; everything after it went in one more transaction. */
+	CHECK(queue_commits(q) - commits <= 2);
+	CHECK_INT(queue_writes(q) - writes, 40);
+	qs_close(q);
+}
+
 UNIT_MAIN(
 	TEST(test_open_creates_schema_and_reopens),
+	TEST(test_writes_meanwhile_share_a_transaction),
 	TEST(test_open_refuses_newer_schema),
 	TEST(test_open_fails_on_bad_path),
 	TEST(test_queue_order_is_an_index_walk),
