@@ -27,6 +27,7 @@ static const struct api_route *const tables[] = {
 	api_hooks_routes,
 	api_metrics_routes,
 	api_about_routes,
+	api_hosts_routes,
 	api_health_routes,
 };
 

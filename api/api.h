@@ -167,6 +167,7 @@ extern const struct api_route api_admin_routes[];
 extern const struct api_route api_artifacts_routes[];
 extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_about_routes[];
+extern const struct api_route api_hosts_routes[];
 /* The OpenAPI 3.1 document of every route (api/openapi.json). */
 extern const char api_openapi_json[];
 

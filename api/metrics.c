@@ -124,6 +124,18 @@ get_metrics(struct api_req *req)
 	gauge_head(&b, "kiln_builds_paused", "1 when builds are paused.");
 	gauge(&b, "kiln_builds_paused", NULL,
 	    env->paused ? env->paused(env->build_ctx) : 0);
+	/* Which host answers: the farm's hosts are scraped one by one.  A
+	 * host_name is letters, digits, '-', '.' and '_' (conf.h): nothing
+	 * to escape in a label value. */
+	if (env->conf->host_name != NULL) {
+		char host[CONF_HOST_NAME_MAX + 16];
+
+		snprintf(host, sizeof host, "{host=\"%s\"}",
+		    env->conf->host_name);
+		gauge_head(&b, "kiln_host_info", "This kilnd host, by its "
+		    "host_name; always 1.");
+		gauge(&b, "kiln_host_info", host, 1);
+	}
 	metrics_render(&b);
 	if (env->looplag != NULL)
 		loop_lag(&b, env->looplag);

@@ -84,6 +84,10 @@ struct queue_ops {
 	void (*expire_jobs)(struct queue *q, const int64_t *ids, size_t n,
 	    int64_t now, queue_done done, void *data);
 	int (*referenced_blobs)(struct queue *q, char ***hex, size_t *n);
+	void (*host_beat)(struct queue *q, const struct queue_host *h,
+	    queue_done done, void *data);
+	void (*hosts)(struct queue *q, struct queue_host **out, size_t *n,
+	    queue_done done, void *data);
 };
 
 struct queue {

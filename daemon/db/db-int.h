@@ -205,6 +205,14 @@ int db_due_notifies(struct sqlq *q, int64_t now, struct queue_notify **out,
  * once the writer closed (then q->stopped runs). */
 int db_reads_start(struct sqlq *q, uv_loop_t *loop);
 void db_reads_writer_closed(struct sqlq *q);
+/*
+ * A read of another file (hosts.c) the way reads.c's own are made:
+ * db_read_open() says whether completions can be delivered (else the
+ * read is not run, and fails: logged); db_read_later() owes its
+ * done(data, rc) on a later loop iteration.
+ */
+bool db_read_open(struct sqlq *q);
+void db_read_later(struct sqlq *q, queue_done done, void *data, int rc);
 
 /* The operations (backend.h), in the files that implement them. */
 extern const struct queue_ops sqlite_queue_ops;
@@ -280,5 +288,9 @@ int sqlite_expire_select(struct queue *base, const struct queue_retention *r,
 void sqlite_expire_jobs(struct queue *base, const int64_t *ids, size_t n,
     int64_t now, queue_done done, void *data);
 int sqlite_referenced_blobs(struct queue *base, char ***hex, size_t *n);
+void sqlite_host_beat(struct queue *base, const struct queue_host *h,
+    queue_done done, void *data);
+void sqlite_hosts(struct queue *base, struct queue_host **out, size_t *n,
+    queue_done done, void *data);
 
 #endif

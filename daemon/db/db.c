@@ -495,4 +495,6 @@ const struct queue_ops sqlite_queue_ops = {
 	.expire_select = sqlite_expire_select,
 	.expire_jobs = sqlite_expire_jobs,
 	.referenced_blobs = sqlite_referenced_blobs,
+	.host_beat = sqlite_host_beat,
+	.hosts = sqlite_hosts,
 };

@@ -279,3 +279,29 @@ queue_referenced_blobs(struct queue *q, char ***hex, size_t *n)
 {
 	return q->ops->referenced_blobs(q, hex, n);
 }
+
+void
+queue_host_beat(struct queue *q, const struct queue_host *h, queue_done done,
+    void *data)
+{
+	q->ops->host_beat(q, h, done, data);
+}
+
+void
+queue_hosts(struct queue *q, struct queue_host **out, size_t *n,
+    queue_done done, void *data)
+{
+	q->ops->hosts(q, out, n, done, data);
+}
+
+/* Both backends fill the array the same way: one malloc'd array of
+ * structs, each with its two malloc'd strings. */
+void
+queue_hosts_free(struct queue_host *h, size_t n)
+{
+	for (size_t i = 0; h != NULL && i < n; i++) {
+		free(h[i].base_url);
+		free(h[i].version);
+	}
+	free(h);
+}

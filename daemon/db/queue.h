@@ -30,8 +30,8 @@
  *
  * A second backend provides the same calls with the same ordering and
  * durability: tests/unit/test_queue.c, test_queue_life.c,
- * test_queue_async.c and test_queue_reads.c are the conformance suite,
- * written against this header only.
+ * test_queue_async.c, test_queue_reads.c and test_queue_hosts.c are the
+ * conformance suite, written against this header only.
  *
  * Return values (and a completion's rc): 0, or one of the negative codes
  * below that a caller acts on; QUEUE_ERROR for anything else (the
@@ -304,5 +304,33 @@ void queue_expire_jobs(struct queue *q, const int64_t *ids, size_t n,
     int64_t now, queue_done done, void *data);
 /* Every store digest something references, sorted (strcmp); malloc'd. */
 int queue_referenced_blobs(struct queue *q, char ***hex, size_t *n);
+
+/*
+ * The hosts of the farm: one row per kilnd, named by its host_name,
+ * which it writes when it starts, with its target heartbeats and once
+ * more when it stops (GET /v1/hosts).  On SQLite the one host.
+ */
+#define QUEUE_HOST_MAX 64
+#define QUEUE_HOSTS_MAX 256
+struct queue_host {
+	char name[QUEUE_HOST_MAX];
+	char *base_url;		/* where other hosts and clients reach it */
+	char *version;		/* kilnd's PACKAGE_VERSION */
+	unsigned slots;		/* builds at once: its workers */
+	unsigned running;	/* builds running now */
+	int64_t started_at;	/* ms: this kilnd's start */
+	int64_t seen_at;	/* ms: its last beat (set by the queue from the clock) */
+};
+/*
+ * A write: insert or replace the row named h->name with *h, seen_at the
+ * queue's clock now (h->seen_at is not read).  *h is copied.
+ */
+void queue_host_beat(struct queue *q, const struct queue_host *h,
+    queue_done done, void *data);
+/* A read: every host (at most QUEUE_HOSTS_MAX), by name in byte order;
+ * *out is malloc'd, for queue_hosts_free(). */
+void queue_hosts(struct queue *q, struct queue_host **out, size_t *n,
+    queue_done done, void *data);
+void queue_hosts_free(struct queue_host *h, size_t n);
 
 #endif

@@ -147,6 +147,19 @@ deliver_later(struct sqlq *q, queue_done done, void *data, int rc)
 	uv_idle_start(&q->idle, on_idle);	/* no-op when active */
 }
 
+/* For the reads of the other files of daemon/db/ (hosts.c). */
+bool
+db_read_open(struct sqlq *q)
+{
+	return reads_open(q);
+}
+
+void
+db_read_later(struct sqlq *q, queue_done done, void *data, int rc)
+{
+	deliver_later(q, done, data, rc);
+}
+
 /* --- one wrapper per read ----------------------------------------------- */
 
 /*

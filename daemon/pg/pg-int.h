@@ -279,4 +279,10 @@ int pg_expire_select(struct queue *base, const struct queue_retention *r,
 void pg_expire_jobs(struct queue *base, const int64_t *ids, size_t n,
     int64_t now, queue_done done, void *data);
 int pg_referenced_blobs(struct queue *base, char ***hex, size_t *n);
+/* hosts.c */
+void pg_host_beat(struct queue *base, const struct queue_host *h,
+    queue_done done, void *data);
+void pg_hosts(struct queue *base, struct queue_host **out, size_t *n,
+    queue_done done, void *data);
+
 #endif

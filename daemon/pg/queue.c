@@ -619,4 +619,6 @@ const struct queue_ops pg_queue_ops = {
 	.expire_select = pg_expire_select,
 	.expire_jobs = pg_expire_jobs,
 	.referenced_blobs = pg_referenced_blobs,
+	.host_beat = pg_host_beat,
+	.hosts = pg_hosts,
 };

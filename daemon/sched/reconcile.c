@@ -1,5 +1,5 @@
 /*
- * Heartbeats and the lease on running targets.
+ * Heartbeats and the lease on running targets, and this host's beat.
  *
  * Every target this kilnd holds (claimed, fetching, building,
  * publishing) has its heartbeat written every quarter of target_lease.
@@ -9,10 +9,16 @@
  * claimed it is gone.  The reconciler gives it back to the queue (the
  * run counts as an attempt) or fails it after max_attempts.  It runs on
  * the tick, reads a bounded list, and writes through the queue's writer.
+ *
+ * With the targets' heartbeats goes the host's own beat: its row in the
+ * queue's hosts table (name, base_url, slots, builds running), which
+ * GET /v1/hosts lists, written at start, every quarter of target_lease,
+ * and once more when the scheduler stops, with nothing running.
  */
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -94,6 +100,46 @@ stale_read(void *data, int rc)
 	sched_settle(s, false);
 }
 
+static void
+beaten(void *data, int rc)
+{
+	struct sched *s = data;
+
+	s->writes--;
+	s->beating = false;
+	/* Once per run of failures: the queue logs each one's cause. */
+	if (rc != 0 && !s->beat_failed)
+		log_warn("host %s: cannot record this host in the database; "
+		    "tried again with the heartbeats", s->conf->host_name);
+	else if (rc == 0 && s->beat_failed)
+		log_info("host %s: recorded in the database again",
+		    s->conf->host_name);
+	s->beat_failed = rc != 0;
+	sched_settle(s, false);
+}
+
+void
+host_beat(struct sched *s)
+{
+	struct queue_host h = {
+		.base_url = s->builder_id,
+		.version = PACKAGE_VERSION,
+		.slots = s->conf->workers,
+		.running = s->running,
+		.started_at = s->started_at,
+	};
+
+	/* A beat still on its way (a slow database): the next one says
+	 * the same, later. */
+	if (s->beating)
+		return;
+	snprintf(h.name, sizeof h.name, "%s", s->conf->host_name != NULL ?
+	    s->conf->host_name : "localhost");
+	s->beating = true;
+	s->writes++;
+	queue_host_beat(s->q, &h, beaten, s);
+}
+
 void
 reconcile(struct sched *s)
 {
@@ -105,6 +151,7 @@ reconcile(struct sched *s)
 		return;
 	if (now - s->heartbeat_at >= lease / 4) {
 		s->heartbeat_at = now;
+		host_beat(s);
 		for (struct sjob *j = s->jobs; j; j = j->next)
 			for (struct starget *st = j->targets; st; st = st->next)
 				queue_heartbeat(s->q, st->claim.target_id,

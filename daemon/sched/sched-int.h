@@ -167,6 +167,10 @@ struct sched {
 	struct signing *signing;	/* jobs being signed */
 	struct ended *ending;		/* outcomes being written */
 	int64_t heartbeat_at, reconciled_at;	/* ms (reconcile.c) */
+	int64_t started_at;		/* ms: sched_new(), the host's start */
+	bool beating;			/* a host beat in flight */
+	bool beat_failed;		/* the last one failed (logged once) */
+	bool beat_last;			/* the stop's beat was made */
 	uint64_t reclaimed;		/* targets claimed back */
 	int64_t sign_retry_at;		/* ms; 0: no failure to retry */
 	int64_t sign_backoff_ms;
@@ -244,6 +248,10 @@ void sign_retry(struct sched *s);
 /* reconcile.c: heartbeats of held targets, and the lease on the rest
  * (from the tick). */
 void reconcile(struct sched *s);
+/* This host's row in the queue (queue_host_beat): slots, running now;
+ * skipped while one is in flight.  From the start, the heartbeats and
+ * the stop. */
+void host_beat(struct sched *s);
 
 /* sweep.c */
 void remove_tree(struct sched *s, const char *path);

@@ -394,6 +394,11 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	 * completes on the loop). */
 	s->sign_retry_at = util_now_ms();
 	sign_retry(s);
+	/* This host in the queue's hosts table from now on (GET /v1/hosts);
+	 * the heartbeats keep it there.  Nothing is held yet: the first
+	 * heartbeat is due a quarter of target_lease from now. */
+	s->started_at = s->heartbeat_at = util_now_ms();
+	host_beat(s);
 	return s;
 }
 
@@ -485,6 +490,14 @@ maybe_stopped(struct sched *s)
 	    s->works > 0 || s->writes > 0 || s->reads > 0 ||
 	    uv_is_closing((uv_handle_t *)&s->tick))
 		return;
+	/* Everything ended: the host's row says so (running 0) before the
+	 * scheduler reports stopped, and the queue with it.  Its completion
+	 * comes back here. */
+	if (!s->beat_last) {
+		s->beat_last = true;
+		host_beat(s);
+		return;
+	}
 	uv_timer_stop(&s->tick);
 	s->timers_open = 3;
 	uv_close((uv_handle_t *)&s->sweep_timer, on_tick_closed);

@@ -14,7 +14,8 @@ set -euo pipefail
 : "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${BUILDDIR:=$PWD}"
 BUILDDIR=$(cd "$BUILDDIR" && pwd)
-PROGRAMS="test_queue test_queue_life test_queue_async test_queue_reads"
+PROGRAMS="test_queue test_queue_life test_queue_async test_queue_reads
+    test_queue_hosts"
 
 # The server's programs run as the postgres user: root (CI) or postgres
 # can start them, nobody else.

@@ -251,6 +251,18 @@ qs_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
 }
 
 int
+qs_host_beat(struct queue *q, const struct queue_host *h)
+{
+	WAIT(q, queue_host_beat(q, h, fired, &w));
+}
+
+int
+qs_hosts(struct queue *q, struct queue_host **out, size_t *n)
+{
+	WAIT(q, queue_hosts(q, out, n, fired, &w));
+}
+
+int
 qs_get_on(uv_loop_t *l, struct queue *q, int64_t id, struct job **out)
 {
 	struct wait w = { 0, 0 };

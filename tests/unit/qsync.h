@@ -62,6 +62,8 @@ int qs_push_job(struct queue *q, const char *project, const char *ref,
     const char *commit, int64_t *job_id);
 int qs_notify_due(struct queue *q, int64_t now, struct queue_notify **out,
     size_t *n);
+int qs_host_beat(struct queue *q, const struct queue_host *h);
+int qs_hosts(struct queue *q, struct queue_host **out, size_t *n);
 /* qs_get() of a queue the test started itself, on its own loop (run
  * until the read completed; not from inside a callback of that loop). */
 int qs_get_on(uv_loop_t *loop, struct queue *q, int64_t id,

@@ -1,0 +1,81 @@
+/*
+ * The hosts of the farm on PostgreSQL: a host's beat (one call of
+ * kiln_host_beat(), schema/pg/004_hosts.sql, on the writes' connection
+ * like every write) and the list of every host (one SELECT on a read
+ * connection).  The hosts table is 001_init.sql's.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pg-int.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define Q(base) ((struct pgq *)(base))
+
+void
+pg_host_beat(struct queue *base, const struct queue_host *h,
+    queue_done done, void *data)
+{
+	struct pgq_call *c = pgq_call(Q(base), "host beat", NULL, done, data);
+	char name[QUEUE_HOST_MAX], b1[PGQ_INT_BUF], b2[PGQ_INT_BUF],
+	    b3[PGQ_INT_BUF], b4[PGQ_INT_BUF];
+	const char *params[7];
+
+	/* pgq_write() copies the parameters. */
+	snprintf(name, sizeof name, "%s", h->name);
+	params[0] = name;
+	params[1] = h->base_url != NULL ? h->base_url : "";
+	params[2] = pgq_int(b1, h->slots);
+	params[3] = pgq_int(b2, h->running);
+	params[4] = h->version != NULL ? h->version : "";
+	params[5] = pgq_int(b3, h->started_at);
+	params[6] = pgq_int(b4, util_now_ms());
+	pgq_write(c, "kiln_host_beat($1, $2, $3, $4, $5, $6, $7)", 7, params);
+}
+
+static int
+hosts_parse(struct pgq_call *c, const PGresult *res)
+{
+	int rows = PQntuples(res);
+	struct queue_host *v = NULL;
+
+	if (rows > 0)
+		v = xcalloc((size_t)rows, sizeof *v);
+	for (int r = 0; r < rows; r++) {
+		char *url = pgq_get_str(res, r, 1), *version =
+		    pgq_get_str(res, r, 4);
+
+		/* Names are host_names (conf.h: at most 63 bytes). */
+		snprintf(v[r].name, sizeof v[r].name, "%s",
+		    PQgetvalue(res, r, 0));
+		v[r].base_url = url != NULL ? url : xstrdup("");
+		v[r].version = version != NULL ? version : xstrdup("");
+		v[r].slots = (unsigned)pgq_get_int(res, r, 2);
+		v[r].running = (unsigned)pgq_get_int(res, r, 3);
+		v[r].started_at = pgq_get_int(res, r, 5);
+		v[r].seen_at = pgq_get_int(res, r, 6);
+	}
+	*(struct queue_host **)c->out[0] = v;
+	*(size_t *)c->out[1] = (size_t)rows;
+	return 0;
+}
+
+void
+pg_hosts(struct queue *base, struct queue_host **out, size_t *n,
+    queue_done done, void *data)
+{
+	struct pgq_call *c = pgq_call(Q(base), "hosts", hosts_parse, done,
+	    data);
+
+	*out = NULL;
+	*n = 0;
+	c->out[0] = out;
+	c->out[1] = n;
+	/* name is COLLATE "C": byte order, as SQLite's. */
+	pgq_read(c, "SELECT name, base_url, slots, running, version, "
+	    "started_at, heartbeat_at FROM hosts ORDER BY name LIMIT "
+	    QUEUE_STR(QUEUE_HOSTS_MAX), 0, NULL);
+}
