@@ -148,6 +148,19 @@ api_reply_fd(struct api_req *req, unsigned status, const char *type, int fd)
 }
 
 void
+api_reply_queue_failed(struct api_req *req, int rc, const char *what)
+{
+	if (rc == QUEUE_EDOWN) {
+		/* The farm's database restarts or is cut off: worth a retry
+		 * (a write cut off may have been done all the same). */
+		api_reply_problem(req, 503, "%s: the queue's database cannot "
+		    "be reached; try again later", what);
+		api_add_header(req, "Retry-After", "5");
+	} else
+		api_reply_problem(req, 500, "%s (see kilnd's log)", what);
+}
+
+void
 api_reply_problem(struct api_req *req, unsigned status, const char *fmt, ...)
 {
 	char detail[1024];

@@ -201,6 +201,9 @@ void api_reply_fd_range(struct api_req *req, unsigned status,
 void api_reply_sbuf(struct api_req *req, unsigned status, struct sbuf *b);
 void api_reply_problem(struct api_req *req, unsigned status,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A queue call failed with rc: 503 and Retry-After when the database is
+ * away (QUEUE_EDOWN), else 500; `what` says what failed. */
+void api_reply_queue_failed(struct api_req *req, int rc, const char *what);
 void api_add_header(struct api_req *req, const char *name,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *api_status_title(unsigned status);

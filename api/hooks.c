@@ -312,8 +312,7 @@ first_read(void *data, int rc)
 		return;
 	}
 	if (rc != 0)
-		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
-		    "log");
+		api_reply_queue_failed(req, rc, "the job queue failed");
 	else if (d->first->project == NULL ||
 	    strcmp(d->first->project, d->job->project) != 0) {
 		if (d->by == BY_DELIVERY)
@@ -342,8 +341,7 @@ looked_up(void *data, int rc)
 		return;
 	}
 	if (rc != QUEUE_ENOTFOUND) {
-		api_reply_problem(d->req, 500, "the job queue failed; see "
-		    "kilnd's log");
+		api_reply_queue_failed(d->req, rc, "the job queue failed");
 		delivery_answered(d);
 	} else if (d->by == BY_DELIVERY)
 		lookup(d, BY_PUSH);

@@ -49,8 +49,7 @@ hosts_listed(void *data, int rc)
 	int64_t now = util_now_ms();
 
 	if (rc != 0) {
-		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
-		    "log");
+		api_reply_queue_failed(req, rc, "the job queue failed");
 		req->complete(req);
 		return;
 	}

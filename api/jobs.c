@@ -54,8 +54,7 @@ reply_queue_error(struct api_req *req, int rc, int64_t id)
 	if (rc == QUEUE_ENOTFOUND)
 		api_reply_problem(req, 404, "no job %lld", (long long)id);
 	else
-		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
-		    "log");
+		api_reply_queue_failed(req, rc, "the job queue failed");
 }
 
 static void
@@ -89,7 +88,9 @@ submitted(struct job *job, int rc, void *data)
 		    (long long)job->id);
 		log_info("job %lld: accepted %s %s (%zu targets)",
 		    (long long)job->id, job->repo, job->ref, job->ntargets);
-	} else
+	} else if (rc == QUEUE_EDOWN)
+		api_reply_queue_failed(req, rc, "the job could not be stored");
+	else
 		api_reply_problem(req, 500, "the job could not be stored; "
 		    "nothing was queued (see kilnd's log)");
 	job_free(job);
@@ -438,8 +439,7 @@ listed(void *data, int rc)
 	struct sbuf b = { 0 };
 
 	if (rc != 0) {
-		api_reply_problem(req, 500, "the job queue failed; see kilnd's "
-		    "log");
+		api_reply_queue_failed(req, rc, "the job queue failed");
 		req->complete(req);
 		return;
 	}

@@ -52,6 +52,9 @@
 #define QUEUE_ENOTFOUND	(-2)	/* no such job or target */
 #define QUEUE_ECONFLICT	(-3)	/* the job's state forbids it */
 #define QUEUE_EEMPTY	(-4)	/* nothing to claim */
+/* The database cannot be reached, or the connection broke while the call
+ * ran (it may or may not have been done): worth trying again later. */
+#define QUEUE_EDOWN	(-5)
 
 #define QUEUE_LIST_MAX 1000
 

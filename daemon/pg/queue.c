@@ -51,12 +51,12 @@ pgq_error(const char *what, const PGresult *res, int pgrc)
 	case PG_ELOST:
 		log_error("queue: %s: the connection to the database broke; "
 		    "it may or may not have been done", what);
-		break;
+		return QUEUE_EDOWN;
 	default:
 		if (!__atomic_exchange_n(&down_logged, 1, __ATOMIC_RELAXED))
 			log_error("queue: %s: the database cannot be reached",
 			    what);
-		break;
+		return QUEUE_EDOWN;
 	}
 	return QUEUE_ERROR;
 }
@@ -94,6 +94,20 @@ counts_set(struct pgq *q, const int64_t v[NCOUNTS], bool add)
 
 /* --- the synchronous connection --------------------------------------- */
 
+/* The server's notices and warnings ("terminating connection due to
+ * immediate shutdown") into kilnd's log, not libpq's stderr. */
+static void
+on_sync_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	(void)arg;
+	log_msg(sev != NULL && strcmp(sev, "WARNING") == 0 ? LOG_LVL_WARN :
+	    LOG_LVL_DEBUG, "queue: server %s: %s", sev != NULL ? sev :
+	    "NOTICE", msg != NULL ? msg : "");
+}
+
 PGconn *
 pgq_sync_conn(struct pgq *q)
 {
@@ -101,8 +115,11 @@ pgq_sync_conn(struct pgq *q)
 		return q->sync;
 	if (q->sync != NULL) {
 		PQreset(q->sync);
-	} else
+	} else {
 		q->sync = PQconnectdb(q->conninfo);
+		if (q->sync != NULL)
+			PQsetNoticeReceiver(q->sync, on_sync_notice, NULL);
+	}
 	if (q->sync == NULL || PQstatus(q->sync) != CONNECTION_OK) {
 		log_error("queue: cannot connect to the database at %s: %s",
 		    q->where, q->sync ? PQerrorMessage(q->sync) :
@@ -466,7 +483,8 @@ write_done(void *data, PGresult *res, int rc)
 			counts_set(q, d, true);
 	}
 	/* The transaction ended: committed, or a refusal rolled back. */
-	if (rc == PG_OK || (rc == PG_ESQL && qrc != QUEUE_ERROR))
+	if (rc == PG_OK || (rc == PG_ESQL && qrc != QUEUE_ERROR &&
+	    qrc != QUEUE_EDOWN))
 		q->commits++;
 	q->writes_done++;
 	if (c->done != NULL)
