@@ -787,6 +787,12 @@ main(int argc, char **argv)
 		goto out_git;
 	}
 	queue_set_host(k.queue, k.conf.host_name);
+	/* Every host of a farm signs with the same key; a state directory
+	 * moved under another key is caught the same way. */
+	if (queue_farm_key(k.queue, k.pubkey, err, sizeof err) != 0) {
+		log_error("%s", err);
+		goto out_queue;
+	}
 	if (queue_recover(k.queue, (int)k.conf.max_attempts, &requeued,
 	    &failed) != 0) {
 		log_error("cannot recover the queue after the last run");

@@ -36,6 +36,7 @@ static struct counter *http, *builds, *hooks, *callbacks;
 static struct histogram *build_hist, *fetch_hist;
 static uint64_t cache_hits, cache_misses, signs_ok, signs_failed;
 static uint64_t fetches_ok, fetches_failed;
+static uint64_t superseded;
 static uint64_t store_blobs, store_bytes;
 static bool store_known;
 static struct store *store_source;
@@ -161,6 +162,12 @@ void
 metrics_callback(const char *result)
 {
 	counter(&callbacks, result, NULL, NULL)->n++;
+}
+
+void
+metrics_superseded(void)
+{
+	superseded++;
 }
 
 /* A label value: \, " and newline escaped (the text format's rule). */
@@ -308,6 +315,11 @@ metrics_render(struct sbuf *b)
 	value(b, signs_failed);
 	counters(b, "kiln_callbacks_total", "Result callback attempts, by "
 	    "result.", callbacks, cb_l);
+	metrics_head(b, "kiln_superseded_results_total", "counter", "Builds "
+	    "whose result was discarded: their target had been given to "
+	    "another run (a lease that ran out).");
+	sbuf_adds(b, "kiln_superseded_results_total");
+	value(b, superseded);
 	/* Counted at start, then kept as blobs are stored and swept. */
 	if (store_source != NULL && store_size(store_source, &store_blobs,
 	    &store_bytes))
@@ -358,6 +370,7 @@ metrics_reset(void)
 	free_histograms(&fetch_hist);
 	cache_hits = cache_misses = signs_ok = signs_failed = 0;
 	fetches_ok = fetches_failed = 0;
+	superseded = 0;
 	store_blobs = store_bytes = 0;
 	store_known = false;
 	store_source = NULL;

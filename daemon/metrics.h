@@ -29,6 +29,9 @@ void metrics_store(uint64_t blobs, uint64_t bytes);
 struct store;
 void metrics_store_source(struct store *s);
 void metrics_callback(const char *result);
+/* A build's result refused by the queue's fencing: its run was given to
+ * another (kiln_superseded_results_total). */
+void metrics_superseded(void);
 
 /* The "# HELP" and "# TYPE" lines of a metric family. */
 void metrics_head(struct sbuf *b, const char *name, const char *type,

@@ -237,17 +237,18 @@ release_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
-	return db_release(q, r->id);
+	return db_release(q, r->id, r->value);
 }
 
 void
-sqlite_release(struct queue *base, int64_t target_id, queue_done done,
-    void *data)
+sqlite_release(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
 	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = target_id;
+	r->value = attempt;
 	submit(q, &r->r, release_op);
 }
 
@@ -256,17 +257,18 @@ heartbeat_op(struct sqlq *q, void *arg)
 {
 	struct id_req *r = arg;
 
-	return db_heartbeat(q, r->id);
+	return db_heartbeat(q, r->id, r->value);
 }
 
 void
-sqlite_heartbeat(struct queue *base, int64_t target_id, queue_done done,
-    void *data)
+sqlite_heartbeat(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
 	struct sqlq *q = (struct sqlq *)base;
 	struct id_req *r = req_new(sizeof *r, done, data);
 
 	r->id = target_id;
+	r->value = attempt;
 	submit(q, &r->r, heartbeat_op);
 }
 
@@ -444,6 +446,7 @@ sqlite_expand_targets(struct queue *base, int64_t job_id, int64_t placeholder_id
 struct finish_req {
 	struct req r;
 	int64_t target_id;
+	int attempt;
 	struct queue_outcome o;
 	struct artifact *arts;
 	char *error, *cache_key;
@@ -465,11 +468,12 @@ finish_op(struct sqlq *q, void *arg)
 {
 	struct finish_req *r = arg;
 
-	return db_finish_build(q, r->target_id, &r->o, r->job_state);
+	return db_finish_build(q, r->target_id, r->attempt, &r->o,
+	    r->job_state);
 }
 
 void
-sqlite_finish_build(struct queue *base, int64_t target_id,
+sqlite_finish_build(struct queue *base, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data)
 {
@@ -478,6 +482,7 @@ sqlite_finish_build(struct queue *base, int64_t target_id,
 
 	r->r.drop = finish_drop;
 	r->target_id = target_id;
+	r->attempt = attempt;
 	r->job_state = job_state;
 	r->o = *o;
 	r->error = o->error != NULL ? xstrdup(o->error) : NULL;

@@ -17,6 +17,12 @@ struct queue_ops {
 	size_t (*pending_writes)(const struct queue *q);
 	void (*close)(struct queue *q);
 	void (*set_host)(struct queue *q, const char *name);
+	/* Record `key` (kiln.pub's base64 line) unless a key is recorded;
+	 * *recorded gets the one recorded now (malloc'd).  Synchronous. */
+	int (*farm_key)(struct queue *q, const char *key, char **recorded);
+	void (*watch)(struct queue *q, void (*changed)(void *data),
+	    void *data);
+	bool (*shared)(const struct queue *q);
 	void (*submit)(struct queue *q, struct job *const *jobs, size_t n,
 	    queue_done done, void *data);
 	void (*get)(struct queue *q, int64_t id, struct job **out,
@@ -34,10 +40,10 @@ struct queue_ops {
 	    struct queue_claim *out, queue_done done, void *data);
 	void (*next_jobs)(struct queue *q, struct queue_next *out, size_t max,
 	    size_t *n, queue_done done, void *data);
-	void (*release)(struct queue *q, int64_t target_id, queue_done done,
-	    void *data);
-	void (*heartbeat)(struct queue *q, int64_t target_id, queue_done done,
-	    void *data);
+	void (*release)(struct queue *q, int64_t target_id, int attempt,
+	    queue_done done, void *data);
+	void (*heartbeat)(struct queue *q, int64_t target_id, int attempt,
+	    queue_done done, void *data);
 	void (*set_commit)(struct queue *q, int64_t job_id,
 	    const char *commit, enum job_trust trust, queue_done done,
 	    void *data);
@@ -46,7 +52,7 @@ struct queue_ops {
 	void (*expand_targets)(struct queue *q, int64_t job_id,
 	    int64_t placeholder_id, char *const *targets, size_t n,
 	    queue_done done, void *data);
-	void (*finish_build)(struct queue *q, int64_t target_id,
+	void (*finish_build)(struct queue *q, int64_t target_id, int attempt,
 	    const struct queue_outcome *o, enum job_state *job_state,
 	    queue_done done, void *data);
 	void (*cache_lookup)(struct queue *q, const char *key,

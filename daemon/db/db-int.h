@@ -156,18 +156,15 @@ int db_cancel(struct sqlq *q, int64_t id, size_t *nrunning);
 int db_set_priority(struct sqlq *q, int64_t id, int priority);
 int db_claim(struct sqlq *q, struct queue_claim *out);
 int db_claim_job(struct sqlq *q, int64_t job_id, struct queue_claim *out);
-int db_release(struct sqlq *q, int64_t target_id);
-int db_heartbeat(struct sqlq *q, int64_t target_id);
+int db_release(struct sqlq *q, int64_t target_id, int attempt);
+int db_heartbeat(struct sqlq *q, int64_t target_id, int attempt);
 int db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust);
 int db_set_toolchain(struct sqlq *q, int64_t target_id,
     const char *toolchain);
 int db_expand_targets(struct sqlq *q, int64_t job_id,
     int64_t placeholder_id, char *const *targets, size_t n);
-int db_finish(struct sqlq *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error, const struct artifact *arts,
-    size_t narts);
-int db_finish_build(struct sqlq *q, int64_t target_id,
+int db_finish_build(struct sqlq *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state);
 int db_set_signed(struct sqlq *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov);
@@ -240,10 +237,10 @@ void sqlite_claim_job(struct queue *base, int64_t job_id,
     struct queue_claim *out, queue_done done, void *data);
 void sqlite_next_jobs(struct queue *base, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data);
-void sqlite_release(struct queue *base, int64_t target_id, queue_done done,
-    void *data);
-void sqlite_heartbeat(struct queue *base, int64_t target_id, queue_done done,
-    void *data);
+void sqlite_release(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data);
+void sqlite_heartbeat(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data);
 void sqlite_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
 void sqlite_set_toolchain(struct queue *base, int64_t target_id,
@@ -251,7 +248,7 @@ void sqlite_set_toolchain(struct queue *base, int64_t target_id,
 void sqlite_expand_targets(struct queue *base, int64_t job_id,
     int64_t placeholder_id, char *const *targets, size_t n, queue_done done,
     void *data);
-void sqlite_finish_build(struct queue *base, int64_t target_id,
+void sqlite_finish_build(struct queue *base, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state, queue_done done,
     void *data);
 void sqlite_cache_lookup(struct queue *base, const char *key,
@@ -288,6 +285,7 @@ int sqlite_expire_select(struct queue *base, const struct queue_retention *r,
 void sqlite_expire_jobs(struct queue *base, const int64_t *ids, size_t n,
     int64_t now, queue_done done, void *data);
 int sqlite_referenced_blobs(struct queue *base, char ***hex, size_t *n);
+int sqlite_farm_key(struct queue *base, const char *key, char **recorded);
 void sqlite_host_beat(struct queue *base, const struct queue_host *h,
     queue_done done, void *data);
 void sqlite_hosts(struct queue *base, struct queue_host **out, size_t *n,

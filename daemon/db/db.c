@@ -256,6 +256,23 @@ sqlite_set_host(struct queue *base, const char *name)
 	q->host = name != NULL ? xstrdup(name) : NULL;
 }
 
+/* One host writes the file, and its scheduler kicks itself after each
+ * change: nothing to tell. */
+static void
+sqlite_watch(struct queue *base, void (*changed)(void *), void *data)
+{
+	(void)base;
+	(void)changed;
+	(void)data;
+}
+
+static bool
+sqlite_shared(const struct queue *base)
+{
+	(void)base;
+	return false;
+}
+
 void
 sqlite_close(struct queue *base)
 {
@@ -464,6 +481,9 @@ const struct queue_ops sqlite_queue_ops = {
 	.pending_writes = sqlite_pending_writes,
 	.close = sqlite_close,
 	.set_host = sqlite_set_host,
+	.farm_key = sqlite_farm_key,
+	.watch = sqlite_watch,
+	.shared = sqlite_shared,
 	.submit = sqlite_submit,
 	.get = sqlite_get,
 	.list = sqlite_list,

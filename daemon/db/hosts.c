@@ -3,7 +3,8 @@
  * (a write, through the writer like every write) and the list of hosts
  * (a read on the loop's connection, completed later like every read).
  * On SQLite there is one host, but GET /v1/hosts answers the same on
- * both backends.
+ * both backends.  And the farm's signing key (schema/013_farm.sql),
+ * recorded before the writer starts.
  */
 #include "config.h"
 
@@ -148,4 +149,34 @@ sqlite_hosts(struct queue *base, struct queue_host **out, size_t *n,
 		*n = 0;
 	}
 	db_read_later(q, done, data, rc);
+}
+
+/* Before queue_start(): the write connection is this thread's. */
+int
+sqlite_farm_key(struct queue *base, const char *key, char **recorded)
+{
+	struct sqlq *q = (struct sqlq *)base;
+	sqlite3_stmt *st;
+	int step;
+
+	*recorded = NULL;
+	if ((st = db_stmt(q, "INSERT OR IGNORE INTO kiln_farm (key, value) "
+	    "VALUES ('public_key', ?)")) == NULL)
+		return QUEUE_ERROR;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		db_log(q->wr, "farm key");
+		return QUEUE_ERROR;
+	}
+	if ((st = db_stmt(q, "SELECT value FROM kiln_farm "
+	    "WHERE key = 'public_key'")) == NULL)
+		return QUEUE_ERROR;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW)
+		*recorded = xstrdup((const char *)sqlite3_column_text(st, 0));
+	else
+		db_log(q->wr, "farm key");
+	sqlite3_reset(st);
+	return *recorded != NULL ? 0 : QUEUE_ERROR;
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "backend.h"
 
 int
@@ -64,6 +66,85 @@ void
 queue_set_host(struct queue *q, const char *name)
 {
 	q->ops->set_host(q, name);
+}
+
+void
+queue_watch(struct queue *q, void (*changed)(void *data), void *data)
+{
+	q->ops->watch(q, changed, data);
+}
+
+bool
+queue_shared(const struct queue *q)
+{
+	return q->ops->shared(q);
+}
+
+/*
+ * The key id of a minisign public key's base64 line ("Ed", the id's 8
+ * bytes, the Ed25519 key's 32), as minisign prints it: a little-endian
+ * 64-bit number in hex.  -1 when it is not such a key.
+ */
+static int
+key_id_of(const char *b64, char id[17])
+{
+	unsigned char bin[2 + 8 + 32];
+	size_t len = 0;
+
+	if (sodium_base642bin(bin, sizeof bin, b64, strlen(b64), NULL, &len,
+	    NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    len != sizeof bin || memcmp(bin, "Ed", 2) != 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		snprintf(id + 2 * i, 3, "%02X", bin[2 + 7 - i]);
+	return 0;
+}
+
+int
+queue_farm_key(struct queue *q, const char *public_key, char *err,
+    size_t errsize)
+{
+	char line[128], mine[17], theirs[17], *recorded = NULL;
+	const char *p = public_key, *end;
+	size_t n;
+	int rc = -1;
+
+	/* kiln.pub: an "untrusted comment:" line, then the key's line. */
+	if (strncmp(p, "untrusted comment:", 18) == 0 &&
+	    (p = strchr(p, '\n')) != NULL)
+		p++;
+	if (p != NULL)
+		p += strspn(p, " \t\r\n");
+	end = p != NULL ? p + strcspn(p, " \t\r\n") : NULL;
+	if (p == NULL || (n = (size_t)(end - p)) == 0 || n >= sizeof line) {
+		snprintf(err, errsize, "the farm's signing key: this host's "
+		    "public key is not in minisign's format");
+		return -1;
+	}
+	memcpy(line, p, n);
+	line[n] = '\0';
+	if (key_id_of(line, mine) != 0) {
+		snprintf(err, errsize, "the farm's signing key: this host's "
+		    "public key is not in minisign's format");
+		return -1;
+	}
+	if (q->ops->farm_key(q, line, &recorded) != 0) {
+		snprintf(err, errsize, "the farm's signing key: cannot read or "
+		    "record it in the database");
+		return -1;
+	}
+	if (strcmp(recorded, line) == 0)
+		rc = 0;
+	else {
+		if (key_id_of(recorded, theirs) != 0)
+			snprintf(theirs, sizeof theirs, "(unreadable)");
+		snprintf(err, errsize, "the database belongs to a farm whose "
+		    "signing key is %s; this host's key is %s: copy the "
+		    "farm's kiln.key here (kilnd.conf(5), a farm of hosts)",
+		    theirs, mine);
+	}
+	free(recorded);
+	return rc;
 }
 
 void
@@ -123,16 +204,17 @@ queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 }
 
 void
-queue_release(struct queue *q, int64_t target_id, queue_done done, void *data)
+queue_release(struct queue *q, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
-	q->ops->release(q, target_id, done, data);
+	q->ops->release(q, target_id, attempt, done, data);
 }
 
 void
-queue_heartbeat(struct queue *q, int64_t target_id, queue_done done,
-    void *data)
+queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
-	q->ops->heartbeat(q, target_id, done, data);
+	q->ops->heartbeat(q, target_id, attempt, done, data);
 }
 
 void
@@ -158,11 +240,11 @@ queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
 }
 
 void
-queue_finish_build(struct queue *q, int64_t target_id,
+queue_finish_build(struct queue *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state, queue_done done,
     void *data)
 {
-	q->ops->finish_build(q, target_id, o, job_state, done, data);
+	q->ops->finish_build(q, target_id, attempt, o, job_state, done, data);
 }
 
 void

@@ -96,6 +96,32 @@ void queue_close(struct queue *q);
 void queue_set_host(struct queue *q, const char *name);
 /* The schema version this binary carries. */
 int queue_schema_version(void);
+/*
+ * The farm's signing key: `public_key` is kiln.pub's text (minisign's
+ * format).  The first kilnd to open the database records it; after
+ * that 0 only when it is the one recorded, else -1 with a message that
+ * names both key ids (a host of another farm, or a state directory
+ * moved under another key).  -1 too when the text is not a minisign
+ * public key, or the database fails.  Synchronous, before queue_start().
+ */
+int queue_farm_key(struct queue *q, const char *public_key, char *err,
+    size_t errsize);
+
+/*
+ * Change notifications, for a queue other processes write too.  A
+ * shared queue (PostgreSQL: every host of a farm) calls changed(data) on
+ * the loop after another host's submission or a target put back in the
+ * queue (released, reclaimed, recovered), so that a free slot claims at
+ * once; several changes at once come as one call (at most one per loop
+ * iteration), and one more after each (re)subscription, since changes
+ * made while it was down are not told.  A hint, not a guarantee: the
+ * caller still looks for work on its own now and then.  SQLite (one
+ * host, which makes its changes itself) never calls it.  changed NULL
+ * stops the calls.  Any time after queue_open(); subscribed once started.
+ */
+void queue_watch(struct queue *q, void (*changed)(void *data), void *data);
+/* Whether other processes write this queue too (PostgreSQL: true). */
+bool queue_shared(const struct queue *q);
 
 /*
  * Store `n` new jobs (state queued, their targets queued), all or
@@ -162,13 +188,21 @@ struct queue_next {
  */
 void queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data);
+/*
+ * The writes of a claimed target (release, heartbeat, finish) carry the
+ * claim's `attempt` as a fencing token: they apply only while the target
+ * is running that attempt.  Otherwise QUEUE_ECONFLICT: the run was
+ * superseded (its lease ran out, the target was given back and perhaps
+ * claimed again, maybe by another host), and the caller throws its work
+ * away.  QUEUE_ENOTFOUND: no such target.
+ */
 /* Give a running target back to the queue (kilnd stopping): the run did
  * not count as an attempt. */
-void queue_release(struct queue *q, int64_t target_id, queue_done done,
-    void *data);
-/* Mark a running target alive now (QUEUE_ENOTFOUND: not running). */
-void queue_heartbeat(struct queue *q, int64_t target_id, queue_done done,
-    void *data);
+void queue_release(struct queue *q, int64_t target_id, int attempt,
+    queue_done done, void *data);
+/* Mark a running target alive now. */
+void queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
+    queue_done done, void *data);
 /* Record the commit a job's ref resolved to and the job's trust class
  * (known once the ref is). */
 void queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
@@ -199,7 +233,7 @@ struct queue_outcome {
  * are recorded in the same transaction; the job's state follows from its
  * targets', and *job_state (if not NULL) gets it.  The outcome is copied.
  */
-void queue_finish_build(struct queue *q, int64_t target_id,
+void queue_finish_build(struct queue *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data);
 /*

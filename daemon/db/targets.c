@@ -132,10 +132,34 @@ db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,
 	return 0;
 }
 
-int
-db_release(struct sqlq *q, int64_t target_id)
+/*
+ * Why a write fenced by (target, attempt) changed nothing: no such
+ * target, or it is not running that attempt any more (superseded).
+ */
+static int
+not_running(struct sqlq *q, int64_t target_id)
 {
-	int64_t p[1] = { target_id };
+	sqlite3_stmt *st;
+	int step;
+
+	if ((st = db_stmt(q, "SELECT 1 FROM job_targets WHERE id = ?")) ==
+	    NULL)
+		return QUEUE_ERROR;
+	sqlite3_bind_int64(st, 1, target_id);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (step == SQLITE_ROW)
+		return QUEUE_ECONFLICT;
+	if (step == SQLITE_DONE)
+		return QUEUE_ENOTFOUND;
+	db_log(q->wr, "target");
+	return QUEUE_ERROR;
+}
+
+int
+db_release(struct sqlq *q, int64_t target_id, int attempt)
+{
+	int64_t p[2] = { target_id, attempt };
 	int rc, n;
 
 	if ((rc = db_begin(q)) != 0)
@@ -149,11 +173,12 @@ db_release(struct sqlq *q, int64_t target_id)
 	    "  WHERE jobs.id = job_targets.job_id) "
 	    "  THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 END, "
 	    "attempt = max(attempt - 1, 0), started_at = NULL, "
-	    "heartbeat_at = NULL WHERE id = ?1 AND state = 'running'", 1, p);
+	    "heartbeat_at = NULL WHERE id = ?1 AND attempt = ?2 AND "
+	    "state = 'running'", 2, p);
 	if (n < 0)
 		rc = QUEUE_ERROR;
 	else if (n == 0)
-		rc = QUEUE_ENOTFOUND;
+		rc = not_running(q, target_id);
 	else {
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(q->wr, "SELECT job_id FROM job_targets "
@@ -172,13 +197,13 @@ db_release(struct sqlq *q, int64_t target_id)
 }
 
 int
-db_heartbeat(struct sqlq *q, int64_t target_id)
+db_heartbeat(struct sqlq *q, int64_t target_id, int attempt)
 {
-	int64_t p[2] = { target_id, util_now_ms() };
+	int64_t p[3] = { target_id, util_now_ms(), attempt };
 	int n = db_run(q, "UPDATE job_targets SET heartbeat_at = ?2 "
-	    "WHERE id = ?1 AND state = 'running'", 2, p);
+	    "WHERE id = ?1 AND attempt = ?3 AND state = 'running'", 3, p);
 
-	return n < 0 ? QUEUE_ERROR : n == 0 ? QUEUE_ENOTFOUND : 0;
+	return n < 0 ? QUEUE_ERROR : n == 0 ? not_running(q, target_id) : 0;
 }
 
 int
@@ -246,19 +271,6 @@ out:
 	return db_end(q, rc);
 }
 
-int
-db_finish(struct sqlq *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error, const struct artifact *arts,
-    size_t narts)
-{
-	struct queue_outcome o = {
-		.state = state, .exit_status = exit_status, .error = error,
-		.arts = arts, .narts = narts,
-	};
-
-	return db_finish_build(q, target_id, &o, NULL);
-}
-
 static int
 insert_artifacts(struct sqlq *q, int64_t target_id,
     const struct artifact *arts, size_t narts)
@@ -287,7 +299,7 @@ insert_artifacts(struct sqlq *q, int64_t target_id,
 }
 
 int
-db_finish_build(struct sqlq *q, int64_t target_id,
+db_finish_build(struct sqlq *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state)
 {
 	sqlite3_stmt *st = NULL;
@@ -302,7 +314,8 @@ db_finish_build(struct sqlq *q, int64_t target_id,
 	    "exit_status = ?3, error = ?4, finished_at = ?5, cache_key = ?6, "
 	    "cached = ?7, cached_from = ?8, "
 	    "started_at = coalesce(started_at, ?5) "
-	    "WHERE id = ?1 AND state = 'running' RETURNING job_id")) == NULL) {
+	    "WHERE id = ?1 AND attempt = ?9 AND state = 'running' "
+	    "RETURNING job_id")) == NULL) {
 		rc = QUEUE_ERROR;
 		goto out;
 	}
@@ -322,16 +335,18 @@ db_finish_build(struct sqlq *q, int64_t target_id,
 		sqlite3_bind_int64(st, 8, o->cached_from);
 	else
 		sqlite3_bind_null(st, 8);
+	sqlite3_bind_int(st, 9, attempt);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
 		job_id = sqlite3_column_int64(st, 0);
-	else if (step == SQLITE_DONE)
-		rc = QUEUE_ENOTFOUND;	/* unknown, or not running */
-	else {
+	else if (step != SQLITE_DONE) {
 		db_log(q->wr, "finish");
 		rc = QUEUE_ERROR;
 	}
 	sqlite3_reset(st);	/* a RETURNING statement ends its change here */
+	/* Unknown, or not running this attempt: nothing is recorded. */
+	if (step == SQLITE_DONE)
+		rc = not_running(q, target_id);
 	/* The files come in the same transaction as the state. */
 	if (rc == 0)
 		rc = insert_artifacts(q, target_id, o->arts, o->narts);

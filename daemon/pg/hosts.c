@@ -2,13 +2,16 @@
  * The hosts of the farm on PostgreSQL: a host's beat (one call of
  * kiln_host_beat(), schema/pg/004_hosts.sql, on the writes' connection
  * like every write) and the list of every host (one SELECT on a read
- * connection).  The hosts table is 001_init.sql's.
+ * connection).  The hosts table is 001_init.sql's.  And the farm's
+ * signing key (kiln_farm, 001_init.sql), before the loop runs; and the
+ * changes other hosts tell (LISTEN kiln_queue on the reads' pool).
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "pg-int.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -78,4 +81,93 @@ pg_hosts(struct queue *base, struct queue_host **out, size_t *n,
 	pgq_read(c, "SELECT name, base_url, slots, running, version, "
 	    "started_at, heartbeat_at FROM hosts ORDER BY name LIMIT "
 	    QUEUE_STR(QUEUE_HOSTS_MAX), 0, NULL);
+}
+
+/*
+ * On the synchronous connection, before queue_start().  Two statements:
+ * when another host records its key at the same moment, the INSERT
+ * waits for its commit and does nothing, and only a later statement's
+ * snapshot sees the key it recorded.
+ */
+int
+pg_farm_key(struct queue *base, const char *key, char **recorded)
+{
+	struct pgq *q = Q(base);
+	const char *params[1] = { key };
+	PGresult *res;
+	int rc;
+
+	*recorded = NULL;
+	if ((rc = pgq_sync_exec(q, "farm key", "INSERT INTO kiln_farm "
+	    "(key, value) VALUES ('public_key', $1) ON CONFLICT (key) DO "
+	    "NOTHING", 1, params, &res)) != 0)
+		return rc;
+	PQclear(res);
+	if ((rc = pgq_sync_exec(q, "farm key", "SELECT value FROM kiln_farm "
+	    "WHERE key = 'public_key'", 0, NULL, &res)) != 0)
+		return rc;
+	if (PQntuples(res) == 1 && !pgq_is_null(res, 0, 0))
+		*recorded = xstrdup(PQgetvalue(res, 0, 0));
+	else
+		log_error("queue: farm key: an answer not understood");
+	PQclear(res);
+	return *recorded != NULL ? 0 : QUEUE_ERROR;
+}
+
+/* --- change notifications (005_fence.sql's NOTIFY kiln_queue) ----- */
+
+static void
+on_changed_idle(uv_idle_t *h)
+{
+	struct pgq *q = h->data;
+
+	uv_idle_stop(h);
+	q->changed_due = false;
+	if (!q->stopping && q->changed != NULL)
+		q->changed(q->changed_data);
+}
+
+/* A NOTIFY, or (channel NULL) a new subscription after which the caller
+ * looks for itself: one changed() at the next iteration for all that
+ * came in this one. */
+static void
+notified(void *data, const char *channel, const char *payload)
+{
+	struct pgq *q = data;
+
+	(void)channel;
+	(void)payload;
+	if (q->stopping || q->changed == NULL || q->changed_due)
+		return;
+	q->changed_due = true;
+	uv_idle_start(&q->idle, on_changed_idle);
+}
+
+void
+pgq_subscribe(struct pgq *q)
+{
+	if (q->subscribed || q->changed == NULL || !q->started || q->stopping)
+		return;
+	if (pgpool_listen(q->rd, "kiln_queue", notified, q) == 0)
+		q->subscribed = true;
+	else
+		log_error("queue: cannot listen for changes; other hosts' "
+		    "work is seen at the next poll");
+}
+
+void
+pg_watch(struct queue *base, void (*changed)(void *), void *data)
+{
+	struct pgq *q = (struct pgq *)base;
+
+	q->changed = changed;
+	q->changed_data = data;
+	pgq_subscribe(q);
+}
+
+bool
+pg_shared(const struct queue *base)
+{
+	(void)base;
+	return true;
 }

@@ -86,6 +86,12 @@ struct pgq {
 	size_t reads_pending;
 	/* Writes called after queue_stop(), failed in their turn. */
 	struct pgq_call *late, **late_tail;
+	/* queue_watch(): NOTIFY kiln_queue on rd's LISTEN connection,
+	 * coalesced to one changed() per loop iteration by the idle. */
+	void (*changed)(void *);
+	void *changed_data;
+	bool subscribed, changed_due;
+	uv_idle_t idle;
 	/* queue_stop(): the pools drain, then closed(data). */
 	bool started, stopping;
 	unsigned closing;	/* handles and pools still closing */
@@ -253,11 +259,11 @@ void pg_claim_job(struct queue *base, int64_t job_id,
     struct queue_claim *out, queue_done done, void *data);
 void pg_next_jobs(struct queue *base, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data);
-void pg_release(struct queue *base, int64_t target_id, queue_done done,
-    void *data);
-void pg_heartbeat(struct queue *base, int64_t target_id, queue_done done,
-    void *data);
-void pg_finish_build(struct queue *base, int64_t target_id,
+void pg_release(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data);
+void pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data);
+void pg_finish_build(struct queue *base, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data);
 void pg_cache_lookup(struct queue *base, const char *key,
@@ -280,6 +286,11 @@ void pg_expire_jobs(struct queue *base, const int64_t *ids, size_t n,
     int64_t now, queue_done done, void *data);
 int pg_referenced_blobs(struct queue *base, char ***hex, size_t *n);
 /* hosts.c */
+int pg_farm_key(struct queue *base, const char *key, char **recorded);
+void pg_watch(struct queue *base, void (*changed)(void *), void *data);
+/* Once started and watched: LISTEN kiln_queue (hosts.c). */
+void pgq_subscribe(struct pgq *q);
+bool pg_shared(const struct queue *base);
 void pg_host_beat(struct queue *base, const struct queue_host *h,
     queue_done done, void *data);
 void pg_hosts(struct queue *base, struct queue_host **out, size_t *n,

@@ -317,7 +317,10 @@ pg_start(struct queue *base, uv_loop_t *loop)
 	/* The pools keep the loop alive while anything is owed. */
 	uv_unref((uv_handle_t *)&q->timer);
 	q->timer_ready = true;
+	uv_idle_init(loop, &q->idle);
+	q->idle.data = q;
 	q->started = true;
+	pgq_subscribe(q);
 	return 0;
 }
 
@@ -327,6 +330,7 @@ one_closed(struct pgq *q)
 	if (--q->closing > 0)
 		return;
 	q->started = false;
+	q->subscribed = q->changed_due = false;
 	q->wr = q->rd = NULL;
 	if (q->stopped != NULL)
 		q->stopped(q->stopped_data);
@@ -345,6 +349,12 @@ timer_closed(uv_handle_t *h)
 
 	q->timer_ready = false;
 	one_closed(q);
+}
+
+static void
+idle_closed(uv_handle_t *h)
+{
+	one_closed(h->data);
 }
 
 /*
@@ -370,9 +380,11 @@ maybe_finish(struct pgq *q)
 	}
 	if (q->reads_pending > 0 || q->closing > 0 || !q->started)
 		return;
-	q->closing = 3;
+	q->closing = 4;
 	uv_timer_stop(&q->timer);
 	uv_close((uv_handle_t *)&q->timer, timer_closed);
+	uv_idle_stop(&q->idle);
+	uv_close((uv_handle_t *)&q->idle, idle_closed);
 	pgpool_close(q->wr, pool_closed, q);
 	pgpool_close(q->rd, pool_closed, q);
 }
@@ -606,6 +618,9 @@ const struct queue_ops pg_queue_ops = {
 	.pending_writes = pg_pending_writes,
 	.close = pg_close,
 	.set_host = pg_set_host,
+	.farm_key = pg_farm_key,
+	.watch = pg_watch,
+	.shared = pg_shared,
 	.submit = pg_submit,
 	.get = pg_get,
 	.list = pg_list,

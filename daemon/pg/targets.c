@@ -107,33 +107,34 @@ pg_next_jobs(struct queue *base, struct queue_next *out, size_t max,
 
 /* --- a running target ------------------------------------------------- */
 
-/* One target id and the host's clock: heartbeat, release. */
+/* One target id, its attempt (the fencing token: 005_fence.sql) and the
+ * host's clock: heartbeat, release. */
 static void
 target_write(struct queue *base, const char *what, const char *call,
-    int64_t target_id, queue_done done, void *data)
+    int64_t target_id, int attempt, queue_done done, void *data)
 {
 	struct pgq_call *c = pgq_call(Q(base), what, NULL, done, data);
-	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF];
-	const char *params[2] = { pgq_int(b1, target_id),
-	    pgq_int(b2, util_now_ms()) };
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF];
+	const char *params[3] = { pgq_int(b1, target_id),
+	    pgq_int(b2, attempt), pgq_int(b3, util_now_ms()) };
 
-	pgq_write(c, call, 2, params);
+	pgq_write(c, call, 3, params);
 }
 
 void
-pg_release(struct queue *base, int64_t target_id, queue_done done,
-    void *data)
+pg_release(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
-	target_write(base, "release", "kiln_release($1, $2)", target_id, done,
-	    data);
+	target_write(base, "release", "kiln_release($1, $2, $3)", target_id,
+	    attempt, done, data);
 }
 
 void
-pg_heartbeat(struct queue *base, int64_t target_id, queue_done done,
-    void *data)
+pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data)
 {
-	target_write(base, "heartbeat", "kiln_heartbeat($1, $2)", target_id,
-	    done, data);
+	target_write(base, "heartbeat", "kiln_heartbeat($1, $2, $3)",
+	    target_id, attempt, done, data);
 }
 
 /* --- finishing -------------------------------------------------------- */
@@ -189,14 +190,14 @@ finish_parse(struct pgq_call *c, const PGresult *res)
 }
 
 void
-pg_finish_build(struct queue *base, int64_t target_id,
+pg_finish_build(struct queue *base, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data)
 {
 	struct pgq *q = Q(base);
 	struct pgq_call *c = pgq_call(q, "finish", finish_parse, done, data);
-	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], *text;
-	const char *params[4];
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF], *text;
+	const char *params[5];
 
 	c->out[0] = job_state;
 	if (!target_state_terminal(o->state)) {
@@ -213,10 +214,12 @@ pg_finish_build(struct queue *base, int64_t target_id,
 		return;
 	}
 	params[0] = pgq_int(b1, target_id);
-	params[1] = pgq_int(b2, util_now_ms());
-	params[2] = q->host;
-	params[3] = text;
-	pgq_write(c, "kiln_finish_build($1, $2, $3, $4::jsonb)", 4, params);
+	params[1] = pgq_int(b2, attempt);
+	params[2] = pgq_int(b3, util_now_ms());
+	params[3] = q->host;
+	params[4] = text;
+	pgq_write(c, "kiln_finish_build($1, $2, $3, $4, $5::jsonb)", 5,
+	    params);
 	free(text);
 }
 

@@ -90,7 +90,11 @@ recorded(void *data, int rc)
 		w->next = NULL;
 		w->wake(w->data);
 	}
-	if (rc != 0 && rc != QUEUE_ENOTFOUND)
+	/* Superseded: final, never retried, never signed. */
+	if (rc == QUEUE_ECONFLICT) {
+		if (!e->superseded)
+			superseded_result(e->target_id, e->attempt);
+	} else if (rc != 0 && rc != QUEUE_ENOTFOUND)
 		log_error("job %" PRId64 " %s: cannot record the result; the "
 		    "target is given back to the queue after its lease",
 		    e->job_id, e->target);
@@ -124,8 +128,14 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	}
 	e->s = s;
 	e->job_id = st->claim.job_id;
+	e->target_id = st->claim.target_id;
+	e->attempt = st->claim.attempt;
+	e->superseded = st->superseded;
 	snprintf(e->target, sizeof e->target, "%s", st->t.name);
-	if (s->stopping || st->release)
+	if (st->superseded)
+		log_line(st, "%s: given to another run; this run's result is "
+		    "discarded", st->t.name);
+	else if (s->stopping || st->release)
 		log_line(st, "%s%s goes back to the queue", s->stopping ?
 		    "kilnd is stopping: " : "", st->t.name);
 	else {
@@ -157,7 +167,8 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 	s->writes++;
 	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
-		queue_release(s->q, st->claim.target_id, recorded, e);
+		queue_release(s->q, st->claim.target_id, st->claim.attempt,
+		    recorded, e);
 	} else {
 		struct queue_outcome o = {
 			.state = state, .exit_status = exit_status,
@@ -165,8 +176,8 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			.cache_key = st->cache_key, .cached = st->cached,
 			.cached_from = st->cached_from,
 		};
-		queue_finish_build(s->q, st->claim.target_id, &o, &e->js,
-		    recorded, e);
+		queue_finish_build(s->q, st->claim.target_id,
+		    st->claim.attempt, &o, &e->js, recorded, e);
 	}
 	if (st->timer_init) {
 		uv_timer_stop(&st->timer);
@@ -176,6 +187,14 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		free_target(st);
 		after_target(s);
 	}
+}
+
+void
+superseded_result(int64_t target_id, int attempt)
+{
+	log_warn("target %" PRId64 " attempt %d was given to another run; its "
+	    "result is discarded", target_id, attempt);
+	metrics_superseded();
 }
 
 static void
@@ -229,7 +248,11 @@ build_done(struct child *c)
 		free(times);
 	}
 	json_decref(res);
-	if (st->cancel && state != TARGET_SUCCEEDED) {
+	if (st->superseded) {
+		/* Whatever it built is another run's to store. */
+		state = TARGET_CANCELED;
+		snprintf(why, sizeof why, "given to another run");
+	} else if (st->cancel && state != TARGET_SUCCEEDED) {
 		state = TARGET_CANCELED;
 		snprintf(why, sizeof why, "canceled while it ran");
 	}

@@ -117,7 +117,8 @@ claim_read_done(void *data, int rc)
 		if (rc != 0)
 			log_error("job %" PRId64 ": claimed but cannot be read",
 			    cr->c.job_id);
-		queue_release(s->q, cr->c.target_id, NULL, NULL);
+		queue_release(s->q, cr->c.target_id, cr->c.attempt, NULL,
+		    NULL);
 		job_free(cr->job);
 	} else {
 		/* Another claim of the job may have brought it meanwhile. */
@@ -178,7 +179,8 @@ claimed(void *data, int rc)
 		s->empty_claims = 0;
 		/* Stopping or draining since it was asked: not started. */
 		if (s->stopping || s->draining)
-			queue_release(s->q, s->claim.target_id, NULL, NULL);
+			queue_release(s->q, s->claim.target_id,
+			    s->claim.attempt, NULL, NULL);
 		else
 			start_claim(s, &s->claim);
 		again = true;

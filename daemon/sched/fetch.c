@@ -347,8 +347,8 @@ fetch_done(struct child *c)
 		for (unsigned i = 0; i < n; i++) {
 			struct starget *st = j->targets;
 			if (giveback)
-				queue_release(s->q, st->claim.target_id, NULL,
-				    NULL);
+				queue_release(s->q, st->claim.target_id,
+				    st->claim.attempt, NULL, NULL);
 			free_target(st);
 		}
 		sched_settle(s, true);

@@ -100,6 +100,52 @@ stale_read(void *data, int rc)
 	sched_settle(s, false);
 }
 
+/* A target's heartbeat, fenced by its claim's attempt. */
+struct beat {
+	struct sched *s;
+	int64_t target_id;
+	int attempt;
+};
+
+/*
+ * QUEUE_ECONFLICT: the lease ran out meanwhile (this host was paused or
+ * cut off) and the target was given back, perhaps claimed again: the
+ * build is no longer ours.  The same claim is looked up, not just the
+ * target: a newer claim of it by this host is left alone.
+ */
+static void
+beat_done(void *data, int rc)
+{
+	struct beat *b = data;
+	struct sched *s = b->s;
+
+	s->writes--;
+	if (rc == QUEUE_ECONFLICT && !s->stopping) {
+		for (struct sjob *j = s->jobs; j; j = j->next)
+			for (struct starget *st = j->targets; st; st = st->next)
+				if (st->claim.target_id == b->target_id &&
+				    st->claim.attempt == b->attempt) {
+					stop_superseded(st);
+					goto found;
+				}
+	}
+found:
+	free(b);
+	sched_settle(s, false);
+}
+
+static void
+heartbeat(struct sched *s, const struct starget *st)
+{
+	struct beat *b = xcalloc(1, sizeof *b);
+
+	b->s = s;
+	b->target_id = st->claim.target_id;
+	b->attempt = st->claim.attempt;
+	s->writes++;
+	queue_heartbeat(s->q, b->target_id, b->attempt, beat_done, b);
+}
+
 static void
 beaten(void *data, int rc)
 {
@@ -154,8 +200,7 @@ reconcile(struct sched *s)
 		host_beat(s);
 		for (struct sjob *j = s->jobs; j; j = j->next)
 			for (struct starget *st = j->targets; st; st = st->next)
-				queue_heartbeat(s->q, st->claim.target_id,
-				    NULL, NULL);
+				heartbeat(s, st);
 	}
 	if (now - s->reconciled_at < lease / 2 || s->reading_stale)
 		return;

@@ -58,6 +58,9 @@ struct watcher {
 struct ended {
 	struct sched *s;
 	int64_t job_id;
+	int64_t target_id;
+	int attempt;			/* the claim's: the fencing token */
+	bool superseded;		/* known (and counted) already */
 	char target[TARGET_NAME_MAX];
 	enum job_state js;		/* the job's, after it */
 	struct watcher *watchers;
@@ -86,6 +89,7 @@ struct starget {
 	bool timed_out;			/* the backstop fired */
 	bool busy;			/* a thread-pool task holds it */
 	bool release;			/* give back to the queue (drain) */
+	bool superseded;		/* given to another run: discarded */
 	char *cache_key;		/* hex, when the build may be cached */
 	bool cached;			/* reused an equal build's artifacts */
 	int64_t cached_from;		/* the job that built them */
@@ -220,6 +224,12 @@ void worker_unavailable(struct sched *s, const char *why);
 void end_target(struct starget *st, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts);
+/* The queue refused a write of this attempt (QUEUE_ECONFLICT): logged
+ * once and counted; its result is not stored, not signed. */
+void superseded_result(int64_t target_id, int attempt);
+/* A heartbeat refused so: the build is no longer ours; stop it as a
+ * cancel does, its end discarded. */
+void stop_superseded(struct starget *st);
 void on_backstop(uv_timer_t *h);
 void fail_now(struct starget *st, const char *why);
 char **worker_build_argv(struct sched *s, const char *mirror,

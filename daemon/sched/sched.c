@@ -296,6 +296,30 @@ sched_cancel(struct sched *s, int64_t job_id)
 }
 
 void
+stop_superseded(struct starget *st)
+{
+	if (st->superseded || st->ended)
+		return;
+	superseded_result(st->claim.target_id, st->claim.attempt);
+	st->superseded = true;
+	/* As a cancel of this one target: whatever stage it is in ends it
+	 * (a task in flight, the fetch's end, launch), its end discarded. */
+	st->cancel = true;
+	if (st->busy)
+		return;
+	if (!st->started) {
+		if (st->j->fetch != FETCH_RUNNING)
+			end_target(st, TARGET_CANCELED, -1,
+			    "given to another run", NULL, 0);
+		return;
+	}
+	log_line(st, "given to another run: stopping the build");
+	child_kill(&st->child, SIGTERM);
+	if (st->timer_init)
+		uv_timer_start(&st->timer, on_backstop, KILL_GRACE_MS, 0);
+}
+
+void
 sched_set_toolchains(struct sched *s, const struct toolchains *tc)
 {
 	s->toolchains = tc;
@@ -346,6 +370,22 @@ on_tick(uv_timer_t *h)
 	sched_kick(s);
 }
 
+/*
+ * Another host submitted, or gave a target back (a shared queue's
+ * notification): a free slot claims now, not at the next tick, which
+ * stays the fallback for a notification lost.
+ */
+static void
+on_queue_changed(void *data)
+{
+	struct sched *s = data;
+
+	if (s->stopping)
+		return;
+	s->empty_claims = 0;
+	sched_kick(s);
+}
+
 struct sched *
 sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
     const char *worker_path, struct store *store, const struct sign_key *key)
@@ -367,6 +407,7 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	uv_timer_init(loop, &s->tick);
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+	queue_watch(q, on_queue_changed, s);
 	uv_timer_init(loop, &s->sweep_timer);
 	s->sweep_timer.data = s;
 	uv_timer_init(loop, &s->drain_timer);
@@ -511,6 +552,8 @@ sched_shutdown(struct sched *s, void (*done)(void *), void *data)
 	s->stopping = true;
 	s->stopped = done;
 	s->stopped_data = data;
+	/* s is freed once stopped; the queue outlives it. */
+	queue_watch(s->q, NULL, NULL);
 	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
 		jn = j->next;
 		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING) {

@@ -163,6 +163,24 @@ grep -q "created the signing key $T/fresh/kiln.key" "$KLOG" &&
 	ok "first start creates the key and logs it" || fail "no key created: $(cat "$KLOG")"
 stop_kilnd TERM
 STATE=$STATE_SAVED
+# The database records the farm's key: under another key (the state dir
+# moved, or a host of another farm) kilnd refuses to start, naming both.
+farm_id=$(head -1 "$T/fresh/kiln.pub" | awk '{print $NF}')
+other_id=$(head -1 "$T/keys/kiln.pub" | awk '{print $NF}')
+mv "$T/fresh/kiln.key" "$T/fresh/kiln.key.farm"
+mv "$T/fresh/kiln.pub" "$T/fresh/kiln.pub.farm"
+cp -p "$T/keys/kiln.key" "$T/keys/kiln.pub" "$T/fresh/"
+rc=0; "$KILND" -l 127.0.0.1:0 -d "$T/fresh" -c "$PAUSED_CONF" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "signing key is $farm_id; this host's key is $other_id" "$T/err" &&
+	ok "another key than the database's: kilnd refuses to start" ||
+	fail "another key: exit $rc: $(cat "$T/err")"
+mv "$T/fresh/kiln.key.farm" "$T/fresh/kiln.key"
+mv "$T/fresh/kiln.pub.farm" "$T/fresh/kiln.pub"
+STATE=$T/fresh
+start_kilnd -c "$PAUSED_CONF"
+stop_kilnd TERM
+STATE=$STATE_SAVED
+ok "the farm's own key starts again"
 
 # --- a relative state dir (the quick start's -d ./var) builds fine ---------
 mkdir -p "$T/cwd" "$T/plain"; echo x > "$T/plain/README"

@@ -4,7 +4,9 @@
 # move to succeeded) leaves the target running in the database with no
 # build behind it; once its heartbeat is older than target_lease, kilnd
 # gives it back to the queue and it is built again (attempt 2).  With
-# max_attempts reached, it fails, naming the lease.  Counts in /metrics
+# max_attempts reached, it fails, naming the lease.  A build whose target
+# was given to another run meanwhile is fenced off: its heartbeat is
+# refused, it is stopped and its result discarded.  Counts in /metrics
 # follow what was committed, not what was tried.
 . "$(dirname "$0")/lib.sh"
 
@@ -73,6 +75,46 @@ expect_json '.targets[0].attempt' 2 "after max_attempts runs"
 expect_json '.targets[0].error | test("no heartbeat within target_lease")' true \
 	"its error names the lease"
 heal
+
+# Fencing: while a build runs, its target is given to another run (as
+# when this host was paused past its lease and another host claimed it
+# again: attempt 2).  This host's next heartbeat is refused; it stops the
+# build, discards its result and counts it; the other run's row stands.
+SLOW="{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"recipe\": {\"kind\": \"command\", \"command\": \"sleep 60; echo late > /out/ok\"}}"
+post_job "$SLOW"
+ID3=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$ID3" linux/amd64 running 60
+TID3=$(db "select id from job_targets where job_id = $ID3")
+db "PRAGMA busy_timeout = 5000; UPDATE job_targets SET attempt = attempt + 1,
+    host = 'elsewhere', heartbeat_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+    WHERE id = $TID3 AND state = 'running'" >/dev/null
+msg="target $TID3 attempt 1 was given to another run; its result is discarded"
+for _ in $(seq 1 100); do grep -q "$msg" "$KLOG" && break; sleep 0.1; done
+grep -q "$msg" "$KLOG" && ok "a refused heartbeat: kilnd says the run was given away" ||
+	fail "no superseded line: $(tail -5 "$KLOG")"
+for _ in $(seq 1 100); do
+	api GET /metrics
+	printf '%s\n' "$BODY" | grep -q '^kiln_builds_running 0$' && break
+	sleep 0.1
+done
+printf '%s\n' "$BODY" | grep -q '^kiln_builds_running 0$' &&
+	ok "the superseded build was stopped (slot free), not left to run 60 s" ||
+	fail "still running: $(printf '%s\n' "$BODY" | grep kiln_builds_running)"
+printf '%s\n' "$BODY" | grep -q '^kiln_superseded_results_total 1$' &&
+	ok "kiln_superseded_results_total counts it once" ||
+	fail "superseded counter: $(printf '%s\n' "$BODY" | grep superseded)"
+[ "$(grep -c "$msg" "$KLOG")" = 1 ] && ok "logged once" ||
+	fail "logged $(grep -c "$msg" "$KLOG") times"
+[ "$(db "select state || ' ' || attempt || ' ' || host from job_targets where id = $TID3")" = \
+    "running 2 elsewhere" ] && ok "the other run's row stands (running, attempt 2)" ||
+	fail "target row: $(db "select state, attempt, host from job_targets where id = $TID3")"
+[ "$(db "select count(*) from artifacts where target_id = $TID3")" = 0 ] &&
+	ok "nothing of the superseded run is recorded" || fail "artifacts recorded"
+# The other run never existed: canceled, the lease's reclaim ends it.
+api POST "/v1/jobs/$ID3/cancel"
+wait_job "$ID3" 60
+expect_json .state canceled "the job whose run was given away is canceled"
 
 # The counters kept on transitions equal the database's own counts.
 api GET /metrics

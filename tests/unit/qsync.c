@@ -117,15 +117,22 @@ qs_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out)
 }
 
 int
-qs_release(struct queue *q, int64_t target_id)
+qs_release(struct queue *q, int64_t target_id, int attempt)
 {
-	WAIT(q, queue_release(q, target_id, fired, &w));
+	WAIT(q, queue_release(q, target_id, attempt, fired, &w));
 }
 
 int
-qs_heartbeat(struct queue *q, int64_t target_id)
+qs_heartbeat(struct queue *q, int64_t target_id, int attempt)
 {
-	WAIT(q, queue_heartbeat(q, target_id, fired, &w));
+	WAIT(q, queue_heartbeat(q, target_id, attempt, fired, &w));
+}
+
+int
+qs_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts)
+{
+	WAIT(q, queue_reclaim(q, target_id, before, max_attempts, fired, &w));
 }
 
 int
@@ -150,23 +157,25 @@ qs_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
 }
 
 int
-qs_finish(struct queue *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error, const struct artifact *arts,
-    size_t narts)
+qs_finish(struct queue *q, int64_t target_id, int attempt,
+    enum target_state state, int exit_status, const char *error,
+    const struct artifact *arts, size_t narts)
 {
 	struct queue_outcome o = {
 		.state = state, .exit_status = exit_status, .error = error,
 		.arts = arts, .narts = narts,
 	};
 
-	WAIT(q, queue_finish_build(q, target_id, &o, NULL, fired, &w));
+	WAIT(q, queue_finish_build(q, target_id, attempt, &o, NULL, fired,
+	    &w));
 }
 
 int
-qs_finish_build(struct queue *q, int64_t target_id,
+qs_finish_build(struct queue *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state)
 {
-	WAIT(q, queue_finish_build(q, target_id, o, job_state, fired, &w));
+	WAIT(q, queue_finish_build(q, target_id, attempt, o, job_state, fired,
+	    &w));
 }
 
 int

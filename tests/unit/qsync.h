@@ -27,18 +27,21 @@ int qs_cancel(struct queue *q, int64_t id, size_t *nrunning);
 int qs_set_priority(struct queue *q, int64_t id, int priority);
 int qs_claim(struct queue *q, struct queue_claim *out);
 int qs_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
-int qs_release(struct queue *q, int64_t target_id);
-int qs_heartbeat(struct queue *q, int64_t target_id);
+/* The attempt: the fencing token of the claim (queue.h). */
+int qs_release(struct queue *q, int64_t target_id, int attempt);
+int qs_heartbeat(struct queue *q, int64_t target_id, int attempt);
+int qs_reclaim(struct queue *q, int64_t target_id, int64_t before,
+    int max_attempts);
 int qs_set_commit(struct queue *q, int64_t job_id, const char *commit,
     enum job_trust trust);
 int qs_set_toolchain(struct queue *q, int64_t target_id,
     const char *toolchain);
 int qs_expand_targets(struct queue *q, int64_t job_id,
     int64_t placeholder_id, char *const *targets, size_t n);
-int qs_finish(struct queue *q, int64_t target_id, enum target_state state,
-    int exit_status, const char *error, const struct artifact *arts,
-    size_t narts);
-int qs_finish_build(struct queue *q, int64_t target_id,
+int qs_finish(struct queue *q, int64_t target_id, int attempt,
+    enum target_state state, int exit_status, const char *error,
+    const struct artifact *arts, size_t narts);
+int qs_finish_build(struct queue *q, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state);
 int qs_set_signed(struct queue *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov);

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "daemon/db/queue.h"
+#include "daemon/sign.h"
 #include "lib/xmalloc.h"
 #include "qsync.h"
 #include "queuefix.h"
@@ -232,7 +233,7 @@ test_claim_marks_running(void)
 	CHECK_INT(n, 1);
 	CHECK_INT(queue_count_jobs(q, JOB_QUEUED, &n), 0);
 	CHECK_INT(n, 0);
-	CHECK_INT(qs_heartbeat(q, c.target_id), 0);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), 0);
 	/* A later claim of the same job keeps the job's first start. */
 	usleep(20 * 1000);
 	CHECK_INT(qs_claim(q, &c), 0);
@@ -262,7 +263,8 @@ test_finish_all_succeeded(void)
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(qs_claim(q, &c1), 0);
 	CHECK_INT(qs_claim(q, &c2), 0);
-	CHECK_INT(qs_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		/* One left running: the job is still running. */
@@ -274,7 +276,8 @@ test_finish_all_succeeded(void)
 		CHECK(j->targets[0].finished_at > 0);
 		job_free(j);
 	}
-	CHECK_INT(qs_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_SUCCEEDED);
@@ -283,9 +286,9 @@ test_finish_all_succeeded(void)
 		CHECK(j->error == NULL);
 		job_free(j);
 	}
-	/* Finishing again: the target is no longer running. */
-	CHECK_INT(qs_finish(q, c2.target_id, TARGET_FAILED, 1, "x", NULL, 0),
-	    QUEUE_ENOTFOUND);
+	/* Finishing again: the target no longer runs that attempt. */
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt,
+	    TARGET_FAILED, 1, "x", NULL, 0), QUEUE_ECONFLICT);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_SUCCEEDED);
@@ -307,7 +310,7 @@ test_finish_one_failed(void)
 		return;
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(qs_claim(q, &c1), 0);
-	CHECK_INT(qs_finish(q, c1.target_id, TARGET_FAILED, 2,
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt, TARGET_FAILED, 2,
 	    "exit status 2", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
@@ -320,7 +323,8 @@ test_finish_one_failed(void)
 		job_free(j);
 	}
 	CHECK_INT(qs_claim(q, &c2), 0);
-	CHECK_INT(qs_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_FAILED);
@@ -342,7 +346,7 @@ test_finish_timed_out_and_no_exit_status(void)
 		return;
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_TIMED_OUT, -1,
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt, TARGET_TIMED_OUT, -1,
 	    "killed after 3600 s", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
@@ -369,12 +373,13 @@ test_finish_not_running(void)
 	id = j->id;
 	tid = j->targets[0].id;
 	job_free(j);
-	/* Queued, not running. */
-	CHECK_INT(qs_finish(q, tid, TARGET_SUCCEEDED, 0, NULL, NULL, 0),
-	    QUEUE_ENOTFOUND);
-	CHECK_INT(qs_finish(q, tid + 1000, TARGET_SUCCEEDED, 0, NULL, NULL, 0),
-	    QUEUE_ENOTFOUND);
-	CHECK_INT(qs_heartbeat(q, tid), QUEUE_ENOTFOUND);
+	/* Queued, not running: no attempt of it may write. */
+	CHECK_INT(qs_finish(q, tid, 1, TARGET_SUCCEEDED, 0, NULL, NULL, 0),
+	    QUEUE_ECONFLICT);
+	CHECK_INT(qs_finish(q, tid + 1000, 1, TARGET_SUCCEEDED, 0, NULL, NULL,
+	    0), QUEUE_ENOTFOUND);
+	CHECK_INT(qs_heartbeat(q, tid, 1), QUEUE_ECONFLICT);
+	CHECK_INT(qs_heartbeat(q, tid + 1000, 1), QUEUE_ENOTFOUND);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_QUEUED);
@@ -457,7 +462,7 @@ test_cancel_running_job(void)
 		CHECK_INT(qs_claim(q, &c2), 0);
 		CHECK_INT(c2.job_id, other);
 	}
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_CANCELED, -1,
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt, TARGET_CANCELED, -1,
 	    "canceled", NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
@@ -509,7 +514,8 @@ test_set_priority(void)
 	}
 	CHECK_INT(qs_claim(q, &c2), 0);
 	CHECK_INT(c2.job_id, idb);
-	CHECK_INT(qs_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL,
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt,
+	    TARGET_SUCCEEDED, 0, NULL,
 	    NULL, 0), 0);
 	CHECK_INT(qs_set_priority(q, idb, 1), QUEUE_ECONFLICT);
 	{
@@ -548,10 +554,12 @@ test_cancel_ended_job_conflicts(void)
 	ok = submit1(q, make_job(0, "linux/amd64", NULL));
 	bad = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(qs_cancel(q, ok, &nrunning), QUEUE_ECONFLICT);
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_FAILED, 1, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt,
+	    TARGET_FAILED, 1, NULL, NULL, 0), 0);
 	CHECK_INT(qs_cancel(q, bad, &nrunning), QUEUE_ECONFLICT);
 	j = get(q, ok);
 	if (j != NULL) {
@@ -703,6 +711,65 @@ test_list_state_filter(void)
 	qs_close(q);
 }
 
+/* kiln.pub's text for a key whose id bytes start at `first`. */
+static char *
+pubkey_text(unsigned char first)
+{
+	struct sign_key k;
+
+	memset(&k, 0, sizeof k);
+	for (int i = 0; i < 8; i++)
+		k.id[i] = (unsigned char)(first + i);
+	memset(k.pk, first, sizeof k.pk);
+	return sign_public_text(&k);
+}
+
+/*
+ * The farm's key: the first one is recorded (and stays, across a close),
+ * the same one is accepted again, another is refused with both ids.
+ */
+static void
+test_farm_key(void)
+{
+	struct queue *q = fresh_queue(), *q2 = NULL;
+	char *ours = pubkey_text(1), *other = pubkey_text(0x11);
+	char err[512] = "";
+
+	if (q == NULL)
+		goto out;
+	CHECK_INT(queue_farm_key(q, ours, err, sizeof err), 0);
+	CHECK_INT(queue_farm_key(q, ours, err, sizeof err), 0);
+	err[0] = '\0';
+	CHECK_INT(queue_farm_key(q, other, err, sizeof err), -1);
+	CHECK(strstr(err, "signing key is 0807060504030201") != NULL);
+	CHECK(strstr(err, "this host's key is 1817161514131211") != NULL);
+	{
+		/* The ids, not the keys. */
+		char line[128];
+		const char *l = strchr(other, '\n') + 1;
+
+		snprintf(line, sizeof line, "%.*s", (int)strcspn(l, "\n"), l);
+		CHECK(strlen(line) > 40 && strstr(err, line) == NULL);
+	}
+	/* Not a key at all: refused, nothing recorded. */
+	CHECK_INT(queue_farm_key(q, "untrusted comment: x\nnot base64!\n",
+	    err, sizeof err), -1);
+	CHECK(strstr(err, "minisign") != NULL);
+	queue_close(q);
+	q = NULL;
+	/* Recorded in the database, not in the handle. */
+	CHECK_INT(queue_open(&q2, db_path, err, sizeof err), 0);
+	if (q2 != NULL) {
+		CHECK_INT(queue_farm_key(q2, other, err, sizeof err), -1);
+		CHECK(strstr(err, "0807060504030201") != NULL);
+		CHECK_INT(queue_farm_key(q2, ours, err, sizeof err), 0);
+		queue_close(q2);
+	}
+out:
+	free(ours);
+	free(other);
+}
+
 UNIT_MAIN(
 	TEST(test_submit_many_in_one_call),
 	TEST(test_submit_is_all_or_nothing),
@@ -718,5 +785,6 @@ UNIT_MAIN(
 	TEST(test_set_priority),
 	TEST(test_cancel_ended_job_conflicts),
 	TEST(test_list_newest_first_and_pages),
-	TEST(test_list_state_filter)
+	TEST(test_list_state_filter),
+	TEST(test_farm_key)
 )

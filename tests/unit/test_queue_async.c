@@ -116,9 +116,9 @@ test_claim_then_finish_without_waiting(void)
 	for (int i = 0; i < 3; i++)
 		calls[i] = (struct call){ &seen, i };
 	/* Three writes called in a row, none waited for. */
-	queue_heartbeat(q, c.target_id, record, &calls[0]);
+	queue_heartbeat(q, c.target_id, c.attempt, record, &calls[0]);
 	queue_set_toolchain(q, c.target_id, "go1.22.12", record, &calls[1]);
-	queue_finish_build(q, c.target_id, &ok, &js, record_and_read,
+	queue_finish_build(q, c.target_id, c.attempt, &ok, &js, record_and_read,
 	    &calls[2]);
 	while (seen.n < 3 || !seen.other_read)
 		uv_run(qs_loop(), UV_RUN_ONCE);
@@ -163,7 +163,7 @@ test_writes_meanwhile_complete_in_order(void)
 	lock = hold_write_lock();
 	for (int i = 0; i < 40; i++) {
 		calls[i] = (struct call){ &seen, i };
-		queue_heartbeat(q, c.target_id, record, &calls[i]);
+		queue_heartbeat(q, c.target_id, c.attempt, record, &calls[i]);
 	}
 	CHECK_INT(queue_pending_writes(q), 40);
 	let_go(lock);
@@ -257,7 +257,8 @@ test_counts_follow_committed_states(void)
 	queue_cancel(q, a, &running, record, &calls[0]);
 	queue_fail_job(q, b, "no", record, &calls[1]);
 	queue_fail_job(q, b, "twice", record, &calls[2]);	/* conflicts */
-	queue_finish_build(q, c.target_id, &ok, NULL, record, &calls[3]);
+	queue_finish_build(q, c.target_id, c.attempt,
+	    &ok, NULL, record, &calls[3]);
 	let_go(lock);
 	while (seen.n < 4)
 		uv_run(qs_loop(), UV_RUN_ONCE);
@@ -394,7 +395,8 @@ stop_record(void *data, int rc)
 	 * stops and has still a transaction to run. */
 	if (i == 0) {
 		stop_index[MANY] = MANY;
-		queue_heartbeat(stopping_q, 1, stop_record, &stop_index[MANY]);
+		queue_heartbeat(stopping_q, 1, 1, stop_record,
+		    &stop_index[MANY]);
 	}
 }
 
@@ -413,7 +415,7 @@ test_a_write_during_stop_completes_in_order(void)
 	lock = hold_write_lock();
 	for (int i = 0; i < MANY; i++) {
 		stop_index[i] = i;
-		queue_heartbeat(q, 1, stop_record, &stop_index[i]);
+		queue_heartbeat(q, 1, 1, stop_record, &stop_index[i]);
 	}
 	queue_stop(q, closed, &done);
 	let_go(lock);
@@ -443,7 +445,7 @@ late_done(void *data, int rc)
 static void
 late_write(uv_async_t *h)
 {
-	queue_heartbeat(stopping_q, 1, late_done, NULL);
+	queue_heartbeat(stopping_q, 1, 1, late_done, NULL);
 	uv_close((uv_handle_t *)h, NULL);
 }
 

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "daemon/db/queue.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "qsync.h"
 #include "queuefix.h"
@@ -78,7 +79,8 @@ test_recover_keeps_other_targets(void)
 		return;
 	id = submit1(q, make_job(0, "linux/amd64", "linux/arm64", NULL));
 	CHECK_INT(qs_claim(q, &c1), 0);
-	CHECK_INT(qs_finish(q, c1.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(qs_claim(q, &c2), 0);
 	CHECK_INT(queue_recover(q, 3, &requeued, &failed), 0);
 	CHECK_INT(requeued, 1);
@@ -93,7 +95,8 @@ test_recover_keeps_other_targets(void)
 	}
 	CHECK_INT(qs_claim(q, &c2), 0);
 	CHECK_INT(c2.attempt, 2);
-	CHECK_INT(qs_finish(q, c2.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_SUCCEEDED);
@@ -151,7 +154,7 @@ test_release_requeues_but_not_canceled(void)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);
 	CHECK_INT(c.attempt, 1);
-	CHECK_INT(qs_release(q, c.target_id), 0);
+	CHECK_INT(qs_release(q, c.target_id, c.attempt), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_QUEUED);
@@ -159,14 +162,15 @@ test_release_requeues_but_not_canceled(void)
 		CHECK_INT(j->targets[0].attempt, 0);	/* did not count */
 		job_free(j);
 	}
-	CHECK_INT(qs_release(q, c.target_id), QUEUE_ENOTFOUND);
+	CHECK_INT(qs_release(q, c.target_id, c.attempt), QUEUE_ECONFLICT);
+	CHECK_INT(qs_release(q, c.target_id + 1000, 1), QUEUE_ENOTFOUND);
 
 	id2 = submit1(q, make_job(0, "linux/arm64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);	/* id's target again */
 	CHECK_INT(c.job_id, id);
 	CHECK_INT(qs_cancel(q, id, &nrunning), 0);
 	CHECK_INT(nrunning, 1);
-	CHECK_INT(qs_release(q, c.target_id), 0);
+	CHECK_INT(qs_release(q, c.target_id, c.attempt), 0);
 	j = get(q, id);
 	if (j != NULL) {
 		CHECK_INT(j->state, JOB_CANCELED);
@@ -176,6 +180,61 @@ test_release_requeues_but_not_canceled(void)
 	}
 	CHECK_INT(qs_claim(q, &c), 0);
 	CHECK_INT(c.job_id, id2);		/* never the canceled one */
+	qs_close(q);
+}
+
+/*
+ * Fencing by attempt: a run whose lease ran out and whose target was
+ * claimed again (attempt 2) can no longer write: its finish and its
+ * heartbeat are refused, and nothing of it is recorded.
+ */
+static void
+test_superseded_attempt_is_refused(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c1, c2;
+	struct artifact a = { .name = "late.tar.gz", .size = 3,
+	    .sha256 = "ab" };
+	struct job *j;
+	int64_t id;
+
+	if (q == NULL)
+		return;
+	id = submit1(q, make_job(0, "linux/amd64", NULL));
+	CHECK_INT(qs_claim(q, &c1), 0);
+	CHECK_INT(c1.attempt, 1);
+	/* Its lease ran out: a `before` in the future makes it stale. */
+	CHECK_INT(qs_reclaim(q, c1.target_id, util_now_ms() + 60000, 3), 0);
+	CHECK_INT(qs_claim(q, &c2), 0);
+	CHECK_INT(c2.target_id, c1.target_id);
+	CHECK_INT(c2.attempt, 2);
+	/* The first run comes back late. */
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt, TARGET_SUCCEEDED, 0,
+	    NULL, &a, 1), QUEUE_ECONFLICT);
+	CHECK_INT(qs_heartbeat(q, c1.target_id, c1.attempt), QUEUE_ECONFLICT);
+	CHECK_INT(qs_release(q, c1.target_id, c1.attempt), QUEUE_ECONFLICT);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_RUNNING);
+		CHECK_INT(j->targets[0].state, TARGET_RUNNING);
+		CHECK_INT(j->targets[0].attempt, 2);
+		CHECK_INT(j->targets[0].nartifacts, 0);
+		job_free(j);
+	}
+	/* The current run's writes apply. */
+	CHECK_INT(qs_heartbeat(q, c2.target_id, c2.attempt), 0);
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt, TARGET_FAILED, 1,
+	    "it failed", NULL, 0), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_FAILED);
+		CHECK_INT(j->targets[0].state, TARGET_FAILED);
+		CHECK_INT(j->targets[0].nartifacts, 0);
+		job_free(j);
+	}
+	/* Ended: no attempt writes any more. */
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt, TARGET_SUCCEEDED, 0,
+	    NULL, NULL, 0), QUEUE_ECONFLICT);
 	qs_close(q);
 }
 
@@ -268,7 +327,8 @@ test_count_jobs(void)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_cancel(q, id, &nr), 0);
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL, 0), 0);
 	CHECK_INT(qs_claim(q, &c), 0);
 
 	CHECK_INT(queue_count_jobs(q, JOB_QUEUED, &n), 0);
@@ -395,7 +455,8 @@ job_with_blob(struct queue *q, char c, int64_t size)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	memset(&cl, 0, sizeof cl);
 	CHECK_INT(qs_claim(q, &cl), 0);
-	CHECK_INT(qs_finish(q, cl.target_id, TARGET_SUCCEEDED, 0, NULL, &a,
+	CHECK_INT(qs_finish(q, cl.target_id, cl.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, &a,
 	    1), 0);
 	return id;
 }
@@ -456,6 +517,7 @@ UNIT_MAIN(
 	TEST(test_recover_keeps_other_targets),
 	TEST(test_recover_after_cancel_does_not_rebuild),
 	TEST(test_release_requeues_but_not_canceled),
+	TEST(test_superseded_attempt_is_refused),
 	TEST(test_fail_job),
 	TEST(test_set_commit),
 	TEST(test_count_jobs),

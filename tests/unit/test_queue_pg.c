@@ -352,10 +352,10 @@ last_two_finishes_end_the_job_once(void)
 	memset(fa, 0, sizeof fa);
 	memset(fb, 0, sizeof fb);
 	for (int i = 0; i < RACES; i++) {
-		queue_finish_build(a, ca[i].target_id, &ok, &fa[i].js,
-		    finished, &fa[i]);
-		queue_finish_build(b, cb[i].target_id, &ok, &fb[i].js,
-		    finished, &fb[i]);
+		queue_finish_build(a, ca[i].target_id, ca[i].attempt, &ok,
+		    &fa[i].js, finished, &fa[i]);
+		queue_finish_build(b, cb[i].target_id, cb[i].attempt, &ok,
+		    &fb[i].js, finished, &fb[i]);
 	}
 	do {
 		uv_run(qs_loop(), UV_RUN_ONCE);
@@ -422,7 +422,7 @@ recover_takes_back_only_its_own(void)
 		job_free(j);
 	}
 	/* b goes on undisturbed; a's target is claimed again (2nd run). */
-	CHECK_INT(qs_heartbeat(b, c2.target_id), 0);
+	CHECK_INT(qs_heartbeat(b, c2.target_id, c2.attempt), 0);
 	CHECK_INT(qs_claim(b, &c1), 0);
 	CHECK_INT(c1.attempt, 2);
 	qs_close(b);
@@ -435,7 +435,7 @@ static void
 the_other_host_reclaims_a_lost_build(void)
 {
 	struct queue *a = fresh_queue(), *b;
-	struct queue_claim c;
+	struct queue_claim c, c2;
 	struct queue_outcome ok = { .state = TARGET_SUCCEEDED,
 	    .exit_status = 0 };
 	int64_t stale[4], cut;
@@ -466,10 +466,17 @@ the_other_host_reclaims_a_lost_build(void)
 	while (!f.done)
 		uv_run(qs_loop(), UV_RUN_ONCE);
 	CHECK_INT(f.rc, QUEUE_ENOTFOUND);
-	CHECK_INT(qs_heartbeat(a, c.target_id), QUEUE_ENOTFOUND);
-	CHECK_INT(qs_finish_build(a, c.target_id, &ok, NULL), QUEUE_ENOTFOUND);
-	CHECK_INT(qs_claim(b, &c), 0);
-	CHECK_INT(c.attempt, 2);
+	CHECK_INT(qs_heartbeat(a, c.target_id, c.attempt), QUEUE_ECONFLICT);
+	CHECK_INT(qs_finish_build(a, c.target_id, c.attempt, &ok, NULL),
+	    QUEUE_ECONFLICT);
+	CHECK_INT(qs_claim(b, &c2), 0);
+	CHECK_INT(c2.attempt, 2);
+	/* a, later still, against b's run: refused, b's stands. */
+	CHECK_INT(qs_finish_build(a, c.target_id, c.attempt, &ok, NULL),
+	    QUEUE_ECONFLICT);
+	CHECK_INT(qs_heartbeat(a, c.target_id, c.attempt), QUEUE_ECONFLICT);
+	CHECK_INT(qs_release(a, c.target_id, c.attempt), QUEUE_ECONFLICT);
+	CHECK_INT(qs_finish_build(b, c2.target_id, c2.attempt, &ok, NULL), 0);
 	qs_close(b);
 	qs_close(a);
 }
@@ -513,7 +520,7 @@ cache_signing_and_retention(void)
 	    QUEUE_ENOTFOUND);
 	j1 = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish_build(q, c.target_id, &o, &js), 0);
+	CHECK_INT(qs_finish_build(q, c.target_id, c.attempt, &o, &js), 0);
 	CHECK_INT(js, JOB_SUCCEEDED);
 	CHECK_INT(qs_cache_lookup(q, "k1", &arts, &narts, &from), 0);
 	CHECK_INT(from, j1);
@@ -534,7 +541,7 @@ cache_signing_and_retention(void)
 	CHECK_INT(qs_claim(q, &c), 0);
 	o.cached = true;
 	o.cached_from = j1;
-	CHECK_INT(qs_finish_build(q, c.target_id, &o, NULL), 0);
+	CHECK_INT(qs_finish_build(q, c.target_id, c.attempt, &o, NULL), 0);
 	from = 0;
 	CHECK_INT(qs_cache_lookup(q, "k1", &arts, &narts, &from), 0);
 	CHECK_INT(from, j1);
@@ -548,7 +555,7 @@ cache_signing_and_retention(void)
 	o = (struct queue_outcome){ .state = TARGET_SUCCEEDED,
 	    .exit_status = 0, .arts = &nodigest, .narts = 1,
 	    .cache_key = "k1" };
-	CHECK_INT(qs_finish_build(q, c.target_id, &o, NULL), 0);
+	CHECK_INT(qs_finish_build(q, c.target_id, c.attempt, &o, NULL), 0);
 	CHECK_INT(qs_cache_lookup(q, "k1", &arts, &narts, &from),
 	    QUEUE_ENOTFOUND);
 	CHECK(arts == NULL);
@@ -600,6 +607,80 @@ cache_signing_and_retention(void)
 	qs_close(q);
 }
 
+static void
+count_change(void *data)
+{
+	(*(int *)data)++;
+}
+
+static void
+deadline_passed(uv_timer_t *t)
+{
+	*(int *)t->data = 1;
+}
+
+/* Run the loop until *n reaches want or `ms` passed; *n then. */
+static int
+changes_within(int *n, int want, uint64_t ms)
+{
+	uv_timer_t t;
+	int late = 0;
+
+	uv_timer_init(qs_loop(), &t);
+	t.data = &late;
+	uv_timer_start(&t, deadline_passed, ms, 0);
+	while (*n < want && !late)
+		uv_run(qs_loop(), UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(qs_loop(), UV_RUN_NOWAIT);
+	return *n;
+}
+
+/*
+ * Host b watches: it is told once when it subscribed, then once after
+ * host a's submission of two jobs in one call, and once after a gives a
+ * target back -- never for a claim, which adds no work.
+ */
+static void
+the_other_host_is_told_of_new_work(void)
+{
+	struct queue *a = fresh_queue(), *b;
+	struct queue_claim c;
+	struct job *jobs[2];
+	int n = 0;
+
+	if (a == NULL || (b = other_host("host-b")) == NULL) {
+		queue_close(a);
+		return;
+	}
+	CHECK(queue_shared(a));
+	qs_attach(a);
+	qs_attach(b);
+	queue_watch(b, count_change, &n);
+	CHECK_INT(changes_within(&n, 1, 10000), 1);	/* subscribed */
+	n = 0;
+	jobs[0] = make_job(0, "linux/amd64", NULL);
+	jobs[1] = make_job(0, "linux/arm64", NULL);
+	CHECK_INT(qs_submit(a, jobs, 2), 0);
+	job_free(jobs[0]);
+	job_free(jobs[1]);
+	CHECK_INT(changes_within(&n, 1, 10000), 1);
+	/* Coalesced: one transaction, one call, however long we wait. */
+	CHECK_INT(changes_within(&n, 2, 300), 1);
+	n = 0;
+	CHECK_INT(qs_claim(a, &c), 0);
+	CHECK_INT(changes_within(&n, 1, 300), 0);
+	CHECK_INT(qs_release(a, c.target_id, c.attempt), 0);
+	CHECK_INT(changes_within(&n, 1, 10000), 1);
+	/* Unwatched: no more calls. */
+	queue_watch(b, NULL, NULL);
+	n = 0;
+	submit1(a, make_job(0, "linux/386", NULL));
+	CHECK_INT(changes_within(&n, 1, 300), 0);
+	qs_close(b);
+	qs_close(a);
+}
+
 UNIT_MAIN(
 	TEST(cluster_starts),
 	TEST(two_hosts_never_claim_one_target),
@@ -607,6 +688,7 @@ UNIT_MAIN(
 	TEST(last_two_finishes_end_the_job_once),
 	TEST(recover_takes_back_only_its_own),
 	TEST(the_other_host_reclaims_a_lost_build),
+	TEST(the_other_host_is_told_of_new_work),
 	TEST(cache_signing_and_retention),
 	TEST(cluster_stops)
 )

@@ -219,7 +219,8 @@ test_unsigned_jobs_are_the_ones_that_just_succeeded(void)
 	CHECK_INT(n, 0);
 	free(ids);
 	CHECK_INT(qs_claim(q, &c), 0);
-	CHECK_INT(qs_finish(q, c.target_id, TARGET_SUCCEEDED, 0, NULL, NULL,
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt,
+	    TARGET_SUCCEEDED, 0, NULL, NULL,
 	    0), 0);
 	CHECK_INT(qs_unsigned_jobs(q, &ids, &n), 0);
 	CHECK_INT(n, 1);
@@ -320,7 +321,7 @@ test_writes_meanwhile_share_a_transaction(void)
 	writes = queue_writes(q);
 	lock = hold_write_lock();
 	for (int i = 0; i < 40; i++)
-		queue_heartbeat(q, c.target_id, count_done, &n);
+		queue_heartbeat(q, c.target_id, c.attempt, count_done, &n);
 	CHECK_INT(queue_pending_writes(q), 40);
 	let_go(lock);
 	while (n < 40 && queue_pending_writes(q) > 0)
@@ -333,7 +334,32 @@ test_writes_meanwhile_share_a_transaction(void)
 	qs_close(q);
 }
 
+static void
+count_change(void *data)
+{
+	(*(int *)data)++;
+}
+
+/* One host writes the file: not shared, and nothing is ever told. */
+static void
+test_not_shared_never_tells(void)
+{
+	struct queue *q = fresh_queue();
+	int n = 0;
+
+	if (q == NULL)
+		return;
+	CHECK(!queue_shared(q));
+	queue_watch(q, count_change, &n);
+	submit1(q, make_job(0, "linux/amd64", NULL));
+	for (int i = 0; i < 10; i++)
+		uv_run(qs_loop(), UV_RUN_NOWAIT);
+	CHECK_INT(n, 0);
+	qs_close(q);
+}
+
 UNIT_MAIN(
+	TEST(test_not_shared_never_tells),
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_writes_meanwhile_share_a_transaction),
 	TEST(test_open_refuses_newer_schema),

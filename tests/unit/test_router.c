@@ -602,10 +602,12 @@ test_cancel_route(void)
 		int64_t id2 = post_job();
 		CHECK_INT(qs_claim(queue, &c), 0);
 		CHECK_INT(c.job_id, id2);
-		CHECK_INT(qs_finish(queue, c.target_id, TARGET_SUCCEEDED, 0,
+		CHECK_INT(qs_finish(queue, c.target_id, c.attempt,
+		    TARGET_SUCCEEDED, 0,
 		    NULL, NULL, 0), 0);
 		CHECK_INT(qs_claim(queue, &c), 0);
-		CHECK_INT(qs_finish(queue, c.target_id, TARGET_SUCCEEDED, 0,
+		CHECK_INT(qs_finish(queue, c.target_id, c.attempt,
+		    TARGET_SUCCEEDED, 0,
 		    NULL, NULL, 0), 0);
 		snprintf(path, sizeof path, "/v1/jobs/%lld/cancel",
 		    (long long)id2);

@@ -611,12 +611,13 @@ paused_scheduler_claims_nothing(void)
 	if (j != NULL && j->ntargets == 1)
 		tid = j->targets[0].id;
 	job_free(j);
-	/* A heartbeat answers ENOTFOUND for a target that is not running;
-	 * writes run in order, so any claim came first. */
+	/* A heartbeat answers ECONFLICT for a target that is not running
+	 * (attempt 1 would be the first claim's); writes run in order, so
+	 * any claim came first. */
 	f.wrote = 0;
-	queue_heartbeat(f.q, tid, on_write, &f);
+	queue_heartbeat(f.q, tid, 1, on_write, &f);
 	RUN_UNTIL(&f, f.wrote, "the heartbeat");
-	CHECK_INT(f.write_rc, QUEUE_ENOTFOUND);
+	CHECK_INT(f.write_rc, QUEUE_ECONFLICT);
 	j = get_job(&f, id);
 	CHECK(j != NULL && j->state == JOB_QUEUED);
 	if (j != NULL && j->ntargets == 1) {
