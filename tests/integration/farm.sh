@@ -1,0 +1,491 @@
+#!/bin/bash
+# A farm of three kilnd hosts on one PostgreSQL queue (tests/pgcluster.sh
+# runs a throwaway server), one signing key shared by the operator:
+#   1. spread: jobs submitted to h1 are built on several hosts, and every
+#      host reads the same jobs and lists the same three live hosts;
+#   2. signed once: each job is signed by one host, its SHA256SUMS
+#      verifies with minisign -V and its artifacts, downloaded from the
+#      hosts that built them, with sha256sum -c;
+#   3. kill -9 of a host mid-build: after the lease the others build its
+#      targets again (attempt 2), nothing succeeds twice, and a restart
+#      of the killed host takes back nothing;
+#   4. PostgreSQL restarted (immediate), then down for 8 s, while jobs
+#      are posted to h1 and h3: a POST is 201 or 503 (503 once it waited
+#      for a connection longer than the queue does), every 201 ends
+#      succeeded, every host reconnects and builds.
+# Needs root: initdb and pg_ctl run as the postgres user.  FARM_KEEP=DIR
+# keeps the logs there.
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+. "$(dirname "$0")/lib.sh"
+
+PGCLUSTER=$SRCDIR/tests/pgcluster.sh
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PGBIN/pg_ctl" ] || { echo "SKIP: $PGBIN/pg_ctl missing (postgresql-15)"; exit 77; }
+for tool in git minisign sha256sum; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+PSQL=$(command -v psql || echo "$PGBIN/psql")
+
+# The cluster's directory is short (its Unix socket path must fit).
+PGD=$(mktemp -d /tmp/kiln-farm-pg.XXXXXX)
+declare -a HPID=() HURL=() HPORT=() HLOG=()
+LOOP=
+
+farm_cleanup() {
+	local i
+	if [ -n "$LOOP" ]; then
+		kill "$LOOP" 2>/dev/null || true
+		wait "$LOOP" 2>/dev/null || true
+	fi
+	for i in 1 2 3; do
+		if [ -n "${HPID[$i]:-}" ] && kill -0 "${HPID[$i]}" 2>/dev/null; then
+			kill -KILL "${HPID[$i]}" 2>/dev/null || true
+			wait "${HPID[$i]}" 2>/dev/null || true
+		fi
+	done
+	"$PGCLUSTER" stop "$PGD" immediate >/dev/null 2>&1 || true
+	# FARM_KEEP=DIR: keep the hosts' logs, the POST loop's and the
+	# server's there, for a look after the run.
+	if [ -n "${FARM_KEEP:-}" ]; then
+		mkdir -p "$FARM_KEEP"
+		cp "$T"/kilnd.*.log "$T"/loop.out "$PGD/pg/server.log" \
+		    "$FARM_KEEP/" 2>/dev/null || true
+	fi
+	rm -rf "$PGD"
+	cleanup
+}
+trap farm_cleanup EXIT
+
+T0=$(date +%s.%N)
+LAP=$T0
+# lap NAME: print the seconds since the last lap and since the start.
+lap() {
+	local now
+	now=$(date +%s.%N)
+	awk -v w="$1" -v n="$now" -v l="$LAP" -v t="$T0" \
+	    'BEGIN { printf "# time: %s %.1f s (total %.1f s)\n", w, n - l, n - t }'
+	LAP=$now
+}
+
+q() {
+	"$PSQL" -X -q -At -v ON_ERROR_STOP=1 "$PGURL" -c "$1"
+}
+
+PGURL=$("$PGCLUSTER" start "$PGD")
+lap "PostgreSQL started"
+
+# One key for the farm, made once and copied into every state directory,
+# as an operator would.
+"$KILND" --keygen -d "$T/key" >/dev/null
+PUB=$T/key/kiln.pub
+for i in 1 2 3; do
+	mkdir -p "$T/s$i"
+	chmod 0750 "$T/s$i"
+	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
+	install -m 0644 "$PUB" "$T/s$i/kiln.pub"
+done
+
+# A port below the kernel's ephemeral range that nothing listens on: a
+# host's base_url names it, so it is chosen before the start.
+pick_port() {
+	local lo=20000 hi p
+	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
+	for _ in $(seq 50); do
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+	done
+	echo "no free port" >&2
+	return 1
+}
+
+# start_host N: kilnd hN on its port (a new one the first time), waits
+# until it listens.  A port taken meanwhile is picked again.
+start_host() {
+	local i=$1 try
+	for try in 1 2 3; do
+		[ -n "${HPORT[$i]:-}" ] || HPORT[$i]=$(pick_port)
+		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
+		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
+		    >"$T/h$i.conf"
+		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 6\nbase_url = %s\n' \
+		    "$i" "${HURL[$i]}" >>"$T/h$i.conf"
+		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
+		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
+		    2>"${HLOG[$i]}" &
+		HPID[$i]=$!
+		for _ in $(seq 1 400); do
+			grep -q 'listening on http://' "${HLOG[$i]}" && return 0
+			kill -0 "${HPID[$i]}" 2>/dev/null || break
+			sleep 0.05
+		done
+		if kill -0 "${HPID[$i]}" 2>/dev/null; then
+			echo "h$i did not start listening:" >&2
+			cat "${HLOG[$i]}" >&2
+			return 1
+		fi
+		wait "${HPID[$i]}" 2>/dev/null || true
+		HPID[$i]=
+		grep -qi 'address already in use' "${HLOG[$i]}" || break
+		HPORT[$i]=
+	done
+	echo "h$i exited during start:" >&2
+	cat "${HLOG[$i]}" >&2
+	return 1
+}
+
+on() {
+	URL=${HURL[$1]}
+}
+
+for i in 1 2 3; do
+	start_host "$i" || { fail "h$i does not start on PostgreSQL"; exit 1; }
+done
+ok "three hosts on one PostgreSQL: ${HURL[1]} ${HURL[2]} ${HURL[3]}"
+lap "hosts started"
+
+mkdir -p "$T/src"
+echo farm >"$T/src/README"
+REPO=$(make_repo src "$T/src")
+TARGETS='["linux/amd64", "linux/arm64", "linux/riscv64"]'
+# cache false: every target is built, none taken from an equal build.
+job_json() {
+	printf '{"repo": "%s", "ref": "main", "targets": %s, "cache": false,
+	    "recipe": {"kind": "command", "command": "%s"}}' "$REPO" "$2" "$1"
+}
+FAST=$(job_json 'echo built > /out/ok' "$TARGETS")
+SLOW=$(job_json 'sleep 4; echo slow > /out/ok' "$TARGETS")
+
+# submit_to N JSON: POST to hN; adds the job's id to IDS.
+submit_to() {
+	on "$1"
+	post_job "$2"
+	[ "$STATUS" = 201 ] || { fail "POST to h$1: $STATUS $BODY"; return 0; }
+	IDS="$IDS $(printf '%s' "$BODY" | jq -r .id)"
+}
+
+# wait_all LIMIT ID...: every job ended, through h1; fails for each that
+# is not succeeded.
+wait_all() {
+	local limit=$1 id bad=0
+	shift
+	on 1
+	for id in "$@"; do
+		wait_job "$id" "$limit" || { bad=$((bad + 1)); continue; }
+		[ "$(printf '%s' "$BODY" | jq -r .state)" = succeeded ] ||
+			{ fail "job $id: $(printf '%s' "$BODY" | jq -c '{state, error, targets}')"; bad=$((bad + 1)); }
+	done
+	[ $bad -eq 0 ] && ok "jobs $* all succeeded"
+}
+
+# hosts_of ID...: target counts by host, as h1 reads them.
+hosts_of() {
+	local id
+	on 1
+	for id in "$@"; do
+		api GET "/v1/jobs/$id"
+		printf '%s' "$BODY" | jq -r '.targets[].host'
+	done | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }'
+}
+
+no_double_success() {
+	local dup
+	dup=$(q "SELECT job_id || ' ' || target FROM job_targets
+	    WHERE state = 'succeeded' GROUP BY job_id, target HAVING count(*) > 1")
+	[ -z "$dup" ] && ok "$1: no target has two succeeded rows" ||
+		fail "$1: targets succeeded twice: $dup"
+	dup=$(q "SELECT a.id FROM artifacts a JOIN job_targets t ON t.id = a.target_id
+	    WHERE a.host IS DISTINCT FROM t.host")
+	[ -z "$dup" ] && ok "$1: every artifact row names its target's host" ||
+		fail "$1: artifact rows of another host than their target's: $dup"
+}
+
+# ---- 1. spread ----------------------------------------------------------
+IDS=
+for n in 1 2 3 4 5 6; do
+	submit_to 1 "$FAST"
+done
+IDS1=$IDS
+wait_all 120 $IDS1
+DIST=$(hosts_of $IDS1)
+echo "# spread of 18 targets submitted to h1: $DIST"
+[ "$(echo "$DIST" | wc -w)" -ge 2 ] && ok "targets built on at least two hosts ($DIST)" ||
+	fail "all 18 targets on one host: $DIST"
+same=0
+for id in $IDS1; do
+	on 1; api GET "/v1/jobs/$id"
+	want=$(printf '%s' "$BODY" | jq -S '{state, targets}')
+	for h in 2 3; do
+		on "$h"; api GET "/v1/jobs/$id"
+		got=$(printf '%s' "$BODY" | jq -S '{state, targets}' 2>/dev/null) || got=
+		[ "$got" = "$want" ] && same=$((same + 1)) ||
+			fail "job $id through h$h differs from h1: $(diff <(echo "$want") <(echo "$got") | head -10)"
+	done
+done
+[ $same -eq 12 ] && ok "each of the 6 jobs reads the same through h2 and h3 as through h1"
+for h in 1 2 3; do
+	on "$h"; api GET /v1/hosts
+	expect_json '[.hosts[] | select(.alive) | .name] | join(",")' h1,h2,h3 \
+	    "GET /v1/hosts on h$h"
+done
+lap "1. spread"
+
+# ---- 2. signed once -----------------------------------------------------
+# verify_job ID WHAT: SHA256SUMS and its signature from whichever host
+# serves them verify with the shared key; each artifact, from the host
+# that built it, with sha256sum -c; one host logged the signing and the
+# database names it.
+# fetch_code FILE URL: prints the HTTP status (000: no answer); no
+# redirect followed.
+fetch_code() {
+	curl -s -o "$1" -w '%{http_code}' "$2" 2>/dev/null || true
+}
+
+verify_job() {
+	local id=$1 d=$T/v/$1 h o c1 c2 from= sum path tdir host signer n
+	mkdir -p "$d"
+	for h in 1 2 3; do
+		c1=$(fetch_code "$d/sums.h$h" "${HURL[$h]}/v1/jobs/$id/SHA256SUMS")
+		c2=$(fetch_code "$d/sig.h$h" "${HURL[$h]}/v1/jobs/$id/SHA256SUMS.minisig")
+		from="$from h$h:$c1/$c2"
+		if [ "$c1$c2" = 200200 ]; then
+			mv "$d/sums.h$h" "$d/SHA256SUMS"
+			mv "$d/sig.h$h" "$d/SHA256SUMS.minisig"
+		fi
+	done
+	SERVED="$SERVED
+#   job $id:$from"
+	[ -f "$d/SHA256SUMS" ] || { fail "job $id: no host serves SHA256SUMS"; return; }
+	minisign -V -q -p "$PUB" -m "$d/SHA256SUMS" -x "$d/SHA256SUMS.minisig" ||
+		{ fail "job $id: minisign -V of SHA256SUMS fails"; return; }
+	on 1; api GET "/v1/jobs/$id"
+	while read -r sum path; do
+		tdir=${path%%/*}
+		host=$(printf '%s' "$BODY" |
+		    jq -r --arg t "$tdir" '.targets[] | select((.target | gsub("/"; "_")) == $t) | .host')
+		h=${host#h}
+		mkdir -p "$d/$tdir"
+		curl -sf -o "$d/$path" "${HURL[$h]:-none}/v1/jobs/$id/artifacts/$path" 2>/dev/null ||
+			{ fail "job $id: $path not served by its host '$host'"; return; }
+		# What the other hosts answer for it (said, not checked).
+		for o in 1 2 3; do
+			[ "$o" = "$h" ] && continue
+			OTHER="$OTHER $(fetch_code /dev/null "${HURL[$o]}/v1/jobs/$id/artifacts/$path")"
+		done
+	done <"$d/SHA256SUMS"
+	[ "$(wc -l <"$d/SHA256SUMS")" -eq 3 ] ||
+		{ fail "job $id: SHA256SUMS has not 3 lines: $(cat "$d/SHA256SUMS")"; return; }
+	(cd "$d" && sha256sum --quiet -c SHA256SUMS) ||
+		{ fail "job $id: sha256sum -c fails"; return; }
+	n=$(cat "$T"/kilnd.h*.log | grep -c "job $id: signed SHA256SUMS") || true
+	signer=$(grep -l "job $id: signed SHA256SUMS" "$T"/kilnd.h*.log |
+	    sed 's/.*kilnd\.\(h[0-9]\)\..*/\1/' | sort -u | tr '\n' ' ') || true
+	[ "$n" = 1 ] || { fail "job $id: signed $n times (logs of: $signer)"; return; }
+	[ "$(q "SELECT count(*) FROM jobs WHERE id = $id AND sums_sha256 IS NOT NULL
+	    AND sig_sha256 IS NOT NULL AND sign_pending = 0")" = 1 ] ||
+		{ fail "job $id: no signed record: $(q "SELECT sums_sha256, sig_sha256, sign_pending FROM jobs WHERE id = $id")"; return; }
+	[ "$(q "SELECT signed_by FROM jobs WHERE id = $id") " = "$signer" ] ||
+		{ fail "job $id: signed_by '$(q "SELECT signed_by FROM jobs WHERE id = $id")', logged by $signer"; return; }
+	[ "$(q "SELECT sums_sha256 FROM jobs WHERE id = $id")" = \
+	  "$(sha256sum "$d/SHA256SUMS" | cut -d' ' -f1)" ] ||
+		{ fail "job $id: the recorded SHA256SUMS digest is not the served file's"; return; }
+	VERIFIED=$((VERIFIED + 1))
+}
+
+SERVED=
+OTHER=
+VERIFIED=0
+for id in $IDS1; do
+	verify_job "$id"
+done
+echo "# SHA256SUMS/.minisig answered by each host (HTTP status):$SERVED"
+echo "# an artifact asked of a host that did not build it:" \
+    "$(echo $OTHER | tr ' ' '\n' | sort | uniq -c | awk '{ printf "%s x %s ", $2, $1 }')"
+[ $VERIFIED -eq 6 ] && ok "6 jobs: signed once, minisign -V and sha256sum -c verify"
+no_double_success "spread"
+# Each host serves the farm's key.
+for h in 1 2 3; do
+	curl -sf "${HURL[$h]}/v1/pubkey" | cmp -s - "$PUB" &&
+		ok "h$h serves the shared public key" ||
+		fail "h$h: /v1/pubkey is not the shared kiln.pub"
+done
+lap "2. signed once"
+
+# ---- 3. a host killed ---------------------------------------------------
+IDS=
+for n in 1 2 3 4; do
+	submit_to 1 "$SLOW"
+done
+IDS3=$IDS
+# h2_running: "job target" of each target the queue shows running on h2.
+h2_running() {
+	local id
+	on 1
+	for id in $IDS3; do
+		api GET "/v1/jobs/$id"
+		printf '%s' "$BODY" | jq -r --arg id "$id" \
+		    '.targets[] | select(.host == "h2" and .state == "running") | "\($id) \(.target)"'
+	done
+}
+for _ in $(seq 1 150); do
+	[ -n "$(h2_running)" ] && break
+	sleep 0.2
+done
+if [ -z "$(h2_running)" ]; then
+	fail "h2 never ran a target of jobs$IDS3: $(hosts_of $IDS3)"
+else
+	kill -KILL "${HPID[2]}"
+	wait "${HPID[2]}" 2>/dev/null || true
+	HPID[2]=
+	# Read after the kill: what h2 had then is still running under its
+	# name until a lease runs out (6 s).
+	HAD=$(h2_running)
+	echo "# h2 killed while running: $(echo "$HAD" | tr '\n' ';')"
+	lap "3. h2 runs a target, killed"
+	wait_all 120 $IDS3
+	lap "3. jobs done without h2"
+	bad=0
+	while read -r id target; do
+		on 1; api GET "/v1/jobs/$id"
+		row=$(printf '%s' "$BODY" | jq -r --arg t "$target" \
+		    '.targets[] | select(.target == $t) | "\(.state) \(.attempt) \(.host)"')
+		set -- $row
+		if [ "$1" = succeeded ] && [ "$2" -gt 1 ] && [ "$3" != h2 ]; then
+			echo "# job $id $target: h2's, now $row"
+		else
+			fail "job $id $target (h2's at the kill): state attempt host = $row"
+			bad=$((bad + 1))
+		fi
+	done <<<"$HAD"
+	[ $bad -eq 0 ] && ok "h2's targets were built again elsewhere, attempt > 1"
+	grep -h "claimed back" "$T"/kilnd.h[13].*.log | head -4 | sed 's/^/# /'
+	grep -q "claimed back" "$T"/kilnd.h[13].*.log &&
+		ok "h1 or h3 logs that it claimed h2's targets back" ||
+		fail "no 'claimed back' line in the logs of h1 and h3"
+	for id in $IDS3; do
+		verify_job "$id"
+	done
+	no_double_success "after the kill"
+	# A restart of h2 takes back only its own running targets: none.
+	BEFORE=$(q "SELECT string_agg(id || state || attempt || host, ',' ORDER BY id)
+	    FROM job_targets")
+	start_host 2 || fail "h2 does not start again"
+	sleep 1
+	grep -q "recovered:" "${HLOG[2]}" &&
+		fail "h2 recovered targets at its restart: $(grep recovered: "${HLOG[2]}")" ||
+		ok "h2 restarted recovers nothing (none of its targets still running)"
+	[ "$(q "SELECT string_agg(id || state || attempt || host, ',' ORDER BY id)
+	    FROM job_targets")" = "$BEFORE" ] &&
+		ok "h2's restart changes no target" ||
+		fail "h2's restart changed targets"
+	on 2; api GET /v1/hosts
+	expect_json '[.hosts[] | select(.alive) | .name] | join(",")' h1,h2,h3 \
+	    "GET /v1/hosts on h2 restarted"
+fi
+lap "3. a host killed"
+
+# ---- 4. PostgreSQL restarted under load ---------------------------------
+# While POSTs go to h1 and h3: a restart (immediate: a crash and its
+# recovery, a fraction of a second), then an outage longer than the
+# queue's wait for a connection (5 s), in which a POST must answer 503
+# with Retry-After rather than wait.
+OUTAGE=8
+ONE=$(job_json 'echo built > /out/ok' '["linux/amd64"]')
+# post_loop: POST to h1 and h3 in turn until $T/stop exists; one line per
+# POST: host status id retry-after seconds end-ms.
+post_loop() {
+	local n=0 h out id ra
+	while [ ! -e "$T/stop" ]; do
+		h=$((n % 2 == 0 ? 1 : 3))
+		n=$((n + 1))
+		out=$(curl -sS --max-time 20 -o "$T/loop.body" -D "$T/loop.hdr" \
+		    -w '%{http_code} %{time_total}' -H 'Content-Type: application/json' \
+		    --data-binary "$ONE" "${HURL[$h]}/v1/jobs" 2>/dev/null) || out="000 20"
+		id=$(jq -r '.id // empty' "$T/loop.body" 2>/dev/null) || id=
+		ra=$(tr -d '\r' <"$T/loop.hdr" | sed -n 's/^[Rr]etry-[Aa]fter: //p')
+		set -- $out
+		echo "h$h $1 ${id:--} ${ra:--} $2 $(date +%s%3N)"
+		sleep 0.1
+	done >"$T/loop.out"
+}
+rm -f "$T/stop"
+post_loop &
+LOOP=$!
+sleep 2
+RS=$(date +%s%3N)
+"$PGCLUSTER" restart "$PGD" immediate >/dev/null ||
+	fail "pgcluster.sh restart immediate"
+lap "4. PostgreSQL restarted (immediate)"
+sleep 3
+"$PGCLUSTER" stop "$PGD" immediate >/dev/null || fail "pgcluster.sh stop immediate"
+DOWN=$(date +%s%3N)
+sleep $OUTAGE
+"$PGCLUSTER" start "$PGD" >/dev/null || fail "pgcluster.sh start after the outage"
+UP=$(date +%s%3N)
+RS=$UP
+lap "4. PostgreSQL down ${OUTAGE} s, started again"
+sleep 4
+touch "$T/stop"
+wait "$LOOP" || true
+LOOP=
+n201=$(awk '$2 == 201' "$T/loop.out" | wc -l)
+n503=$(awk '$2 == 503' "$T/loop.out" | wc -l)
+other=$(awk '$2 != 201 && $2 != 503' "$T/loop.out")
+echo "# POSTs during the restart: $(wc -l <"$T/loop.out") in all, $n201 x 201," \
+    "$n503 x 503, the slowest $(sort -g -k5 "$T/loop.out" | tail -1 | awk '{ print $5 }') s"
+[ -z "$other" ] && ok "every POST answered 201 or 503" ||
+	fail "POSTs answered neither 201 nor 503: $(echo "$other" | head -5 | tr '\n' ';')"
+nra=$(awk '$2 == 503 && $4 == "-"' "$T/loop.out" | wc -l)
+[ "$nra" -eq 0 ] && ok "every 503 has Retry-After ($n503)" ||
+	fail "$nra answers 503 without Retry-After"
+[ "$n201" -gt 0 ] && ok "$n201 POSTs accepted around the restart" ||
+	fail "no POST accepted around the restart"
+# Those answered while the server was down (a second after the stop, so
+# that none is a commit that came just before it): 503.
+indown=$(awk -v d="$DOWN" -v u="$UP" '$6 > d + 1000 && $6 < u' "$T/loop.out")
+echo "# answered during the ${OUTAGE} s outage: $(echo "$indown" | awk 'NF { print $1, $2, $5 "s" }' | tr '\n' ';')"
+if [ -z "$indown" ]; then
+	fail "no POST answered during the ${OUTAGE} s outage"
+elif [ -z "$(echo "$indown" | awk '$2 != 503')" ]; then
+	ok "POSTs answered during the outage are 503"
+else
+	fail "POSTs during the outage: $(echo "$indown" | awk '$2 != 503 { print $1, $2 }' | sort | uniq -c | tr '\n' ';')"
+fi
+IDS4=$(awk '$2 == 201 { print $3 }' "$T/loop.out")
+wait_all 120 $IDS4
+lap "4. accepted jobs done"
+# Every host beats again after the restart, and builds.
+for h in 1 2 3; do
+	on "$h"
+	api GET /healthz
+	expect_status 200 "h$h answers after the restart"
+done
+IDS=
+for h in 1 2 3; do
+	submit_to "$h" "$FAST"
+done
+FINAL=$IDS
+wait_all 120 $FINAL
+echo "# after the restart, built by: $(hosts_of $IDS4 $FINAL)"
+on 1; api GET /v1/hosts
+alive=$(printf '%s' "$BODY" | jq -r --argjson rs "$RS" \
+    '[.hosts[] | select(.alive and .seen_at > $rs) | .name] | join(",")')
+[ "$alive" = h1,h2,h3 ] && ok "h1, h2 and h3 beat again after the restart" ||
+	fail "hosts seen since the restart: '$alive': $BODY"
+for id in $FINAL; do
+	verify_job "$id"
+done
+no_double_success "after the restart"
+lap "4. PostgreSQL restarted under load"
+
+for h in 1 2 3; do
+	kill -TERM "${HPID[$h]}"
+	code=0
+	wait "${HPID[$h]}" || code=$?
+	HPID[$h]=
+	[ $code -eq 0 ] && ok "h$h stops cleanly" || fail "h$h exit $code"
+done
+lap "total"
+finish
