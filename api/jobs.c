@@ -88,6 +88,15 @@ submitted(struct job *job, int rc, void *data)
 		    (long long)job->id);
 		log_info("job %lld: accepted %s %s (%zu targets)",
 		    (long long)job->id, job->repo, job->ref, job->ntargets);
+	} else if (rc == QUEUE_ECONFLICT) {
+		/* A webhook delivery of this batch made a job on another host
+		 * of the farm meanwhile; the batch is one transaction, so its
+		 * other jobs were refused with it.  Made again, a delivery
+		 * finds the first job, and any other job is simply stored. */
+		api_reply_problem(req, 409, "a webhook delivery committed in "
+		    "the same batch was already made a job by another host; "
+		    "nothing was queued: try again");
+		api_add_header(req, "Retry-After", "1");
 	} else if (rc == QUEUE_EDOWN)
 		api_reply_queue_failed(req, rc, "the job could not be stored");
 	else

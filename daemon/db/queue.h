@@ -253,7 +253,9 @@ void queue_cache_lookup(struct queue *q, const char *key,
 void queue_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n,
     queue_done done, void *data);
 /* Record a job's signed files (store digests), all three at once;
- * QUEUE_ENOTFOUND when it is not succeeded or was expired meanwhile. */
+ * QUEUE_ENOTFOUND when it is not succeeded or was expired meanwhile;
+ * on PostgreSQL, QUEUE_ECONFLICT when another host recorded its own
+ * signature first (that one stands). */
 void queue_set_signed(struct queue *q, int64_t job_id, const char *sums,
     const char *sig, const char *prov, queue_done done, void *data);
 

@@ -121,6 +121,11 @@ signed_recorded(void *data, int rc)
 	} else if (rc == QUEUE_ENOTFOUND)
 		log_info("job %" PRId64 ": expired before it was signed",
 		    g->job->id);
+	else if (rc == QUEUE_ECONFLICT)
+		/* Another host of the farm signed it first: its files stand,
+		 * these are left to the store's sweep. */
+		log_info("job %" PRId64 ": signed meanwhile by another host; "
+		    "this signature is dropped", g->job->id);
 	else {
 		log_error("job %" PRId64 ": cannot record its signature; "
 		    "tried again later", g->job->id);

@@ -481,6 +481,53 @@ the_other_host_reclaims_a_lost_build(void)
 	qs_close(a);
 }
 
+/*
+ * One push delivered to two hosts (a forge's redelivery through a load
+ * balancer): each looked it up before the other committed, so both
+ * submit.  The second is refused, whether by its delivery id or by its
+ * push under another id, and only the first job is on record.
+ */
+static struct job *
+hook_job(const char *delivery)
+{
+	struct job *j = make_job(0, "linux/amd64", NULL);
+
+	j->project = xstrdup("app");
+	j->commit = xstrdup("0123456789abcdef0123456789abcdef01234567");
+	j->delivery_forge = xstrdup("github");
+	j->delivery_id = xstrdup(delivery);
+	return j;
+}
+
+static void
+a_delivery_makes_one_job_across_hosts(void)
+{
+	struct queue *a = fresh_queue(), *b;
+	struct job *j;
+	int64_t first = 0, id = 0;
+
+	if (a == NULL || (b = other_host("host-b")) == NULL) {
+		queue_close(a);
+		return;
+	}
+	qs_attach(b);
+	j = hook_job("d-1");
+	CHECK_INT(qs_submit(a, &j, 1), 0);
+	first = j->id;
+	job_free(j);
+	j = hook_job("d-1");
+	CHECK_INT(qs_submit(b, &j, 1), QUEUE_ECONFLICT);
+	job_free(j);
+	j = hook_job("d-2");
+	CHECK_INT(qs_submit(b, &j, 1), QUEUE_ECONFLICT);
+	job_free(j);
+	CHECK_INT(sql_int("SELECT count(*) FROM jobs"), 1);
+	CHECK_INT(qs_delivery_job(b, "github", "d-1", &id), 0);
+	CHECK_INT(id, first);
+	qs_close(b);
+	qs_close(a);
+}
+
 /* --- what a build leaves ---------------------------------------------- */
 
 static const char sha_a[] =
@@ -572,6 +619,11 @@ cache_signing_and_retention(void)
 	    QUEUE_ENOTFOUND);
 	CHECK_INT(sql_int("SELECT count(*) FROM jobs WHERE "
 	    "signed_by = 'host-a'"), 1);
+	/* A host that read j1 as unsigned and signed it too comes second:
+	 * refused, the first signature stands. */
+	CHECK_INT(qs_set_signed(q, j1, sha_a, sha_a, sha_a), QUEUE_ECONFLICT);
+	CHECK_INT(sql_int("SELECT count(*) FROM jobs WHERE "
+	    "sig_sha256 = repeat('5', 64) AND sums_sha256 = sig_sha256"), 1);
 	CHECK_INT(queue_referenced_blobs(q, &hex, &n), 0);
 	CHECK_INT(n, 3);
 	if (n == 3) {
@@ -690,5 +742,6 @@ UNIT_MAIN(
 	TEST(the_other_host_reclaims_a_lost_build),
 	TEST(the_other_host_is_told_of_new_work),
 	TEST(cache_signing_and_retention),
+	TEST(a_delivery_makes_one_job_across_hosts),
 	TEST(cluster_stops)
 )
