@@ -1,6 +1,7 @@
 /* Waiting for the queue's reads and writes, for tests (qsync.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "qsync.h"
@@ -37,11 +38,23 @@ qs_attach(struct queue *q)
 	attached[free_slot] = q;
 }
 
+/* One turn of `l` for a wait on `*flag`: a loop with nothing left
+ * alive cannot set it, and spinning would hang the suite. */
+static void
+turn(uv_loop_t *l, const int *flag)
+{
+	if (uv_run(l, UV_RUN_ONCE) == 0 && !*flag) {
+		fprintf(stderr, "qsync: waited on a queue call that will never "
+		    "complete (the loop has nothing left to run)\n");
+		abort();
+	}
+}
+
 void
 qs_run_until(const int *flag)
 {
 	while (!*flag)
-		uv_run(qs_loop(), UV_RUN_ONCE);
+		turn(qs_loop(), flag);
 }
 
 static void
@@ -278,7 +291,7 @@ qs_get_on(uv_loop_t *l, struct queue *q, int64_t id, struct job **out)
 
 	queue_get(q, id, out, fired, &w);
 	while (!w.fired)
-		uv_run(l, UV_RUN_ONCE);
+		turn(l, &w.fired);
 	return w.rc;
 }
 
