@@ -209,6 +209,23 @@ void api_add_header(struct api_req *req, const char *name,
 const char *api_status_title(unsigned status);
 
 
+/*
+ * The farm's hosts (api/hosts.c).  Alive: h beat within two target
+ * leases of now (ms).
+ */
+bool api_host_alive(const struct api_env *env, const struct queue_host *h,
+    int64_t now);
+/*
+ * A file of the request (`what` names it) is not on this host but on
+ * host `owner`: read the farm's hosts, then answer 307 to owner's
+ * base_url with the request's path and `query` ("a=1&b=2", or NULL) when
+ * owner is alive and not this host, else 503 with Retry-After and a
+ * detail naming it.  Calls req->complete(req) once answered: a handler
+ * that calls it returns API_PENDING, a completion does not complete.
+ */
+void api_reply_from_owner(struct api_req *req, const char *owner,
+    const char *what, const char *query);
+
 /* Job request body -> a new job; 400/422 with detail on failure. */
 int api_parse_job_request(const char *body, size_t len, struct job **out,
     unsigned *status, char *detail, size_t detailsize);

@@ -4,7 +4,10 @@
  * store found through the job's records: a URL names a job, a target and
  * a file name that are looked up, never a path, so nothing outside the
  * store can be reached whatever the URL holds.  Files are sent from
- * their descriptor, never read into memory.
+ * their descriptor, never read into memory.  On a farm, a blob this
+ * host's store lacks is the store's of the host that made it (the
+ * target's host; the signer's for the signed files): the answer sends
+ * the client there (api_reply_from_owner()).
  */
 #include "config.h"
 
@@ -38,10 +41,12 @@ gone(struct api_req *req, const struct job *job)
 /*
  * Every route here reads the job of params[0], then answers from it: the
  * read completes later (queue.h), so a route is a check of its URL, then
- * a step that runs with the job once it is read.
+ * a step that runs with the job once it is read.  A step that waits on
+ * the queue again returns API_PENDING and completes the request itself.
  */
 struct art_read;
-typedef void (*job_step)(struct api_req *req, const struct art_read *r);
+typedef enum api_result (*job_step)(struct api_req *req,
+    const struct art_read *r);
 
 struct art_read {
 	struct api_req *req;
@@ -67,8 +72,8 @@ job_read(void *data, int rc)
 	if (rc != 0)
 		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
 		    "no job %lld", (long long)r->id);
-	else if (!gone(req, r->job))
-		r->step(req, r);
+	else if (!gone(req, r->job) && r->step(req, r) == API_PENDING)
+		return;
 	req->complete(req);
 }
 
@@ -115,7 +120,7 @@ static const struct {
 };
 
 /* GET /v1/jobs/{id}/artifacts */
-static void
+static enum api_result
 artifacts_of(struct api_req *req, const struct art_read *r)
 {
 	const struct job *job = r->job;
@@ -171,6 +176,7 @@ artifacts_of(struct api_req *req, const struct art_read *r)
 	}
 	sbuf_adds(&b, "]}");
 	api_reply_sbuf(req, 200, &b);
+	return API_DONE;
 }
 
 static enum api_result
@@ -254,13 +260,25 @@ parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 	return 1;
 }
 
+/* Whether blob `hex` that this host lacks is another host's: `owner`,
+ * recorded as the host that made it (NULL: none recorded). */
+static bool
+elsewhere(struct api_req *req, const char *owner)
+{
+	const char *me = req->env->conf->host_name;
+
+	return owner != NULL && (me == NULL || strcmp(owner, me) != 0);
+}
+
 /*
  * Send blob `hex` as `name`: ETag (the digest), If-None-Match, Range
- * (If-Range), Content-Disposition; HEAD gets the same headers.
+ * (If-Range), Content-Disposition; HEAD gets the same headers.  A blob
+ * not in this host's store but made by another host, `owner`, is
+ * answered from the farm's hosts: API_PENDING.
  */
-static void
+static enum api_result
 send_blob(struct api_req *req, const char *hex, const char *name,
-    const char *type)
+    const char *type, const char *owner)
 {
 	const char *inm = req->header(req, "If-None-Match");
 	const char *range = req->header(req, "Range");
@@ -272,16 +290,23 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 
 	snprintf(etag, sizeof etag, "\"%s\"", hex);
 	fd = store_open_blob(req->env->store, hex);
+	if (fd == -ENOENT && elsewhere(req, owner)) {
+		char *what = xasprintf("job %s's %s", req->params[0], name);
+
+		api_reply_from_owner(req, owner, what, NULL);
+		free(what);
+		return API_PENDING;
+	}
 	if (fd < 0) {
 		api_reply_problem(req, fd == -ENOENT ? 404 : 500, "%s is "
 		    "recorded but its content (sha256 %s) is not in the "
 		    "store: %s", name, hex, strerror(-fd));
-		return;
+		return API_DONE;
 	}
 	if (fstat(fd, &sb) != 0) {
 		close(fd);
 		api_reply_problem(req, 500, "cannot read %s", name);
-		return;
+		return API_DONE;
 	}
 	/* The content under a digest never changes: caches may keep it. */
 	api_add_header(req, "ETag", "%s", etag);
@@ -295,7 +320,7 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 		free(req->resp_body);
 		req->resp_body = NULL;
 		req->resp_len = 0;
-		return;
+		return API_DONE;
 	}
 	api_add_header(req, "Content-Disposition", "attachment; "
 	    "filename=\"%s\"", name);
@@ -308,20 +333,21 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 		    "%s (%lld bytes)", range, name, (long long)sb.st_size);
 		api_add_header(req, "Content-Range", "bytes */%lld",
 		    (long long)sb.st_size);
-		return;
+		return API_DONE;
 	}
 	if (r > 0) {
 		api_add_header(req, "Content-Range", "bytes %lld-%lld/%lld",
 		    (long long)off, (long long)(off + len - 1),
 		    (long long)sb.st_size);
 		api_reply_fd_range(req, 206, type, fd, off, len);
-		return;
+		return API_DONE;
 	}
 	api_reply_fd_range(req, 200, type, fd, 0, sb.st_size);
+	return API_DONE;
 }
 
 /* GET /v1/jobs/{id}/artifacts/{target}/{file} */
-static void
+static enum api_result
 artifact_of(struct api_req *req, const struct art_read *r)
 {
 	const struct job *job = r->job;
@@ -338,22 +364,21 @@ artifact_of(struct api_req *req, const struct art_read *r)
 
 			if (strcmp(art->name, file) != 0)
 				continue;
-			if (!store_digest_valid(art->sha256))
-				api_reply_problem(req, 404, "%s of %s was "
-				    "recorded before kiln stored artifacts",
-				    file, t->name);
-			else
-				send_blob(req, art->sha256, file,
-				    "application/octet-stream");
-			return;
+			if (store_digest_valid(art->sha256))
+				return send_blob(req, art->sha256, file,
+				    "application/octet-stream", jt->host);
+			api_reply_problem(req, 404, "%s of %s was recorded "
+			    "before kiln stored artifacts", file, t->name);
+			return API_DONE;
 		}
 		api_reply_problem(req, 404, "job %lld %s has no artifact '%s' "
 		    "(target %s)", (long long)job->id, t->name, file,
 		    target_state_name(jt->state));
-		return;
+		return API_DONE;
 	}
 	api_reply_problem(req, 404, "job %lld has no target %s",
 	    (long long)job->id, t->name);
+	return API_DONE;
 }
 
 static enum api_result
@@ -389,7 +414,7 @@ static const struct {
 	{ "provenance.intoto.jsonl", "application/jsonl" },
 };
 
-static void
+static enum api_result
 signed_of(struct api_req *req, const struct art_read *r)
 {
 	const struct job *job = r->job;
@@ -399,8 +424,9 @@ signed_of(struct api_req *req, const struct art_read *r)
 	hex = r->which == 0 ? job->sums_sha256 : r->which == 1 ?
 	    job->sig_sha256 : job->prov_sha256;
 	if (hex != NULL)
-		send_blob(req, hex, name, signed_types[r->which].type);
-	else if (!job_state_terminal(job->state))
+		return send_blob(req, hex, name, signed_types[r->which].type,
+		    job->signed_by);
+	if (!job_state_terminal(job->state))
 		api_reply_problem(req, 409, "job %lld is %s: %s is made when "
 		    "every target has succeeded", (long long)job->id,
 		    job_state_name(job->state), name);
@@ -415,6 +441,7 @@ signed_of(struct api_req *req, const struct art_read *r)
 		    "again in a moment", (long long)job->id);
 		api_add_header(req, "Retry-After", "1");
 	}
+	return API_DONE;
 }
 
 static enum api_result

@@ -2,13 +2,19 @@
  * GET /v1/hosts: the kilnd hosts of the farm as the queue's hosts table
  * has them (each host writes its own row when it starts, with its
  * heartbeats and when it stops), and whether each is alive.  On SQLite,
- * the one host.
+ * the one host.  And the answer for a file another host holds (a blob in
+ * its store, a log in its state directory): 307 to it while it is alive,
+ * 503 while it is not.
  */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "../lib/utf8.h"
 #include "../lib/util.h"
+#include "../lib/xmalloc.h"
 
 /* The read's out-parameters, valid until its completion ran. */
 struct hosts_read {
@@ -32,10 +38,11 @@ hosts_read_release(void *data)
  * cleanly is not alive either once that time has passed: its last beat
  * said running 0.  The hosts of a farm share one target_lease.
  */
-static bool
-alive(const struct api_req *req, const struct queue_host *h, int64_t now)
+bool
+api_host_alive(const struct api_env *env, const struct queue_host *h,
+    int64_t now)
 {
-	int64_t lease_ms = (int64_t)req->env->conf->target_lease * 1000;
+	int64_t lease_ms = (int64_t)env->conf->target_lease * 1000;
 
 	return now - h->seen_at <= 2 * lease_ms;
 }
@@ -74,7 +81,7 @@ hosts_listed(void *data, int rc)
 		sbuf_addi(&b, h->started_at);
 		sbuf_adds(&b, ",\"seen_at\":");
 		sbuf_addi(&b, h->seen_at);
-		sbuf_adds(&b, alive(req, h, now) ? ",\"alive\":true}" :
+		sbuf_adds(&b, api_host_alive(req->env, h, now) ? ",\"alive\":true}" :
 		    ",\"alive\":false}");
 	}
 	sbuf_adds(&b, "]}");
@@ -91,6 +98,107 @@ list_hosts(struct api_req *req)
 	r->req = req;
 	queue_hosts(req->env->queue, &r->hosts, &r->n, hosts_listed, r);
 	return API_PENDING;
+}
+
+/* A file's owner, while its hosts are read (not the request's state: the
+ * handler that calls api_reply_from_owner() has its own). */
+struct owner_read {
+	struct api_req *req;
+	char *owner, *what, *query;
+	struct queue_host *hosts;
+	size_t n;
+};
+
+/* The path as a URL's: every byte but unreserved ones and '/' as %HH
+ * (the router decoded it). */
+static void
+add_path(struct sbuf *b, const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			sbuf_addc(b, (char)*p);
+		else {
+			sbuf_addc(b, '%');
+			sbuf_addc(b, hex[*p >> 4]);
+			sbuf_addc(b, hex[*p & 15]);
+		}
+	}
+}
+
+static void
+owner_answer(struct owner_read *o, int rc)
+{
+	struct api_req *req = o->req;
+	const struct queue_host *h = NULL;
+	struct sbuf url = { 0 };
+	size_t n;
+
+	if (rc != 0) {
+		api_reply_queue_failed(req, rc, "the farm's hosts could not be "
+		    "read");
+		return;
+	}
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->hosts[i].name, o->owner) == 0)
+			h = &o->hosts[i];
+	if (h == NULL || !api_host_alive(req->env, h, util_now_ms()) ||
+	    h->base_url == NULL || h->base_url[0] == '\0') {
+		/* Its files come back with it; a retry in a lease's quarter
+		 * (a host's beat) sees it as soon as the farm does. */
+		api_reply_problem(req, 503, "%s is on host %s, which %s; try "
+		    "again once it is back", o->what, o->owner, h == NULL ?
+		    "is not one of the farm's hosts" :
+		    h->base_url == NULL || h->base_url[0] == '\0' ?
+		    "has no base_url" : "is not running");
+		api_add_header(req, "Retry-After", "%u",
+		    req->env->conf->target_lease / 4);
+		return;
+	}
+	n = strlen(h->base_url);
+	while (n > 0 && h->base_url[n - 1] == '/')
+		n--;
+	sbuf_add(&url, h->base_url, n);
+	add_path(&url, req->path);
+	if (o->query != NULL && o->query[0] != '\0') {
+		sbuf_addc(&url, '?');
+		sbuf_adds(&url, o->query);
+	}
+	sbuf_addc(&url, '\0');
+	api_reply_problem(req, 307, "%s is on host %s: %s", o->what, o->owner,
+	    url.p);
+	api_add_header(req, "Location", "%s", url.p);
+	sbuf_free(&url);
+}
+
+static void
+owner_hosts_read(void *data, int rc)
+{
+	struct owner_read *o = data;
+	struct api_req *req = o->req;
+
+	owner_answer(o, rc);
+	queue_hosts_free(o->hosts, o->n);
+	free(o->owner);
+	free(o->what);
+	free(o->query);
+	free(o);
+	req->complete(req);
+}
+
+void
+api_reply_from_owner(struct api_req *req, const char *owner,
+    const char *what, const char *query)
+{
+	struct owner_read *o = xcalloc(1, sizeof *o);
+
+	o->req = req;
+	o->owner = xstrdup(owner);
+	o->what = xstrdup(what);
+	o->query = query != NULL ? xstrdup(query) : NULL;
+	queue_hosts(req->env->queue, &o->hosts, &o->n, owner_hosts_read, o);
 }
 
 const struct api_route api_hosts_routes[] = {

@@ -9,7 +9,10 @@
  * and the stream ends, with nothing in it, if the target ends without
  * ever starting (canceled while queued, its job failed to fetch).  A
  * target that has already ended without a log gets a 404 that says how
- * it ended, followed or not.
+ * it ended, followed or not.  On a farm, the log of a target another
+ * host claimed is in that host's state directory: a request for one that
+ * is not here is sent there (307, or 503 while that host is gone), so
+ * that `curl -L` follows it live from there.
  *
  * By default the log is shown as it is meant for people (logview.h):
  * kilnd's own lines (known by the offsets kilnd recorded, not by their
@@ -347,8 +350,9 @@ log_req_release(void *data)
 	job_free(((struct log_req *)data)->job);
 }
 
-/* Answer with the log of target s->t of the job read. */
-static void
+/* Answer with the log of target s->t of the job read: API_PENDING when
+ * the answer waits on the farm's hosts (which then completes). */
+static enum api_result
 reply_log(struct log_req *s)
 {
 	struct api_req *req = s->req;
@@ -364,10 +368,23 @@ reply_log(struct log_req *s)
 	if (jt == NULL) {
 		api_reply_problem(req, 404, "job %lld has no target %s",
 		    (long long)id, name);
-		return;
+		return API_DONE;
 	}
 	if (req->env->log_open(req->env->build_ctx, id, name, &fd) != 0) {
+		const char *me = req->env->conf->host_name;
+
 		fd = -1;
+		if (jt->host != NULL && (me == NULL ||
+		    strcmp(jt->host, me) != 0)) {
+			char *what = xasprintf("the log of job %lld %s",
+			    (long long)id, name);
+
+			api_reply_from_owner(req, jt->host, what, s->following ?
+			    (s->raw ? "follow=1&raw=1" : "follow=1") :
+			    s->raw ? "raw=1" : NULL);
+			free(what);
+			return API_PENDING;
+		}
 		/*
 		 * Ended without a build (its job failed to fetch, or it was
 		 * canceled while queued): it never will have a log.  Say so,
@@ -379,24 +396,24 @@ reply_log(struct log_req *s)
 
 			api_reply_problem(req, 404, "%s", why);
 			free(why);
-			return;
+			return API_DONE;
 		}
 		if (target_state_terminal(jt->state)) {
 			api_reply_problem(req, 404, "job %lld %s has no log "
 			    "(it has ended: %s)", (long long)id, name,
 			    target_state_name(jt->state));
-			return;
+			return API_DONE;
 		}
 		if (!s->following) {
 			api_reply_problem(req, 404, "job %lld %s has no log "
 			    "yet (it has not started)", (long long)id, name);
-			return;
+			return API_DONE;
 		}
 	}
 	if (s->raw && !s->following) {
 		/* The bytes as written: not necessarily UTF-8 text. */
 		api_reply_fd(req, 200, "application/octet-stream", fd);
-		return;
+		return API_DONE;
 	}
 	{
 		struct follow *f = xcalloc(1, sizeof *f);
@@ -417,6 +434,7 @@ reply_log(struct log_req *s)
 		api_reply_stream(req, 200, s->raw ? "application/octet-stream" :
 		    "text/plain; charset=utf-8", &st);
 	}
+	return API_DONE;
 }
 
 static void
@@ -428,8 +446,8 @@ log_job_read(void *data, int rc)
 	if (rc != 0)
 		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
 		    "no job %lld", (long long)s->id);
-	else
-		reply_log(s);
+	else if (reply_log(s) == API_PENDING)
+		return;
 	req->complete(req);
 }
 

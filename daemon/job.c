@@ -51,6 +51,7 @@ job_free(struct job *job)
 	free(job->delivery_forge);
 	free(job->delivery_id);
 	free(job->submitted_by);
+	free(job->signed_by);
 	free(job);
 }
 

@@ -91,6 +91,9 @@ struct job {
 	/* The [tokens] name of the token that submitted it; NULL: none (a
 	 * farm without tokens, a webhook). */
 	char *submitted_by;
+	/* The farm's host that signed it (it holds the signed files' blobs);
+	 * NULL: not signed, or a queue of one host (SQLite). */
+	char *signed_by;
 	size_t ntargets;
 	struct job_target *targets;
 };

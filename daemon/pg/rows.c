@@ -91,6 +91,7 @@ pgq_job_from_row(const PGresult *res, int row, int c)
 	j->trust = job_trust_parse(PQgetisnull(res, row, c + 23) ? NULL :
 	    PQgetvalue(res, row, c + 23));
 	j->submitted_by = pgq_get_str(res, row, c + 24);
+	j->signed_by = pgq_get_str(res, row, c + 25);
 	return j;
 }
 

@@ -3,10 +3,13 @@
 # runs a throwaway server), one signing key shared by the operator:
 #   1. spread: jobs submitted to h1 are built on several hosts, and every
 #      host reads the same jobs and lists the same three live hosts;
-#   2. signed once: each job is signed by one host, its SHA256SUMS
-#      verifies with minisign -V and its artifacts, downloaded from the
-#      hosts that built them, with sha256sum -c;
-#   3. kill -9 of a host mid-build: after the lease the others build its
+#   2. signed once: each job is signed by one host; its SHA256SUMS and
+#      artifacts, fetched from every host with curl -L (a host that has
+#      not the file answers 307 to the one that has), verify with
+#      minisign -V and sha256sum -c; a log read through another host is
+#      the builder's;
+#   3. kill -9 of a host mid-build: the others answer 503 with
+#      Retry-After for its files; after the lease they build its
 #      targets again (attempt 2), nothing succeeds twice, and a restart
 #      of the killed host takes back nothing;
 #   4. PostgreSQL restarted (immediate), then down for 8 s, while jobs
@@ -155,8 +158,10 @@ job_json() {
 	printf '{"repo": "%s", "ref": "main", "targets": %s, "cache": false,
 	    "recipe": {"kind": "command", "command": "%s"}}' "$REPO" "$2" "$1"
 }
-FAST=$(job_json 'echo built > /out/ok' "$TARGETS")
-SLOW=$(job_json 'sleep 4; echo slow > /out/ok' "$TARGETS")
+# Each build's output differs (its target, its shell's pid and the clock):
+# a blob is in the store of the host that built it only.
+FAST=$(job_json 'echo $KILN_TARGET $$ $(date +%N) > /out/ok' "$TARGETS")
+SLOW=$(job_json 'sleep 4; echo $KILN_TARGET $$ $(date +%N) > /out/ok' "$TARGETS")
 
 # submit_to N JSON: POST to hN; adds the job's id to IDS.
 submit_to() {
@@ -233,55 +238,67 @@ done
 lap "1. spread"
 
 # ---- 2. signed once -----------------------------------------------------
-# verify_job ID WHAT: SHA256SUMS and its signature from whichever host
-# serves them verify with the shared key; each artifact, from the host
-# that built it, with sha256sum -c; one host logged the signing and the
-# database names it.
 # fetch_code FILE URL: prints the HTTP status (000: no answer); no
 # redirect followed.
 fetch_code() {
 	curl -s -o "$1" -w '%{http_code}' "$2" 2>/dev/null || true
 }
 
+# expect_redirect URL OWNER_URL: a host that has not the file sends the
+# client to the one that has it: 307, Location the same path there.
+expect_redirect() {
+	local got
+	got=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$1" 2>/dev/null) || true
+	[ "$got" = "307 $2" ] || { fail "$1: '$got', not '307 $2'"; return 1; }
+	REDIRECTS=$((REDIRECTS + 1))
+}
+
+# verify_job ID [HOSTS]: SHA256SUMS, its signature and every artifact,
+# fetched from each of HOSTS (default 1 2 3) with curl -L, verify with
+# the shared key and sha256sum -c; a host that did not sign (build)
+# answers 307 to the signer (builder); one host logged the signing and
+# the database names it.
 verify_job() {
-	local id=$1 d=$T/v/$1 h o c1 c2 from= sum path tdir host signer n
+	local id=$1 hosts=${2:-1 2 3} d=$T/v/$1 h o f sum path tdir host signer n s
 	mkdir -p "$d"
-	for h in 1 2 3; do
-		c1=$(fetch_code "$d/sums.h$h" "${HURL[$h]}/v1/jobs/$id/SHA256SUMS")
-		c2=$(fetch_code "$d/sig.h$h" "${HURL[$h]}/v1/jobs/$id/SHA256SUMS.minisig")
-		from="$from h$h:$c1/$c2"
-		if [ "$c1$c2" = 200200 ]; then
-			mv "$d/sums.h$h" "$d/SHA256SUMS"
-			mv "$d/sig.h$h" "$d/SHA256SUMS.minisig"
-		fi
+	signer=$(grep -l "job $id: signed SHA256SUMS" "$T"/kilnd.h*.log |
+	    sed 's/.*kilnd\.\(h[0-9]\)\..*/\1/' | sort -u | tr '\n' ' ') || true
+	s=${signer% }
+	s=${s#h}
+	for h in $hosts; do
+		mkdir -p "$d/h$h"
+		for f in SHA256SUMS SHA256SUMS.minisig; do
+			curl -sfL -o "$d/h$h/$f" "${HURL[$h]}/v1/jobs/$id/$f" ||
+				{ fail "job $id: h$h does not serve $f (curl -L)"; return; }
+			[ "$h" = "$s" ] || [ -z "$s" ] ||
+				expect_redirect "${HURL[$h]}/v1/jobs/$id/$f" \
+				    "${HURL[$s]}/v1/jobs/$id/$f" || return
+		done
+		minisign -V -q -p "$PUB" -m "$d/h$h/SHA256SUMS" -x "$d/h$h/SHA256SUMS.minisig" ||
+			{ fail "job $id: minisign -V of SHA256SUMS from h$h fails"; return; }
 	done
-	SERVED="$SERVED
-#   job $id:$from"
-	[ -f "$d/SHA256SUMS" ] || { fail "job $id: no host serves SHA256SUMS"; return; }
-	minisign -V -q -p "$PUB" -m "$d/SHA256SUMS" -x "$d/SHA256SUMS.minisig" ||
-		{ fail "job $id: minisign -V of SHA256SUMS fails"; return; }
 	on 1; api GET "/v1/jobs/$id"
 	while read -r sum path; do
 		tdir=${path%%/*}
 		host=$(printf '%s' "$BODY" |
 		    jq -r --arg t "$tdir" '.targets[] | select((.target | gsub("/"; "_")) == $t) | .host')
-		h=${host#h}
-		mkdir -p "$d/$tdir"
-		curl -sf -o "$d/$path" "${HURL[$h]:-none}/v1/jobs/$id/artifacts/$path" 2>/dev/null ||
-			{ fail "job $id: $path not served by its host '$host'"; return; }
-		# What the other hosts answer for it (said, not checked).
-		for o in 1 2 3; do
-			[ "$o" = "$h" ] && continue
-			OTHER="$OTHER $(fetch_code /dev/null "${HURL[$o]}/v1/jobs/$id/artifacts/$path")"
+		o=${host#h}
+		for h in $hosts; do
+			mkdir -p "$d/h$h/$tdir"
+			curl -sfL -o "$d/h$h/$path" "${HURL[$h]}/v1/jobs/$id/artifacts/$path" 2>/dev/null ||
+				{ fail "job $id: h$h does not serve $path (built by '$host'; curl -L)"; return; }
+			[ "$h" = "$o" ] ||
+				expect_redirect "${HURL[$h]}/v1/jobs/$id/artifacts/$path" \
+				    "${HURL[$o]:-none}/v1/jobs/$id/artifacts/$path" || return
 		done
-	done <"$d/SHA256SUMS"
-	[ "$(wc -l <"$d/SHA256SUMS")" -eq 3 ] ||
-		{ fail "job $id: SHA256SUMS has not 3 lines: $(cat "$d/SHA256SUMS")"; return; }
-	(cd "$d" && sha256sum --quiet -c SHA256SUMS) ||
-		{ fail "job $id: sha256sum -c fails"; return; }
+	done <"$d/h${hosts%% *}/SHA256SUMS"
+	[ "$(wc -l <"$d/h${hosts%% *}/SHA256SUMS")" -eq 3 ] ||
+		{ fail "job $id: SHA256SUMS has not 3 lines: $(cat "$d/h${hosts%% *}/SHA256SUMS")"; return; }
+	for h in $hosts; do
+		(cd "$d/h$h" && sha256sum --quiet -c SHA256SUMS) ||
+			{ fail "job $id: sha256sum -c of the files from h$h fails"; return; }
+	done
 	n=$(cat "$T"/kilnd.h*.log | grep -c "job $id: signed SHA256SUMS") || true
-	signer=$(grep -l "job $id: signed SHA256SUMS" "$T"/kilnd.h*.log |
-	    sed 's/.*kilnd\.\(h[0-9]\)\..*/\1/' | sort -u | tr '\n' ' ') || true
 	[ "$n" = 1 ] || { fail "job $id: signed $n times (logs of: $signer)"; return; }
 	[ "$(q "SELECT count(*) FROM jobs WHERE id = $id AND sums_sha256 IS NOT NULL
 	    AND sig_sha256 IS NOT NULL AND sign_pending = 0")" = 1 ] ||
@@ -289,21 +306,35 @@ verify_job() {
 	[ "$(q "SELECT signed_by FROM jobs WHERE id = $id") " = "$signer" ] ||
 		{ fail "job $id: signed_by '$(q "SELECT signed_by FROM jobs WHERE id = $id")', logged by $signer"; return; }
 	[ "$(q "SELECT sums_sha256 FROM jobs WHERE id = $id")" = \
-	  "$(sha256sum "$d/SHA256SUMS" | cut -d' ' -f1)" ] ||
+	  "$(sha256sum "$d/h${hosts%% *}/SHA256SUMS" | cut -d' ' -f1)" ] ||
 		{ fail "job $id: the recorded SHA256SUMS digest is not the served file's"; return; }
 	VERIFIED=$((VERIFIED + 1))
 }
 
-SERVED=
-OTHER=
+REDIRECTS=0
 VERIFIED=0
 for id in $IDS1; do
 	verify_job "$id"
 done
-echo "# SHA256SUMS/.minisig answered by each host (HTTP status):$SERVED"
-echo "# an artifact asked of a host that did not build it:" \
-    "$(echo $OTHER | tr ' ' '\n' | sort | uniq -c | awk '{ printf "%s x %s ", $2, $1 }')"
-[ $VERIFIED -eq 6 ] && ok "6 jobs: signed once, minisign -V and sha256sum -c verify"
+[ $VERIFIED -eq 6 ] && ok "6 jobs: signed once; from every host (curl -L), minisign -V and sha256sum -c verify ($REDIRECTS answers 307 to the owner)"
+# A log through a host that did not build the target: 307 to the
+# builder, and with -L the builder's log, followed or not.
+ID=${IDS1## }; ID=${ID%% *}
+on 1; api GET "/v1/jobs/$ID"
+host=$(printf '%s' "$BODY" | jq -r '.targets[0].host')
+tname=$(printf '%s' "$BODY" | jq -r '.targets[0].target | gsub("/"; "_")')
+o=${host#h}
+h=$((o % 3 + 1))
+LP=/v1/jobs/$ID/targets/$tname/log
+expect_redirect "${HURL[$h]}$LP?follow=1" "${HURL[$o]}$LP?follow=1" &&
+	ok "a log asked of h$h, built by $host: 307 to $host"
+curl -sf "${HURL[$o]}$LP" >"$T/log.owner" || fail "GET $LP on its builder $host"
+curl -sfL "${HURL[$h]}$LP" >"$T/log.other" || fail "GET -L $LP on h$h"
+curl -sfL "${HURL[$h]}$LP?follow=1" >"$T/log.follow" || fail "GET -L $LP?follow=1 on h$h"
+[ -s "$T/log.owner" ] && cmp -s "$T/log.owner" "$T/log.other" &&
+	cmp -s "$T/log.owner" "$T/log.follow" &&
+	ok "the log of job $ID through h$h with -L, followed or not, is $host's" ||
+	fail "the log through h$h differs from $host's: $(diff "$T/log.owner" "$T/log.other" | head -5)"
 no_double_success "spread"
 # Each host serves the farm's key.
 for h in 1 2 3; do
@@ -346,6 +377,33 @@ else
 	lap "3. h2 runs a target, killed"
 	wait_all 120 $IDS3
 	lap "3. jobs done without h2"
+	# An artifact h2 built earlier: gone with it, 503 (not 404) from
+	# the others, with Retry-After, until h2 is back (once h2 is no
+	# longer alive: two leases without a beat).
+	for _ in $(seq 1 100); do
+		on 1; api GET /v1/hosts
+		[ "$(printf '%s' "$BODY" | jq -r '.hosts[] | select(.name == "h2") | .alive')" = false ] && break
+		sleep 0.2
+	done
+	GONE=
+	for id in $IDS1; do
+		on 1; api GET "/v1/jobs/$id/artifacts"
+		GONE=$(printf '%s' "$BODY" | jq -r --arg id "$id" '.artifacts[] |
+		    select(.target as $t | any($job.targets[]; .target == $t and .host == "h2")) | .url' \
+		    --argjson job "$(curl -sf "${HURL[1]}/v1/jobs/$id")" | head -1)
+		[ -n "$GONE" ] && break
+	done
+	if [ -z "$GONE" ]; then
+		fail "no artifact of jobs$IDS1 was built by h2: $(hosts_of $IDS1)"
+	else
+		for h in 1 3; do
+			got=$(curl -s -o "$T/gone.body" -D "$T/gone.hdr" -w '%{http_code}' "${HURL[$h]}$GONE") || true
+			ra=$(tr -d '\r' <"$T/gone.hdr" | sed -n 's/^[Rr]etry-[Aa]fter: //p')
+			[ "$got" = 503 ] && [ -n "$ra" ] && grep -q h2 "$T/gone.body" &&
+				ok "$GONE (h2's, h2 killed) from h$h: 503, Retry-After $ra, names h2" ||
+				fail "$GONE from h$h with h2 killed: $got Retry-After '$ra' $(cat "$T/gone.body")"
+		done
+	fi
 	bad=0
 	while read -r id target; do
 		on 1; api GET "/v1/jobs/$id"
@@ -365,7 +423,7 @@ else
 		ok "h1 or h3 logs that it claimed h2's targets back" ||
 		fail "no 'claimed back' line in the logs of h1 and h3"
 	for id in $IDS3; do
-		verify_job "$id"
+		verify_job "$id" "1 3"
 	done
 	no_double_success "after the kill"
 	# A restart of h2 takes back only its own running targets: none.
