@@ -7,15 +7,24 @@
 /*
  * Load balancers and probes carry no token, so /healthz answers anyone,
  * even with public_read off: 200 {"status": "ok"} while the queue can be
- * read, 503 when it cannot.  What more it tells (the version, uptime,
- * queue and build counts) helps whoever probes the farm for weaknesses
- * too, so only a caller with the read scope gets it.
+ * read, 503 when it cannot -- also on a farm's host whose PostgreSQL is
+ * out of reach: it can neither accept nor store anything then, so a
+ * balancer should send clients elsewhere until it has reconnected.  What
+ * more it tells (the version, uptime, queue and build counts) helps
+ * whoever probes the farm for weaknesses too, so only a caller with the
+ * read scope gets it.
  */
 static enum api_result
 healthz(struct api_req *req)
 {
 	int64_t queued = 0, running = 0;
 
+	if (!queue_reachable(req->env->queue)) {
+		api_reply_problem(req, 503, "the queue's database is out of "
+		    "reach; kilnd reconnects by itself");
+		api_add_header(req, "Retry-After", "5");
+		return API_DONE;
+	}
 	if (queue_count_jobs(req->env->queue, JOB_QUEUED, &queued) != 0 ||
 	    queue_count_jobs(req->env->queue, JOB_RUNNING, &running) != 0) {
 		api_reply_problem(req, 503, "the job queue cannot be read");

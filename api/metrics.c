@@ -113,6 +113,10 @@ get_metrics(struct api_req *req)
 		    target_state_name((enum target_state)s));
 		gauge(&b, "kiln_targets", labels, targets[s]);
 	}
+	gauge_head(&b, "kiln_queue_up", "1 while the queue's database "
+	    "answers (PostgreSQL: connected); the counts above are the last "
+	    "known while it is 0.");
+	gauge(&b, "kiln_queue_up", NULL, queue_reachable(env->queue) ? 1 : 0);
 	gauge_head(&b, "kiln_queue_depth", "Targets waiting for a build slot.");
 	gauge(&b, "kiln_queue_depth", NULL, targets[TARGET_QUEUED]);
 	gauge_head(&b, "kiln_builds_running", "Build slots in use (targets "

@@ -23,6 +23,7 @@ struct queue_ops {
 	void (*watch)(struct queue *q, void (*changed)(void *data),
 	    void *data);
 	bool (*shared)(const struct queue *q);
+	bool (*reachable)(const struct queue *q);
 	void (*submit)(struct queue *q, struct job *const *jobs, size_t n,
 	    queue_done done, void *data);
 	void (*get)(struct queue *q, int64_t id, struct job **out,

@@ -273,6 +273,14 @@ sqlite_shared(const struct queue *base)
 	return false;
 }
 
+/* A file: a failure is the call's (disk full, I/O), not a lost server. */
+static bool
+sqlite_reachable(const struct queue *base)
+{
+	(void)base;
+	return true;
+}
+
 void
 sqlite_close(struct queue *base)
 {
@@ -484,6 +492,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.farm_key = sqlite_farm_key,
 	.watch = sqlite_watch,
 	.shared = sqlite_shared,
+	.reachable = sqlite_reachable,
 	.submit = sqlite_submit,
 	.get = sqlite_get,
 	.list = sqlite_list,

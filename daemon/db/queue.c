@@ -80,6 +80,12 @@ queue_shared(const struct queue *q)
 	return q->ops->shared(q);
 }
 
+bool
+queue_reachable(const struct queue *q)
+{
+	return q->ops->reachable(q);
+}
+
 /*
  * The key id of a minisign public key's base64 line ("Ed", the id's 8
  * bytes, the Ed25519 key's 32), as minisign prints it: a little-endian

@@ -122,6 +122,12 @@ int queue_farm_key(struct queue *q, const char *public_key, char *err,
 void queue_watch(struct queue *q, void (*changed)(void *data), void *data);
 /* Whether other processes write this queue too (PostgreSQL: true). */
 bool queue_shared(const struct queue *q);
+/*
+ * Whether the database answers now (PostgreSQL: its connections are up;
+ * SQLite, a file: always).  While it does not, writes fail QUEUE_EDOWN,
+ * the counts are the last ones known, and the backend reconnects.
+ */
+bool queue_reachable(const struct queue *q);
 
 /*
  * Store `n` new jobs (state queued, their targets queued), all or

@@ -171,3 +171,12 @@ pg_shared(const struct queue *base)
 	(void)base;
 	return true;
 }
+
+bool
+pg_reachable(const struct queue *base)
+{
+	const struct pgq *q = (const struct pgq *)base;
+
+	return q->wr != NULL && q->rd != NULL && pgpool_up(q->wr) &&
+	    pgpool_up(q->rd);
+}

@@ -292,6 +292,7 @@ void pg_watch(struct queue *base, void (*changed)(void *), void *data);
 /* Once started and watched: LISTEN kiln_queue (hosts.c). */
 void pgq_subscribe(struct pgq *q);
 bool pg_shared(const struct queue *base);
+bool pg_reachable(const struct queue *base);
 void pg_host_beat(struct queue *base, const struct queue_host *h,
     queue_done done, void *data);
 void pg_hosts(struct queue *base, struct queue_host **out, size_t *n,

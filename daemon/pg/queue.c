@@ -621,6 +621,7 @@ const struct queue_ops pg_queue_ops = {
 	.farm_key = pg_farm_key,
 	.watch = pg_watch,
 	.shared = pg_shared,
+	.reachable = pg_reachable,
 	.submit = pg_submit,
 	.get = pg_get,
 	.list = pg_list,

@@ -733,6 +733,43 @@ the_other_host_is_told_of_new_work(void)
 	qs_close(a);
 }
 
+/* Turns of the loop until queue_reachable(q) is `want`, for up to ms. */
+static bool
+reachable_within(struct queue *q, bool want, int ms)
+{
+	uint64_t end = uv_hrtime() / 1000000 + (uint64_t)ms;
+
+	while (queue_reachable(q) != want && uv_hrtime() / 1000000 < end) {
+		uv_run(qs_loop(), UV_RUN_NOWAIT);
+		usleep(10000);
+	}
+	return queue_reachable(q) == want;
+}
+
+/*
+ * /healthz and kiln_queue_up say whether a host's PostgreSQL answers:
+ * queue_reachable() follows the server down and, once the pool has
+ * reconnected, up again.
+ */
+static void
+reachable_follows_the_server(void)
+{
+	struct queue *q = fresh_queue();
+	int64_t id;
+
+	if (q == NULL)
+		return;
+	qs_attach(q);
+	id = submit1(q, make_job(0, "linux/amd64", NULL));
+	CHECK(id > 0);
+	CHECK(reachable_within(q, true, 10000));
+	CHECK_INT(cluster("stop", "fast"), 0);
+	CHECK(reachable_within(q, false, 10000));
+	CHECK_INT(cluster("start", NULL), 0);
+	CHECK(reachable_within(q, true, 30000));
+	qs_close(q);
+}
+
 UNIT_MAIN(
 	TEST(cluster_starts),
 	TEST(two_hosts_never_claim_one_target),
@@ -743,5 +780,6 @@ UNIT_MAIN(
 	TEST(the_other_host_is_told_of_new_work),
 	TEST(cache_signing_and_retention),
 	TEST(a_delivery_makes_one_job_across_hosts),
+	TEST(reachable_follows_the_server),
 	TEST(cluster_stops)
 )
