@@ -261,13 +261,16 @@ parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 }
 
 /* Whether blob `hex` that this host lacks is another host's: `owner`,
- * recorded as the host that made it (NULL: none recorded). */
+ * recorded as the host that made it (NULL: none recorded).  Only a farm
+ * has other hosts: on SQLite an owner of another name is this host under
+ * an earlier host_name, and the blob is gone (404). */
 static bool
 elsewhere(struct api_req *req, const char *owner)
 {
 	const char *me = req->env->conf->host_name;
 
-	return owner != NULL && (me == NULL || strcmp(owner, me) != 0);
+	return owner != NULL && queue_shared(req->env->queue) &&
+	    (me == NULL || strcmp(owner, me) != 0);
 }
 
 /*

@@ -128,6 +128,26 @@ add_path(struct sbuf *b, const char *path)
 	}
 }
 
+/* Whether base_url `u` is this host's own (trailing '/' aside): the row
+ * of a host renamed since, or of one given another's base_url, that would
+ * send the client back here, round and round. */
+static bool
+own_url(const struct api_env *env, const char *u)
+{
+	const char *me = env->conf->base_url;
+	size_t a, b;
+
+	if (me == NULL)
+		return false;
+	a = strlen(me);
+	b = strlen(u);
+	while (a > 0 && me[a - 1] == '/')
+		a--;
+	while (b > 0 && u[b - 1] == '/')
+		b--;
+	return a == b && strncmp(me, u, a) == 0;
+}
+
 static void
 owner_answer(struct owner_read *o, int rc)
 {
@@ -145,14 +165,17 @@ owner_answer(struct owner_read *o, int rc)
 		if (strcmp(o->hosts[i].name, o->owner) == 0)
 			h = &o->hosts[i];
 	if (h == NULL || !api_host_alive(req->env, h, util_now_ms()) ||
-	    h->base_url == NULL || h->base_url[0] == '\0') {
+	    h->base_url == NULL || h->base_url[0] == '\0' ||
+	    own_url(req->env, h->base_url)) {
 		/* Its files come back with it; a retry in a lease's quarter
 		 * (a host's beat) sees it as soon as the farm does. */
 		api_reply_problem(req, 503, "%s is on host %s, which %s; try "
 		    "again once it is back", o->what, o->owner, h == NULL ?
 		    "is not one of the farm's hosts" :
 		    h->base_url == NULL || h->base_url[0] == '\0' ?
-		    "has no base_url" : "is not running");
+		    "has no base_url" : own_url(req->env, h->base_url) ?
+		    "has this host's base_url (a former name of this host?)" :
+		    "is not running");
 		api_add_header(req, "Retry-After", "%u",
 		    req->env->conf->target_lease / 4);
 		return;

@@ -77,9 +77,27 @@ unbuilt_why(const struct job *job, const struct job_target *jt)
 }
 
 /*
- * Whether the target may still start: it has not ended (in the queue).
- * When it ended, the view's reader gets one line that says how, so that
- * a follower that waited sees why the stream is empty.
+ * The farm's host other than this one that claimed the target last (its
+ * log is there, whatever this host has of an earlier attempt), or NULL.
+ * Only a farm has other hosts (on SQLite, another name is this host's
+ * earlier host_name).
+ */
+static const char *
+other_host(const struct api_env *env, const struct job_target *jt)
+{
+	const char *me = env->conf->host_name;
+
+	if (jt->host == NULL || !queue_shared(env->queue) ||
+	    (me != NULL && strcmp(jt->host, me) == 0))
+		return NULL;
+	return jt->host;
+}
+
+/*
+ * Whether the target may still start here: it has not ended (in the
+ * queue), and no other host of a farm claimed it (its log is there).
+ * When not, the view's reader gets one line that says why, so that a
+ * follower that waited sees why the stream is empty.
  */
 static bool
 may_start(struct follow *f, const struct job *job)
@@ -88,15 +106,20 @@ may_start(struct follow *f, const struct job *job)
 
 	for (size_t i = 0; i < job->ntargets; i++) {
 		const struct job_target *jt = &job->targets[i];
+		const char *other = other_host(f->env, jt);
 		char *line;
 
 		if (strcmp(jt->target, f->target) != 0)
 			continue;
-		yes = !target_state_terminal(jt->state);
+		yes = !target_state_terminal(jt->state) && other == NULL;
 		if (yes || f->view == NULL)
 			continue;
 		/* kilnd's own line, as the view shows those: escaped. */
-		line = unbuilt_why(job, jt);
+		line = other != NULL ? xasprintf("job %lld %s is %s on host "
+		    "%s, which has its log: ask again to be sent there",
+		    (long long)job->id, jt->target,
+		    target_state_terminal(jt->state) ? "built" : "building",
+		    other) : unbuilt_why(job, jt);
 		sbuf_adds(&f->out, "[kiln] ");
 		logview_clean(&f->out, line, strlen(line));
 		sbuf_addc(&f->out, '\n');
@@ -370,21 +393,20 @@ reply_log(struct log_req *s)
 		    (long long)id, name);
 		return API_DONE;
 	}
+	/* Claimed by another host: the log is there, even when this host
+	 * has one of an earlier attempt (it ran the target, then lost it). */
+	if (other_host(req->env, jt) != NULL) {
+		char *what = xasprintf("the log of job %lld %s",
+		    (long long)id, name);
+
+		api_reply_from_owner(req, jt->host, what, s->following ?
+		    (s->raw ? "follow=1&raw=1" : "follow=1") :
+		    s->raw ? "raw=1" : NULL);
+		free(what);
+		return API_PENDING;
+	}
 	if (req->env->log_open(req->env->build_ctx, id, name, &fd) != 0) {
-		const char *me = req->env->conf->host_name;
-
 		fd = -1;
-		if (jt->host != NULL && (me == NULL ||
-		    strcmp(jt->host, me) != 0)) {
-			char *what = xasprintf("the log of job %lld %s",
-			    (long long)id, name);
-
-			api_reply_from_owner(req, jt->host, what, s->following ?
-			    (s->raw ? "follow=1&raw=1" : "follow=1") :
-			    s->raw ? "raw=1" : NULL);
-			free(what);
-			return API_PENDING;
-		}
 		/*
 		 * Ended without a build (its job failed to fetch, or it was
 		 * canceled while queued): it never will have a log.  Say so,

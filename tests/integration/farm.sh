@@ -441,6 +441,15 @@ else
 	on 2; api GET /v1/hosts
 	expect_json '[.hosts[] | select(.alive) | .name] | join(",")' h1,h2,h3 \
 	    "GET /v1/hosts on h2 restarted"
+	# h2 keeps the log of the attempt it lost; the target's log is
+	# its new builder's: h2 sends the client there.
+	read -r id target <<<"$HAD"
+	on 1; api GET "/v1/jobs/$id"
+	o=$(printf '%s' "$BODY" | jq -r --arg t "$target" '.targets[] | select(.target == $t) | .host')
+	o=${o#h}
+	LP=/v1/jobs/$id/targets/${target//\//_}/log
+	expect_redirect "${HURL[2]}$LP" "${HURL[$o]:-none}$LP" &&
+		ok "the log of job $id $target from h2 (its lost attempt's is there): 307 to h$o"
 fi
 lap "3. a host killed"
 

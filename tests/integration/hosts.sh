@@ -74,6 +74,21 @@ expect_json '[.hosts[].name] | join(",")' it-host-a,it-host-b "two rows, by name
 expect_json '[.hosts[].alive] | map(tostring) | join(",")' true,false \
 	"alive: the running one; not the one beaten long ago"
 expect_json '.hosts[1].seen_at' 1000 "the old row as it was"
+
+# A target that the earlier name built, whose log is gone: SQLite has one
+# host, so the answer is this host's 404, never a 307 (here: to itself,
+# the old row alive with this host's base_url) nor a 503.
+mkdir -p "$T/src"
+echo hosts >"$T/src/README"
+REPO=$(make_repo src "$T/src")
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+    \"recipe\": {\"kind\": \"command\", \"command\": \"true\"}}"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+db "update job_targets set state = 'succeeded', host = 'it-host-b' where job_id = $ID"
+db "update hosts set heartbeat_at = $(date +%s%3N),
+    base_url = 'http://it-host-a.invalid:8080' where name = 'it-host-b'"
+api GET "/v1/jobs/$ID/targets/linux_amd64/log"
+expect_status 404 "a log gone, built under the earlier host_name: 404 on SQLite"
 stop_kilnd TERM
 
 finish
