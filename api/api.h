@@ -223,6 +223,12 @@ bool api_host_alive(const struct api_env *env, const struct queue_host *h,
  * detail naming it.  Calls req->complete(req) once answered: a handler
  * that calls it returns API_PENDING, a completion does not complete.
  */
+/*
+ * `owner` when it names a farm host other than this one (its files are
+ * there), else NULL.  Only a shared queue has other hosts: on SQLite
+ * another name is this host's earlier host_name.
+ */
+const char *api_host_other(const struct api_env *env, const char *owner);
 void api_reply_from_owner(struct api_req *req, const char *owner,
     const char *what, const char *query);
 

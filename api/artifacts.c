@@ -260,19 +260,6 @@ parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 	return 1;
 }
 
-/* Whether blob `hex` that this host lacks is another host's: `owner`,
- * recorded as the host that made it (NULL: none recorded).  Only a farm
- * has other hosts: on SQLite an owner of another name is this host under
- * an earlier host_name, and the blob is gone (404). */
-static bool
-elsewhere(struct api_req *req, const char *owner)
-{
-	const char *me = req->env->conf->host_name;
-
-	return owner != NULL && queue_shared(req->env->queue) &&
-	    (me == NULL || strcmp(owner, me) != 0);
-}
-
 /*
  * Send blob `hex` as `name`: ETag (the digest), If-None-Match, Range
  * (If-Range), Content-Disposition; HEAD gets the same headers.  A blob
@@ -293,7 +280,7 @@ send_blob(struct api_req *req, const char *hex, const char *name,
 
 	snprintf(etag, sizeof etag, "\"%s\"", hex);
 	fd = store_open_blob(req->env->store, hex);
-	if (fd == -ENOENT && elsewhere(req, owner)) {
+	if (fd == -ENOENT && api_host_other(req->env, owner) != NULL) {
 		char *what = xasprintf("job %s's %s", req->params[0], name);
 
 		api_reply_from_owner(req, owner, what, NULL);

@@ -47,6 +47,17 @@ api_host_alive(const struct api_env *env, const struct queue_host *h,
 	return now - h->seen_at <= 2 * lease_ms;
 }
 
+const char *
+api_host_other(const struct api_env *env, const char *owner)
+{
+	const char *me = env->conf->host_name;
+
+	if (owner == NULL || !queue_shared(env->queue) ||
+	    (me != NULL && strcmp(owner, me) == 0))
+		return NULL;
+	return owner;
+}
+
 static void
 hosts_listed(void *data, int rc)
 {

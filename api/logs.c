@@ -77,23 +77,6 @@ unbuilt_why(const struct job *job, const struct job_target *jt)
 }
 
 /*
- * The farm's host other than this one that claimed the target last (its
- * log is there, whatever this host has of an earlier attempt), or NULL.
- * Only a farm has other hosts (on SQLite, another name is this host's
- * earlier host_name).
- */
-static const char *
-other_host(const struct api_env *env, const struct job_target *jt)
-{
-	const char *me = env->conf->host_name;
-
-	if (jt->host == NULL || !queue_shared(env->queue) ||
-	    (me != NULL && strcmp(jt->host, me) == 0))
-		return NULL;
-	return jt->host;
-}
-
-/*
  * Whether the target may still start here: it has not ended (in the
  * queue), and no other host of a farm claimed it (its log is there).
  * When not, the view's reader gets one line that says why, so that a
@@ -106,7 +89,7 @@ may_start(struct follow *f, const struct job *job)
 
 	for (size_t i = 0; i < job->ntargets; i++) {
 		const struct job_target *jt = &job->targets[i];
-		const char *other = other_host(f->env, jt);
+		const char *other = api_host_other(f->env, jt->host);
 		char *line;
 
 		if (strcmp(jt->target, f->target) != 0)
@@ -395,7 +378,7 @@ reply_log(struct log_req *s)
 	}
 	/* Claimed by another host: the log is there, even when this host
 	 * has one of an earlier attempt (it ran the target, then lost it). */
-	if (other_host(req->env, jt) != NULL) {
+	if (api_host_other(req->env, jt->host) != NULL) {
 		char *what = xasprintf("the log of job %lld %s",
 		    (long long)id, name);
 
