@@ -92,13 +92,18 @@ struct api_env {
 	const struct toolchains *toolchains;
 	/* The loop-lag probe (daemon/looplag.h); NULL: none. */
 	const struct looplag *looplag;
+	/* The loop the proxy's curl children run on (daemon/upstream.h),
+	 * handed down untouched: api/ itself holds no handle of it. */
+	struct uv_loop_s *loop;
 };
 
 /*
  * A streamed answer of unknown length (chunked): read() fills buf and
  * returns the count, 0 when nothing is there yet but more will come (the
  * HTTP layer then waits until wake(waker) is called), or API_STREAM_END.
- * free(cls) runs when the response is done with.
+ * free(cls) runs when the response is done with.  size: the bytes it
+ * gives, when known in advance (sent as Content-Length; the stream must
+ * give exactly that many), else 0.
  */
 #define API_STREAM_END (-1)
 #define API_STREAM_ERROR (-2)
@@ -107,6 +112,7 @@ struct api_stream {
 	    void (*wake)(void *waker), void *waker);
 	void (*free)(void *cls);
 	void *cls;
+	uint64_t size;
 };
 
 struct api_header {
@@ -219,7 +225,8 @@ bool api_host_alive(const struct api_env *env, const struct queue_host *h,
  * A file of the request (`what` names it) is not on this host but on
  * host `owner`: read the farm's hosts, then answer 307 to owner's
  * base_url with the request's path and `query` ("a=1&b=2", or NULL) when
- * owner is alive and not this host, else 503 with Retry-After and a
+ * owner is alive and not this host (proxy_downloads: api_proxy() to that
+ * URL instead), else 503 with Retry-After and a
  * detail naming it.  Calls req->complete(req) once answered: a handler
  * that calls it returns API_PENDING, a completion does not complete.
  */
@@ -231,6 +238,18 @@ bool api_host_alive(const struct api_env *env, const struct queue_host *h,
 const char *api_host_other(const struct api_env *env, const char *owner);
 void api_reply_from_owner(struct api_req *req, const char *owner,
     const char *what, const char *query);
+/*
+ * proxy_downloads = yes (api/proxy.c): answer with what the owner answers
+ * to the same request at url (its base_url, the path and the query):
+ * GET or HEAD with the client's Range, If-None-Match, If-Range and
+ * Authorization; its status and its Content-Type, Content-Length, ETag,
+ * Content-Range, Accept-Ranges, Content-Disposition, Cache-Control,
+ * Retry-After; the body streamed as it comes.  502 naming `owner` when it
+ * cannot be reached; `what` names the file.  Calls req->complete(req)
+ * once the answer is set, as api_reply_from_owner() does.
+ */
+void api_proxy(struct api_req *req, const char *url, const char *owner,
+    const char *what);
 
 /* Job request body -> a new job; 400/422 with detail on failure. */
 int api_parse_job_request(const char *body, size_t len, struct job **out,

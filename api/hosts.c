@@ -3,8 +3,9 @@
  * has them (each host writes its own row when it starts, with its
  * heartbeats and when it stops), and whether each is alive.  On SQLite,
  * the one host.  And the answer for a file another host holds (a blob in
- * its store, a log in its state directory): 307 to it while it is alive,
- * 503 while it is not.
+ * its store, a log in its state directory): 307 to it while it is alive
+ * (or its answer passed on, proxy_downloads: api/proxy.c), 503 while it
+ * is not.
  */
 #include "config.h"
 
@@ -92,6 +93,11 @@ hosts_listed(void *data, int rc)
 		sbuf_addi(&b, h->started_at);
 		sbuf_adds(&b, ",\"seen_at\":");
 		sbuf_addi(&b, h->seen_at);
+		sbuf_adds(&b, ",\"toolchains\":");
+		if (h->toolchains != NULL)
+			utf8_json_string(&b, h->toolchains);
+		else
+			sbuf_adds(&b, "null");
 		sbuf_adds(&b, api_host_alive(req->env, h, now) ? ",\"alive\":true}" :
 		    ",\"alive\":false}");
 	}
@@ -159,7 +165,9 @@ own_url(const struct api_env *env, const char *u)
 	return a == b && strncmp(me, u, a) == 0;
 }
 
-static void
+/* Answer for the file, unless it is proxied: then false, and the proxy
+ * completes the request. */
+static bool
 owner_answer(struct owner_read *o, int rc)
 {
 	struct api_req *req = o->req;
@@ -170,7 +178,7 @@ owner_answer(struct owner_read *o, int rc)
 	if (rc != 0) {
 		api_reply_queue_failed(req, rc, "the farm's hosts could not be "
 		    "read");
-		return;
+		return true;
 	}
 	for (size_t i = 0; i < o->n; i++)
 		if (strcmp(o->hosts[i].name, o->owner) == 0)
@@ -189,7 +197,7 @@ owner_answer(struct owner_read *o, int rc)
 		    "is not running");
 		api_add_header(req, "Retry-After", "%u",
 		    req->env->conf->target_lease / 4);
-		return;
+		return true;
 	}
 	n = strlen(h->base_url);
 	while (n > 0 && h->base_url[n - 1] == '/')
@@ -201,10 +209,16 @@ owner_answer(struct owner_read *o, int rc)
 		sbuf_adds(&url, o->query);
 	}
 	sbuf_addc(&url, '\0');
+	if (req->env->conf->proxy_downloads && req->env->loop != NULL) {
+		api_proxy(req, url.p, o->owner, o->what);
+		sbuf_free(&url);
+		return false;
+	}
 	api_reply_problem(req, 307, "%s is on host %s: %s", o->what, o->owner,
 	    url.p);
 	api_add_header(req, "Location", "%s", url.p);
 	sbuf_free(&url);
+	return true;
 }
 
 static void
@@ -212,14 +226,15 @@ owner_hosts_read(void *data, int rc)
 {
 	struct owner_read *o = data;
 	struct api_req *req = o->req;
+	bool answered = owner_answer(o, rc);
 
-	owner_answer(o, rc);
 	queue_hosts_free(o->hosts, o->n);
 	free(o->owner);
 	free(o->what);
 	free(o->query);
 	free(o);
-	req->complete(req);
+	if (answered)
+		req->complete(req);
 }
 
 void

@@ -874,6 +874,7 @@ main(int argc, char **argv)
 	k.env.store = k.store;
 	k.env.key_id = k.key_id;
 	k.env.toolchains = k.toolchains;
+	k.env.loop = &k.loop;
 	uv_signal_init(&k.loop, &k.sigterm);
 	uv_signal_init(&k.loop, &k.sigint);
 	uv_timer_init(&k.loop, &k.grace);

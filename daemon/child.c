@@ -55,8 +55,10 @@ on_linger(uv_timer_t *t)
 	    "its output; no longer waiting for it", c->proc.pid,
 	    CHILD_LINGER_MS / 1000);
 	for (int i = 0; i < c->npipes; i++) {
+		/* At EOF already, or paused: a paused pipe is its reader's,
+		 * which resumes it before it waits for the end. */
 		if (!uv_is_active((uv_handle_t *)&c->pipes[i]))
-			continue;	/* at EOF already */
+			continue;
 		uv_read_stop((uv_stream_t *)&c->pipes[i]);
 		c->open_pipes--;
 	}
@@ -103,6 +105,29 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	uv_read_stop(s);
 	c->open_pipes--;
 	maybe_done(c);
+}
+
+void
+child_pause(struct child *c, int fd)
+{
+	uv_stream_t *s;
+
+	if (fd < 1 || fd > c->npipes)
+		return;
+	s = (uv_stream_t *)&c->pipes[fd - 1];
+	if (!uv_is_active((uv_handle_t *)s))
+		return;
+	uv_read_stop(s);
+	c->paused |= 1u << (fd - 1);
+}
+
+void
+child_resume(struct child *c, int fd)
+{
+	if (fd < 1 || fd > c->npipes || !(c->paused & (1u << (fd - 1))))
+		return;
+	c->paused &= ~(1u << (fd - 1));
+	uv_read_start((uv_stream_t *)&c->pipes[fd - 1], on_alloc, on_read);
 }
 
 /*

@@ -31,6 +31,7 @@ struct child {
 	int open_pipes;			/* not yet at EOF */
 	int open_handles;		/* not yet closed */
 	bool exited, spawned;
+	unsigned paused;		/* bit fd - 1: reading stopped */
 	int64_t exit_status;
 	int term_signal;
 	child_data_cb on_data;
@@ -58,6 +59,16 @@ int child_spawn_args(struct child *c, uv_loop_t *loop, char *const *argv,
     child_data_cb on_data, child_done_cb on_done, void *data);
 /* How long the pipes may stay open after the child was reaped. */
 #define CHILD_LINGER_MS 5000
+
+/*
+ * Stop reading the child's fd (1, 2 or 3) until resumed: a consumer that
+ * cannot keep up lets the pipe fill and the child block, instead of
+ * buffering without limit.  A pipe paused or already at EOF is left as
+ * it is by a pause, a pipe not paused by a resume.  A paused pipe keeps
+ * the child from being done: resume it before waiting for on_done.
+ */
+void child_pause(struct child *c, int fd);
+void child_resume(struct child *c, int fd);
 
 /* Send a signal if the child still runs. */
 void child_kill(struct child *c, int sig);

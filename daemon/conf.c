@@ -61,6 +61,7 @@ static const struct key keys[] = {
 	{ "base_url", K_URL, OFF(base_url), 0, 0 },
 	{ "database", K_DATABASE, OFF(database), 0, 0 },
 	{ "host_name", K_HOSTNAME, OFF(host_name), 0, 0 },
+	{ "proxy_downloads", K_BOOL, OFF(proxy_downloads), 0, 0 },
 	{ "max_artifacts", K_UINT, OFF(max_artifacts), 1, 100000 },
 	{ "max_artifact_size", K_SIZE, OFF(max_artifact_size), 1, 1ULL << 40 },
 	{ "max_job_output_size", K_SIZE, OFF(max_job_output_size), 1, 1ULL << 50 },
@@ -158,6 +159,7 @@ conf_defaults(struct kiln_config *c)
 	c->base_url = NULL;		/* http://LISTEN */
 	c->database = NULL;		/* SQLite in state_dir */
 	c->host_name = default_host_name();
+	c->proxy_downloads = false;	/* 307 to the owner */
 	c->max_artifacts = 256;
 	c->max_artifact_size = 2ULL * 1024 * 1024 * 1024;
 	/*

@@ -66,6 +66,8 @@ struct kiln_config {
 	/* The queue and the farm. */
 	char *database;			/* postgresql:// URL; NULL = SQLite */
 	char *host_name;		/* this host in the farm */
+	/* Another host's file: fetched from it and passed on, not 307. */
+	bool proxy_downloads;
 
 	/* Artifacts. */
 	char *base_url;			/* this farm's URL; NULL = http://listen */

@@ -176,10 +176,14 @@ choose_go(struct jobplan *p, json_t *res, const struct toolchains *tc,
 	gm = json_object_get(res, "go_mod");
 	s_go = json_string_value(json_object_get(gm, "go"));
 	s_tc = json_string_value(json_object_get(gm, "toolchain"));
+	if (toolchains_check(s_go, s_tc, pin, why, whysize) != 0)
+		goto out;
 	go = toolchains_choose(tc, s_go ? s_go : "", s_tc ? s_tc : "", pin,
 	    inner, sizeof inner);
 	if (go == NULL) {
+		/* Well formed, so this host lacks a Go that fits. */
 		snprintf(why, whysize, "%s", inner);
+		rc = JOBPLAN_ENOTOOL;
 		goto out;
 	}
 	p->go_version = xstrdup(go->version);
@@ -192,9 +196,10 @@ out:
 	return rc;
 }
 
-/* Plan every target now: what cannot be built fails the job at once. */
+/* Plan every target now: what cannot be built fails the job at once;
+ * what this host lacks a C toolchain for is noted in p->missing. */
 static int
-dry_run(const struct jobplan *p, const struct job *job,
+dry_run(struct jobplan *p, const struct job *job,
     const struct kiln_config *conf, char *why, size_t whysize)
 {
 	struct recipe_ctx ctx = {
@@ -214,8 +219,17 @@ dry_run(const struct jobplan *p, const struct job *job,
 		if (target_parse(&t, name, err, sizeof err) != 0)
 			continue;	/* the placeholder; targets are checked */
 		memset(&rp, 0, sizeof rp);
-		if (recipe_plan(&rp, p->recipe, &t, &ctx, conf, err,
-		    sizeof err) != 0) {
+		switch (recipe_plan(&rp, p->recipe, &t, &ctx, conf, err,
+		    sizeof err)) {
+		case 0:
+			break;
+		case RECIPE_ENOTOOL:
+			p->missing = xreallocarray(p->missing, p->nmissing + 1,
+			    sizeof *p->missing);
+			p->missing[p->nmissing].target = xstrdup(t.name);
+			p->missing[p->nmissing++].why = xstrdup(err);
+			continue;
+		default:
 			snprintf(why, whysize, "%s: %s", t.name, err);
 			return -1;
 		}
@@ -232,6 +246,7 @@ jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
 {
 	struct jobplan p = { 0 };
 	const char *s;
+	int rc;
 
 	p.commit_time = json_integer_value(json_object_get(res, "commit_time"));
 	p.vendored = json_is_true(json_object_get(res, "vendored"));
@@ -239,12 +254,12 @@ jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
 		p.tag = xstrdup(s);
 	if ((s = json_string_value(json_object_get(res, "branch"))) != NULL)
 		p.branch = xstrdup(s);
-	if (resolve(&p, job, res, needs_targets, check_recipe, why,
-	    whysize) != 0 ||
-	    choose_go(&p, res, tc, why, whysize) != 0 ||
-	    dry_run(&p, job, conf, why, whysize) != 0) {
+	if ((rc = resolve(&p, job, res, needs_targets, check_recipe, why,
+	    whysize)) != 0 ||
+	    (rc = choose_go(&p, res, tc, why, whysize)) != 0 ||
+	    (rc = dry_run(&p, job, conf, why, whysize)) != 0) {
 		jobplan_free(&p);
-		return -1;
+		return rc == JOBPLAN_ENOTOOL ? rc : -1;
 	}
 	*out = p;
 	return 0;
@@ -265,5 +280,19 @@ jobplan_free(struct jobplan *p)
 	free(p->go_version);
 	free(p->go_path);
 	free(p->go_bindir);
+	for (size_t i = 0; i < p->nmissing; i++) {
+		free(p->missing[i].target);
+		free(p->missing[i].why);
+	}
+	free(p->missing);
 	memset(p, 0, sizeof *p);
+}
+
+const char *
+jobplan_missing(const struct jobplan *p, const char *target)
+{
+	for (size_t i = 0; i < p->nmissing; i++)
+		if (strcmp(p->missing[i].target, target) == 0)
+			return p->missing[i].why;
+	return NULL;
 }

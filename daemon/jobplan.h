@@ -35,14 +35,29 @@ struct jobplan {
 	char *go_version;	/* "go1.22.12" */
 	char *go_path;		/* /usr/lib/go-1.22/bin/go */
 	char *go_bindir;
+	/*
+	 * Targets this host cannot build for want of a C toolchain (cgo),
+	 * with the reason: the rest of the plan stands.  One host fails
+	 * the job with the first; a farm's host refuses them, so that a
+	 * host that has the toolchain builds them.
+	 */
+	struct jobplan_miss {
+		char *target;
+		char *why;
+	} *missing;
+	size_t nmissing;
 };
 
 /*
  * needs_targets: the job was submitted without targets.  Returns 0, or
- * -1 with why (shown to users: the job's error).  Every target is planned
- * once here (recipe_plan), so an unknown template or a cgo target
- * without a C toolchain fails the job at once, naming it.
+ * -1 with why (shown to users: the job's error), or JOBPLAN_ENOTOOL with
+ * why when this host has no Go release the job can be built with (the
+ * go.mod and the recipe's pin are well formed: another host may have
+ * one).  Every target is planned once here (recipe_plan), so an unknown
+ * template fails the job at once, naming the target; a cgo target
+ * without a C toolchain on this host goes to `missing`.
  */
+#define JOBPLAN_ENOTOOL (-2)
 /*
  * check_recipe validates a recipe from the repository as a request's
  * would be (the API's rules; passed down so this layer includes no api/):
@@ -54,5 +69,7 @@ int jobplan_make(struct jobplan *out, const struct job *job, json_t *described,
     const struct kiln_config *conf, jobplan_check_fn check_recipe,
     char *why, size_t whysize);
 void jobplan_free(struct jobplan *p);
+/* The reason this host cannot build `target` (missing), or NULL. */
+const char *jobplan_missing(const struct jobplan *p, const char *target);
 
 #endif

@@ -37,6 +37,7 @@ static struct histogram *build_hist, *fetch_hist;
 static uint64_t cache_hits, cache_misses, signs_ok, signs_failed;
 static uint64_t fetches_ok, fetches_failed;
 static uint64_t superseded;
+static int64_t results_waiting;
 static uint64_t store_blobs, store_bytes;
 static bool store_known;
 static struct store *store_source;
@@ -168,6 +169,12 @@ void
 metrics_superseded(void)
 {
 	superseded++;
+}
+
+void
+metrics_results_waiting(int delta)
+{
+	results_waiting += delta;
 }
 
 /* A label value: \, " and newline escaped (the text format's rule). */
@@ -320,6 +327,10 @@ metrics_render(struct sbuf *b)
 	    "another run (a lease that ran out).");
 	sbuf_adds(b, "kiln_superseded_results_total");
 	value(b, superseded);
+	metrics_head(b, "kiln_results_waiting", "gauge", "Builds ended "
+	    "whose result waits for the database to take it (retried).");
+	sbuf_adds(b, "kiln_results_waiting");
+	value(b, results_waiting > 0 ? (uint64_t)results_waiting : 0);
 	/* Counted at start, then kept as blobs are stored and swept. */
 	if (store_source != NULL && store_size(store_source, &store_blobs,
 	    &store_bytes))
@@ -371,6 +382,7 @@ metrics_reset(void)
 	cache_hits = cache_misses = signs_ok = signs_failed = 0;
 	fetches_ok = fetches_failed = 0;
 	superseded = 0;
+	results_waiting = 0;
 	store_blobs = store_bytes = 0;
 	store_known = false;
 	store_source = NULL;

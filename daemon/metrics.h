@@ -32,6 +32,9 @@ void metrics_callback(const char *result);
 /* A build's result refused by the queue's fencing: its run was given to
  * another (kiln_superseded_results_total). */
 void metrics_superseded(void);
+/* A build's result starts (+1) or stops (-1) waiting for the database
+ * to take it (kiln_results_waiting). */
+void metrics_results_waiting(int delta);
 
 /* The "# HELP" and "# TYPE" lines of a metric family. */
 void metrics_head(struct sbuf *b, const char *name, const char *type,

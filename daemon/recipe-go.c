@@ -251,12 +251,14 @@ plan_build(struct one_build *ob, json_t *top, json_t *b, size_t idx,
 			snprintf(err, errsize, "cgo: this farm has no C toolchain "
 			    "for %s (add one under [toolchains] in kilnd.conf; "
 			    "darwin and ios have none on Linux)", t->name);
+			rc = RECIPE_ENOTOOL;
 			goto out;
 		}
 		if (!recipe_toolchain_available(triple)) {
 			snprintf(err, errsize, "cgo: the C toolchain for %s "
 			    "(%s) is not installed on this host", t->name,
 			    triple);
+			rc = RECIPE_ENOTOOL;
 			goto out;
 		}
 		env_set(&ob->env, "CGO_ENABLED", "1");
@@ -392,9 +394,10 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 	env_set(env, "CGO_ENABLED", "0");
 
 	if (!json_is_array(builds)) {
-		if (plan_build(&obs[0], r, r, 0, t, ctx, conf, &x, &used, err,
-		    errsize) != 0)
+		if ((rc = plan_build(&obs[0], r, r, 0, t, ctx, conf, &x,
+		    &used, err, errsize)) != 0)
 			goto out;
+		rc = -1;
 		n = 1;
 	} else {
 		json_array_foreach(builds, i, b) {
@@ -405,9 +408,10 @@ recipe_go_plan(struct strv *argv, struct strv *env, json_t *r,
 				    "%s", sizeof obs / sizeof *obs, t->name);
 				goto out;
 			}
-			if (plan_build(&obs[n++], r, b, i, t, ctx, conf, &x,
-			    &used, err, errsize) != 0)
+			if ((rc = plan_build(&obs[n++], r, b, i, t, ctx, conf,
+			    &x, &used, err, errsize)) != 0)
 				goto out;
+			rc = -1;
 		}
 		if (n == 0) {
 			snprintf(err, errsize, "no build of the recipe is for %s",

@@ -147,9 +147,11 @@ recipe_plan(struct recipe_plan *out, const char *recipe_json,
 	}
 
 	if (strcmp(kind, "go") == 0) {
-		if (recipe_go_plan(&argv, &env, r, t, ctx, conf, err,
-		    errsize) != 0)
+		/* -1, or RECIPE_ENOTOOL: passed on. */
+		if ((rc = recipe_go_plan(&argv, &env, r, t, ctx, conf, err,
+		    errsize)) != 0)
 			goto out;
+		rc = -1;
 	} else if (strcmp(kind, "command") == 0) {
 		const char *cmd = json_string_value(json_object_get(r,
 		    "command"));

@@ -39,9 +39,12 @@ struct recipe_ctx {
 
 /*
  * recipe_json: the validated recipe ({"kind": "go"|"command", ...}).
- * Returns 0, or -1 with a reason in err (an unknown template, cgo for a
- * target without a C toolchain).
+ * Returns 0, or -1 with a reason in err (an unknown template), or
+ * RECIPE_ENOTOOL with a reason in err when this host has no C toolchain
+ * for a cgo target (none under [toolchains], or not installed): another
+ * host of a farm may have one.
  */
+#define RECIPE_ENOTOOL (-2)
 int recipe_plan(struct recipe_plan *out, const char *recipe_json,
     const struct target *t, const struct recipe_ctx *ctx,
     const struct kiln_config *conf, char *err, size_t errsize);

@@ -18,9 +18,15 @@
  */
 #define STAMP_SLACK_MS 1000
 
-/* A publication in progress, on its caller's stack (store_publish_dir). */
+/*
+ * A publication in progress, on its caller's stack (store_publish_dir).
+ * Its marker, STORE/tmp/pub.XXXXXX (made at its start, locked while it
+ * lasts), tells the sweeps of other hosts that share the store too.
+ */
 struct pub {
 	int64_t start_ms;
+	int fd;			/* the marker's, locked; -1: none */
+	char *marker;
 	struct pub *prev, *next;
 };
 
@@ -56,6 +62,22 @@ struct store {
 	unsigned ncounted;		/* directories counted */
 	bool counted[STORE_DIRS];
 };
+
+/*
+ * A new file STORE/tmp/PREFIX.XXXXXX (its path into tmp, PATH_MAX), open
+ * and locked (flock) for as long as its writer keeps the descriptor: the
+ * lock is what tells every host on the store that it is in use.
+ */
+int store_open_tmp(struct store *s, const char *prefix, char *tmp,
+    char *why, size_t whysize);
+
+/*
+ * Remove from STORE/tmp what no live writer holds (the lock is free: what
+ * a killed kilnd left), never what another host on a shared store is
+ * writing.  *oldest_pub: the mtime (ms) of the oldest publication marker
+ * still held, INT64_MAX when none.
+ */
+void store_clear_tmp(struct store *s, int64_t *oldest_pub);
 
 /* The blob `hex` of `size` bytes was stored (+1) or removed (-1); the
  * caller holds s->lock. */

@@ -2,8 +2,9 @@
  * The store's half of retention: removing the blobs nothing references.
  * A blob goes only when no job row names it and it is older than the
  * sweep's cutoff (a grace, and the start of every publication still in
- * progress), decided under the store's lock against touches and
- * deduplicated publications.  The directories 00 to ff can be swept in
+ * progress, this host's or, by its marker in tmp, another's that shares
+ * the store), decided under the store's lock against touches and
+ * deduplicated publications.  Also the clearing of tmp.  The directories 00 to ff can be swept in
  * batches, so that a caller may stop between them (kilnd stopping).
  */
 #include "config.h"
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <uv.h>
@@ -85,11 +87,57 @@ sweep_dir(struct store *s, const char *path, char *const *keep,
 	return 0;
 }
 
+void
+store_clear_tmp(struct store *s, int64_t *oldest_pub)
+{
+	DIR *d = opendir(s->tmp);
+	struct dirent *de;
+
+	*oldest_pub = INT64_MAX;
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/*
+		 * Held: a publication of this or another host that shares
+		 * the store.  Free: its writer is gone (a lock dies with
+		 * its process); unlinked while we hold the lock, so that a
+		 * writer that locks it just after sees it has no name.
+		 */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				log_info("store: removed %s/%s, left by an "
+				    "interrupted publication", s->tmp,
+				    de->d_name);
+		} else if (strncmp(de->d_name, "pub.", 4) == 0 &&
+		    fstat(fd, &sb) == 0) {
+			int64_t ms = (int64_t)sb.st_mtim.tv_sec * 1000 +
+			    sb.st_mtim.tv_nsec / 1000000;
+			if (ms < *oldest_pub)
+				*oldest_pub = ms;
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
 int64_t
 store_sweep_cutoff(struct store *s, int64_t grace_ms)
 {
-	int64_t cutoff = util_now_ms() - grace_ms;
+	int64_t cutoff = util_now_ms() - grace_ms, oldest;
 
+	/* Every host's publications on a shared store, by their markers. */
+	store_clear_tmp(s, &oldest);
+	if (oldest != INT64_MAX && oldest - STAMP_SLACK_MS < cutoff)
+		cutoff = oldest - STAMP_SLACK_MS;
 	uv_mutex_lock(&s->space_lock);
 	for (const struct pub *p = s->pubs; p != NULL; p = p->next)
 		if (p->start_ms - STAMP_SLACK_MS < cutoff)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -39,31 +40,13 @@ fsync_dir(const char *path)
 	}
 }
 
-/* Remove what a crash left in tmp: never visible under a digest. */
-static void
-clear_tmp(const char *tmp)
-{
-	DIR *d = opendir(tmp);
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			log_info("store: removed %s/%s, left by an interrupted "
-			    "publication", tmp, de->d_name);
-	}
-	closedir(d);
-}
-
 int
 store_open(struct store **out, const char *state_dir, char *err,
     size_t errsize)
 {
 	struct store *s = xcalloc(1, sizeof *s);
 	struct statvfs vfs;
+	int64_t oldest;
 	int rc;
 
 	s->root = xasprintf("%s/store", state_dir);
@@ -92,9 +75,10 @@ store_open(struct store **out, const char *state_dir, char *err,
 	}
 	s->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
 	s->margin = s->fs_size / 20 < MARGIN_MAX ? s->fs_size / 20 : MARGIN_MAX;
-	clear_tmp(s->tmp);
 	uv_rwlock_init(&s->lock);
 	uv_mutex_init(&s->space_lock);
+	/* What a crash left in tmp (never visible under a digest). */
+	store_clear_tmp(s, &oldest);
 	*out = s;
 	return 0;
 }
@@ -236,18 +220,37 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 	return rc;
 }
 
-/* A new temp file in store/tmp; its path goes to tmp (PATH_MAX). */
-static int
-open_tmp(struct store *s, char *tmp, char *why, size_t whysize)
+int
+store_open_tmp(struct store *s, const char *prefix, char *tmp, char *why,
+    size_t whysize)
 {
+	struct stat sb;
 	int fd;
 
-	snprintf(tmp, PATH_MAX, "%s/blob.XXXXXX", s->tmp);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		snprintf(why, whysize, "cannot create a file in %s: %s",
-		    s->tmp, strerror(errno));
-	return fd;
+	for (int try = 0; try < 10; try++) {
+		snprintf(tmp, PATH_MAX, "%s/%s.XXXXXX", s->tmp, prefix);
+		if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+			snprintf(why, whysize, "cannot create a file in %s: "
+			    "%s", s->tmp, strerror(errno));
+			return -1;
+		}
+		if (flock(fd, LOCK_EX) != 0) {
+			snprintf(why, whysize, "cannot lock %s (the store's "
+			    "file system must support flock): %s", tmp,
+			    strerror(errno));
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		/* Removed, unlocked, by another host's store_clear_tmp()
+		 * before the lock: it has no name left; make another. */
+		if (fstat(fd, &sb) == 0 && sb.st_nlink > 0)
+			return fd;
+		close(fd);
+	}
+	snprintf(why, whysize, "cannot keep a file in %s: removed as soon as "
+	    "made", s->tmp);
+	return -1;
 }
 
 static int
@@ -266,7 +269,10 @@ write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* fsync and close the temp file; on failure remove it. */
+/*
+ * fsync the temp file; on failure close and remove it.  Else it stays
+ * open, and locked, until commit_blob() gave it its name.
+ */
 static int
 seal_tmp(int fd, const char *tmp, char *why, size_t whysize)
 {
@@ -277,7 +283,6 @@ seal_tmp(int fd, const char *tmp, char *why, size_t whysize)
 		unlink(tmp);
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -287,11 +292,11 @@ store_put_buf(struct store *s, const void *buf, size_t len,
 {
 	unsigned char h[crypto_hash_sha256_BYTES];
 	char tmp[PATH_MAX];
-	int fd;
+	int fd, rc;
 
 	crypto_hash_sha256(h, buf, len);
 	sodium_bin2hex(hex, STORE_HEX_LEN + 1, h, sizeof h);
-	if ((fd = open_tmp(s, tmp, why, whysize)) < 0)
+	if ((fd = store_open_tmp(s, "blob", tmp, why, whysize)) < 0)
 		return -1;
 	if (write_all(fd, buf, len) != 0) {
 		snprintf(why, whysize, "cannot write to the store: %s",
@@ -302,7 +307,9 @@ store_put_buf(struct store *s, const void *buf, size_t len,
 	}
 	if (seal_tmp(fd, tmp, why, whysize) != 0)
 		return -1;
-	return commit_blob(s, tmp, hex, why, whysize);
+	rc = commit_blob(s, tmp, hex, why, whysize);
+	close(fd);
+	return rc;
 }
 
 /*
@@ -319,7 +326,7 @@ put_fd(struct store *s, int in, const char *name, int64_t size,
 	int64_t total = 0;
 	int out, rc = -1;
 
-	if ((out = open_tmp(s, tmp, why, whysize)) < 0)
+	if ((out = store_open_tmp(s, "blob", tmp, why, whysize)) < 0)
 		return -1;
 	buf = xmalloc(COPY_CHUNK);
 	crypto_hash_sha256_init(&st);
@@ -361,7 +368,9 @@ put_fd(struct store *s, int in, const char *name, int64_t size,
 	free(buf);
 	if (seal_tmp(out, tmp, why, whysize) != 0)
 		return -1;
-	return commit_blob(s, tmp, hex, why, whysize);
+	rc = commit_blob(s, tmp, hex, why, whysize);
+	close(out);
+	return rc;
 fail:
 	free(buf);
 	close(out);
@@ -496,6 +505,15 @@ give_space(struct store *s, int64_t n)
 static void
 pub_begin(struct store *s, struct pub *p)
 {
+	char path[PATH_MAX], why[PATH_MAX + 200];
+
+	/* Made before the first blob: no blob of it is older. */
+	p->marker = NULL;
+	if ((p->fd = store_open_tmp(s, "pub", path, why, sizeof why)) >= 0)
+		p->marker = xstrdup(path);
+	else
+		log_warn("store: %s; a sweep by another host sharing the "
+		    "store may not see this publication", why);
 	uv_mutex_lock(&s->space_lock);
 	p->start_ms = util_now_ms();
 	p->prev = NULL;
@@ -517,6 +535,11 @@ pub_end(struct store *s, struct pub *p)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	uv_mutex_unlock(&s->space_lock);
+	if (p->fd >= 0) {
+		unlink(p->marker);
+		close(p->fd);
+	}
+	free(p->marker);
 }
 
 static int

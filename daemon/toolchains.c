@@ -10,6 +10,8 @@
 
 #include "gomod.h"
 #include "log.h"
+#include "recipe.h"
+#include "sbuf.h"
 #include "toolchains.h"
 #include "toolid.h"
 #include "xmalloc.h"
@@ -180,11 +182,6 @@ choose_pinned(const struct toolchains *tc, const char *go, const char *pin,
 {
 	const struct toolchain *best = NULL;
 
-	if (!gomod_version_valid(pin)) {
-		snprintf(err, errsize, "recipe.go: '%.40s' is not a Go version "
-		    "(like 1.22 or 1.22.12)", pin);
-		return NULL;
-	}
 	/* Ascending: the last match is the newest of the series. */
 	for (size_t i = 0; i < tc->n; i++)
 		if (is_lang(pin) ? same_lang(tc->v[i].version, pin) :
@@ -203,6 +200,34 @@ choose_pinned(const struct toolchains *tc, const char *go, const char *pin,
 	return best;
 }
 
+int
+toolchains_check(const char *go_line, const char *toolchain_line,
+    const char *pin, char *err, size_t errsize)
+{
+	const char *go = go_line && *go_line ? go_line : NULL;
+	const char *want = toolchain_line && *toolchain_line &&
+	    strcmp(toolchain_line, "default") != 0 ? toolchain_line : NULL;
+
+	if (go != NULL && (strncmp(go, "go", 2) == 0 ||
+	    !gomod_version_valid(go))) {
+		snprintf(err, errsize, "go.mod: invalid go version '%.40s'",
+		    go);
+		return -1;
+	}
+	if (want != NULL && (strncmp(want, "go", 2) != 0 ||
+	    !gomod_version_valid(want))) {
+		snprintf(err, errsize, "go.mod: invalid toolchain '%.40s'",
+		    want);
+		return -1;
+	}
+	if (pin != NULL && !gomod_version_valid(pin)) {
+		snprintf(err, errsize, "recipe.go: '%.40s' is not a Go version "
+		    "(like 1.22 or 1.22.12)", pin);
+		return -1;
+	}
+	return 0;
+}
+
 const struct toolchain *
 toolchains_choose(const struct toolchains *tc, const char *go_line,
     const char *toolchain_line, const char *pin, char *err, size_t errsize)
@@ -213,18 +238,8 @@ toolchains_choose(const struct toolchains *tc, const char *go_line,
 	const char *floor = NULL;
 	const struct toolchain *last = NULL;
 
-	if (go != NULL && (strncmp(go, "go", 2) == 0 ||
-	    !gomod_version_valid(go))) {
-		snprintf(err, errsize, "go.mod: invalid go version '%.40s'",
-		    go);
+	if (toolchains_check(go_line, toolchain_line, pin, err, errsize) != 0)
 		return NULL;
-	}
-	if (want != NULL && (strncmp(want, "go", 2) != 0 ||
-	    !gomod_version_valid(want))) {
-		snprintf(err, errsize, "go.mod: invalid toolchain '%.40s'",
-		    want);
-		return NULL;
-	}
 	if (pin != NULL)
 		return choose_pinned(tc, go, pin, err, errsize);
 	if (tc->n == 0) {
@@ -277,4 +292,31 @@ toolchains_json(const struct toolchains *tc)
 		    "version", tc->v[i].version, "path", tc->v[i].go,
 		    "identity", tc->v[i].identity));
 	return a;
+}
+
+char *
+toolchains_map(const struct toolchains *tc, const struct kiln_config *conf)
+{
+	struct sbuf b = { 0 };
+	size_t ncgo = 0;
+
+	for (size_t i = 0; tc != NULL && i < tc->n; i++) {
+		if (i > 0)
+			sbuf_addc(&b, ' ');
+		sbuf_adds(&b, tc->v[i].version);
+	}
+	if (b.len == 0)
+		sbuf_adds(&b, "no Go");
+	sbuf_adds(&b, "; cgo");
+	/* One access(2) per entry: what recipe_plan checks at a plan. */
+	for (size_t i = 0; i < conf->ntoolchains; i++) {
+		if (!recipe_toolchain_available(conf->toolchains[i].triple))
+			continue;
+		sbuf_addc(&b, ' ');
+		sbuf_adds(&b, conf->toolchains[i].target);
+		ncgo++;
+	}
+	if (ncgo == 0)
+		sbuf_adds(&b, " none");
+	return sbuf_steal(&b, NULL);
 }

@@ -43,6 +43,14 @@ int toolchains_discover(struct toolchains *out,
 void toolchains_free(struct toolchains *tc);
 
 /*
+ * Whether the go.mod lines and the recipe's pin are well formed
+ * (toolchains_choose's first checks): 0, or -1 with the reason in err.
+ * When they are, toolchains_choose fails only for want of an installed
+ * Go that fits: another host, with other releases, may have one.
+ */
+int toolchains_check(const char *go_line, const char *toolchain_line,
+    const char *pin, char *err, size_t errsize);
+/*
  * The toolchain to build a module with, or NULL with the reason in err.
  *
  * pin, the recipe's "go" (NULL: none): "1.22" is the newest installed
@@ -61,5 +69,13 @@ const struct toolchain *toolchains_choose(const struct toolchains *tc,
 
 /* [{"version", "path", "identity"}, ...] */
 json_t *toolchains_json(const struct toolchains *tc);
+/*
+ * What this host can build, for the farm's hosts table (GET /v1/hosts):
+ * its Go releases, then the targets whose C toolchain is mapped and
+ * installed, "go1.21.13 go1.22.12; cgo linux/amd64 linux/arm64" ("no
+ * Go", "cgo none" when so).  malloc'd.
+ */
+char *toolchains_map(const struct toolchains *tc,
+    const struct kiln_config *conf);
 
 #endif

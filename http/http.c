@@ -256,8 +256,9 @@ make_response(struct http_req *r)
 		if (h->next)
 			h->next->prev = h;
 		r->srv->streams = h;
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-		    32 * 1024, stream_read, h, stream_free);
+		resp = MHD_create_response_from_callback(h->api.size > 0 ?
+		    h->api.size : MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, h,
+		    stream_free);
 		if (resp == NULL)
 			stream_free(h);
 		return resp;

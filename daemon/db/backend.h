@@ -45,6 +45,9 @@ struct queue_ops {
 	    queue_done done, void *data);
 	void (*heartbeat)(struct queue *q, int64_t target_id, int attempt,
 	    queue_done done, void *data);
+	void (*refuse)(struct queue *q, int64_t target_id, int attempt,
+	    const char *host, const char *why, int64_t window_ms,
+	    bool *everyone, queue_done done, void *data);
 	void (*set_commit)(struct queue *q, int64_t job_id,
 	    const char *commit, enum job_trust trust, queue_done done,
 	    void *data);

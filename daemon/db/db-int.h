@@ -158,6 +158,10 @@ int db_claim(struct sqlq *q, struct queue_claim *out);
 int db_claim_job(struct sqlq *q, int64_t job_id, struct queue_claim *out);
 int db_release(struct sqlq *q, int64_t target_id, int attempt);
 int db_heartbeat(struct sqlq *q, int64_t target_id, int attempt);
+/* Why a write fenced by (target, attempt) changed nothing (inside its
+ * transaction): QUEUE_ENOTFOUND (no such target), QUEUE_ECONFLICT (not
+ * running that attempt: superseded) or QUEUE_ERROR. */
+int db_not_running(struct sqlq *q, int64_t target_id);
 int db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust);
 int db_set_toolchain(struct sqlq *q, int64_t target_id,
@@ -238,6 +242,10 @@ void sqlite_claim_job(struct queue *base, int64_t job_id,
 void sqlite_next_jobs(struct queue *base, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data);
 void sqlite_release(struct queue *base, int64_t target_id, int attempt,
+    queue_done done, void *data);
+/* refusals.c */
+void sqlite_refuse(struct queue *base, int64_t target_id, int attempt,
+    const char *host, const char *why, int64_t window_ms, bool *everyone,
     queue_done done, void *data);
 void sqlite_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data);

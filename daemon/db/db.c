@@ -503,6 +503,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.next_jobs = sqlite_next_jobs,
 	.release = sqlite_release,
 	.heartbeat = sqlite_heartbeat,
+	.refuse = sqlite_refuse,
 	.set_commit = sqlite_set_commit,
 	.set_toolchain = sqlite_set_toolchain,
 	.expand_targets = sqlite_expand_targets,

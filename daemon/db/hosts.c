@@ -34,14 +34,16 @@ beat_op(struct sqlq *q, void *arg)
 	sqlite3_stmt *st;
 	int rc = QUEUE_ERROR;
 
-	/* toolchains is left as it is: another writer's column. */
+	/* A beat without a toolchain map leaves the last one. */
 	if ((st = db_stmt(q, "INSERT INTO hosts (name, base_url, slots, "
-	    "running, version, started_at, heartbeat_at) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name) DO UPDATE SET "
+	    "running, version, started_at, heartbeat_at, toolchains) VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO UPDATE SET "
 	    "base_url = excluded.base_url, slots = excluded.slots, "
 	    "running = excluded.running, version = excluded.version, "
 	    "started_at = excluded.started_at, "
-	    "heartbeat_at = excluded.heartbeat_at")) == NULL)
+	    "heartbeat_at = excluded.heartbeat_at, "
+	    "toolchains = coalesce(excluded.toolchains, hosts.toolchains)")) ==
+	    NULL)
 		return QUEUE_ERROR;
 	sqlite3_bind_text(st, 1, r->h.name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->h.base_url, -1, SQLITE_STATIC);
@@ -50,6 +52,7 @@ beat_op(struct sqlq *q, void *arg)
 	sqlite3_bind_text(st, 5, r->h.version, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, r->h.started_at);
 	sqlite3_bind_int64(st, 7, util_now_ms());
+	db_bind_text_or_null(st, 8, r->h.toolchains);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = 0;
 	else
@@ -68,6 +71,7 @@ beat_done(void *arg, int rc)
 		r->done(r->data, rc);
 	free(r->h.base_url);
 	free(r->h.version);
+	free(r->h.toolchains);
 	free(r);
 }
 
@@ -84,6 +88,8 @@ sqlite_host_beat(struct queue *base, const struct queue_host *h,
 	r->h.name[sizeof r->h.name - 1] = '\0';
 	r->h.base_url = xstrdup(h->base_url != NULL ? h->base_url : "");
 	r->h.version = xstrdup(h->version != NULL ? h->version : "");
+	r->h.toolchains = h->toolchains != NULL ? xstrdup(h->toolchains) :
+	    NULL;
 	if (q->writer == NULL) {
 		/* As every write after queue_stop() completed: the caller's
 		 * bug, and it fails rather than vanish. */
@@ -105,8 +111,9 @@ db_hosts(struct sqlq *q, struct queue_host **out, size_t *nout)
 	int step;
 
 	if (sqlite3_prepare_v2(q->db, "SELECT name, base_url, slots, running, "
-	    "version, started_at, heartbeat_at FROM hosts ORDER BY name "
-	    "LIMIT " QUEUE_STR(QUEUE_HOSTS_MAX), -1, &st, NULL) != SQLITE_OK) {
+	    "version, started_at, heartbeat_at, toolchains FROM hosts "
+	    "ORDER BY name LIMIT " QUEUE_STR(QUEUE_HOSTS_MAX), -1, &st,
+	    NULL) != SQLITE_OK) {
 		db_log(q->db, "hosts");
 		return QUEUE_ERROR;
 	}
@@ -125,6 +132,7 @@ db_hosts(struct sqlq *q, struct queue_host **out, size_t *nout)
 		h->running = (unsigned)sqlite3_column_int64(st, 3);
 		h->started_at = sqlite3_column_int64(st, 5);
 		h->seen_at = sqlite3_column_int64(st, 6);
+		h->toolchains = db_col_strdup(st, 7);
 	}
 	sqlite3_finalize(st);
 	if (step != SQLITE_DONE) {

@@ -217,6 +217,15 @@ queue_release(struct queue *q, int64_t target_id, int attempt,
 }
 
 void
+queue_refuse(struct queue *q, int64_t target_id, int attempt,
+    const char *host, const char *why, int64_t window_ms, bool *everyone,
+    queue_done done, void *data)
+{
+	q->ops->refuse(q, target_id, attempt, host, why, window_ms, everyone,
+	    done, data);
+}
+
+void
 queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
     queue_done done, void *data)
 {
@@ -390,6 +399,7 @@ queue_hosts_free(struct queue_host *h, size_t n)
 	for (size_t i = 0; h != NULL && i < n; i++) {
 		free(h[i].base_url);
 		free(h[i].version);
+		free(h[i].toolchains);
 	}
 	free(h);
 }

@@ -206,6 +206,24 @@ void queue_next_jobs(struct queue *q, struct queue_next *out, size_t max,
  * not count as an attempt. */
 void queue_release(struct queue *q, int64_t target_id, int attempt,
     queue_done done, void *data);
+/*
+ * A farm's host cannot build a running target for want of a toolchain
+ * (planned with its own: the C toolchain of a cgo target, a Go release):
+ * give attempt `attempt` of it back to the queue, its run not counted,
+ * and record that `host` refused it, with `why`.  The refusal holds for
+ * window_ms: until then queue_claim, queue_claim_job and queue_next_jobs
+ * of this queue's host (queue_set_host) pass the target over.  A host
+ * is alive when its last beat (queue_host_beat) is within window_ms of
+ * now; `host` always is.  When every live host holds a refusal of the
+ * target, it fails instead, with the error "no host of the farm can
+ * build it: h1: <why>; h2: <why>" (hosts in byte order), and its job's
+ * state follows; *everyone says which happened.  A target of a job being
+ * canceled is canceled, *everyone false.  Fenced like queue_release.
+ * Strings copied.
+ */
+void queue_refuse(struct queue *q, int64_t target_id, int attempt,
+    const char *host, const char *why, int64_t window_ms, bool *everyone,
+    queue_done done, void *data);
 /* Mark a running target alive now. */
 void queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
     queue_done done, void *data);
@@ -361,6 +379,9 @@ struct queue_host {
 	char name[QUEUE_HOST_MAX];
 	char *base_url;		/* where other hosts and clients reach it */
 	char *version;		/* kilnd's PACKAGE_VERSION */
+	/* What it can build (its toolchain map, toolchains_map()), or
+	 * NULL: not told (a beat without it leaves the last one). */
+	char *toolchains;
 	unsigned slots;		/* builds at once: its workers */
 	unsigned running;	/* builds running now */
 	int64_t started_at;	/* ms: this kilnd's start */

@@ -22,20 +22,26 @@
  * of an index (schema 010) that stops at its LIMIT however many targets
  * are queued; tests/unit/test_queue_sqlite.c checks their plans.  The
  * next queued target: highest priority, oldest job, then the job's
- * targets in order.
+ * targets in order.  Each passes over the targets this host (?2)
+ * refused while the refusal holds (at ?3, now: refusals.c), one probe of
+ * target_refusals' primary key per queued row walked.
  */
+#define NOT_REFUSED "NOT EXISTS (SELECT 1 FROM target_refusals " \
+	"WHERE target_refusals.target_id = job_targets.id AND " \
+	"target_refusals.host = ?2 AND target_refusals.expires_at > ?3)"
 const char db_sql_claim[] = "SELECT id, job_id, target, attempt "
-    "FROM job_targets WHERE state = 'queued' "
+    "FROM job_targets WHERE state = 'queued' AND " NOT_REFUSED " "
     "ORDER BY priority DESC, job_id, id LIMIT 1";
-/* A job's next queued target: a walk of that job's queued targets. */
+/* A job's next queued target (?1): a walk of that job's queued targets. */
 const char db_sql_claim_job[] = "SELECT id, job_id, target, attempt "
-    "FROM job_targets WHERE state = 'queued' AND job_id = ?1 "
-    "ORDER BY id LIMIT 1";
-/* The first jobs in the queue's order, each once.  GROUP BY in index
- * order streams (DISTINCT kept a temporary b-tree of what it had seen). */
+    "FROM job_targets WHERE state = 'queued' AND job_id = ?1 AND "
+    NOT_REFUSED " ORDER BY id LIMIT 1";
+/* The first jobs in the queue's order, each once, at most ?1.  GROUP BY
+ * in index order streams (DISTINCT kept a temporary b-tree of what it
+ * had seen). */
 const char db_sql_next_jobs[] = "SELECT priority, job_id FROM job_targets "
-    "WHERE state = 'queued' GROUP BY priority, job_id "
-    "ORDER BY priority DESC, job_id LIMIT ?";
+    "WHERE state = 'queued' AND " NOT_REFUSED " GROUP BY priority, job_id "
+    "ORDER BY priority DESC, job_id LIMIT ?1";
 
 /* Claim the next queued target, of job_id when it is not 0. */
 static int
@@ -54,6 +60,8 @@ claim(struct sqlq *q, int64_t job_id, struct queue_claim *out)
 	}
 	if (job_id)
 		sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, q->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
 	step = sqlite3_step(st);
 	if (step == SQLITE_DONE) {
 		rc = QUEUE_EEMPTY;
@@ -119,6 +127,8 @@ db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,
 		return QUEUE_ERROR;
 	}
 	sqlite3_bind_int64(st, 1, (int64_t)max);
+	sqlite3_bind_text(st, 2, q->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, util_now_ms());
 	while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
 		out[*n].priority = sqlite3_column_int(st, 0);
 		out[*n].job_id = sqlite3_column_int64(st, 1);
@@ -136,8 +146,8 @@ db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,
  * Why a write fenced by (target, attempt) changed nothing: no such
  * target, or it is not running that attempt any more (superseded).
  */
-static int
-not_running(struct sqlq *q, int64_t target_id)
+int
+db_not_running(struct sqlq *q, int64_t target_id)
 {
 	sqlite3_stmt *st;
 	int step;
@@ -178,7 +188,7 @@ db_release(struct sqlq *q, int64_t target_id, int attempt)
 	if (n < 0)
 		rc = QUEUE_ERROR;
 	else if (n == 0)
-		rc = not_running(q, target_id);
+		rc = db_not_running(q, target_id);
 	else {
 		sqlite3_stmt *st = NULL;
 		if (sqlite3_prepare_v2(q->wr, "SELECT job_id FROM job_targets "
@@ -203,7 +213,7 @@ db_heartbeat(struct sqlq *q, int64_t target_id, int attempt)
 	int n = db_run(q, "UPDATE job_targets SET heartbeat_at = ?2 "
 	    "WHERE id = ?1 AND attempt = ?3 AND state = 'running'", 3, p);
 
-	return n < 0 ? QUEUE_ERROR : n == 0 ? not_running(q, target_id) : 0;
+	return n < 0 ? QUEUE_ERROR : n == 0 ? db_not_running(q, target_id) : 0;
 }
 
 int
@@ -346,7 +356,7 @@ db_finish_build(struct sqlq *q, int64_t target_id, int attempt,
 	sqlite3_reset(st);	/* a RETURNING statement ends its change here */
 	/* Unknown, or not running this attempt: nothing is recorded. */
 	if (step == SQLITE_DONE)
-		rc = not_running(q, target_id);
+		rc = db_not_running(q, target_id);
 	/* The files come in the same transaction as the state. */
 	if (rc == 0)
 		rc = insert_artifacts(q, target_id, o->arts, o->narts);

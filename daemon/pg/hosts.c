@@ -1,6 +1,6 @@
 /*
  * The hosts of the farm on PostgreSQL: a host's beat (one call of
- * kiln_host_beat(), schema/pg/004_hosts.sql, on the writes' connection
+ * kiln_host_beat(), schema/pg/008_refusals.sql, on the writes' connection
  * like every write) and the list of every host (one SELECT on a read
  * connection).  The hosts table is 001_init.sql's.  And the farm's
  * signing key (kiln_farm, 001_init.sql), before the loop runs; and the
@@ -25,7 +25,7 @@ pg_host_beat(struct queue *base, const struct queue_host *h,
 	struct pgq_call *c = pgq_call(Q(base), "host beat", NULL, done, data);
 	char name[QUEUE_HOST_MAX], b1[PGQ_INT_BUF], b2[PGQ_INT_BUF],
 	    b3[PGQ_INT_BUF], b4[PGQ_INT_BUF];
-	const char *params[7];
+	const char *params[8];
 
 	/* pgq_write() copies the parameters. */
 	snprintf(name, sizeof name, "%s", h->name);
@@ -36,7 +36,9 @@ pg_host_beat(struct queue *base, const struct queue_host *h,
 	params[4] = h->version != NULL ? h->version : "";
 	params[5] = pgq_int(b3, h->started_at);
 	params[6] = pgq_int(b4, util_now_ms());
-	pgq_write(c, "kiln_host_beat($1, $2, $3, $4, $5, $6, $7)", 7, params);
+	params[7] = h->toolchains;	/* NULL: the last one stays */
+	pgq_write(c, "kiln_host_beat($1, $2, $3, $4, $5, $6, $7, $8)", 8,
+	    params);
 }
 
 static int
@@ -60,6 +62,7 @@ hosts_parse(struct pgq_call *c, const PGresult *res)
 		v[r].running = (unsigned)pgq_get_int(res, r, 3);
 		v[r].started_at = pgq_get_int(res, r, 5);
 		v[r].seen_at = pgq_get_int(res, r, 6);
+		v[r].toolchains = pgq_get_str(res, r, 7);
 	}
 	*(struct queue_host **)c->out[0] = v;
 	*(size_t *)c->out[1] = (size_t)rows;
@@ -79,8 +82,8 @@ pg_hosts(struct queue *base, struct queue_host **out, size_t *n,
 	c->out[1] = n;
 	/* name is COLLATE "C": byte order, as SQLite's. */
 	pgq_read(c, "SELECT name, base_url, slots, running, version, "
-	    "started_at, heartbeat_at FROM hosts ORDER BY name LIMIT "
-	    QUEUE_STR(QUEUE_HOSTS_MAX), 0, NULL);
+	    "started_at, heartbeat_at, toolchains FROM hosts ORDER BY name "
+	    "LIMIT " QUEUE_STR(QUEUE_HOSTS_MAX), 0, NULL);
 }
 
 /*

@@ -264,6 +264,9 @@ void pg_release(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data);
 void pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data);
+void pg_refuse(struct queue *base, int64_t target_id, int attempt,
+    const char *host, const char *why, int64_t window_ms, bool *everyone,
+    queue_done done, void *data);
 void pg_finish_build(struct queue *base, int64_t target_id, int attempt,
     const struct queue_outcome *o, enum job_state *job_state,
     queue_done done, void *data);

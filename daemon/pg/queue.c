@@ -632,6 +632,7 @@ const struct queue_ops pg_queue_ops = {
 	.next_jobs = pg_next_jobs,
 	.release = pg_release,
 	.heartbeat = pg_heartbeat,
+	.refuse = pg_refuse,
 	.set_commit = pg_set_commit,
 	.set_toolchain = pg_set_toolchain,
 	.expand_targets = pg_expand_targets,

@@ -1,10 +1,11 @@
 /*
  * Targets through their life, on PostgreSQL: claiming the next one
  * across hosts (FOR NO KEY UPDATE SKIP LOCKED), the scheduler's view of
- * the queue, heartbeats, giving one back, finishing one with its
- * artifacts, the build cache lookup, this host's recovery after a crash,
- * and reclaiming builds whose lease ran out.  Each write is one call of a
- * function of schema/pg/003_targets.sql (which says what each does and
+ * the queue, heartbeats, giving one back (or refusing it: this host
+ * lacks a toolchain for it), finishing one with its artifacts, the build
+ * cache lookup, this host's recovery after a crash, and reclaiming
+ * builds whose lease ran out.  Each write is one call of a function of
+ * schema/pg/003_targets.sql and later (which say what each does and
  * which locks it takes); each read one SELECT.
  */
 #include "config.h"
@@ -89,20 +90,26 @@ void
 pg_next_jobs(struct queue *base, struct queue_next *out, size_t max,
     size_t *n, queue_done done, void *data)
 {
-	struct pgq_call *c = pgq_call(Q(base), "next jobs", next_jobs_parse,
+	struct pgq *q = Q(base);
+	struct pgq_call *c = pgq_call(q, "next jobs", next_jobs_parse,
 	    done, data);
-	char b[PGQ_INT_BUF];
-	const char *params[1] = { pgq_int(b, (int64_t)max) };
+	char b[PGQ_INT_BUF], b2[PGQ_INT_BUF];
+	const char *params[3] = { pgq_int(b, (int64_t)max) };
 
 	*n = 0;
 	c->out[0] = out;
 	c->out[1] = n;
 	c->arg[0] = (int64_t)max;
+	params[1] = q->host;
+	params[2] = pgq_int(b2, util_now_ms());
 	/* The queued part of the index job_targets_queue in its order,
-	 * grouped as it streams: stops at the LIMIT. */
-	pgq_read(c, "SELECT priority, job_id FROM job_targets "
-	    "WHERE state = 'queued' GROUP BY priority, job_id "
-	    "ORDER BY priority DESC, job_id LIMIT $1", 1, params);
+	 * grouped as it streams: stops at the LIMIT.  Without the targets
+	 * this host refused while the refusal holds (008_refusals.sql). */
+	pgq_read(c, "SELECT priority, job_id FROM job_targets t "
+	    "WHERE state = 'queued' AND NOT EXISTS (SELECT 1 FROM "
+	    "target_refusals r WHERE r.target_id = t.id AND r.host = $2 AND "
+	    "r.expires_at > $3) GROUP BY priority, job_id "
+	    "ORDER BY priority DESC, job_id LIMIT $1", 3, params);
 }
 
 /* --- a running target ------------------------------------------------- */
@@ -135,6 +142,40 @@ pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
 {
 	target_write(base, "heartbeat", "kiln_heartbeat($1, $2, $3)",
 	    target_id, attempt, done, data);
+}
+
+/* kiln_refuse's boolean: whether the target failed (everyone refused). */
+static int
+refuse_parse(struct pgq_call *c, const PGresult *res)
+{
+	bool *everyone = c->out[0];
+
+	if (PQntuples(res) != 1 || pgq_is_null(res, 0, 0)) {
+		log_error("queue: refuse: an answer not understood");
+		return QUEUE_ERROR;
+	}
+	if (everyone != NULL)
+		*everyone = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	return 0;
+}
+
+void
+pg_refuse(struct queue *base, int64_t target_id, int attempt,
+    const char *host, const char *why, int64_t window_ms, bool *everyone,
+    queue_done done, void *data)
+{
+	struct pgq_call *c = pgq_call(Q(base), "refuse", refuse_parse, done,
+	    data);
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF],
+	    b4[PGQ_INT_BUF];
+	const char *params[6] = { pgq_int(b1, target_id),
+	    pgq_int(b2, attempt), host, why, pgq_int(b3, window_ms),
+	    pgq_int(b4, util_now_ms()) };
+
+	if (everyone != NULL)
+		*everyone = false;
+	c->out[0] = everyone;
+	pgq_write(c, "kiln_refuse($1, $2, $3, $4, $5, $6)", 6, params);
 }
 
 /* --- finishing -------------------------------------------------------- */

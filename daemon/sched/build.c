@@ -63,50 +63,6 @@ on_timer_closed(uv_handle_t *h)
 	after_target(s);
 }
 
-/*
- * The outcome is stored: a job whose last target succeeded is signed
- * now.  When it could not be stored, the target stays running in the
- * database with no build behind it: the reconciler gives it back to the
- * queue once its heartbeat is older than the lease.
- */
-static void
-recorded(void *data, int rc)
-{
-	struct ended *e = data;
-	struct sched *s = e->s;
-	struct watcher *w, *next;
-
-	s->writes--;
-	for (struct ended **pp = &s->ending; *pp; pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			break;
-		}
-	}
-	/* Its followers: wake once more; they find the target ended. */
-	for (w = e->watchers; w; w = next) {
-		next = w->next;
-		w->e = NULL;
-		w->next = NULL;
-		w->wake(w->data);
-	}
-	/* Superseded: final, never retried, never signed. */
-	if (rc == QUEUE_ECONFLICT) {
-		if (!e->superseded)
-			superseded_result(e->target_id, e->attempt);
-	} else if (rc != 0 && rc != QUEUE_ENOTFOUND)
-		log_error("job %" PRId64 " %s: cannot record the result; the "
-		    "target is given back to the queue after its lease",
-		    e->job_id, e->target);
-	else if (rc == 0 && !s->stopping && e->js == JOB_SUCCEEDED)
-		sign_job(s, e->job_id);
-	free(e);
-	if (s->stopping)
-		maybe_stopped(s);
-	else
-		maybe_drained(s);
-}
-
 void
 end_target(struct starget *st, enum target_state state, int exit_status,
     const char *error, const struct artifact *arts, size_t narts)
@@ -150,7 +106,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			metrics_build(st->t.name, target_state_name(state),
 			    (util_now_ms() - st->start_ms) / 1000.0);
 	}
-	/* Its followers wait for the outcome to be durable (recorded()):
+	/* Its followers wait for the outcome to be durable (result.c):
 	 * a client whose followed log ended then reads the target ended,
 	 * with its artifacts. */
 	st->ended = true;
@@ -162,13 +118,9 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 		e->watchers = w;
 	}
 	st->watchers = NULL;
-	e->next = s->ending;
-	s->ending = e;
-	s->writes++;
 	if (s->stopping || st->release) {
 		/* Not the build's fault: it runs again at the next start. */
-		queue_release(s->q, st->claim.target_id, st->claim.attempt,
-		    recorded, e);
+		result_write(e, NULL);
 	} else {
 		struct queue_outcome o = {
 			.state = state, .exit_status = exit_status,
@@ -176,8 +128,7 @@ end_target(struct starget *st, enum target_state state, int exit_status,
 			.cache_key = st->cache_key, .cached = st->cached,
 			.cached_from = st->cached_from,
 		};
-		queue_finish_build(s->q, st->claim.target_id,
-		    st->claim.attempt, &o, &e->js, recorded, e);
+		result_write(e, &o);
 	}
 	if (st->timer_init) {
 		uv_timer_stop(&st->timer);

@@ -5,6 +5,8 @@
  * trust class and its plan (recipe, targets named by the repository,
  * toolchain).  When the plan asks for it, the deps step then runs `go
  * mod download` once for the job.  Then the job's parked targets launch.
+ * On a farm's queue, a target this host lacks a toolchain for is refused
+ * (queue_refuse), for a host that has one, instead of failing the job.
  */
 #include "config.h"
 
@@ -208,12 +210,86 @@ expanded(void *data, int rc)
 	sched_settle(s, true);
 }
 
+/* --- targets this host cannot build ------------------------------------ */
+
+/* A refusal on its way to the queue. */
+struct refusal {
+	struct sched *s;
+	int64_t job_id, target_id;
+	int attempt;
+	char target[TARGET_NAME_MAX];
+	bool everyone;
+};
+
+static void
+refused(void *data, int rc)
+{
+	struct refusal *r = data;
+	struct sched *s = r->s;
+
+	s->writes--;
+	if (rc == 0 && r->everyone)
+		log_info("job %" PRId64 " %s: failed: no host of the farm can "
+		    "build it", r->job_id, r->target);
+	else if (rc == QUEUE_ECONFLICT)
+		superseded_result(r->target_id, r->attempt);
+	else if (rc != 0)
+		/* Still ours in the queue: its lease runs out and another
+		 * host reclaims it. */
+		log_error("job %" PRId64 " %s: cannot give it back to the farm "
+		    "(the database); it waits for its lease", r->job_id,
+		    r->target);
+	free(r);
+	sched_settle(s, true);
+}
+
+/*
+ * This host lacks a toolchain for st (why): the queue gets it back and
+ * this host's claims pass it over (queue_refuse) for two leases, the time
+ * a host counts as alive without a beat; once every live host refused
+ * it, it fails.  Only on a farm's queue: one host fails it.  The caller
+ * frees st.
+ */
+static void
+refuse_target(struct starget *st, const char *why)
+{
+	struct sched *s = st->s;
+	struct refusal *r = xcalloc(1, sizeof *r);
+
+	r->s = s;
+	r->job_id = st->claim.job_id;
+	r->target_id = st->claim.target_id;
+	r->attempt = st->claim.attempt;
+	snprintf(r->target, sizeof r->target, "%s", st->claim.target);
+	log_info("job %" PRId64 " %s: this host cannot build it (%s); left "
+	    "to the farm", r->job_id, r->target, why);
+	s->writes++;
+	queue_refuse(s->q, st->claim.target_id, st->claim.attempt,
+	    s->conf->host_name != NULL ? s->conf->host_name : "localhost",
+	    why, 2 * (int64_t)s->conf->target_lease * 1000, &r->everyone,
+	    refused, r);
+}
+
+bool
+plan_refuses(struct starget *st)
+{
+	const char *why = st->placeholder ? NULL :
+	    jobplan_missing(&st->j->plan, st->t.name);
+
+	if (why == NULL)
+		return false;
+	refuse_target(st, why);
+	free_target(st);
+	return true;
+}
+
 /*
  * The fetch ended: record the (peeled) commit and make the job's plan:
  * recipe, targets named by the repository, toolchain, deps step.
+ * *notool: the plan failed for want of a Go release on this host.
  */
 static void
-fetch_result(struct fetch *f, char *why, size_t whysize)
+fetch_result(struct fetch *f, char *why, size_t whysize, bool *notool)
 {
 	struct child *c = &f->child;
 	struct sjob *j = f->j;
@@ -222,7 +298,9 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 	json_t *res = NULL;
 	const char *commit;
 	enum job_trust trust;
+	int rc;
 
+	*notool = false;
 	if (f->refused != NULL) {
 		snprintf(why, whysize, "%s", f->refused);
 		return;
@@ -272,9 +350,19 @@ fetch_result(struct fetch *f, char *why, size_t whysize)
 		if (st->placeholder)
 			ph = st;
 	jobplan_free(&j->plan);
-	if (jobplan_make(&j->plan, j->job, res, ph != NULL, s->toolchains,
-	    s->conf, validate_recipe, why, whysize) != 0)
+	if ((rc = jobplan_make(&j->plan, j->job, res, ph != NULL,
+	    s->toolchains, s->conf, validate_recipe, why, whysize)) != 0) {
+		*notool = rc == JOBPLAN_ENOTOOL;
 		goto out;
+	}
+	/* One host: a target it cannot build fails the job, as any plan
+	 * error does.  A farm's host refuses it at launch (plan_refuses). */
+	if (j->plan.nmissing > 0 && !queue_shared(s->q)) {
+		snprintf(why, whysize, "%s: %s", j->plan.missing[0].target,
+		    j->plan.missing[0].why);
+		jobplan_free(&j->plan);
+		goto out;
+	}
 	j->recipe = xstrdup(j->plan.recipe);
 	if (ph != NULL) {
 		struct expanded *e = xcalloc(1, sizeof *e);
@@ -303,7 +391,7 @@ fetch_done(struct child *c)
 	struct sjob *j = f->j;
 	struct sched *s = j->s;
 	char why[1024] = "";
-	bool deps = f->deps, none;
+	bool deps = f->deps, none, notool = false, refuse;
 	/* Not started for want of a worker (not refused): given back. */
 	bool unspawned = !c->spawned && f->refused == NULL;
 
@@ -315,7 +403,7 @@ fetch_done(struct child *c)
 	if (deps)
 		deps_result(f, why, sizeof why);
 	else {
-		fetch_result(f, why, sizeof why);
+		fetch_result(f, why, sizeof why, &notool);
 		metrics_fetch(why[0] == '\0',
 		    (util_now_ms() - f->start_ms) / 1000.0);
 	}
@@ -328,7 +416,12 @@ fetch_done(struct child *c)
 		unsigned n = j->ntargets;
 		bool giveback = s->stopping || s->draining || unspawned;
 
-		if (!giveback) {
+		/* A farm's host without the Go the job needs: its targets
+		 * are left to the hosts that have it. */
+		refuse = !giveback && notool && queue_shared(s->q);
+		if (refuse)
+			utf8_fix(why, sizeof why);
+		if (!giveback && !refuse) {
 			log_info("job %" PRId64 ": failed: %s", j->job->id, why);
 			hide_state_dir(s, why, sizeof why);
 			/* A fetch's message quotes the remote and the URL,
@@ -349,6 +442,8 @@ fetch_done(struct child *c)
 			if (giveback)
 				queue_release(s->q, st->claim.target_id,
 				    st->claim.attempt, NULL, NULL);
+			else if (refuse)
+				refuse_target(st, why);
 			free_target(st);
 		}
 		sched_settle(s, true);

@@ -313,6 +313,8 @@ launch(struct starget *st)
 {
 	struct ident_task *t;
 
+	if (plan_refuses(st))
+		return;		/* left to a host that can build it */
 	if (!st->j->job->cache || st->j->job->commit == NULL ||
 	    st->j->recipe == NULL) {
 		spawn_build(st);

@@ -4,11 +4,13 @@
  * Every target this kilnd holds (claimed, fetching, building,
  * publishing) has its heartbeat written every quarter of target_lease.
  * A target the database shows running whose heartbeat is older than the
- * lease, and which this kilnd does not hold, has nobody behind it: its
- * result could not be stored (the finish failed), or the process that
- * claimed it is gone.  The reconciler gives it back to the queue (the
- * run counts as an attempt) or fails it after max_attempts.  It runs on
- * the tick, reads a bounded list, and writes through the queue's writer.
+ * lease, and which this kilnd does not hold, has nobody behind it: the
+ * process that claimed it is gone, or gave up storing its result.  A
+ * result that waits for the database to take it (result.c) is held and
+ * beaten like a build.  The reconciler gives a stale target back to the
+ * queue (the run counts as an attempt) or fails it after max_attempts.
+ * It runs on the tick, reads a bounded list, and writes through the
+ * queue's writer.
  *
  * With the targets' heartbeats goes the host's own beat: its row in the
  * queue's hosts table (name, base_url, slots, builds running), which
@@ -23,6 +25,7 @@
 
 #include "log.h"
 #include "sched-int.h"
+#include "toolchains.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -36,6 +39,10 @@ held(const struct sched *s, int64_t target_id)
 		for (const struct starget *st = j->targets; st; st = st->next)
 			if (st->claim.target_id == target_id)
 				return true;
+	/* Ended here, its result not yet stored (result.c). */
+	for (const struct ended *e = s->ending; e; e = e->next)
+		if (e->target_id == target_id)
+			return true;
 	return false;
 }
 
@@ -129,19 +136,22 @@ beat_done(void *data, int rc)
 					goto found;
 				}
 	}
+	/* Or a result that waits for the database: discarded. */
+	if (rc == QUEUE_ECONFLICT)
+		result_refused(s, b->target_id, b->attempt);
 found:
 	free(b);
 	sched_settle(s, false);
 }
 
 static void
-heartbeat(struct sched *s, const struct starget *st)
+heartbeat(struct sched *s, int64_t target_id, int attempt)
 {
 	struct beat *b = xcalloc(1, sizeof *b);
 
 	b->s = s;
-	b->target_id = st->claim.target_id;
-	b->attempt = st->claim.attempt;
+	b->target_id = target_id;
+	b->attempt = attempt;
 	s->writes++;
 	queue_heartbeat(s->q, b->target_id, b->attempt, beat_done, b);
 }
@@ -181,9 +191,14 @@ host_beat(struct sched *s)
 		return;
 	snprintf(h.name, sizeof h.name, "%s", s->conf->host_name != NULL ?
 	    s->conf->host_name : "localhost");
+	/* What it can build, read afresh (a reload may change it); not
+	 * known before the Go toolchains are (NULL: the last map stays). */
+	h.toolchains = s->toolchains != NULL ?
+	    toolchains_map(s->toolchains, s->conf) : NULL;
 	s->beating = true;
 	s->writes++;
 	queue_host_beat(s->q, &h, beaten, s);
+	free(h.toolchains);
 }
 
 void
@@ -200,7 +215,13 @@ reconcile(struct sched *s)
 		host_beat(s);
 		for (struct sjob *j = s->jobs; j; j = j->next)
 			for (struct starget *st = j->targets; st; st = st->next)
-				heartbeat(s, st);
+				heartbeat(s, st->claim.target_id,
+				    st->claim.attempt);
+		/* A build ended whose result waits for the database keeps
+		 * its lease: nobody builds it again during a short outage. */
+		for (struct ended *e = s->ending; e; e = e->next)
+			if (result_waiting(e))
+				heartbeat(s, e->target_id, e->attempt);
 	}
 	if (now - s->reconciled_at < lease / 2 || s->reading_stale)
 		return;

@@ -9,6 +9,7 @@
  * claim.c    the choice of the next job and the claim of its target
  * fetch.c    the fetch, the job's plan and trust, the deps step
  * build.c    spawning kiln-worker build, its result, ending a target
+ * result.c   a target's outcome written, and retried until stored
  * publish.c  publication of a build, the build cache
  * signing.c  SHA256SUMS, its signature and the provenance of a job
  * sweep.c    the retention sweep, removal of work trees
@@ -50,10 +51,11 @@ struct watcher {
 };
 
 /*
- * A target's outcome on its way to the database (build.c).  The target
- * is freed at once; its log's followers move here and are woken when the
- * outcome is durable, so that a client whose followed log ended reads
- * the target ended, with its artifacts.
+ * A target's outcome on its way to the database (result.c), written
+ * again while the database does not take it.  The target is freed at
+ * once; its log's followers move here and are woken when the answer is
+ * final, so that a client whose followed log ended reads the target
+ * ended, with its artifacts.
  */
 struct ended {
 	struct sched *s;
@@ -63,6 +65,15 @@ struct ended {
 	bool superseded;		/* known (and counted) already */
 	char target[TARGET_NAME_MAX];
 	enum job_state js;		/* the job's, after it */
+	bool release;			/* give it back, not finish it */
+	struct queue_outcome o;		/* its own copy of every string */
+	bool busy;			/* a write or a read in flight */
+	bool unsure;			/* a try broke off: maybe committed */
+	int64_t waiting_since;		/* ms: the first failed try; 0 none */
+	int64_t delay_ms;		/* the next back-off */
+	uv_timer_t timer;		/* the back-off */
+	bool timer_init;
+	struct job *check;		/* the job read to settle a conflict */
 	struct watcher *watchers;
 	struct ended *next;		/* in s->ending */
 };
@@ -169,7 +180,8 @@ struct sched {
 	char *builder_id;		/* base_url: SLSA builder.id */
 	unsigned works;			/* thread-pool tasks in flight */
 	struct signing *signing;	/* jobs being signed */
-	struct ended *ending;		/* outcomes being written */
+	struct ended *ending;		/* outcomes being written (result.c) */
+	int64_t stop_by;		/* ms: results wait no longer at stop */
 	int64_t heartbeat_at, reconciled_at;	/* ms (reconcile.c) */
 	int64_t started_at;		/* ms: sched_new(), the host's start */
 	bool beating;			/* a host beat in flight */
@@ -218,12 +230,24 @@ void claims_cancel(struct sched *s, int64_t job_id);
 
 /* fetch.c */
 void start_fetch(struct sjob *j);
+/* A farm's host that lacks the C toolchain st needs (its job's plan
+ * says so) refuses it and frees it: true.  Else false. */
+bool plan_refuses(struct starget *st);
 
 /* build.c */
 void worker_unavailable(struct sched *s, const char *why);
 void end_target(struct starget *st, enum target_state state,
     int exit_status, const char *error, const struct artifact *arts,
     size_t narts);
+/* result.c: write e (its ids, target name and watchers set) until the
+ * answer is final: the finish of outcome `o` (copied), or, o NULL,
+ * the target given back.  e is the scheduler's from then on. */
+void result_write(struct ended *e, const struct queue_outcome *o);
+/* Whether e failed a write and waits to try again (its lease is kept). */
+bool result_waiting(const struct ended *e);
+/* A heartbeat of a waiting result was refused (QUEUE_ECONFLICT): the
+ * target was given away meanwhile. */
+void result_refused(struct sched *s, int64_t target_id, int attempt);
 /* The queue refused a write of this attempt (QUEUE_ECONFLICT): logged
  * once and counted; its result is not stored, not signed. */
 void superseded_result(int64_t target_id, int attempt);

@@ -323,6 +323,8 @@ void
 sched_set_toolchains(struct sched *s, const struct toolchains *tc)
 {
 	s->toolchains = tc;
+	/* The hosts table learns the new map at the next tick's beat. */
+	s->heartbeat_at = 0;
 }
 
 unsigned
@@ -552,6 +554,11 @@ sched_shutdown(struct sched *s, void (*done)(void *), void *data)
 	s->stopping = true;
 	s->stopped = done;
 	s->stopped_data = data;
+	/* A result the database does not take is tried until the builds
+	 * killed now had their grace, and shutdown_timeout more; then it
+	 * is given up (result.c): the stop never waits for ever. */
+	s->stop_by = util_now_ms() + KILL_GRACE_MS +
+	    (int64_t)s->conf->shutdown_timeout * 1000;
 	/* s is freed once stopped; the queue outlives it. */
 	queue_watch(s->q, NULL, NULL);
 	for (struct sjob *j = s->jobs, *jn; j; j = jn) {

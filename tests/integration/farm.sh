@@ -15,7 +15,11 @@
 #   4. PostgreSQL restarted (immediate), then down for 8 s, while jobs
 #      are posted to h1 and h3: a POST is 201 or 503 (503 once it waited
 #      for a connection longer than the queue does), every 201 ends
-#      succeeded, every host reconnects and builds.
+#      succeeded, every host reconnects and builds;
+#   5. a host paused (SIGSTOP of kilnd and its build) past its lease:
+#      another builds the target (attempt 2); resumed (SIGCONT), the
+#      paused host's late result is refused by the attempt (fencing) and
+#      the job's one artifact and SHA256SUMS are the other host's.
 # Needs root: initdb and pg_ctl run as the postgres user.  FARM_KEEP=DIR
 # keeps the logs there.
 if [ "$(id -u)" -ne 0 ]; then
@@ -253,13 +257,13 @@ expect_redirect() {
 	REDIRECTS=$((REDIRECTS + 1))
 }
 
-# verify_job ID [HOSTS]: SHA256SUMS, its signature and every artifact,
+# verify_job ID [HOSTS [LINES]]: SHA256SUMS (LINES lines, default 3), its signature and every artifact,
 # fetched from each of HOSTS (default 1 2 3) with curl -L, verify with
 # the shared key and sha256sum -c; a host that did not sign (build)
 # answers 307 to the signer (builder); one host logged the signing and
 # the database names it.
 verify_job() {
-	local id=$1 hosts=${2:-1 2 3} d=$T/v/$1 h o f sum path tdir host signer n s
+	local id=$1 hosts=${2:-1 2 3} lines=${3:-3} d=$T/v/$1 h o f sum path tdir host signer n s
 	mkdir -p "$d"
 	signer=$(grep -l "job $id: signed SHA256SUMS" "$T"/kilnd.h*.log |
 	    sed 's/.*kilnd\.\(h[0-9]\)\..*/\1/' | sort -u | tr '\n' ' ') || true
@@ -292,8 +296,8 @@ verify_job() {
 				    "${HURL[$o]:-none}/v1/jobs/$id/artifacts/$path" || return
 		done
 	done <"$d/h${hosts%% *}/SHA256SUMS"
-	[ "$(wc -l <"$d/h${hosts%% *}/SHA256SUMS")" -eq 3 ] ||
-		{ fail "job $id: SHA256SUMS has not 3 lines: $(cat "$d/h${hosts%% *}/SHA256SUMS")"; return; }
+	[ "$(wc -l <"$d/h${hosts%% *}/SHA256SUMS")" -eq "$lines" ] ||
+		{ fail "job $id: SHA256SUMS has not $lines lines: $(cat "$d/h${hosts%% *}/SHA256SUMS")"; return; }
 	for h in $hosts; do
 		(cd "$d/h$h" && sha256sum --quiet -c SHA256SUMS) ||
 			{ fail "job $id: sha256sum -c of the files from h$h fails"; return; }
@@ -546,6 +550,95 @@ for id in $FINAL; do
 done
 no_double_success "after the restart"
 lap "4. PostgreSQL restarted under load"
+
+# ---- 5. a host paused past its lease ------------------------------------
+# A frozen VM: kilnd and its builds stopped at once (SIGSTOP), so it beats
+# no more; after its lease another host claims the target back (attempt
+# 2) and builds it.  Resumed (SIGCONT), the paused host's heartbeat or
+# finish carries attempt 1: refused, its result thrown away, counted.
+# tree_of PID: PID and its descendants, parents first.
+tree_of() {
+	local c
+	echo "$1"
+	for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		tree_of "$c"
+	done
+}
+# superseded N: kiln_superseded_results_total on hN.
+superseded() {
+	curl -sf "${HURL[$1]}/metrics" |
+	    awk '$1 == "kiln_superseded_results_total" { print $2 }'
+}
+IDS=
+submit_to 1 "$(job_json 'sleep 5; echo $KILN_TARGET $$ $(date +%N) > /out/ok' '["linux/amd64"]')"
+PID5=${IDS# }
+X=
+for _ in $(seq 1 100); do
+	on 1; api GET "/v1/jobs/$PID5"
+	X=$(printf '%s' "$BODY" | jq -r '.targets[0] | select(.state == "running") | .host' | sed 's/^h//')
+	[ -n "$X" ] && break
+	sleep 0.1
+done
+if [ -z "$X" ]; then
+	fail "job $PID5 never ran: $BODY"
+else
+	# In its sleep: the worker and the build started.
+	sleep 1.5
+	S0=$(superseded "$X")
+	# The daemon first: it forks nothing while the rest is stopped.
+	FROZEN=$(tree_of "${HPID[$X]}")
+	kill -STOP $FROZEN
+	echo "# h$X paused with its build: $(echo $FROZEN | wc -w) processes"
+	lap "5. h$X paused"
+	Y=
+	for _ in $(seq 1 150); do
+		on $((X % 3 + 1)); api GET "/v1/jobs/$PID5"
+		row=$(printf '%s' "$BODY" | jq -r '"\(.state) \(.targets[0].attempt) \(.targets[0].host)"')
+		set -- $row
+		[ "$1" = succeeded ] && { Y=${3#h}; break; }
+		sleep 0.2
+	done
+	kill -CONT $FROZEN
+	lap "5. job built elsewhere, h$X resumed"
+	if [ -z "$Y" ] || [ "$Y" = "$X" ] || [ "$2" != 2 ]; then
+		fail "job $PID5 with h$X paused: state attempt host = $row"
+	else
+		ok "h$X paused: job $PID5 built by h$Y, attempt 2"
+	fi
+	# Resumed, h$X learns that its claim is gone: refused, counted.
+	n=
+	for _ in $(seq 1 100); do
+		n=$(superseded "$X")
+		[ -n "$n" ] && [ "$n" -gt "${S0:-0}" ] && break
+		sleep 0.1
+	done
+	[ -n "$n" ] && [ "$n" -gt "${S0:-0}" ] &&
+		ok "h$X resumed: kiln_superseded_results_total $S0 -> $n" ||
+		fail "h$X resumed: kiln_superseded_results_total '$S0' -> '$n'"
+	grep -q "attempt 1 was given to another run; its result is discarded" "${HLOG[$X]}" &&
+		ok "h$X logs that its late result is discarded" ||
+		fail "h$X does not log its result discarded: $(tail -5 "${HLOG[$X]}")"
+	# Settled: the target is still h$Y's attempt 2, with h$Y's one file.
+	sleep 1
+	on 1; api GET "/v1/jobs/$PID5"
+	expect_json '"\(.state) \(.targets[0].state) \(.targets[0].attempt) \(.targets[0].host)"' \
+	    "succeeded succeeded 2 h$Y" "job $PID5 after h$X resumed"
+	[ "$(q "SELECT count(*) || ' ' || min(a.host) FROM artifacts a
+	    JOIN job_targets t ON t.id = a.target_id WHERE t.job_id = $PID5")" = "1 h$Y" ] &&
+		ok "job $PID5 has one artifact row, h$Y's" ||
+		fail "job $PID5 artifact rows: $(q "SELECT a.host, a.sha256 FROM artifacts a
+		    JOIN job_targets t ON t.id = a.target_id WHERE t.job_id = $PID5")"
+	verify_job "$PID5" "1 2 3" 1
+	api GET "/v1/jobs/$PID5/artifacts"
+	printf '%s' "$BODY" | jq -r '.artifacts[] |
+	    "\(.sha256)  \(.target | gsub("/"; "_"))/\(.name)"' >"$T/v5.json.sums"
+	cmp -s "$T/v5.json.sums" "$T/v/$PID5/h1/SHA256SUMS" &&
+		[ -e "$T/s$Y/store/sha256/$(cut -c1-2 "$T/v5.json.sums")/$(cut -d' ' -f1 "$T/v5.json.sums")" ] &&
+		ok "SHA256SUMS of job $PID5 lists h$Y's artifact, which h$Y's store holds" ||
+		fail "SHA256SUMS of job $PID5: $(cat "$T/v/$PID5/h1/SHA256SUMS") artifacts: $(cat "$T/v5.json.sums")"
+	no_double_success "after a pause"
+fi
+lap "5. a host paused past its lease"
 
 for h in 1 2 3; do
 	kill -TERM "${HPID[$h]}"

@@ -1,10 +1,13 @@
 #!/bin/bash
 # The lease on running targets.  A build's result that cannot be stored
 # (here: a trigger the test puts into kilnd's database refuses the row's
-# move to succeeded) leaves the target running in the database with no
-# build behind it; once its heartbeat is older than target_lease, kilnd
-# gives it back to the queue and it is built again (attempt 2).  With
-# max_attempts reached, it fails, naming the lease.  A build whose target
+# move to succeeded) waits in kilnd, which tries again and keeps the
+# target's lease meanwhile: past target_lease it is not claimed back, and
+# once the database takes it again the result of its one run is stored
+# (attempt 1, no rebuild).  A result refused for three leases is given
+# up: once its heartbeat is older than target_lease, kilnd gives the
+# target back to the queue and it is built again; with max_attempts
+# reached, it fails, naming the lease.  A build whose target
 # was given to another run meanwhile is fenced off: its heartbeat is
 # refused, it is stopped and its result discarded.  Counts in /metrics
 # follow what was committed, not what was tried.
@@ -40,28 +43,51 @@ post_job "$JOB"
 expect_status 201 "a job is accepted"
 ID=$(printf '%s' "$BODY" | jq -r .id)
 
-# The build ran; its result could not be stored.
+# The build ran; its result could not be stored: it waits.
+msg="job $ID linux/amd64: the result waits for the database: it failed to store it; retried"
 for _ in $(seq 1 600); do
-	grep -q "job $ID linux/amd64: cannot record the result" "$KLOG" && break
+	grep -qF "$msg" "$KLOG" && break
 	sleep 0.1
 done
-grep -q "job $ID linux/amd64: cannot record the result" "$KLOG" &&
-	ok "the failed finish is logged" || fail "no failed finish in the log: $(tail -5 "$KLOG")"
+grep -qF "$msg" "$KLOG" &&
+	ok "the failed finish is logged: the result waits" || fail "no waiting result in the log: $(tail -5 "$KLOG")"
+api GET /metrics
+printf '%s\n' "$BODY" | grep -q '^kiln_results_waiting 1$' &&
+	ok "kiln_results_waiting counts it" ||
+	fail "kiln_results_waiting: $(printf '%s\n' "$BODY" | grep results_waiting)"
+# Past the lease (4 s): its heartbeats keep it; nobody claims it back.
+sleep 6
 [ "$(db "select state || ' ' || attempt from job_targets where job_id = $ID")" = "running 1" ] &&
-	ok "the target stays running in the database (attempt 1)" ||
+	ok "past its lease the target stays running in the database (attempt 1)" ||
 	fail "target row: $(db "select state, attempt from job_targets where job_id = $ID")"
+grep -q "claimed back" "$KLOG" && fail "a waiting result's target was claimed back" ||
+	ok "a waiting result's target is not claimed back"
+[ "$(grep -cF "$msg" "$KLOG")" = 1 ] && ok "the wait is logged once" ||
+	fail "logged $(grep -cF "$msg" "$KLOG") times"
 
-# Stored results work again; the lease runs out; it is built again.
+# Stored results work again: the one run's result is stored, not rebuilt.
 heal
-wait_job "$ID" 120
-expect_json .state succeeded "the job succeeds after the target was claimed back"
-expect_json '.targets[0].attempt' 2 "its second run is the one recorded"
-grep -q "target .*: its build stopped reporting (no heartbeat for target_lease, 4 s): claimed back" "$KLOG" &&
-	ok "kilnd says it claimed the target back" || fail "no reclaim line in the log"
+wait_job "$ID" 60
+expect_json .state succeeded "the job succeeds once the database takes the result"
+expect_json '.targets[0].attempt' 1 "its first and only run is the one recorded"
+grep -q "job $ID linux/amd64: the result is stored after waiting [0-9.]* s for the database" "$KLOG" &&
+	ok "kilnd says the result was stored late" || fail "no stored-late line in the log"
 curl -sf "$URL/v1/jobs/$ID/artifacts/linux_amd64/ok" | grep -q built &&
-	ok "the artifact of the second run is served" || fail "artifact"
+	ok "the artifact of the run is served" || fail "artifact"
+# Signed after the late store, as at once (on the pool: poll).
+for _ in $(seq 1 100); do
+	api GET "/v1/jobs/$ID/SHA256SUMS"
+	[ "$STATUS" = 200 ] && break
+	sleep 0.1
+done
+expect_status 200 "the job whose result was stored late is signed"
+api GET /metrics
+printf '%s\n' "$BODY" | grep -q '^kiln_results_waiting 0$' &&
+	ok "kiln_results_waiting is back to 0" ||
+	fail "kiln_results_waiting: $(printf '%s\n' "$BODY" | grep results_waiting)"
 
-# Every run refused: after max_attempts the target fails, naming the lease.
+# Every run refused: each result is given up after three leases, the
+# target claimed back; after max_attempts it fails, naming the lease.
 printf '[kilnd]\nallow_local_repos = yes\ntarget_lease = 4\nmax_attempts = 2\n' \
 	>"$T/k.conf"
 stop_kilnd TERM
@@ -74,6 +100,10 @@ expect_json .state failed "a target whose result is never stored fails"
 expect_json '.targets[0].attempt' 2 "after max_attempts runs"
 expect_json '.targets[0].error | test("no heartbeat within target_lease")' true \
 	"its error names the lease"
+grep -q "job $ID2 linux/amd64: the database did not take the result for [0-9]* s; given up" "$KLOG" &&
+	ok "a result refused for three leases is given up, logged" || fail "no give-up line"
+grep -q "target .*: its build stopped reporting (no heartbeat for target_lease, 4 s): claimed back" "$KLOG" &&
+	ok "kilnd says it claimed the target back" || fail "no reclaim line in the log"
 heal
 
 # Fencing: while a build runs, its target is given to another run (as

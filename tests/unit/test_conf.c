@@ -279,6 +279,16 @@ test_set(void)
 	CHECK_INT(conf_set(&c, "host_name", "", err, sizeof err), -1);
 	CHECK(strstr(err, "host_name") != NULL);
 	CHECK_STR(c.host_name, "builder-2.rack_1");
+	/* Another host's files: redirected unless proxied. */
+	CHECK(!c.proxy_downloads);
+	CHECK_INT(conf_set(&c, "proxy_downloads", "yes", err, sizeof err), 0);
+	CHECK(c.proxy_downloads);
+	CHECK_INT(conf_set(&c, "proxy_downloads", "maybe", err, sizeof err),
+	    -1);
+	CHECK(strstr(err, "proxy_downloads") != NULL);
+	CHECK(c.proxy_downloads);
+	CHECK_INT(conf_set(&c, "proxy_downloads", "no", err, sizeof err), 0);
+	CHECK(!c.proxy_downloads);
 	CHECK_INT(conf_set(&c, "no_such_key", "1", err, sizeof err), -1);
 	CHECK(strstr(err, "unknown key 'no_such_key'") != NULL);
 	/* Bounds are inclusive. */

@@ -80,10 +80,11 @@ go_mod_picks_the_lowest_satisfying_go(void)
 	CHECK(!p.deps);
 	jobplan_free(&p);
 
-	/* None satisfies: named, with what is installed. */
+	/* None satisfies: named, with what is installed; this host's lack
+	 * (another host may have it), not a bad go.mod. */
 	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod\": {\"go\": "
 	    "\"1.99\", \"toolchain\": \"\", \"requires\": false}}", false, why,
-	    sizeof why), -1);
+	    sizeof why), JOBPLAN_ENOTOOL);
 	CHECK(strstr(why, "1.99") != NULL && strstr(why, "go1.23.5") != NULL);
 	/* go.mod that the worker could not read. */
 	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod_error\": "
@@ -196,8 +197,48 @@ unbuildable_targets_fail_the_job(void)
 	CHECK(strstr(why, "linux/arm64: no build of the recipe") == why);
 }
 
+/*
+ * A cgo target whose C toolchain this host lacks does not fail the plan:
+ * it is noted, with the reason, for the scheduler (one host fails the
+ * job with it, a farm's host refuses the target); the others stand.
+ */
+static void
+missing_c_toolchain_is_noted(void)
+{
+	struct job_target jt[2] = { { .target = "linux/amd64" },
+	    { .target = "linux/arm64" } };
+	struct job job = { .repo = "https://example.com/team/tool.git",
+	    .ref = "main", .recipe = (char *)"{\"kind\":\"go\",\"cgo\":true}",
+	    .commit = "0123456789abcdef0123456789abcdef01234567",
+	    .targets = jt, .ntargets = 2 };
+	struct kiln_config conf;
+	struct jobplan p;
+	char why[512] = "";
+	json_t *d = json_loads("{\"has_go_mod\": true, \"go_mod\": {\"go\": "
+	    "\"1.22.0\", \"toolchain\": \"\", \"requires\": false}}", 0, NULL);
+
+	conf_defaults(&conf);
+	for (size_t i = 0; i < conf.ntoolchains; i++)
+		if (strcmp(conf.toolchains[i].target, "linux/arm64") == 0)
+			snprintf(conf.toolchains[i].triple,
+			    sizeof conf.toolchains[i].triple, "nope-linux-gnu");
+	memset(&p, 0, sizeof p);
+	CHECK_INT(jobplan_make(&p, &job, d, false, &tcs, &conf,
+	    validate_recipe, why, sizeof why), 0);
+	CHECK_INT(p.nmissing, 1);
+	CHECK(jobplan_missing(&p, "linux/amd64") == NULL);
+	CHECK(jobplan_missing(&p, "linux/arm64") != NULL &&
+	    strstr(jobplan_missing(&p, "linux/arm64"), "cgo: the C toolchain "
+	    "for linux/arm64 (nope-linux-gnu) is not installed") != NULL);
+	jobplan_free(&p);
+	CHECK_INT(p.nmissing, 0);
+	conf_free(&conf);
+	json_decref(d);
+}
+
 UNIT_MAIN(
 	TEST(unbuildable_targets_fail_the_job),
+	TEST(missing_c_toolchain_is_noted),
 	TEST(go_mod_picks_the_lowest_satisfying_go),
 	TEST(command_recipes_need_no_go),
 	TEST(goreleaser_recipe_and_targets),

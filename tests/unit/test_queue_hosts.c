@@ -1,8 +1,9 @@
 /*
  * The hosts of the farm in the queue (queue_host_beat, queue_hosts): a
  * beat inserts or replaces the row of its name with the queue's clock as
- * seen_at; the list is every host by name.  Part of the conformance
- * suite: written against queue.h only (and the fixtures).
+ * seen_at, and its toolchain map when it tells one; the list is every
+ * host by name.  Part of the conformance suite: written against queue.h
+ * only (and the fixtures).
  */
 #include "config.h"
 
@@ -188,8 +189,43 @@ test_beat_copies_and_list_completes_later(void)
 	qs_close(q);
 }
 
+/* The toolchain map: a beat writes it, a beat without one (NULL) keeps
+ * the last; a host that never told has none. */
+static void
+test_toolchains_kept_until_told(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_host h = host("h1", "http://h1:1", 1, 0, 1),
+	    g = host("h2", "http://h2:1", 1, 0, 1), *hs = NULL;
+	size_t n = 0;
+
+	if (q == NULL)
+		return;
+	h.toolchains = (char *)"go1.22.12; cgo linux/amd64";
+	CHECK_INT(qs_host_beat(q, &h), 0);
+	CHECK_INT(qs_host_beat(q, &g), 0);
+	h.toolchains = NULL;
+	CHECK_INT(qs_host_beat(q, &h), 0);
+	CHECK_INT(qs_hosts(q, &hs, &n), 0);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(hs[0].toolchains, "go1.22.12; cgo linux/amd64");
+		CHECK(hs[1].toolchains == NULL);
+	}
+	queue_hosts_free(hs, n);
+	h.toolchains = (char *)"no Go; cgo none";
+	CHECK_INT(qs_host_beat(q, &h), 0);
+	hs = NULL;
+	CHECK_INT(qs_hosts(q, &hs, &n), 0);
+	if (n == 2)
+		CHECK_STR(hs[0].toolchains, "no Go; cgo none");
+	queue_hosts_free(hs, n);
+	qs_close(q);
+}
+
 UNIT_MAIN(
 	TEST(test_no_hosts),
+	TEST(test_toolchains_kept_until_told),
 	TEST(test_beat_twice_one_row),
 	TEST(test_two_names_two_rows),
 	TEST(test_beat_copies_and_list_completes_later)

@@ -5,12 +5,15 @@
  * counted at their length, a job's cap shared by its targets, free space
  * checked before copying, temp files of an interrupted run cleared, and
  * a sweep that removes only old, unreferenced blobs: never one that a
- * publication in progress stored, never one a touch kept.
+ * publication in progress stored, never one a touch kept.  Two stores on
+ * one directory (hosts sharing it): neither clears the other's temp
+ * files, nor sweeps what the other's publication in progress stored.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -695,6 +698,80 @@ names(void)
 	CHECK(!store_digest_valid(NULL));
 }
 
+/* store/tmp/NAME made and locked, as a writer of another host holds it;
+ * its mtime `seconds` ago.  The descriptor that holds the lock. */
+static int
+held_tmp(const char *dir, const char *name, int seconds)
+{
+	struct timeval tv[2];
+	char p[700];
+	int fd;
+
+	snprintf(p, sizeof p, "%s/store/tmp/%s", dir, name);
+	fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_INT(flock(fd, LOCK_EX), 0);
+	gettimeofday(&tv[0], NULL);
+	tv[0].tv_sec -= seconds;
+	tv[1] = tv[0];
+	CHECK_INT(futimes(fd, tv), 0);
+	return fd;
+}
+
+static void
+a_shared_store_keeps_the_other_hosts_temp_files(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir);
+	char p[700];
+	struct stat st;
+	int fd;
+
+	/* Another host, copying a blob: its file stays at our start. */
+	fd = held_tmp(dir, "blob.Other1", 0);
+	store_close(s);
+	s = open_store(dir);
+	snprintf(p, sizeof p, "%s/store/tmp/blob.Other1", dir);
+	CHECK_INT(stat(p, &st), 0);
+	/* That host killed: its lock is gone, and so is the file at the
+	 * next start (or sweep). */
+	close(fd);
+	store_close(s);
+	s = open_store(dir);
+	CHECK(stat(p, &st) != 0 && errno == ENOENT);
+	CHECK_INT(count_tmp(dir), 0);
+	store_close(s);
+}
+
+static void
+a_sweep_keeps_what_another_hosts_publication_stored(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir), *other = open_store(dir);
+	char a[65], why[300];
+	struct store_stats st;
+	int64_t before = util_now_ms();
+	int fd;
+
+	/* The other host's publication began an hour ago; its first blob
+	 * is as old, and no job names it yet. */
+	fd = held_tmp(dir, "pub.Other2", 3600);
+	CHECK_INT(store_put_buf(other, "a", 1, a, why, sizeof why), 0);
+	age(dir, a, 3590);
+	CHECK(store_sweep_cutoff(s, 0) <= before - 3600 * 1000);
+	CHECK_INT(store_sweep(s, NULL, 0, 60 * 1000, &st), 0);
+	CHECK_INT((int)st.removed, 0);
+	CHECK_INT(count_blobs(dir), 1);
+	/* Its host died without recording it: the marker and the blob go. */
+	close(fd);
+	CHECK_INT(store_sweep(s, NULL, 0, 60 * 1000, &st), 0);
+	CHECK_INT((int)st.removed, 1);
+	CHECK_INT(count_blobs(dir), 0);
+	CHECK_INT(count_tmp(dir), 0);
+	store_close(other);
+	store_close(s);
+}
+
 UNIT_MAIN(
 	TEST(put_buf_names_the_blob_by_sha256),
 	TEST(publish_dir_stores_every_file),
@@ -709,4 +786,6 @@ UNIT_MAIN(
 	TEST(sweep_keeps_what_a_publication_in_progress_stored),
 	TEST(touch_and_publication_wait_for_the_sweeps_unlink),
 	TEST(names),
+	TEST(a_shared_store_keeps_the_other_hosts_temp_files),
+	TEST(a_sweep_keeps_what_another_hosts_publication_stored),
 )

@@ -1,0 +1,242 @@
+#!/bin/bash
+# proxy_downloads = yes: a host passes on another host's files instead of
+# answering 307.  Two kilnd hosts on one PostgreSQL (tests/pgcluster.sh),
+# with the same API token; h2 is paused (it builds nothing) and proxies,
+# so every file is h1's and every answer of h2 for it comes from h1:
+#   1. an artifact through h2, no redirect followed: 200, the bytes
+#      sha256sum -c verifies, Content-Length, ETag; HEAD the same headers;
+#      Range: 206 with those bytes; If-None-Match: 304; no token: 401;
+#   2. a build log followed through h2 while h1 builds shows each line as
+#      it comes, not at the end; a follower that leaves ends h2's fetch
+#      (no curl child left);
+#   3. h1 killed: 502 naming h1 while the farm still thinks it alive,
+#      then 503 with Retry-After once it is not.
+# Needs root: initdb and pg_ctl run as the postgres user.
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+. "$(dirname "$0")/lib.sh"
+
+PGCLUSTER=$SRCDIR/tests/pgcluster.sh
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PGBIN/pg_ctl" ] || { echo "SKIP: $PGBIN/pg_ctl missing (postgresql-15)"; exit 77; }
+for tool in git sha256sum pgrep; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+
+PGD=$(mktemp -d /tmp/kiln-proxy-pg.XXXXXX)
+declare -a HPID=() HURL=() HPORT=() HLOG=()
+FOLLOW=
+
+proxy_cleanup() {
+	local i
+	[ -z "$FOLLOW" ] || kill "$FOLLOW" 2>/dev/null || true
+	for i in 1 2; do
+		if [ -n "${HPID[$i]:-}" ] && kill -0 "${HPID[$i]}" 2>/dev/null; then
+			kill -KILL "${HPID[$i]}" 2>/dev/null || true
+			wait "${HPID[$i]}" 2>/dev/null || true
+		fi
+	done
+	"$PGCLUSTER" stop "$PGD" immediate >/dev/null 2>&1 || true
+	rm -rf "$PGD"
+	cleanup
+}
+trap proxy_cleanup EXIT
+
+PGURL=$("$PGCLUSTER" start "$PGD")
+
+# One token on both hosts, as the farm's docs ask.  lib.sh's helpers run
+# curl without -q: the token goes with each of their requests from a
+# curlrc; `curl -q` leaves it out.
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+TOKHASH=$(printf '%s' "$TOKEN" | "$KILND" --hash-token)
+export CURL_HOME=$T/curlhome
+mkdir -p "$CURL_HOME"
+printf 'header = "Authorization: Bearer %s"\n' "$TOKEN" >"$CURL_HOME/.curlrc"
+
+"$KILND" --keygen -d "$T/key" >/dev/null
+for i in 1 2; do
+	mkdir -p "$T/s$i"
+	chmod 0750 "$T/s$i"
+	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
+	install -m 0644 "$T/key/kiln.pub" "$T/s$i/kiln.pub"
+done
+
+# A port below the kernel's ephemeral range that nothing listens on (as
+# farm.sh): a host's base_url names it before the start.
+pick_port() {
+	local lo=20000 hi p
+	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
+	for _ in $(seq 50); do
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+	done
+	echo "no free port" >&2
+	return 1
+}
+
+# start_host N EXTRA-CONF: kilnd hN, waits until it listens.
+start_host() {
+	local i=$1 try
+	for try in 1 2 3; do
+		[ -n "${HPORT[$i]:-}" ] || HPORT[$i]=$(pick_port)
+		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
+		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
+		    >"$T/h$i.conf"
+		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 4\nbase_url = %s\n%s\n' \
+		    "$i" "${HURL[$i]}" "$2" >>"$T/h$i.conf"
+		printf '[tokens]\nci = submit %s\n' "$TOKHASH" >>"$T/h$i.conf"
+		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
+		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
+		    2>"${HLOG[$i]}" &
+		HPID[$i]=$!
+		for _ in $(seq 1 400); do
+			grep -q 'listening on http://' "${HLOG[$i]}" && return 0
+			kill -0 "${HPID[$i]}" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -0 "${HPID[$i]}" 2>/dev/null && { cat "${HLOG[$i]}" >&2; return 1; }
+		wait "${HPID[$i]}" 2>/dev/null || true
+		HPID[$i]=
+		grep -qi 'address already in use' "${HLOG[$i]}" || break
+		HPORT[$i]=
+	done
+	cat "${HLOG[$i]}" >&2
+	return 1
+}
+
+start_host 1 "" || { fail "h1 does not start"; exit 1; }
+start_host 2 "paused = yes
+proxy_downloads = yes" || { fail "h2 does not start"; exit 1; }
+ok "h1 builds, h2 proxies: ${HURL[1]} ${HURL[2]}"
+H1=${HURL[1]}
+H2=${HURL[2]}
+
+mkdir -p "$T/src"
+echo proxy >"$T/src/README"
+REPO=$(make_repo src "$T/src")
+job_json() {
+	printf '{"repo": "%s", "ref": "main", "targets": ["linux/amd64"],
+	    "cache": false, "recipe": {"kind": "command", "command": "%s"}}' \
+	    "$REPO" "$1"
+}
+
+# ---- 1. an artifact through h2 ------------------------------------------
+# 600 kB: more than the proxy buffers, so the pipe is paused and resumed.
+URL=$H1
+post_job "$(job_json 'head -c 600000 /dev/urandom > /out/big; echo small > /out/small')"
+[ "$STATUS" = 201 ] || { fail "POST: $STATUS $BODY"; exit 1; }
+ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$ID" 60 || exit 1
+expect_json .state succeeded "job $ID"
+expect_json '.targets[0].host' h1 "job $ID's target"
+D=$T/dl
+mkdir -p "$D/linux_amd64"
+A=/v1/jobs/$ID/artifacts/linux_amd64
+code=$(curl -s -o "$D/SHA256SUMS" -w '%{http_code}' "$H2/v1/jobs/$ID/SHA256SUMS")
+[ "$code" = 200 ] && ok "SHA256SUMS through h2 without -L: 200" ||
+	fail "SHA256SUMS through h2: $code"
+code=$(curl -s -D "$D/h" -o "$D/linux_amd64/big" -w '%{http_code}' "$H2$A/big")
+[ "$code" = 200 ] && ok "an artifact through h2 without -L: 200" ||
+	fail "artifact through h2: $code $(cat "$D/linux_amd64/big")"
+curl -s -o "$D/linux_amd64/small" "$H2$A/small"
+(cd "$D" && sha256sum --quiet -c SHA256SUMS) &&
+	ok "the files through h2 verify with sha256sum -c" ||
+	fail "sha256sum -c of the files through h2: $(cat "$D/SHA256SUMS")"
+HEADERS=$(tr -d '\r' <"$D/h")
+[ "$(header Content-Length)" = 600000 ] && ok "Content-Length 600000 passed on" ||
+	fail "Content-Length '$(header Content-Length)'"
+ETAG=$(header ETag)
+SUM=$(grep ' linux_amd64/big$' "$D/SHA256SUMS" | cut -d' ' -f1)
+[ "$ETAG" = "\"$SUM\"" ] && ok "ETag is h1's (the digest)" || fail "ETag '$ETAG', digest $SUM"
+[ "$(header Content-Disposition)" = 'attachment; filename="big"' ] &&
+	ok "Content-Disposition passed on" || fail "Content-Disposition '$(header Content-Disposition)'"
+HEADERS=$(curl -sI "$H2$A/big" | tr -d '\r')
+[ "$(printf '%s\n' "$HEADERS" | head -1 | cut -d' ' -f2)" = 200 ] &&
+    [ "$(header Content-Length)" = 600000 ] && [ "$(header ETag)" = "$ETAG" ] &&
+	ok "HEAD through h2: 200, Content-Length and ETag" || fail "HEAD through h2: $HEADERS"
+
+code=$(curl -s -D "$D/h" -o "$D/part" -w '%{http_code}' -r 1000-1999 "$H2$A/big")
+HEADERS=$(tr -d '\r' <"$D/h")
+if [ "$code" = 206 ] && cmp -s "$D/part" <(tail -c +1001 "$D/linux_amd64/big" | head -c 1000) &&
+    [ "$(header Content-Range)" = "bytes 1000-1999/600000" ]; then
+	ok "Range through h2: 206, Content-Range and the right 1000 bytes"
+else
+	fail "Range through h2: $code, $(header Content-Range), $(wc -c <"$D/part") bytes"
+fi
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$H2$A/big")
+[ "$code" = 304 ] && ok "If-None-Match through h2: 304" || fail "If-None-Match through h2: $code"
+code=$(curl -q -s -o /dev/null -w '%{http_code}' "$H2$A/big")
+[ "$code" = 401 ] && ok "no token: 401 from h2" || fail "no token through h2: $code"
+
+# ---- 2. a live log through h2 -------------------------------------------
+post_job "$(job_json 'for i in 1 2 3 4 5 6 7 8; do echo proxy-line-$i; sleep 1; done; echo done > /out/ok')"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$ID" linux/amd64 running 60 || exit 1
+LP=/v1/jobs/$ID/targets/linux_amd64/log?follow=1
+curl -sN "$H2$LP" >"$T/follow.out" 2>/dev/null &
+FOLLOW=$!
+curl -sN "$H2$LP" >"$T/leaver.out" 2>/dev/null &
+LEAVER=$!
+for _ in $(seq 1 100); do
+	grep -q proxy-line-2 "$T/follow.out" && break
+	sleep 0.1
+done
+if grep -q proxy-line-2 "$T/follow.out" && ! grep -q proxy-line-8 "$T/follow.out"; then
+	ok "a followed log through h2 shows its lines as they come"
+else
+	fail "followed log through h2, mid-build: $(cat "$T/follow.out")"
+fi
+# The one that leaves mid-build: h2 notices at the next line from h1 and
+# ends that fetch, while the other goes on.
+kill "$LEAVER"
+wait "$LEAVER" 2>/dev/null || true
+n=
+for _ in $(seq 1 30); do
+	n=$(pgrep -c -P "${HPID[2]}" -x curl) || true
+	[ "$n" = 1 ] && break
+	sleep 0.1
+done
+if [ "$n" = 1 ] && ! grep -q proxy-line-8 "$T/follow.out"; then
+	ok "a follower that left ended its fetch mid-build; the other's goes on"
+else
+	fail "after one follower left: h2 runs $n curl, follow: $(cat "$T/follow.out")"
+fi
+wait "$FOLLOW" || true
+FOLLOW=
+grep -q proxy-line-8 "$T/follow.out" && ok "the follow ends with the build's last line" ||
+	fail "followed log through h2 at its end: $(cat "$T/follow.out")"
+# Both streams ended (one by its client, one by the build): h2 runs no
+# curl any more.
+for _ in $(seq 1 50); do
+	pgrep -P "${HPID[2]}" -x curl >/dev/null || break
+	sleep 0.1
+done
+pgrep -P "${HPID[2]}" -x curl >/dev/null &&
+	fail "h2 still runs curl after its followers left: $(pgrep -a -P "${HPID[2]}")" ||
+	ok "h2's fetches ended with their followers"
+
+# ---- 3. h1 gone ---------------------------------------------------------
+kill -KILL "${HPID[1]}"
+wait "${HPID[1]}" 2>/dev/null || true
+HPID[1]=
+URL=$H2
+api GET "$A/small"
+expect_problem 502 "host h1" "h1 killed, its beat still fresh: through h2"
+for _ in $(seq 1 100); do
+	api GET "$A/small"
+	[ "$STATUS" = 503 ] && break
+	sleep 0.2
+done
+expect_problem 503 "h1" "h1 no longer alive: through h2"
+[ -n "$(header Retry-After)" ] && ok "503 with Retry-After" || fail "503 without Retry-After"
+
+# A clean stop of h2: no sanitizer report (leaks included) in its log.
+kill -TERM "${HPID[2]}"
+wait "${HPID[2]}" 2>/dev/null || true
+HPID[2]=
+grep -q Sanitizer "${HLOG[2]}" && fail "h2: $(grep -A20 Sanitizer "${HLOG[2]}")" ||
+	ok "h2 stopped without a sanitizer report"
+
+finish
