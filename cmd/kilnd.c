@@ -472,6 +472,7 @@ on_sighup(uv_signal_t *h, int signum)
 	conf_free(oc);
 	*oc = nc;		/* every module holds &k->conf */
 	log_set_level(oc->log_level);
+	queue_set_lease(k->queue, (int64_t)oc->target_lease * 1000);
 	submitter_set_max_queued(k->submitter, oc->max_queued);
 	sched_kick(k->sched.s);	/* workers may have grown */
 	log_info("reloaded %s: %zu project(s), %u token(s), %u workers",
@@ -787,6 +788,7 @@ main(int argc, char **argv)
 		goto out_git;
 	}
 	queue_set_host(k.queue, k.conf.host_name);
+	queue_set_lease(k.queue, (int64_t)k.conf.target_lease * 1000);
 	/* Every host of a farm signs with the same key; a state directory
 	 * moved under another key is caught the same way. */
 	if (queue_farm_key(k.queue, k.pubkey, err, sizeof err) != 0) {

@@ -554,14 +554,14 @@ reclaim_op(struct sqlq *q, void *arg)
 }
 
 void
-sqlite_reclaim(struct queue *base, int64_t target_id, int64_t before,
+sqlite_reclaim(struct queue *base, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data)
 {
 	struct sqlq *q = (struct sqlq *)base;
 	struct reclaim_req *r = req_new(sizeof *r, done, data);
 
 	r->target_id = target_id;
-	r->before = before;
+	r->before = now - queue_lease_ms(base);
 	r->max_attempts = max_attempts;
 	submit(q, &r->r, reclaim_op);
 }

@@ -70,9 +70,9 @@ struct queue_ops {
 	    queue_done done, void *data);
 	int (*recover)(struct queue *q, int max_attempts, int *requeued,
 	    int *failed);
-	void (*stale_targets)(struct queue *q, int64_t before, int64_t *ids,
+	void (*stale_targets)(struct queue *q, int64_t now, int64_t *ids,
 	    size_t max, size_t *n, queue_done done, void *data);
-	void (*reclaim)(struct queue *q, int64_t target_id, int64_t before,
+	void (*reclaim)(struct queue *q, int64_t target_id, int64_t now,
 	    int max_attempts, queue_done done, void *data);
 	int (*count_jobs)(struct queue *q, enum job_state state, int64_t *out);
 	int (*count_targets)(struct queue *q, enum target_state state,
@@ -102,7 +102,11 @@ struct queue_ops {
 
 struct queue {
 	const struct queue_ops *ops;
+	int64_t lease_ms;	/* queue_set_lease(); 0: QUEUE_LEASE_MS */
 };
+
+/* This host's lease (queue_set_lease()), for the backends. */
+int64_t queue_lease_ms(const struct queue *q);
 
 /* The SQLite backend (daemon/db/): a path to a database file. */
 int sqlite_queue_open(struct queue **out, const char *path, char *err,

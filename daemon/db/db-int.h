@@ -270,9 +270,9 @@ void sqlite_fail_job(struct queue *base, int64_t job_id, const char *error,
     queue_done done, void *data);
 int sqlite_recover(struct queue *base, int max_attempts, int *requeued,
     int *failed);
-void sqlite_stale_targets(struct queue *base, int64_t before, int64_t *ids,
+void sqlite_stale_targets(struct queue *base, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data);
-void sqlite_reclaim(struct queue *base, int64_t target_id, int64_t before,
+void sqlite_reclaim(struct queue *base, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data);
 int sqlite_count_jobs(struct queue *base, enum job_state state, int64_t *out);
 int sqlite_count_targets(struct queue *base, enum target_state state,

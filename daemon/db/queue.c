@@ -69,6 +69,18 @@ queue_set_host(struct queue *q, const char *name)
 }
 
 void
+queue_set_lease(struct queue *q, int64_t lease_ms)
+{
+	q->lease_ms = lease_ms;
+}
+
+int64_t
+queue_lease_ms(const struct queue *q)
+{
+	return q->lease_ms > 0 ? q->lease_ms : QUEUE_LEASE_MS;
+}
+
+void
 queue_watch(struct queue *q, void (*changed)(void *data), void *data)
 {
 	q->ops->watch(q, changed, data);
@@ -297,17 +309,17 @@ queue_recover(struct queue *q, int max_attempts, int *requeued, int *failed)
 }
 
 void
-queue_stale_targets(struct queue *q, int64_t before, int64_t *ids, size_t max,
+queue_stale_targets(struct queue *q, int64_t now, int64_t *ids, size_t max,
     size_t *n, queue_done done, void *data)
 {
-	q->ops->stale_targets(q, before, ids, max, n, done, data);
+	q->ops->stale_targets(q, now, ids, max, n, done, data);
 }
 
 void
-queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
+queue_reclaim(struct queue *q, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data)
 {
-	q->ops->reclaim(q, target_id, before, max_attempts, done, data);
+	q->ops->reclaim(q, target_id, now, max_attempts, done, data);
 }
 
 int

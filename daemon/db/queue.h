@@ -94,6 +94,15 @@ void queue_close(struct queue *q);
  * Synchronous, before queue_recover() and queue_start(); copied.
  */
 void queue_set_host(struct queue *q, const char *name);
+/*
+ * How long a claim or a heartbeat of this host holds a running target
+ * ([kilnd] target_lease, in ms; QUEUE_LEASE_MS until set): until then no
+ * host takes it back (queue_stale_targets()).  Each host holds its
+ * targets for its own lease.  On the loop's thread, any time: the next
+ * claim or heartbeat holds for the new lease.
+ */
+#define QUEUE_LEASE_MS	120000
+void queue_set_lease(struct queue *q, int64_t lease_ms);
 /* The schema version this binary carries. */
 int queue_schema_version(void);
 /*
@@ -298,16 +307,18 @@ int queue_recover(struct queue *q, int max_attempts, int *requeued,
 
 /*
  * A lease on running targets.  queue_stale_targets() reads (at most max)
- * running targets whose last heartbeat is older than `before` (ms);
+ * running targets whose lease ran out before `now` (ms): the claim's or
+ * the last heartbeat's time plus the lease of the host that made it
+ * (queue_set_lease());
  * queue_reclaim() gives one back to the queue, or fails it once it had
  * max_attempts runs (canceled when its job is being canceled), and
  * answers QUEUE_ENOTFOUND when it is no longer running or a heartbeat
  * came meanwhile.  For builds nobody finishes any more: the result of one
  * could not be stored, or (with several hosts) its host is gone.
  */
-void queue_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+void queue_stale_targets(struct queue *q, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data);
-void queue_reclaim(struct queue *q, int64_t target_id, int64_t before,
+void queue_reclaim(struct queue *q, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data);
 
 /* Counts by state, kept on every committed change (constant time). */

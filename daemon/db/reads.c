@@ -241,12 +241,13 @@ sqlite_unsigned_jobs(struct queue *base, int64_t **ids, size_t *n,
 }
 
 void
-sqlite_stale_targets(struct queue *base, int64_t before, int64_t *ids,
+sqlite_stale_targets(struct queue *base, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data)
 {
 	struct sqlq *q = (struct sqlq *)base;
+	/* One host: its lease after the last heartbeat. */
 	int rc = !reads_open(q) ? QUEUE_ERROR :
-	    db_stale_targets(q, before, ids, max, n);
+	    db_stale_targets(q, now - queue_lease_ms(base), ids, max, n);
 
 	if (rc != 0)
 		*n = 0;

@@ -275,9 +275,9 @@ void pg_cache_lookup(struct queue *base, const char *key,
     queue_done done, void *data);
 int pg_recover(struct queue *base, int max_attempts, int *requeued,
     int *failed);
-void pg_stale_targets(struct queue *base, int64_t before, int64_t *ids,
+void pg_stale_targets(struct queue *base, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data);
-void pg_reclaim(struct queue *base, int64_t target_id, int64_t before,
+void pg_reclaim(struct queue *base, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data);
 /* retention.c */
 void pg_unsigned_jobs(struct queue *base, int64_t **ids, size_t *n,

@@ -50,12 +50,13 @@ claim(struct pgq *q, int64_t job_id, struct queue_claim *out,
     queue_done done, void *data)
 {
 	struct pgq_call *c = pgq_call(q, "claim", claim_parse, done, data);
-	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF];
-	const char *params[3] = { q->host, pgq_int(b1, util_now_ms()),
-	    job_id != 0 ? pgq_int(b2, job_id) : NULL };
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF];
+	const char *params[4] = { q->host, pgq_int(b1, util_now_ms()),
+	    job_id != 0 ? pgq_int(b2, job_id) : NULL,
+	    pgq_int(b3, queue_lease_ms(&q->base)) };
 
 	c->out[0] = out;
-	pgq_write(c, "kiln_claim($1, $2, $3)", 3, params);
+	pgq_write(c, "kiln_claim($1, $2, $3, $4)", 4, params);
 }
 
 void
@@ -136,12 +137,19 @@ pg_release(struct queue *base, int64_t target_id, int attempt,
 	    attempt, done, data);
 }
 
+/* And the lease it holds for from now on (009_lease.sql). */
 void
 pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data)
 {
-	target_write(base, "heartbeat", "kiln_heartbeat($1, $2, $3)",
-	    target_id, attempt, done, data);
+	struct pgq_call *c = pgq_call(Q(base), "heartbeat", NULL, done, data);
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF],
+	    b4[PGQ_INT_BUF];
+	const char *params[4] = { pgq_int(b1, target_id),
+	    pgq_int(b2, attempt), pgq_int(b3, util_now_ms()),
+	    pgq_int(b4, queue_lease_ms(base)) };
+
+	pgq_write(c, "kiln_heartbeat($1, $2, $3, $4)", 4, params);
 }
 
 /* kiln_refuse's boolean: whether the target failed (everyone refused). */
@@ -356,13 +364,13 @@ stale_parse(struct pgq_call *c, const PGresult *res)
 }
 
 void
-pg_stale_targets(struct queue *base, int64_t before, int64_t *ids,
+pg_stale_targets(struct queue *base, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data)
 {
 	struct pgq_call *c = pgq_call(Q(base), "stale targets", stale_parse,
 	    done, data);
 	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF];
-	const char *params[2] = { pgq_int(b1, before),
+	const char *params[2] = { pgq_int(b1, now),
 	    pgq_int(b2, (int64_t)max) };
 
 	*n = 0;
@@ -370,21 +378,21 @@ pg_stale_targets(struct queue *base, int64_t before, int64_t *ids,
 	c->out[1] = n;
 	c->arg[0] = (int64_t)max;
 	/* Every host's: a host that is gone leaves its builds to the
-	 * others.  A walk of the running targets, as many as builds run. */
+	 * others.  Each lease is its holder's (009_lease.sql).  A walk of
+	 * the running targets (job_targets_lease), as many as builds run. */
 	pgq_read(c, "SELECT id FROM job_targets WHERE state = 'running' "
-	    "AND coalesce(heartbeat_at, 0) < $1 ORDER BY id LIMIT $2", 2,
+	    "AND coalesce(lease_expires_at, 0) < $1 ORDER BY id LIMIT $2", 2,
 	    params);
 }
 
 void
-pg_reclaim(struct queue *base, int64_t target_id, int64_t before,
+pg_reclaim(struct queue *base, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data)
 {
 	struct pgq_call *c = pgq_call(Q(base), "reclaim", NULL, done, data);
-	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF],
-	    b4[PGQ_INT_BUF];
-	const char *params[4] = { pgq_int(b1, target_id), pgq_int(b2, before),
-	    pgq_int(b3, max_attempts), pgq_int(b4, util_now_ms()) };
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF];
+	const char *params[3] = { pgq_int(b1, target_id),
+	    pgq_int(b2, max_attempts), pgq_int(b3, now) };
 
-	pgq_write(c, "kiln_reclaim($1, $2, $3, $4)", 4, params);
+	pgq_write(c, "kiln_reclaim($1, $2, $3)", 3, params);
 }

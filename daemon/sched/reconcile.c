@@ -3,8 +3,9 @@
  *
  * Every target this kilnd holds (claimed, fetching, building,
  * publishing) has its heartbeat written every quarter of target_lease.
- * A target the database shows running whose heartbeat is older than the
- * lease, and which this kilnd does not hold, has nobody behind it: the
+ * A target the database shows running whose lease ran out (its holder's
+ * last claim or heartbeat plus that host's target_lease: queue_set_lease),
+ * and which this kilnd does not hold, has nobody behind it: the
  * process that claimed it is gone, or gave up storing its result.  A
  * result that waits for the database to take it (result.c) is held and
  * beaten like a build.  The reconciler gives a stale target back to the
@@ -73,7 +74,7 @@ reclaimed(void *data, int rc)
 /* The stale targets, read (one read in flight at a time). */
 struct stale_read {
 	struct sched *s;
-	int64_t before;
+	int64_t now;
 	int64_t ids[RECLAIM_MAX];
 	size_t n;
 };
@@ -100,7 +101,7 @@ stale_read(void *data, int rc)
 		r->s = s;
 		r->target_id = sr->ids[i];
 		s->writes++;
-		queue_reclaim(s->q, sr->ids[i], sr->before,
+		queue_reclaim(s->q, sr->ids[i], sr->now,
 		    (int)s->conf->max_attempts, reclaimed, r);
 	}
 	free(sr);
@@ -228,9 +229,9 @@ reconcile(struct sched *s)
 	s->reconciled_at = now;
 	sr = xcalloc(1, sizeof *sr);
 	sr->s = s;
-	sr->before = now - lease;
+	sr->now = now;
 	s->reads++;
 	s->reading_stale = true;
-	queue_stale_targets(s->q, sr->before, sr->ids, RECLAIM_MAX, &sr->n,
+	queue_stale_targets(s->q, sr->now, sr->ids, RECLAIM_MAX, &sr->n,
 	    stale_read, sr);
 }

@@ -142,10 +142,10 @@ qs_heartbeat(struct queue *q, int64_t target_id, int attempt)
 }
 
 int
-qs_reclaim(struct queue *q, int64_t target_id, int64_t before,
+qs_reclaim(struct queue *q, int64_t target_id, int64_t now,
     int max_attempts)
 {
-	WAIT(q, queue_reclaim(q, target_id, before, max_attempts, fired, &w));
+	WAIT(q, queue_reclaim(q, target_id, now, max_attempts, fired, &w));
 }
 
 int
@@ -245,10 +245,10 @@ qs_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n)
 }
 
 int
-qs_stale_targets(struct queue *q, int64_t before, int64_t *ids, size_t max,
+qs_stale_targets(struct queue *q, int64_t now, int64_t *ids, size_t max,
     size_t *n)
 {
-	WAIT(q, queue_stale_targets(q, before, ids, max, n, fired, &w));
+	WAIT(q, queue_stale_targets(q, now, ids, max, n, fired, &w));
 }
 
 int

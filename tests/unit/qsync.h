@@ -30,7 +30,7 @@ int qs_claim_job(struct queue *q, int64_t job_id, struct queue_claim *out);
 /* The attempt: the fencing token of the claim (queue.h). */
 int qs_release(struct queue *q, int64_t target_id, int attempt);
 int qs_heartbeat(struct queue *q, int64_t target_id, int attempt);
-int qs_reclaim(struct queue *q, int64_t target_id, int64_t before,
+int qs_reclaim(struct queue *q, int64_t target_id, int64_t now,
     int max_attempts);
 int qs_set_commit(struct queue *q, int64_t job_id, const char *commit,
     enum job_trust trust);
@@ -57,7 +57,7 @@ int qs_next_jobs(struct queue *q, struct queue_next *out, size_t max,
 int qs_cache_lookup(struct queue *q, const char *key,
     struct artifact **arts, size_t *narts, int64_t *from_job);
 int qs_unsigned_jobs(struct queue *q, int64_t **ids, size_t *n);
-int qs_stale_targets(struct queue *q, int64_t before, int64_t *ids,
+int qs_stale_targets(struct queue *q, int64_t now, int64_t *ids,
     size_t max, size_t *n);
 int qs_delivery_job(struct queue *q, const char *forge, const char *id,
     int64_t *job_id);

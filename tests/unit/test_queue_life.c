@@ -203,8 +203,9 @@ test_superseded_attempt_is_refused(void)
 	id = submit1(q, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(q, &c1), 0);
 	CHECK_INT(c1.attempt, 1);
-	/* Its lease ran out: a `before` in the future makes it stale. */
-	CHECK_INT(qs_reclaim(q, c1.target_id, util_now_ms() + 60000, 3), 0);
+	/* Its lease ran out: a `now` past the lease makes it stale. */
+	CHECK_INT(qs_reclaim(q, c1.target_id, util_now_ms() + QUEUE_LEASE_MS +
+	    60000, 3), 0);
 	CHECK_INT(qs_claim(q, &c2), 0);
 	CHECK_INT(c2.target_id, c1.target_id);
 	CHECK_INT(c2.attempt, 2);
@@ -235,6 +236,45 @@ test_superseded_attempt_is_refused(void)
 	/* Ended: no attempt writes any more. */
 	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt, TARGET_SUCCEEDED, 0,
 	    NULL, NULL, 0), QUEUE_ECONFLICT);
+	qs_close(q);
+}
+
+/*
+ * A claim holds a target for the claiming host's lease and a heartbeat
+ * holds it on for the lease set then; until it runs out the target is
+ * not stale and cannot be taken back.
+ */
+static void
+test_lease_is_the_holders(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c;
+	int64_t stale[4], t0;
+	size_t n = 9;
+
+	if (q == NULL)
+		return;
+	queue_set_lease(q, 60000);
+	submit1(q, make_job(0, "linux/amd64", NULL));
+	t0 = util_now_ms();
+	CHECK_INT(qs_claim(q, &c), 0);
+	CHECK_INT(qs_stale_targets(q, t0 + 30000, stale, 4, &n), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(qs_reclaim(q, c.target_id, t0 + 30000, 3), QUEUE_ENOTFOUND);
+	CHECK_INT(qs_stale_targets(q, util_now_ms() + 61000, stale, 4, &n), 0);
+	CHECK_INT(n, 1);
+	/* A longer lease from the next heartbeat on. */
+	queue_set_lease(q, 600000);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), 0);
+	CHECK_INT(qs_stale_targets(q, util_now_ms() + 61000, stale, 4, &n), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(qs_stale_targets(q, util_now_ms() + 601000, stale, 4, &n),
+	    0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(stale[0], c.target_id);
+	CHECK_INT(qs_reclaim(q, c.target_id, util_now_ms() + 601000, 3), 0);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), QUEUE_ECONFLICT);
 	qs_close(q);
 }
 
@@ -518,6 +558,7 @@ UNIT_MAIN(
 	TEST(test_recover_after_cancel_does_not_rebuild),
 	TEST(test_release_requeues_but_not_canceled),
 	TEST(test_superseded_attempt_is_refused),
+	TEST(test_lease_is_the_holders),
 	TEST(test_fail_job),
 	TEST(test_set_commit),
 	TEST(test_count_jobs),

@@ -449,7 +449,7 @@ the_other_host_reclaims_a_lost_build(void)
 	queue_set_host(a, "host-a");
 	submit1(a, make_job(0, "linux/amd64", NULL));
 	CHECK_INT(qs_claim(a, &c), 0);
-	cut = util_now_ms() + 1000;
+	cut = util_now_ms() + QUEUE_LEASE_MS + 1000;
 	CHECK_INT(qs_stale_targets(b, 0, stale, 4, &n), 0);
 	CHECK_INT(n, 0);
 	CHECK_INT(qs_stale_targets(b, cut, stale, 4, &n), 0);
@@ -477,6 +477,37 @@ the_other_host_reclaims_a_lost_build(void)
 	CHECK_INT(qs_heartbeat(a, c.target_id, c.attempt), QUEUE_ECONFLICT);
 	CHECK_INT(qs_release(a, c.target_id, c.attempt), QUEUE_ECONFLICT);
 	CHECK_INT(qs_finish_build(b, c2.target_id, c2.attempt, &ok, NULL), 0);
+	qs_close(b);
+	qs_close(a);
+}
+
+/* Host a holds its build for a's lease, not for the reader's: b with a
+ * short lease does not take back what a holds for longer. */
+static void
+a_lease_is_its_holders(void)
+{
+	struct queue *a = fresh_queue(), *b;
+	struct queue_claim c;
+	int64_t stale[4];
+	size_t n = 9;
+
+	if (a == NULL || (b = other_host("host-b")) == NULL) {
+		queue_close(a);
+		return;
+	}
+	queue_set_host(a, "host-a");
+	queue_set_lease(a, 600000);
+	queue_set_lease(b, 5000);
+	submit1(a, make_job(0, "linux/amd64", NULL));
+	CHECK_INT(qs_claim(a, &c), 0);
+	CHECK_INT(qs_stale_targets(b, util_now_ms() + 61000, stale, 4, &n), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(qs_reclaim(b, c.target_id, util_now_ms() + 61000, 3),
+	    QUEUE_ENOTFOUND);
+	CHECK_INT(qs_stale_targets(b, util_now_ms() + 601000, stale, 4, &n),
+	    0);
+	CHECK_INT(n, 1);
+	CHECK_INT(qs_reclaim(b, c.target_id, util_now_ms() + 601000, 3), 0);
 	qs_close(b);
 	qs_close(a);
 }
@@ -777,6 +808,7 @@ UNIT_MAIN(
 	TEST(last_two_finishes_end_the_job_once),
 	TEST(recover_takes_back_only_its_own),
 	TEST(the_other_host_reclaims_a_lost_build),
+	TEST(a_lease_is_its_holders),
 	TEST(the_other_host_is_told_of_new_work),
 	TEST(cache_signing_and_retention),
 	TEST(a_delivery_makes_one_job_across_hosts),
