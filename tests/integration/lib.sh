@@ -151,8 +151,10 @@ header() {
 	printf '%s\n' "$HEADERS" | sed -n "s/^$1: //Ip" | head -1
 }
 
+# kilnd writes meanwhile: wait for its lock rather than fail with
+# "database is locked".
 db() {
-	sqlite3 "$STATE/kiln.db" "$@"
+	sqlite3 -cmd ".timeout 10000" "$STATE/kiln.db" "$@"
 }
 
 finish() {
