@@ -74,11 +74,6 @@ struct queue_ops {
 	    size_t max, size_t *n, queue_done done, void *data);
 	void (*reclaim)(struct queue *q, int64_t target_id, int64_t now,
 	    int max_attempts, queue_done done, void *data);
-	int (*count_jobs)(struct queue *q, enum job_state state, int64_t *out);
-	int (*count_targets)(struct queue *q, enum target_state state,
-	    int64_t *out);
-	int (*count_by_state)(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
-	    int64_t targets[TARGET_STATE_COUNT]);
 	void (*delivery_job)(struct queue *q, const char *forge,
 	    const char *id, int64_t *job_id, queue_done done, void *data);
 	void (*push_job)(struct queue *q, const char *project,
@@ -100,9 +95,20 @@ struct queue_ops {
 	    queue_done done, void *data);
 };
 
+/* Jobs and targets by state. */
+struct queue_counts {
+	int64_t jobs[JOB_STATE_COUNT];
+	int64_t targets[TARGET_STATE_COUNT];
+};
+
 struct queue {
 	const struct queue_ops *ops;
 	int64_t lease_ms;	/* queue_set_lease(); 0: QUEUE_LEASE_MS */
+	/* What the database holds by state, as of the backend's last
+	 * commit (or refresh, when other hosts write too): the backend
+	 * keeps it with __atomic stores and adds, any thread reads it
+	 * (queue_count_*()), in constant time. */
+	struct queue_counts counts;
 };
 
 /* This host's lease (queue_set_lease()), for the backends. */

@@ -111,9 +111,9 @@ db_counts_init(struct sqlq *q)
 	    "GROUP BY state", KIND_TARGET, targets, TARGET_STATE_COUNT) != 0)
 		return QUEUE_ERROR;
 	for (int i = 0; i < JOB_STATE_COUNT; i++)
-		__atomic_store_n(&q->counts.jobs[i], jobs[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&q->base.counts.jobs[i], jobs[i], __ATOMIC_RELAXED);
 	for (int i = 0; i < TARGET_STATE_COUNT; i++)
-		__atomic_store_n(&q->counts.targets[i], targets[i],
+		__atomic_store_n(&q->base.counts.targets[i], targets[i],
 		    __ATOMIC_RELAXED);
 	memset(&q->pending, 0, sizeof q->pending);
 	return 0;
@@ -124,43 +124,11 @@ db_counts_commit(struct sqlq *q)
 {
 	for (int i = 0; i < JOB_STATE_COUNT; i++)
 		if (q->pending.jobs[i] != 0)
-			__atomic_add_fetch(&q->counts.jobs[i],
+			__atomic_add_fetch(&q->base.counts.jobs[i],
 			    q->pending.jobs[i], __ATOMIC_RELAXED);
 	for (int i = 0; i < TARGET_STATE_COUNT; i++)
 		if (q->pending.targets[i] != 0)
-			__atomic_add_fetch(&q->counts.targets[i],
+			__atomic_add_fetch(&q->base.counts.targets[i],
 			    q->pending.targets[i], __ATOMIC_RELAXED);
 	memset(&q->pending, 0, sizeof q->pending);
-}
-
-int
-sqlite_count_jobs(struct queue *base, enum job_state state, int64_t *out)
-{
-	struct sqlq *q = (struct sqlq *)base;
-
-	*out = __atomic_load_n(&q->counts.jobs[state], __ATOMIC_RELAXED);
-	return 0;
-}
-
-int
-sqlite_count_targets(struct queue *base, enum target_state state, int64_t *out)
-{
-	struct sqlq *q = (struct sqlq *)base;
-
-	*out = __atomic_load_n(&q->counts.targets[state], __ATOMIC_RELAXED);
-	return 0;
-}
-
-int
-sqlite_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
-    int64_t targets[TARGET_STATE_COUNT])
-{
-	struct sqlq *q = (struct sqlq *)base;
-
-	for (int i = 0; i < JOB_STATE_COUNT; i++)
-		jobs[i] = __atomic_load_n(&q->counts.jobs[i], __ATOMIC_RELAXED);
-	for (int i = 0; i < TARGET_STATE_COUNT; i++)
-		targets[i] = __atomic_load_n(&q->counts.targets[i],
-		    __ATOMIC_RELAXED);
-	return 0;
 }

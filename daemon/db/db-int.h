@@ -36,12 +36,9 @@ struct sqlq {
 	/* On wr's thread: inside the writer's transaction, so that
 	 * db_begin/db_end leave it to the writer. */
 	bool batching;
-	/* Jobs and targets by state (counts.c): `counts` is read by any
-	 * thread; `pending` is what the writer's open transaction changed. */
-	struct state_counts {
-		int64_t jobs[JOB_STATE_COUNT];
-		int64_t targets[TARGET_STATE_COUNT];
-	} counts, pending;
+	/* What the writer's open transaction changed of base.counts
+	 * (counts.c). */
+	struct queue_counts pending;
 	void (*stopped)(void *);	/* queue_stop()'s */
 	void *stopped_data;
 	/* Reads answered, their completions not yet run (reads.c); all on
@@ -274,11 +271,6 @@ void sqlite_stale_targets(struct queue *base, int64_t now, int64_t *ids,
     size_t max, size_t *n, queue_done done, void *data);
 void sqlite_reclaim(struct queue *base, int64_t target_id, int64_t now,
     int max_attempts, queue_done done, void *data);
-int sqlite_count_jobs(struct queue *base, enum job_state state, int64_t *out);
-int sqlite_count_targets(struct queue *base, enum target_state state,
-    int64_t *out);
-int sqlite_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
-    int64_t targets[TARGET_STATE_COUNT]);
 void sqlite_delivery_job(struct queue *base, const char *forge,
     const char *id, int64_t *job_id, queue_done done, void *data);
 void sqlite_push_job(struct queue *base, const char *project, const char *ref,

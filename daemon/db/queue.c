@@ -325,20 +325,27 @@ queue_reclaim(struct queue *q, int64_t target_id, int64_t now,
 int
 queue_count_jobs(struct queue *q, enum job_state state, int64_t *out)
 {
-	return q->ops->count_jobs(q, state, out);
+	*out = __atomic_load_n(&q->counts.jobs[state], __ATOMIC_RELAXED);
+	return 0;
 }
 
 int
 queue_count_targets(struct queue *q, enum target_state state, int64_t *out)
 {
-	return q->ops->count_targets(q, state, out);
+	*out = __atomic_load_n(&q->counts.targets[state], __ATOMIC_RELAXED);
+	return 0;
 }
 
 int
 queue_count_by_state(struct queue *q, int64_t jobs[JOB_STATE_COUNT],
     int64_t targets[TARGET_STATE_COUNT])
 {
-	return q->ops->count_by_state(q, jobs, targets);
+	for (int i = 0; i < JOB_STATE_COUNT; i++)
+		jobs[i] = __atomic_load_n(&q->counts.jobs[i], __ATOMIC_RELAXED);
+	for (int i = 0; i < TARGET_STATE_COUNT; i++)
+		targets[i] = __atomic_load_n(&q->counts.targets[i],
+		    __ATOMIC_RELAXED);
+	return 0;
 }
 
 void

@@ -84,7 +84,7 @@ run_batch(struct writer *w, struct wreq *batch)
 		batch = NULL;	/* nothing more to run */
 	}
 	for (struct wreq *r = batch; r != NULL; r = r->next, n++) {
-		struct state_counts before = w->q->pending;
+		struct queue_counts before = w->q->pending;
 
 		if (r->rc != 0)
 			continue;	/* failed already (writer_submit) */

@@ -61,11 +61,6 @@
 
 struct pgq_call;
 
-struct pgq_counts {
-	int64_t jobs[JOB_STATE_COUNT];
-	int64_t targets[TARGET_STATE_COUNT];
-};
-
 struct pgq {
 	struct queue base;	/* first: a struct queue * is a struct pgq * */
 	uv_loop_t *loop;	/* set by queue_start() */
@@ -75,8 +70,8 @@ struct pgq {
 	struct pgpool *wr;	/* PGQ_WR_CONNS: every write, in call order */
 	struct pgpool *rd;	/* PGQ_RD_CONNS: reads */
 	PGconn *sync;		/* blocking; see the head comment */
-	/* Counts by state (queue.c). */
-	struct pgq_counts counts;
+	/* base.counts: each write's delta, and a full count now and then
+	 * (queue.c). */
 	bool refreshing;	/* a full count in flight on wr */
 	uv_timer_t timer;	/* every PGQ_COUNTS_MS */
 	bool timer_ready;
@@ -219,11 +214,6 @@ uint64_t pg_writes(const struct queue *base);
 size_t pg_pending_writes(const struct queue *base);
 void pg_close(struct queue *base);
 void pg_set_host(struct queue *base, const char *name);
-int pg_count_jobs(struct queue *base, enum job_state state, int64_t *out);
-int pg_count_targets(struct queue *base, enum target_state state,
-    int64_t *out);
-int pg_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
-    int64_t targets[TARGET_STATE_COUNT]);
 /* jobs.c */
 void pg_submit(struct queue *base, struct job *const *jobs, size_t n,
     queue_done done, void *data);

@@ -82,8 +82,8 @@ static void
 counts_set(struct pgq *q, const int64_t v[NCOUNTS], bool add)
 {
 	for (int i = 0; i < NCOUNTS; i++) {
-		int64_t *c = i < JOB_STATE_COUNT ? &q->counts.jobs[i] :
-		    &q->counts.targets[i - JOB_STATE_COUNT];
+		int64_t *c = i < JOB_STATE_COUNT ? &q->base.counts.jobs[i] :
+		    &q->base.counts.targets[i - JOB_STATE_COUNT];
 
 		if (add)
 			__atomic_add_fetch(c, v[i], __ATOMIC_RELAXED);
@@ -575,40 +575,6 @@ pgq_read(struct pgq_call *c, const char *sql, int nparams,
 	pgpool_query(q->rd, sql, nparams, params, read_done, c);
 }
 
-/* --- counts ----------------------------------------------------------- */
-
-int
-pg_count_jobs(struct queue *base, enum job_state state, int64_t *out)
-{
-	struct pgq *q = (struct pgq *)base;
-
-	*out = __atomic_load_n(&q->counts.jobs[state], __ATOMIC_RELAXED);
-	return 0;
-}
-
-int
-pg_count_targets(struct queue *base, enum target_state state, int64_t *out)
-{
-	struct pgq *q = (struct pgq *)base;
-
-	*out = __atomic_load_n(&q->counts.targets[state], __ATOMIC_RELAXED);
-	return 0;
-}
-
-int
-pg_count_by_state(struct queue *base, int64_t jobs[JOB_STATE_COUNT],
-    int64_t targets[TARGET_STATE_COUNT])
-{
-	struct pgq *q = (struct pgq *)base;
-
-	for (int i = 0; i < JOB_STATE_COUNT; i++)
-		jobs[i] = __atomic_load_n(&q->counts.jobs[i], __ATOMIC_RELAXED);
-	for (int i = 0; i < TARGET_STATE_COUNT; i++)
-		targets[i] = __atomic_load_n(&q->counts.targets[i],
-		    __ATOMIC_RELAXED);
-	return 0;
-}
-
 /* queue.h through backend.h: the PostgreSQL backend. */
 const struct queue_ops pg_queue_ops = {
 	.start = pg_start,
@@ -644,9 +610,6 @@ const struct queue_ops pg_queue_ops = {
 	.recover = pg_recover,
 	.stale_targets = pg_stale_targets,
 	.reclaim = pg_reclaim,
-	.count_jobs = pg_count_jobs,
-	.count_targets = pg_count_targets,
-	.count_by_state = pg_count_by_state,
 	.delivery_job = pg_delivery_job,
 	.push_job = pg_push_job,
 	.notify_due = pg_notify_due,
