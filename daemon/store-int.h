@@ -34,6 +34,7 @@ struct store {
 	char *root;		/* STATE/store */
 	char *blobs;		/* STATE/store/sha256 */
 	char *tmp;		/* STATE/store/tmp */
+	char *xlock;		/* STATE/store/lock (store_xlock) */
 	/*
 	 * Readers: a publisher between "is the blob there?" and the rename
 	 * or the touch that keeps it.  Writer: the sweep deciding a blob's
@@ -78,6 +79,19 @@ int store_open_tmp(struct store *s, const char *prefix, char *tmp,
  * still held, INT64_MAX when none.
  */
 void store_clear_tmp(struct store *s, int64_t *oldest_pub);
+
+/*
+ * The lock of s->lock's readers and writer across the hosts that share
+ * the store: flock(op) on STORE/lock through a descriptor of its own
+ * (a flock belongs to one open file, so no two threads share it), taken
+ * after s->lock.  Shared: a publisher or a touch between "is the blob
+ * there?" and what keeps it; exclusive: a sweep deciding a blob's fate.
+ * The descriptor that holds it (store_xunlock), -1 when the file system
+ * has no flock (then only this host's threads are ordered), -2 when
+ * LOCK_NB was asked and another host holds it.
+ */
+int store_xlock(struct store *s, int op);
+void store_xunlock(int fd);
 
 /* The blob `hex` of `size` bytes was stored (+1) or removed (-1); the
  * caller holds s->lock. */

@@ -49,6 +49,7 @@ sweep_dir(struct store *s, const char *path, char *const *keep,
 		const char *name = de->d_name;
 		struct stat sb;
 		int64_t mtime;
+		int xl;
 
 		if (!store_digest_valid(name))
 			continue;
@@ -67,13 +68,22 @@ sweep_dir(struct store *s, const char *path, char *const *keep,
 		 * (it finds the blob gone and does not reuse it).
 		 */
 		uv_rwlock_wrlock(&s->lock);
+		/*
+		 * And the flock against other hosts' touches and
+		 * publications; without waiting, so that a host stopped
+		 * while it holds it never stops this one's publications
+		 * (held: the blob stays, for the next sweep).
+		 */
+		xl = store_xlock(s, LOCK_EX | LOCK_NB);
 		if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			store_xunlock(xl);
 			uv_rwlock_wrunlock(&s->lock);
 			continue;
 		}
 		mtime = (int64_t)sb.st_mtim.tv_sec * 1000 +
 		    sb.st_mtim.tv_nsec / 1000000;
-		if (mtime < cutoff_ms && unlinkat(dirfd(d), name, 0) == 0) {
+		if (xl != -2 && mtime < cutoff_ms &&
+		    unlinkat(dirfd(d), name, 0) == 0) {
 			st->removed++;
 			st->removed_bytes += (uint64_t)sb.st_size;
 			store_counted(s, name, -1, (uint64_t)sb.st_size);
@@ -81,6 +91,7 @@ sweep_dir(struct store *s, const char *path, char *const *keep,
 			st->blobs++;
 			st->bytes += (uint64_t)sb.st_size;
 		}
+		store_xunlock(xl);
 		uv_rwlock_wrunlock(&s->lock);
 	}
 	closedir(d);
@@ -102,7 +113,12 @@ store_clear_tmp(struct store *s, int64_t *oldest_pub)
 
 		if (de->d_name[0] == '.')
 			continue;
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW |
+		/*
+		 * Open for writing: on NFS, flock is a byte-range lock and
+		 * an exclusive one needs a writable descriptor (else EBADF,
+		 * and every file, a dead host's too, would look held).
+		 */
+		fd = openat(dirfd(d), de->d_name, O_RDWR | O_NOFOLLOW |
 		    O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue;

@@ -52,6 +52,7 @@ store_open(struct store **out, const char *state_dir, char *err,
 	s->root = xasprintf("%s/store", state_dir);
 	s->blobs = xasprintf("%s/sha256", s->root);
 	s->tmp = xasprintf("%s/tmp", s->root);
+	s->xlock = xasprintf("%s/lock", s->root);
 	if ((rc = util_mkdir_p(s->blobs, 0755)) != 0 ||
 	    (rc = util_mkdir_p(s->tmp, 0700)) != 0) {
 		snprintf(err, errsize, "cannot create %s: %s", s->root,
@@ -59,6 +60,7 @@ store_open(struct store **out, const char *state_dir, char *err,
 		free(s->root);
 		free(s->blobs);
 		free(s->tmp);
+		free(s->xlock);
 		free(s);
 		return -1;
 	}
@@ -93,7 +95,34 @@ store_close(struct store *s)
 	free(s->root);
 	free(s->blobs);
 	free(s->tmp);
+	free(s->xlock);
 	free(s);
+}
+
+int
+store_xlock(struct store *s, int op)
+{
+	int fd = open(s->xlock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+
+	if (fd < 0)
+		return -1;
+	while (flock(fd, op) != 0) {
+		int e = errno;
+
+		if (e == EINTR)
+			continue;
+		close(fd);
+		return e == EWOULDBLOCK ? -2 : -1;
+	}
+	return fd;
+}
+
+void
+store_xunlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 uint64_t
@@ -152,14 +181,16 @@ int
 store_touch(struct store *s, const char *hex)
 {
 	char *p;
-	int rc = 0;
+	int rc = 0, xl;
 
 	if (!store_digest_valid(hex))
 		return -EINVAL;
 	p = store_blob_path(s, hex);
 	uv_rwlock_rdlock(&s->lock);
+	xl = store_xlock(s, LOCK_SH);
 	if (utimensat(AT_FDCWD, p, NULL, AT_SYMLINK_NOFOLLOW) != 0)
 		rc = -errno;
+	store_xunlock(xl);
 	uv_rwlock_rdunlock(&s->lock);
 	free(p);
 	return rc;
@@ -176,7 +207,7 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 	char dir[PATH_MAX], *path;
 	struct stat sb, old;
 	bool dedup = false;
-	int rc = 0;
+	int rc = 0, xl;
 
 	snprintf(dir, sizeof dir, "%s/%.2s", s->blobs, hex);
 	if (mkdir(dir, 0755) == 0)
@@ -193,9 +224,11 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 	 * content at once may both find it absent.  link() never replaces
 	 * a name: one of them makes the blob (and counts it), the other
 	 * gets EEXIST and has it deduplicated.  (rename() would let both
-	 * make it, and the count would take it twice.)
+	 * make it, and the count would take it twice.)  The flock orders
+	 * this against the sweeps of other hosts on a shared store.
 	 */
 	uv_rwlock_rdlock(&s->lock);
+	xl = store_xlock(s, LOCK_SH);
 	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
 		dedup = true;
 	else if (lstat(tmp, &sb) != 0)
@@ -215,6 +248,7 @@ commit_blob(struct store *s, const char *tmp, const char *hex, char *why,
 		/* Deduplicated.  The touch tells a sweep it is in use. */
 		utimensat(AT_FDCWD, path, NULL, 0);
 	unlink(tmp);
+	store_xunlock(xl);
 	uv_rwlock_rdunlock(&s->lock);
 	free(path);
 	return rc;

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 
 #include "daemon/store.h"
+#include "daemon/store-int.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "unit.h"
@@ -615,6 +616,27 @@ __wrap_unlinkat(int dfd, const char *name, int flags)
 	return __real_unlinkat(dfd, name, flags);
 }
 
+/*
+ * flock(2) as an NFS client has it (it emulates flock with byte-range
+ * locks, see flock(2) "NFS details"): an exclusive lock needs a
+ * descriptor open for writing, else EBADF.  So every test here holds on
+ * a shared store on NFS too.
+ */
+int __real_flock(int fd, int op);
+int __wrap_flock(int fd, int op);
+
+int
+__wrap_flock(int fd, int op)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if ((op & LOCK_EX) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
+		errno = EBADF;
+		return -1;
+	}
+	return __real_flock(fd, op);
+}
+
 struct sweeper {
 	struct store *s;
 	struct store_stats st;
@@ -772,6 +794,57 @@ a_sweep_keeps_what_another_hosts_publication_stored(void)
 	store_close(s);
 }
 
+/*
+ * Two hosts on one store: the sweep of one has decided that an old blob
+ * no job names goes, just as the other host reuses it (a cache hit's
+ * touch, a publication of the same content).  The other host's touch
+ * and publication must wait for that decision as this host's do: the
+ * touch then finds the blob gone, the publication stores it again.
+ */
+static void
+another_hosts_touch_and_publication_wait_for_the_sweep(void)
+{
+	const char *dir = unit_tmpdir();
+	struct store *s = open_store(dir), *other = open_store(dir);
+	struct sweeper w = { .s = s, .rc = 99 };
+	char b[65], again[65], why[300];
+	uv_thread_t th;
+	int fd;
+
+	CHECK_INT(store_put_buf(s, "old\n", 4, b, why, sizeof why), 0);
+	age(dir, b, 7200);
+	sweep_until_unlink(&w, &th);
+	CHECK_INT(store_touch(other, b), -ENOENT);
+	uv_thread_join(&th);
+	CHECK_INT(w.st.removed, 1);
+	CHECK_INT(store_open_blob(other, b), -ENOENT);
+
+	CHECK_INT(store_put_buf(s, "old\n", 4, b, why, sizeof why), 0);
+	age(dir, b, 7200);
+	sweep_until_unlink(&w, &th);
+	CHECK_INT(store_put_buf(other, "old\n", 4, again, why, sizeof why), 0);
+	CHECK_STR(again, b);
+	uv_thread_join(&th);
+	CHECK_INT(w.st.removed, 1);
+	fd = store_open_blob(other, b);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+
+	/* The other host stopped while it holds the lock (SIGSTOP in a
+	 * publication): the sweep does not wait for it, it keeps the blob. */
+	age(dir, b, 7200);
+	fd = store_xlock(other, LOCK_SH);
+	CHECK(fd >= 0);
+	CHECK_INT(store_sweep(s, NULL, 0, 3600 * 1000, &w.st), 0);
+	CHECK_INT(w.st.removed, 0);
+	store_xunlock(fd);
+	CHECK_INT(store_sweep(s, NULL, 0, 3600 * 1000, &w.st), 0);
+	CHECK_INT(w.st.removed, 1);
+	store_close(other);
+	store_close(s);
+}
+
 UNIT_MAIN(
 	TEST(put_buf_names_the_blob_by_sha256),
 	TEST(publish_dir_stores_every_file),
@@ -788,4 +861,5 @@ UNIT_MAIN(
 	TEST(names),
 	TEST(a_shared_store_keeps_the_other_hosts_temp_files),
 	TEST(a_sweep_keeps_what_another_hosts_publication_stored),
+	TEST(another_hosts_touch_and_publication_wait_for_the_sweep),
 )
