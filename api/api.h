@@ -103,7 +103,8 @@ struct api_env {
  * HTTP layer then waits until wake(waker) is called), or API_STREAM_END.
  * free(cls) runs when the response is done with.  size: the bytes it
  * gives, when known in advance (sent as Content-Length; the stream must
- * give exactly that many), else 0.
+ * give exactly that many), else 0.  empty: known to give none (sent as
+ * Content-Length: 0; read is never called).
  */
 #define API_STREAM_END (-1)
 #define API_STREAM_ERROR (-2)
@@ -113,6 +114,7 @@ struct api_stream {
 	void (*free)(void *cls);
 	void *cls;
 	uint64_t size;
+	bool empty;
 };
 
 struct api_header {
@@ -152,6 +154,12 @@ struct api_req {
 	/* A handler's own state across its steps (api_req_state()). */
 	void *state;
 	void (*state_release)(void *state);
+	/* For API_PENDING handlers that wait on something slow (another
+	 * host: api/proxy.c): called once if the HTTP layer lets go of the
+	 * request while it is pending (a forced stop).  The handler then
+	 * answers at once with req->complete(req), which frees it. */
+	void (*gone)(void *data);
+	void *gone_data;
 };
 
 typedef enum api_result (*api_handler)(struct api_req *req);

@@ -423,7 +423,7 @@ reply_log(struct log_req *s)
 	{
 		struct follow *f = xcalloc(1, sizeof *f);
 		struct api_stream st = { s->raw ? follow_read : view_read,
-		    follow_free, f, 0 };
+		    follow_free, f, 0, false };
 
 		f->env = req->env;
 		f->job_id = id;

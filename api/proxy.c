@@ -102,7 +102,8 @@ on_head(void *data, struct upstream *u)
 {
 	struct proxy *p = data;
 	struct api_req *req = p->req;
-	struct api_stream st = { proxy_read, proxy_stream_free, p, 0 };
+	struct api_stream st = { proxy_read, proxy_stream_free, p, 0,
+	    false };
 	unsigned status = upstream_status(u);
 	const char *type = upstream_header(u, "Content-Type");
 	const char *len = upstream_header(u, "Content-Length");
@@ -118,11 +119,14 @@ on_head(void *data, struct upstream *u)
 	/* Known ahead: sent as such (a HEAD's is the GET's).  A body that
 	 * ends short of it is cut, and the client sees that it was. */
 	if (status != 304 && status != 204 && len != NULL &&
-	    util_parse_int64(len, 1, INT64_MAX, &size) == 0)
+	    util_parse_int64(len, 0, INT64_MAX, &size) == 0) {
 		st.size = (uint64_t)size;
+		st.empty = size == 0;	/* an empty file: a length too */
+	}
 	/* Every answer is the stream, one with no body (304, HEAD) too:
 	 * the type and the headers it points into live as long as it. */
 	p->req = NULL;
+	req->gone = NULL;
 	api_reply_stream(req, status, type != NULL ? type :
 	    "application/octet-stream", &st);
 	req->complete(req);
@@ -134,6 +138,7 @@ on_failed(void *data, const char *why)
 	struct proxy *p = data;
 	struct api_req *req = p->req;
 
+	req->gone = NULL;
 	api_reply_problem(req, 502, "%s is on host %s: %s", p->what, p->owner,
 	    why);
 	proxy_free(p);
@@ -142,14 +147,38 @@ on_failed(void *data, const char *why)
 
 static const struct upstream_cbs proxy_cbs = { on_head, on_failed, on_more };
 
+/*
+ * Marks a request one host passes to another.  The owner serves the file
+ * itself; a host that would pass such a request on again is in a loop
+ * (a base_url that leads back to a proxying host, such as this one under
+ * another name or a front that routes anywhere), which, unlike a
+ * client's redirects, nothing would bound: every hop is another curl.
+ */
+#define PROXIED_BY "Kiln-Proxied-By"
+
+/* The HTTP layer let go of the request before the owner's headers came
+ * (kilnd stops): end the fetch now rather than at HEAD_TIMEOUT. */
+static void
+on_gone(void *data)
+{
+	struct proxy *p = data;
+
+	on_failed(p, "kilnd is stopping");
+}
+
 /* The request's headers for the owner, one "Name: value\n" each; a value
  * that could end the line early is not passed on. */
 static char *
 forwarded_headers(struct api_req *req)
 {
+	const char *me = req->env->conf->host_name;
 	struct sbuf b = { 0 };
 
 	sbuf_adds(&b, "User-Agent: kiln/" PACKAGE_VERSION "\n");
+	sbuf_adds(&b, PROXIED_BY ": ");
+	sbuf_adds(&b, me != NULL && me[strcspn(me, "\r\n")] == '\0' ? me :
+	    "kilnd");
+	sbuf_addc(&b, '\n');
 	for (size_t i = 0; i < sizeof request_headers /
 	    sizeof request_headers[0]; i++) {
 		const char *v = req->header(req, request_headers[i]);
@@ -169,10 +198,20 @@ void
 api_proxy(struct api_req *req, const char *url, const char *owner,
     const char *what)
 {
-	struct proxy *p = xcalloc(1, sizeof *p);
-	char *headers = forwarded_headers(req);
-	char err[256];
+	const char *via = req->header(req, PROXIED_BY);
+	struct proxy *p;
+	char *headers, err[256];
 
+	if (via != NULL) {
+		api_reply_problem(req, 502, "%s is on host %s, but this request "
+		    "came from host %.100s, which passes on downloads too: not "
+		    "passed on again (does host %s's base_url lead back to a "
+		    "host that proxies?)", what, owner, via, owner);
+		req->complete(req);
+		return;
+	}
+	p = xcalloc(1, sizeof *p);
+	headers = forwarded_headers(req);
 	p->req = req;
 	p->owner = xstrdup(owner);
 	p->what = xstrdup(what);
@@ -180,7 +219,10 @@ api_proxy(struct api_req *req, const char *url, const char *owner,
 	    strcmp(req->method, "HEAD") == 0, headers, CONNECT_TIMEOUT,
 	    HEAD_TIMEOUT, &proxy_cbs, p, err, sizeof err);
 	free(headers);
-	if (p->u == NULL) {
+	if (p->u != NULL) {
+		req->gone = on_gone;
+		req->gone_data = p;
+	} else {
 		api_reply_problem(req, 502, "%s is on host %s, which kilnd "
 		    "could not ask for it: %s", what, owner, err);
 		proxy_free(p);

@@ -246,7 +246,12 @@ make_response(struct http_req *r)
 	struct MHD_Response *resp;
 	struct stat sb;
 
-	if (a->stream.read != NULL) {
+	/* A 204 or 304 has no body, not even a chunked one's last chunk
+	 * (a proxied one is a stream: api/proxy.c), and a stream known to
+	 * be empty is an empty body with its length; the stream stays the
+	 * request's, released with it. */
+	if (a->stream.read != NULL && a->status != 204 && a->status != 304 &&
+	    !a->stream.empty) {
 		struct http_stream *h = xcalloc(1, sizeof *h);
 		h->srv = r->srv;
 		h->conn = r->conn;
@@ -521,6 +526,14 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->api.content_type = NULL;
 		r->api.header = no_value;
 		r->api.query = no_value;
+		/* A wait on another host could outlast the stop by far
+		 * (api/proxy.c): it ends now, and its completion frees r. */
+		if (r->api.gone != NULL) {
+			void (*gone)(void *) = r->api.gone;
+
+			r->api.gone = NULL;
+			gone(r->api.gone_data);
+		}
 	} else
 		free_req(r);
 	check_stopped(srv);

@@ -84,7 +84,7 @@ start_host() {
 		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
 		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
 		    >"$T/h$i.conf"
-		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 4\nbase_url = %s\n%s\n' \
+		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 6\nbase_url = %s\n%s\n' \
 		    "$i" "${HURL[$i]}" "$2" >>"$T/h$i.conf"
 		printf '[tokens]\nci = submit %s\n' "$TOKHASH" >>"$T/h$i.conf"
 		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
@@ -125,7 +125,7 @@ job_json() {
 # ---- 1. an artifact through h2 ------------------------------------------
 # 600 kB: more than the proxy buffers, so the pipe is paused and resumed.
 URL=$H1
-post_job "$(job_json 'head -c 600000 /dev/urandom > /out/big; echo small > /out/small')"
+post_job "$(job_json 'head -c 600000 /dev/urandom > /out/big; echo small > /out/small; : > /out/empty')"
 [ "$STATUS" = 201 ] || { fail "POST: $STATUS $BODY"; exit 1; }
 ID=$(printf '%s' "$BODY" | jq -r .id)
 wait_job "$ID" 60 || exit 1
@@ -141,6 +141,7 @@ code=$(curl -s -D "$D/h" -o "$D/linux_amd64/big" -w '%{http_code}' "$H2$A/big")
 [ "$code" = 200 ] && ok "an artifact through h2 without -L: 200" ||
 	fail "artifact through h2: $code $(cat "$D/linux_amd64/big")"
 curl -s -o "$D/linux_amd64/small" "$H2$A/small"
+curl -s -o "$D/linux_amd64/empty" "$H2$A/empty"
 (cd "$D" && sha256sum --quiet -c SHA256SUMS) &&
 	ok "the files through h2 verify with sha256sum -c" ||
 	fail "sha256sum -c of the files through h2: $(cat "$D/SHA256SUMS")"
@@ -152,6 +153,12 @@ SUM=$(grep ' linux_amd64/big$' "$D/SHA256SUMS" | cut -d' ' -f1)
 [ "$ETAG" = "\"$SUM\"" ] && ok "ETag is h1's (the digest)" || fail "ETag '$ETAG', digest $SUM"
 [ "$(header Content-Disposition)" = 'attachment; filename="big"' ] &&
 	ok "Content-Disposition passed on" || fail "Content-Disposition '$(header Content-Disposition)'"
+# An empty file has a length too (not a chunked answer of unknown size).
+for m in -i -I; do
+	HEADERS=$(curl -s --max-time 10 "$m" "$H2$A/empty" | tr -d '\r')
+	[ "$(header Content-Length)" = 0 ] && ok "curl $m of an empty file through h2: Content-Length: 0" ||
+		fail "curl $m of an empty file through h2: $HEADERS"
+done
 HEADERS=$(curl -sI "$H2$A/big" | tr -d '\r')
 [ "$(printf '%s\n' "$HEADERS" | head -1 | cut -d' ' -f2)" = 200 ] &&
     [ "$(header Content-Length)" = 600000 ] && [ "$(header ETag)" = "$ETAG" ] &&
@@ -167,8 +174,33 @@ else
 fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $ETAG" "$H2$A/big")
 [ "$code" = 304 ] && ok "If-None-Match through h2: 304" || fail "If-None-Match through h2: $code"
+# A 304 ends with its headers: bytes after them (a chunked body's last
+# chunk) would be read as the next answer on a kept-alive connection.
+exec 5<>"/dev/tcp/127.0.0.1/${HPORT[2]}"
+printf 'GET %s HTTP/1.1\r\nHost: h2\r\nAuthorization: Bearer %s\r\nIf-None-Match: %s\r\nConnection: close\r\n\r\n' \
+    "$A/big" "$TOKEN" "$ETAG" >&5
+timeout 10 cat <&5 >"$D/raw304" || true
+exec 5<&-
+after=$(sed -n '/^\r$/,$p' "$D/raw304" | tail -n +2 | wc -c)
+[ "$(head -c 12 "$D/raw304")" = "HTTP/1.1 304" ] && [ "$after" = 0 ] &&
+	ok "the 304 through h2 has no body" ||
+	fail "304 through h2: $after bytes after the headers: $(od -c "$D/raw304" | tail -4)"
 code=$(curl -q -s -o /dev/null -w '%{http_code}' "$H2$A/big")
 [ "$code" = 401 ] && ok "no token: 401 from h2" || fail "no token through h2: $code"
+
+# A host whose base_url leads back to h2 (h2 under another name): h2
+# would pass the request to itself, again and again, a curl each time.
+# The second hop refuses, and the client gets its 502.
+PSQL=$(command -v psql || echo "$PGBIN/psql")
+"$PSQL" -qAt -X -v ON_ERROR_STOP=1 "$PGURL" -c "INSERT INTO hosts (name, base_url,
+    version, started_at, heartbeat_at) VALUES ('h9', 'http://localhost:${HPORT[2]}',
+    'x', 0, (extract(epoch from now()) * 1000)::bigint + 3600000);
+    UPDATE job_targets SET host = 'h9' WHERE job_id = $ID" >/dev/null
+URL=$H2
+api GET "$A/small"
+expect_problem 502 "not passed on again" "a base_url that leads back to h2"
+"$PSQL" -qAt -X -v ON_ERROR_STOP=1 "$PGURL" -c "UPDATE job_targets SET host = 'h1'
+    WHERE job_id = $ID; DELETE FROM hosts WHERE name = 'h9'" >/dev/null
 
 # ---- 2. a live log through h2 -------------------------------------------
 post_job "$(job_json 'for i in 1 2 3 4 5 6 7 8; do echo proxy-line-$i; sleep 1; done; echo done > /out/ok')"
@@ -216,6 +248,37 @@ done
 pgrep -P "${HPID[2]}" -x curl >/dev/null &&
 	fail "h2 still runs curl after its followers left: $(pgrep -a -P "${HPID[2]}")" ||
 	ok "h2's fetches ended with their followers"
+
+# ---- 2b. h2 stops while it waits for h1's headers ----------------------
+# h1 stopped (SIGSTOP): its socket takes the connection, nothing answers.
+# Once h2's 10 s grace is over it closes its connections, and the fetch
+# ends with them, not at its own 30 s deadline for the headers.
+kill -STOP "${HPID[1]}"
+curl -s -o /dev/null "$H2$A/small" &
+WAITER=$!
+for _ in $(seq 1 50); do
+	pgrep -P "${HPID[2]}" -x curl >/dev/null && break
+	sleep 0.1
+done
+kill -TERM "${HPID[2]}"
+for _ in $(seq 1 200); do
+	grep -q 'grace over' "${HLOG[2]}" && break
+	sleep 0.1
+done
+stopped=
+for _ in $(seq 1 100); do
+	kill -0 "${HPID[2]}" 2>/dev/null || { stopped=1; break; }
+	sleep 0.1
+done
+[ -n "$stopped" ] && ok "h2 stops with its grace, a fetch waiting for headers ended" ||
+	fail "h2 still runs 10 s after its grace, waiting on h1: $(tail -3 "${HLOG[2]}")"
+wait "${HPID[2]}" 2>/dev/null || true
+grep -q Sanitizer "${HLOG[2]}" && fail "h2: $(grep -A20 Sanitizer "${HLOG[2]}")"
+kill -CONT "${HPID[1]}"
+wait "$WAITER" 2>/dev/null || true
+start_host 2 "paused = yes
+proxy_downloads = yes" || { fail "h2 does not start again"; exit 1; }
+H2=${HURL[2]}
 
 # ---- 3. h1 gone ---------------------------------------------------------
 kill -KILL "${HPID[1]}"
