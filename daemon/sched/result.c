@@ -21,7 +21,13 @@
  * connection broke.  Its retry then finds the target no longer running
  * that attempt (QUEUE_ECONFLICT) although the result is ours: after a
  * QUEUE_EDOWN a conflict is settled by reading the job, and the target
- * found ended in our state at our attempt is our result, stored.
+ * found ended in our state at our attempt is our result, stored.  A
+ * target given back is never given back again blindly: the release
+ * lowers the attempt, so the next claim (another host's, at once, on
+ * the release's notification) runs the same attempt, and a second
+ * release would take that build away.  After a QUEUE_EDOWN the job is
+ * read first; the release is written again only while the target still
+ * runs our attempt on this host.
  *
  * Nothing waits for ever: QUEUE_ERROR (a storage that may refuse this
  * write for good) is tried for three leases, and a stop tries until its
@@ -48,6 +54,7 @@
 #define ERROR_LEASES 3
 
 static void try_write(struct ended *e);
+static void written(void *data, int rc);
 
 static void
 on_ended_closed(uv_handle_t *h)
@@ -167,8 +174,59 @@ wait_more(struct ended *e, int rc)
 }
 
 /*
+ * Whether target t ended as outcome o says.  The state alone is not
+ * enough: another host that found our lease run out may have ended our
+ * attempt itself (kiln_reclaim: failed, "lost: ...", once max_attempts
+ * runs were made; canceled when the job is), in the state ours has.
+ */
+static bool
+same_outcome(const struct job_target *t, const struct queue_outcome *o)
+{
+	int code = t->has_exit_status ? t->exit_status : -1;
+
+	if (t->state != o->state || code != (o->exit_status < 0 ? -1 :
+	    o->exit_status))
+		return false;
+	if (t->error == NULL || o->error == NULL)
+		return t->error == o->error;
+	return strcmp(t->error, o->error) == 0;
+}
+
+/*
+ * A release whose try broke off, and its target as the job shows it.
+ * Still running our attempt on this host: nobody else can have it, so
+ * the release is written again.  At the attempt before ours, or running
+ * ours on another host (it claimed the target after our release): our
+ * release was done.  Anything else: the target was taken from us.
+ */
+static void
+released(struct ended *e, const struct job_target *t)
+{
+	struct sched *s = e->s;
+	const char *me = s->conf->host_name != NULL ? s->conf->host_name :
+	    "localhost";
+	bool here = t->host == NULL || strcmp(t->host, me) == 0;
+
+	if (t->state == TARGET_RUNNING && t->attempt == e->attempt && here) {
+		job_free(e->check);
+		e->check = NULL;
+		e->busy = true;
+		queue_release(s->q, e->target_id, e->attempt, written, e);
+		return;
+	}
+	if (t->attempt == e->attempt - 1 ||
+	    (t->state == TARGET_RUNNING && t->attempt == e->attempt)) {
+		log_info("job %" PRId64 " %s: the target was given back before "
+		    "the connection broke", e->job_id, e->target);
+		settle(e, 0);
+		return;
+	}
+	settle(e, QUEUE_ECONFLICT);
+}
+
+/*
  * The job, read after a conflict that followed a QUEUE_EDOWN: our
- * attempt of the target, ended in our state, is our write that the
+ * attempt of the target, ended with our outcome, is our write that the
  * server committed before the connection broke.
  */
 static void
@@ -193,7 +251,11 @@ checked(void *data, int rc)
 
 		if (t->id != e->target_id)
 			continue;
-		if (t->attempt == e->attempt && t->state == e->o.state) {
+		if (e->release) {
+			released(e, t);
+			return;
+		}
+		if (t->attempt == e->attempt && same_outcome(t, &e->o)) {
 			log_info("job %" PRId64 " %s: the result was stored "
 			    "before the connection broke", e->job_id,
 			    e->target);
@@ -210,7 +272,7 @@ checked(void *data, int rc)
 static void
 conflict(struct ended *e)
 {
-	if (!e->unsure || e->release) {
+	if (!e->unsure) {
 		settle(e, QUEUE_ECONFLICT);
 		return;
 	}
@@ -247,6 +309,11 @@ try_write(struct ended *e)
 {
 	struct sched *s = e->s;
 
+	/* A release that may have been done: read first (released()). */
+	if (e->release && e->unsure) {
+		conflict(e);
+		return;
+	}
 	e->busy = true;
 	if (e->release)
 		queue_release(s->q, e->target_id, e->attempt, written, e);
