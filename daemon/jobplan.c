@@ -181,9 +181,14 @@ choose_go(struct jobplan *p, json_t *res, const struct toolchains *tc,
 	go = toolchains_choose(tc, s_go ? s_go : "", s_tc ? s_tc : "", pin,
 	    inner, sizeof inner);
 	if (go == NULL) {
-		/* Well formed, so this host lacks a Go that fits. */
-		snprintf(why, whysize, "%s", inner);
-		rc = JOBPLAN_ENOTOOL;
+		/* Well formed, so this host lacks a Go that fits, unless
+		 * the pin contradicts go.mod: no host has one then. */
+		if (toolchains_pin_possible(s_go, pin)) {
+			snprintf(why, whysize, "%s", inner);
+			rc = JOBPLAN_ENOTOOL;
+		} else
+			snprintf(why, whysize, "recipe.go pins %s, but go.mod "
+			    "needs go >= %s", pin, s_go);
 		goto out;
 	}
 	p->go_version = xstrdup(go->version);

@@ -228,6 +228,20 @@ toolchains_check(const char *go_line, const char *toolchain_line,
 	return 0;
 }
 
+bool
+toolchains_pin_possible(const char *go_line, const char *pin)
+{
+	char lang[32];
+
+	if (pin == NULL || go_line == NULL || *go_line == '\0')
+		return true;
+	if (!is_lang(pin))
+		return gomod_version_cmp(pin, go_line) >= 0;
+	/* A series holds releases up to any of its own language. */
+	return gomod_version_lang(lang, sizeof lang, go_line) != 0 ||
+	    gomod_version_cmp(lang, pin) <= 0;
+}
+
 const struct toolchain *
 toolchains_choose(const struct toolchains *tc, const char *go_line,
     const char *toolchain_line, const char *pin, char *err, size_t errsize)

@@ -51,6 +51,13 @@ void toolchains_free(struct toolchains *tc);
 int toolchains_check(const char *go_line, const char *toolchain_line,
     const char *pin, char *err, size_t errsize);
 /*
+ * Whether some Go release could satisfy both the go.mod go line and the
+ * recipe's pin (both well formed, toolchains_check): false when the pin
+ * is a release below the go line, or a series older than the go line's.
+ * True without a pin or a go line.
+ */
+bool toolchains_pin_possible(const char *go_line, const char *pin);
+/*
  * The toolchain to build a module with, or NULL with the reason in err.
  *
  * pin, the recipe's "go" (NULL: none): "1.22" is the newest installed

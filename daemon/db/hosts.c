@@ -32,8 +32,26 @@ beat_op(struct sqlq *q, void *arg)
 {
 	struct beat_req *r = arg;
 	sqlite3_stmt *st;
-	int rc = QUEUE_ERROR;
+	int rc;
 
+	if ((rc = db_begin(q)) != 0)
+		return rc;
+	rc = QUEUE_ERROR;
+	/* A new toolchain map (a reload, a restart with another C
+	 * toolchain or Go) makes the host's refusals void: it may build
+	 * those targets now (refusals.c). */
+	if ((st = db_stmt(q, "DELETE FROM target_refusals WHERE host = ?1 "
+	    "AND ?2 IS NOT NULL AND ?2 IS NOT (SELECT toolchains FROM hosts "
+	    "WHERE name = ?1)")) == NULL)
+		return db_end(q, QUEUE_ERROR);
+	sqlite3_bind_text(st, 1, r->h.name, -1, SQLITE_STATIC);
+	db_bind_text_or_null(st, 2, r->h.toolchains);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		db_log(q->wr, "host beat");
+		sqlite3_reset(st);
+		return db_end(q, QUEUE_ERROR);
+	}
+	sqlite3_reset(st);
 	/* A beat without a toolchain map leaves the last one. */
 	if ((st = db_stmt(q, "INSERT INTO hosts (name, base_url, slots, "
 	    "running, version, started_at, heartbeat_at, toolchains) VALUES "
@@ -44,7 +62,7 @@ beat_op(struct sqlq *q, void *arg)
 	    "heartbeat_at = excluded.heartbeat_at, "
 	    "toolchains = coalesce(excluded.toolchains, hosts.toolchains)")) ==
 	    NULL)
-		return QUEUE_ERROR;
+		return db_end(q, QUEUE_ERROR);
 	sqlite3_bind_text(st, 1, r->h.name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->h.base_url, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, r->h.slots);
@@ -58,7 +76,7 @@ beat_op(struct sqlq *q, void *arg)
 	else
 		db_log(q->wr, "host beat");
 	sqlite3_reset(st);
-	return rc;
+	return db_end(q, rc);
 }
 
 /* On the loop, once the beat is durable or failed. */

@@ -273,11 +273,35 @@ refuse_target(struct starget *st, const char *why)
 bool
 plan_refuses(struct starget *st)
 {
-	const char *why = st->placeholder ? NULL :
-	    jobplan_missing(&st->j->plan, st->t.name);
+	struct sjob *j = st->j;
+	struct recipe_plan plan = { 0 };
+	struct recipe_ctx ctx;
+	char why[1024];
+	int rc;
 
-	if (why == NULL)
+	if (st->placeholder || !queue_shared(st->s->q))
 		return false;
+	if (j->recipe == NULL) {
+		const char *m = jobplan_missing(&j->plan, st->t.name);
+
+		if (m == NULL)
+			return false;
+		snprintf(why, sizeof why, "%s", m);
+	} else {
+		/*
+		 * Planned again with the toolchains of now, not the job's
+		 * plan (jobplan_missing): the job stays in memory across
+		 * claims, and a reload since may have added the C
+		 * toolchain (build it) or taken it away (refuse it, rather
+		 * than fail it at its spawn).
+		 */
+		recipe_ctx_of(&ctx, j);
+		rc = recipe_plan(&plan, j->recipe, &st->t, &ctx, st->s->conf,
+		    why, sizeof why);
+		recipe_plan_free(&plan);
+		if (rc != RECIPE_ENOTOOL)
+			return false;	/* built, or failed by spawn_build */
+	}
 	refuse_target(st, why);
 	free_target(st);
 	return true;

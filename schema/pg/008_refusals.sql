@@ -133,12 +133,18 @@ END $$;
 -- toolchain for, "go1.22.12 go1.23.5; cgo linux/amd64 linux/arm64"), in
 -- hosts.toolchains (001_init.sql), which each beat now writes; for the
 -- operator (GET /v1/hosts).  NULL host_toolchains leaves the last map.
+-- A new map (a reload, a restart with another C toolchain or Go) makes
+-- the host's refusals void: it may build those targets now.
 DROP FUNCTION kiln_host_beat(text, text, integer, integer, text, bigint,
     bigint);
 CREATE FUNCTION kiln_host_beat(host_name text, url text, host_slots integer,
     host_running integer, host_version text, host_started_at bigint,
     now bigint, host_toolchains text) RETURNS integer
 LANGUAGE sql AS $$
+	DELETE FROM target_refusals r WHERE r.host = host_name
+	    AND host_toolchains IS NOT NULL
+	    AND host_toolchains IS DISTINCT FROM (SELECT h.toolchains
+	        FROM hosts h WHERE h.name = host_name);
 	INSERT INTO hosts AS h (name, base_url, slots, running, version,
 	    started_at, heartbeat_at, toolchains)
 	VALUES (host_name, url, host_slots, host_running, host_version,

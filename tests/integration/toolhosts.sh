@@ -15,7 +15,9 @@
 #      "host" is h2), and the job succeeds;
 #   3. a cgo target no host has a C toolchain for fails with "no host of
 #      the farm can build it", naming each host's reason; so does a job
-#      pinned to a Go release no host has (its whole plan fails).
+#      pinned to a Go release no host has (its whole plan fails);
+#   4. a host reloaded (SIGHUP) with the C toolchain it lacked forgets
+#      its refusal and its old plan: it builds the target.
 # Needs root: initdb and pg_ctl run as the postgres user.
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: needs root"
@@ -219,6 +221,50 @@ expect_json '.targets[0].error | test("^no host of the farm can build it: h1: re
 grep -q "job $C linux/amd64: this host cannot build it (recipe.go pins 1.99" \
     "${HLOG[1]}" "${HLOG[2]}" && ok "a host logs that it cannot build it" ||
 	fail "no host logged its refusal of job $C"
+
+# ---- 4. a reload that brings the toolchain ------------------------------
+# Neither host has arm64's C toolchain; h1 refuses the target (h2 paused,
+# alive), then is given the toolchain and reloaded (SIGHUP): its old
+# refusal and its plan of the job are void, so h2's refusal leaves the
+# target to h1, which builds it.
+kill -TERM "${HPID[2]}"
+wait "${HPID[2]}" || true
+HPID[2]=
+start_host 2 'linux/arm64 = kiln-missing-linux-gnu
+linux/riscv64 = kiln-missing-linux-gnu' || { fail "h2 does not restart"; exit 1; }
+on 2
+for _ in $(seq 1 100); do
+	api GET /v1/hosts
+	MAP2=$(printf '%s' "$BODY" | jq -r '.hosts[] | select(.name == "h2") | .toolchains')
+	[[ "$MAP2" == go* && " $MAP2 " != *" linux/arm64 "* ]] && break
+	sleep 0.1
+done
+kill -STOP "${HPID[2]}"
+on 1
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/arm64\"],
+	\"recipe\": {\"kind\": \"go\", \"cgo\": true}, \"cache\": false}"
+expect_status 201 "submit a cgo job for linux/arm64 again"
+D=$(printf '%s' "$BODY" | jq -r .id)
+for _ in $(seq 1 600); do
+	grep -q "job $D linux/arm64: this host cannot build it" "${HLOG[1]}" && break
+	sleep 0.2
+done
+grep -q "job $D linux/arm64: this host cannot build it" "${HLOG[1]}" &&
+	ok "h1 refuses it before its reload" || fail "h1 did not refuse job $D"
+sed -i '/^linux\/arm64 = kiln-missing-linux-gnu$/d' "$T/h1.conf"
+kill -HUP "${HPID[1]}"
+for _ in $(seq 1 200); do
+	api GET /v1/hosts
+	MAP1=$(printf '%s' "$BODY" | jq -r '.hosts[] | select(.name == "h1") | .toolchains')
+	[[ " $MAP1 " == *" linux/arm64 "* ]] && break
+	sleep 0.1
+done
+[[ " $MAP1 " == *" linux/arm64 "* ]] && ok "h1's map has linux/arm64 after SIGHUP" ||
+	fail "h1's map after SIGHUP: '$MAP1'"
+kill -CONT "${HPID[2]}"
+wait_job "$D" 600 || true
+expect_json '"\(.state) \(.targets[0].host)"' "succeeded h1" \
+	"h1, reloaded with the toolchain, builds it (no stale refusal)"
 
 for i in 1 2; do
 	kill -TERM "${HPID[$i]}"

@@ -86,6 +86,29 @@ go_mod_picks_the_lowest_satisfying_go(void)
 	    "\"1.99\", \"toolchain\": \"\", \"requires\": false}}", false, why,
 	    sizeof why), JOBPLAN_ENOTOOL);
 	CHECK(strstr(why, "1.99") != NULL && strstr(why, "go1.23.5") != NULL);
+	/*
+	 * A pin that contradicts go.mod is the recipe's error on every
+	 * host, not this host's lack: an exact release below the go line,
+	 * a series older than the go line's.
+	 */
+	CHECK_INT(make(&p, "{\"go\":\"1.22.5\",\"kind\":\"go\"}",
+	    "{\"has_go_mod\": true, \"go_mod\": {\"go\": \"1.22.6\", "
+	    "\"toolchain\": \"\", \"requires\": false}}", false, why,
+	    sizeof why), -1);
+	CHECK(strstr(why, "go.mod needs go >= 1.22.6") != NULL);
+	CHECK_INT(make(&p, "{\"go\":\"1.21\",\"kind\":\"go\"}",
+	    "{\"has_go_mod\": true, \"go_mod\": {\"go\": \"1.22.0\", "
+	    "\"toolchain\": \"\", \"requires\": false}}", false, why,
+	    sizeof why), -1);
+	/* A series whose newer release another host may have. */
+	CHECK_INT(make(&p, "{\"go\":\"1.21\",\"kind\":\"go\"}",
+	    "{\"has_go_mod\": true, \"go_mod\": {\"go\": \"1.21.99\", "
+	    "\"toolchain\": \"\", \"requires\": false}}", false, why,
+	    sizeof why), JOBPLAN_ENOTOOL);
+	CHECK_INT(make(&p, "{\"go\":\"1.22.99\",\"kind\":\"go\"}",
+	    "{\"has_go_mod\": true, \"go_mod\": {\"go\": \"1.22.0\", "
+	    "\"toolchain\": \"\", \"requires\": false}}", false, why,
+	    sizeof why), JOBPLAN_ENOTOOL);
 	/* go.mod that the worker could not read. */
 	CHECK_INT(make(&p, NULL, "{\"has_go_mod\": true, \"go_mod_error\": "
 	    "\"go.mod:3: invalid go version '1.x'\"}", false, why, sizeof why),

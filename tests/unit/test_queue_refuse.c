@@ -54,17 +54,24 @@ refuse(struct queue *q, const struct queue_claim *c, const char *host,
 }
 
 static void
-beat(struct queue *q, const char *name)
+beat_map(struct queue *q, const char *name, const char *map)
 {
 	struct queue_host h;
 
 	memset(&h, 0, sizeof h);
 	snprintf(h.name, sizeof h.name, "%s", name);
+	h.toolchains = (char *)map;
 	h.base_url = (char *)"http://127.0.0.1:1";
 	h.version = (char *)"1";
 	h.slots = 1;
 	h.started_at = 1;
 	CHECK_INT(qs_host_beat(q, &h), 0);
+}
+
+static void
+beat(struct queue *q, const char *name)
+{
+	beat_map(q, name, NULL);
 }
 
 /* A queue of host h1; NULL after a failed check. */
@@ -356,11 +363,63 @@ test_copies_strings(void)
 	qs_close(q);
 }
 
+/*
+ * A host whose toolchain map changed (a reload, a restart with a C
+ * toolchain installed) forgets its refusals: it may build the target
+ * now, so another host's refusal does not fail it naming the old
+ * reason.  A beat with the same map (or none) keeps them.
+ */
+static void
+test_new_map_forgets(void)
+{
+	struct queue *q = h1_queue();
+	struct queue_claim c;
+	const struct job_target *t;
+	struct job *j;
+	bool everyone = true;
+	int64_t id;
+
+	if (q == NULL)
+		return;
+	beat_map(q, "h2", "go1.22.12; cgo none");
+	beat(q, "h1");
+	id = submit1(q, make_job(0, "linux/arm64", NULL));
+	memset(&c, 0, sizeof c);
+	CHECK_INT(qs_claim(q, &c), 0);
+	CHECK_INT(refuse(q, &c, "h2", "cgo: not installed", MINUTE_MS,
+	    &everyone), 0);
+	CHECK(!everyone);
+	/* The same map again, and a beat without one: still refused. */
+	beat_map(q, "h2", "go1.22.12; cgo none");
+	beat(q, "h2");
+	/* h2 reloaded with the C toolchain of linux/arm64. */
+	beat_map(q, "h2", "go1.22.12; cgo linux/arm64");
+	memset(&c, 0, sizeof c);
+	CHECK_INT(qs_claim(q, &c), 0);
+	CHECK_INT(c.job_id, id);
+	CHECK_INT(refuse(q, &c, "h1", "cgo: no C toolchain", MINUTE_MS,
+	    &everyone), 0);
+	CHECK(!everyone);
+	j = get(q, id);
+	if ((t = target_of(j, "linux/arm64")) != NULL) {
+		CHECK_INT(t->state, TARGET_QUEUED);
+		CHECK_INT(t->attempt, 0);
+	}
+	job_free(j);
+	/* h2 (its queue, here this one renamed) claims it again. */
+	queue_set_host(q, "h2");
+	memset(&c, 0, sizeof c);
+	CHECK_INT(qs_claim(q, &c), 0);
+	CHECK_INT(c.job_id, id);
+	qs_close(q);
+}
+
 UNIT_MAIN(
 	TEST(test_alone_fails),
 	TEST(test_two_hosts_then_everyone),
 	TEST(test_claims_skip_until_it_expires),
 	TEST(test_dead_host_not_counted),
 	TEST(test_fenced_and_canceled),
-	TEST(test_copies_strings)
+	TEST(test_copies_strings),
+	TEST(test_new_map_forgets)
 )
