@@ -21,6 +21,17 @@
 #define BACKOFF_MAX_MS		5000
 #define CONNECT_TIMEOUT_MS	10000
 #define QUEUE_TIMEOUT_MS	5000
+/*
+ * A query unanswered this long ends its connection (PG_ELOST: the
+ * callers' retries take over), so that a frozen server or a row lock
+ * held by an idle session never holds a write, or kilnd's stop, for
+ * ever.  The server cancels a statement before that (STATEMENT_TIMEOUT:
+ * a clean error, the session kept), so that a write that waited on a
+ * lock does not commit long after its caller gave up on it.  (A conninfo
+ * with options= of its own replaces this.)
+ */
+#define QUERY_TIMEOUT_MS	30000
+#define STATEMENT_TIMEOUT	"-c statement_timeout=25s"
 
 struct pgq {
 	struct pgq *next;

@@ -214,13 +214,14 @@ conn_connect(struct pgconn *c, const char *host, const char *hostaddr,
 	/* Defaults first: the conninfo (expanded from "dbname") overrides
 	 * them; the resolved addresses come after it and override it.
 	 * Keep-alives and tcp_user_timeout end a connection that a network
-	 * partition left silent, instead of a query waiting forever. */
-	const char *kw[12] = { "fallback_application_name", "keepalives",
+	 * partition left silent, instead of a query waiting forever; a
+	 * server that is there but does not answer, QUERY_TIMEOUT_MS. */
+	const char *kw[13] = { "fallback_application_name", "keepalives",
 	    "keepalives_idle", "keepalives_interval", "keepalives_count",
-	    "tcp_user_timeout", "dbname" };
-	const char *val[12] = { "kilnd", "1", "10", "5", "3", "15000",
-	    p->conninfo };
-	int n = 7;
+	    "tcp_user_timeout", "options", "dbname" };
+	const char *val[13] = { "kilnd", "1", "10", "5", "3", "15000",
+	    STATEMENT_TIMEOUT, p->conninfo };
+	int n = 8;
 
 	if (host != NULL) {
 		kw[n] = "host", val[n++] = host;
@@ -425,6 +426,7 @@ sent(struct pgconn *c)
 	int r = PQflush(c->conn);
 
 	c->state = C_BUSY;
+	uv_timer_start(&c->timer, on_timer, QUERY_TIMEOUT_MS, 0);
 	/* On -1 the read side reports the broken connection: never a
 	 * completion from inside pgpool_query. */
 	c->want_flush = r != 0;
@@ -523,6 +525,7 @@ complete(struct pgconn *c)
 	c->q = NULL;
 	c->res = NULL;
 	c->state = C_IDLE;
+	uv_timer_stop(&c->timer);
 	if (rc == PG_ELOST && res != NULL) {
 		PQclear(res);
 		res = NULL;
@@ -638,6 +641,10 @@ on_timer(uv_timer_t *t)
 	if (c->state == C_CONNECTING) {
 		snprintf(msg, sizeof msg, "no connection after %u ms",
 		    c->pool->connect_timeout_ms);
+		pgconn_fail(c, msg);
+	} else if (c->state == C_BUSY) {
+		snprintf(msg, sizeof msg, "no answer after %u ms",
+		    QUERY_TIMEOUT_MS);
 		pgconn_fail(c, msg);
 	} else
 		conn_start(c);

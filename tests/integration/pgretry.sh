@@ -116,4 +116,52 @@ printf '%s\n' "$BODY" | grep -q '^kiln_results_waiting 0$' &&
 
 stop_kilnd TERM
 [ "$KEXIT" = 0 ] && ok "kilnd stops cleanly" || fail "kilnd exit $KEXIT"
+
+# A server that is there but answers nothing (frozen: SIGSTOP of this
+# cluster's processes only) must not hold a write, nor kilnd's stop, for
+# ever: a query unanswered for 30 s ends its connection, the result is
+# given up at the stop's deadline, and kilnd exits while the server is
+# still frozen.
+printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\nworkers = 1\ntarget_lease = 20\ndrain_timeout = 2\nshutdown_timeout = 2\n' \
+    "$PGURL" >"$T/k.conf"
+start_kilnd -c "$T/k.conf" || { fail "kilnd does not start again"; exit 1; }
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+    \"cache\": false, \"recipe\": {\"kind\": \"command\",
+    \"command\": \"sleep 3; echo frozen > /out/ok\"}}"
+ID2=$(printf '%s' "$BODY" | jq -r .id)
+wait_target_state "$ID2" linux/amd64 running 60 || exit 1
+PMPID=$(head -1 "$PGD/pg/data/postmaster.pid")
+FROZEN="$PMPID $(pgrep -d ' ' -P "$PMPID")"
+# shellcheck disable=SC2086
+kill -STOP $FROZEN
+trap '[ -n "$FROZEN" ] && kill -CONT $FROZEN; pgretry_cleanup' EXIT
+for _ in $(seq 1 100); do
+	grep -q "job $ID2 linux/amd64: succeeded" "$KLOG" && break
+	sleep 0.1
+done
+kill -TERM "$KPID"
+for _ in $(seq 1 120); do
+	kill -0 "$KPID" 2>/dev/null || break
+	sleep 1
+done
+if kill -0 "$KPID" 2>/dev/null; then
+	fail "kilnd still runs 120 s after SIGTERM while the server is frozen"
+	# shellcheck disable=SC2086
+	kill -CONT $FROZEN
+	FROZEN=
+	stop_kilnd TERM
+else
+	wait "$KPID" || true
+	KPID=
+	ok "kilnd stops while the server answers nothing"
+fi
+grep -q "connection [0-9]* lost: no answer after 30000 ms" "$KLOG" &&
+	ok "kilnd says the server did not answer" ||
+	fail "no 'no answer' line: $(grep -i postgresql "$KLOG" | tail -3)"
+grep -q "job $ID2 linux/amd64: kilnd is stopping and the database still does not take the result; given up" \
+    "$KLOG" && ok "the result is given up at the stop's deadline" ||
+	fail "no give-up line: $(tail -3 "$KLOG")"
+# shellcheck disable=SC2086
+[ -z "$FROZEN" ] || kill -CONT $FROZEN
+FROZEN=
 finish
