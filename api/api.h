@@ -1,7 +1,9 @@
 /*
  * The REST surface.  api/ parses, validates, calls the queue through its
- * interface and renders; it holds no SQL, forks nothing and never touches
- * the event loop.  The HTTP layer (http/http.c) fills a struct api_req,
+ * interface and renders; it holds no SQL and forks nothing itself.  Two
+ * waits use the loop (api_env.loop): a proxied download's fetch
+ * (api/proxy.c, through daemon/upstream.h) and a farm follower's timer
+ * while its target is queued (api/logs.c).  The HTTP layer (http/http.c) fills a struct api_req,
  * calls api_handle(), and sends what the handler left in it.
  *
  * A handler either answers at once (API_DONE) or, for work that waits on

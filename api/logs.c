@@ -12,7 +12,11 @@
  * it ended, followed or not.  On a farm, the log of a target another
  * host claimed is in that host's state directory: a request for one that
  * is not here is sent there (307, or 503 while that host is gone), so
- * that `curl -L` follows it live from there.
+ * that `curl -L` follows it live from there.  A follower of a target that
+ * is still queued on a farm is not answered until some host claims it
+ * (the queue is read again every second): any host may build it, and
+ * only the one that does has its log, so the answer waits until it is
+ * known which one that is.
  *
  * By default the log is shown as it is meant for people (logview.h):
  * kilnd's own lines (known by the offsets kilnd recorded, not by their
@@ -29,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "api.h"
 #include "../daemon/logview.h"
@@ -341,6 +347,30 @@ query_yes(struct api_req *req, const char *name)
 	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
+/*
+ * A farm's follower waits this long at most for a queued target to be
+ * claimed before it gets the stream this host can give (which waits on
+ * this host's builds only, as on a single host).  A pending request's
+ * connection is suspended and its client leaving goes unnoticed until
+ * it is answered: the bound is what a client that left costs (a queue
+ * read a second), and the stream notices a client gone at its next
+ * wake-up.
+ */
+#define CLAIM_WAIT_MS (10 * 60 * 1000)
+#define CLAIM_POLL_MS 1000
+
+struct log_req;
+
+/* The wait for a claim.  Not the request's state: the timer's handle
+ * outlives the request until it is closed, and so does a read in flight
+ * (it writes into job). */
+struct log_wait {
+	uv_timer_t timer;
+	struct log_req *s;		/* NULL once the request is gone */
+	struct job *job;		/* the read's */
+	bool reading;			/* a read is in flight */
+};
+
 /* GET .../log: what the request asked, while the job is read. */
 struct log_req {
 	struct api_req *req;
@@ -348,12 +378,142 @@ struct log_req {
 	struct target t;
 	bool following, raw;
 	struct job *job;		/* queue_get's */
+	struct log_wait *wait;		/* waiting for a claim, or NULL */
+	bool waiting;			/* reply_log() waits (again) */
+	int64_t wait_until;		/* ms: the stream after this */
 };
+
+static enum api_result reply_log(struct log_req *s);
+static void wait_tick(uv_timer_t *h);
+static void wait_gone(void *data);
+
+static void
+wait_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Let go of the wait: the timer closes, and a read in flight frees what
+ * is left once it returns. */
+static void
+wait_end(struct log_req *s)
+{
+	struct log_wait *w = s->wait;
+
+	if (w == NULL)
+		return;
+	s->wait = NULL;
+	if (s->req->gone == wait_gone)
+		s->req->gone = NULL;
+	w->s = NULL;
+	uv_timer_stop(&w->timer);
+	if (!w->reading)
+		uv_close((uv_handle_t *)&w->timer, wait_closed);
+}
 
 static void
 log_req_release(void *data)
 {
-	job_free(((struct log_req *)data)->job);
+	struct log_req *s = data;
+
+	wait_end(s);
+	job_free(s->job);
+}
+
+/* The job as the queue has it now: answer, unless the target is still
+ * waiting for a claim. */
+static void
+wait_read(void *data, int rc)
+{
+	struct log_wait *w = data;
+	struct log_req *s = w->s;
+	struct api_req *req;
+	enum api_result r;
+
+	w->reading = false;
+	if (s == NULL) {
+		job_free(w->job);
+		uv_close((uv_handle_t *)&w->timer, wait_closed);
+		return;
+	}
+	req = s->req;
+	if (rc != 0) {
+		job_free(w->job);
+		w->job = NULL;
+	}
+	if (rc == QUEUE_EDOWN) {
+		/* The database is away for a while: look again later. */
+		uv_timer_start(&w->timer, wait_tick, CLAIM_POLL_MS, 0);
+		return;
+	}
+	if (rc != 0) {
+		wait_end(s);
+		api_reply_problem(req, rc == QUEUE_ENOTFOUND ? 404 : 500,
+		    "no job %lld", (long long)s->id);
+		req->complete(req);
+		return;
+	}
+	job_free(s->job);
+	s->job = w->job;
+	w->job = NULL;
+	s->waiting = false;
+	req->gone = NULL;
+	r = reply_log(s);
+	if (r == API_PENDING && s->waiting)
+		return;
+	/* Answered, or api_reply_from_owner() answers and completes. */
+	wait_end(s);
+	if (r == API_DONE)
+		req->complete(req);
+}
+
+static void
+wait_tick(uv_timer_t *h)
+{
+	struct log_wait *w = h->data;
+
+	w->reading = true;
+	queue_get(w->s->req->env->queue, w->s->id, &w->job, wait_read, w);
+}
+
+/* The HTTP layer lets go of the request (kilnd stops): answer now. */
+static void
+wait_gone(void *data)
+{
+	struct log_wait *w = data;
+	struct log_req *s = w->s;
+	struct api_req *req = s->req;
+
+	wait_end(s);
+	api_reply_problem(req, 503, "kilnd is stopping");
+	req->complete(req);
+}
+
+/*
+ * Wait for the target's claim: API_PENDING, and wait_read() answers once
+ * a host claimed it or it ended.  API_DONE when it cannot wait (no loop).
+ */
+static enum api_result
+wait_claim(struct log_req *s)
+{
+	struct api_req *req = s->req;
+	struct log_wait *w = s->wait;
+
+	if (w == NULL) {
+		if (req->env->loop == NULL)
+			return API_DONE;
+		w = xcalloc(1, sizeof *w);
+		w->s = s;
+		uv_timer_init(req->env->loop, &w->timer);
+		w->timer.data = w;
+		s->wait = w;
+		s->wait_until = util_now_ms() + CLAIM_WAIT_MS;
+	}
+	s->waiting = true;
+	req->gone = wait_gone;
+	req->gone_data = w;
+	uv_timer_start(&w->timer, wait_tick, CLAIM_POLL_MS, 0);
+	return API_PENDING;
 }
 
 /* Answer with the log of target s->t of the job read: API_PENDING when
@@ -414,6 +574,17 @@ reply_log(struct log_req *s)
 			    "yet (it has not started)", (long long)id, name);
 			return API_DONE;
 		}
+		/*
+		 * Queued on a farm: whichever host claims it will have its
+		 * log, and only this host's builds would wake a stream
+		 * started here.  Wait for the claim, then answer as for a
+		 * claimed target (bounded: CLAIM_WAIT_MS).
+		 */
+		if (queue_shared(req->env->queue) &&
+		    jt->state == TARGET_QUEUED &&
+		    (s->wait == NULL || util_now_ms() < s->wait_until) &&
+		    wait_claim(s) == API_PENDING)
+			return API_PENDING;
 	}
 	if (s->raw && !s->following) {
 		/* The bytes as written: not necessarily UTF-8 text. */

@@ -9,6 +9,9 @@
 #   2. a build log followed through h2 while h1 builds shows each line as
 #      it comes, not at the end; a follower that leaves ends h2's fetch
 #      (no curl child left);
+#   2c. a follower of a queued target on a host that does not build it
+#      waits for the claim, then gets the builder's log as it comes:
+#      through h2 without -L (proxied), and from h1 with -L (307 to h2);
 #   3. h1 killed: 502 naming h1 while the farm still thinks it alive,
 #      then 503 with Retry-After once it is not.
 # Needs root: initdb and pg_ctl run as the postgres user.
@@ -51,6 +54,9 @@ PGURL=$("$PGCLUSTER" start "$PGD")
 # curlrc; `curl -q` leaves it out.
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TOKHASH=$(printf '%s' "$TOKEN" | "$KILND" --hash-token)
+# An admin token too, to pause and resume the hosts' builds.
+ADMIN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ADMHASH=$(printf '%s' "$ADMIN" | "$KILND" --hash-token)
 export CURL_HOME=$T/curlhome
 mkdir -p "$CURL_HOME"
 printf 'header = "Authorization: Bearer %s"\n' "$TOKEN" >"$CURL_HOME/.curlrc"
@@ -86,7 +92,8 @@ start_host() {
 		    >"$T/h$i.conf"
 		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 6\nbase_url = %s\n%s\n' \
 		    "$i" "${HURL[$i]}" "$2" >>"$T/h$i.conf"
-		printf '[tokens]\nci = submit %s\n' "$TOKHASH" >>"$T/h$i.conf"
+		printf '[tokens]\nci = submit %s\nop = admin %s\n' "$TOKHASH" \
+		    "$ADMHASH" >>"$T/h$i.conf"
 		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
 		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
 		    2>"${HLOG[$i]}" &
@@ -249,6 +256,72 @@ pgrep -P "${HPID[2]}" -x curl >/dev/null &&
 	fail "h2 still runs curl after its followers left: $(pgrep -a -P "${HPID[2]}")" ||
 	ok "h2's fetches ended with their followers"
 
+# ---- 2c. following a target before any host claimed it -----------------
+# builds HOST on|off: resume or pause HOST's builds.
+builds() {
+	local what=pause
+	[ "$2" = on ] && what=resume
+	curl -q -sf -o /dev/null -X POST -H "Authorization: Bearer $ADMIN" \
+	    "$1/v1/admin/$what" || fail "POST $1/v1/admin/$what"
+}
+# follow_claim WHAT FOLLOWED-HOST BUILDER-HOST BUILDER-NAME CURL-OPTS...:
+# both hosts paused, a job queued, a follower on FOLLOWED-HOST; then
+# BUILDER-HOST builds it, and the follower must show its lines live.
+follow_claim() {
+	local what=$1 on=$2 by=$3 name=$4 id state lp fpid i
+	shift 4
+	URL=$H1
+	post_job "$(job_json 'for i in 1 2 3 4 5 6 7 8; do echo claim-line-$i; sleep 1; done')"
+	[ "$STATUS" = 201 ] || { fail "$what: POST $STATUS $BODY"; return; }
+	id=$(printf '%s' "$BODY" | jq -r .id)
+	lp=/v1/jobs/$id/targets/linux_amd64/log?follow=1
+	timeout 90 curl -sN "$@" "$on$lp" >"$T/claim.out" 2>/dev/null &
+	fpid=$!
+	FOLLOW=$fpid
+	# It waits (the queue is read again every second) and says nothing.
+	sleep 2.5
+	api GET "/v1/jobs/$id"
+	state=$(printf '%s' "$BODY" | jq -r '.targets[0].state')
+	if [ "$state" = queued ] && [ ! -s "$T/claim.out" ] && kill -0 "$fpid" 2>/dev/null; then
+		ok "$what: the follower of a queued target waits"
+	else
+		fail "$what: before the claim: $state, follower: $(cat "$T/claim.out")"
+	fi
+	builds "$by" on
+	for _ in $(seq 1 300); do
+		grep -q claim-line-2 "$T/claim.out" && break
+		sleep 0.1
+	done
+	api GET "/v1/jobs/$id"
+	state=$(printf '%s' "$BODY" | jq -r .state)
+	if grep -q claim-line-2 "$T/claim.out" && [ "$state" = running ] &&
+	    ! grep -q claim-line-8 "$T/claim.out"; then
+		ok "$what: the follower shows the build's lines as they come"
+	else
+		fail "$what: mid-build (job $state): $(cat "$T/claim.out")"
+	fi
+	i=0
+	wait "$fpid" || i=$?
+	FOLLOW=
+	wait_job "$id" 30 || true
+	api GET "/v1/jobs/$id"
+	if [ "$i" = 0 ] && grep -q claim-line-8 "$T/claim.out" &&
+	    [ "$(printf '%s' "$BODY" | jq -r '.targets[0].host')" = "$name" ]; then
+		ok "$what: the follow ends with the build's last line ($name built it)"
+	else
+		fail "$what: at the end (curl $i, host $(printf '%s' "$BODY" |
+		    jq -r '.targets[0].host')): $(cat "$T/claim.out")"
+	fi
+	builds "$by" off
+}
+builds "$H1" off
+follow_claim "queued, followed through h2 (proxied)" "$H2" "$H1" h1
+# h1 serves the log itself: a 307 to h2, which builds; the token goes
+# along (curl -L alone drops it on another port).
+follow_claim "queued, followed on h1 with -L (307 to h2)" "$H1" "$H2" h2 \
+    --location-trusted
+builds "$H1" on
+
 # ---- 2b. h2 stops while it waits for h1's headers ----------------------
 # h1 stopped (SIGSTOP): its socket takes the connection, nothing answers.
 # Once h2's 10 s grace is over it closes its connections, and the fetch
@@ -295,10 +368,23 @@ done
 expect_problem 503 "h1" "h1 no longer alive: through h2"
 [ -n "$(header Retry-After)" ] && ok "503 with Retry-After" || fail "503 without Retry-After"
 
-# A clean stop of h2: no sanitizer report (leaks included) in its log.
+# A clean stop of h2, with a follower waiting for a queued target's claim
+# (nothing builds it now): the stop ends the wait (after its grace), and
+# leaves no sanitizer report (leaks included) in h2's log.
+post_job "$(job_json 'echo never')"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+timeout 60 curl -sN "$H2/v1/jobs/$ID/targets/linux_amd64/log?follow=1" \
+    >"$T/waiter.out" 2>/dev/null &
+FOLLOW=$!
+sleep 1.5
 kill -TERM "${HPID[2]}"
 wait "${HPID[2]}" 2>/dev/null || true
 HPID[2]=
+i=0
+wait "$FOLLOW" || i=$?
+FOLLOW=
+[ "$i" != 124 ] && ok "a follower waiting for a claim ends when h2 stops" ||
+	fail "a follower waiting for a claim outlived h2: $(cat "$T/waiter.out")"
 grep -q Sanitizer "${HLOG[2]}" && fail "h2: $(grep -A20 Sanitizer "${HLOG[2]}")" ||
 	ok "h2 stopped without a sanitizer report"
 
