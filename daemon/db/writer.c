@@ -58,6 +58,7 @@ fail_all(struct wreq *r, int rc)
 static void
 run_batch(struct writer *w, struct wreq *batch)
 {
+	struct wreq *rest = batch;	/* the ones still to run */
 	size_t n = 0;
 
 	if (db_exec(w->db, "BEGIN IMMEDIATE") != 0) {
@@ -81,9 +82,9 @@ run_batch(struct writer *w, struct wreq *batch)
 			db_counts_drop(w->q);
 			return;
 		}
-		batch = NULL;	/* nothing more to run */
+		rest = NULL;	/* nothing more to run */
 	}
-	for (struct wreq *r = batch; r != NULL; r = r->next, n++) {
+	for (struct wreq *r = rest; r != NULL; r = r->next, n++) {
 		struct queue_counts before = w->q->pending;
 
 		if (r->rc != 0)

@@ -334,6 +334,36 @@ test_writes_meanwhile_share_a_transaction(void)
 	qs_close(q);
 }
 
+static int
+veto(void *data)
+{
+	(void)data;
+	return 1;	/* the COMMIT becomes a ROLLBACK */
+}
+
+/* A write whose COMMIT fails is told so, alone in its transaction too,
+ * and what it wrote is not there. */
+static void
+test_a_failed_commit_fails_the_write(void)
+{
+	struct queue *q = fresh_queue();
+	struct job *j = make_job(0, "linux/amd64", NULL);
+	int64_t n = -1;
+
+	if (q == NULL) {
+		job_free(j);
+		return;
+	}
+	/* The writer thread is idle between the synchronous calls. */
+	sqlite3_commit_hook(((struct sqlq *)q)->wr, veto, NULL);
+	CHECK(qs_submit(q, &j, 1) != 0);
+	sqlite3_commit_hook(((struct sqlq *)q)->wr, NULL, NULL);
+	CHECK_INT(queue_count_jobs(q, JOB_QUEUED, &n), 0);
+	CHECK_INT(n, 0);
+	job_free(j);
+	qs_close(q);
+}
+
 static void
 count_change(void *data)
 {
@@ -362,6 +392,7 @@ UNIT_MAIN(
 	TEST(test_not_shared_never_tells),
 	TEST(test_open_creates_schema_and_reopens),
 	TEST(test_writes_meanwhile_share_a_transaction),
+	TEST(test_a_failed_commit_fails_the_write),
 	TEST(test_open_refuses_newer_schema),
 	TEST(test_open_fails_on_bad_path),
 	TEST(test_queue_order_is_an_index_walk),
