@@ -22,6 +22,8 @@ struct queue_ops {
 	int (*farm_key)(struct queue *q, const char *key, char **recorded);
 	void (*watch)(struct queue *q, void (*changed)(void *data),
 	    void *data);
+	void (*watch_cancels)(struct queue *q,
+	    void (*canceled)(void *data, int64_t job_id), void *data);
 	bool (*shared)(const struct queue *q);
 	bool (*reachable)(const struct queue *q);
 	void (*submit)(struct queue *q, struct job *const *jobs, size_t n,

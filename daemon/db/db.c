@@ -266,6 +266,16 @@ sqlite_watch(struct queue *base, void (*changed)(void *), void *data)
 	(void)data;
 }
 
+/* Its one host stops its builds itself when it cancels (sched_cancel). */
+static void
+sqlite_watch_cancels(struct queue *base,
+    void (*canceled)(void *, int64_t), void *data)
+{
+	(void)base;
+	(void)canceled;
+	(void)data;
+}
+
 static bool
 sqlite_shared(const struct queue *base)
 {
@@ -491,6 +501,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.set_host = sqlite_set_host,
 	.farm_key = sqlite_farm_key,
 	.watch = sqlite_watch,
+	.watch_cancels = sqlite_watch_cancels,
 	.shared = sqlite_shared,
 	.reachable = sqlite_reachable,
 	.submit = sqlite_submit,

@@ -86,6 +86,13 @@ queue_watch(struct queue *q, void (*changed)(void *data), void *data)
 	q->ops->watch(q, changed, data);
 }
 
+void
+queue_watch_cancels(struct queue *q,
+    void (*canceled)(void *data, int64_t job_id), void *data)
+{
+	q->ops->watch_cancels(q, canceled, data);
+}
+
 bool
 queue_shared(const struct queue *q)
 {

@@ -55,6 +55,10 @@
 /* The database cannot be reached, or the connection broke while the call
  * ran (it may or may not have been done): worth trying again later. */
 #define QUEUE_EDOWN	(-5)
+/* A heartbeat's answer: the target's job is being canceled (perhaps by
+ * another host of the farm); the caller stops the build, then finishes
+ * it canceled. */
+#define QUEUE_ECANCELED	(-6)
 
 #define QUEUE_LIST_MAX 1000
 
@@ -129,6 +133,20 @@ int queue_farm_key(struct queue *q, const char *public_key, char *err,
  * stops the calls.  Any time after queue_open(); subscribed once started.
  */
 void queue_watch(struct queue *q, void (*changed)(void *data), void *data);
+/*
+ * Cancels, for a queue other processes write too.  A shared queue
+ * (PostgreSQL) calls canceled(data, job_id) on the loop when a host's
+ * queue_cancel() of job_id found targets running, wherever they run, so
+ * that the host that runs them stops them at once.  A hint too: a
+ * cancel told while the subscription was down is lost, and the
+ * heartbeat of each target of that job answers QUEUE_ECANCELED instead.
+ * It may come for a job this host runs nothing of, or more than once.
+ * SQLite (one host, which stops its own builds when it cancels) never
+ * calls it.  canceled NULL stops the calls.  Any time after queue_open();
+ * subscribed once started.
+ */
+void queue_watch_cancels(struct queue *q,
+    void (*canceled)(void *data, int64_t job_id), void *data);
 /* Whether other processes write this queue too (PostgreSQL: true). */
 bool queue_shared(const struct queue *q);
 /*
@@ -233,7 +251,11 @@ void queue_release(struct queue *q, int64_t target_id, int attempt,
 void queue_refuse(struct queue *q, int64_t target_id, int attempt,
     const char *host, const char *why, int64_t window_ms, bool *everyone,
     queue_done done, void *data);
-/* Mark a running target alive now. */
+/*
+ * Mark a running target alive now.  QUEUE_ECANCELED when its job is
+ * being canceled: the caller stops the build (on PostgreSQL the beat is
+ * recorded all the same, so that the lease holds while it stops).
+ */
 void queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
     queue_done done, void *data);
 /* Record the commit a job's ref resolved to and the job's trust class

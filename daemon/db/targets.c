@@ -212,8 +212,26 @@ db_heartbeat(struct sqlq *q, int64_t target_id, int attempt)
 	int64_t p[3] = { target_id, util_now_ms(), attempt };
 	int n = db_run(q, "UPDATE job_targets SET heartbeat_at = ?2 "
 	    "WHERE id = ?1 AND attempt = ?3 AND state = 'running'", 3, p);
+	sqlite3_stmt *st;
+	int step, canceled;
 
-	return n < 0 ? QUEUE_ERROR : n == 0 ? db_not_running(q, target_id) : 0;
+	if (n <= 0)
+		return n < 0 ? QUEUE_ERROR : db_not_running(q, target_id);
+	/* As PostgreSQL's (a cancel another host made): the writer rolls
+	 * this beat back, which one host never misses -- it holds the
+	 * target it stops, and the reconciler leaves held targets alone. */
+	if ((st = db_stmt(q, "SELECT j.cancel_requested FROM jobs j "
+	    "JOIN job_targets t ON t.job_id = j.id WHERE t.id = ?")) == NULL)
+		return QUEUE_ERROR;
+	sqlite3_bind_int64(st, 1, target_id);
+	step = sqlite3_step(st);
+	canceled = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW) {
+		db_log(q->wr, "heartbeat");
+		return QUEUE_ERROR;
+	}
+	return canceled ? QUEUE_ECANCELED : 0;
 }
 
 int

@@ -4,10 +4,12 @@
  * like every write) and the list of every host (one SELECT on a read
  * connection).  The hosts table is 001_init.sql's.  And the farm's
  * signing key (kiln_farm, 001_init.sql), before the loop runs; and the
- * changes other hosts tell (LISTEN kiln_queue on the reads' pool).
+ * changes and cancels other hosts tell (LISTEN kiln_queue and kiln_cancel
+ * on the reads' pool).
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -146,16 +148,52 @@ notified(void *data, const char *channel, const char *payload)
 	uv_idle_start(&q->idle, on_changed_idle);
 }
 
+/*
+ * A cancel of a job with targets running (kiln_cancel, 010_cancel.sql):
+ * told at once, the payload being the job's id.  A new subscription
+ * (channel NULL) has nothing to look for: a cancel missed meanwhile is
+ * told by the heartbeats of its targets (QUEUE_ECANCELED).
+ */
+static void
+cancel_notified(void *data, const char *channel, const char *payload)
+{
+	struct pgq *q = data;
+	long long id;
+	char *end;
+
+	if (channel == NULL || payload == NULL || q->stopping ||
+	    q->canceled == NULL)
+		return;
+	errno = 0;
+	id = strtoll(payload, &end, 10);
+	if (errno != 0 || end == payload || *end != '\0' || id <= 0) {
+		log_warn("queue: a cancel notification not understood: "
+		    "\"%.40s\"", payload);
+		return;
+	}
+	q->canceled(q->canceled_data, (int64_t)id);
+}
+
 void
 pgq_subscribe(struct pgq *q)
 {
-	if (q->subscribed || q->changed == NULL || !q->started || q->stopping)
+	if (!q->started || q->stopping)
 		return;
-	if (pgpool_listen(q->rd, "kiln_queue", notified, q) == 0)
-		q->subscribed = true;
-	else
-		log_error("queue: cannot listen for changes; other hosts' "
-		    "work is seen at the next poll");
+	if (!q->subscribed && q->changed != NULL) {
+		if (pgpool_listen(q->rd, "kiln_queue", notified, q) == 0)
+			q->subscribed = true;
+		else
+			log_error("queue: cannot listen for changes; other "
+			    "hosts' work is seen at the next poll");
+	}
+	if (!q->cancels_subscribed && q->canceled != NULL) {
+		if (pgpool_listen(q->rd, "kiln_cancel", cancel_notified,
+		    q) == 0)
+			q->cancels_subscribed = true;
+		else
+			log_error("queue: cannot listen for cancels; other "
+			    "hosts' cancels are seen at the next heartbeat");
+	}
 }
 
 void
@@ -165,6 +203,17 @@ pg_watch(struct queue *base, void (*changed)(void *), void *data)
 
 	q->changed = changed;
 	q->changed_data = data;
+	pgq_subscribe(q);
+}
+
+void
+pg_watch_cancels(struct queue *base, void (*canceled)(void *, int64_t),
+    void *data)
+{
+	struct pgq *q = (struct pgq *)base;
+
+	q->canceled = canceled;
+	q->canceled_data = data;
 	pgq_subscribe(q);
 }
 

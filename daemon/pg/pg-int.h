@@ -87,6 +87,11 @@ struct pgq {
 	void *changed_data;
 	bool subscribed, changed_due;
 	uv_idle_t idle;
+	/* queue_watch_cancels(): NOTIFY kiln_cancel (010_cancel.sql), the
+	 * job's id as payload, on the same LISTEN connection. */
+	void (*canceled)(void *, int64_t);
+	void *canceled_data;
+	bool cancels_subscribed;
 	/* queue_stop(): the pools drain, then closed(data). */
 	bool started, stopping;
 	unsigned closing;	/* handles and pools still closing */
@@ -282,7 +287,10 @@ int pg_referenced_blobs(struct queue *base, char ***hex, size_t *n);
 /* hosts.c */
 int pg_farm_key(struct queue *base, const char *key, char **recorded);
 void pg_watch(struct queue *base, void (*changed)(void *), void *data);
-/* Once started and watched: LISTEN kiln_queue (hosts.c). */
+void pg_watch_cancels(struct queue *base, void (*canceled)(void *, int64_t),
+    void *data);
+/* Once started and watched: LISTEN kiln_queue, and kiln_cancel once
+ * cancels are watched (hosts.c). */
 void pgq_subscribe(struct pgq *q);
 bool pg_shared(const struct queue *base);
 bool pg_reachable(const struct queue *base);

@@ -330,7 +330,7 @@ one_closed(struct pgq *q)
 	if (--q->closing > 0)
 		return;
 	q->started = false;
-	q->subscribed = q->changed_due = false;
+	q->subscribed = q->changed_due = q->cancels_subscribed = false;
 	q->wr = q->rd = NULL;
 	if (q->stopped != NULL)
 		q->stopped(q->stopped_data);
@@ -586,6 +586,7 @@ const struct queue_ops pg_queue_ops = {
 	.set_host = pg_set_host,
 	.farm_key = pg_farm_key,
 	.watch = pg_watch,
+	.watch_cancels = pg_watch_cancels,
 	.shared = pg_shared,
 	.reachable = pg_reachable,
 	.submit = pg_submit,

@@ -137,12 +137,24 @@ pg_release(struct queue *base, int64_t target_id, int attempt,
 	    attempt, done, data);
 }
 
+/* kiln_heartbeat's answer: 1 when the job is being canceled
+ * (010_cancel.sql). */
+static int
+heartbeat_parse(struct pgq_call *c, const PGresult *res)
+{
+	(void)c;
+	if (PQntuples(res) != 1 || pgq_is_null(res, 0, 0))
+		return QUEUE_ERROR;
+	return pgq_get_int(res, 0, 0) == 1 ? QUEUE_ECANCELED : 0;
+}
+
 /* And the lease it holds for from now on (009_lease.sql). */
 void
 pg_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data)
 {
-	struct pgq_call *c = pgq_call(Q(base), "heartbeat", NULL, done, data);
+	struct pgq_call *c = pgq_call(Q(base), "heartbeat", heartbeat_parse,
+	    done, data);
 	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], b3[PGQ_INT_BUF],
 	    b4[PGQ_INT_BUF];
 	const char *params[4] = { pgq_int(b1, target_id),

@@ -120,6 +120,10 @@ struct beat {
  * cut off) and the target was given back, perhaps claimed again: the
  * build is no longer ours.  The same claim is looked up, not just the
  * target: a newer claim of it by this host is left alone.
+ * QUEUE_ECANCELED: its job is being canceled, perhaps by another host
+ * whose notification was missed: the job's builds here stop (and end
+ * canceled, not superseded: the claim is still theirs).  A result that
+ * waits for the database keeps it.
  */
 static void
 beat_done(void *data, int rc)
@@ -128,6 +132,21 @@ beat_done(void *data, int rc)
 	struct sched *s = b->s;
 
 	s->writes--;
+	if (rc == QUEUE_ECANCELED && !s->stopping) {
+		for (struct sjob *j = s->jobs; j; j = j->next)
+			for (struct starget *st = j->targets; st; st = st->next)
+				if (st->claim.target_id == b->target_id &&
+				    st->claim.attempt == b->attempt) {
+					if (!st->cancel)
+						log_info("job %" PRId64 ": "
+						    "being canceled (its "
+						    "heartbeat says); stopping "
+						    "its builds here",
+						    st->claim.job_id);
+					sched_cancel(s, st->claim.job_id);
+					goto found;
+				}
+	}
 	if (rc == QUEUE_ECONFLICT && !s->stopping) {
 		for (struct sjob *j = s->jobs; j; j = j->next)
 			for (struct starget *st = j->targets; st; st = st->next)

@@ -266,12 +266,16 @@ sched_cancel(struct sched *s, int64_t job_id)
 	claims_cancel(s, job_id);
 	if (j == NULL)
 		return;
-	j->cancel = true;
-	/* Nothing has started: the fetch is of no use any more. */
-	if (j->f != NULL)
+	/* Called again for a job being canceled (a farm's notification
+	 * and heartbeats tell the same cancel): only targets not yet told
+	 * are, so no second log line and no grace started over. */
+	if (j->f != NULL && !j->cancel)	/* the fetch is of no use now */
 		child_kill(&j->f->child, SIGKILL);
+	j->cancel = true;
 	for (struct starget *st = j->targets, *next; st; st = next) {
 		next = st->next;
+		if (st->ended || st->cancel)
+			continue;
 		if (st->busy) {
 			/* Its task ends it: a cache check ends it canceled;
 			 * a publication already has the build's result. */
@@ -388,6 +392,23 @@ on_queue_changed(void *data)
 	sched_kick(s);
 }
 
+/* A host of the farm (this one too: its own NOTIFY comes back) canceled
+ * a job with targets running: those this host runs stop now (the
+ * heartbeats would tell later). */
+static void
+on_queue_canceled(void *data, int64_t job_id)
+{
+	struct sched *s = data;
+	struct sjob *j = find_job(s, job_id);
+
+	if (s->stopping)
+		return;
+	if (j != NULL && !j->cancel)
+		log_info("job %" PRId64 ": canceled (the queue tells); "
+		    "stopping its builds here", job_id);
+	sched_cancel(s, job_id);
+}
+
 struct sched *
 sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
     const char *worker_path, struct store *store, const struct sign_key *key)
@@ -410,6 +431,7 @@ sched_new(uv_loop_t *loop, struct queue *q, const struct kiln_config *conf,
 	s->tick.data = s;
 	uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
 	queue_watch(q, on_queue_changed, s);
+	queue_watch_cancels(q, on_queue_canceled, s);
 	uv_timer_init(loop, &s->sweep_timer);
 	s->sweep_timer.data = s;
 	uv_timer_init(loop, &s->drain_timer);
@@ -561,6 +583,7 @@ sched_shutdown(struct sched *s, void (*done)(void *), void *data)
 	    (int64_t)s->conf->shutdown_timeout * 1000;
 	/* s is freed once stopped; the queue outlives it. */
 	queue_watch(s->q, NULL, NULL);
+	queue_watch_cancels(s->q, NULL, NULL);
 	for (struct sjob *j = s->jobs, *jn; j; j = jn) {
 		jn = j->next;
 		if (j->ntargets == 0 && j->fetch != FETCH_RUNNING) {

@@ -19,7 +19,9 @@
 #   5. a host paused (SIGSTOP of kilnd and its build) past its lease:
 #      another builds the target (attempt 2); resumed (SIGCONT), the
 #      paused host's late result is refused by the attempt (fencing) and
-#      the job's one artifact and SHA256SUMS are the other host's.
+#      the job's one artifact and SHA256SUMS are the other host's;
+#   6. a cancel posted to another host than the one building: the
+#      builder stops its build within seconds, the target ends canceled.
 # Needs root: initdb and pg_ctl run as the postgres user.  FARM_KEEP=DIR
 # keeps the logs there.
 if [ "$(id -u)" -ne 0 ]; then
@@ -639,6 +641,52 @@ else
 	no_double_success "after a pause"
 fi
 lap "5. a host paused past its lease"
+
+# ---- 6. a cancel through another host ------------------------------------
+# The build runs on hX; the cancel is posted to another host hY, whose
+# queue tells every host (NOTIFY kiln_cancel; the heartbeat as the
+# fallback): hX stops its build within seconds, and the target ends
+# canceled -- not succeeded, not superseded.
+IDS=
+submit_to 1 "$(job_json 'sleep 60; echo late > /out/ok' '["linux/amd64"]')"
+CID=${IDS# }
+X=
+for _ in $(seq 1 100); do
+	on 1; api GET "/v1/jobs/$CID"
+	X=$(printf '%s' "$BODY" | jq -r '.targets[0] | select(.state == "running") | .host' | sed 's/^h//')
+	[ -n "$X" ] && break
+	sleep 0.1
+done
+if [ -z "$X" ]; then
+	fail "job $CID never ran: $BODY"
+else
+	Y=$((X % 3 + 1))
+	S0=$(superseded "$X")
+	sleep 1	# in its sleep
+	on "$Y"; api POST "/v1/jobs/$CID/cancel"
+	expect_status 200 "cancel of job $CID (building on h$X) through h$Y"
+	t0=$(date +%s.%N)
+	said=
+	for _ in $(seq 1 200); do
+		on "$X"; api GET "/v1/jobs/$CID/targets/linux_amd64/log"
+		grep -q 'canceled: stopping the build' <<<"$BODY" && { said=1; break; }
+		sleep 0.1
+	done
+	[ -n "$said" ] &&
+		ok "h$X's build log says it stops the build, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the cancel through h$Y" ||
+		fail "h$X's build log after 20 s: $(printf '%s' "$BODY" | tail -3)"
+	on "$Y"
+	wait_job "$CID" 30 &&
+		expect_json '"\(.state) \(.targets[0].state) \(.targets[0].host)"' \
+		    "canceled canceled h$X" "job $CID after its cancel through h$Y"
+	grep -q "job $CID: .*stopping its builds here" "${HLOG[$X]}" &&
+		ok "h$X logs that it stops job $CID's builds" ||
+		fail "h$X's log does not say it stops job $CID: $(tail -5 "${HLOG[$X]}")"
+	n=$(superseded "$X")
+	[ "$n" = "$S0" ] && ok "h$X: the canceled build is not superseded ($n)" ||
+		fail "h$X: kiln_superseded_results_total '$S0' -> '$n'"
+fi
+lap "6. a cancel through another host"
 
 for h in 1 2 3; do
 	kill -TERM "${HPID[$h]}"

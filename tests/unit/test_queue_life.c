@@ -184,6 +184,52 @@ test_release_requeues_but_not_canceled(void)
 }
 
 /*
+ * A cancel told by the heartbeat (on a farm, to the host that runs the
+ * build when the cancel was another's and its notification was
+ * missed): QUEUE_ECANCELED while the target runs, and the run still
+ * holds it -- its finish as canceled applies, not superseded.
+ */
+static void
+test_heartbeat_tells_the_cancel(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c, other;
+	struct job *j;
+	size_t nrunning = 0;
+	int64_t id;
+
+	if (q == NULL)
+		return;
+	id = submit1(q, make_job(0, "linux/amd64", NULL));
+	submit1(q, make_job(0, "linux/arm64", NULL));
+	CHECK_INT(qs_claim(q, &c), 0);
+	CHECK_INT(c.job_id, id);
+	CHECK_INT(qs_claim(q, &other), 0);
+	CHECK(other.job_id != id);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), 0);
+	CHECK_INT(qs_cancel(q, id, &nrunning), 0);
+	CHECK_INT(nrunning, 1);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), QUEUE_ECANCELED);
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), QUEUE_ECANCELED);
+	/* Another job's target is not told. */
+	CHECK_INT(qs_heartbeat(q, other.target_id, other.attempt), 0);
+	/* Fencing first: a stale attempt is superseded, not canceled. */
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt + 1),
+	    QUEUE_ECONFLICT);
+	CHECK_INT(qs_finish(q, c.target_id, c.attempt, TARGET_CANCELED, -1,
+	    "canceled while it ran", NULL, 0), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_CANCELED);
+		CHECK_INT(j->targets[0].state, TARGET_CANCELED);
+		job_free(j);
+	}
+	/* Ended: no longer running, so no longer told. */
+	CHECK_INT(qs_heartbeat(q, c.target_id, c.attempt), QUEUE_ECONFLICT);
+	qs_close(q);
+}
+
+/*
  * Fencing by attempt: a run whose lease ran out and whose target was
  * claimed again (attempt 2) can no longer write: its finish and its
  * heartbeat are refused, and nothing of it is recorded.
@@ -557,6 +603,7 @@ UNIT_MAIN(
 	TEST(test_recover_keeps_other_targets),
 	TEST(test_recover_after_cancel_does_not_rebuild),
 	TEST(test_release_requeues_but_not_canceled),
+	TEST(test_heartbeat_tells_the_cancel),
 	TEST(test_superseded_attempt_is_refused),
 	TEST(test_lease_is_the_holders),
 	TEST(test_fail_job),

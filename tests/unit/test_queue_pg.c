@@ -764,6 +764,74 @@ the_other_host_is_told_of_new_work(void)
 	qs_close(a);
 }
 
+struct cancels {
+	int n;
+	int64_t job_id;
+};
+
+static void
+record_cancel(void *data, int64_t job_id)
+{
+	struct cancels *c = data;
+
+	c->n++;
+	c->job_id = job_id;
+}
+
+/*
+ * Host a cancels a job whose target runs (on host b): b is told at once,
+ * with the job's id.  A cancel with nothing running tells nobody; an
+ * unwatched host is not told.
+ */
+static void
+the_other_host_is_told_of_a_cancel(void)
+{
+	struct queue *a = fresh_queue(), *b;
+	struct queue_claim c;
+	struct cancels got = { 0, 0 };
+	size_t nrunning = 0;
+	int changed = 0;
+	int64_t id, idle_id, third;
+
+	if (a == NULL || (b = other_host("host-b")) == NULL) {
+		queue_close(a);
+		return;
+	}
+	qs_attach(a);
+	qs_attach(b);
+	/* A cancel sent before b listens is not told (the heartbeat tells
+	 * it then).  Every LISTEN of b's pool names all its channels, and
+	 * the changes' first call says one was made: wait for that. */
+	queue_watch_cancels(b, record_cancel, &got);
+	queue_watch(b, count_change, &changed);
+	CHECK_INT(changes_within(&changed, 1, 10000), 1);
+	id = submit1(a, make_job(0, "linux/amd64", NULL));
+	CHECK_INT(qs_claim(b, &c), 0);
+	CHECK_INT(c.job_id, id);
+	CHECK_INT(got.n, 0);
+	CHECK_INT(qs_cancel(a, id, &nrunning), 0);
+	CHECK_INT(nrunning, 1);
+	CHECK_INT(changes_within(&got.n, 1, 10000), 1);
+	CHECK_INT(got.job_id, id);
+	/* A job with nothing running: its cancel is all done already. */
+	got.n = 0;
+	idle_id = submit1(a, make_job(0, "linux/arm64", NULL));
+	CHECK_INT(qs_cancel(a, idle_id, &nrunning), 0);
+	CHECK_INT(nrunning, 0);
+	CHECK_INT(changes_within(&got.n, 1, 300), 0);
+	/* Unwatched: no more calls. */
+	queue_watch_cancels(b, NULL, NULL);
+	third = submit1(a, make_job(0, "linux/386", NULL));
+	CHECK_INT(qs_claim(a, &c), 0);
+	CHECK_INT(c.job_id, third);
+	CHECK_INT(qs_cancel(a, third, &nrunning), 0);
+	CHECK_INT(nrunning, 1);
+	CHECK_INT(changes_within(&got.n, 1, 300), 0);
+	queue_watch(b, NULL, NULL);
+	qs_close(b);
+	qs_close(a);
+}
+
 /* Turns of the loop until queue_reachable(q) is `want`, for up to ms. */
 static bool
 reachable_within(struct queue *q, bool want, int ms)
@@ -810,6 +878,7 @@ UNIT_MAIN(
 	TEST(the_other_host_reclaims_a_lost_build),
 	TEST(a_lease_is_its_holders),
 	TEST(the_other_host_is_told_of_new_work),
+	TEST(the_other_host_is_told_of_a_cancel),
 	TEST(cache_signing_and_retention),
 	TEST(a_delivery_makes_one_job_across_hosts),
 	TEST(reachable_follows_the_server),
