@@ -261,9 +261,13 @@ cache_looked(void *data, int rc)
 	}
 	metrics_cache(hit);
 	if (hit && !reusable(s, t->arts, t->narts)) {
+		/* On a farm, most likely another host's build: its files
+		 * are in that host's store, unless the hosts share one. */
 		log_warn("job %" PRId64 " %s: an equal build is on record "
-		    "but its files are gone from the store; building",
-		    st->claim.job_id, st->t.name);
+		    "but its files are not in this host's store%s; building",
+		    st->claim.job_id, st->t.name, queue_shared(s->q) ?
+		    " (another host's build? hosts that share one store "
+		    "reuse each other's)" : "");
 		hit = false;
 	}
 	if (hit) {
