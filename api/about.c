@@ -38,7 +38,7 @@ get_info(struct api_req *req)
 	info = json_pack("{s:s, s:i, s:i, s:b, s:o, s:s?, s:s, s:o, s:b, "
 	    "s:I}",
 	    "version", PACKAGE_VERSION,
-	    "schema", queue_schema_version(),
+	    "schema", queue_schema(env->queue),
 	    "workers", (int)c->workers,
 	    "paused", env->paused ? env->paused(env->build_ctx) : 0,
 	    "toolchains", tc,

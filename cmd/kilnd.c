@@ -625,8 +625,9 @@ parse_args(struct kilnd *k, int argc, char **argv)
 			return hash_token();
 		case OPT_CHECK: check = 1; break;
 		case OPT_VERSION:
-			printf("kilnd %s (schema %d)\n", PACKAGE_VERSION,
-			    queue_schema_version());
+			printf("kilnd %s (schema %d, PostgreSQL schema %d)\n",
+			    PACKAGE_VERSION, queue_schema_version(),
+			    queue_pg_schema_version());
 			return 0;
 		case 'h':
 			usage(stdout);

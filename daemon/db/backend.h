@@ -106,6 +106,7 @@ struct queue_counts {
 struct queue {
 	const struct queue_ops *ops;
 	int64_t lease_ms;	/* queue_set_lease(); 0: QUEUE_LEASE_MS */
+	int schema;		/* the backend's migrations: queue_schema() */
 	/* What the database holds by state, as of the backend's last
 	 * commit (or refresh, when other hosts write too): the backend
 	 * keeps it with __atomic stores and adds, any thread reads it

@@ -203,6 +203,7 @@ sqlite_queue_open(struct queue **out, const char *path, char *err,
 	pthread_once(&once, config_once);
 	q = xcalloc(1, sizeof *q);
 	q->base.ops = &sqlite_queue_ops;
+	q->base.schema = (int)schema_migration_count;
 	q->path = xstrdup(path);
 	if (open_conn(&q->db, path, err, errsize) != 0 ||
 	    migrate(q->db, path, err, errsize) != 0 ||

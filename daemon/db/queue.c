@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "backend.h"
+#include "schema.h"
 
 int
 queue_open(struct queue **out, const char *path, char *err, size_t errsize)
@@ -66,6 +67,18 @@ void
 queue_set_host(struct queue *q, const char *name)
 {
 	q->ops->set_host(q, name);
+}
+
+int
+queue_schema(const struct queue *q)
+{
+	return q->schema;
+}
+
+int
+queue_pg_schema_version(void)
+{
+	return (int)pg_schema_migration_count;
 }
 
 void

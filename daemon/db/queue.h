@@ -107,8 +107,12 @@ void queue_set_host(struct queue *q, const char *name);
  */
 #define QUEUE_LEASE_MS	120000
 void queue_set_lease(struct queue *q, int64_t lease_ms);
-/* The schema version this binary carries. */
+/* The schema version this binary carries: SQLite's, and PostgreSQL's
+ * (each backend's migrations are numbered on their own). */
 int queue_schema_version(void);
+int queue_pg_schema_version(void);
+/* The open queue's: its backend's. */
+int queue_schema(const struct queue *q);
 /*
  * The farm's signing key: `public_key` is kiln.pub's text (minisign's
  * format).  The first kilnd to open the database records it; after

@@ -217,6 +217,7 @@ pg_queue_open(struct queue **out, const char *conninfo, char *err,
 	char name[256];
 
 	q->base.ops = &pg_queue_ops;
+	q->base.schema = (int)pg_schema_migration_count;
 	q->late_tail = &q->late;
 	if ((q->where = describe(conninfo, err, errsize)) == NULL)
 		goto fail;
