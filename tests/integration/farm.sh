@@ -241,6 +241,9 @@ for h in 1 2 3; do
 	expect_json '[.hosts[] | select(.alive) | .name] | join(",")' h1,h2,h3 \
 	    "GET /v1/hosts on h$h"
 done
+on 1; api GET /v1/info
+expect_json .schema "$(find "$SRCDIR/schema/pg" -name '*.sql' | wc -l)" \
+    "/v1/info's schema is PostgreSQL's migrations"
 lap "1. spread"
 
 # ---- 2. signed once -----------------------------------------------------
