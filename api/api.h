@@ -162,6 +162,10 @@ struct api_req {
 	 * answers at once with req->complete(req), which frees it. */
 	void (*gone)(void *data);
 	void *gone_data;
+	/* Let go of at the start of a clean stop too, not only at a forced
+	 * one: a wait that nothing but the stop would end early (a farm's
+	 * follower waiting for a claim, api/logs.c). */
+	bool gone_at_stop;
 };
 
 typedef enum api_result (*api_handler)(struct api_req *req);

@@ -37,13 +37,16 @@ hosts_read_release(void *data)
  * target_lease; after two leases without one its targets' leases have
  * run out too, and the other hosts take them back.  A host that stopped
  * cleanly is not alive either once that time has passed: its last beat
- * said running 0.  The hosts of a farm share one target_lease.
+ * said running 0.  Each host by its own lease, as its beat recorded
+ * it (hosts on one farm may have different ones); this host's when not
+ * recorded.
  */
 bool
 api_host_alive(const struct api_env *env, const struct queue_host *h,
     int64_t now)
 {
-	int64_t lease_ms = (int64_t)env->conf->target_lease * 1000;
+	int64_t lease_ms = h->lease_ms > 0 ? h->lease_ms :
+	    (int64_t)env->conf->target_lease * 1000;
 
 	return now - h->seen_at <= 2 * lease_ms;
 }

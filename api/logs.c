@@ -512,6 +512,7 @@ wait_claim(struct log_req *s)
 	s->waiting = true;
 	req->gone = wait_gone;
 	req->gone_data = w;
+	req->gone_at_stop = true;
 	uv_timer_start(&w->timer, wait_tick, CLAIM_POLL_MS, 0);
 	return API_PENDING;
 }

@@ -840,6 +840,18 @@ http_shutdown(struct http_server *srv, int now, void (*done)(void *),
 		return;
 	}
 	srv->stopping = 1;
+	/* Waits that only a stop ends are answered now (api.h gone_at_stop):
+	 * else they would hold the stop until shutdown_timeout and then be
+	 * cut off without an answer.  Each answer may unlink its request. */
+	for (struct http_req *r = srv->reqs, *next; r; r = next) {
+		next = r->next;
+		if (r->api.gone != NULL && r->api.gone_at_stop) {
+			void (*gone)(void *) = r->api.gone;
+
+			r->api.gone = NULL;
+			gone(r->api.gone_data);
+		}
+	}
 	/* Followers of live logs end now (their reader sees stopping). */
 	for (struct http_stream *h = srv->streams; h; h = h->next) {
 		if (h->suspended) {

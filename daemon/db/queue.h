@@ -423,6 +423,9 @@ struct queue_host {
 	unsigned running;	/* builds running now */
 	int64_t started_at;	/* ms: this kilnd's start */
 	int64_t seen_at;	/* ms: its last beat (set by the queue from the clock) */
+	/* ms: the lease it holds for (queue_set_lease()), as its last beat
+	 * recorded; 0: not recorded (SQLite, or a row from before). */
+	int64_t lease_ms;
 };
 /*
  * A write: insert or replace the row named h->name with *h, seen_at the

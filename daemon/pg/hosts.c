@@ -26,8 +26,8 @@ pg_host_beat(struct queue *base, const struct queue_host *h,
 {
 	struct pgq_call *c = pgq_call(Q(base), "host beat", NULL, done, data);
 	char name[QUEUE_HOST_MAX], b1[PGQ_INT_BUF], b2[PGQ_INT_BUF],
-	    b3[PGQ_INT_BUF], b4[PGQ_INT_BUF];
-	const char *params[8];
+	    b3[PGQ_INT_BUF], b4[PGQ_INT_BUF], b5[PGQ_INT_BUF];
+	const char *params[9];
 
 	/* pgq_write() copies the parameters. */
 	snprintf(name, sizeof name, "%s", h->name);
@@ -39,7 +39,9 @@ pg_host_beat(struct queue *base, const struct queue_host *h,
 	params[5] = pgq_int(b3, h->started_at);
 	params[6] = pgq_int(b4, util_now_ms());
 	params[7] = h->toolchains;	/* NULL: the last one stays */
-	pgq_write(c, "kiln_host_beat($1, $2, $3, $4, $5, $6, $7, $8)", 8,
+	/* Others judge this host alive by its lease (011_host_lease.sql). */
+	params[8] = pgq_int(b5, queue_lease_ms(base));
+	pgq_write(c, "kiln_host_beat($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9,
 	    params);
 }
 
@@ -65,6 +67,8 @@ hosts_parse(struct pgq_call *c, const PGresult *res)
 		v[r].started_at = pgq_get_int(res, r, 5);
 		v[r].seen_at = pgq_get_int(res, r, 6);
 		v[r].toolchains = pgq_get_str(res, r, 7);
+		v[r].lease_ms = pgq_is_null(res, r, 8) ? 0 :
+		    pgq_get_int(res, r, 8);
 	}
 	*(struct queue_host **)c->out[0] = v;
 	*(size_t *)c->out[1] = (size_t)rows;
@@ -84,7 +88,8 @@ pg_hosts(struct queue *base, struct queue_host **out, size_t *n,
 	c->out[1] = n;
 	/* name is COLLATE "C": byte order, as SQLite's. */
 	pgq_read(c, "SELECT name, base_url, slots, running, version, "
-	    "started_at, heartbeat_at, toolchains FROM hosts ORDER BY name "
+	    "started_at, heartbeat_at, toolchains, lease_ms FROM hosts "
+	    "ORDER BY name "
 	    "LIMIT " QUEUE_STR(QUEUE_HOSTS_MAX), 0, NULL);
 }
 
