@@ -29,6 +29,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/farmlib.sh"
 
 PGCLUSTER=$SRCDIR/tests/pgcluster.sh
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -40,7 +41,6 @@ PSQL=$(command -v psql || echo "$PGBIN/psql")
 
 # The cluster's directory is short (its Unix socket path must fit).
 PGD=$(mktemp -d /tmp/kiln-farm-pg.XXXXXX)
-declare -a HPID=() HURL=() HPORT=() HLOG=()
 LOOP=
 
 farm_cleanup() {
@@ -88,69 +88,14 @@ lap "PostgreSQL started"
 
 # One key for the farm, made once and copied into every state directory,
 # as an operator would.
-"$KILND" --keygen -d "$T/key" >/dev/null
+farm_keys 3
 PUB=$T/key/kiln.pub
+
+# Each host's own lines; the lease is short: parts 3 and 5 wait for it.
+HOSTCONF='workers = 2
+target_lease = 6'
 for i in 1 2 3; do
-	mkdir -p "$T/s$i"
-	chmod 0750 "$T/s$i"
-	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
-	install -m 0644 "$PUB" "$T/s$i/kiln.pub"
-done
-
-# A port below the kernel's ephemeral range that nothing listens on: a
-# host's base_url names it, so it is chosen before the start.
-pick_port() {
-	local lo=20000 hi p
-	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	for _ in $(seq 50); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	echo "no free port" >&2
-	return 1
-}
-
-# start_host N: kilnd hN on its port (a new one the first time), waits
-# until it listens.  A port taken meanwhile is picked again.
-start_host() {
-	local i=$1 try
-	for try in 1 2 3; do
-		[ -n "${HPORT[$i]:-}" ] || HPORT[$i]=$(pick_port)
-		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
-		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
-		    >"$T/h$i.conf"
-		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 6\nbase_url = %s\n' \
-		    "$i" "${HURL[$i]}" >>"$T/h$i.conf"
-		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
-		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
-		    2>"${HLOG[$i]}" &
-		HPID[$i]=$!
-		for _ in $(seq 1 400); do
-			grep -q 'listening on http://' "${HLOG[$i]}" && return 0
-			kill -0 "${HPID[$i]}" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "${HPID[$i]}" 2>/dev/null; then
-			echo "h$i did not start listening:" >&2
-			cat "${HLOG[$i]}" >&2
-			return 1
-		fi
-		wait "${HPID[$i]}" 2>/dev/null || true
-		HPID[$i]=
-		grep -qi 'address already in use' "${HLOG[$i]}" || break
-		HPORT[$i]=
-	done
-	echo "h$i exited during start:" >&2
-	cat "${HLOG[$i]}" >&2
-	return 1
-}
-
-on() {
-	URL=${HURL[$1]}
-}
-
-for i in 1 2 3; do
-	start_host "$i" || { fail "h$i does not start on PostgreSQL"; exit 1; }
+	start_host "$i" "$HOSTCONF" || { fail "h$i does not start on PostgreSQL"; exit 1; }
 done
 ok "three hosts on one PostgreSQL: ${HURL[1]} ${HURL[2]} ${HURL[3]}"
 lap "hosts started"
@@ -438,7 +383,7 @@ else
 	# A restart of h2 takes back only its own running targets: none.
 	BEFORE=$(q "SELECT string_agg(id || state || attempt || host, ',' ORDER BY id)
 	    FROM job_targets")
-	start_host 2 || fail "h2 does not start again"
+	start_host 2 "$HOSTCONF" || fail "h2 does not start again"
 	sleep 1
 	grep -q "recovered:" "${HLOG[2]}" &&
 		fail "h2 recovered targets at its restart: $(grep recovered: "${HLOG[2]}")" ||

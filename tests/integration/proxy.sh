@@ -20,6 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/farmlib.sh"
 
 PGCLUSTER=$SRCDIR/tests/pgcluster.sh
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -29,7 +30,6 @@ for tool in git sha256sum pgrep; do
 done
 
 PGD=$(mktemp -d /tmp/kiln-proxy-pg.XXXXXX)
-declare -a HPID=() HURL=() HPORT=() HLOG=()
 FOLLOW=
 
 proxy_cleanup() {
@@ -61,60 +61,21 @@ export CURL_HOME=$T/curlhome
 mkdir -p "$CURL_HOME"
 printf 'header = "Authorization: Bearer %s"\n' "$TOKEN" >"$CURL_HOME/.curlrc"
 
-"$KILND" --keygen -d "$T/key" >/dev/null
-for i in 1 2; do
-	mkdir -p "$T/s$i"
-	chmod 0750 "$T/s$i"
-	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
-	install -m 0644 "$T/key/kiln.pub" "$T/s$i/kiln.pub"
-done
+farm_keys 2
 
-# A port below the kernel's ephemeral range that nothing listens on (as
-# farm.sh): a host's base_url names it before the start.
-pick_port() {
-	local lo=20000 hi p
-	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	for _ in $(seq 50); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	echo "no free port" >&2
-	return 1
+# proxy_host N EXTRA-CONF: start_host N with the [kilnd] lines given, and
+# the tokens.
+proxy_host() {
+	start_host "$1" "workers = 2
+target_lease = 6
+$2
+[tokens]
+ci = submit $TOKHASH
+op = admin $ADMHASH"
 }
 
-# start_host N EXTRA-CONF: kilnd hN, waits until it listens.
-start_host() {
-	local i=$1 try
-	for try in 1 2 3; do
-		[ -n "${HPORT[$i]:-}" ] || HPORT[$i]=$(pick_port)
-		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
-		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
-		    >"$T/h$i.conf"
-		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 6\nbase_url = %s\n%s\n' \
-		    "$i" "${HURL[$i]}" "$2" >>"$T/h$i.conf"
-		printf '[tokens]\nci = submit %s\nop = admin %s\n' "$TOKHASH" \
-		    "$ADMHASH" >>"$T/h$i.conf"
-		HLOG[$i]=$T/kilnd.h$i.$RANDOM.log
-		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
-		    2>"${HLOG[$i]}" &
-		HPID[$i]=$!
-		for _ in $(seq 1 400); do
-			grep -q 'listening on http://' "${HLOG[$i]}" && return 0
-			kill -0 "${HPID[$i]}" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -0 "${HPID[$i]}" 2>/dev/null && { cat "${HLOG[$i]}" >&2; return 1; }
-		wait "${HPID[$i]}" 2>/dev/null || true
-		HPID[$i]=
-		grep -qi 'address already in use' "${HLOG[$i]}" || break
-		HPORT[$i]=
-	done
-	cat "${HLOG[$i]}" >&2
-	return 1
-}
-
-start_host 1 "" || { fail "h1 does not start"; exit 1; }
-start_host 2 "paused = yes
+proxy_host 1 "" || { fail "h1 does not start"; exit 1; }
+proxy_host 2 "paused = yes
 proxy_downloads = yes" || { fail "h2 does not start"; exit 1; }
 ok "h1 builds, h2 proxies: ${HURL[1]} ${HURL[2]}"
 H1=${HURL[1]}
@@ -349,7 +310,7 @@ wait "${HPID[2]}" 2>/dev/null || true
 grep -q Sanitizer "${HLOG[2]}" && fail "h2: $(grep -A20 Sanitizer "${HLOG[2]}")"
 kill -CONT "${HPID[1]}"
 wait "$WAITER" 2>/dev/null || true
-start_host 2 "paused = yes
+proxy_host 2 "paused = yes
 proxy_downloads = yes" || { fail "h2 does not start again"; exit 1; }
 H2=${HURL[2]}
 

@@ -15,6 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/farmlib.sh"
 
 PGCLUSTER=$SRCDIR/tests/pgcluster.sh
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -24,7 +25,6 @@ for tool in git minisign sha256sum; do
 done
 
 PGD=$(mktemp -d /tmp/kiln-shared-pg.XXXXXX)
-declare -a HPID=() HURL=() HLOG=()
 
 shared_cleanup() {
 	local i
@@ -43,53 +43,16 @@ trap shared_cleanup EXIT
 PGURL=$("$PGCLUSTER" start "$PGD")
 
 # One key and one store for the farm; each state directory of its own.
-"$KILND" --keygen -d "$T/key" >/dev/null
+farm_keys 2
 PUB=$T/key/kiln.pub
 mkdir -p "$T/shared"
 for i in 1 2; do
-	mkdir -p "$T/s$i"
-	chmod 0750 "$T/s$i"
-	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
-	install -m 0644 "$PUB" "$T/s$i/kiln.pub"
 	ln -s "$T/shared" "$T/s$i/store"
 done
 
-# A port below the kernel's ephemeral range that nothing listens on: a
-# host's base_url names it, so it is chosen before the start.
-free_port() {
-	local lo=20000 hi p
-	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	for _ in $(seq 50); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	echo "no free port" >&2
-	return 1
-}
-
-start_host() {
-	local i=$1 port
-	port=$(free_port)
-	HURL[$i]=http://127.0.0.1:$port
-	printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\nhost_name = h%s\n' \
-	    "$PGURL" "$i" >"$T/h$i.conf"
-	printf 'workers = 2\nsweep_interval = 2\nbase_url = %s\n' "${HURL[$i]}" \
-	    >>"$T/h$i.conf"
-	HLOG[$i]=$T/kilnd.h$i.log
-	"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:$port" -d "$T/s$i" \
-	    2>"${HLOG[$i]}" &
-	HPID[$i]=$!
-	for _ in $(seq 1 400); do
-		grep -q 'listening on http://' "${HLOG[$i]}" && return 0
-		kill -0 "${HPID[$i]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "h$i did not start:" >&2
-	cat "${HLOG[$i]}" >&2
-	return 1
-}
 for i in 1 2; do
-	start_host "$i" || { fail "h$i does not start"; exit 1; }
+	start_host "$i" "workers = 2
+sweep_interval = 2" || { fail "h$i does not start"; exit 1; }
 done
 ok "two hosts on one PostgreSQL, one store directory"
 
@@ -168,7 +131,7 @@ for _ in $(seq 1 100); do
 	[ -e "$T/shared/sha256/${STRAY:0:2}/$STRAY" ] || { swept=1; break; }
 	sleep 0.1
 done
-[ -n "$swept" ] && ok "a sweep removed the blob no job names ($(grep -l 'blob(s) removed' "$T"/kilnd.h*.log | sed 's/.*kilnd\.//; s/\.log//' | tr '\n' ' '))" ||
+[ -n "$swept" ] && ok "a sweep removed the blob no job names ($(grep -l 'blob(s) removed' "$T"/kilnd.h*.log | sed 's/.*kilnd\.\(h[0-9]*\)\..*/\1/' | tr '\n' ' '))" ||
 	fail "the stray blob is still in the shared store"
 # Both hosts swept meanwhile (every 2 s).
 sleep 4

@@ -24,6 +24,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/farmlib.sh"
 . "$(dirname "$0")/goproxy.sh"
 
 PGCLUSTER=$SRCDIR/tests/pgcluster.sh
@@ -42,7 +43,6 @@ PSQL=$(command -v psql || echo "$PGBIN/psql")
 
 # The cluster's directory is short (its Unix socket path must fit).
 PGD=$(mktemp -d /tmp/kiln-tool-pg.XXXXXX)
-declare -a HPID=() HURL=() HPORT=() HLOG=()
 
 toolhosts_cleanup() {
 	local i
@@ -66,71 +66,21 @@ q() {
 PGURL=$("$PGCLUSTER" start "$PGD")
 
 # One key for the farm, copied into every state directory.
-"$KILND" --keygen -d "$T/key" >/dev/null
-for i in 1 2; do
-	mkdir -p "$T/s$i"
-	chmod 0750 "$T/s$i"
-	install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
-	install -m 0644 "$T/key/kiln.pub" "$T/s$i/kiln.pub"
-done
+farm_keys 2
 
-# A port below the kernel's ephemeral range that nothing listens on: a
-# host's base_url names it, so it is chosen before the start.
-pick_port() {
-	local lo=20000 hi p
-	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	for _ in $(seq 50); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	echo "no free port" >&2
-	return 1
-}
-
-# start_host N TOOLCHAINS: kilnd hN with the [toolchains] lines given,
-# waits until it listens.  A port taken meanwhile is picked again.  The
-# lease is long: a paused host stays alive (two leases) through part 2.
-start_host() {
-	local i=$1 try
-	for try in 1 2 3; do
-		HPORT[$i]=$(pick_port)
-		HURL[$i]=http://127.0.0.1:${HPORT[$i]}
-		printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\n' "$PGURL" \
-		    >"$T/h$i.conf"
-		printf 'host_name = h%s\nworkers = 2\ntarget_lease = 30\nbase_url = %s\n' \
-		    "$i" "${HURL[$i]}" >>"$T/h$i.conf"
-		printf '[toolchains]\n%s\n' "$2" >>"$T/h$i.conf"
-		HLOG[$i]=$T/kilnd.h$i.$try.log
-		"$KILND" -c "$T/h$i.conf" -l "127.0.0.1:${HPORT[$i]}" -d "$T/s$i" \
-		    2>"${HLOG[$i]}" &
-		HPID[$i]=$!
-		for _ in $(seq 1 400); do
-			grep -q 'listening on http://' "${HLOG[$i]}" && return 0
-			kill -0 "${HPID[$i]}" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "${HPID[$i]}" 2>/dev/null; then
-			echo "h$i did not start listening:" >&2
-			cat "${HLOG[$i]}" >&2
-			return 1
-		fi
-		wait "${HPID[$i]}" 2>/dev/null || true
-		HPID[$i]=
-		grep -qi 'address already in use' "${HLOG[$i]}" || break
-	done
-	echo "h$i exited during start:" >&2
-	cat "${HLOG[$i]}" >&2
-	return 1
-}
-
-on() {
-	URL=${HURL[$1]}
+# tool_host N TOOLCHAINS: start_host N with the [toolchains] lines given.
+# The lease is long: a paused host stays alive (two leases) through part 2.
+tool_host() {
+	start_host "$1" "workers = 2
+target_lease = 30
+[toolchains]
+$2"
 }
 
 # Nobody has riscv64's; only h2 has arm64's.
-start_host 1 'linux/arm64 = kiln-missing-linux-gnu
+tool_host 1 'linux/arm64 = kiln-missing-linux-gnu
 linux/riscv64 = kiln-missing-linux-gnu' || { fail "h1 does not start"; exit 1; }
-start_host 2 'linux/riscv64 = kiln-missing-linux-gnu' ||
+tool_host 2 'linux/riscv64 = kiln-missing-linux-gnu' ||
 	{ fail "h2 does not start"; exit 1; }
 ok "two hosts on one PostgreSQL: ${HURL[1]} ${HURL[2]}"
 
@@ -230,7 +180,7 @@ grep -q "job $C linux/amd64: this host cannot build it (recipe.go pins 1.99" \
 kill -TERM "${HPID[2]}"
 wait "${HPID[2]}" || true
 HPID[2]=
-start_host 2 'linux/arm64 = kiln-missing-linux-gnu
+tool_host 2 'linux/arm64 = kiln-missing-linux-gnu
 linux/riscv64 = kiln-missing-linux-gnu' || { fail "h2 does not restart"; exit 1; }
 on 2
 for _ in $(seq 1 100); do
