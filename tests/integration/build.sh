@@ -16,7 +16,7 @@ C_REPO=$(make_repo c-hello "$SRCDIR/tests/fixtures/c-hello")
 
 # The Go repository is served by git daemon on 127.0.0.1 (git://): the
 # transport that negotiates, so a second fetch sends only new objects.
-GPORT=$((20000 + RANDOM % 20000))
+GPORT=$(pick_port)
 git daemon --export-all --reuseaddr --base-path="$T/repos" \
 	--listen=127.0.0.1 --port=$GPORT "$T/repos" 2>"$T/git-daemon.log" &
 GITD=$!

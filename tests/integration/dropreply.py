@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # A TCP relay to PostgreSQL that loses one answer: started as
-#   dropreply.py LISTEN_PORT SERVER_PORT ARMFILE
-# it relays every connection.  When ARMFILE exists and a client's message
+#   dropreply.py PORTFILE SERVER_PORT ARMFILE
+# it listens on a port of the kernel's choosing, written to PORTFILE once
+# it accepts (so that no other program's port can be taken for it), and
+# relays every connection.  When ARMFILE exists and a client's message
 # contains the word ARMFILE holds, the server's next answer on that
 # connection is thrown away and both sides are closed: the server did
 # the work (committed), the client never hears it.  ARMFILE is removed
@@ -12,11 +14,13 @@ import socket
 import sys
 import threading
 
-lport, sport, arm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+portfile, sport, arm = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", lport))
+ls.bind(("127.0.0.1", 0))
 ls.listen(64)
+with open(portfile + ".tmp", "w") as f:
+    f.write("%d\n" % ls.getsockname()[1])
+os.rename(portfile + ".tmp", portfile)
 
 
 def relay(c):

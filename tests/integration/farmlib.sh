@@ -6,7 +6,6 @@
 #   farm_keys N          one signing key for the farm (kilnd --keygen
 #                        into $T/key), installed into $T/s1..$T/sN, as an
 #                        operator would copy it
-#   pick_port            a free port below the ephemeral range
 #   start_host N EXTRA   kilnd hN, once it listens
 #   on N                 point lib.sh's helpers (URL) at hN
 # Uses PGURL, KILND, T; sets HPORT[N], HURL[N], HPID[N], HLOG[N].  The
@@ -23,19 +22,6 @@ farm_keys() {
 		install -m 0600 "$T/key/kiln.key" "$T/s$i/kiln.key"
 		install -m 0644 "$T/key/kiln.pub" "$T/s$i/kiln.pub"
 	done
-}
-
-# A port below the kernel's ephemeral range that nothing listens on: a
-# host's base_url names it, so it is chosen before the start.
-pick_port() {
-	local lo=20000 hi p
-	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	for _ in $(seq 50); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-	done
-	echo "no free port" >&2
-	return 1
 }
 
 # start_host N "EXTRA CONF TEXT": writes $T/hN.conf, its [kilnd] section

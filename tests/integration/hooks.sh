@@ -22,7 +22,7 @@ REPO=$(make_repo go-hello "$SRCDIR/tests/fixtures/go-hello")
 GT_COMMIT=$(git -C "$(make_repo go-gitea "$SRCDIR/tests/fixtures/go-hello")" rev-parse HEAD)
 GL_COMMIT=$(git -C "$(make_repo go-gitlab "$SRCDIR/tests/fixtures/go-hello")" rev-parse HEAD)
 COMMIT=$(git -C "$REPO" rev-parse HEAD)
-GPORT=$((20000 + RANDOM % 20000))
+GPORT=$(pick_port)
 git daemon --export-all --reuseaddr --base-path="$T/repos" \
 	--listen=127.0.0.1 --port=$GPORT "$T/repos" 2>"$T/git-daemon.log" &
 GITD=$!
@@ -52,7 +52,7 @@ S2="rotated-secret-$(openssl rand -hex 8)"
 S_GT="gitea-secret-$(openssl rand -hex 8)"
 S_GL="gitlab-token-$(openssl rand -hex 8)"
 S_CB="app-callback-key-$(openssl rand -hex 8)"
-CBPORT=$((20000 + RANDOM % 20000))
+CBPORT=$(pick_port)
 cat >"$T/kilnd.conf" <<EOF
 [kilnd]
 allow_local_repos = yes

@@ -26,8 +26,8 @@ hostlease_cleanup() {
 trap hostlease_cleanup EXIT
 
 PGURL=$("$PGCLUSTER" start "$PGD")
-PA=$((20000 + RANDOM % 10000))
-PB=$((PA + 1))
+PA=$(pick_port)
+PB=$(pick_port)
 conf() {
 	printf '[kilnd]\nallow_local_repos = yes\ndatabase = %s\nworkers = 1\n' "$PGURL"
 	printf 'host_name = %s\ntarget_lease = %s\n' "$1" "$2"

@@ -10,6 +10,8 @@ for tool in curl jq sqlite3; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
 done
 
+. "$SRCDIR/tests/port.sh"
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-it.XXXXXX")
 STATE=$T/state
 KPID=

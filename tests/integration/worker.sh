@@ -14,6 +14,7 @@ set -uo pipefail
 
 : "${SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${BUILDDIR:=$SRCDIR}"
+. "$SRCDIR/tests/port.sh"
 W=$BUILDDIR/kiln-worker
 
 NCHECK=0
@@ -122,7 +123,7 @@ pack_objects() {
 # answers stops the suite here rather than fail every git:// check later.
 GREADY=
 for _ in 1 2 3 4 5; do
-	GPORT=$((20000 + RANDOM % 20000))
+	GPORT=$(pick_port)
 	# git-daemon itself, not the git wrapper: $! must be what serves.
 	"$(git --exec-path)/git-daemon" --base-path="$T" --export-all \
 		--reuseaddr --listen=127.0.0.1 --port="$GPORT" "$T" \
@@ -312,7 +313,7 @@ RC=$?
 check $? "fetch without --ref: usage error, exit 2 (got $RC)"
 
 # An HTTP server that wants credentials: the callback gives up.
-AUTHPORT=$((20000 + RANDOM % 20000))
+AUTHPORT=$(pick_port)
 python3 - "$AUTHPORT" >/dev/null 2>&1 <<'EOF' &
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -399,7 +400,7 @@ check $? "checkout: the commit's tree in /src, the working directory (${LOG//$'\
 check $? "checkout wrote no index into the mirror"
 
 # No network: a listener on the host's loopback records connections.
-LPORT=$((20000 + RANDOM % 20000))
+LPORT=$(pick_port)
 : > "$T/hits"
 python3 - "$LPORT" "$T/hits" >/dev/null 2>&1 <<'EOF' &
 import socket, sys

@@ -13,7 +13,7 @@ mkdir -p "$T/src"; echo 'x' > "$T/src/README"
 REPO=$(make_repo hostile "$T/src")
 
 # A listener in the host's network namespace that records any connection.
-LPORT=$((20000 + RANDOM % 20000))
+LPORT=$(pick_port)
 : > "$T/listener.hits"
 ( socat -u TCP-LISTEN:$LPORT,bind=127.0.0.1,reuseaddr,fork \
 	OPEN:"$T/listener.hits",creat,append 2>/dev/null ) &
@@ -436,8 +436,8 @@ NET_VH=kvh$$
 NET_VN=kvn$$
 NET_IN=10.231.$NET_N.2
 KPORT=${URL##*:}
-RPORT=$((20000 + RANDOM % 20000))
-SPORT=$((20000 + RANDOM % 20000))
+RPORT=$(pick_port)
+SPORT=$(pick_port)
 NET_MARK=kiln-outside-$$-$RANDOM
 NET_PIDS=
 net_prev=$(trap -p EXIT)
@@ -558,7 +558,7 @@ fi
 # A job's fetch held in libgit2 by a server that accepts and never
 # answers: from the host, the process holding that connection (the
 # sandboxed child of kiln-worker fetch) has no kiln.key or kiln.db to open.
-HPORT=$((20000 + RANDOM % 20000))
+HPORT=$(pick_port)
 python3 - "$HPORT" <<'EOF' &
 import socket, sys
 s = socket.socket()

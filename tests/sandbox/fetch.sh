@@ -162,20 +162,28 @@ confined() {
 	check $? "$what: its / is read-only"
 }
 
+# port_of FILE: the port a server of this test wrote to FILE once it
+# listens.  Servers bind port 0: a port of the kernel's choosing, never
+# one another program (or another test running beside this one) holds.
+port_of() {
+	wait_until 10 test -s "$1" && cat "$1"
+}
+
 # A server that accepts and never answers: the fetch stays in libgit2.
-HPORT=$((20000 + RANDOM % 20000))
-python3 - "$HPORT" <<'EOF' &
-import socket, sys
+python3 - "$T/hang.port" <<'EOF' &
+import os, socket, sys
 s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
+s.bind(("127.0.0.1", 0))
 s.listen(16)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 held = []
 while True:
     held.append(s.accept())
 EOF
 BGPIDS+=($!)
-wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HPORT" 2>/dev/null
+HPORT=$(port_of "$T/hang.port") || { fail "the hanging server did not start"; exit 1; }
 
 # --- a remote fetch, held in libgit2 ------------------------------------------
 
@@ -316,12 +324,11 @@ check $? "file://localhost/PATH is bound at PATH too ($ERR)"
 row "fetch of a path, file://" "works" "exit $RC"
 
 # A server that wants a password, reached by the name from /etc/hosts.
-APORT=$((20000 + RANDOM % 20000))
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" \
 	-days 1 -subj /CN=localhost >/dev/null 2>&1
 for tls in 0 1; do
-	python3 - "$((APORT + tls))" "$tls" "$T/cert.pem" "$T/key.pem" <<'EOF' &
-import http.server, ssl, sys
+	python3 - "$T/auth$tls.port" "$tls" "$T/cert.pem" "$T/key.pem" <<'EOF' &
+import http.server, os, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(401)
@@ -330,20 +337,24 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
     def log_message(self, *a):
         pass
-s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
 if sys.argv[2] == "1":
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[3], sys.argv[4])
     s.socket = ctx.wrap_socket(s.socket, server_side=True)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % s.server_address[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 s.serve_forever()
 EOF
 	BGPIDS+=($!)
-	wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$((APORT + tls))" 2>/dev/null
 done
+APORT=$(port_of "$T/auth0.port") && TPORT=$(port_of "$T/auth1.port") ||
+	{ fail "the password servers did not start"; exit 1; }
 fetch "http://localhost:$APORT/x.git" "$STATE/mirrors/auth.git"
 [ "$RC" = 1 ] && [ "$ERR" = "kiln-worker: fetch: authentication failed for http://localhost:$APORT/x.git" ]
 check $? "http://localhost: resolved through /etc/hosts in the sandbox, the server reached ($ERR)"
-fetch "https://localhost:$((APORT + 1))/x.git" "$STATE/mirrors/tls.git"
+fetch "https://localhost:$TPORT/x.git" "$STATE/mirrors/tls.git"
 [ "$RC" = 1 ] && [[ "$ERR" == *"the SSL certificate is invalid"* ]]
 check $? "https://: the TLS handshake runs in the sandbox, a self-signed certificate refused ($ERR)"
 row "TLS to a self-signed server" "certificate refused" "${ERR#kiln-worker: fetch: }"
