@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "push.h"
 #include "worker.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -48,6 +49,8 @@ usage(FILE *f)
 "                   [--status-fd FD] [--env NAME=VALUE]...\n"
 "                   [--allow-same-uid] [--times] -- PROGRAM [ARG...]\n"
 "       kiln-worker reclaim [--] PATH...\n"
+"       kiln-worker push --layout FILE.tar --to HOST[:PORT]/NAME[:TAG]\n"
+"                   [--insecure-http] [--credentials-fd FD]\n"
 "       kiln-worker --version | --help\n"
 "\n"
 "fetch: update the bare mirror DIR of URL, resolve REF to a commit and print\n"
@@ -90,10 +93,20 @@ usage(FILE *f)
 "reclaim: give trees that builds under subordinate ids left (a killed\n"
 "  worker) back to the caller's own uid and gid, so that they can be removed.\n"
 "\n"
+"push: upload an OCI image layout tarball to a registry (OCI distribution\n"
+"  API): missing blobs, each image manifest by digest, then the index (or\n"
+"  the one manifest) by TAG (default latest); print {\"pushed\", \"digest\"}\n"
+"  as one JSON line.  The whole layout is checked first.\n"
+"  --layout FILE.tar   the layout (oci-layout, index.json, blobs/sha256/)\n"
+"  --to REF            HOST[:PORT]/NAME[:TAG] of the registry and repository\n"
+"  --insecure-http     talk http, not https, to the registry\n"
+"  --credentials-fd FD read netrc lines (machine HOST login USER password\n"
+"                      SECRET) from FD, above 2: Basic, or a Bearer token\n"
+"\n"
 "--config-fd FD: read the options that follow fetch or build from FD instead,\n"
 "  each argument ended by a NUL byte (the format of /proc/PID/cmdline).\n"
 "\n"
-"Exit: fetch 0, 1 on failure; build the build's code, 128+signal, 124 on\n"
+"Exit: fetch and push 0, 1 on failure; build the build's code, 128+signal, 124 on\n"
 "timeout, 125 when the sandbox or checkout failed; 2 on usage errors.\n"
 "See kiln-worker(8).\n");
 }
@@ -139,6 +152,8 @@ main(int argc, char **argv)
 		return run_mode(fetch_main, argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "build") == 0)
 		return run_mode(build_main, argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "push") == 0)
+		return push_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "reclaim") == 0)
 		return reclaim_main(argc - 1, argv + 1);
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
