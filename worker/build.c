@@ -26,9 +26,11 @@
 
 #include <jansson.h>
 
+#include "build-int.h"
 #include "cgroup.h"
 #include "idmap.h"
 #include "mirror.h"
+#include "rebuild.h"
 #include "owner.h"
 #include "sandbox.h"
 #include "target.h"
@@ -62,12 +64,12 @@ struct build_args {
 	bool allow_same_uid;	/* unprivileged without subordinate ids */
 	int status_fd;
 	bool times;		/* stage times in the status line */
+	bool rebuild;		/* build twice and compare (rebuild.h) */
 	char **env;		/* NULL-terminated, pointers into argv */
 	size_t nenv;
 	char **argv;		/* the program and its arguments */
 };
 
-enum build_status { ST_EXITED, ST_SIGNALED, ST_TIMED_OUT, ST_ERROR };
 
 static int __attribute__((format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -122,7 +124,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		O_MIRROR = 256, O_COMMIT, O_ROOT, O_TARGET, O_TIMEOUT, O_CACHE,
 		O_NETWORK, O_MEMORY, O_PIDS, O_FILE_SIZE, O_NOFILE, O_BUILD_UID,
 		O_STATUS_FD, O_ENV, O_MODCACHE, O_MODCACHE_RW, O_ALLOW_SAME_UID,
-		O_HOST_NETWORK, O_TIMES,
+		O_HOST_NETWORK, O_TIMES, O_REBUILD,
 	};
 	static const struct option opts[] = {
 		{ "mirror", required_argument, NULL, O_MIRROR },
@@ -144,6 +146,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		{ "modcache-rw", no_argument, NULL, O_MODCACHE_RW },
 		{ "allow-same-uid", no_argument, NULL, O_ALLOW_SAME_UID },
 		{ "times", no_argument, NULL, O_TIMES },
+		{ "rebuild", no_argument, NULL, O_REBUILD },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
@@ -180,6 +183,7 @@ parse_args(struct build_args *a, int argc, char **argv)
 		case O_MODCACHE_RW: a->modcache_rw = true; break;
 		case O_ALLOW_SAME_UID: a->allow_same_uid = true; break;
 		case O_TIMES: a->times = true; break;
+		case O_REBUILD: a->rebuild = true; break;
 		case O_TIMEOUT:
 			if (util_parse_int64(optarg, 1, MAX_TIMEOUT, &a->timeout) != 0)
 				return usage_error("--timeout wants seconds in "
@@ -247,6 +251,9 @@ parse_args(struct build_args *a, int argc, char **argv)
 		    a->modcache);
 	if (a->modcache_rw && a->modcache == NULL)
 		return usage_error("%s", "--modcache-rw needs --modcache");
+	if (a->rebuild && a->modcache_rw)
+		return usage_error("%s", "--rebuild is for builds, not for the "
+		    "deps step (--modcache-rw)");
 	if (target_parse(&t, a->target, terr, sizeof terr) != 0)
 		return usage_error("--target: %s", terr);
 	if (optind >= argc)
@@ -350,8 +357,8 @@ checkout_in_sandbox(void *data, char *err, size_t errsize)
  * ROOT/src.
  */
 static int
-checkout_start(const struct build_args *a, struct sandbox_running **out,
-    char *err, size_t errsize)
+checkout_start(const struct build_args *a, const char *root,
+    struct sandbox_running **out, char *err, size_t errsize)
 {
 	char src[PATH_MAX];
 	struct sandbox_bind binds[2] = {
@@ -363,7 +370,7 @@ checkout_start(const struct build_args *a, struct sandbox_running **out,
 		.fn = checkout_in_sandbox, .data = (void *)a->commit,
 	};
 
-	snprintf(src, sizeof src, "%s/src", a->root);
+	snprintf(src, sizeof src, "%s/src", root);
 	return sandbox_run_start(out, &cfg, err, errsize);
 }
 
@@ -517,11 +524,10 @@ hide_paths(char *err, size_t errsize, const struct build_args *a)
  * reclaim before it removes it.)
  */
 static void
-give_back(const struct build_args *a, const struct subid *ids,
-    enum build_status *st, char *err, size_t errsize)
+give_back(const struct build_args *a, const char *root,
+    const struct subid *ids, enum build_status *st, char *err, size_t errsize)
 {
 	char why[PATH_MAX];
-	const char *root = a->root;
 
 	if (idmap_chown(ids, &root, 1, IDMAP_TO_SELF, why, sizeof why) == 0)
 		return;
@@ -543,7 +549,7 @@ static int
 give_caches(const struct build_args *a, const struct sandbox_config *cfg,
     const struct subid *ids, char *err, size_t errsize)
 {
-	if (a->cache != NULL && owner_cache(a->cache, cfg->outer_uid,
+	if (cfg->cache != NULL && owner_cache(cfg->cache, cfg->outer_uid,
 	    cfg->outer_gid, ids, err, errsize) != 0)
 		return -1;
 	/* Builds only read the module cache (Go makes it world readable);
@@ -554,104 +560,292 @@ give_caches(const struct build_args *a, const struct sandbox_config *cfg,
 	return 0;
 }
 
-/*
- * Where a build's time went (--times; bench/matrix reads it from kilnd's
- * log): all of it but `build` is the same for every target, whatever it
- * builds.  CLOCK_MONOTONIC ms: `start`, `ended` and `exec` (the build's
- * exec, reported by the sandbox) are points, the others durations.
- * `checkout` is what the worker waited for the checkout after the rest
- * of the sandbox was ready.
- */
-struct stage_times {
-	int64_t start, checkout, chown, cgroup, exec, ended;
+/* Who the worker is and whom builds run as (owner_identity). */
+struct ident {
+	bool root_user, use_subids;
+	struct subid ids;
 };
 
-/* The times as a JSON object, or NULL when no build ran. */
-static json_t *
-stage_times_json(const struct stage_times *tm)
-{
-	int64_t now = worker_mono_ms();
+/* One run of the build: the first, or --rebuild's second. */
+struct run {
+	const char *root;	/* holds src/, out/ and tmp/ */
+	const char *cache;	/* bound at /cache, or NULL */
+	const struct rebuild_run *v;
+	enum build_status st;
+	int value, ret;
+	struct stage_times tm;
+};
 
-	if (tm->exec == 0 || tm->ended == 0)
-		return NULL;
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-	    "checkout", (json_int_t)tm->checkout,
-	    "sandbox", (json_int_t)(tm->exec - tm->start - tm->checkout),
-	    "chown", (json_int_t)tm->chown, "cgroup", (json_int_t)tm->cgroup,
-	    "build", (json_int_t)(tm->ended - tm->exec),
-	    "teardown", (json_int_t)(now - tm->ended),
-	    "total", (json_int_t)(now - tm->start));
+/*
+ * Check the commit out into r->root, run the build there in a sandbox of
+ * its own and its own cgroup, and set r's outcome; err set when st is
+ * ST_ERROR.  A cancel (SIGTERM, SIGINT on sfd) sets *cancel_sig.
+ */
+static void
+run_build(const struct build_args *a, const struct ident *id,
+    const struct sandbox_hostaddrs *hostaddrs, int sfd, int *cancel_sig,
+    struct run *r, char *err, size_t errsize)
+{
+	struct sandbox_config cfg;
+	struct sandbox_result res;
+	struct sandbox *sb = NULL;
+	struct sandbox_slirp *slirp = NULL;
+	/* Read at start: kiln-worker(8), ENVIRONMENT. */
+	const char *slirp_program = getenv("KILN_SLIRP4NETNS");
+	struct cgroup *cg = NULL;
+	char *cgname = NULL;
+	struct sandbox_running *co = NULL;	/* the checkout, running */
+	bool handed = false;
+	int64_t deadline, t;
+	int rc;
+
+	r->st = ST_ERROR;
+	r->value = 0;
+	r->ret = WORKER_EXIT_ERROR;
+	memset(&r->tm, 0, sizeof r->tm);
+	r->tm.start = worker_mono_ms();
+	if (prepare_root(r->root, err, errsize) != 0)
+		goto out;
+	if (checkout_start(a, r->root, &co, err, errsize) != 0)
+		goto out;
+	if (r->cache != NULL && (rc = util_mkdir_p(r->cache, 0755)) != 0) {
+		snprintf(err, errsize, "cannot create the build cache: %s",
+		    strerror(-rc));
+		goto out;
+	}
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.root = r->root;
+	cfg.cache = r->cache;
+	cfg.modcache = a->modcache;
+	cfg.modcache_rw = a->modcache_rw;
+	cfg.network = a->network;
+	cfg.hostaddrs = hostaddrs;
+	cfg.nofile = (rlim_t)a->nofile;
+	cfg.fsize = (rlim_t)a->file_size;
+	cfg.argv = a->argv;
+	cfg.envp = r->v->env;
+	cfg.src_inside = r->v->src_inside;
+	cfg.inside_uid = r->v->inside_uid;
+	cfg.inside_gid = r->v->inside_gid;
+	cfg.umask = r->v->umask;
+	/*
+	 * Root runs the build as a dedicated uid (nobody by default) and gives
+	 * it the work tree and the caches; an unprivileged worker as its first
+	 * subordinate ids (owner_identity), or, where kilnd allows it, as
+	 * itself.
+	 */
+	if (id->root_user) {
+		cfg.outer_uid = (uid_t)a->build_uid;
+		cfg.outer_gid = (gid_t)a->build_uid;
+	} else if (id->use_subids) {
+		cfg.outer_uid = id->ids.uid;
+		cfg.outer_gid = id->ids.gid;
+		cfg.subids = true;
+	} else {
+		cfg.outer_uid = getuid();
+		cfg.outer_gid = getgid();
+	}
+	/* A worker building as itself owns all of it already. */
+	r->tm.chown = worker_mono_ms();
+	if ((id->root_user || id->use_subids) && give_caches(a, &cfg,
+	    id->use_subids ? &id->ids : NULL, err, errsize) != 0)
+		goto out;
+	r->tm.chown = worker_mono_ms() - r->tm.chown;
+
+	r->tm.cgroup = worker_mono_ms();
+	cgname = cgroup_name(r->root);
+	if (cgroup_create(&cg, cgname, a->memory, (uint64_t)a->pids, err,
+	    errsize) != 0) {
+		/*
+		 * Unprivileged without a delegated subtree: no memory limit and
+		 * no pids cgroup.  RLIMIT_NPROC on the build's uid is the only
+		 * cap on a fork bomb then; it counts every process of that uid
+		 * on the host, so it is only a backstop.
+		 */
+		hide_paths(err, errsize, a);
+		worker_msg("warning: no cgroups (%s): no memory limit, process "
+		    "limit by RLIMIT_NPROC only", err);
+		cg = NULL;
+		err[0] = '\0';
+		cfg.nproc = (rlim_t)a->pids;
+	}
+	r->tm.cgroup = worker_mono_ms() - r->tm.cgroup;
+
+	if (sandbox_start(&sb, &cfg, err, errsize) != 0)
+		goto out;
+	/* Into the cgroups before it runs anything: all it forks follows. */
+	if (cg != NULL && cgroup_attach(cg, sandbox_pid(sb), err,
+	    errsize) != 0)
+		goto out;
+	/*
+	 * A network build's tap0 is configured before pid 1 goes on, and
+	 * slirp4netns goes into the build's cgroups: its memory is the
+	 * build's, and the cgroup kill below takes it too.
+	 */
+	if (a->network == SANDBOX_NET_SLIRP) {
+		if (sandbox_slirp_start(&slirp, sandbox_pid(sb), slirp_program,
+		    err, errsize) != 0)
+			goto out;
+		if (cg != NULL && cgroup_attach(cg, sandbox_slirp_pid(slirp),
+		    err, errsize) != 0)
+			goto out;
+	}
+	/* Once the checkout ended, the work tree goes to the build user. */
+	r->tm.checkout = worker_mono_ms();
+	if (checkout_wait(a, &co, sfd, cancel_sig, err, errsize) != 0)
+		goto out;
+	r->tm.checkout = worker_mono_ms() - r->tm.checkout;
+	if (*cancel_sig != 0)
+		goto ended;	/* nothing built: the sandbox goes */
+	t = worker_mono_ms();
+	/* Under subordinate ids the tree goes back to us at the end,
+	 * whatever happens: kilnd reads /out and removes it as itself. */
+	handed = id->use_subids;
+	if ((id->root_user || id->use_subids) && owner_work_tree(r->root,
+	    cfg.outer_uid, cfg.outer_gid, id->use_subids ? &id->ids : NULL,
+	    err, errsize) != 0)
+		goto out;
+	r->tm.chown += worker_mono_ms() - t;
+	if (sandbox_release(sb, err, errsize) != 0)
+		goto out;
+
+	deadline = worker_mono_ms() + a->timeout * 1000;
+	for (;;) {
+		struct pollfd p = { sfd, POLLIN, 0 };
+		int64_t left;
+
+		if (sandbox_try_wait(sb))
+			break;
+		left = deadline - worker_mono_ms();
+		if (left <= 0) {
+			r->st = ST_TIMED_OUT;
+			break;
+		}
+		if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) < 0 &&
+		    errno != EINTR) {
+			snprintf(err, errsize, "poll: %s", strerror(errno));
+			break;
+		}
+		read_signals(sfd, cancel_sig);
+		if (*cancel_sig != 0)
+			break;
+	}
+
+ended:
+	r->tm.ended = worker_mono_ms();
+	/*
+	 * Timeout, cancel, or the build ended: kill the whole tree.  The cgroup
+	 * catches every process; SIGKILL to pid 1 makes the kernel kill the
+	 * rest of the pid namespace (double-forked daemons included).
+	 */
+	cgroup_kill(cg);
+	sandbox_kill(sb);
+	sandbox_wait(sb, &res);
+	r->tm.exec = res.exec_ms;
+	sandbox_slirp_stop(slirp);
+	slirp = NULL;
+	cgroup_destroy(cg);
+	cg = NULL;
+
+	if (err[0] != '\0') {
+		r->st = ST_ERROR;
+	} else if (r->st == ST_TIMED_OUT) {
+		r->ret = WORKER_EXIT_TIMEOUT;
+	} else if (*cancel_sig != 0) {
+		r->st = ST_SIGNALED;
+		r->value = *cancel_sig;
+		r->ret = 128 + *cancel_sig;
+	} else if (res.outcome == SANDBOX_FAILED) {
+		r->st = ST_ERROR;
+		snprintf(err, errsize, "%s", res.error);
+	} else if (res.outcome == SANDBOX_EXITED) {
+		r->st = ST_EXITED;
+		r->value = res.code;
+		r->ret = res.code;
+	} else {
+		r->st = ST_SIGNALED;
+		r->value = res.signal;
+		r->ret = 128 + res.signal;
+	}
+out:
+	/* Killed and reaped, and with it its whole pid namespace, before
+	 * the tree changes hands. */
+	sandbox_run_kill(co);
+	sandbox_free(sb);
+	sandbox_slirp_stop(slirp);
+	if (handed)
+		give_back(a, r->root, &id->ids, &r->st, err, errsize);
+	cgroup_destroy(cg);
+	free(cgname);
 }
 
-/* The status line; `times` (stolen) is added when not NULL. */
-static void
-write_status(int fd, enum build_status st, int value, const char *error,
-    json_t *times)
+/* What kept the second run from being compared, or NULL when it ended
+ * with 0. */
+static const char *
+second_failed(const struct run *r, char *buf, size_t size)
 {
-	json_t *o = NULL;
-	char *line = NULL;
-
-	if (fd < 0)
-		return;
-	switch (st) {
+	switch (r->st) {
 	case ST_EXITED:
-		o = json_pack("{s:s, s:i}", "status", "exited", "code", value);
+		if (r->value == 0)
+			return NULL;
+		snprintf(buf, size, "second build exited %d", r->value);
 		break;
 	case ST_SIGNALED:
-		o = json_pack("{s:s, s:i}", "status", "signaled", "signal", value);
+		snprintf(buf, size, "second build killed by signal %d",
+		    r->value);
 		break;
 	case ST_TIMED_OUT:
-		o = json_pack("{s:s}", "status", "timed_out");
+		snprintf(buf, size, "second build timed out");
 		break;
 	case ST_ERROR:
-		o = json_pack("{s:s, s:s}", "status", "error", "error", error);
+		snprintf(buf, size, "second build failed to run");
 		break;
 	}
-	if (o != NULL && times != NULL)
-		json_object_set_new(o, "times", times);
-	else
-		json_decref(times);
-	if (o != NULL)
-		line = json_dumps(o, JSON_COMPACT);
-	if (line != NULL) {
-		size_t len = strlen(line);
-		line = xrealloc(line, len + 2);
-		line[len] = '\n';
-		line[len + 1] = '\0';
-		if (worker_write_all(fd, line, len + 1) != 0)
-			worker_msg("cannot write the status to fd %d: %s", fd,
-			    strerror(errno));
+	return buf;
+}
+
+/* kiln-worker build --rebuild's second run (rebuild_fn). */
+struct second {
+	const struct build_args *a;
+	const struct ident *id;
+	const struct sandbox_hostaddrs *hostaddrs;
+	int sfd;
+	int *cancel_sig;
+};
+
+static const char *
+run_second(void *data, const char *top, const char *cache,
+    const struct rebuild_run *v, char *why, size_t whysize)
+{
+	struct second *s = data;
+	struct run r = { .root = top, .cache = cache, .v = v };
+	char err[PATH_MAX + 512] = "";
+
+	run_build(s->a, s->id, s->hostaddrs, s->sfd, s->cancel_sig, &r, err,
+	    sizeof err);
+	if (r.st == ST_ERROR) {
+		hide_paths(err, sizeof err, s->a);
+		worker_msg("rebuild: %s", err);
 	}
-	free(line);
-	json_decref(o);
+	return second_failed(&r, why, whysize);
 }
 
 int
 build_main(int argc, char **argv)
 {
 	struct build_args a;
-	struct sandbox_config cfg;
-	struct sandbox_result res;
-	struct sandbox *sb = NULL;
-	struct sandbox_slirp *slirp = NULL;
+	struct ident id = { .root_user = geteuid() == 0 };
 	struct sandbox_hostaddrs *hostaddrs = NULL;
-	/* Read at start: kiln-worker(8), ENVIRONMENT. */
-	const char *slirp_program = getenv("KILN_SLIRP4NETNS");
-	struct cgroup *cg = NULL;
-	char *cgname = NULL;
+	struct rebuild_run first = { 0 };
+	struct run r = { .st = ST_ERROR, .ret = WORKER_EXIT_ERROR };
 	char err[PATH_MAX + 512] = "";
-	enum build_status st = ST_ERROR;
-	int value = 0, sfd = -1, cancel_sig = 0, ret = WORKER_EXIT_ERROR;
-	bool root_user = geteuid() == 0;
-	bool use_subids = false, handed = false;
-	struct subid ids;
+	int sfd = -1, cancel_sig = 0;
 	sigset_t mask;
-	int64_t deadline;
-	struct stage_times tm = { .start = worker_mono_ms() };
-	struct sandbox_running *co = NULL;	/* the checkout, running */
-	int64_t t;
-	int rc;
+	json_t *extra = NULL;
+	time_t started = time(NULL);
 
+	r.tm.start = worker_mono_ms();
 	if (parse_args(&a, argc, argv) != 0) {
 		free(a.env);
 		return WORKER_EXIT_USAGE;
@@ -668,78 +862,13 @@ build_main(int argc, char **argv)
 	/* SIG_IGN here would make the kernel reap pid 1 behind our back. */
 	signal(SIGCHLD, SIG_DFL);
 
-	if (!root_user && owner_identity(&ids, &use_subids, a.allow_same_uid,
-	    err, sizeof err) != 0)
+	if (!id.root_user && owner_identity(&id.ids, &id.use_subids,
+	    a.allow_same_uid, err, sizeof err) != 0)
 		goto out;
-	if (prepare_root(a.root, err, sizeof err) != 0)
-		goto out;
-	if (checkout_start(&a, &co, err, sizeof err) != 0)
-		goto out;
-	if (a.cache != NULL && (rc = util_mkdir_p(a.cache, 0755)) != 0) {
-		snprintf(err, sizeof err, "cannot create the build cache: %s",
-		    strerror(-rc));
-		goto out;
-	}
-
-	memset(&cfg, 0, sizeof cfg);
-	cfg.root = a.root;
-	cfg.cache = a.cache;
-	cfg.modcache = a.modcache;
-	cfg.modcache_rw = a.modcache_rw;
-	cfg.network = a.network;
 	/* Seen from here, the host's namespace: pid 1 blocks them inside. */
-	if (a.network == SANDBOX_NET_SLIRP) {
-		if (sandbox_hostaddrs_collect(&hostaddrs, err, sizeof err) != 0)
-			goto out;
-		cfg.hostaddrs = hostaddrs;
-	}
-	cfg.nofile = (rlim_t)a.nofile;
-	cfg.fsize = (rlim_t)a.file_size;
-	cfg.argv = a.argv;
-	cfg.envp = a.env;
-	/*
-	 * Root runs the build as a dedicated uid (nobody by default) and gives
-	 * it the work tree and the caches; an unprivileged worker as its first
-	 * subordinate ids (owner_identity), or, where kilnd allows it, as
-	 * itself.
-	 */
-	if (root_user) {
-		cfg.outer_uid = (uid_t)a.build_uid;
-		cfg.outer_gid = (gid_t)a.build_uid;
-	} else if (use_subids) {
-		cfg.outer_uid = ids.uid;
-		cfg.outer_gid = ids.gid;
-		cfg.subids = true;
-	} else {
-		cfg.outer_uid = getuid();
-		cfg.outer_gid = getgid();
-	}
-	/* A worker building as itself owns all of it already. */
-	tm.chown = worker_mono_ms();
-	if ((root_user || use_subids) && give_caches(&a, &cfg, use_subids ?
-	    &ids : NULL, err, sizeof err) != 0)
+	if (a.network == SANDBOX_NET_SLIRP &&
+	    sandbox_hostaddrs_collect(&hostaddrs, err, sizeof err) != 0)
 		goto out;
-	tm.chown = worker_mono_ms() - tm.chown;
-
-	tm.cgroup = worker_mono_ms();
-	cgname = cgroup_name(a.root);
-	if (cgroup_create(&cg, cgname, a.memory, (uint64_t)a.pids, err,
-	    sizeof err) != 0) {
-		/*
-		 * Unprivileged without a delegated subtree: no memory limit and
-		 * no pids cgroup.  RLIMIT_NPROC on the build's uid is the only
-		 * cap on a fork bomb then; it counts every process of that uid
-		 * on the host, so it is only a backstop.
-		 */
-		hide_paths(err, sizeof err, &a);
-		worker_msg("warning: no cgroups (%s): no memory limit, process "
-		    "limit by RLIMIT_NPROC only", err);
-		cg = NULL;
-		err[0] = '\0';
-		cfg.nproc = (rlim_t)a.pids;
-	}
-	tm.cgroup = worker_mono_ms() - tm.cgroup;
-
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -750,130 +879,45 @@ build_main(int argc, char **argv)
 		goto out;
 	}
 
-	if (sandbox_start(&sb, &cfg, err, sizeof err) != 0)
-		goto out;
-	/* Into the cgroups before it runs anything: all it forks follows. */
-	if (cg != NULL && cgroup_attach(cg, sandbox_pid(sb), err,
-	    sizeof err) != 0)
-		goto out;
-	/*
-	 * A network build's tap0 is configured before pid 1 goes on, and
-	 * slirp4netns goes into the build's cgroups: its memory is the
-	 * build's, and the cgroup kill below takes it too.
-	 */
-	if (a.network == SANDBOX_NET_SLIRP) {
-		if (sandbox_slirp_start(&slirp, sandbox_pid(sb), slirp_program,
-		    err, sizeof err) != 0)
-			goto out;
-		if (cg != NULL && cgroup_attach(cg, sandbox_slirp_pid(slirp),
-		    err, sizeof err) != 0)
-			goto out;
-	}
-	/* Once the checkout ended, the work tree goes to the build user. */
-	tm.checkout = worker_mono_ms();
-	if (checkout_wait(&a, &co, sfd, &cancel_sig, err, sizeof err) != 0)
-		goto out;
-	tm.checkout = worker_mono_ms() - tm.checkout;
-	if (cancel_sig != 0)
-		goto ended;	/* nothing built: the sandbox goes */
-	t = worker_mono_ms();
-	/* Under subordinate ids the tree goes back to us at the end,
-	 * whatever happens: kilnd reads /out and removes it as itself. */
-	handed = use_subids;
-	if ((root_user || use_subids) && owner_work_tree(a.root,
-	    cfg.outer_uid, cfg.outer_gid, use_subids ? &ids : NULL, err,
-	    sizeof err) != 0)
-		goto out;
-	tm.chown += worker_mono_ms() - t;
-	if (sandbox_release(sb, err, sizeof err) != 0)
-		goto out;
-
-	deadline = worker_mono_ms() + a.timeout * 1000;
-	for (;;) {
-		struct pollfd p = { sfd, POLLIN, 0 };
-		int64_t left;
-
-		if (sandbox_try_wait(sb))
-			break;
-		left = deadline - worker_mono_ms();
-		if (left <= 0) {
-			st = ST_TIMED_OUT;
-			break;
-		}
-		if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) < 0 &&
-		    errno != EINTR) {
-			snprintf(err, sizeof err, "poll: %s", strerror(errno));
-			break;
-		}
-		read_signals(sfd, &cancel_sig);
-		if (cancel_sig != 0)
-			break;
-	}
-
-ended:
-	tm.ended = worker_mono_ms();
-	/*
-	 * Timeout, cancel, or the build ended: kill the whole tree.  The cgroup
-	 * catches every process; SIGKILL to pid 1 makes the kernel kill the
-	 * rest of the pid namespace (double-forked daemons included).
-	 */
-	cgroup_kill(cg);
-	sandbox_kill(sb);
-	sandbox_wait(sb, &res);
-	tm.exec = res.exec_ms;
-	sandbox_slirp_stop(slirp);
-	slirp = NULL;
-	cgroup_destroy(cg);
-	cg = NULL;
-
-	if (err[0] != '\0') {
-		st = ST_ERROR;
-	} else if (st == ST_TIMED_OUT) {
+	rebuild_first(&first, a.env, a.rebuild);
+	r.root = a.root;
+	r.cache = a.cache;
+	r.v = &first;
+	started = time(NULL);
+	run_build(&a, &id, hostaddrs, sfd, &cancel_sig, &r, err, sizeof err);
+	if (r.st == ST_TIMED_OUT)
 		worker_msg("timed out after %lld s: build killed",
 		    (long long)a.timeout);
-		ret = WORKER_EXIT_TIMEOUT;
-	} else if (cancel_sig != 0) {
+	else if (cancel_sig != 0 && r.st == ST_SIGNALED)
 		worker_msg("canceled by signal %d: build killed", cancel_sig);
-		st = ST_SIGNALED;
-		value = cancel_sig;
-		ret = 128 + cancel_sig;
-	} else if (res.outcome == SANDBOX_FAILED) {
-		st = ST_ERROR;
-		snprintf(err, sizeof err, "%s", res.error);
-	} else if (res.outcome == SANDBOX_EXITED) {
-		st = ST_EXITED;
-		value = res.code;
-		ret = res.code;
-	} else {
-		st = ST_SIGNALED;
-		value = res.signal;
-		ret = 128 + res.signal;
+	/* The target is built; the second run only adds the proof. */
+	if (a.rebuild && r.st == ST_EXITED && r.value == 0) {
+		struct second sec = { &a, &id, hostaddrs, sfd, &cancel_sig };
+
+		extra = rebuild_run(a.root, a.cache != NULL, started, sfd,
+		    &cancel_sig, &first, run_second, &sec);
+		if (cancel_sig != 0) {
+			worker_msg("canceled by signal %d: rebuild killed",
+			    cancel_sig);
+			r.st = ST_SIGNALED;
+			r.value = cancel_sig;
+			r.ret = 128 + cancel_sig;
+		}
 	}
 out:
-	/* Killed and reaped, and with it its whole pid namespace, before
-	 * the tree changes hands. */
-	sandbox_run_kill(co);
-	sandbox_free(sb);
-	sb = NULL;
-	sandbox_slirp_stop(slirp);
-	slirp = NULL;
-	if (handed)
-		give_back(&a, &ids, &st, err, sizeof err);
-	cgroup_destroy(cg);
-	cg = NULL;
-	if (st == ST_ERROR) {
+	if (r.st == ST_ERROR) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "unknown error");
 		hide_paths(err, sizeof err, &a);
 		worker_msg("%s", err);
-		ret = WORKER_EXIT_ERROR;
+		r.ret = WORKER_EXIT_ERROR;
 	}
-	write_status(a.status_fd, st, value, err, a.times ?
-	    stage_times_json(&tm) : NULL);
+	write_status(a.status_fd, r.st, r.value, err, a.times ?
+	    stage_times_json(&r.tm) : NULL, extra);
 	if (sfd >= 0)
 		close(sfd);
-	free(cgname);
+	rebuild_run_free(&first);
 	free(a.env);
 	sandbox_hostaddrs_free(hostaddrs);
-	return ret;
+	return r.ret;
 }

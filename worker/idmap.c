@@ -121,6 +121,14 @@ int
 idmap_map(pid_t pid, const struct subid *ids, bool map_self, char *err,
     size_t errsize)
 {
+	return idmap_map_inside(pid, ids, SANDBOX_UID, SANDBOX_GID, map_self,
+	    err, errsize);
+}
+
+int
+idmap_map_inside(pid_t pid, const struct subid *ids, uid_t inside_uid,
+    gid_t inside_gid, bool map_self, char *err, size_t errsize)
+{
 	char p[16], in[16], sub[16], self[16];
 	char *argv[9];
 
@@ -138,7 +146,8 @@ idmap_map(pid_t pid, const struct subid *ids, bool map_self, char *err,
 	for (int gid = 0; gid < 2; gid++) {
 		size_t n = 0;
 
-		snprintf(in, sizeof in, "%d", gid ? SANDBOX_GID : SANDBOX_UID);
+		snprintf(in, sizeof in, "%lu", gid ? (unsigned long)inside_gid :
+		    (unsigned long)inside_uid);
 		snprintf(sub, sizeof sub, "%lu", gid ? (unsigned long)ids->gid :
 		    (unsigned long)ids->uid);
 		snprintf(self, sizeof self, "%lu", gid ?

@@ -35,6 +35,11 @@
 int idmap_map(pid_t pid, const struct subid *ids, bool map_self, char *err,
     size_t errsize);
 
+/* The same with other ids than SANDBOX_UID/GID inside (kiln-worker build
+ * --rebuild's second run). */
+int idmap_map_inside(pid_t pid, const struct subid *ids, uid_t inside_uid,
+    gid_t inside_gid, bool map_self, char *err, size_t errsize);
+
 enum idmap_owner {
 	IDMAP_TO_BUILD,		/* SANDBOX_UID/GID, the subordinate ids */
 	IDMAP_TO_SELF,		/* the worker's own uid and gid */

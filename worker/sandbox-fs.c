@@ -217,12 +217,13 @@ make_link(const char *root, const char *path, const char *target, char *err,
 	return 0;
 }
 
-/* The build user, and nobody for the ids that are not mapped. */
-static const char passwd_text[] =
-	"build:x:1000:1000:kiln build:/tmp:/bin/sh\n"
+/* The build user (its ids: sandbox_inside_uid), and nobody for the ids
+ * that are not mapped. */
+static const char passwd_fmt[] =
+	"build:x:%lu:%lu:kiln build:/tmp:/bin/sh\n"
 	"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
-static const char group_text[] =
-	"build:x:1000:\n"
+static const char group_fmt[] =
+	"build:x:%lu:\n"
 	"nogroup:x:65534:\n";
 /* Without the host's network: nothing of the host's names. */
 static const char hosts_text[] =
@@ -293,7 +294,15 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 		[SRC_MODCACHE] = { cfg->modcache, "/gomod", false, cfg->modcache_rw, false, -1, false, NULL },
 	};
 	const char *root = cfg->root;
+	const char *src_inside = sandbox_src_inside(cfg);
+	unsigned long uid = sandbox_inside_uid(cfg);
+	unsigned long gid = sandbox_inside_gid(cfg);
+	char passwd_text[sizeof passwd_fmt + 40], group_text[sizeof group_fmt + 20];
 	int ret = -1;
+
+	s[SRC_SRC].inside = src_inside;
+	snprintf(passwd_text, sizeof passwd_text, passwd_fmt, uid, gid);
+	snprintf(group_text, sizeof group_text, group_fmt, gid);
 
 	snprintf(src_dir, sizeof src_dir, "%s/src", root);
 	snprintf(out_dir, sizeof out_dir, "%s/out", root);
@@ -332,10 +341,10 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 	 */
 	if ((cfg->subids && (setgroups(0, NULL) != 0 ||
 	    prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) != 0)) ||
-	    setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) != 0 ||
-	    setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0 ||
+	    setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0 ||
 	    (cfg->subids && prctl(PR_SET_SECUREBITS, 0, 0, 0, 0) != 0)) {
-		snprintf(err, errsize, "become uid %d: %s", SANDBOX_UID,
+		snprintf(err, errsize, "become uid %lu: %s", uid,
 		    strerror(errno));
 		goto out;
 	}
@@ -418,6 +427,16 @@ setup_fs(const struct sandbox_config *cfg, int report_fd, char *err,
 
 	/* The only writable places: the work tree, the outputs, /tmp, the
 	 * cache (nosuid, nodev); the module cache only for the deps step. */
+	/* The work tree's parents (/build/r of a --rebuild's second run). */
+	for (const char *p = strchr(src_inside + 1, '/'); p != NULL;
+	    p = strchr(p + 1, '/')) {
+		char parent[256];
+
+		snprintf(parent, sizeof parent, "%.*s", (int)(p - src_inside),
+		    src_inside);
+		if (make_dir(root, parent, 0755, err, errsize) != 0)
+			goto out;
+	}
 	for (int i = SRC_SRC; i < SRC_COUNT; i++) {
 		if ((i == SRC_CACHE && cfg->cache == NULL) ||
 		    (i == SRC_MODCACHE && cfg->modcache == NULL))

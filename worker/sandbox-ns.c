@@ -42,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,8 +213,11 @@ exec_build(const struct sandbox_config *cfg, int report_fd)
 	if (close_range(4, ~0U, 0) != 0)
 		child_fail(fd, "close_range failed");
 
-	if (chdir("/src") != 0)
-		child_fail(fd, "chdir /src failed");
+	if (chdir(sandbox_src_inside(cfg)) != 0)
+		child_fail(fd, "chdir to the work tree failed");
+	/* Set, not inherited: kilnd's umask would otherwise reach the
+	 * modes of what the build writes. */
+	(void)umask(cfg->umask & 0777);
 	if (sandbox_rlimit_apply(cfg, err, sizeof err) != 0)
 		child_fail(fd, err);
 	if (drop_capabilities(err, sizeof err) != 0)
@@ -409,16 +413,19 @@ sandbox_start(struct sandbox **out, const struct sandbox_config *cfg,
 		 */
 		struct subid ids = { cfg->outer_uid, cfg->outer_gid };
 
-		if (idmap_map(pid, &ids, true, err, errsize) != 0)
+		if (idmap_map_inside(pid, &ids, sandbox_inside_uid(cfg),
+		    sandbox_inside_gid(cfg), true, err, errsize) != 0)
 			goto out;
 	} else {
 		if (write_proc(pid, "setgroups", "deny", err, errsize) != 0)
 			goto out;
-		snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_UID,
+		snprintf(map, sizeof map, "%lu %lu 1\n",
+		    (unsigned long)sandbox_inside_uid(cfg),
 		    (unsigned long)cfg->outer_uid);
 		if (write_proc(pid, "uid_map", map, err, errsize) != 0)
 			goto out;
-		snprintf(map, sizeof map, "%d %lu 1\n", SANDBOX_GID,
+		snprintf(map, sizeof map, "%lu %lu 1\n",
+		    (unsigned long)sandbox_inside_gid(cfg),
 		    (unsigned long)cfg->outer_gid);
 		if (write_proc(pid, "gid_map", map, err, errsize) != 0)
 			goto out;
@@ -437,6 +444,24 @@ out:
 	if (sb != NULL)
 		sandbox_free(sb);
 	return ret;
+}
+
+uid_t
+sandbox_inside_uid(const struct sandbox_config *cfg)
+{
+	return cfg->inside_uid != 0 ? cfg->inside_uid : SANDBOX_UID;
+}
+
+gid_t
+sandbox_inside_gid(const struct sandbox_config *cfg)
+{
+	return cfg->inside_gid != 0 ? cfg->inside_gid : SANDBOX_GID;
+}
+
+const char *
+sandbox_src_inside(const struct sandbox_config *cfg)
+{
+	return cfg->src_inside != NULL ? cfg->src_inside : "/src";
 }
 
 pid_t

@@ -61,6 +61,16 @@ struct sandbox_config {
 	rlim_t nofile;		/* RLIMIT_NOFILE */
 	rlim_t fsize;		/* RLIMIT_FSIZE */
 	rlim_t nproc;		/* RLIMIT_NPROC, or 0 to leave it alone */
+	/*
+	 * Where the work tree is mounted and the build starts (its cwd):
+	 * NULL for /src.  Its parents are made on the sandbox's root.
+	 */
+	const char *src_inside;
+	/* The build's ids inside its user namespace, mapped to outer_uid and
+	 * outer_gid: 0 for SANDBOX_UID and SANDBOX_GID, never root. */
+	uid_t inside_uid;
+	gid_t inside_gid;
+	mode_t umask;		/* the build's umask */
 	char *const *argv;	/* the build: argv[0] is searched in its PATH */
 	char *const *envp;	/* its whole environment */
 };
@@ -94,6 +104,11 @@ int sandbox_try_wait(struct sandbox *sb);
 void sandbox_wait(struct sandbox *sb, struct sandbox_result *out);
 /* Kills pid 1 first when it still runs. */
 void sandbox_free(struct sandbox *sb);
+/* The build's ids inside its namespace, and where it sees its work tree:
+ * cfg's, or the defaults. */
+uid_t sandbox_inside_uid(const struct sandbox_config *cfg);
+gid_t sandbox_inside_gid(const struct sandbox_config *cfg);
+const char *sandbox_src_inside(const struct sandbox_config *cfg);
 
 /* sandbox-rlimit.c: in the build process, before exec. */
 int sandbox_rlimit_apply(const struct sandbox_config *cfg, char *err,
