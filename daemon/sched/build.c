@@ -148,7 +148,7 @@ superseded_result(int64_t target_id, int attempt)
 	metrics_superseded();
 }
 
-static void
+void
 build_done(struct child *c)
 {
 	struct starget *st = container_of(c, struct starget, child);
@@ -217,7 +217,7 @@ build_done(struct child *c)
 	end_target(st, state, code, why[0] ? why : NULL, NULL, 0);
 }
 
-static void
+void
 build_data(struct child *c, int fd, const char *buf, size_t n)
 {
 	struct starget *st = container_of(c, struct starget, child);
@@ -248,7 +248,7 @@ on_backstop(uv_timer_t *h)
 	child_kill(&st->child, SIGKILL);
 }
 
-static unsigned
+unsigned
 timeout_of(struct starget *st)
 {
 	unsigned t = st->s->conf->build_timeout;
@@ -396,6 +396,66 @@ record_toolchain(struct starget *st)
 		    NULL);
 }
 
+/*
+ * What every run of a target has: a fresh work root (the worker refuses
+ * an old one), the job's work and log directories, and the target's
+ * log, which starts with the run's first line.  0, or -1 with why (the
+ * target is to fail).
+ */
+int
+target_run_prepare(struct starget *st, char *why, size_t whysize)
+{
+	struct sched *s = st->s;
+	struct sjob *j = st->j;
+	char *dir, *lp, *logdir;
+	int rc;
+
+	dir = state_path(s, "work/%" PRId64, j->job->id);
+	lp = log_path(s, j->job->id, st->url_name);
+	logdir = state_path(s, "logs/%" PRId64, j->job->id);
+	st->root = xasprintf("%s/%s.%d.%" PRId64, dir, st->url_name,
+	    st->claim.attempt, util_now_ms());
+	if ((rc = util_mkdir_p(dir, 0750)) != 0 ||
+	    (rc = util_mkdir_p(logdir, 0750)) != 0) {
+		/* The paths are for the operator, not for users. */
+		log_error("job %" PRId64 ": cannot create directories under "
+		    "%s: %s", j->job->id, s->conf->state_dir, strerror(-rc));
+		snprintf(why, whysize, "kilnd cannot create its work "
+		    "directories: %s", strerror(-rc));
+	} else if ((rc = log_create(st, lp)) != 0) {
+		log_error("job %" PRId64 ": cannot create log %s: %s",
+		    j->job->id, lp, strerror(-rc));
+		snprintf(why, whysize, "kilnd cannot create the target's log: "
+		    "%s", strerror(-rc));
+	} else
+		log_line(st, "job %" PRId64 " target %s attempt %d, commit %s",
+		    j->job->id, st->t.name, st->claim.attempt, j->job->commit);
+	free(dir);
+	free(lp);
+	free(logdir);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The backstop past the worker's own timeout, and the log's line. */
+void
+target_run_started(struct starget *st, int rc, const char *what)
+{
+	struct sched *s = st->s;
+
+	if (rc != 0) {
+		log_error("job %" PRId64 " %s: cannot spawn %s: %s",
+		    st->j->job->id, st->t.name, s->worker, uv_strerror(rc));
+		return;
+	}
+	uv_timer_init(s->loop, &st->timer);
+	st->timer.data = st;
+	st->timer_init = true;
+	uv_timer_start(&st->timer, on_backstop,
+	    ((uint64_t)timeout_of(st) + BACKSTOP_S) * 1000, 0);
+	log_info("job %" PRId64 " %s: %s (attempt %d)", st->j->job->id,
+	    st->t.name, what, st->claim.attempt);
+}
+
 void
 spawn_build(struct starget *st)
 {
@@ -403,7 +463,7 @@ spawn_build(struct starget *st)
 	struct sjob *j = st->j;
 	const struct kiln_config *conf = s->conf;
 	struct recipe_plan plan = { 0 };
-	char **argv = NULL, key[33], why[256], *dir, *lp, *mirror, *cache;
+	char **argv = NULL, key[33], why[256], *mirror, *cache;
 	int rc;
 
 	struct recipe_ctx ctx;
@@ -415,41 +475,20 @@ spawn_build(struct starget *st)
 		return;
 	}
 	repo_key(key, j->job->repo);
-	dir = state_path(s, "work/%" PRId64, j->job->id);
-	lp = log_path(s, j->job->id, st->url_name);
 	mirror = state_path(s, "mirrors/%s.git", key);
 	cache = state_path(s, "cache/%s.%s", key, trust_word(j));
-	/* A fresh work root per run: the worker refuses an old one. */
-	st->root = xasprintf("%s/%s.%d.%" PRId64, dir, st->url_name,
-	    st->claim.attempt, util_now_ms());
-	{
-		char *logdir = state_path(s, "logs/%" PRId64, j->job->id);
-		if ((rc = util_mkdir_p(dir, 0750)) != 0 ||
-		    (rc = util_mkdir_p(logdir, 0750)) != 0 ||
-		    (rc = util_mkdir_p(cache, 0750)) != 0) {
-			/* The paths are for the operator, not for users. */
-			log_error("job %" PRId64 ": cannot create directories "
-			    "under %s: %s", j->job->id, conf->state_dir,
-			    strerror(-rc));
-			snprintf(why, sizeof why, "kilnd cannot create its work "
-			    "directories: %s", strerror(-rc));
-		}
-		free(logdir);
+	if ((rc = util_mkdir_p(cache, 0750)) != 0) {
+		log_error("job %" PRId64 ": cannot create %s: %s", j->job->id,
+		    cache, strerror(-rc));
+		snprintf(why, sizeof why, "kilnd cannot create its work "
+		    "directories: %s", strerror(-rc));
 	}
-	if (rc == 0 && (rc = log_create(st, lp)) != 0) {
-		log_error("job %" PRId64 ": cannot create log %s: %s",
-		    j->job->id, lp, strerror(-rc));
-		snprintf(why, sizeof why, "kilnd cannot create the "
-		    "target's log: %s", strerror(-rc));
-	}
-	if (rc != 0) {
-		free(dir); free(lp); free(mirror); free(cache);
+	if (rc != 0 || target_run_prepare(st, why, sizeof why) != 0) {
+		free(mirror); free(cache);
 		recipe_plan_free(&plan);
 		fail_now(st, why);
 		return;
 	}
-	log_line(st, "job %" PRId64 " target %s attempt %d, commit %s",
-	    j->job->id, st->t.name, st->claim.attempt, j->job->commit);
 	log_plan(st);
 	log_line(st, "$ %s", plan.summary);
 	record_toolchain(st);
@@ -478,19 +517,8 @@ spawn_build(struct starget *st)
 	st->started = true;
 	rc = spawn_worker_build(s, &st->child, argv, build_data, build_done,
 	    st);
-	if (rc != 0)
-		log_error("job %" PRId64 " %s: cannot spawn %s: %s", j->job->id,
-		    st->t.name, s->worker, uv_strerror(rc));
-	else {
-		uv_timer_init(s->loop, &st->timer);
-		st->timer.data = st;
-		st->timer_init = true;
-		uv_timer_start(&st->timer, on_backstop,
-		    ((uint64_t)timeout_of(st) + BACKSTOP_S) * 1000, 0);
-		log_info("job %" PRId64 " %s: building (attempt %d)",
-		    j->job->id, st->t.name, st->claim.attempt);
-	}
+	target_run_started(st, rc, "building");
 	argv_free(argv);
-	free(dir); free(lp); free(mirror); free(cache);
+	free(mirror); free(cache);
 	recipe_plan_free(&plan);
 }

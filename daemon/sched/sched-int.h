@@ -267,6 +267,11 @@ void recipe_ctx_of(struct recipe_ctx *ctx, const struct sjob *j);
 void log_plan(struct starget *st);
 void record_toolchain(struct starget *st);
 void spawn_build(struct starget *st);
+int target_run_prepare(struct starget *st, char *why, size_t whysize);
+void target_run_started(struct starget *st, int rc, const char *what);
+unsigned timeout_of(struct starget *st);
+void build_data(struct child *c, int fd, const char *buf, size_t n);
+void build_done(struct child *c);
 
 /* publish.c */
 void start_publish(struct starget *st, int code);
