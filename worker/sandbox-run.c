@@ -274,7 +274,9 @@ setup_root(const struct sandbox_run_config *cfg, char *err, size_t errsize)
 	}
 	/* Every source before the tmpfs hides any of them (sandbox-fs.c). */
 	for (size_t i = 0; i < nsrc; i++) {
-		if (i < NSYSTEM && system_files[i].net && !cfg->network)
+		if (i < NSYSTEM && system_files[i].net && !cfg->network &&
+		    !(cfg->ca_certs && strcmp(system_files[i].path,
+		    "/etc/ssl") == 0))
 			continue;
 		if (open_src(&s[i], i < NSYSTEM && system_files[i].link, err,
 		    errsize) != 0)
@@ -376,7 +378,7 @@ static void __attribute__((noreturn))
 child_main(const struct sandbox_run_config *cfg, int sync_rd, int msg_fd)
 {
 	char err[MSG_MAX] = "";
-	int keep[2] = { sync_rd, msg_fd };
+	int *keep = xcalloc(cfg->nkeep_fds + 2, sizeof *keep);
 	const char *hostname = cfg->hostname ? cfg->hostname : "kiln-sandbox";
 	ssize_t n;
 	char c;
@@ -385,8 +387,14 @@ child_main(const struct sandbox_run_config *cfg, int sync_rd, int msg_fd)
 	/* Dies with the worker; a worker already gone ends the read below. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
 		_exit(EXIT_SETUP);
-	/* The worker's fds (the mirror's lock, a status pipe) stay outside. */
-	worker_close_fds_except(keep, 2);
+	/* The worker's fds (the mirror's lock, a status pipe) stay outside;
+	 * only those the caller names go in. */
+	keep[0] = sync_rd;
+	keep[1] = msg_fd;
+	if (cfg->nkeep_fds > 0)
+		memcpy(keep + 2, cfg->keep_fds, cfg->nkeep_fds * sizeof *keep);
+	worker_close_fds_except(keep, cfg->nkeep_fds + 2);
+	free(keep);
 	do
 		n = read(sync_rd, &c, 1);
 	while (n < 0 && errno == EINTR);

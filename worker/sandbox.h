@@ -167,11 +167,17 @@ struct sandbox_run_config {
 	const struct sandbox_bind *binds;
 	size_t nbinds;
 	bool network;		/* the host's network namespace */
+	bool ca_certs;		/* /etc/ssl read-only without the network */
 	const char *hostname;
 	/* Runs in the sandbox: an exit code (not 125), and a message in
 	 * err when it is not 0. */
 	int (*fn)(void *data, char *err, size_t errsize);
 	void *data;
+	/* Descriptors of the worker's that fn uses (files opened before,
+	 * outside): kept open across, at the same numbers.  Every other is
+	 * closed. */
+	const int *keep_fds;
+	size_t nkeep_fds;
 };
 
 /*
