@@ -147,7 +147,7 @@ artifacts_of(struct api_req *req, const struct art_read *r)
 		char url[TARGET_NAME_MAX], err[128];
 		struct target tg;
 
-		if (target_parse(&tg, t->target, err, sizeof err) != 0)
+		if (target_parse_row(&tg, t->target, err, sizeof err) != 0)
 			continue;
 		target_url_name(url, &tg);
 		for (size_t a = 0; a < t->nartifacts; a++) {
@@ -386,7 +386,7 @@ get_artifact(struct api_req *req)
 		    "'-')", file);
 		return API_DONE;
 	}
-	if (target_parse_url(&t, req->params[1], err, sizeof err) != 0) {
+	if (target_parse_url_row(&t, req->params[1], err, sizeof err) != 0) {
 		api_reply_problem(req, 404, "no target '%.64s': %s (targets "
 		    "are written like linux_arm_v7 in URLs)", req->params[1],
 		    err);

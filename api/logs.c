@@ -640,8 +640,8 @@ get_log(struct api_req *req)
 		api_reply_problem(req, 404, "no job '%.64s'", req->params[0]);
 		return API_DONE;
 	}
-	if (target_parse_url(&t, req->params[1], err, sizeof err) != 0 &&
-	    target_parse(&t, req->params[1], err, sizeof err) != 0) {
+	if (target_parse_url_row(&t, req->params[1], err, sizeof err) != 0 &&
+	    target_parse_row(&t, req->params[1], err, sizeof err) != 0) {
 		api_reply_problem(req, 404, "no target '%.64s': %s (targets "
 		    "are written like linux_arm_v7 in URLs)", req->params[1],
 		    err);

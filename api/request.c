@@ -5,7 +5,11 @@
  * tests/fuzz/fuzz_job_request.c.
  *
  * {"repo": URL-or-path, "ref": branch|tag|sha, "targets": [...],
- *  "recipe": {...}?, "priority": int?, "timeout": int?, "cache": bool?}
+ *  "recipe": {...}?, "priority": int?, "timeout": int?, "cache": bool?,
+ *  "notify": {"url": U}?, "archives": true|{...}?, "sbom": bool?,
+ *  "image": {...}?, "verify": "rebuild"|"none"?}
+ * The last four and a "darwin/universal" target make the job's
+ * "outputs" (lib/outputs.h).
  */
 #include "config.h"
 
@@ -15,6 +19,7 @@
 
 #include "api.h"
 #include "../daemon/callback-url.h"
+#include "../lib/outputs.h"
 #include "../lib/util.h"
 #include "../lib/validate.h"
 #include "../lib/xmalloc.h"
@@ -35,9 +40,26 @@ api_check_notify_url(const char *u, char *why, size_t size)
 	return 0;
 }
 
-/* "targets": 1 to JOB_MAX_TARGETS names, normalized, deduplicated. */
+/* Add a target unless it is there already. */
+static void
+add_target(struct job *job, const char *name)
+{
+	for (size_t j = 0; j < job->ntargets; j++)
+		if (strcmp(job->targets[j].target, name) == 0)
+			return;
+	struct job_target *jt = &job->targets[job->ntargets++];
+	snprintf(jt->target, sizeof jt->target, "%s", name);
+	jt->state = TARGET_QUEUED;
+}
+
+/*
+ * "targets": 1 to JOB_MAX_TARGETS names, normalized, deduplicated.
+ * "darwin/universal" is no build of its own: it builds darwin/amd64 and
+ * darwin/arm64 and asks for their universal binary (*universal).
+ */
 static int
-parse_targets(struct job *job, json_t *v, char *why, size_t size)
+parse_targets(struct job *job, json_t *v, bool *universal, char *why,
+    size_t size)
 {
 	if (!json_is_array(v)) {
 		util_errorf(why, size, "targets: must be an array of strings");
@@ -52,17 +74,23 @@ parse_targets(struct job *job, json_t *v, char *why, size_t size)
 		    JOB_MAX_TARGETS);
 		return -1;
 	}
-	job->targets = xcalloc(json_array_size(v), sizeof *job->targets);
+	/* One more slot: a universal binary may add two builds. */
+	job->targets = xcalloc(json_array_size(v) + 1, sizeof *job->targets);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		json_t *t = json_array_get(v, i);
 		struct target tg;
 		char terr[160];
-		bool dup = false;
 
 		if (!json_is_string(t) ||
 		    strlen(json_string_value(t)) != json_string_length(t)) {
 			util_errorf(why, size, "targets[%zu]: must be a string", i);
 			return -1;
+		}
+		if (strcmp(json_string_value(t), OUTPUTS_UNIVERSAL_TARGET) == 0) {
+			*universal = true;
+			add_target(job, "darwin/amd64");
+			add_target(job, "darwin/arm64");
+			continue;
 		}
 		if (target_parse(&tg, json_string_value(t), terr,
 		    sizeof terr) != 0) {
@@ -70,16 +98,54 @@ parse_targets(struct job *job, json_t *v, char *why, size_t size)
 			return -1;
 		}
 		/* Normalized duplicates (linux/arm, linux/arm/v7) fold. */
-		for (size_t j = 0; j < job->ntargets; j++)
-			if (strcmp(job->targets[j].target, tg.name) == 0)
-				dup = true;
-		if (dup)
-			continue;
-		struct job_target *jt = &job->targets[job->ntargets++];
-		snprintf(jt->target, sizeof jt->target, "%s", tg.name);
-		jt->state = TARGET_QUEUED;
+		add_target(job, tg.name);
+	}
+	if (job->ntargets > JOB_MAX_TARGETS) {
+		util_errorf(why, size, "targets: at most %d per job (%s counts "
+		    "as darwin/amd64 and darwin/arm64)", JOB_MAX_TARGETS,
+		    OUTPUTS_UNIVERSAL_TARGET);
+		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The request's "archives" (true or an object), "sbom", "image" and
+ * "verify", with a universal binary when the targets ask for one, as the
+ * job's canonical outputs; none of them: job->outputs stays NULL.
+ */
+static int
+parse_outputs(struct job *job, json_t *root, bool universal, char *why,
+    size_t size)
+{
+	static const char *const keys[] = { "archives", "sbom", "image",
+	    "verify" };
+	json_t *o = json_object(), *v;
+	int rc = -1;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if ((v = json_object_get(root, keys[i])) != NULL)
+			json_object_set(o, keys[i], v);
+	v = json_object_get(o, "archives");
+	if (json_is_true(v))
+		json_object_set_new(o, "archives", json_object());
+	else if (json_is_false(v))
+		json_object_del(o, "archives");
+	else if (v != NULL && !json_is_object(v)) {
+		util_errorf(why, size, "archives: must be true, false or an "
+		    "object");
+		goto out;
+	}
+	if (universal)
+		json_object_set_new(o, "universal", json_true());
+	if (json_object_size(o) > 0 &&
+	    (job->outputs = outputs_canonical(o, why, size)) == NULL)
+		goto out;
+	job->release = outputs_need_release(o);
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
 }
 
 /* A required string field without NUL, valid by check(); copied to *out. */
@@ -109,6 +175,7 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 	json_error_t jerr;
 	struct job *job = NULL;
 	const char *k;
+	bool universal = false;
 	int rc = -1;
 
 	*status = 422;
@@ -133,10 +200,12 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 		if (strcmp(k, "repo") != 0 && strcmp(k, "ref") != 0 &&
 		    strcmp(k, "targets") != 0 && strcmp(k, "recipe") != 0 &&
 		    strcmp(k, "priority") != 0 && strcmp(k, "timeout") != 0 &&
-		    strcmp(k, "cache") != 0 && strcmp(k, "notify") != 0) {
+		    strcmp(k, "cache") != 0 && strcmp(k, "notify") != 0 &&
+		    strcmp(k, "archives") != 0 && strcmp(k, "sbom") != 0 &&
+		    strcmp(k, "image") != 0 && strcmp(k, "verify") != 0) {
 			util_errorf(why, size, "unknown field '%.64s' (expected repo, "
 			    "ref, targets, recipe, priority, timeout, cache, "
-			    "notify)", k);
+			    "notify, archives, sbom, image, verify)", k);
 			goto out;
 		}
 	}
@@ -161,7 +230,9 @@ api_parse_job_request(const char *body, size_t len, struct job **out,
 		snprintf(job->targets[0].target, sizeof job->targets[0].target,
 		    "%s", JOB_TARGETS_FROM_REPO);
 		job->ntargets = 1;
-	} else if (parse_targets(job, v, why, size) != 0)
+	} else if (parse_targets(job, v, &universal, why, size) != 0)
+		goto out;
+	if (parse_outputs(job, root, universal, why, size) != 0)
 		goto out;
 
 	v = json_object_get(root, "recipe");

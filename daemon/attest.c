@@ -35,7 +35,7 @@ subjects(const struct job *job, size_t *nout)
 		char url[TARGET_NAME_MAX], err[128];
 		struct target tg;
 
-		if (target_parse(&tg, t->target, err, sizeof err) != 0)
+		if (target_parse_row(&tg, t->target, err, sizeof err) != 0)
 			snprintf(url, sizeof url, "%s", t->target);
 		else
 			target_url_name(url, &tg);

@@ -40,6 +40,7 @@ job_free(struct job *job)
 	free(job->ref);
 	free(job->commit);
 	free(job->recipe);
+	free(job->outputs);
 	free(job->error);
 	free(job->sums_sha256);
 	free(job->sig_sha256);

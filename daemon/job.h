@@ -94,6 +94,10 @@ struct job {
 	/* The farm's host that signed it (it holds the signed files' blobs);
 	 * NULL: not signed, or a queue of one host (SQLite). */
 	char *signed_by;
+	/* Canonical "outputs" (lib/outputs.h), NULL: none; release: they
+	 * need the release row, added once every build succeeded. */
+	char *outputs;
+	bool release;
 	size_t ntargets;
 	struct job_target *targets;
 };

@@ -139,6 +139,9 @@ job_render_json(struct sbuf *b, const struct job *job)
 	 * keeps the document's structure. */
 	KEY(b, ",\"recipe\":");
 	add_embedded(b, job->recipe);
+	/* The same holds of the outputs (lib/outputs.h); null: none. */
+	KEY(b, ",\"outputs\":");
+	add_embedded(b, job->outputs);
 	KEY(b, ",\"priority\":");
 	add_int(b, job->priority);
 	KEY(b, ",\"timeout\":");

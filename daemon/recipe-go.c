@@ -63,6 +63,19 @@ default_name(const char *package, const char *repo)
 	return name;
 }
 
+char *
+recipe_project_name(const char *recipe_json, const char *repo)
+{
+	json_t *r = recipe_json ? json_loads(recipe_json, 0, NULL) : NULL;
+	const char *pn = json_string_value(json_object_get(r,
+	    "project_name"));
+	char *name = pn != NULL && pn[0] != '\0' ? xstrdup(pn) :
+	    default_name(NULL, repo);
+
+	json_decref(r);
+	return name;
+}
+
 /* A binary name as it lands in /out: one safe path component. */
 static bool
 safe_name(const char *s)

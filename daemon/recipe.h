@@ -49,6 +49,9 @@ int recipe_plan(struct recipe_plan *out, const char *recipe_json,
     const struct target *t, const struct recipe_ctx *ctx,
     const struct kiln_config *conf, char *err, size_t errsize);
 void recipe_plan_free(struct recipe_plan *p);
+/* The recipe's project_name, or the repository's last path element
+ * without ".git" (malloc'd): what {{.ProjectName}} expands to. */
+char *recipe_project_name(const char *recipe_json, const char *repo);
 
 /*
  * The deps step of a go recipe: kiln's own `go mod download` (never a

@@ -140,6 +140,32 @@ target_parse_url(struct target *out, const char *s, char *err, size_t errsize)
 	return parse_sep(out, s, '_', err, errsize);
 }
 
+static int
+release_row(struct target *out, const char *s)
+{
+	if (strcmp(s, TARGET_RELEASE) != 0)
+		return -1;
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", TARGET_RELEASE);
+	return 0;
+}
+
+int
+target_parse_row(struct target *out, const char *s, char *err,
+    size_t errsize)
+{
+	return release_row(out, s) == 0 ? 0 : target_parse(out, s, err,
+	    errsize);
+}
+
+int
+target_parse_url_row(struct target *out, const char *s, char *err,
+    size_t errsize)
+{
+	return release_row(out, s) == 0 ? 0 : target_parse_url(out, s, err,
+	    errsize);
+}
+
 void
 target_url_name(char *buf, const struct target *t)
 {

@@ -28,6 +28,17 @@ struct target {
 int target_parse(struct target *out, const char *s, char *err, size_t errsize);
 /* Same for the URL form "linux_arm_v7". */
 int target_parse_url(struct target *out, const char *s, char *err, size_t errsize);
+/*
+ * The name of a job's release row (lib/outputs.h): no build target, but
+ * a row of the job with a log and artifacts like one.  The _row parsers
+ * accept it too (os and arch empty) and are for names read back from
+ * the queue or a URL, never for targets a user asks to build.
+ */
+#define TARGET_RELEASE "release"
+int target_parse_row(struct target *out, const char *s, char *err,
+    size_t errsize);
+int target_parse_url_row(struct target *out, const char *s, char *err,
+    size_t errsize);
 /* "linux/arm/v7" -> "linux_arm_v7" into buf (TARGET_NAME_MAX bytes). */
 void target_url_name(char *buf, const struct target *t);
 

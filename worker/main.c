@@ -40,7 +40,9 @@ usage(FILE *f)
 	fprintf(f,
 "usage: kiln-worker fetch --mirror DIR --url URL --ref REF [--job-ref REF]\n"
 "                   [--keep-out DIR] [--credentials-fd FD]\n"
-"       kiln-worker fetch|build --config-fd FD\n"
+"       kiln-worker package --mirror DIR --commit SHA --root DIR --spec JSON\n"
+"                   [--timeout SECONDS] [--status-fd FD]\n"
+"       kiln-worker fetch|build|package --config-fd FD\n"
 "       kiln-worker build --mirror DIR --commit SHA --root DIR\n"
 "                   --target OS/ARCH[/VARIANT] --timeout SECONDS\n"
 "                   [--cache DIR] [--modcache DIR [--modcache-rw]]\n"
@@ -92,6 +94,10 @@ usage(FILE *f)
 "\n"
 "reclaim: give trees that builds under subordinate ids left (a killed\n"
 "  worker) back to the caller's own uid and gid, so that they can be removed.\n"
+"\n"
+"package: a job's release outputs (archives, SBOMs, universal macOS binaries,\n"
+"  an OCI image) from its builds' files, as the JSON spec kilnd made says,\n"
+"  into ROOT/out, in a sandbox without network.\n"
 "\n"
 "push: upload an OCI image layout tarball to a registry (OCI distribution\n"
 "  API): missing blobs, each image manifest by digest, then the index (or\n"
@@ -152,6 +158,8 @@ main(int argc, char **argv)
 		return run_mode(fetch_main, argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "build") == 0)
 		return run_mode(build_main, argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "package") == 0)
+		return run_mode(package_main, argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "push") == 0)
 		return push_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "reclaim") == 0)

@@ -24,6 +24,7 @@
 
 int fetch_main(int argc, char **argv);
 int build_main(int argc, char **argv);
+int package_main(int argc, char **argv);	/* package.c */
 int reclaim_main(int argc, char **argv);	/* idmap.c */
 
 /*

@@ -212,8 +212,8 @@ sqlite_queue_open(struct queue **out, const char *path, char *err,
 		goto fail;
 	if (prepare(q->wr, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
 	    "priority, state, created_at, timeout, cache, \"commit\", project, "
-	    "network, notify_url, trust, submitted_by) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
+	    "network, notify_url, trust, submitted_by, outputs, release) "
+	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
 	    prepare(q->wr, &q->ins_delivery, "INSERT OR IGNORE INTO "
 	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
 	    prepare(q->wr, &q->ins_push, "INSERT OR IGNORE INTO pushes "
@@ -423,9 +423,22 @@ db_update_job_state(struct sqlq *q, int64_t job_id, int64_t now)
 	    "   sum(state IN ('failed', 'timed_out')) AS bad"
 	    "   FROM job_targets WHERE job_id = ?1) AS s"
 	    " WHERE jobs.id = ?1";
+	/*
+	 * The release row of a job that wants one (schema/015_outputs.sql),
+	 * once every build succeeded: the job goes on running until it is
+	 * packaged too.
+	 */
+	static const char *const release =
+	    "INSERT INTO job_targets (job_id, target, priority, state)"
+	    " SELECT j.id, 'release', j.priority, 'queued' FROM jobs j"
+	    " WHERE j.id = ?1 AND j.release = 1"
+	    " AND EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id)"
+	    " AND NOT EXISTS (SELECT 1 FROM job_targets t"
+	    "  WHERE t.job_id = j.id AND (t.state <> 'succeeded'"
+	    "   OR t.target IN ('release', '*')))";
 	int64_t p[2] = { job_id, now };
 
-	if (db_run(q, sql, 2, p) < 0)
+	if (db_run(q, release, 1, p) < 0 || db_run(q, sql, 2, p) < 0)
 		return QUEUE_ERROR;
 	/* A job that just succeeded is to be signed. */
 	if (db_run(q, "UPDATE jobs SET sign_pending = 1 WHERE id = ?1 AND "

@@ -48,6 +48,8 @@ db_submit(struct sqlq *q, struct job *const *jobs, size_t n)
 		db_bind_text_or_null(q->ins_job, 11, j->notify_url);
 		db_bind_text_or_null(q->ins_job, 12, job_trust_name(j->trust));
 		db_bind_text_or_null(q->ins_job, 13, j->submitted_by);
+		db_bind_text_or_null(q->ins_job, 14, j->outputs);
+		sqlite3_bind_int(q->ins_job, 15, j->release);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->wr, "insert job");
 			goto out;
@@ -155,6 +157,8 @@ job_from_row(sqlite3_stmt *st)
 	j->notify_error = db_col_strdup(st, 22);
 	j->trust = job_trust_parse((const char *)sqlite3_column_text(st, 23));
 	j->submitted_by = db_col_strdup(st, 24);
+	j->outputs = db_col_strdup(st, 25);
+	j->release = sqlite3_column_int(st, 26) != 0;
 	return j;
 }
 

@@ -51,6 +51,8 @@ job_json(const struct job *j)
 	json_object_set_new(o, "notify_url", str_or_null(j->notify_url));
 	json_object_set_new(o, "trust", str_or_null(job_trust_name(j->trust)));
 	json_object_set_new(o, "submitted_by", str_or_null(j->submitted_by));
+	json_object_set_new(o, "outputs", str_or_null(j->outputs));
+	json_object_set_new(o, "release", json_integer(j->release));
 	json_object_set_new(o, "delivery_forge",
 	    str_or_null(j->delivery_forge));
 	json_object_set_new(o, "delivery_id", str_or_null(j->delivery_id));

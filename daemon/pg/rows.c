@@ -92,6 +92,8 @@ pgq_job_from_row(const PGresult *res, int row, int c)
 	    PQgetvalue(res, row, c + 23));
 	j->submitted_by = pgq_get_str(res, row, c + 24);
 	j->signed_by = pgq_get_str(res, row, c + 25);
+	j->outputs = pgq_get_str(res, row, c + 26);
+	j->release = pgq_get_int(res, row, c + 27) != 0;
 	return j;
 }
 

@@ -72,10 +72,11 @@ start_target(struct sjob *j, const struct queue_claim *c)
 			    "planned");
 		return;
 	}
-	if (target_parse(&st->t, c->target, err, sizeof err) != 0) {
+	if (target_parse_row(&st->t, c->target, err, sizeof err) != 0) {
 		fail_now(st, err);
 		return;
 	}
+	st->packaging = strcmp(st->t.name, TARGET_RELEASE) == 0;
 	target_url_name(st->url_name, &st->t);
 	if (j->fetch == FETCH_DONE)
 		launch(st);

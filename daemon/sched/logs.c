@@ -206,7 +206,7 @@ sched_log_open(struct sched *s, int64_t job_id, const char *target, int *fd)
 	struct target t;
 	char err[160], url[TARGET_NAME_MAX], *p;
 
-	if (target_parse(&t, target, err, sizeof err) != 0)
+	if (target_parse_row(&t, target, err, sizeof err) != 0)
 		return -ENOENT;
 	target_url_name(url, &t);
 	p = log_path(s, job_id, url);
@@ -222,7 +222,7 @@ sched_log_marks_open(struct sched *s, int64_t job_id, const char *target,
 	struct target t;
 	char err[160], url[TARGET_NAME_MAX], *p, *m;
 
-	if (target_parse(&t, target, err, sizeof err) != 0)
+	if (target_parse_row(&t, target, err, sizeof err) != 0)
 		return -ENOENT;
 	target_url_name(url, &t);
 	p = log_path(s, job_id, url);

@@ -170,7 +170,7 @@ ident_free(struct sched *s, struct ident_task *t)
  * Before a build starts: a drain gives the target back to the queue, a
  * stop or a cancel ends it.  True when it ended so.
  */
-static bool
+bool
 ended_before_start(struct starget *st)
 {
 	struct sched *s = st->s;
@@ -317,6 +317,10 @@ launch(struct starget *st)
 {
 	struct ident_task *t;
 
+	if (st->packaging) {
+		spawn_package(st);
+		return;
+	}
 	if (plan_refuses(st))
 		return;		/* left to a host that can build it */
 	if (!st->j->job->cache || st->j->job->commit == NULL ||

@@ -87,6 +87,7 @@ struct starget {
 	struct target t;
 	char url_name[TARGET_NAME_MAX];
 	bool placeholder;		/* JOB_TARGETS_FROM_REPO */
+	bool packaging;			/* the release row: kiln-worker package */
 	char *toolid;			/* the toolchain's identity, if known */
 	char *root;
 	int log_fd;
@@ -273,10 +274,15 @@ unsigned timeout_of(struct starget *st);
 void build_data(struct child *c, int fd, const char *buf, size_t n);
 void build_done(struct child *c);
 
+/* package.c: the release row's run (daemon/release.h) */
+void spawn_package(struct starget *st);
+
 /* publish.c */
 void start_publish(struct starget *st, int code);
 bool open_unbuilt_log(struct starget *st);
 void launch(struct starget *st);
+/* Draining, stopping or canceled before its run started: ended so. */
+bool ended_before_start(struct starget *st);
 
 /* signing.c */
 void sign_job(struct sched *s, int64_t job_id);

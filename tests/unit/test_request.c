@@ -858,7 +858,66 @@ test_stored_recipe_is_canonical(void)
 	job_free(job2);
 }
 
+/* "archives", "sbom", "image", "verify" and darwin/universal: the job's
+ * canonical outputs, and whether they need the release row. */
+static void
+test_outputs(void)
+{
+	struct job *job;
+
+	lib_init();
+	job = accept_body("{" BASE "}");
+	if (job != NULL) {
+		CHECK(job->outputs == NULL);
+		CHECK(!job->release);
+	}
+	job_free(job);
+	job = accept_body("{" REPO ", " REF ", \"targets\": [\"linux/amd64\", "
+	    "\"darwin/universal\", \"darwin/arm64\"], \"archives\": true, "
+	    "\"sbom\": true}");
+	if (job != NULL) {
+		CHECK_STR(job->outputs, "{\"archives\":{},\"sbom\":true,"
+		    "\"universal\":true}");
+		CHECK(job->release);
+		/* The universal binary's two builds, each once. */
+		CHECK(job->ntargets == 3);
+		CHECK_STR(job->targets[1].target, "darwin/amd64");
+		CHECK_STR(job->targets[2].target, "darwin/arm64");
+	}
+	job_free(job);
+	/* A rebuild alone needs no release row; archives false is none. */
+	job = accept_body("{" BASE ", \"verify\": \"rebuild\", "
+	    "\"archives\": false}");
+	if (job != NULL) {
+		CHECK_STR(job->outputs, "{\"verify\":\"rebuild\"}");
+		CHECK(!job->release);
+	}
+	job_free(job);
+	job = accept_body("{" BASE ", \"image\": {\"name\": \"app\", "
+	    "\"entrypoint\": [\"/app\"], \"registry\": "
+	    "\"127.0.0.1:5000/team/app\"}}");
+	if (job != NULL)
+		CHECK(job->release);
+	job_free(job);
+	refuse("{" BASE ", \"archives\": 1}", 422, "archives: must be true");
+	refuse("{" BASE ", \"archives\": {\"format\": \"zip\"}}", 422,
+	    "archives.unknown field 'format'");
+	refuse("{" BASE ", \"archives\": {\"format_overrides\": [{\"goos\": "
+	    "\"windows\"}]}}", 422, "archives.format_overrides[0].formats: "
+	    "required");
+	refuse("{" BASE ", \"sbom\": \"yes\"}", 422, "sbom: must be true or "
+	    "false");
+	refuse("{" BASE ", \"image\": {\"name\": \"a b\"}}", 422,
+	    "image.name: letters");
+	refuse("{" BASE ", \"image\": {\"name\": \"app\", \"env\": "
+	    "[\"NOEQUALS\"]}}", 422, "image.env[0]: 'NOEQUALS' is not NAME=VALUE");
+	refuse("{" BASE ", \"image\": {\"name\": \"app\", \"registry\": "
+	    "\"https://x/app\"}}", 422, "image.registry: must be HOST");
+	refuse("{" BASE ", \"verify\": true}", 422, "verify: must be");
+}
+
 UNIT_MAIN(
+	TEST(test_outputs),
 	TEST(test_minimal_request),
 	TEST(test_malformed_json_is_400),
 	TEST(test_body_must_be_object),
