@@ -194,6 +194,26 @@ attest_statement(const struct job *job, const char *builder_id)
 		}
 		json_object_set_new(ip, "toolchains", tcs);
 		json_object_set_new(ip, "cachedFrom", from);
+		/* What was asked beyond the builds (archives, image...), and
+		 * what each verifying rebuild showed. */
+		if (job->outputs != NULL) {
+			json_t *o = json_loads(job->outputs, 0, NULL);
+			if (o != NULL)
+				json_object_set_new(ext, "outputs", o);
+		}
+		for (size_t i = 0; i < job->ntargets; i++) {
+			json_t *ver = job->targets[i].verified == NULL ? NULL :
+			    json_loads(job->targets[i].verified, 0, NULL);
+			json_t *all = json_object_get(ip, "verification");
+
+			if (ver == NULL)
+				continue;
+			if (all == NULL) {
+				all = json_object();
+				json_object_set_new(ip, "verification", all);
+			}
+			json_object_set_new(all, job->targets[i].target, ver);
+		}
 		/* Whose caches the builds read and wrote (SECURITY.md). */
 		if (job_trust_name(job->trust) != NULL)
 			json_object_set_new(ip, "trust",

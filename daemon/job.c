@@ -31,6 +31,7 @@ job_free(struct job *job)
 	for (size_t i = 0; i < job->ntargets; i++) {
 		free(job->targets[i].error);
 		free(job->targets[i].toolchain);
+		free(job->targets[i].verified);
 		free(job->targets[i].host);
 		artifacts_free(job->targets[i].artifacts,
 		    job->targets[i].nartifacts);

@@ -52,6 +52,9 @@ struct job_target {
 	char *toolchain;	/* "go1.22.12", or NULL before it started */
 	int64_t cached_from;	/* the job whose build it reused, or 0 */
 	char *host;		/* the kilnd host that claimed it, or NULL */
+	/* A verifying rebuild's result, JSON (schema/015_outputs.sql), or
+	 * NULL when not verified. */
+	char *verified;
 	size_t nartifacts;
 	struct artifact *artifacts;
 };

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "jobjson.h"
 #include "utf8.h"
 #include "util.h"
@@ -118,6 +120,31 @@ add_embedded(struct sbuf *b, const char *json)
 
 #define KEY(b, k) sbuf_add((b), k, sizeof(k) - 1)
 
+/*
+ * A verifying rebuild's result: "reproducible": true|false|null, and
+ * when false the differing paths (stored as kilnd wrote them from the
+ * worker's status, schema/015_outputs.sql).
+ */
+static void
+add_verified(struct sbuf *b, const char *verified)
+{
+	json_t *v = verified ? json_loads(verified, 0, NULL) : NULL;
+	json_t *r = json_object_get(v, "reproducible");
+	json_t *d = json_object_get(v, "differences");
+	char *text;
+
+	KEY(b, ",\"reproducible\":");
+	sbuf_adds(b, json_is_boolean(r) ? (json_is_true(r) ? "true" :
+	    "false") : "null");
+	if (json_is_array(d)) {
+		text = json_dumps(d, JSON_COMPACT);
+		KEY(b, ",\"differences\":");
+		add_embedded(b, text);
+		free(text);
+	}
+	json_decref(v);
+}
+
 void
 job_render_json(struct sbuf *b, const struct job *job)
 {
@@ -213,6 +240,7 @@ job_render_json(struct sbuf *b, const struct job *job)
 			add_int(b, t->cached_from);
 		else
 			sbuf_add(b, "null", 4);
+		add_verified(b, t->verified);
 		KEY(b, ",\"error\":");
 		utf8_json_string(b, t->error);
 		KEY(b, ",\"started_at\":");

@@ -272,6 +272,17 @@ outputs_canonical(json_t *o, char *why, size_t size)
 }
 
 bool
+outputs_verify_rebuild(const char *outputs_json)
+{
+	json_t *o = outputs_json ? json_loads(outputs_json, 0, NULL) : NULL;
+	const char *v = json_string_value(json_object_get(o, "verify"));
+	bool yes = v != NULL && strcmp(v, "rebuild") == 0;
+
+	json_decref(o);
+	return yes;
+}
+
+bool
 outputs_need_release(json_t *o)
 {
 	return json_object_get(o, "archives") != NULL ||

@@ -51,5 +51,8 @@ char *outputs_canonical(json_t *o, char *why, size_t whysize);
  * does not.
  */
 bool outputs_need_release(json_t *o);
+/* Whether the outputs (JSON text, NULL for none) ask for a verifying
+ * rebuild of every target. */
+bool outputs_verify_rebuild(const char *outputs_json);
 
 #endif

@@ -9,3 +9,9 @@
 -- A job whose build failed gets no such row.
 ALTER TABLE jobs ADD COLUMN outputs TEXT;
 ALTER TABLE jobs ADD COLUMN release INTEGER NOT NULL DEFAULT 0;
+
+-- A target of a job that asked "verify": "rebuild": what the second,
+-- different build showed, as JSON {"reproducible": true|false,
+-- "differences": [PATH...]?, "more_differences": N?}; NULL: not
+-- verified.  Recorded just before the target's end.
+ALTER TABLE job_targets ADD COLUMN verified TEXT;

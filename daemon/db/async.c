@@ -333,6 +333,26 @@ toolchain_op(struct sqlq *q, void *arg)
 	return db_set_toolchain(q, r->id, r->a);
 }
 
+static int
+verified_op(struct sqlq *q, void *arg)
+{
+	struct text_req *r = arg;
+
+	return db_set_verified(q, r->id, r->value, r->a);
+}
+
+void
+sqlite_set_verified(struct queue *base, int64_t target_id, int attempt,
+    const char *verified, queue_done done, void *data)
+{
+	struct sqlq *q = (struct sqlq *)base;
+	struct text_req *r = text_new(target_id, verified, NULL, NULL, done,
+	    data);
+
+	r->value = attempt;
+	submit(q, &r->r, verified_op);
+}
+
 void
 sqlite_set_toolchain(struct queue *base, int64_t target_id,
     const char *toolchain, queue_done done, void *data)

@@ -72,7 +72,8 @@ struct sqlq {
 	"outputs, release"
 #define JOB_NCOLS 27
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
-	"started_at, finished_at, cached, toolchain, cached_from, host"
+	"started_at, finished_at, cached, toolchain, cached_from, host, " \
+	"verified"
 /* The same, qualified, for the join in queue_get(). */
 #define JOB_COLS_J "j.id, j.repo, j.ref, j.\"commit\", j.recipe, j.priority, " \
 	"j.state, j.error, j.created_at, j.started_at, j.finished_at, " \
@@ -82,7 +83,7 @@ struct sqlq {
 	"j.outputs, j.release"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
-	"t.cached_from, t.host"
+	"t.cached_from, t.host, t.verified"
 
 /* Log the connection's last error, with what was being done. */
 void db_log(sqlite3 *db, const char *what);
@@ -163,6 +164,8 @@ int db_heartbeat(struct sqlq *q, int64_t target_id, int attempt);
 int db_not_running(struct sqlq *q, int64_t target_id);
 int db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust);
+int db_set_verified(struct sqlq *q, int64_t target_id, int attempt,
+    const char *verified);
 int db_set_toolchain(struct sqlq *q, int64_t target_id,
     const char *toolchain);
 int db_expand_targets(struct sqlq *q, int64_t job_id,
@@ -250,6 +253,8 @@ void sqlite_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data);
 void sqlite_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+void sqlite_set_verified(struct queue *base, int64_t target_id,
+    int attempt, const char *verified, queue_done done, void *data);
 void sqlite_set_toolchain(struct queue *base, int64_t target_id,
     const char *toolchain, queue_done done, void *data);
 void sqlite_expand_targets(struct queue *base, int64_t job_id,

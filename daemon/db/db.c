@@ -531,6 +531,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.refuse = sqlite_refuse,
 	.set_commit = sqlite_set_commit,
 	.set_toolchain = sqlite_set_toolchain,
+	.set_verified = sqlite_set_verified,
 	.expand_targets = sqlite_expand_targets,
 	.finish_build = sqlite_finish_build,
 	.cache_lookup = sqlite_cache_lookup,

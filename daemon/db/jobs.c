@@ -193,6 +193,7 @@ add_target_from_row(struct job *j, size_t *cap, sqlite3_stmt *ts, int c)
 	t->toolchain = db_col_strdup(ts, c + 9);
 	t->cached_from = sqlite3_column_int64(ts, c + 10);
 	t->host = db_col_strdup(ts, c + 11);
+	t->verified = db_col_strdup(ts, c + 12);
 	j->ntargets++;
 	return 0;
 }

@@ -279,6 +279,13 @@ queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain,
 }
 
 void
+queue_set_verified(struct queue *q, int64_t target_id, int attempt,
+    const char *verified, queue_done done, void *data)
+{
+	q->ops->set_verified(q, target_id, attempt, verified, done, data);
+}
+
+void
 queue_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
     char *const *targets, size_t n, queue_done done, void *data)
 {

@@ -266,6 +266,13 @@ void queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
  * (known once the ref is). */
 void queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+/*
+ * Record what a verifying rebuild of the target's attempt showed (JSON,
+ * schema/015_outputs.sql); QUEUE_ECONFLICT when the target is at another
+ * attempt.
+ */
+void queue_set_verified(struct queue *q, int64_t target_id, int attempt,
+    const char *verified, queue_done done, void *data);
 /* Record which toolchain builds the target ("go1.22.12"). */
 void queue_set_toolchain(struct queue *q, int64_t target_id,
     const char *toolchain, queue_done done, void *data);

@@ -235,6 +235,29 @@ db_heartbeat(struct sqlq *q, int64_t target_id, int attempt)
 }
 
 int
+db_set_verified(struct sqlq *q, int64_t target_id, int attempt,
+    const char *verified)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->wr, "UPDATE job_targets SET verified = ? "
+	    "WHERE id = ? AND attempt = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->wr, "set verified");
+		return QUEUE_ERROR;
+	}
+	sqlite3_bind_text(st, 1, verified, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, target_id);
+	sqlite3_bind_int(st, 3, attempt);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->wr) == 1 ? 0 : QUEUE_ECONFLICT;
+	else
+		db_log(q->wr, "set verified");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
 db_set_toolchain(struct sqlq *q, int64_t target_id, const char *toolchain)
 {
 	sqlite3_stmt *st = NULL;

@@ -194,8 +194,8 @@ bool pgq_is_null(const PGresult *res, int row, int col);
 #define PGQ_TARGET_COLS(p) p "id, " p "target, " p "state, " p "attempt, " \
 	p "exit_status, " p "error, " p "started_at, " p "finished_at, " \
 	p "cached, " p "toolchain, " p "cached_from, " p "host, " \
-	PGQ_ARTS_JSON(p)
-#define PGQ_TARGET_NCOLS 13
+	p "verified, " PGQ_ARTS_JSON(p)
+#define PGQ_TARGET_NCOLS 14
 
 /* A job (no targets) from the PGQ_JOB_COLS starting at column col; NULL
  * (logged) for a row that does not parse. */
@@ -233,6 +233,8 @@ void pg_set_priority(struct queue *base, int64_t id, int priority,
     queue_done done, void *data);
 void pg_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+void pg_set_verified(struct queue *base, int64_t target_id, int attempt,
+    const char *verified, queue_done done, void *data);
 void pg_set_toolchain(struct queue *base, int64_t target_id,
     const char *toolchain, queue_done done, void *data);
 void pg_fail_job(struct queue *base, int64_t job_id, const char *error,

@@ -603,6 +603,7 @@ const struct queue_ops pg_queue_ops = {
 	.refuse = pg_refuse,
 	.set_commit = pg_set_commit,
 	.set_toolchain = pg_set_toolchain,
+	.set_verified = pg_set_verified,
 	.expand_targets = pg_expand_targets,
 	.finish_build = pg_finish_build,
 	.cache_lookup = pg_cache_lookup,

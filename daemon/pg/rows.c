@@ -169,11 +169,12 @@ pgq_add_target(struct job *j, const PGresult *res, int row, int c)
 	t->toolchain = pgq_get_str(res, row, c + 9);
 	t->cached_from = pgq_get_int(res, row, c + 10);
 	t->host = pgq_get_str(res, row, c + 11);
+	t->verified = pgq_get_str(res, row, c + 12);
 	/* Counted only once its strings are in, so that job_free() frees
 	 * them with the job when the artifacts fail. */
 	j->ntargets++;
-	if (pgq_artifacts_from_json(PQgetisnull(res, row, c + 12) ? NULL :
-	    PQgetvalue(res, row, c + 12), &t->artifacts, &t->nartifacts) != 0)
+	if (pgq_artifacts_from_json(PQgetisnull(res, row, c + 13) ? NULL :
+	    PQgetvalue(res, row, c + 13), &t->artifacts, &t->nartifacts) != 0)
 		return QUEUE_ERROR;
 	return 0;
 }

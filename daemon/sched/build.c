@@ -18,6 +18,7 @@
 #include "child.h"
 #include "log.h"
 #include "metrics.h"
+#include "outputs.h"
 #include "recipe.h"
 #include "sbuf.h"
 #include "sched-int.h"
@@ -148,6 +149,53 @@ superseded_result(int64_t target_id, int attempt)
 	metrics_superseded();
 }
 
+/*
+ * What a verifying rebuild (kiln-worker build --rebuild) showed, from
+ * the status line: into the target's log and the queue, before the
+ * target's end is written (writes complete in call order).
+ */
+static void
+record_verified(struct starget *st, json_t *res)
+{
+	json_t *r = json_object_get(res, "reproducible");
+	json_t *d = json_object_get(res, "differences");
+	json_t *m = json_object_get(res, "more_differences");
+	json_t *v;
+	char *text;
+
+	if (!json_is_boolean(r))
+		return;
+	v = json_pack("{s:O}", "reproducible", r);
+	if (json_is_false(r)) {
+		json_t *list = json_array(), *e;
+		struct sbuf line = { 0 };
+		size_t i;
+
+		/* The worker's own words, bounded: strings only. */
+		json_array_foreach(d, i, e)
+			if (json_is_string(e) && i < 100) {
+				json_array_append(list, e);
+				sbuf_adds(&line, i ? ", " : "");
+				sbuf_adds(&line, json_string_value(e));
+			}
+		json_object_set_new(v, "differences", list);
+		if (json_is_integer(m) && json_integer_value(m) > 0)
+			json_object_set(v, "more_differences", m);
+		sbuf_addc(&line, '\0');
+		log_line(st, "verify: NOT reproducible: a second build in a "
+		    "different sandbox differs in: %s", line.p ? line.p : "");
+		sbuf_free(&line);
+	} else
+		log_line(st, "verify: reproducible: a second build in a "
+		    "different sandbox made the same files");
+	text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	if (text != NULL)
+		queue_set_verified(st->s->q, st->claim.target_id,
+		    st->claim.attempt, text, NULL, NULL);
+	free(text);
+}
+
 void
 build_done(struct child *c)
 {
@@ -190,6 +238,8 @@ build_done(struct child *c)
 		snprintf(why, sizeof why, "kiln-worker ended without a result "
 		    "(exit %lld, signal %d)", (long long)c->exit_status,
 		    c->term_signal);
+	if (state == TARGET_SUCCEEDED && !st->superseded && !st->cancel)
+		record_verified(st, res);
 	if (json_is_object(json_object_get(res, "times"))) {
 		/* The worker's own figures: for the operator, never trusted. */
 		char *times = json_dumps(json_object_get(res, "times"),
@@ -508,6 +558,8 @@ spawn_build(struct starget *st)
 		}
 		if (j->job->network)
 			extra[e++] = "--network";
+		if (outputs_verify_rebuild(j->job->outputs))
+			extra[e++] = "--rebuild";
 		extra[e] = NULL;
 		argv = worker_build_argv(s, mirror, j->job->commit, st->root,
 		    st->t.name, timeout_of(st), extra, &plan);

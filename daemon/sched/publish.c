@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "outputs.h"
 #include "sched-int.h"
 #include "toolid.h"
 #include "util.h"
@@ -323,8 +324,9 @@ launch(struct starget *st)
 	}
 	if (plan_refuses(st))
 		return;		/* left to a host that can build it */
+	/* A verifying rebuild proves what it builds: no cache hit. */
 	if (!st->j->job->cache || st->j->job->commit == NULL ||
-	    st->j->recipe == NULL) {
+	    st->j->recipe == NULL || outputs_verify_rebuild(st->j->job->outputs)) {
 		spawn_build(st);
 		return;
 	}

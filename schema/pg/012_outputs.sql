@@ -2,6 +2,22 @@
 -- schema 15 (schema/015_outputs.sql) has them.
 ALTER TABLE jobs ADD COLUMN outputs text;
 ALTER TABLE jobs ADD COLUMN release integer NOT NULL DEFAULT 0;
+ALTER TABLE job_targets ADD COLUMN verified text;
+
+-- What a verifying rebuild of the target showed (SQLite's schema 15),
+-- for this attempt only.
+CREATE FUNCTION kiln_set_verified(tid bigint, att integer, verified text)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE job_targets t SET verified = kiln_set_verified.verified
+	WHERE t.id = tid AND t.attempt = att;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no target % at attempt %', tid, att
+		    USING ERRCODE = 'KL409';
+	END IF;
+	RETURN 0;
+END $$;
 
 -- kiln_submit stores the jobs as before (007_delivery_once.sql), then
 -- each job's outputs and release flag from its object in the batch.

@@ -162,6 +162,14 @@ qs_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain)
 }
 
 int
+qs_set_verified(struct queue *q, int64_t target_id, int attempt,
+    const char *verified)
+{
+	WAIT(q, queue_set_verified(q, target_id, attempt, verified, fired,
+	    &w));
+}
+
+int
 qs_expand_targets(struct queue *q, int64_t job_id, int64_t placeholder_id,
     char *const *targets, size_t n)
 {

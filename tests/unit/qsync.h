@@ -36,6 +36,8 @@ int qs_set_commit(struct queue *q, int64_t job_id, const char *commit,
     enum job_trust trust);
 int qs_set_toolchain(struct queue *q, int64_t target_id,
     const char *toolchain);
+int qs_set_verified(struct queue *q, int64_t target_id, int attempt,
+    const char *verified);
 int qs_expand_targets(struct queue *q, int64_t job_id,
     int64_t placeholder_id, char *const *targets, size_t n);
 int qs_finish(struct queue *q, int64_t target_id, int attempt,

@@ -334,6 +334,86 @@ test_finish_one_failed(void)
 	qs_close(q);
 }
 
+/*
+ * A job that wants release outputs gets its "release" row, queued, in
+ * the transaction of its last build's success, and only then; the job
+ * runs until that row ends.  A failed build means no release row.  A
+ * verifying rebuild's result is kept for the attempt that made it.
+ */
+static void
+test_release_row(void)
+{
+	struct queue *q = fresh_queue();
+	struct queue_claim c1, c2, r;
+	struct job *j, *jf;
+	int64_t id, fid;
+
+	if (q == NULL)
+		return;
+	j = make_job(0, "linux/amd64", "linux/arm64", NULL);
+	j->outputs = xstrdup("{\"archives\":{}}");
+	j->release = true;
+	id = submit1(q, j);
+	jf = make_job(0, "linux/amd64", NULL);
+	jf->outputs = xstrdup("{\"sbom\":true}");
+	jf->release = true;
+	fid = submit1(q, jf);
+	CHECK_INT(qs_claim(q, &c1), 0);
+	CHECK_INT(qs_claim(q, &c2), 0);
+	CHECK_INT(qs_set_verified(q, c1.target_id, c1.attempt,
+	    "{\"reproducible\":true}"), 0);
+	CHECK_INT(qs_set_verified(q, c1.target_id, c1.attempt + 1,
+	    "{\"reproducible\":false}"), QUEUE_ECONFLICT);
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt, TARGET_SUCCEEDED, 0,
+	    NULL, NULL, 0), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->ntargets, 2);
+		CHECK_STR(j->outputs, "{\"archives\":{}}");
+		CHECK(j->release);
+		CHECK_STR(j->targets[0].verified, "{\"reproducible\":true}");
+		job_free(j);
+	}
+	CHECK_INT(qs_finish(q, c2.target_id, c2.attempt, TARGET_SUCCEEDED, 0,
+	    NULL, NULL, 0), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_RUNNING);
+		CHECK_INT(j->ntargets, 3);
+		if (j->ntargets == 3) {
+			CHECK_STR(j->targets[2].target, "release");
+			CHECK_INT(j->targets[2].state, TARGET_QUEUED);
+		}
+		job_free(j);
+	}
+	/* The release row is claimed like a build (its job is the oldest)
+	 * and ends the job. */
+	CHECK_INT(qs_claim(q, &r), 0);
+	CHECK_INT(r.job_id, id);
+	CHECK_STR(r.target, "release");
+	CHECK_INT(qs_finish(q, r.target_id, r.attempt, TARGET_SUCCEEDED, 0,
+	    NULL, NULL, 0), 0);
+	j = get(q, id);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_SUCCEEDED);
+		CHECK_INT(j->ntargets, 3);
+		job_free(j);
+	}
+	/* The other job's build fails: it ends, with no release row. */
+	CHECK_INT(qs_claim(q, &c1), 0);
+	CHECK_INT(c1.job_id, fid);
+	CHECK_INT(qs_finish(q, c1.target_id, c1.attempt, TARGET_FAILED, 1,
+	    "exit status 1", NULL, 0), 0);
+	j = get(q, fid);
+	if (j != NULL) {
+		CHECK_INT(j->state, JOB_FAILED);
+		CHECK_INT(j->ntargets, 1);
+		job_free(j);
+	}
+	CHECK_INT(qs_claim(q, &r), QUEUE_EEMPTY);
+	qs_close(q);
+}
+
 static void
 test_finish_timed_out_and_no_exit_status(void)
 {
@@ -778,6 +858,7 @@ UNIT_MAIN(
 	TEST(test_claim_marks_running),
 	TEST(test_finish_all_succeeded),
 	TEST(test_finish_one_failed),
+	TEST(test_release_row),
 	TEST(test_finish_timed_out_and_no_exit_status),
 	TEST(test_finish_not_running),
 	TEST(test_cancel_queued_job),
