@@ -7,6 +7,11 @@
  * Redirects are not followed: the distribution API answers with
  * Location headers that the caller reads.  http:// only with
  * --insecure-http: credentials are sent on https otherwise.
+ *
+ * A Location is the registry's word, and a registry may name any host in
+ * it: the login and the token go only to the registry's own scheme, host
+ * and port.  A request elsewhere is made without them, and a 401 from
+ * there is an error rather than a reason to send them.
  */
 #include "config.h"
 
@@ -33,6 +38,8 @@
 /* Slower than 1 KiB/s for 60 s: the registry is gone. */
 #define LOW_SPEED_BYTES 1024L
 #define LOW_SPEED_TIME_S 60L
+/* A URL we make from a Location, at most. */
+#define URL_MAX 8192
 
 enum auth { AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
 
@@ -50,6 +57,7 @@ struct push_http {
 struct capture {
 	char body[BODY_MAX + 1];
 	size_t blen;
+	bool too_big;		/* the body went past BODY_MAX: aborted */
 	char *location, *digest, *www_auth;
 };
 
@@ -124,6 +132,7 @@ capture_clear(struct capture *c)
 	free(c->www_auth);
 	c->location = c->digest = c->www_auth = NULL;
 	c->blen = 0;
+	c->too_big = false;
 	c->body[0] = '\0';
 }
 
@@ -132,11 +141,18 @@ on_body(char *p, size_t size, size_t n, void *data)
 {
 	struct capture *c = data;
 	size_t len = size * n, room = BODY_MAX - c->blen;
-	size_t take = len < room ? len : room;
 
-	/* Past BODY_MAX the rest is dropped: only the start is read. */
-	memcpy(c->body + c->blen, p, take);
-	c->blen += take;
+	/*
+	 * Nothing the registry says needs more: a longer answer ends the
+	 * request, or a registry trickling an endless body just above the
+	 * low-speed limit would hold the push for ever.
+	 */
+	if (len > room) {
+		c->too_big = true;
+		return 0;
+	}
+	memcpy(c->body + c->blen, p, len);
+	c->blen += len;
 	c->body[c->blen] = '\0';
 	return len;
 }
@@ -361,6 +377,7 @@ get_token(struct push_http *h, const char *challenge, char *err,
 	cc = curl_easy_perform(h->curl);
 	if (cc != CURLE_OK) {
 		util_errorf(err, errsize, "GET token from %s: %s", realm,
+		    c->too_big ? "an answer over 64 KiB" :
 		    curl_easy_strerror(cc));
 		goto out;
 	}
@@ -420,6 +437,73 @@ answer_401(struct push_http *h, const char *challenge, char *err,
 	return util_errorf(err, errsize, "401: unknown authentication scheme");
 }
 
+/*
+ * url resolved against the registry's root, the way a browser resolves a
+ * Location: an absolute URL as it is, "/path" on the registry, "//host/x"
+ * on that host.  NULL when it is no URL.
+ */
+static char *
+resolve_url(const struct push_http *h, const char *url)
+{
+	CURLU *u = curl_url();
+	char *root = xasprintf("%s/", h->base), *s = NULL, *out = NULL;
+
+	if (u != NULL && strlen(url) <= URL_MAX &&
+	    curl_url_set(u, CURLUPART_URL, root, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+		out = xstrdup(s);
+	curl_free(s);
+	curl_url_cleanup(u);
+	free(root);
+	return out;
+}
+
+/* A part of a URL, lowercased where it has no case; NULL when absent. */
+static char *
+url_part(const char *url, CURLUPart part)
+{
+	CURLU *u = curl_url();
+	char *s = NULL, *out = NULL;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, part, &s, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		out = xstrdup(s);
+		for (char *p = out; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	}
+	curl_free(s);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/* Is url on the registry itself: the same scheme, host and port? */
+static bool
+same_origin(const struct push_http *h, const char *url)
+{
+	static const CURLUPart parts[] = { CURLUPART_SCHEME, CURLUPART_HOST,
+	    CURLUPART_PORT };
+	bool same = true;
+
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0] && same; i++) {
+		char *a = url_part(h->base, parts[i]), *b = url_part(url,
+		    parts[i]);
+
+		same = a != NULL && b != NULL && strcmp(a, b) == 0;
+		free(a);
+		free(b);
+	}
+	/* A login in the URL itself would be sent by libcurl. */
+	if (same) {
+		char *user = url_part(url, CURLUPART_USER);
+
+		same = user == NULL;
+		free(user);
+	}
+	return same;
+}
+
 int
 push_http_do(struct push_http *h, struct push_answer *ans,
     const char *method, const char *url, const char *ctype,
@@ -429,13 +513,16 @@ push_http_do(struct push_http *h, struct push_answer *ans,
 	struct reader r;
 	char *full = NULL, *hdr = NULL, why[512];
 	long status = 0;
+	bool own;
 	int ret = -1;
 
 	memset(ans, 0, sizeof *ans);
-	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
-		full = xstrdup(url);
-	else
-		full = xasprintf("%s%s", h->base, url);
+	if ((full = resolve_url(h, url)) == NULL) {
+		util_errorf(err, errsize, "not a URL: %s", util_snippet(why,
+		    sizeof why, url, strlen(url)));
+		goto out;
+	}
+	own = same_origin(h, full);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct curl_slist *hl = NULL;
 		CURLcode cc;
@@ -466,7 +553,9 @@ push_http_do(struct push_http *h, struct push_answer *ans,
 			hl = curl_slist_append(hl, ct);
 			free(ct);
 		}
-		if (h->auth == AUTH_BASIC)
+		if (!own)
+			;	/* another host: nothing of our login */
+		else if (h->auth == AUTH_BASIC)
 			set_basic(h);
 		else if (h->auth == AUTH_BEARER) {
 			hdr = xasprintf("Authorization: Bearer %s", h->token);
@@ -488,12 +577,20 @@ push_http_do(struct push_http *h, struct push_answer *ans,
 			goto out;
 		}
 		if (cc != CURLE_OK) {
-			util_errorf(err, errsize, "%s", curl_easy_strerror(cc));
+			util_errorf(err, errsize, "%s", c->too_big ? "the "
+			    "registry's answer is over 64 KiB" :
+			    curl_easy_strerror(cc));
 			goto out;
 		}
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (status != 401 || attempt == 1)
 			break;
+		if (!own) {
+			util_errorf(err, errsize, "401 from %s, which is not the "
+			    "registry: no credentials are sent there",
+			    util_snippet(why, sizeof why, full, strlen(full)));
+			goto out;
+		}
 		if (answer_401(h, c->www_auth, why, sizeof why) != 0) {
 			util_errorf(err, errsize, "%s", why);
 			goto out;
