@@ -118,24 +118,11 @@ static int
 parse_outputs(struct job *job, json_t *root, bool universal, char *why,
     size_t size)
 {
-	static const char *const keys[] = { "archives", "sbom", "image",
-	    "verify" };
-	json_t *o = json_object(), *v;
+	json_t *o = outputs_from_keys(root, why, size);
 	int rc = -1;
 
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		if ((v = json_object_get(root, keys[i])) != NULL)
-			json_object_set(o, keys[i], v);
-	v = json_object_get(o, "archives");
-	if (json_is_true(v))
-		json_object_set_new(o, "archives", json_object());
-	else if (json_is_false(v))
-		json_object_del(o, "archives");
-	else if (v != NULL && !json_is_object(v)) {
-		util_errorf(why, size, "archives: must be true, false or an "
-		    "object");
-		goto out;
-	}
+	if (o == NULL)
+		return -1;
 	if (universal)
 		json_object_set_new(o, "universal", json_true());
 	if (json_object_size(o) > 0 &&

@@ -261,6 +261,7 @@ jobplan_make(struct jobplan *out, const struct job *job, json_t *res,
 		p.branch = xstrdup(s);
 	if ((rc = resolve(&p, job, res, needs_targets, check_recipe, why,
 	    whysize)) != 0 ||
+	    (rc = jobplan_outputs(&p, job, res, why, whysize)) != 0 ||
 	    (rc = choose_go(&p, res, tc, why, whysize)) != 0 ||
 	    (rc = dry_run(&p, job, conf, why, whysize)) != 0) {
 		jobplan_free(&p);
@@ -285,6 +286,7 @@ jobplan_free(struct jobplan *p)
 	free(p->go_version);
 	free(p->go_path);
 	free(p->go_bindir);
+	free(p->outputs);
 	for (size_t i = 0; i < p->nmissing; i++) {
 		free(p->missing[i].target);
 		free(p->missing[i].why);

@@ -41,6 +41,10 @@ struct jobplan {
 	 * the job with the first; a farm's host refuses them, so that a
 	 * host that has the toolchain builds them.
 	 */
+	/* The job's outputs with the repository's (jobplan-outputs.c):
+	 * canonical JSON or NULL, and whether they need the release row. */
+	char *outputs;
+	bool release;
 	struct jobplan_miss {
 		char *target;
 		char *why;
@@ -69,6 +73,10 @@ int jobplan_make(struct jobplan *out, const struct job *job, json_t *described,
     const struct kiln_config *conf, jobplan_check_fn check_recipe,
     char *why, size_t whysize);
 void jobplan_free(struct jobplan *p);
+/* p->outputs and p->release for job from the fetch's description res:
+ * 0, or -1 with why. */
+int jobplan_outputs(struct jobplan *p, const struct job *job, json_t *res,
+    char *why, size_t whysize);
 /* The reason this host cannot build `target` (missing), or NULL. */
 const char *jobplan_missing(const struct jobplan *p, const char *target);
 

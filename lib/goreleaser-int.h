@@ -33,6 +33,12 @@ struct conv {
 	size_t errsize;
 };
 
+/* --- goreleaser-outputs.c ------------------------------------------------ */
+
+/* archives, universal_binaries, sboms and kos as canonical outputs
+ * (outputs.h), or NULL when the file asks for none. */
+char *gr_outputs(struct conv *c, const json_t *doc);
+
 /* --- goreleaser-fields.c ------------------------------------------------- */
 
 bool gr_in_list(const char *const *list, size_t n, const char *s);

@@ -207,7 +207,8 @@ static void
 note_top_keys(struct conv *c, const json_t *doc)
 {
 	static const char *const known[] = { "version", "project_name",
-	    "env", "builds" };
+	    "env", "builds", "archives", "universal_binaries", "sboms",
+	    "kos" };
 	const char *k, *k2;
 	json_t *v, *v2;
 	char q[68];
@@ -311,6 +312,7 @@ goreleaser_to_recipe(struct goreleaser_result *out, const json_t *doc,
 		gr_fail(&c, "cannot encode the recipe");
 		goto out;
 	}
+	out->outputs = gr_outputs(&c, doc);
 	qsort(c.targets.v, c.targets.n, sizeof *c.targets.v, gr_cmp_str);
 	out->targets = c.targets.v;
 	out->ntargets = c.targets.n;
@@ -353,6 +355,7 @@ goreleaser_result_free(struct goreleaser_result *r)
 	for (size_t i = 0; i < r->ntargets; i++)
 		free(r->targets[i]);
 	free(r->targets);
+	free(r->outputs);
 	for (size_t i = 0; i < r->nignored; i++)
 		free(r->ignored[i]);
 	free(r->ignored);

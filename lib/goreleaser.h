@@ -3,7 +3,8 @@
  * a kiln go recipe.  Both GoReleaser's version 2 format and the older
  * unversioned one are read; what kiln does not do (archives, hooks,
  * publishing...) is reported, one message per key, never dropped
- * silently, and a build kiln cannot make (another builder) is an error.
+ * silently (archives, universal_binaries, sboms and kos become release
+ * outputs: goreleaser-outputs.c), and a build kiln cannot make (another builder) is an error.
  *
  * The recipe: {"kind": "go", "project_name": NAME, "builds": [{"id",
  * "package", "dir" (absent for "."), "name", "ldflags" (one string),
@@ -28,6 +29,8 @@ struct goreleaser_result {
 	char **targets;		/* union of every build's targets, sorted,
 				 * unique, kiln names; NULL-terminated */
 	size_t ntargets;
+	char *outputs;		/* release outputs (outputs.h), canonical
+				 * JSON, or NULL for none */
 	char **ignored;		/* one message per unsupported key met,
 				 * "builds[0].hooks: not supported by kiln,
 				 * ignored"; NULL-terminated */

@@ -104,6 +104,13 @@ check_formats(json_t *o, const char *p, char *why, size_t size)
 		return -1;
 	if (v != NULL && json_array_size(v) == 0)
 		return util_errorf(why, size, "%sformats: must not be empty", p);
+	for (size_t i = 0; v != NULL && i < json_array_size(v); i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(json_string_value(json_array_get(v, i)),
+			    json_string_value(json_array_get(v, j))) == 0)
+				return util_errorf(why, size, "%sformats[%zu]: "
+				    "'%s' is named twice", p, i,
+				    json_string_value(json_array_get(v, i)));
 	return 0;
 }
 
@@ -269,6 +276,30 @@ outputs_canonical(json_t *o, char *why, size_t size)
 	if (s == NULL)
 		abort();
 	return s;
+}
+
+json_t *
+outputs_from_keys(json_t *root, char *why, size_t size)
+{
+	static const char *const keys[] = { "archives", "sbom", "image",
+	    "verify", "universal" };
+	json_t *o = json_object(), *v;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if ((v = json_object_get(root, keys[i])) != NULL)
+			json_object_set(o, keys[i], v);
+	v = json_object_get(o, "archives");
+	if (json_is_true(v))
+		json_object_set_new(o, "archives", json_object());
+	else if (json_is_false(v))
+		json_object_del(o, "archives");
+	else if (v != NULL && !json_is_object(v)) {
+		util_errorf(why, size, "archives: must be true, false or an "
+		    "object");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 bool

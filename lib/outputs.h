@@ -51,6 +51,15 @@ char *outputs_canonical(json_t *o, char *why, size_t whysize);
  * does not.
  */
 bool outputs_need_release(json_t *o);
+/*
+ * The outputs an object names by its top-level keys "archives" (true,
+ * false or an object), "sbom", "image", "verify" and "universal" (a
+ * request's body, whose own check refuses "universal", or .kiln.json):
+ * a new object, empty when it names none, not yet checked
+ * (outputs_canonical does); NULL with why when "archives" is of the
+ * wrong type.
+ */
+json_t *outputs_from_keys(json_t *root, char *why, size_t whysize);
 /* Whether the outputs (JSON text, NULL for none) ask for a verifying
  * rebuild of every target. */
 bool outputs_verify_rebuild(const char *outputs_json);

@@ -182,6 +182,9 @@ describe_goreleaser(json_t *obj, git_repository *repo, git_tree *tree,
 		json_array_append_new(ign, json_string(r.ignored[i]));
 	json_object_set_new(obj, "goreleaser", json_pack("{s:s, s:o, s:o, s:o}",
 	    "file", file, "recipe", recipe, "targets", arr, "ignored", ign));
+	if (r.outputs != NULL)
+		json_object_set_new(json_object_get(obj, "goreleaser"), "outputs",
+		    json_loads(r.outputs, 0, NULL));
 out:
 	goreleaser_result_free(&r);
 	json_decref(doc);

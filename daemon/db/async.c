@@ -334,6 +334,25 @@ toolchain_op(struct sqlq *q, void *arg)
 }
 
 static int
+outputs_op(struct sqlq *q, void *arg)
+{
+	struct text_req *r = arg;
+
+	return db_set_outputs(q, r->id, r->a, r->value != 0);
+}
+
+void
+sqlite_set_outputs(struct queue *base, int64_t job_id, const char *outputs,
+    bool release, queue_done done, void *data)
+{
+	struct sqlq *q = (struct sqlq *)base;
+	struct text_req *r = text_new(job_id, outputs, NULL, NULL, done, data);
+
+	r->value = release;
+	submit(q, &r->r, outputs_op);
+}
+
+static int
 verified_op(struct sqlq *q, void *arg)
 {
 	struct text_req *r = arg;

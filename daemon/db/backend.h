@@ -55,6 +55,8 @@ struct queue_ops {
 	    void *data);
 	void (*set_toolchain)(struct queue *q, int64_t target_id,
 	    const char *toolchain, queue_done done, void *data);
+	void (*set_outputs)(struct queue *q, int64_t job_id,
+	    const char *outputs, bool release, queue_done done, void *data);
 	void (*set_verified)(struct queue *q, int64_t target_id, int attempt,
 	    const char *verified, queue_done done, void *data);
 	void (*expand_targets)(struct queue *q, int64_t job_id,

@@ -164,6 +164,8 @@ int db_heartbeat(struct sqlq *q, int64_t target_id, int attempt);
 int db_not_running(struct sqlq *q, int64_t target_id);
 int db_set_commit(struct sqlq *q, int64_t job_id, const char *commit,
     enum job_trust trust);
+int db_set_outputs(struct sqlq *q, int64_t job_id, const char *outputs,
+    bool release);
 int db_set_verified(struct sqlq *q, int64_t target_id, int attempt,
     const char *verified);
 int db_set_toolchain(struct sqlq *q, int64_t target_id,
@@ -253,6 +255,8 @@ void sqlite_heartbeat(struct queue *base, int64_t target_id, int attempt,
     queue_done done, void *data);
 void sqlite_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+void sqlite_set_outputs(struct queue *base, int64_t job_id,
+    const char *outputs, bool release, queue_done done, void *data);
 void sqlite_set_verified(struct queue *base, int64_t target_id,
     int attempt, const char *verified, queue_done done, void *data);
 void sqlite_set_toolchain(struct queue *base, int64_t target_id,

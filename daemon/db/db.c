@@ -532,6 +532,7 @@ const struct queue_ops sqlite_queue_ops = {
 	.set_commit = sqlite_set_commit,
 	.set_toolchain = sqlite_set_toolchain,
 	.set_verified = sqlite_set_verified,
+	.set_outputs = sqlite_set_outputs,
 	.expand_targets = sqlite_expand_targets,
 	.finish_build = sqlite_finish_build,
 	.cache_lookup = sqlite_cache_lookup,

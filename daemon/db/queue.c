@@ -279,6 +279,13 @@ queue_set_toolchain(struct queue *q, int64_t target_id, const char *toolchain,
 }
 
 void
+queue_set_outputs(struct queue *q, int64_t job_id, const char *outputs,
+    bool release, queue_done done, void *data)
+{
+	q->ops->set_outputs(q, job_id, outputs, release, done, data);
+}
+
+void
 queue_set_verified(struct queue *q, int64_t target_id, int attempt,
     const char *verified, queue_done done, void *data)
 {

@@ -266,6 +266,10 @@ void queue_heartbeat(struct queue *q, int64_t target_id, int attempt,
  * (known once the ref is). */
 void queue_set_commit(struct queue *q, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+/* A job's outputs once its repository's are known (JSON text or NULL,
+ * and whether they need the release row: schema/015_outputs.sql). */
+void queue_set_outputs(struct queue *q, int64_t job_id, const char *outputs,
+    bool release, queue_done done, void *data);
 /*
  * Record what a verifying rebuild of the target's attempt showed (JSON,
  * schema/015_outputs.sql); QUEUE_ECONFLICT when the target is at another

@@ -235,6 +235,32 @@ db_heartbeat(struct sqlq *q, int64_t target_id, int attempt)
 }
 
 int
+db_set_outputs(struct sqlq *q, int64_t job_id, const char *outputs,
+    bool release)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = QUEUE_ERROR;
+
+	if (sqlite3_prepare_v2(q->wr, "UPDATE jobs SET outputs = ?, release = ? "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+		db_log(q->wr, "set outputs");
+		return QUEUE_ERROR;
+	}
+	if (outputs != NULL)
+		sqlite3_bind_text(st, 1, outputs, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int(st, 2, release);
+	sqlite3_bind_int64(st, 3, job_id);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = sqlite3_changes(q->wr) == 1 ? 0 : QUEUE_ENOTFOUND;
+	else
+		db_log(q->wr, "set outputs");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
 db_set_verified(struct sqlq *q, int64_t target_id, int attempt,
     const char *verified)
 {

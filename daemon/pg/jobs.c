@@ -314,6 +314,19 @@ pg_set_toolchain(struct queue *base, int64_t target_id,
 }
 
 void
+pg_set_outputs(struct queue *base, int64_t job_id, const char *outputs,
+    bool release, queue_done done, void *data)
+{
+	struct pgq_call *c = pgq_call(Q(base), "set outputs", NULL, done,
+	    data);
+	char b[PGQ_INT_BUF];
+	const char *params[3] = { pgq_int(b, job_id), outputs,
+	    release ? "1" : "0" };
+
+	pgq_write(c, "kiln_set_outputs($1, $2, $3)", 3, params);
+}
+
+void
 pg_set_verified(struct queue *base, int64_t target_id, int attempt,
     const char *verified, queue_done done, void *data)
 {

@@ -233,6 +233,8 @@ void pg_set_priority(struct queue *base, int64_t id, int priority,
     queue_done done, void *data);
 void pg_set_commit(struct queue *base, int64_t job_id, const char *commit,
     enum job_trust trust, queue_done done, void *data);
+void pg_set_outputs(struct queue *base, int64_t job_id, const char *outputs,
+    bool release, queue_done done, void *data);
 void pg_set_verified(struct queue *base, int64_t target_id, int attempt,
     const char *verified, queue_done done, void *data);
 void pg_set_toolchain(struct queue *base, int64_t target_id,

@@ -604,6 +604,7 @@ const struct queue_ops pg_queue_ops = {
 	.set_commit = pg_set_commit,
 	.set_toolchain = pg_set_toolchain,
 	.set_verified = pg_set_verified,
+	.set_outputs = pg_set_outputs,
 	.expand_targets = pg_expand_targets,
 	.finish_build = pg_finish_build,
 	.cache_lookup = pg_cache_lookup,

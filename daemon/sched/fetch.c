@@ -388,6 +388,18 @@ fetch_result(struct fetch *f, char *why, size_t whysize, bool *notool)
 		goto out;
 	}
 	j->recipe = xstrdup(j->plan.recipe);
+	if ((j->plan.outputs == NULL) != (j->job->outputs == NULL) ||
+	    (j->plan.outputs != NULL &&
+	    strcmp(j->plan.outputs, j->job->outputs) != 0)) {
+		/* The repository asks for release outputs: recorded before
+		 * any build can end, for the release row to follow. */
+		queue_set_outputs(s->q, j->job->id, j->plan.outputs,
+		    j->plan.release, NULL, NULL);
+		free(j->job->outputs);
+		j->job->outputs = j->plan.outputs ? xstrdup(j->plan.outputs) :
+		    NULL;
+		j->job->release = j->plan.release;
+	}
 	if (ph != NULL) {
 		struct expanded *e = xcalloc(1, sizeof *e);
 

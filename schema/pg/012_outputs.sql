@@ -4,6 +4,20 @@ ALTER TABLE jobs ADD COLUMN outputs text;
 ALTER TABLE jobs ADD COLUMN release integer NOT NULL DEFAULT 0;
 ALTER TABLE job_targets ADD COLUMN verified text;
 
+-- A job's outputs once its repository's are known (the plan after the
+-- fetch; every host plans the same).
+CREATE FUNCTION kiln_set_outputs(jid bigint, outputs text, rel integer)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE jobs j SET outputs = kiln_set_outputs.outputs, release = rel
+	WHERE j.id = jid;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no job %', jid USING ERRCODE = 'KL404';
+	END IF;
+	RETURN 0;
+END $$;
+
 -- What a verifying rebuild of the target showed (SQLite's schema 15),
 -- for this attempt only.
 CREATE FUNCTION kiln_set_verified(tid bigint, att integer, verified text)

@@ -3,8 +3,10 @@
 # version 2 .goreleaser.yaml, released with an annotated tag, is built for
 # the file's matrix (goos x goarch minus ignore) when the request names no
 # targets; the binary gets the file's name and prints the stamped version
-# (the tag without v), commit and date (the commit time); the sections kiln
-# does not run are reported as ignored.  An older unversioned .goreleaser.yml
+# (the tag without v), commit and date (the commit time); the file's
+# archives are made by the job's release row, named by its name_template
+# with the tag's version; the sections kiln does not run are reported as
+# ignored.  An older unversioned .goreleaser.yml
 # (ldflags as a list, goarm) with a lightweight tag; an untagged commit gets
 # a snapshot version.  .kiln.json targets; a request with no targets and no
 # configuration that names them; an unsupported builder and an unknown
@@ -51,14 +53,17 @@ expect_status 201 "a request without targets for a .goreleaser.yaml repository"
 A=$(printf '%s' "$BODY" | jq -r .id)
 await "$A" 600
 expect_json .state succeeded "the GoReleaser job"
-expect_json '[.targets[].target] | sort | join(",")' "linux/amd64,linux/arm64,windows/amd64" \
-	"targets are the file's goos x goarch minus ignore"
+expect_json '[.targets[].target] | sort | join(",")' "linux/amd64,linux/arm64,release,windows/amd64" \
+	"targets are the file's goos x goarch minus ignore, then the release row"
 expect_json .commit "$REL_COMMIT" "the annotated tag is peeled to its commit"
 expect_json .ref v1.2.3 "the job keeps the tag as its ref"
-expect_json '[.targets[] | .target + " " + ([.artifacts[]?.name] | join("+"))] | sort | join(",")' \
+expect_json '[.targets[] | select(.target != "release") | .target + " " + ([.artifacts[]?.name] | join("+"))] | sort | join(",")' \
 	"linux/amd64 relcli,linux/arm64 relcli,windows/amd64 relcli.exe" \
 	"the binary is named by the build's binary key"
-expect_json '[.targets[].toolchain] | unique | join(",")' "$G21" "built with $G21 (go 1.21.0)"
+expect_json '[.targets[] | select(.target == "release") | .artifacts[].name] | join(",")' \
+	"relcli_1.2.3_linux_amd64.tar.gz,relcli_1.2.3_linux_arm64.tar.gz,relcli_1.2.3_windows_amd64.zip" \
+	"the file's archives: its name_template, tar.gz, zip for windows"
+expect_json '[.targets[] | select(.target != "release") | .toolchain] | unique | join(",")' "$G21" "built with $G21 (go 1.21.0)"
 want="relcli version=1.2.3 commit=$REL_COMMIT date=2026-01-02T03:04:05Z"
 out=$(run_out "$A" linux_amd64 relcli)
 [ "$out" = "$want linux/amd64" ] && ok "linux/amd64 prints the stamps: $out" ||
@@ -71,8 +76,8 @@ desc=$(file -b "$(out_file "$A" windows_amd64 relcli.exe)") || true
 	fail "windows/amd64: $desc"
 LOG=$(curl -sf "$URL/v1/jobs/$A/targets/linux_amd64/log" || true)
 ign=$(grep -i 'ignored' <<<"$LOG" || true)
-[[ "$ign" == *archives* ]] && ok "the log says archives are ignored" ||
-	fail "no 'ignored' line naming archives in the log: $LOG"
+[[ "$ign" != *archives* ]] && ok "archives are not reported ignored" ||
+	fail "an 'ignored' line names archives: $ign"
 [[ "$ign" == *checksum* ]] && ok "the log says checksum is ignored" ||
 	fail "no 'ignored' line naming checksum in the log: $ign"
 [[ "$ign" != *ldflags* && "$ign" != *goarch* && "$ign" != *binary* ]] &&
@@ -84,8 +89,8 @@ expect_status 201 "a request without targets for a .goreleaser.yml repository"
 B=$(printf '%s' "$BODY" | jq -r .id)
 await "$B" 600
 expect_json .state succeeded "the older-format job"
-expect_json '[.targets[].target] | sort | join(",")' "linux/amd64,linux/arm/v7" \
-	"targets from goos, goarch and goarm"
+expect_json '[.targets[].target] | sort | join(",")' "linux/amd64,linux/arm/v7,release" \
+	"targets from goos, goarch and goarm (and the release row of its archives)"
 expect_json .commit "$OLD_COMMIT" "the lightweight tag's commit"
 out=$(run_out "$B" linux_amd64 oldcli)
 [ "$out" = "oldcli version=0.9.1 commit=none date=unknown linux/amd64" ] &&

@@ -48,6 +48,18 @@ post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"
 	\"verify\": \"twice\"}"
 expect_problem 422 "verify: must be \"rebuild\" or \"none\"" "verify is checked"
 
+# A name template kiln cannot expand fails the job at its plan, before
+# any build: not at its release, an hour later.
+post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"linux/amd64\"],
+	\"archives\": {\"name_template\": \"{{.Nope}}\"}}"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$ID" 120
+expect_json .state failed "an unknown template fails the job"
+expect_json '.error | contains("archives.name_template: unknown template {{.Nope}}")' true \
+	"the job's error names the template"
+expect_json '[.targets[].started_at] | map(select(. != null)) | length' 0 \
+	"no build ran"
+
 # --- a release -----------------------------------------------------------------
 release_job() {
 	post_job "{\"repo\": \"$REPO\", \"ref\": \"main\",
@@ -222,6 +234,45 @@ b=$(printf '%s' "$BODY" | jq -r '[.targets[-1].artifacts[] | .name + " " + .sha2
 [ -n "$a" ] && [ "$a" = "$b" ] &&
 	ok "a second build of the commit gives byte-identical outputs" ||
 	fail "outputs differ: $a vs $b"
+
+# --- the repository's own configuration ------------------------------------------
+# .kiln.json asks for archives and SBOMs; the request asks for nothing.
+mkdir -p "$T/kj"
+cp -R "$SRCDIR/tests/fixtures/go-hello/." "$T/kj/"
+printf '%s\n' '{"targets": ["linux/amd64"], "sbom": true,' \
+    '"archives": {"formats": ["tar.xz"], "name_template": "{{.ProjectName}}-{{.Os}}-{{.Arch}}"}}' \
+    >"$T/kj/.kiln.json"
+KJ=$(make_repo kj "$T/kj")
+KJC=$(git -C "$KJ" rev-parse HEAD)
+post_job "{\"repo\": \"$KJ\", \"ref\": \"main\"}"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$ID" 300
+expect_json '[.targets[] | select(.target == "release") | .artifacts[].name] | join(",")' \
+	"kj-linux-amd64.tar.xz,kj_0.0.0-SNAPSHOT-${KJC:0:7}_linux_amd64.cdx.json,kj_0.0.0-SNAPSHOT-${KJC:0:7}_linux_amd64.spdx.json" \
+	".kiln.json's archives and sbom make the release row"
+expect_json '.outputs.archives.formats[0]' tar.xz "the job's outputs are the repository's"
+# A .goreleaser.yaml whose name_template uses GoReleaser's functions:
+# kiln cannot expand them, says so, and names the archive its own way.
+mkdir -p "$T/gr"
+cp -R "$SRCDIR/tests/fixtures/go-hello/." "$T/gr/"
+cat >"$T/gr/.goreleaser.yaml" <<'EOF'
+version: 2
+builds: [{goos: [linux], goarch: [arm64], env: [CGO_ENABLED=0]}]
+archives:
+  - formats: [zip]
+    name_template: "{{ .ProjectName }}_{{ title .Os }}"
+EOF
+GR=$(make_repo gr "$T/gr")
+GRC=$(git -C "$GR" rev-parse HEAD)
+post_job "{\"repo\": \"$GR\", \"ref\": \"main\"}"
+ID=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$ID" 300
+expect_json '[.targets[] | select(.target == "release") | .artifacts[].name] | join(",")' \
+	"gr_0.0.0-SNAPSHOT-${GRC:0:7}_linux_arm64.zip" \
+	"a name_template kiln cannot expand gives way to the default name"
+api GET "/v1/jobs/$ID/targets/linux_arm64/log"
+grep -q "archives.name_template: .*title.*kiln uses its default" <<<"$BODY" &&
+	ok "the log says why" || fail "no note in the log: $(head -20 <<<"$BODY")"
 
 # --- a release that cannot be made fails its row, with the reason ------------
 post_job "{\"repo\": \"$REPO\", \"ref\": \"main\", \"targets\": [\"windows/amd64\"],

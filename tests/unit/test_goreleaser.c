@@ -212,7 +212,6 @@ version_2_file(void)
 	CHECK_STR(joined(r.ignored, r.nignored),
 	    "before.hooks: kiln runs no hooks (a build runs only go build), "
 	    "ignored "
-	    "archives: not used by kiln's build step, ignored "
 	    "checksum: not used by kiln's build step, ignored "
 	    "snapshot: not used by kiln's build step, ignored "
 	    "changelog: not used by kiln's build step, ignored "
@@ -220,8 +219,59 @@ version_2_file(void)
 	    "builds[0].mod_timestamp: not supported by kiln, ignored "
 	    "builds[0].hooks: not supported by kiln, ignored "
 	    "builds[2]: skip is set, not built");
+	/* The archives become release outputs, the template as written
+	 * (kilnd decides whether it can expand it). */
+	CHECK_STR(r.outputs, "{\"archives\":{\"formats\":[\"tar.gz\"],"
+	    "\"name_template\":\"{{ .ProjectName }}_{{ title .Os }}_ {{- if eq "
+	    ".Arch \\\"amd64\\\" }}x86_64{{- else }}{{ .Arch }}{{ end }}\"}}");
 	goreleaser_result_free(&r);
 	CHECK(r.recipe == NULL && r.targets == NULL && r.ignored == NULL);
+}
+
+/* universal_binaries, sboms, kos and archives' older keys. */
+static const char outputs_file[] =
+    "version: 2\n"
+    "builds: [{goos: [linux, darwin], goarch: [amd64, arm64]}]\n"
+    "archives:\n"
+    "  - format: tgz\n"
+    "    format_overrides: [{goos: windows, format: zip}]\n"
+    "    files: [LICENSE, {src: docs/*.md, dst: docs}]\n"
+    "    wrap_in_directory: true\n"
+    "    builds_info: {mode: 0755}\n"
+    "  - id: second\n"
+    "universal_binaries: [{replace: true}]\n"
+    "sboms: [{artifacts: archive}]\n"
+    "kos:\n"
+    "  - repository: ghcr.io/acme/tool\n"
+    "    tags: [latest, \"{{.Tag}}\"]\n"
+    "    bare: true\n";
+
+static void
+outputs_from_file(void)
+{
+	struct goreleaser_result r;
+
+	ok(&r, outputs_file, "tool");
+	if (r.recipe == NULL)
+		return;
+	CHECK_STR(r.outputs, "{\"archives\":{\"files\":[\"LICENSE\","
+	    "\"docs/*.md\"],\"format_overrides\":[{\"formats\":[\"zip\"],"
+	    "\"goos\":\"windows\"}],\"formats\":[\"tar.gz\"],"
+	    "\"wrap_in_directory\":true},\"image\":{\"ca_certs\":true,"
+	    "\"name\":\"tool\",\"registry\":\"ghcr.io/acme/tool\","
+	    "\"tags\":[\"latest\"],\"tzdata\":true},"
+	    "\"sbom\":true,\"universal\":true}");
+	CHECK_STR(joined(r.ignored, r.nignored),
+	    "archives[1...]: kiln makes the first archive configuration only, "
+	    "ignored "
+	    "archives[0].builds_info: not supported by kiln, ignored "
+	    "archives[0].files[1]: only src is used (dst, strip_parent, info "
+	    "ignored) "
+	    "universal_binaries[0].replace: kiln keeps the thin darwin "
+	    "binaries too, ignored "
+	    "kos[0].bare: not supported by kiln, ignored "
+	    "kos[0].tags[1]: a template, not expanded by kiln, ignored");
+	goreleaser_result_free(&r);
 }
 
 static const char old_file[] =
@@ -546,6 +596,7 @@ ignored_messages_are_capped(void)
 }
 
 UNIT_MAIN(
+	TEST(outputs_from_file),
 	TEST(version_2_file),
 	TEST(old_unversioned_file),
 	TEST(defaults_without_builds),

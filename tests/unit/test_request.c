@@ -907,6 +907,8 @@ test_outputs(void)
 	    "required");
 	refuse("{" BASE ", \"sbom\": \"yes\"}", 422, "sbom: must be true or "
 	    "false");
+	refuse("{" BASE ", \"archives\": {\"formats\": [\"zip\", \"zip\"]}}",
+	    422, "archives.formats[1]: 'zip' is named twice");
 	refuse("{" BASE ", \"image\": {\"name\": \"a b\"}}", 422,
 	    "image.name: letters");
 	refuse("{" BASE ", \"image\": {\"name\": \"app\", \"env\": "
