@@ -3,8 +3,9 @@
  * (LICENSE*, README*, CHANGELOG* by default, or the globs the outputs
  * name), read from the commit's tree in the mirror with libgit2, in the
  * package sandbox.  Only blobs: a symlink or a submodule in the tree is
- * skipped, so an archive never holds a link to a host path.  Each match
- * is written under PACKAGE_SCRATCH/repo and listed with its mode.
+ * skipped, so an archive never holds a link to a host path; so is a
+ * file whose name an archive cannot hold (archivable).  Each match is
+ * written under PACKAGE_SCRATCH/repo and listed with its mode.
  */
 #include "config.h"
 
@@ -88,6 +89,39 @@ save(const char *path, const void *buf, size_t len, char *err,
 	return 0;
 }
 
+/*
+ * Whether an archive can hold the path as a member name: printable
+ * ASCII without '\\' (archive.c, which keeps names independent of the
+ * locale).  A repository may well have "README.fr-\xc3\xa9.md" beside its
+ * README; that file is left out, with a line in the log, rather than
+ * failing the whole release after every build succeeded.
+ */
+static bool
+archivable(const char *path)
+{
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+		if (*c < 0x20 || *c > 0x7e || *c == '\\')
+			return false;
+	return true;
+}
+
+/* The path for the log: bytes an archive cannot hold as \xNN, and
+ * "..." for what does not fit. */
+static void
+shown(char *out, size_t size, const char *path)
+{
+	const unsigned char *c = (const unsigned char *)path;
+	size_t j = 0;
+
+	for (; *c && j + 8 < size; c++) {
+		if (*c >= 0x20 && *c <= 0x7e && *c != '\\')
+			out[j++] = (char)*c;
+		else
+			j += (size_t)snprintf(out + j, size - j, "\\x%02x", *c);
+	}
+	snprintf(out + j, size - j, "%s", *c ? "..." : "");
+}
+
 static int
 visit(const char *root, const git_tree_entry *e, void *data)
 {
@@ -104,6 +138,14 @@ visit(const char *root, const git_tree_entry *e, void *data)
 	snprintf(path, sizeof path, "%s%s", root, git_tree_entry_name(e));
 	if (!matches(w->globs, path))
 		return 0;
+	if (!archivable(path)) {
+		char q[300];
+
+		shown(q, sizeof q, path);
+		printf("repository file %s: left out (archive member names "
+		    "are printable ASCII without '\\')\n", q);
+		return 0;
+	}
 	if (w->out->n == MAX_FILES) {
 		util_errorf(w->err, w->errsize, "more than %d repository files "
 		    "match the archives' files", MAX_FILES);

@@ -30,7 +30,10 @@ struct pkg_read {
 };
 
 /* Every input must be in this host's store: a farm's hosts share one
- * store directory, or the release row fails with the name of the file. */
+ * store directory, or the release row fails with the name of the file.
+ * On a shared queue, where another host may have built it, the message
+ * says so; a lone host's missing blob is a damaged store, not a farm's
+ * setup. */
 static int
 inputs_here(struct starget *st, const struct job *job, char *why,
     size_t whysize)
@@ -50,9 +53,9 @@ inputs_here(struct starget *st, const struct job *job, char *why,
 				return util_errorf(why, whysize, "%s/%s is not "
 				    "in this host's store (%s)%s", jt->target,
 				    jt->artifacts[a].name, strerror(-fd),
-				    queue_shared(st->s->q) ? "" : "; the hosts "
+				    queue_shared(st->s->q) ? "; the hosts "
 				    "of a farm that packages releases share one "
-				    "store directory");
+				    "store directory" : "");
 			close(fd);
 		}
 	}
