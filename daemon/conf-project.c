@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "conf-int.h"
 #include "creds.h"
+#include "outputs.h"
 #include "target.h"
 #include "util.h"
 #include "validate.h"
@@ -44,6 +45,7 @@ conf_project_free(struct conf_project *p)
 	free(p->goproxy);
 	free(p->goprivate);
 	free(p->credentials);
+	free(p->registry);
 }
 
 const struct conf_project *
@@ -258,6 +260,21 @@ conf_set_project(struct conf_project *p, const char *key, const char *value,
 		creds_free(cr);
 		creds_text_free(text, len);
 		p->credentials = xstrdup(value);
+	} else if (strcmp(key, "registry") == 0) {
+		if (!outputs_registry_ok(value)) {
+			snprintf(err, errsize, "registry: '%s' is not HOST[:PORT]/"
+			    "NAME in lower case, without scheme or tag", value);
+			return -1;
+		}
+		free(p->registry);
+		p->registry = xstrdup(value);
+	} else if (strcmp(key, "registry_insecure") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errsize, "registry_insecure: '%s' is not "
+			    "yes or no", value);
+			return -1;
+		}
+		p->registry_insecure = strcmp(value, "yes") == 0;
 	} else if (strcmp(key, "network") == 0) {
 		if (strcmp(value, "yes") == 0)
 			p->network = true;
@@ -306,7 +323,7 @@ conf_set_project(struct conf_project *p, const char *key, const char *value,
 		snprintf(err, errsize, "unknown key '%s' in a project (repo, "
 		    "secret, targets, recipe, refs, protected_refs, network, "
 		    "timeout, priority, notify_url, notify_secret, goproxy, "
-		    "goprivate, credentials)", key);
+		    "goprivate, credentials, registry, registry_insecure)", key);
 		return -1;
 	}
 	return 0;

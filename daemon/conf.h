@@ -155,6 +155,10 @@ struct conf_project {
 	/* Fetch credentials (creds.h), read when each fetch starts: a path,
 	 * or NULL. */
 	char *credentials;
+	/* Where its release images go (HOST[:PORT]/NAME), or NULL; over
+	 * http when registry_insecure (a registry on loopback, a test). */
+	char *registry;
+	bool registry_insecure;
 	int line;			/* of its section header */
 };
 

@@ -161,8 +161,8 @@ check_archives(json_t *a, char *why, size_t size)
 
 /* HOST[:PORT]/NAME[/NAME...]: lower-case names as the distribution
  * specification allows them, no scheme, no tag. */
-static bool
-registry_ok(const char *s)
+bool
+outputs_registry_ok(const char *s)
 {
 	const char *slash = strchr(s, '/');
 
@@ -240,7 +240,7 @@ check_image(json_t *im, char *why, size_t size)
 		return -1;
 	if ((v = json_object_get(im, "registry")) != NULL &&
 	    (check_string(v, p, "registry", why, size) != 0 ||
-	    !registry_ok(json_string_value(v))))
+	    !outputs_registry_ok(json_string_value(v))))
 		return util_errorf(why, size, "image.registry: must be "
 		    "HOST[:PORT]/NAME in lower case, without scheme or tag");
 	return 0;

@@ -37,6 +37,9 @@
 /* Archive formats: "tar.gz", "tar.xz", "tar.zst", "tar", "zip",
  * "binary" (the file itself, no archive). */
 bool outputs_format_ok(const char *f);
+/* HOST[:PORT]/NAME[/NAME...] in lower case: a repository of a registry,
+ * without scheme or tag. */
+bool outputs_registry_ok(const char *s);
 
 /*
  * Check an "outputs" object (as above) and return its canonical form

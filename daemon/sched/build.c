@@ -258,7 +258,10 @@ build_done(struct child *c)
 		snprintf(why, sizeof why, "canceled while it ran");
 	}
 	if (state == TARGET_SUCCEEDED) {
-		start_publish(st, code);
+		if (st->packaging)
+			package_done(st, code);
+		else
+			start_publish(st, code);
 		return;
 	}
 	/* The tree of a failed build is of no further use. */

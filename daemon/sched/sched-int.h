@@ -88,6 +88,7 @@ struct starget {
 	char url_name[TARGET_NAME_MAX];
 	bool placeholder;		/* JOB_TARGETS_FROM_REPO */
 	bool packaging;			/* the release row: kiln-worker package */
+	struct pkg_push *push;		/* its image's push, or NULL (package.c) */
 	char *toolid;			/* the toolchain's identity, if known */
 	char *root;
 	int log_fd;
@@ -276,6 +277,10 @@ void build_done(struct child *c);
 
 /* package.c: the release row's run (daemon/release.h) */
 void spawn_package(struct starget *st);
+/* After the package step succeeded: push its image when the project
+ * names a registry (then publish), else publish at once. */
+void package_done(struct starget *st, int code);
+void package_push_free(struct starget *st);
 
 /* publish.c */
 void start_publish(struct starget *st, int code);

@@ -198,6 +198,7 @@ free_target(struct starget *st)
 	free(st->root);
 	free(st->cache_key);
 	free(st->toolid);
+	package_push_free(st);
 	free(st);
 	drop_job_if_idle(j);
 }
