@@ -104,6 +104,12 @@ settle(struct ended *e, int rc)
 	else if (rc == 0 && !e->release && !s->stopping &&
 	    e->js == JOB_SUCCEEDED)
 		sign_job(s, e->job_id);
+	else if (rc == 0 && !e->release && e->js == JOB_RUNNING &&
+	    e->o.state == TARGET_SUCCEEDED)
+		/* The job's last build may have added its release row
+		 * (schema/015_outputs.sql) in this very write: claim it now,
+		 * not at the next tick. */
+		sched_kick(s);
 	free((char *)e->o.error);
 	free((char *)e->o.cache_key);
 	artifacts_free((struct artifact *)e->o.arts, e->o.narts);
