@@ -177,9 +177,8 @@ outputs_registry_ok(const char *s)
 	return strstr(slash, "//") == NULL && s[strlen(s) - 1] != '/';
 }
 
-/* A tag of the distribution specification: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
-static bool
-tag_ok(const char *s)
+bool
+outputs_tag_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -212,7 +211,7 @@ check_image(json_t *im, char *why, size_t size)
 		    "name, used in its file name and as its reference)");
 	if (check_string(v, p, "name", why, size) != 0)
 		return -1;
-	if (!tag_ok(json_string_value(v)))
+	if (!outputs_tag_ok(json_string_value(v)))
 		return util_errorf(why, size, "image.name: letters, digits, '_', "
 		    "'.' and '-' only");
 	if (((v = json_object_get(im, "entrypoint")) != NULL &&
@@ -222,7 +221,7 @@ check_image(json_t *im, char *why, size_t size)
 	    ((v = json_object_get(im, "env")) != NULL &&
 	    check_strings(v, p, "env", env_ok, "NAME=VALUE", why, size) != 0) ||
 	    ((v = json_object_get(im, "tags")) != NULL &&
-	    check_strings(v, p, "tags", tag_ok, "a tag", why, size) != 0))
+	    check_strings(v, p, "tags", outputs_tag_ok, "a tag", why, size) != 0))
 		return -1;
 	if (((v = json_object_get(im, "workdir")) != NULL &&
 	    check_string(v, p, "workdir", why, size) != 0) ||

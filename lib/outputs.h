@@ -40,6 +40,9 @@ bool outputs_format_ok(const char *f);
 /* HOST[:PORT]/NAME[/NAME...] in lower case: a repository of a registry,
  * without scheme or tag. */
 bool outputs_registry_ok(const char *s);
+/* A tag (or an image's name) of the distribution specification:
+ * [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+bool outputs_tag_ok(const char *s);
 
 /*
  * Check an "outputs" object (as above) and return its canonical form

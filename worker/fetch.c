@@ -133,60 +133,6 @@ bad:
 	return NULL;
 }
 
-/*
- * --credentials-fd FD: the project's credentials file (creds.h) as kilnd
- * read it, possibly followed by one NUL byte, read to its end and closed
- * before anything else runs.  Through a descriptor, never argv or the
- * environment: /proc/PID/cmdline and environ are readable by others.  A
- * message never quotes the content.
- */
-static int
-read_creds(struct creds **out, const char *fdstr, char *err, size_t errsize)
-{
-	char *buf = xmalloc(CREDS_MAX + 2), why[256];
-	size_t len = 0;
-	int64_t v;
-	int fd, ret = -1;
-
-	if (util_parse_int64(fdstr, 3, INT_MAX, &v) != 0 ||
-	    fcntl((int)v, F_GETFD) < 0) {
-		snprintf(err, errsize, "--credentials-fd wants an open fd "
-		    "above 2");
-		free(buf);
-		return -1;
-	}
-	fd = (int)v;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, CREDS_MAX + 2 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errsize, "--credentials-fd: read: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len == CREDS_MAX + 2) {
-			snprintf(err, errsize, "--credentials-fd: more than %d "
-			    "bytes", CREDS_MAX);
-			goto out;
-		}
-	}
-	if (len > 0 && buf[len - 1] == '\0')
-		len--;
-	if (creds_parse(out, buf, len, why, sizeof why) != 0) {
-		snprintf(err, errsize, "credentials: %s", why);
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	creds_text_free(buf, CREDS_MAX + 2);
-	return ret;
-}
-
 /* The mirror's directory, created empty the first time (libgit2 makes a
  * repository in it); anything but a directory there is refused. */
 static int
@@ -264,7 +210,7 @@ fetch_main(int argc, char **argv)
 
 	if (parse_args(&a, argc, argv) != 0)
 		return WORKER_EXIT_USAGE;
-	if (a.creds_fd != NULL && read_creds(&a.creds, a.creds_fd, err,
+	if (a.creds_fd != NULL && worker_read_creds(&a.creds, a.creds_fd, err,
 	    sizeof err) != 0)
 		goto out;
 	if (worker_tie_to_parent() != 0) {

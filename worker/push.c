@@ -93,53 +93,6 @@ parse_ref(struct ref *r, const char *s, char *err, size_t errsize)
 	return 0;
 }
 
-/* The credentials on fd (as kiln-worker fetch reads them), closed. */
-static int
-read_creds(struct creds **out, const char *fdstr, char *err, size_t errsize)
-{
-	char *buf = xmalloc(CREDS_MAX + 2), why[256];
-	size_t len = 0;
-	int64_t v;
-	int fd, ret = -1;
-
-	if (util_parse_int64(fdstr, 3, INT_MAX, &v) != 0 ||
-	    fcntl((int)v, F_GETFD) < 0) {
-		free(buf);
-		return util_errorf(err, errsize, "--credentials-fd wants an "
-		    "open fd above 2");
-	}
-	fd = (int)v;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, CREDS_MAX + 2 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			util_errorf(err, errsize, "--credentials-fd: read: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len == CREDS_MAX + 2) {
-			util_errorf(err, errsize, "--credentials-fd: more than %d "
-			    "bytes", CREDS_MAX);
-			goto out;
-		}
-	}
-	if (len > 0 && buf[len - 1] == '\0')
-		len--;
-	if (creds_parse(out, buf, len, why, sizeof why) != 0) {
-		util_errorf(err, errsize, "credentials: %s", why);
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	creds_text_free(buf, CREDS_MAX + 2);
-	return ret;
-}
-
 /* "STATUS CODE: message" of a failed answer. */
 static void
 answer_msg(char *buf, size_t size, const struct push_answer *a)
@@ -438,7 +391,7 @@ push_main(int argc, char **argv)
 		worker_msg("push: %s", err);
 		return WORKER_EXIT_USAGE;
 	}
-	if (creds_fd != NULL && read_creds(&creds, creds_fd, err,
+	if (creds_fd != NULL && worker_read_creds(&creds, creds_fd, err,
 	    sizeof err) != 0) {
 		worker_msg("push: %s", err);
 		return WORKER_EXIT_USAGE;

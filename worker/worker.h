@@ -65,6 +65,14 @@ int worker_write_all(int fd, const void *buf, size_t len);
 /* Close every fd except 0, 1, 2 and those in keep (close_range(2)). */
 void worker_close_fds_except(const int *keep, size_t n);
 
+/*
+ * --credentials-fd FD: the project's credentials (creds.h) read to the
+ * end of FD, which is closed, and parsed; 0, or -1 with err (never
+ * quoting the content).
+ */
+struct creds;
+int worker_read_creds(struct creds **out, const char *fdstr, char *err,
+    size_t errsize);
 /* Exactly 40 hex digits (either case): a full SHA-1 object id. */
 bool worker_is_sha1_hex(const char *s);
 

@@ -68,17 +68,6 @@ package_push_free(struct starget *st)
 	st->push = NULL;
 }
 
-/* A tag of the distribution specification. */
-static bool
-tag_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= 128 && s[0] != '.' && s[0] != '-' &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == n;
-}
-
 /*
  * Whether the release pushes its image: the spec has one, the job's
  * project names a registry, and the job is protected.  Sets st->push.
@@ -112,7 +101,7 @@ plan_push(struct starget *st, const char *spec_text, const char *version)
 	pp->tags = xcalloc(json_array_size(tags) + 1, sizeof *pp->tags);
 	json_array_foreach(tags, i, t)
 		pp->tags[pp->ntags++] = xstrdup(json_string_value(t));
-	if (pp->ntags == 0 && tag_ok(version))
+	if (pp->ntags == 0 && outputs_tag_ok(version))
 		pp->tags[pp->ntags++] = xstrdup(version);
 	st->push = pp;
 out:
