@@ -1,6 +1,6 @@
 /*
  * archive-driver FORMAT MTIME OUT [NAME PATH MODE]...: kiln_archive_write
- * (worker/archive.h) of the members into OUT, for
+ * (worker/archives.h) of the members into OUT, for
  * tests/integration/archive.sh.  PATH "-" makes NAME a directory entry;
  * MODE is octal.  Prints the error and exits 1 when the write refuses.
  */
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "worker/archive.h"
+#include "worker/archives.h"
 
 /*
  * Open without blocking on a FIFO and without following a symlink.  A

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "oci.h"
+#include "worker/oci.h"
 
 #define MAXI 8
 #define MAXL 32

@@ -91,7 +91,7 @@ save(const char *path, const void *buf, size_t len, char *err,
 
 /*
  * Whether an archive can hold the path as a member name: printable
- * ASCII without '\\' (archive.c, which keeps names independent of the
+ * ASCII without '\\' (archives.c, which keeps names independent of the
  * locale).  A repository may well have "README.fr-\xc3\xa9.md" beside its
  * README; that file is left out, with a line in the log, rather than
  * failing the whole release after every build succeeded.

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "archive.h"
+#include "archives.h"
 #include "buildinfo.h"
 #include "lipo.h"
 #include "oci.h"

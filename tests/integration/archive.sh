@@ -1,5 +1,5 @@
 #!/bin/bash
-# Release archives (worker/archive.c) through tests/archive-driver:
+# Release archives (worker/archives.c) through tests/archive-driver:
 #  - every format written twice, by two processes with another TZ, locale,
 #    umask, input modes and mtimes and member order: identical bytes;
 #  - read back with GNU tar / unzip and libarchive's Python reader: names

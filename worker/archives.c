@@ -1,5 +1,5 @@
 /*
- * Deterministic release archives with libarchive (archive.h).
+ * Deterministic release archives with libarchive (archives.h).
  *
  * A release is checked by its hash, so the same files must give the
  * same bytes on any host, at any time, for any user.  libarchive takes
@@ -24,7 +24,9 @@
  */
 #include "config.h"
 
-/* libarchive's own header: <> never finds this directory's archive.h. */
+/* libarchive's own header (this directory's is archives.h: a header of
+ * ours named archive.h would shadow it wherever worker/ is on the
+ * include path). */
 #include <archive.h>
 #include <archive_entry.h>
 #ifndef ARCHIVE_VERSION_NUMBER
@@ -38,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive.h"
+#include "archives.h"
 #include "util.h"
 
 #define COPY_BLOCK (64 * 1024)
