@@ -281,6 +281,16 @@ add_image(struct spec *sp, json_t *image)
 		return -1;
 	}
 	free(file);
+	/* The image index alone: its sha256 is the index's digest, so that
+	 * SHA256SUMS and the provenance name the image as registries do. */
+	file = xasprintf("%s_%s.oci-index.json", json_string_value(
+	    json_object_get(image, "name")), sp->vars->version);
+	json_object_set_new(o, "index_file", json_string(file));
+	if (claim_name(sp, file, "image") != 0) {
+		free(file);
+		return -1;
+	}
+	free(file);
 	return 0;
 }
 

@@ -11,7 +11,7 @@
  *                  "files": [GLOB...], "inputs": [I...]}],
  *    "sboms": [{"spdx": F, "cyclonedx": F, "target": T, "input": I}],
  *    "universal": [{"file": F, "inputs": [I, I]}],
- *    "image": {"file": F, "name": N, "entrypoint": [...]?, "cmd": [...]?,
+ *    "image": {"file": F, "index_file": F, "name": N, "entrypoint": [...]?, "cmd": [...]?,
  *              "env": [...]?, "workdir": W?, "user": U?, "ca_certs": B,
  *              "tzdata": B,
  *              "platforms": [{"target": T, "inputs": [I...]}]}?}

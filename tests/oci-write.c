@@ -121,7 +121,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (oci_write_layout(fd, m, n, ref, (int64_t)created, tmpdir, digest,
-	    sizeof(digest), err, sizeof(err)) < 0) {
+	    sizeof(digest), -1, err, sizeof(err)) < 0) {
 		fprintf(stderr, "oci-write: %s\n", err);
 		return 1;
 	}

@@ -359,7 +359,8 @@ check_args(const struct oci_image *imgs, size_t n, const char *ref_name,
 
 static int write_layout(int out_fd, const struct oci_image *imgs, size_t n,
     const char *ref_name, int64_t created, const char *tmpdir,
-    char *index_digest, size_t digest_size, char *err, size_t errsize);
+    char *index_digest, size_t digest_size, int index_fd, char *err,
+    size_t errsize);
 
 /*
  * libarchive turns names into the header's charset through the calling
@@ -371,7 +372,8 @@ static int write_layout(int out_fd, const struct oci_image *imgs, size_t n,
 int
 oci_write_layout(int out_fd, const struct oci_image *imgs, size_t n,
     const char *ref_name, int64_t created, const char *tmpdir,
-    char *index_digest, size_t digest_size, char *err, size_t errsize)
+    char *index_digest, size_t digest_size, int index_fd, char *err,
+    size_t errsize)
 {
 	locale_t utf8, old;
 	int rc;
@@ -382,7 +384,7 @@ oci_write_layout(int out_fd, const struct oci_image *imgs, size_t n,
 		    "the C.UTF-8 locale is missing (glibc 2.35 or later has it)");
 	old = uselocale(utf8);
 	rc = write_layout(out_fd, imgs, n, ref_name, created, tmpdir,
-	    index_digest, digest_size, err, errsize);
+	    index_digest, digest_size, index_fd, err, errsize);
 	uselocale(old);
 	freelocale(utf8);
 	return rc;
@@ -391,7 +393,8 @@ oci_write_layout(int out_fd, const struct oci_image *imgs, size_t n,
 static int
 write_layout(int out_fd, const struct oci_image *imgs, size_t n,
     const char *ref_name, int64_t created, const char *tmpdir,
-    char *index_digest, size_t digest_size, char *err, size_t errsize)
+    char *index_digest, size_t digest_size, int index_fd, char *err,
+    size_t errsize)
 {
 	static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	struct layout l = { .out_fd = out_fd, .created = created };
@@ -436,6 +439,24 @@ write_layout(int out_fd, const struct oci_image *imgs, size_t n,
 	    MT_INDEX, "manifests", mans);
 	if (put_json_blob(&l, idx, idxd, &idxsize, err, errsize) < 0)
 		goto out;
+	if (index_fd >= 0) {
+		/* The blob's bytes again: put_json_blob's encoding. */
+		char *ib = json_dumps(idx, JSON_COMPACT | JSON_SORT_KEYS);
+		size_t len = ib ? strlen(ib) : 0, off = 0;
+		ssize_t w = ib != NULL ? 0 : -1;
+
+		while (w >= 0 && off < len)
+			if ((w = write(index_fd, ib + off, len - off)) > 0)
+				off += (size_t)w;
+			else if (w < 0 && errno == EINTR)
+				w = 0;
+		free(ib);
+		if (w < 0) {
+			util_errorf(err, errsize, "the image index: %s",
+			    strerror(errno));
+			goto out;
+		}
+	}
 	d = descriptor(MT_INDEX, idxd, idxsize);
 	json_object_set_new(d, "annotations", json_pack("{s:s}",
 	    "org.opencontainers.image.ref.name", ref_name));

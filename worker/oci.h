@@ -45,11 +45,14 @@ struct oci_image {
  * entries are sorted, owned by 0:0, with their parent directories.
  * Each layer goes through a temporary file in tmpdir, never whole in
  * memory.  index_digest (may be NULL) receives "sha256:<hex>" of the
- * image index; digest_size must be at least OCI_DIGEST_SIZE.
+ * image index; digest_size must be at least OCI_DIGEST_SIZE.  index_fd
+ * (-1 for none) receives the image index's own bytes: a file whose
+ * sha256 is that digest, so that a signature over files covers it.
  * Returns 0, or -1 with a message in err.
  */
 int oci_write_layout(int out_fd, const struct oci_image *imgs, size_t n,
     const char *ref_name, int64_t created, const char *tmpdir,
-    char *index_digest, size_t digest_size, char *err, size_t errsize);
+    char *index_digest, size_t digest_size, int index_fd, char *err,
+    size_t errsize);
 
 #endif

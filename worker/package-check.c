@@ -175,7 +175,8 @@ check_image(struct ck *c, json_t *im)
 
 	if (im == NULL)
 		return 0;
-	if (file_field(c, im, "file", "image") != 0)
+	if (file_field(c, im, "file", "image") != 0 ||
+	    file_field(c, im, "index_file", "image") != 0)
 		return -1;
 	if (!file_ok(json_object_get(im, "name")) ||
 	    !strings_ok(json_object_get(im, "entrypoint"), 64, 1024) ||

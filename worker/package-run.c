@@ -325,7 +325,7 @@ make_image(struct run *r, json_t *im)
 	const char **cmd = list(json_object_get(im, "cmd"));
 	const char **env = list(json_object_get(im, "env"));
 	struct target *tg = xcalloc(np, sizeof *tg);
-	int fd = -1, rc = -1;
+	int fd = -1, ifd = -1, rc = -1;
 
 	json_array_foreach(plats, i, p) {
 		json_t *ins = json_object_get(p, "inputs");
@@ -357,19 +357,26 @@ make_image(struct run *r, json_t *im)
 		imgs[i].ca_certs = json_is_true(json_object_get(im, "ca_certs"));
 		imgs[i].tzdata = json_is_true(json_object_get(im, "tzdata"));
 	}
-	if ((fd = create_out(r, str(im, "file"), 0644)) < 0)
+	if ((fd = create_out(r, str(im, "file"), 0644)) < 0 ||
+	    (ifd = create_out(r, str(im, "index_file"), 0644)) < 0)
 		goto out;
 	if (oci_write_layout(fd, imgs, np, str(im, "name"), r->created,
-	    PACKAGE_SCRATCH, digest, sizeof digest, r->err, r->errsize) != 0)
+	    PACKAGE_SCRATCH, digest, sizeof digest, ifd, r->err,
+	    r->errsize) != 0)
 		goto out;
 	rc = close_out(r, fd, str(im, "file"));
 	fd = -1;
+	if (rc == 0)
+		rc = close_out(r, ifd, str(im, "index_file"));
+	ifd = -1;
 	if (rc == 0)
 		printf("image %s: %zu platforms, index %s\n", str(im, "file"),
 		    np, digest);
 out:
 	if (fd >= 0)
 		close(fd);
+	if (ifd >= 0)
+		close(ifd);
 	for (i = 0; i < npaths; i++)
 		free(paths[i]);
 	for (i = 0; i < np; i++)

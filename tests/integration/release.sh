@@ -81,7 +81,7 @@ expect_json .state succeeded "the release job succeeds"
 expect_json '.targets[-1].target' release "a release row follows the builds"
 expect_json '.targets[-1].state' succeeded "the release row succeeded"
 V=0.0.0-SNAPSHOT-${COMMIT:0:7}
-want="go-hello_darwin_all hello_${V}.oci.tar go-hello_${V}_darwin_all.tar.gz"
+want="go-hello_darwin_all hello_${V}.oci.tar hello_${V}.oci-index.json go-hello_${V}_darwin_all.tar.gz"
 for t in darwin_amd64 darwin_arm64 linux_amd64 linux_arm64 windows_amd64; do
 	want="$want go-hello_${V}_$t.cdx.json go-hello_${V}_$t.spdx.json"
 	case $t in
@@ -181,6 +181,10 @@ skopeo inspect --raw "oci-archive:$I:hello" >"$T/index.json" 2>"$T/skopeo.err"
 [ "$(jq -r '[.manifests[].platform.architecture] | sort | join(",")' "$T/index.json")" = amd64,arm64 ] &&
 	ok "skopeo: an image index over amd64 and arm64" ||
 	fail "skopeo inspect: $(cat "$T/index.json" "$T/skopeo.err")"
+[ "sha256:$(sha256sum <"$T/index.json" | cut -c1-64)" = \
+    "sha256:$(sha256sum <"$D/hello_${V}.oci-index.json" | cut -c1-64)" ] &&
+	ok "hello_${V}.oci-index.json is the image index: its sha256 is the index digest" ||
+	fail "the index file is not the index: $(cat "$D/hello_${V}.oci-index.json")"
 skopeo copy -q --all "oci-archive:$I:hello" "oci:$T/oci:hello" 2>"$T/skopeo.err" &&
 	ok "skopeo copy --all re-checks every digest" ||
 	fail "skopeo copy: $(cat "$T/skopeo.err")"
@@ -204,8 +208,8 @@ cmp -s "$T/b-amd64/rootfs/etc/ssl/certs/ca-certificates.crt" \
 # Signed: every output in SHA256SUMS, checked; a subject of the provenance.
 (cd "$D" && sed -n 's|  release/|  |p' SHA256SUMS >"$T/sums" &&
     sha256sum -c "$T/sums" >"$T/sumc.txt" 2>&1) &&
-	[ "$(wc -l <"$T/sums")" = 18 ] &&
-	ok "SHA256SUMS lists the 18 outputs and sha256sum -c checks them" ||
+	[ "$(wc -l <"$T/sums")" = 19 ] &&
+	ok "SHA256SUMS lists the 19 outputs and sha256sum -c checks them" ||
 	fail "sha256sum -c: $(cat "$T/sums" "$T/sumc.txt")"
 curl -sSf -o "$T/kiln.pub" "$URL/v1/pubkey"
 minisign -V -q -p "$T/kiln.pub" -m "$D/SHA256SUMS" &&
@@ -214,8 +218,9 @@ api GET "/v1/jobs/$R1/provenance.intoto.jsonl"
 printf '%s' "$BODY" | jq -r .payload | base64 -d |
 	jq -r '.subject[].name' >"$T/subjects.txt" 2>/dev/null
 grep -qx "release/hello_${V}.oci.tar" "$T/subjects.txt" &&
+	grep -qx "release/hello_${V}.oci-index.json" "$T/subjects.txt" &&
 	grep -qx "release/go-hello_darwin_all" "$T/subjects.txt" &&
-	ok "the image and the universal binary are provenance subjects" ||
+	ok "the image, its index digest and the universal binary are provenance subjects" ||
 	fail "subjects: $(cat "$T/subjects.txt")"
 
 # The same commit again, without the cache: the same bytes.
