@@ -295,8 +295,9 @@ add_image(struct spec *sp, json_t *image)
 }
 
 char *
-release_spec(const struct job *job, const struct template_vars *vars,
-    const struct store *store, char *why, size_t whysize)
+release_spec(const struct job *job, const char *recipe,
+    const struct template_vars *vars, const struct store *store, char *why,
+    size_t whysize)
 {
 	struct spec sp = { .job = job, .vars = vars, .why = why,
 	    .whysize = whysize };
@@ -368,6 +369,16 @@ release_spec(const struct job *job, const struct template_vars *vars,
 	if (json_object_get(out, "image") != NULL &&
 	    add_image(&sp, json_object_get(out, "image")) != 0)
 		goto out;
+	/* A command recipe's declared inputs: what its files' SBOMs list
+	 * (a Go binary's modules are in the binary). */
+	if (json_is_true(json_object_get(out, "sbom")) && recipe != NULL) {
+		json_t *r = json_loads(recipe, 0, NULL);
+		json_t *in = json_object_get(r, "inputs");
+
+		if (json_is_array(in))
+			json_object_set(sp.root, "sbom_inputs", in);
+		json_decref(r);
+	}
 	if ((text = json_dumps(sp.root, JSON_COMPACT)) == NULL)
 		abort();
 out:

@@ -10,6 +10,7 @@
  *    "archives": [{"file": F, "format": "tar.gz", "wrap": DIR|null,
  *                  "files": [GLOB...], "inputs": [I...]}],
  *    "sboms": [{"spdx": F, "cyclonedx": F, "target": T, "input": I}],
+ *    "sbom_inputs": [{"name", "version"?, "purl"?, "license"?}],
  *    "universal": [{"file": F, "inputs": [I, I]}],
  *    "image": {"file": F, "index_file": F, "name": N, "entrypoint": [...]?, "cmd": [...]?,
  *              "env": [...]?, "workdir": W?, "user": U?, "ca_certs": B,
@@ -35,7 +36,8 @@
  * what cannot be made ("archives.name_template: ...", "darwin/universal
  * needs darwin/amd64 and darwin/arm64 to have built one binary each").
  */
-char *release_spec(const struct job *job, const struct template_vars *vars,
-    const struct store *store, char *why, size_t whysize);
+char *release_spec(const struct job *job, const char *recipe,
+    const struct template_vars *vars, const struct store *store, char *why,
+    size_t whysize);
 
 #endif

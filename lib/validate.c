@@ -468,6 +468,57 @@ check_strings(json_t *v, const char *field, size_t max, char *why,
 static int check_go_builds(json_t *v, char *why, size_t size);
 
 /*
+ * A command recipe's declared inputs, what its SBOMs list as what the
+ * files were made from: [{"name", "version"?, "purl"?, "license"?}],
+ * at most 256.  A license is an SPDX expression's characters.
+ */
+static int
+check_inputs(json_t *v, char *why, size_t size)
+{
+	static const char *const keys[] = { "name", "version", "purl",
+	    "license" };
+	const char *k;
+	json_t *e, *f;
+	size_t i;
+	char field[64];
+
+	if (!json_is_array(v) || json_array_size(v) > 256)
+		return util_errorf(why, size, "recipe.inputs: must be an array of "
+		    "at most 256 objects");
+	json_array_foreach(v, i, e) {
+		if (!json_is_object(e) || json_object_get(e, "name") == NULL)
+			return util_errorf(why, size, "recipe.inputs[%zu]: must be "
+			    "an object with a name", i);
+		json_object_foreach(e, k, f) {
+			size_t n;
+
+			for (n = 0; n < 4 && strcmp(keys[n], k) != 0; n++)
+				;
+			if (n == 4)
+				return util_errorf(why, size, "recipe.inputs[%zu]: "
+				    "unknown field '%.32s' (name, version, purl, "
+				    "license)", i, k);
+			snprintf(field, sizeof field, "recipe.inputs[%zu].%s", i,
+			    k);
+			if (validate_string(f, field, 512, why, size) != 0)
+				return -1;
+		}
+		f = json_object_get(e, "license");
+		if (f != NULL && strspn(json_string_value(f), "abcdefghijklmnop"
+		    "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-() :") !=
+		    json_string_length(f))
+			return util_errorf(why, size, "recipe.inputs[%zu].license: "
+			    "an SPDX license expression (MIT, Apache-2.0 OR "
+			    "MIT...)", i);
+		f = json_object_get(e, "purl");
+		if (f != NULL && strncmp(json_string_value(f), "pkg:", 4) != 0)
+			return util_errorf(why, size, "recipe.inputs[%zu].purl: must "
+			    "start with pkg:", i);
+	}
+	return 0;
+}
+
+/*
  * One field of a go recipe, or of one of its "builds" (top = false).
  * 1: valid; 0: not a go field; -1: invalid (why says so).  ldflags,
  * flags, env values and name may hold GoReleaser templates, expanded
@@ -603,6 +654,10 @@ validate_recipe(json_t *r, char *why, size_t size)
 		    strcmp(k, "command") == 0) {
 			if (validate_string(v, "recipe.command", COMMAND_MAX, why,
 			    size) != 0)
+				return -1;
+		} else if (strcmp(kind, "command") == 0 &&
+		    strcmp(k, "inputs") == 0) {
+			if (check_inputs(v, why, size) != 0)
 				return -1;
 		} else if (strcmp(kind, "go") == 0) {
 			int rc = check_go_field(r, k, v, "recipe", true, why,

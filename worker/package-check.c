@@ -222,6 +222,22 @@ package_check(json_t *spec, char *err, size_t errsize)
 			goto out;
 		}
 	}
+	{
+		json_t *si = json_object_get(spec, "sbom_inputs"), *e;
+		size_t i;
+
+		if (si != NULL && (!json_is_array(si) ||
+		    json_array_size(si) > 256)) {
+			util_errorf(err, errsize, "spec: sbom_inputs: not an array");
+			goto out;
+		}
+		json_array_foreach(si, i, e)
+			if (!json_is_string(json_object_get(e, "name"))) {
+				util_errorf(err, errsize, "spec: sbom_inputs[%zu]: "
+				    "no name", i);
+				goto out;
+			}
+	}
 	if (check_inputs(&c, json_object_get(spec, "inputs")) != 0 ||
 	    check_lists(&c, spec) != 0 ||
 	    check_image(&c, json_object_get(spec, "image")) != 0)

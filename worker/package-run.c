@@ -285,12 +285,33 @@ make_sbom(struct run *r, json_t *s)
 		    "alone\n", subj.name, map == MAP_FAILED && sb.st_size > 0 ?
 		    strerror(errno) : bi.go_version ? "built without modules" :
 		    why);
-		rc = write_text(r, str(s, "spdx"), sbom_spdx_files(subj.name,
-		    &subj, 1, TOOL, r->created, r->err, r->errsize));
-		if (rc == 0)
-			rc = write_text(r, str(s, "cyclonedx"),
-			    sbom_cyclonedx_files(subj.name, &subj, 1, TOOL,
-			    r->created, r->err, r->errsize));
+		json_t *ins = json_object_get(r->spec, "sbom_inputs");
+		char *spdx = sbom_spdx_files(subj.name, &subj, 1, TOOL,
+		    r->created, r->err, r->errsize);
+		char *cdx = spdx == NULL ? NULL : sbom_cyclonedx_files(subj.name,
+		    &subj, 1, TOOL, r->created, r->err, r->errsize);
+
+		if (cdx != NULL && json_array_size(ins) > 0) {
+			/* What the recipe declares its files are made of. */
+			char *a = sbom_spdx_add_inputs(spdx, ins, r->err,
+			    r->errsize);
+			char *b = a == NULL ? NULL : sbom_cyclonedx_add_inputs(cdx,
+			    ins, r->err, r->errsize);
+
+			free(spdx);
+			free(cdx);
+			spdx = a;
+			cdx = b;
+			if (cdx != NULL)
+				printf("sbom %s: %zu declared inputs of the "
+				    "recipe\n", subj.name, json_array_size(ins));
+		}
+		if (cdx == NULL)
+			free(spdx);
+		else if ((rc = write_text(r, str(s, "spdx"), spdx)) == 0)
+			rc = write_text(r, str(s, "cyclonedx"), cdx);
+		else
+			free(cdx);
 	}
 	buildinfo_free(&bi);
 	return rc;

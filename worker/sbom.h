@@ -46,4 +46,17 @@ char *sbom_cyclonedx_files(const char *name,
     const struct sbom_subject *files, size_t nfiles,
     const char *tool_version, int64_t created, char *err, size_t errsize);
 
+/*
+ * A command recipe's declared inputs ([{"name", "version"?, "purl"?,
+ * "license"?}], checked by lib/validate.c) added to a files-only
+ * document (the text of sbom_spdx_files / sbom_cyclonedx_files): a
+ * package or component each, every file depending on each.  A new text,
+ * or NULL with err.  sbom-inputs.c.
+ */
+#include <jansson.h>
+char *sbom_spdx_add_inputs(const char *doc, json_t *inputs, char *err,
+    size_t errsize);
+char *sbom_cyclonedx_add_inputs(const char *doc, json_t *inputs, char *err,
+    size_t errsize);
+
 #endif

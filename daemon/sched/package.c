@@ -160,7 +160,7 @@ make_spec(struct starget *st, const struct job *job, char *why,
 	v.commit = job->commit;
 	v.branch = j->plan.branch ? j->plan.branch : "";
 	v.commit_time = j->commit_time;
-	spec = release_spec(job, &v, st->s->store, why, whysize);
+	spec = release_spec(job, j->recipe, &v, st->s->store, why, whysize);
 	free(project);
 	/* The work root is made now: the push needs its path. */
 	if (spec != NULL && target_run_prepare(st, why, whysize) != 0) {

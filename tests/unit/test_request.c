@@ -916,6 +916,21 @@ test_outputs(void)
 	refuse("{" BASE ", \"image\": {\"name\": \"app\", \"registry\": "
 	    "\"https://x/app\"}}", 422, "image.registry: must be HOST");
 	refuse("{" BASE ", \"verify\": true}", 422, "verify: must be");
+	/* A command recipe's declared inputs (its SBOMs' packages). */
+	job = accept_body("{" BASE ", \"sbom\": true, \"recipe\": {\"kind\": "
+	    "\"command\", \"command\": \"true\", \"inputs\": [{\"name\": "
+	    "\"zlib\", \"purl\": \"pkg:deb/debian/zlib1g@1.2.13\", "
+	    "\"license\": \"Zlib OR MIT\"}]}}");
+	job_free(job);
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", \"command\": "
+	    "\"true\", \"inputs\": [{\"version\": \"1\"}]}}", 422,
+	    "recipe.inputs[0]: must be an object with a name");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", \"command\": "
+	    "\"true\", \"inputs\": [{\"name\": \"z\", \"purl\": \"z\"}]}}",
+	    422, "recipe.inputs[0].purl: must start with pkg:");
+	refuse("{" BASE ", \"recipe\": {\"kind\": \"command\", \"command\": "
+	    "\"true\", \"inputs\": [{\"name\": \"z\", \"url\": \"z\"}]}}",
+	    422, "recipe.inputs[0]: unknown field 'url'");
 }
 
 UNIT_MAIN(
