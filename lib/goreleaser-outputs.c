@@ -4,7 +4,9 @@
  * `sboms`, and the first of its `kos` as an image.  What kiln does not do
  * the same way is noted, one message per key, never dropped silently:
  *   - archives: name_template, format(s), format_overrides, files (a
- *     glob, or an object's src), wrap_in_directory; other keys noted;
+ *     glob, or an object's src), wrap_in_directory; other keys noted
+ *     (builds and ids among them: an archive holds every binary of its
+ *     target);
  *   - universal_binaries: the universal binary, with the thin ones kept
  *     (replace is noted);
  *   - sboms: kiln's own SPDX and CycloneDX documents from the binaries'
@@ -68,9 +70,10 @@ take_formats(json_t *dst, const json_t *o)
 static json_t *
 archives_of(struct conv *c, const json_t *list)
 {
-	static const char *const used[] = { "id", "ids", "builds",
-	    "name_template", "format", "formats", "format_overrides", "files",
-	    "wrap_in_directory" };
+	/* builds/ids (which builds' binaries an archive holds) are not
+	 * used: kiln archives every binary a target's builds made. */
+	static const char *const used[] = { "id", "name_template", "format",
+	    "formats", "format_overrides", "files", "wrap_in_directory" };
 	const json_t *a = json_is_array(list) ? json_array_get(list, 0) : list;
 	json_t *out = json_object(), *v, *e, *files;
 	const char *k;
