@@ -84,6 +84,7 @@ jobplan_outputs(struct jobplan *p, const struct job *job, json_t *res,
 	const char *grfile = json_string_value(json_object_get(gr, "file"));
 	json_t *repo = NULL, *req = NULL, *doc = NULL;
 	char from[80] = "";
+	bool lenient = false;
 	int rc = -1;
 
 	if (kj != NULL && (doc = json_loads(kj, 0, NULL)) != NULL &&
@@ -102,12 +103,15 @@ jobplan_outputs(struct jobplan *p, const struct job *job, json_t *res,
 	}
 	if (repo == NULL && json_is_object(json_object_get(gr, "outputs"))) {
 		repo = json_deep_copy(json_object_get(gr, "outputs"));
+		/* GoReleaser's templates, even beside a .kiln.json that
+		 * names only targets. */
+		lenient = true;
 		snprintf(from, sizeof from, "%s: ", grfile ? grfile :
 		    ".goreleaser.yaml");
 	}
 	if (repo == NULL)
 		repo = json_object();
-	if (check_templates(p, repo, from, kj == NULL, why, whysize) != 0)
+	if (check_templates(p, repo, from, lenient, why, whysize) != 0)
 		goto out;
 	if (job->outputs != NULL &&
 	    (req = json_loads(job->outputs, 0, NULL)) != NULL) {

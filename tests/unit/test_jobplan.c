@@ -259,7 +259,44 @@ missing_c_toolchain_is_noted(void)
 	json_decref(d);
 }
 
+/*
+ * A .goreleaser.yaml's name template that uses GoReleaser's own functions
+ * gives way to kiln's default name, with a note, whether or not the
+ * repository also has a .kiln.json that names only its targets: the
+ * outputs came from the GoReleaser file either way.
+ */
+static void
+goreleaser_templates_are_lenient_beside_kiln_json(void)
+{
+	static const char *const kj[] = { "", "\"kiln_json\": \"{\\\"targets"
+	    "\\\": [\\\"linux/amd64\\\"]}\", " };
+	struct jobplan p;
+	char why[512], desc[1024];
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(desc, sizeof desc, "{%s\"has_go_mod\": true, "
+		    "\"go_mod\": {\"go\": \"\", \"toolchain\": \"\", "
+		    "\"requires\": false}, \"goreleaser\": {\"file\": "
+		    "\".goreleaser.yaml\", \"recipe\": {\"kind\": \"go\"}, "
+		    "\"targets\": [\"linux/amd64\"], \"outputs\": {\"archives\": "
+		    "{\"formats\": [\"tar.gz\"], \"name_template\": "
+		    "\"{{ .ProjectName }}_{{ title .Os }}\"}}}}", kj[i]);
+		why[0] = '\0';
+		CHECK_INT(make(&p, NULL, desc, true, why, sizeof why), 0);
+		if (why[0] != '\0')
+			fprintf(stderr, "  %s\n", why);
+		CHECK(p.outputs != NULL && strstr(p.outputs, "title") == NULL);
+		bool noted = false;
+		for (size_t k = 0; k < p.nnotes; k++)
+			noted |= strstr(p.notes[k], ".goreleaser.yaml: "
+			    "archives.name_template") != NULL;
+		CHECK(noted);
+		jobplan_free(&p);
+	}
+}
+
 UNIT_MAIN(
+	TEST(goreleaser_templates_are_lenient_beside_kiln_json),
 	TEST(unbuildable_targets_fail_the_job),
 	TEST(missing_c_toolchain_is_noted),
 	TEST(go_mod_picks_the_lowest_satisfying_go),
