@@ -131,6 +131,7 @@ add_verified(struct sbuf *b, const char *verified)
 	json_t *v = verified ? json_loads(verified, 0, NULL) : NULL;
 	json_t *r = json_object_get(v, "reproducible");
 	json_t *d = json_object_get(v, "differences");
+	json_t *m = json_object_get(v, "more_differences");
 	char *text;
 
 	KEY(b, ",\"reproducible\":");
@@ -141,6 +142,11 @@ add_verified(struct sbuf *b, const char *verified)
 		KEY(b, ",\"differences\":");
 		add_embedded(b, text);
 		free(text);
+		/* The differing paths not named, so that a short list is
+		 * not read as the whole. */
+		KEY(b, ",\"more_differences\":");
+		sbuf_addi(b, json_is_integer(m) && json_integer_value(m) > 0 ?
+		    json_integer_value(m) : 0);
 	}
 	json_decref(v);
 }

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,9 +346,28 @@ rebuild_status(const struct outcmp *c, const char *why)
 	if (c == NULL)
 		json_array_append_new(d, json_path(why));
 	else {
-		for (size_t i = 0; i < c->n; i++)
-			json_array_append_new(d, json_path(c->paths[i]));
-		more = c->total - c->n;
+		/*
+		 * kilnd reads a status line of at most 4096 bytes: the paths
+		 * it names take at most REBUILD_PATHS_MAX of it as JSON, the
+		 * others are counted with the rest.
+		 */
+		size_t used = 0;
+
+		for (size_t i = 0; i < c->n; i++) {
+			json_t *p = json_path(c->paths[i]);
+			char *enc = json_dumps(p, JSON_ENCODE_ANY);
+			size_t len = enc ? strlen(enc) + 1 : SIZE_MAX;
+
+			free(enc);
+			if (len > REBUILD_PATHS_MAX - used) {
+				json_decref(p);
+				more += c->n - i;
+				break;
+			}
+			used += len;
+			json_array_append_new(d, p);
+		}
+		more += c->total - c->n;
 	}
 	json_object_set_new(o, "differences", d);
 	json_object_set_new(o, "more_differences", json_integer(

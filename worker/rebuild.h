@@ -82,9 +82,11 @@ json_t *rebuild_run(const char *root, bool with_cache, time_t started,
 
 /*
  * The status line's fields: "reproducible", and when false
- * "differences" (sorted, at most OUTCMP_MAX) and "more_differences".
+ * "differences" (sorted, at most OUTCMP_MAX, and no more than fit in
+ * REBUILD_PATHS_MAX bytes of JSON) and "more_differences".
  * c NULL with why: the second run failed (why is its one difference).
  */
+#define REBUILD_PATHS_MAX 2048
 json_t *rebuild_status(const struct outcmp *c, const char *why);
 
 #endif

@@ -205,7 +205,7 @@ build_done(struct child *c)
 	int code = -1;
 	json_t *res = NULL;
 
-	if (st->status.len > 0)
+	if (st->status.len > 0 && !st->status_overflow)
 		res = json_loads(st->status.p, JSON_DISABLE_EOF_CHECK, NULL);
 	const char *status = json_string_value(json_object_get(res, "status"));
 	if (status != NULL && strcmp(status, "exited") == 0) {
@@ -228,6 +228,9 @@ build_done(struct child *c)
 		state = TARGET_TIMED_OUT;
 		snprintf(why, sizeof why, "the build ran past its timeout "
 		    "(kiln-worker killed)");
+	} else if (st->status_overflow) {
+		snprintf(why, sizeof why, "kiln-worker's status line is longer "
+		    "than the %d bytes kilnd reads", STATUS_MAX);
 	} else if (c->exit_status == -1 && !c->spawned) {
 		/* Not the build's fault: back to the queue. */
 		worker_unavailable(st->s, NULL);
@@ -276,8 +279,12 @@ build_data(struct child *c, int fd, const char *buf, size_t n)
 	struct starget *st = container_of(c, struct starget, child);
 
 	if (fd == 3) {
-		if (st->status.len + n <= STATUS_MAX)
+		/* Nothing after bytes that did not fit: a line with a hole
+		 * could still parse. */
+		if (!st->status_overflow && st->status.len + n <= STATUS_MAX)
 			sbuf_add(&st->status, buf, n);
+		else
+			st->status_overflow = true;
 		return;
 	}
 	log_write(st, buf, n);

@@ -103,6 +103,15 @@ plan_push(struct starget *st, const char *spec_text, const char *version)
 		pp->tags[pp->ntags++] = xstrdup(json_string_value(t));
 	if (pp->ntags == 0 && outputs_tag_ok(version))
 		pp->tags[pp->ntags++] = xstrdup(version);
+	if (pp->ntags == 0) {
+		/* Said, or the release would look pushed. */
+		log_line(st, "image: not pushed to %s: the image names no "
+		    "tags and the version '%s' is not a tag (letters, digits, "
+		    "'_', '.', '-'; at most 128)", p->registry, version);
+		st->push = pp;
+		package_push_free(st);
+		goto out;
+	}
 	st->push = pp;
 out:
 	json_decref(spec);

@@ -96,6 +96,7 @@ struct starget {
 	size_t log_bytes;
 	bool truncated;
 	struct sbuf status;
+	bool status_overflow;		/* more than STATUS_MAX bytes came */
 	bool started;			/* worker spawned */
 	bool ended;			/* result recorded, being freed */
 	bool cancel;
