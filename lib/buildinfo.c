@@ -15,6 +15,7 @@
 
 #include "buildinfo.h"
 #include "sbuf.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define MAGIC		"\xff Go buildinf:"
@@ -157,18 +158,6 @@ read_module(struct buildinfo_module *m, const struct field *f, size_t nf,
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 add_utf8(struct sbuf *b, uint32_t c)
 {
@@ -276,7 +265,7 @@ go_unquote(char **out, const char *s, size_t n)
 				goto bad;
 			c = 0;
 			for (k = 0; k < digits; k++) {
-				if ((v = hexval(s[i + 1 + k])) < 0)
+				if ((v = util_hexval(s[i + 1 + k])) < 0)
 					goto bad;
 				c = c << 4 | (uint32_t)v;
 			}
