@@ -29,6 +29,7 @@ static const struct api_route *const tables[] = {
 	api_about_routes,
 	api_hosts_routes,
 	api_health_routes,
+	api_ui_routes,
 };
 
 const struct api_route *

@@ -45,7 +45,7 @@ enum api_scope { API_SCOPE_PUBLIC, API_SCOPE_READ, API_SCOPE_SUBMIT,
 enum api_result { API_DONE, API_PENDING };
 
 #define API_MAX_PARAMS 4
-#define API_MAX_HEADERS 8
+#define API_MAX_HEADERS 12
 
 /* Submission failed for lack of room (503 with Retry-After), or kilnd is
  * shutting down (503): the submitter's codes. */
@@ -127,6 +127,7 @@ struct api_header {
 struct api_req {
 	const struct api_env *env;
 	const char *method;		/* as received; HEAD is served as GET */
+	const char *version;		/* "HTTP/1.1", or NULL (tests) */
 	const char *path;		/* decoded path, no query */
 	const char *route;		/* the matched pattern, or NULL */
 	/* Query argument lookup (decoded value, or NULL). */
@@ -188,6 +189,7 @@ extern const struct api_route api_artifacts_routes[];
 extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_about_routes[];
 extern const struct api_route api_hosts_routes[];
+extern const struct api_route api_ui_routes[];
 /* The OpenAPI 3.1 document of every route (api/openapi.json). */
 extern const char api_openapi_json[];
 

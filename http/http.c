@@ -401,6 +401,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->hc = ci != NULL ? ci->socket_context : NULL;
 		r->api.env = srv->env;
 		r->api.method = method;
+		r->api.version = version;
 		r->api.path = url;
 		r->api.query = query_arg;
 		r->api.http = r;
@@ -523,6 +524,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		srv->orphans++;
 		r->api.method = "-";
 		r->api.path = "-";
+		r->api.version = NULL;
 		r->api.content_type = NULL;
 		r->api.header = no_value;
 		r->api.query = no_value;

@@ -30,7 +30,7 @@ test_unknown_path_is_404(void)
 	CHECK(req.resp_body == NULL);
 
 	static const char *const paths[] = {
-		"/", "", "/v1", "/v1/jobs/", "/v1/jobs/1/", "/v1/jobs/1/x",
+		"/ui", "/ui/", "", "/v1", "/v1/jobs/", "/v1/jobs/1/", "/v1/jobs/1/x",
 		"/v1/jobs//cancel", "/v1/jobs/1/cancel/x", "/healthz/",
 		"/v1/JOBS", "/v2/jobs",
 	};
