@@ -57,6 +57,15 @@ get_info(struct api_req *req)
 		json_object_set_new(info, "loop_lag_1m_p99_ms",
 		    ms(lag.p99_1m));
 	}
+	if (info != NULL) {
+		/* Who asks: a dashboard shows only the actions it may take. */
+		const char *token = api_caller_token(req);
+
+		json_object_set_new(info, "caller", json_pack("{s:s, s:o}",
+		    "scope", api_scope_name(api_caller_scope(req)),
+		    "token", token != NULL ? json_string(token) :
+		    json_null()));
+	}
 	api_reply_json(req, 200, info);
 	return API_DONE;
 }

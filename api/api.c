@@ -30,6 +30,8 @@ static const struct api_route *const tables[] = {
 	api_hosts_routes,
 	api_health_routes,
 	api_ui_routes,
+	api_retry_routes,
+	api_projects_routes,
 };
 
 const struct api_route *
@@ -373,6 +375,25 @@ api_caller_may_read(struct api_req *req)
 {
 	return req->env->conf->ntokens == 0 ||
 	    token_scope(req, NULL) >= API_SCOPE_READ;
+}
+
+const char *
+api_scope_name(enum api_scope s)
+{
+	switch (s) {
+	case API_SCOPE_READ: return "read";
+	case API_SCOPE_SUBMIT: return "submit";
+	case API_SCOPE_ADMIN: return "admin";
+	default: return "none";
+	}
+}
+
+enum api_scope
+api_caller_scope(struct api_req *req)
+{
+	if (req->env->conf->ntokens == 0)
+		return API_SCOPE_ADMIN;
+	return token_scope(req, NULL);
 }
 
 bool

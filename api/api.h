@@ -190,6 +190,8 @@ extern const struct api_route api_metrics_routes[];
 extern const struct api_route api_about_routes[];
 extern const struct api_route api_hosts_routes[];
 extern const struct api_route api_ui_routes[];
+extern const struct api_route api_retry_routes[];
+extern const struct api_route api_projects_routes[];
 /* The OpenAPI 3.1 document of every route (api/openapi.json). */
 extern const char api_openapi_json[];
 
@@ -284,6 +286,11 @@ bool api_caller_is_admin(struct api_req *req);
 /* Whether the caller holds the read scope (a token of any scope, or any
  * caller on a farm without tokens); public_read does not give it. */
 bool api_caller_may_read(struct api_req *req);
+/* The caller's scope: API_SCOPE_ADMIN on a farm without tokens, else its
+ * token's (API_SCOPE_PUBLIC: no valid token). */
+enum api_scope api_caller_scope(struct api_req *req);
+/* "none", "read", "submit" or "admin", for what api_caller_scope() gives. */
+const char *api_scope_name(enum api_scope s);
 /* The [tokens] name of the caller's token, or NULL (no valid token, or a
  * farm without tokens).  Points into the configuration: copy it to keep
  * it past the handler. */

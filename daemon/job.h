@@ -101,6 +101,8 @@ struct job {
 	 * need the release row, added once every build succeeded. */
 	char *outputs;
 	bool release;
+	/* The job this one retries (POST /v1/jobs/{id}/retry), 0: none. */
+	int64_t retry_of;
 	size_t ntargets;
 	struct job_target *targets;
 };

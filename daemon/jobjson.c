@@ -192,6 +192,12 @@ job_render_json(struct sbuf *b, const struct job *job)
 	utf8_json_string(b, job->project);
 	KEY(b, ",\"submitted_by\":");
 	utf8_json_string(b, job->submitted_by);
+	/* The job this one retries; null: none. */
+	KEY(b, ",\"retry_of\":");
+	if (job->retry_of > 0)
+		add_int(b, job->retry_of);
+	else
+		sbuf_add(b, "null", 4);
 	KEY(b, ",\"network\":");
 	sbuf_adds(b, job->network ? "true" : "false");
 	KEY(b, ",\"trust\":");

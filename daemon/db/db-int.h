@@ -69,8 +69,8 @@ struct sqlq {
 	"created_at, started_at, finished_at, timeout, cache, sums_sha256, " \
 	"sig_sha256, prov_sha256, expired_at, project, network, notify_url, " \
 	"notify_state, notify_attempts, notify_error, trust, submitted_by, " \
-	"outputs, release"
-#define JOB_NCOLS 27
+	"outputs, release, retry_of"
+#define JOB_NCOLS 28
 #define TARGET_COLS "id, target, state, attempt, exit_status, error, " \
 	"started_at, finished_at, cached, toolchain, cached_from, host, " \
 	"verified"
@@ -80,7 +80,7 @@ struct sqlq {
 	"j.timeout, j.cache, j.sums_sha256, j.sig_sha256, j.prov_sha256, " \
 	"j.expired_at, j.project, j.network, j.notify_url, j.notify_state, " \
 	"j.notify_attempts, j.notify_error, j.trust, j.submitted_by, " \
-	"j.outputs, j.release"
+	"j.outputs, j.release, j.retry_of"
 #define TARGET_COLS_T "t.id, t.target, t.state, t.attempt, t.exit_status, " \
 	"t.error, t.started_at, t.finished_at, t.cached, t.toolchain, " \
 	"t.cached_from, t.host, t.verified"

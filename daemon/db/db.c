@@ -212,8 +212,9 @@ sqlite_queue_open(struct queue **out, const char *path, char *err,
 		goto fail;
 	if (prepare(q->wr, &q->ins_job, "INSERT INTO jobs (repo, ref, recipe, "
 	    "priority, state, created_at, timeout, cache, \"commit\", project, "
-	    "network, notify_url, trust, submitted_by, outputs, release) "
-	    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") ||
+	    "network, notify_url, trust, submitted_by, outputs, release, "
+	    "retry_of) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?)") ||
 	    prepare(q->wr, &q->ins_delivery, "INSERT OR IGNORE INTO "
 	    "deliveries (forge, id, job_id, created_at) VALUES (?, ?, ?, ?)") ||
 	    prepare(q->wr, &q->ins_push, "INSERT OR IGNORE INTO pushes "

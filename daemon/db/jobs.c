@@ -50,6 +50,10 @@ db_submit(struct sqlq *q, struct job *const *jobs, size_t n)
 		db_bind_text_or_null(q->ins_job, 13, j->submitted_by);
 		db_bind_text_or_null(q->ins_job, 14, j->outputs);
 		sqlite3_bind_int(q->ins_job, 15, j->release);
+		if (j->retry_of > 0)
+			sqlite3_bind_int64(q->ins_job, 16, j->retry_of);
+		else
+			sqlite3_bind_null(q->ins_job, 16);
 		if (sqlite3_step(q->ins_job) != SQLITE_DONE) {
 			db_log(q->wr, "insert job");
 			goto out;
@@ -159,6 +163,7 @@ job_from_row(sqlite3_stmt *st)
 	j->submitted_by = db_col_strdup(st, 24);
 	j->outputs = db_col_strdup(st, 25);
 	j->release = sqlite3_column_int(st, 26) != 0;
+	j->retry_of = sqlite3_column_int64(st, 27);
 	return j;
 }
 

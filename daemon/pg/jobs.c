@@ -53,6 +53,8 @@ job_json(const struct job *j)
 	json_object_set_new(o, "submitted_by", str_or_null(j->submitted_by));
 	json_object_set_new(o, "outputs", str_or_null(j->outputs));
 	json_object_set_new(o, "release", json_integer(j->release));
+	json_object_set_new(o, "retry_of", j->retry_of > 0 ?
+	    json_integer(j->retry_of) : json_null());
 	json_object_set_new(o, "delivery_forge",
 	    str_or_null(j->delivery_forge));
 	json_object_set_new(o, "delivery_id", str_or_null(j->delivery_id));

@@ -180,8 +180,8 @@ bool pgq_is_null(const PGresult *res, int row, int col);
 	p "sums_sha256, " p "sig_sha256, " p "prov_sha256, " p "expired_at, " \
 	p "project, " p "network, " p "notify_url, " p "notify_state, " \
 	p "notify_attempts, " p "notify_error, " p "trust, " p "submitted_by, " \
-	p "signed_by, " p "outputs, " p "release"
-#define PGQ_JOB_NCOLS 28
+	p "signed_by, " p "outputs, " p "release, " p "retry_of"
+#define PGQ_JOB_NCOLS 29
 /*
  * A target's columns, then its artifacts as one JSON array of
  * [name, size, sha256] in name order (NULL: none), in the order

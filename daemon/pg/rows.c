@@ -94,6 +94,7 @@ pgq_job_from_row(const PGresult *res, int row, int c)
 	j->signed_by = pgq_get_str(res, row, c + 25);
 	j->outputs = pgq_get_str(res, row, c + 26);
 	j->release = pgq_get_int(res, row, c + 27) != 0;
+	j->retry_of = pgq_get_int(res, row, c + 28);
 	return j;
 }
 

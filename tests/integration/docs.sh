@@ -10,11 +10,16 @@
 #  - both pages render with man(1) and have no mandoc -Tlint ERROR;
 #  - every metric family of GET /metrics is listed, with its type, under
 #    Metrics in kiln-api(7), and every one listed there exists;
+#  - the OpenAPI document kilnd serves is api/openapi.json, and Redocly
+#    CLI (tests/lint, pinned by its package-lock.json) lints it with no
+#    error and no warning; without npm this fails unless KILN_SKIP_NPM=1
+#    says to skip that one check;
 #  - every file and function that ARCHITECTURE.md, doc/platform.md,
 #    README.md and SECURITY.md name exists where they say, and the
 #    include rule of ARCHITECTURE.md holds.
 # Exit 1 naming what is wrong; 77 (skip) only when man, mandoc or python3 is
-# missing and everything that could be checked passed.
+# missing (or npm, with KILN_SKIP_NPM=1) and everything that could be
+# checked passed.
 set -uo pipefail
 
 : "${KILND:?KILND must name the kilnd binary}"
@@ -245,6 +250,14 @@ else
 			grep -rqF "\"$m\"" "$SRCDIR/daemon" "$SRCDIR/api" ||
 				fail "kiln-api(7) lists the metric $m, which no code renders"
 		done <<<"$doc_met"
+		# The document the API serves, for the lint below.
+		if curl -sf "$url/v1/openapi.json" -o "$T/openapi.json" &&
+			cmp -s "$T/openapi.json" "$SRCDIR/api/openapi.json"; then
+			ok "GET /v1/openapi.json serves api/openapi.json"
+		else
+			fail "GET /v1/openapi.json does not serve api/openapi.json"
+			rm -f "$T/openapi.json"
+		fi
 		kill -TERM "$KPID"
 		rc=0
 		wait "$KPID" || rc=$?
@@ -351,6 +364,50 @@ while read -r m p; do
 	grep -qF ".It Li $m $p " "$API7" &&
 		ok "kiln-api(7) documents $m $p" || fail "kiln-api(7) lacks '.It Li $m $p'"
 done <<<"$routes"
+
+# --- redocly lint: no error, no warning ------------------------------------
+
+# Installed from the committed lock file into the build tree (never the
+# source tree, which distcheck makes read-only); npm keeps what it fetched
+# in its cache, so a second run needs no network.
+LINT_SRC=$SRCDIR/tests/lint
+LINT_DIR=${BUILDDIR:-$T}/tests/lint
+DOC=$T/openapi.json
+[ -s "$DOC" ] || DOC=$SRCDIR/api/openapi.json
+if ! command -v npm >/dev/null || ! command -v npx >/dev/null; then
+	if [ "${KILN_SKIP_NPM:-}" = 1 ]; then
+		echo "# KILN_SKIP_NPM=1: npm is missing; redocly lint NOT run"
+		SKIPPED="$SKIPPED npm"
+	else
+		fail "npm is missing: redocly lint of the OpenAPI document cannot" \
+			"run (install nodejs and npm, or set KILN_SKIP_NPM=1 to skip it)"
+	fi
+elif ! mkdir -p "$LINT_DIR" ||
+	! cp "$LINT_SRC/package.json" "$LINT_SRC/package-lock.json" \
+		"$LINT_SRC/redocly.yaml" "$LINT_DIR/" ||
+	! chmod u+w "$LINT_DIR"/* ||
+	! (cd "$LINT_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1); then
+	fail "npm ci in $LINT_DIR failed: $(tail -n 5 "$T/npm.log" 2>/dev/null)"
+else
+	ok "npm ci installed Redocly CLI $(cd "$LINT_DIR" && npx --no-install redocly --version)"
+	# JSON output: the totals are counted here, since redocly exits 0
+	# on warnings.
+	(cd "$LINT_DIR" && npx --no-install redocly lint --config redocly.yaml \
+		--format=json --max-problems 1000 "$DOC") >"$T/lint.json" 2>"$T/lint.err"
+	if totals=$(jq -er '.totals | "\(.errors) \(.warnings)"' "$T/lint.json"); then
+		read -r nerr nwarn <<<"$totals"
+		if [ "$nerr" = 0 ] && [ "$nwarn" = 0 ]; then
+			ok "redocly lint: 0 errors, 0 warnings in the OpenAPI document"
+		else
+			fail "redocly lint: $nerr errors, $nwarn warnings in" \
+				"api/openapi.json:"
+			jq -r '.problems[] | "  \(.severity) \(.ruleId): \(.message) at \(.location[0].pointer)"' \
+				"$T/lint.json" >&2
+		fi
+	else
+		fail "redocly lint gave no report: $(tail -n 5 "$T/lint.err")"
+	fi
+fi
 
 # --- the prose docs name files and functions that exist; the layers hold --
 

@@ -3,7 +3,9 @@
 # the project's refs and recipe whatever token submits it (a commit id and
 # a request's own recipe need admin), a submit token cancels and
 # reprioritises only its own jobs, priorities above max_priority need
-# admin, and every job says which token submitted it.
+# admin, and every job says which token submitted it.  GET /v1/info says
+# who the caller is; GET /v1/projects lists the projects without their
+# secrets; a retry passes the project's rules as the retrying token.
 . "$(dirname "$0")/lib.sh"
 
 for tool in git openssl; do
@@ -15,6 +17,9 @@ CI=ci-$(openssl rand -hex 16)
 BOT=bot-$(openssl rand -hex 16)
 READ=read-$(openssl rand -hex 16)
 hash() { printf '%s\n' "$1" | "$KILND" --hash-token; }
+HOOK_SECRET=hook-$(openssl rand -hex 16)
+NOTIFY_TOKEN=nt-$(openssl rand -hex 16)
+NOTIFY_SECRET=ns-$(openssl rand -hex 16)
 
 REL=https://git.example.com/rel.git
 APP=https://git.example.com/app.git
@@ -34,6 +39,9 @@ dash = read $(hash "$READ")
 repo = $REL
 refs = refs/tags/*
 recipe = $REL_RECIPE
+secret = $HOOK_SECRET
+notify_url = https://ci.example.com/hook?token=$NOTIFY_TOKEN
+notify_secret = $NOTIFY_SECRET
 
 [project app]
 repo = $APP
@@ -177,6 +185,55 @@ expect_status 200 "an admin cancels another token's job"
 api GET "/v1/jobs?limit=1000" "${AS_READ[@]}"
 expect_json '[.jobs[].submitted_by] | unique | join(",")' "bot,ci,ops" "the list shows submitted_by"
 
+# --- retry: the project's rules hold for the retrying token -----------------------
+api POST "/v1/jobs/$CI_JOB/retry" "${AS_BOT[@]}"
+expect_problem 403 "max_priority" "a submit token cannot retry a job above max_priority"
+V11=$(db "select id from jobs where ref = 'refs/tags/v1.1'")
+api POST "/v1/jobs/$V11/cancel" "${AS_CI[@]}"
+expect_status 200 "ci cancels its job of v1.1"
+api POST "/v1/jobs/$V11/retry" "${AS_BOT[@]}"
+expect_status 201 "another submit token retries ci's canceled job of a project"
+expect_json .retry_of "$V11" "the retry names the job"
+expect_json '[.project, .ref, .submitted_by, .recipe.command] | join(" ")' \
+	"rel refs/tags/v1.1 bot make release" "the project's job, its ref and recipe, bot's"
+expect_json .notify.url "https://ci.example.com/hook?token=$NOTIFY_TOKEN" \
+	"the project's callback applies to the retry"
+OWN_JOB=$(db "select id from jobs where recipe like '%echo mine%' and project = 'rel'")
+api POST "/v1/jobs/$OWN_JOB/cancel" "${AS_ADMIN[@]}"
+expect_status 200 "cancel the admin's job with its own recipe"
+api POST "/v1/jobs/$OWN_JOB/retry" "${AS_CI[@]}"
+expect_problem 403 "recipe" "a submit token cannot retry a job built with its own recipe"
+api POST "/v1/jobs/$OWN_JOB/retry" "${AS_ADMIN[@]}"
+expect_status 201 "an admin can"
+expect_json .recipe.command "echo mine" "with the job's recipe"
+api POST "/v1/jobs/$BOT_JOB/retry" "${AS_CI[@]}"
+expect_status 201 "a submit token retries a job of a short name both full refs admit"
+expect_json .ref main "the short name stays"
+
+# --- who asks: GET /v1/info's caller --------------------------------------------
+for who in "ops admin ADMIN" "ci submit CI" "dash read READ"; do
+	read -r name scope var <<<"$who"
+	api GET /v1/info -H "Authorization: Bearer ${!var}"
+	expect_json '.caller | "\(.scope) \(.token)"' "$scope $name" "GET /v1/info names the $scope token"
+done
+api GET /v1/info
+expect_status 401 "GET /v1/info without a token"
+
+# --- GET /v1/projects: settings, no secrets ---------------------------------------
+api GET /v1/projects
+expect_status 401 "GET /v1/projects without a token"
+api GET /v1/projects "${AS_READ[@]}"
+expect_status 200 "GET /v1/projects with a read token"
+expect_json '[.projects[].name] | join(" ")' "rel app" "every project, in the file's order"
+expect_json '.projects[0] | [.repo, (.refs | join(",")), .recipe.command, .notify, .registry] | map(tostring) | join(" ")' \
+	"$REL refs/tags/* make release true null" "rel's repo, refs, recipe, callback flag, registry"
+expect_json '.projects[1] | [(.refs | length), .recipe, .notify, (.protected_refs | length), .network] | map(tostring) | join(" ")' \
+	"2 null false 0 false" "app's defaults (branches and tags)"
+for secret in "$HOOK_SECRET" "$NOTIFY_TOKEN" "$NOTIFY_SECRET" ci.example.com; do
+	[[ "$BODY" != *"$secret"* ]] && ok "GET /v1/projects does not show ${secret:0:8}..." ||
+		fail "GET /v1/projects shows a secret: $BODY"
+done
+
 # --- a rotated token keeps its jobs; the default cap ---------------------------
 CI_JOB2=$(db "select max(id) from jobs where submitted_by = 'ci' and state = 'queued'")
 stop_kilnd
@@ -218,6 +275,8 @@ NT=$(printf '%s' "$BODY" | jq -r .id)
 patch "$NT" '{"priority": -3}'
 expect_status 200 "and may reprioritise any job"
 expect_json .priority -3 "the new priority"
+api GET /v1/info
+expect_json '.caller | "\(.scope) \(.token)"' "admin null" "without tokens the caller is admin, no token"
 stop_kilnd
 
 # --- end to end: the ref a job builds is the one the refs admit ----------------

@@ -167,7 +167,32 @@ numbers_read_as_printf(void)
 	}
 }
 
+/* retry_of: the retried job's id, null for any other job. */
+static void
+retry_of_is_a_number_or_null(void)
+{
+	static const int64_t ids[] = { 0, 1, 7, INT64_MAX };
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		struct job *j = new_job();
+		json_t *doc, *v;
+
+		j->retry_of = ids[i];
+		if ((doc = render(j)) != NULL) {
+			v = json_object_get(doc, "retry_of");
+			CHECK(v != NULL);
+			if (ids[i] == 0)
+				CHECK(json_is_null(v));
+			else
+				CHECK_INT(json_integer_value(v), ids[i]);
+			json_decref(doc);
+		}
+		job_free(j);
+	}
+}
+
 UNIT_MAIN(
 	TEST(times_read_as_util_format_time),
 	TEST(numbers_read_as_printf),
+	TEST(retry_of_is_a_number_or_null),
 )

@@ -1,11 +1,15 @@
 /*
  * The OpenAPI document (api/openapi.json, served at /v1/openapi.json)
  * against the router's tables: every route is in the document with its
- * method, and the document names no route the router does not have.
+ * method, and the document names no route the router does not have;
+ * every operation has its own operationId, documents its 401 when it
+ * needs a token, and answers its errors with the shared Problem.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <string.h>
+
 #include <jansson.h>
 
 #include "api/api.h"
@@ -79,6 +83,69 @@ every_route_is_documented(void)
 	json_decref(doc);
 }
 
+static void
+operations_are_named_and_fail_alike(void)
+{
+	json_t *doc = json_loads(api_openapi_json, 0, NULL), *paths, *seen;
+	const struct api_route *r;
+	char m[16];
+
+	CHECK(doc != NULL);
+	if (doc == NULL)
+		return;
+	paths = json_object_get(doc, "paths");
+	seen = json_object();
+	for (size_t i = 0; (r = api_route_at(i)) != NULL; i++) {
+		json_t *op, *resp, *v;
+		const char *id, *code;
+
+		lower(m, r->method, sizeof m);
+		op = json_object_get(json_object_get(paths, r->pattern), m);
+		if (op == NULL)
+			continue;	/* every_route_is_documented says so */
+		id = json_string_value(json_object_get(op, "operationId"));
+		if (id == NULL || !islower((unsigned char)id[0])) {
+			fprintf(stderr, "  %s %s: no camelCase operationId\n",
+			    r->method, r->pattern);
+			unit_failed_checks++;
+		} else if (json_object_get(seen, id) != NULL) {
+			fprintf(stderr, "  %s %s: operationId %s is taken\n",
+			    r->method, r->pattern, id);
+			unit_failed_checks++;
+		} else
+			json_object_set_new(seen, id, json_true());
+		resp = json_object_get(op, "responses");
+		if (r->scope != API_SCOPE_PUBLIC &&
+		    json_object_get(resp, "401") == NULL) {
+			fprintf(stderr, "  %s %s needs a token and does not "
+			    "document 401\n", r->method, r->pattern);
+			unit_failed_checks++;
+		}
+		json_object_foreach(resp, code, v) {
+			const char *ref = json_string_value(json_object_get(v,
+			    "$ref"));
+
+			if (code[0] < '4')
+				continue;
+			if (ref == NULL ||
+			    strcmp(ref, "#/components/responses/Problem") != 0) {
+				fprintf(stderr, "  %s %s: %s is not the shared "
+				    "Problem response\n", r->method, r->pattern,
+				    code);
+				unit_failed_checks++;
+			}
+		}
+	}
+	/* ...which is problem+json of the Problem schema. */
+	CHECK(json_object_get(json_object_get(json_object_get(json_object_get(
+	    json_object_get(json_object_get(json_object_get(doc,
+	    "components"), "responses"), "Problem"), "content"),
+	    "application/problem+json"), "schema"), "$ref") != NULL);
+	json_decref(seen);
+	json_decref(doc);
+}
+
 UNIT_MAIN(
 	TEST(every_route_is_documented),
+	TEST(operations_are_named_and_fail_alike),
 )

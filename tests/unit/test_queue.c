@@ -557,6 +557,48 @@ test_cancel_running_job(void)
 	qs_close(q);
 }
 
+/* A retry (POST /v1/jobs/{id}/retry) records the job it retries, in
+ * every read: one job and a page; other jobs have none.  Its pinned
+ * commit is stored from the submission. */
+static void
+test_retry_of(void)
+{
+	static const char commit[] =
+	    "0123456789abcdef0123456789abcdef01234567";
+	struct queue_filter f = { .limit = 10 };
+	struct queue *q = fresh_queue();
+	struct job *a, *b, *j, **v = NULL;
+	size_t n = 0;
+	int64_t ida, idb, next = 0;
+
+	if (q == NULL)
+		return;
+	a = make_job(0, "linux/amd64", NULL);
+	ida = submit1(q, a);
+	b = make_job(0, "linux/amd64", NULL);
+	b->commit = xstrdup(commit);
+	b->retry_of = ida;
+	idb = submit1(q, b);
+	if ((j = get(q, idb)) != NULL) {
+		CHECK_INT(j->retry_of, ida);
+		CHECK_STR(j->commit, commit);
+		job_free(j);
+	}
+	if ((j = get(q, ida)) != NULL) {
+		CHECK_INT(j->retry_of, 0);
+		job_free(j);
+	}
+	CHECK_INT(qs_list(q, &f, &v, &n, &next), 0);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_INT(v[0]->id, idb);
+		CHECK_INT(v[0]->retry_of, ida);
+		CHECK_INT(v[1]->retry_of, 0);
+	}
+	job_free_array(v, n);
+	qs_close(q);
+}
+
 /* PATCH /v1/jobs/{id}: queued targets take the new priority, running
  * ones keep theirs, ended and canceled jobs conflict; and the job's
  * submitter is stored. */
@@ -864,6 +906,7 @@ UNIT_MAIN(
 	TEST(test_cancel_queued_job),
 	TEST(test_cancel_running_job),
 	TEST(test_set_priority),
+	TEST(test_retry_of),
 	TEST(test_cancel_ended_job_conflicts),
 	TEST(test_list_newest_first_and_pages),
 	TEST(test_list_state_filter),
