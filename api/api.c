@@ -28,6 +28,7 @@ static const struct api_route *const tables[] = {
 	api_metrics_routes,
 	api_about_routes,
 	api_hosts_routes,
+	api_events_routes,
 	api_health_routes,
 	api_ui_routes,
 	api_retry_routes,

@@ -56,6 +56,7 @@ typedef submit_done_fn api_submit_done;
 
 struct toolchains;
 struct looplag;
+struct events;
 
 /* What the handlers may use of the daemon. */
 struct api_env {
@@ -97,6 +98,9 @@ struct api_env {
 	/* The loop the proxy's curl children run on (daemon/upstream.h),
 	 * handed down untouched: api/ itself holds no handle of it. */
 	struct uv_loop_s *loop;
+	/* The live events (daemon/events.h): GET /v1/events reads them,
+	 * cancel and priority changes add to them.  NULL: none. */
+	struct events *events;
 };
 
 /*
@@ -192,6 +196,7 @@ extern const struct api_route api_hosts_routes[];
 extern const struct api_route api_ui_routes[];
 extern const struct api_route api_retry_routes[];
 extern const struct api_route api_projects_routes[];
+extern const struct api_route api_events_routes[];
 /* The OpenAPI 3.1 document of every route (api/openapi.json). */
 extern const char api_openapi_json[];
 
@@ -295,6 +300,15 @@ const char *api_scope_name(enum api_scope s);
  * farm without tokens).  Points into the configuration: copy it to keep
  * it past the handler. */
 const char *api_caller_token(struct api_req *req);
+/*
+ * GET .../log?follow=1 with Accept: text/event-stream (api/logs-sse.c):
+ * `inner` (the view's stream, taken over) as `event: log` events, each
+ * with one chunk as a JSON string, then `event: end`; keep-alive
+ * comments while it waits.
+ */
+void api_log_sse(struct api_req *req, const struct api_stream *inner);
+/* Whether the request's Accept header asks for text/event-stream. */
+bool api_wants_sse(struct api_req *req);
 /* Queue `job` (taken over) for the group commit and answer 201 with it
  * once durable, or 503/500 now.  Returns what the handler returns. */
 enum api_result api_submit_job(struct api_req *req, struct job *job);

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "../daemon/callback-url.h"
+#include "../daemon/events.h"
 #include "../lib/log.h"
 #include "../lib/util.h"
 #include "../lib/validate.h"
@@ -571,8 +572,12 @@ reread_done(void *data, int rc)
 
 	if (rc != 0)
 		reply_queue_error(req, rc, s->id);
-	else
+	else {
+		/* Canceled, or its priority changed: live events tell. */
+		events_job(req->env->events, s->id,
+		    job_state_name(s->job->state));
 		reply_job(req, s->job);
+	}
 	req->complete(req);
 }
 

@@ -26,6 +26,9 @@
  * for kilnd.  raw=1 serves the file's bytes exactly.  Rendering is
  * incremental, a buffer at a time in the stream's reader, so neither a
  * large log nor a slow reader holds up the loop.
+ *
+ * A follower whose Accept header names text/event-stream gets the same
+ * stream as server-sent events (api/logs-sse.c).
  */
 #include "config.h"
 
@@ -377,6 +380,7 @@ struct log_req {
 	int64_t id;
 	struct target t;
 	bool following, raw;
+	bool sse;			/* following, as server-sent events */
 	struct job *job;		/* queue_get's */
 	struct log_wait *wait;		/* waiting for a claim, or NULL */
 	bool waiting;			/* reply_log() waits (again) */
@@ -608,8 +612,12 @@ reply_log(struct log_req *s)
 			if (fd >= 0)
 				open_marks(f);
 		}
-		api_reply_stream(req, 200, s->raw ? "application/octet-stream" :
-		    "text/plain; charset=utf-8", &st);
+		if (s->sse)
+			api_log_sse(req, &st);
+		else
+			api_reply_stream(req, 200, s->raw ?
+			    "application/octet-stream" :
+			    "text/plain; charset=utf-8", &st);
 	}
 	return API_DONE;
 }
@@ -653,6 +661,7 @@ get_log(struct api_req *req)
 	s->t = t;
 	s->following = query_yes(req, "follow");
 	s->raw = query_yes(req, "raw");
+	s->sse = s->following && api_wants_sse(req);
 	queue_get(req->env->queue, id, &s->job, log_job_read, s);
 	return API_PENDING;
 }

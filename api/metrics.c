@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "../daemon/events.h"
 #include "../daemon/looplag.h"
 #include "../daemon/metrics.h"
 
@@ -128,6 +129,10 @@ get_metrics(struct api_req *req)
 	gauge_head(&b, "kiln_builds_paused", "1 when builds are paused.");
 	gauge(&b, "kiln_builds_paused", NULL,
 	    env->paused ? env->paused(env->build_ctx) : 0);
+	gauge_head(&b, "kiln_event_subscribers", "Clients following live "
+	    "events (GET /v1/events).");
+	gauge(&b, "kiln_event_subscribers", NULL,
+	    (int64_t)events_subscribers(env->events));
 	/* Which host answers: the farm's hosts are scraped one by one.  A
 	 * host_name is letters, digits, '-', '.' and '_' (conf.h): nothing
 	 * to escape in a label value. */

@@ -23,6 +23,7 @@
 #include "callback.h"
 #include "cgroup-self.h"
 #include "conf.h"
+#include "events.h"
 #include "db/queue.h"
 #include "../http/http.h"
 #include "log.h"
@@ -66,6 +67,7 @@ struct kilnd {
 	struct toolchains *toolchains;	/* the Go toolchains found */
 	unsigned toolchains_gen;	/* of the newest discovery asked for */
 	struct looplag *looplag;	/* kiln_loop_lag_seconds */
+	struct events *events;		/* GET /v1/events */
 };
 
 static void
@@ -99,6 +101,23 @@ usage(FILE *f)
 "Flags override the configuration file.  See kilnd(8), kilnd.conf(5).\n");
 }
 
+/*
+ * KILN_SSE_KEEPALIVE_MS: a test knob, not a setting.  The event streams'
+ * keep-alive period (default 15 s), shortened so that a test sees a
+ * keep-alive without waiting.  Anything but a number in 100..3600000 is
+ * ignored.
+ */
+static uint64_t
+sse_keepalive_ms(void)
+{
+	const char *v = getenv("KILN_SSE_KEEPALIVE_MS");
+	int64_t ms;
+
+	if (v == NULL || util_parse_int64(v, 100, 3600000, &ms) != 0)
+		return EVENTS_KEEPALIVE_MS;
+	return (uint64_t)ms;
+}
+
 static void
 on_closed_handle(uv_handle_t *h)
 {
@@ -114,6 +133,10 @@ close_rest(struct kilnd *k)
 	k->env.looplag = NULL;
 	looplag_close(k->looplag);
 	k->looplag = NULL;
+	/* After the HTTP layer (its streams subscribe) and the builds. */
+	k->env.events = NULL;
+	events_close(k->events);
+	k->events = NULL;
 	if (k->callbacks != NULL) {
 		callbacks_close(k->callbacks, NULL, NULL);
 		k->callbacks = NULL;
@@ -855,6 +878,10 @@ main(int argc, char **argv)
 	k.submitter = submitter_new(&k.loop, k.queue, k.conf.max_queued);
 	k.sched.s = sched_new(&k.loop, k.queue, &k.conf, k.worker, k.store,
 	    &k.key);
+	k.events = events_new(&k.loop, sse_keepalive_ms());
+	submitter_set_events(k.submitter, k.events);
+	sched_set_events(k.sched.s, k.events);
+	k.env.events = k.events;
 	sched_set_toolchains(k.sched.s, k.toolchains);
 	k.callbacks = callbacks_new(&k.loop, k.queue, &k.conf);
 	submitter_on_commit(k.submitter, on_commit, &k);

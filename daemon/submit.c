@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "events.h"
 #include "log.h"
 #include "submit.h"
 #include "util.h"
@@ -37,6 +38,7 @@ struct submitter {
 	int64_t pending;	/* targets of the jobs waiting or committing */
 	int64_t counted_at;	/* ms, to recount at most once a second */
 	unsigned max_queued;
+	struct events *events;	/* told of each job committed, or NULL */
 	void (*closed)(void *);
 	void *closed_data;
 	void (*committed)(void *);
@@ -97,6 +99,10 @@ batch_done(void *data, int rc)
 		    "all were refused", n);
 	log_debug("submit: committed %zu job(s)", n);
 	s->nbatch = 0;
+	/* Before the callbacks, which may free the jobs. */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		events_job(s->events, s->batch[i].job->id,
+		    job_state_name(s->batch[i].job->state));
 	/* Callbacks may submit again (they resume connections): let the
 	 * next batch start from what gathered meanwhile, then call back. */
 	for (size_t i = 0; i < n; i++)
@@ -212,6 +218,12 @@ submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data)
 {
 	s->committed = fn;
 	s->committed_data = data;
+}
+
+void
+submitter_set_events(struct submitter *s, struct events *ev)
+{
+	s->events = ev;
 }
 
 void

@@ -33,6 +33,9 @@ int submitter_submit(void *ctx, struct job *job, submit_done_fn done,
     void *data);
 /* Call fn(data) on the loop thread after each batch commits. */
 void submitter_on_commit(struct submitter *s, void (*fn)(void *), void *data);
+/* Tell ev (live events; kept by the caller) of each job committed. */
+struct events;
+void submitter_set_events(struct submitter *s, struct events *ev);
 /* Refuse new submissions (SUBMIT_ESTOPPING) from now on. */
 /* A new max_queued (a reload). */
 void submitter_set_max_queued(struct submitter *s, unsigned max_queued);

@@ -182,8 +182,16 @@ claimed(void *data, int rc)
 		if (s->stopping || s->draining)
 			queue_release(s->q, s->claim.target_id,
 			    s->claim.attempt, NULL, NULL);
-		else
+		else {
+			/* The job's first claim here: it runs now (a later
+			 * one changes the target only). */
+			if (find_job(s, s->claim.job_id) == NULL)
+				events_job(s->events, s->claim.job_id,
+				    job_state_name(JOB_RUNNING));
+			events_target(s->events, s->claim.job_id,
+			    s->claim.target, target_state_name(TARGET_RUNNING));
 			start_claim(s, &s->claim);
+		}
 		again = true;
 	} else if (rc == QUEUE_EEMPTY)
 		again |= ++s->empty_claims <= EMPTY_CLAIMS_MAX;

@@ -192,6 +192,37 @@ struct expanded {
 	int64_t job_id;
 };
 
+/* A job failed as a whole, told to live events once it is durable (a
+ * client that reads the job then sees it failed). */
+struct failing {
+	struct sched *s;
+	int64_t job_id;
+};
+
+static void
+job_failed(void *data, int rc)
+{
+	struct failing *f = data;
+	struct sched *s = f->s;
+
+	s->writes--;
+	if (rc == 0)
+		events_job(s->events, f->job_id, job_state_name(JOB_FAILED));
+	free(f);
+	sched_settle(s, false);
+}
+
+static void
+fail_job(struct sched *s, int64_t job_id, const char *why)
+{
+	struct failing *f = xcalloc(1, sizeof *f);
+
+	f->s = s;
+	f->job_id = job_id;
+	s->writes++;
+	queue_fail_job(s->q, job_id, why, job_failed, f);
+}
+
 static void
 expanded(void *data, int rc)
 {
@@ -202,10 +233,13 @@ expanded(void *data, int rc)
 	if (rc != 0) {
 		log_error("job %" PRId64 ": cannot record the targets the "
 		    "repository names", e->job_id);
-		if (!s->stopping)
-			queue_fail_job(s->q, e->job_id, "cannot record the "
-			    "targets the repository names", NULL, NULL);
-	}
+		if (!s->stopping) {
+			fail_job(s, e->job_id, "cannot record the targets "
+			    "the repository names");
+		}
+	} else
+		/* Its targets are new rows: the job is to be read again. */
+		events_job(s->events, e->job_id, job_state_name(JOB_RUNNING));
 	free(e);
 	sched_settle(s, true);
 }
@@ -468,7 +502,7 @@ fetch_done(struct child *c)
 				deps_log_to(st, why);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
-			queue_fail_job(s->q, j->job->id, why, NULL, NULL);
+			fail_job(s, j->job->id, why);
 		}
 		if (n == 0)
 			drop_job_if_idle(j);

@@ -99,6 +99,19 @@ settle(struct ended *e, int rc)
 			    "the result is",
 			    (util_now_ms() - e->waiting_since) / 1000.0);
 	}
+	if (rc == 0 && e->release)
+		/* Given back: queued again, for any host to claim. */
+		events_target(s->events, e->job_id, e->target,
+		    target_state_name(TARGET_QUEUED));
+	else if (rc == 0) {
+		events_target(s->events, e->job_id, e->target,
+		    target_state_name(e->o.state));
+		/* Its last target: the job ended (or its release row
+		 * follows, and its claim tells). */
+		if (job_state_terminal(e->js))
+			events_job(s->events, e->job_id,
+			    job_state_name(e->js));
+	}
 	if (rc == QUEUE_ECONFLICT && !e->superseded)
 		superseded_result(e->target_id, e->attempt);
 	else if (rc == 0 && !e->release && !s->stopping &&

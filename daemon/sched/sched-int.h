@@ -27,6 +27,7 @@
 #include "child.h"
 #include "conf.h"
 #include "db/queue.h"
+#include "events.h"
 #include "job.h"
 #include "jobplan.h"
 #include "sbuf.h"
@@ -151,6 +152,8 @@ struct sjob {
 struct sched {
 	uv_loop_t *loop;
 	struct queue *q;
+	/* Where state changes are told (live events); NULL: nowhere. */
+	struct events *events;
 	const struct kiln_config *conf;
 	const struct toolchains *toolchains;
 	char *worker;

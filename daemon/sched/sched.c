@@ -382,6 +382,12 @@ on_tick(uv_timer_t *h)
  * notification): a free slot claims now, not at the next tick, which
  * stays the fallback for a notification lost.
  */
+void
+sched_set_events(struct sched *s, struct events *ev)
+{
+	s->events = ev;
+}
+
 static void
 on_queue_changed(void *data)
 {
@@ -389,6 +395,9 @@ on_queue_changed(void *data)
 
 	if (s->stopping)
 		return;
+	/* What changed is not said: followers of live events refetch. */
+	if (queue_shared(s->q))
+		events_remote_change(s->events);
 	s->empty_claims = 0;
 	sched_kick(s);
 }
@@ -404,6 +413,8 @@ on_queue_canceled(void *data, int64_t job_id)
 
 	if (s->stopping)
 		return;
+	if (queue_shared(s->q))
+		events_remote_change(s->events);
 	if (j != NULL && !j->cancel)
 		log_info("job %" PRId64 ": canceled (the queue tells); "
 		    "stopping its builds here", job_id);

@@ -24,6 +24,7 @@
 #include "toolchains.h"
 
 struct sched;
+struct events;
 
 /* The Go toolchains jobs choose from; kept by the caller (cmd/kilnd.c
  * swaps them on reload and calls this again). */
@@ -35,6 +36,12 @@ void sched_set_toolchains(struct sched *s, const struct toolchains *tc);
 struct sched *sched_new(uv_loop_t *loop, struct queue *q,
     const struct kiln_config *conf, const char *worker_path,
     struct store *store, const struct sign_key *key);
+/*
+ * Tell `ev` (kept by the caller; NULL: nobody) of every change of a
+ * job's or target's state this host makes, and on a shared queue of the
+ * hint that another host changed something (events_remote_change()).
+ */
+void sched_set_events(struct sched *s, struct events *ev);
 /* Look for work now (new jobs were committed, a slot freed...). */
 void sched_kick(struct sched *s);
 /* The job was canceled in the queue: stop its running builds. */

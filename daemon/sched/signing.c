@@ -118,6 +118,8 @@ signed_recorded(void *data, int rc)
 		log_info("job %" PRId64 ": signed SHA256SUMS %.12s, "
 		    "provenance %.12s", g->job->id, g->sums, g->prov);
 		s->sign_backoff_ms = 0;
+		events_job_signed(s->events, g->job->id,
+		    job_state_name(JOB_SUCCEEDED));
 	} else if (rc == QUEUE_ENOTFOUND)
 		log_info("job %" PRId64 ": expired before it was signed",
 		    g->job->id);
