@@ -51,6 +51,20 @@ field(json_t *o, const char *k, char *buf, size_t size)
 	return util_snippet(buf, size, s, strlen(s));
 }
 
+/* A time stamp of the API ("2026-12-01T11:41:35.812Z") as
+ * "2026-12-01 11:41:35" (UTC), or the field as it is when shorter. */
+static const char *
+when(json_t *o, const char *k, char *buf, size_t size)
+{
+	const char *s = field(o, k, buf, size);
+
+	if (s == buf && strlen(buf) >= 19 && buf[10] == 'T') {
+		buf[10] = ' ';
+		buf[19] = '\0';
+	}
+	return s;
+}
+
 /* Parse only -h and the given long options; returns optind or -1. */
 static int
 no_options(int argc, char **argv, const char *usage)
@@ -116,10 +130,10 @@ cmd_jobs(const struct kiln_conf *c, int argc, char **argv)
 		return rc;
 	}
 	json_array_foreach(json_object_get(root, "jobs"), i, o) {
-		printf("%-6" PRId64 " %-10s %-24s %-20s %s\n",
+		printf("%-6" PRId64 " %-10s %-19s  %-20s %s\n",
 		    (int64_t)json_integer_value(json_object_get(o, "id")),
 		    field(o, "state", b3, sizeof b3),
-		    field(o, "created_at", b1, 25),
+		    when(o, "created_at", b1, 25),
 		    field(o, "ref", b1 + 25, 40),
 		    field(o, "repo", b2, sizeof b2));
 	}
