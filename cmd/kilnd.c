@@ -26,6 +26,7 @@
 #include "events.h"
 #include "db/queue.h"
 #include "../http/http.h"
+#include "kilnd-env.h"
 #include "log.h"
 #include "looplag.h"
 #include "metrics.h"
@@ -184,62 +185,6 @@ on_commit(void *data)
 	struct kilnd *k = data;
 
 	sched_kick(k->sched.s);
-}
-
-/* api_env hooks onto the scheduler. */
-static void
-env_cancel(void *ctx, int64_t job_id)
-{
-	sched_cancel(ctx, job_id);
-}
-
-static int
-env_log_open(void *ctx, int64_t job_id, const char *target, int *fd)
-{
-	return sched_log_open(ctx, job_id, target, fd);
-}
-
-static int
-env_log_marks_open(void *ctx, int64_t job_id, const char *target, int *fd)
-{
-	return sched_log_marks_open(ctx, job_id, target, fd);
-}
-
-static bool
-env_log_live(void *ctx, int64_t job_id, const char *target)
-{
-	return sched_log_live(ctx, job_id, target);
-}
-
-static void *
-env_log_watch(void *ctx, int64_t job_id, const char *target,
-    void (*wake)(void *), void *data)
-{
-	return sched_log_watch(ctx, job_id, target, wake, data);
-}
-
-static void
-env_log_unwatch(void *ctx, void *handle)
-{
-	sched_log_unwatch(ctx, handle);
-}
-
-static void
-env_pause(void *ctx, bool paused)
-{
-	sched_pause(ctx, paused);
-}
-
-static bool
-env_paused(void *ctx)
-{
-	return sched_paused(ctx);
-}
-
-static unsigned
-env_running(void *ctx)
-{
-	return sched_running(ctx);
 }
 
 /*
@@ -890,16 +835,7 @@ main(int argc, char **argv)
 	k.env.started_at = util_now_ms();
 	k.env.submit = submitter_submit;
 	k.env.submit_ctx = k.submitter;
-	k.env.cancel = env_cancel;
-	k.env.log_open = env_log_open;
-	k.env.log_marks_open = env_log_marks_open;
-	k.env.log_live = env_log_live;
-	k.env.log_watch = env_log_watch;
-	k.env.log_unwatch = env_log_unwatch;
-	k.env.pause = env_pause;
-	k.env.paused = env_paused;
-	k.env.running = env_running;
-	k.env.build_ctx = k.sched.s;
+	kilnd_env_builds(&k.env, k.sched.s);
 	k.env.pubkey = k.pubkey;
 	k.env.store = k.store;
 	k.env.key_id = k.key_id;
