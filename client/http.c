@@ -137,23 +137,12 @@ http_resp_free(struct http_resp *r)
 static const char *
 reason(long status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	default: return status >= 500 ? "Server Error" : "Error";
-	}
+	const char *r = status > 0 && status < 1000 ?
+	    util_http_reason((unsigned)status) : NULL;
+
+	if (r != NULL)
+		return r;
+	return status >= 500 ? "Server Error" : "Error";
 }
 
 void

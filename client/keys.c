@@ -88,41 +88,16 @@ pin_name(const char *url)
 	return s;
 }
 
-/* Write text to path through a temporary file and a rename. */
+/* Write text to path atomically (util_write_atomic), dir made first. */
 static int
 write_pin(const char *dir, const char *path, const char *text, char *err,
     size_t errsize)
 {
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	size_t len = strlen(text);
-	int fd, rc = -1;
-
-	if (util_mkdir_p(dir, 0700) != 0) {
-		util_errorf(err, errsize, "cannot create %s: %s", dir,
+	if (util_mkdir_p(dir, 0700) != 0)
+		return util_errorf(err, errsize, "cannot create %s: %s", dir,
 		    strerror(errno));
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		util_errorf(err, errsize, "cannot write %s: %s", tmp,
-		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		util_errorf(err, errsize, "cannot rename %s: %s", tmp,
-		    strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(tmp);
-	return rc;
+	return util_write_atomic(dir, path, text, strlen(text), 0644, err,
+	    errsize);
 }
 
 int

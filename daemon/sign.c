@@ -12,6 +12,7 @@
 
 #include "sbuf.h"
 #include "sign.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
@@ -64,47 +65,22 @@ sign_public_text(const struct sign_key *k)
 	return text;
 }
 
-/* Write path atomically: temp file, fsync, rename, fsync of the dir. */
+/* Write dir/name atomically (util_write_atomic); excl: never over an
+ * existing file (a key). */
 static int
 write_file(const char *dir, const char *name, const char *text, mode_t mode,
     int excl, char *err, size_t errsize)
 {
 	char *path = xasprintf("%s/%s", dir, name);
-	char *tmp = xasprintf("%s/.%s.tmp", dir, name);
-	int fd, dfd, rc = -1;
+	int rc = -1;
 
-	if (excl && access(path, F_OK) == 0) {
+	if (excl && access(path, F_OK) == 0)
 		snprintf(err, errsize, "%s exists: refusing to overwrite a key",
 		    path);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    mode);
-	if (fd < 0 || fchmod(fd, mode) != 0 ||
-	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
-	    fsync(fd) != 0) {
-		snprintf(err, errsize, "cannot write %s: %s", tmp,
-		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errsize, "cannot rename %s: %s", tmp,
-		    strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = 0;
-out:
+	else
+		rc = util_write_atomic(dir, path, text, strlen(text), mode, err,
+		    errsize);
 	free(path);
-	free(tmp);
 	return rc;
 }
 

@@ -13,6 +13,17 @@ void util_format_time(char *buf, size_t size, int64_t ms);
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* mkdir -p with the given mode for created directories; 0 or -errno. */
 int util_mkdir_p(const char *path, unsigned mode);
+/*
+ * Write len bytes of data as path, a file of directory dir, with mode:
+ * into a temporary file beside it, fsync, rename over path, fsync of
+ * dir, so that path is either the old file or the whole new one.  -1
+ * with err naming the file that failed.
+ */
+int util_write_atomic(const char *dir, const char *path, const void *data,
+    size_t len, unsigned mode, char *err, size_t errsize);
+/* The reason phrase of an HTTP status (RFC 9110), or NULL for one this
+ * code does not name. */
+const char *util_http_reason(unsigned status);
 /* The value of a hex digit, or -1. */
 int util_hexval(char c);
 /*
