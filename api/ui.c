@@ -91,6 +91,10 @@ next_coding(const char **p, const char **name, size_t *len, bool *ok)
 		s += strspn(s, " \t");
 		n = strcspn(s, " \t;,=");
 		if (s[n] != '=') {
+			/* "q = 0" or a bare "q": a weight the client meant,
+			 * written wrong, which may well be a refusal. */
+			if (n == 1 && (s[0] == 'q' || s[0] == 'Q'))
+				*ok = false;
 			s += n;
 			continue;
 		}

@@ -117,6 +117,8 @@ accept '*;q=0' identity
 accept 'gzip;q=0, *' identity
 accept 'br, deflate' identity
 accept 'gzip;q=2' identity
+accept 'gzip ; q = 0' identity
+accept 'gzip;q' identity
 accept 'gzipx' identity
 accept '' identity
 get /ui/app.js "$T/x"
