@@ -140,7 +140,10 @@ retry_make(struct retry *r, const struct conf_project *p)
 	j->priority = old->priority;
 	j->timeout = old->timeout;
 	j->cache = old->cache;
-	j->network = old->network;
+	/* Only a project gives a job the network (api_apply_project, below):
+	 * the old job's came from a project that a reload may have removed
+	 * since, and a submission of its repository now builds offline. */
+	j->network = false;
 	j->retry_of = old->id;
 	/* The release row is added again once every build succeeded; a
 	 * job that failed before its repository named the targets still
