@@ -264,13 +264,54 @@ artifact_name(json_t *a, char *err, size_t errsize)
 	return xasprintf("%s/%s", url, n);
 }
 
-static const char *
+/* The index of name in SHA256SUMS, or n when it is not there. */
+static size_t
 sums_lookup(const struct sums_entry *v, size_t n, const char *name)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i;
+
+	for (i = 0; i < n; i++)
 		if (strcmp(v[i].name, name) == 0)
-			return v[i].sha256;
-	return NULL;
+			break;
+	return i;
+}
+
+/*
+ * Whether the signature's trusted comment (attest_trusted_comment: tab-
+ * separated fields) says it signs job `id`.  Every job's SHA256SUMS is
+ * signed with the same key, so without this a server could answer for
+ * one job with another's genuine files and signature.  0, or -1 naming
+ * the job the comment names.
+ */
+static int
+signed_for_job(const char *tc, int64_t id, char *err, size_t errsize)
+{
+	static const char field[] = "kiln-job:";
+	const char *p = tc;
+	char want[32];
+	size_t n;
+
+	snprintf(want, sizeof want, "%" PRId64, id);
+	for (;;) {
+		n = strcspn(p, "\t");
+		if (n > sizeof field - 1 &&
+		    strncmp(p, field, sizeof field - 1) == 0) {
+			const char *v = p + sizeof field - 1;
+			size_t vn = n - (sizeof field - 1);
+
+			if (vn == strlen(want) && strncmp(v, want, vn) == 0)
+				return 0;
+			return util_errorf(err, errsize, "SHA256SUMS: the "
+			    "signature is of job %.*s, not of job %" PRId64,
+			    (int)(vn > 20 ? 20 : vn), v, id);
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	return util_errorf(err, errsize, "SHA256SUMS: the signature's "
+	    "trusted comment names no job (kiln-job:), so it cannot be "
+	    "job %" PRId64 "'s", id);
 }
 
 static int
@@ -281,10 +322,11 @@ download(struct dl *d, json_t *list, bool verify, const char *pubkey,
 	    "SHA256SUMS.minisig", "provenance.intoto.jsonl" };
 	struct sbuf sums = { 0 }, sig = { 0 };
 	struct sums_entry *v = NULL;
+	bool *got = NULL;		/* v[i] was downloaded and matched */
 	struct minisign_key key;
 	json_t *arts = json_object_get(list, "artifacts"), *a;
 	bool is_signed = json_is_true(json_object_get(list, "signed"));
-	char path[256], why[768], kid[17];
+	char path[256], why[768], kid[17], tc[1024];
 	size_t nv = 0, i;
 	int rc = -1;
 
@@ -314,12 +356,15 @@ download(struct dl *d, json_t *list, bool verify, const char *pubkey,
 			goto out;
 		}
 		if (minisign_verify(&key, sums.p, sums.len, sig.p, sig.len,
-		    NULL, 0, why, sizeof why) != 0) {
+		    tc, sizeof tc, why, sizeof why) != 0) {
 			util_errorf(err, errsize, "SHA256SUMS: %s", why);
 			goto out;
 		}
+		if (signed_for_job(tc, d->id, err, errsize) != 0)
+			goto out;
 		if (sums_parse(sums.p, sums.len, &v, &nv, err, errsize) != 0)
 			goto out;
+		got = xcalloc(nv ? nv : 1, sizeof *got);
 	}
 	json_array_foreach(arts, i, a) {
 		char *name = artifact_name(a, err, errsize), *e1, *e2;
@@ -328,19 +373,21 @@ download(struct dl *d, json_t *list, bool verify, const char *pubkey,
 		    "target"));
 		struct target tg;
 		char url[TARGET_NAME_MAX];
+		size_t at = 0;
 		int frc;
 
 		if (name == NULL)
 			goto out;
 		if (verify) {
-			want = sums_lookup(v, nv, name);
+			at = sums_lookup(v, nv, name);
 			what = "SHA256SUMS";
-			if (want == NULL) {
+			if (at == nv) {
 				util_errorf(err, errsize, "%s: not in the "
 				    "signed SHA256SUMS", name);
 				free(name);
 				goto out;
 			}
+			want = v[at].sha256;
 		} else {
 			want = json_string_value(json_object_get(a, "sha256"));
 		}
@@ -357,15 +404,15 @@ download(struct dl *d, json_t *list, bool verify, const char *pubkey,
 		free(name);
 		if (frc != 0)
 			goto out;
+		if (verify)
+			got[at] = true;
 		d->ndone++;
 	}
 	if (verify) {
-		/* Everything signed must be here, not only what was listed. */
+		/* Everything signed must have come and matched, not only
+		 * what was listed: a file DIR held before proves nothing. */
 		for (i = 0; i < nv; i++) {
-			struct stat st;
-
-			if (fstatat(d->dirfd, v[i].name, &st,
-			    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+			if (!got[i]) {
 				util_errorf(err, errsize, "%s: in SHA256SUMS "
 				    "but not among the job's artifacts",
 				    v[i].name);
@@ -384,6 +431,7 @@ out:
 	sbuf_free(&sums);
 	sbuf_free(&sig);
 	sums_free(v, nv);
+	free(got);
 	return rc;
 }
 
