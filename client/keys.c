@@ -88,7 +88,10 @@ pin_name(const char *url)
 	return s;
 }
 
-/* Write text to path atomically (util_write_atomic), dir made first. */
+/*
+ * Pin text as path, never over a pin already there: 0 pinned, 1 when
+ * there is one (another kiln pinned first: compare with it), -1 error.
+ */
 static int
 write_pin(const char *dir, const char *path, const char *text, char *err,
     size_t errsize)
@@ -96,8 +99,8 @@ write_pin(const char *dir, const char *path, const char *text, char *err,
 	if (util_mkdir_p(dir, 0700) != 0)
 		return util_errorf(err, errsize, "cannot create %s: %s", dir,
 		    strerror(errno));
-	return util_write_atomic(dir, path, text, strlen(text), 0644, err,
-	    errsize);
+	return util_write_atomic(dir, path, text, strlen(text), 0644, true,
+	    err, errsize);
 }
 
 int
@@ -142,14 +145,17 @@ keys_get(const struct kiln_conf *c, const char *pubkey_file,
 	name = pin_name(c->url);
 	path = xasprintf("%s/%s.pub", kdir, name);
 	if (access(path, F_OK) != 0 && errno == ENOENT) {
-		/* First use: trust this key from now on. */
+		/* First use: trust this key from now on.  Another kiln may
+		 * pin at the same moment: then compare with its pin. */
 		rc = write_pin(kdir, path, r.body, err, errsize);
 		if (rc == 0) {
 			minisign_key_id(a, key->id);
 			fprintf(stderr, "kiln: pinned the farm's key %s in "
 			    "%s\n", a, path);
 		}
-		goto out;
+		if (rc != 1)
+			goto out;
+		rc = -1;
 	}
 	if (keys_read_file(path, &text, &len, KEYFILE_MAX, err, errsize) != 0)
 		goto out;

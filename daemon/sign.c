@@ -66,20 +66,20 @@ sign_public_text(const struct sign_key *k)
 }
 
 /* Write dir/name atomically (util_write_atomic); excl: never over an
- * existing file (a key). */
+ * existing file (a key), even one another kilnd --keygen writes now. */
 static int
 write_file(const char *dir, const char *name, const char *text, mode_t mode,
     int excl, char *err, size_t errsize)
 {
 	char *path = xasprintf("%s/%s", dir, name);
-	int rc = -1;
+	int rc = util_write_atomic(dir, path, text, strlen(text), mode, excl,
+	    err, errsize);
 
-	if (excl && access(path, F_OK) == 0)
+	if (rc == 1) {
 		snprintf(err, errsize, "%s exists: refusing to overwrite a key",
 		    path);
-	else
-		rc = util_write_atomic(dir, path, text, strlen(text), mode, err,
-		    errsize);
+		rc = -1;
+	}
 	free(path);
 	return rc;
 }

@@ -203,7 +203,7 @@ util_errorf(char *buf, size_t size, const char *fmt, ...)
 
 int
 util_write_atomic(const char *dir, const char *path, const void *data,
-    size_t len, unsigned mode, char *err, size_t errsize)
+    size_t len, unsigned mode, bool noreplace, char *err, size_t errsize)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd, dfd, rc = -1;
@@ -220,7 +220,15 @@ util_write_atomic(const char *dir, const char *path, const void *data,
 		goto out;
 	}
 	close(fd);
-	if (rename(tmp, path) != 0) {
+	if (noreplace && link(tmp, path) != 0) {
+		rc = errno == EEXIST ? 1 : util_errorf(err, errsize,
+		    "cannot link %s to %s: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (noreplace)
+		unlink(tmp);
+	else if (rename(tmp, path) != 0) {
 		util_errorf(err, errsize, "cannot rename %s: %s", tmp,
 		    strerror(errno));
 		unlink(tmp);

@@ -8,8 +8,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "lib/util.h"
@@ -219,10 +221,60 @@ rmtree_removes_0500_and_0000_directories(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A file's whole text, "" when it cannot be read. */
+static void
+read_whole(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f != NULL ? fread(buf, 1, size - 1, f) : 0;
+
+	buf[n] = '\0';
+	if (f != NULL)
+		fclose(f);
+}
+
+/* Replace puts the new text in place; noreplace never touches a file
+ * already there and says so; neither leaves its temporary file. */
+static void
+write_atomic_replaces_or_refuses(void)
+{
+	const char *tmp = unit_tmpdir();
+	char path[300], got[64], err[256];
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int files = 0;
+
+	snprintf(path, sizeof path, "%s/pin", tmp);
+	CHECK_INT(util_write_atomic(tmp, path, "one", 3, 0640, true, err,
+	    sizeof err), 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+	CHECK_INT(util_write_atomic(tmp, path, "two", 3, 0644, true, err,
+	    sizeof err), 1);
+	read_whole(path, got, sizeof got);
+	CHECK_STR(got, "one");
+	CHECK_INT(util_write_atomic(tmp, path, "three", 5, 0644, false, err,
+	    sizeof err), 0);
+	read_whole(path, got, sizeof got);
+	CHECK_STR(got, "three");
+	CHECK((d = opendir(tmp)) != NULL);
+	while (d != NULL && (e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			files++;
+	if (d != NULL)
+		closedir(d);
+	CHECK_INT(files, 1);
+	snprintf(path, sizeof path, "%s/no/such/dir/f", tmp);
+	CHECK_INT(util_write_atomic(tmp, path, "x", 1, 0644, false, err,
+	    sizeof err), -1);
+	CHECK(strstr(err, "no/such/dir") != NULL);
+}
+
 UNIT_MAIN(
 	TEST(spellings_of_one_repository_are_one),
 	TEST(others_stay_apart),
 	TEST(rmtree_removes_a_100000_level_tree),
 	TEST(rmtree_leaves_what_symlinks_point_to),
 	TEST(rmtree_removes_0500_and_0000_directories),
+	TEST(write_atomic_replaces_or_refuses),
 )
