@@ -82,6 +82,15 @@ teardown(void)
 	git_libgit2_shutdown();
 }
 
+/* The HTTP layer always gives handlers a header lookup: none here. */
+static const char *
+no_headers(struct api_req *req, const char *name)
+{
+	(void)req;
+	(void)name;
+	return NULL;
+}
+
 void
 init_req(struct api_req *req, const char *method, const char *path)
 {
@@ -90,6 +99,7 @@ init_req(struct api_req *req, const char *method, const char *path)
 	req->method = method;
 	req->path = path;
 	req->query = query_lookup;
+	req->header = no_headers;
 	req->complete = complete;
 }
 
