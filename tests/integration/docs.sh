@@ -368,7 +368,8 @@ done <<<"$routes"
 # --- redocly lint: no error, no warning ------------------------------------
 
 # Installed from the committed lock file into the build tree (never the
-# source tree, which distcheck makes read-only); npm keeps what it fetched
+# source tree, which distcheck makes read-only; a build in the source tree
+# installs beside the files themselves); npm keeps what it fetched
 # in its cache, so a second run needs no network.
 LINT_SRC=$SRCDIR/tests/lint
 LINT_DIR=${BUILDDIR:-$T}/tests/lint
@@ -383,9 +384,10 @@ if ! command -v npm >/dev/null || ! command -v npx >/dev/null; then
 			"run (install nodejs and npm, or set KILN_SKIP_NPM=1 to skip it)"
 	fi
 elif ! mkdir -p "$LINT_DIR" ||
-	! cp "$LINT_SRC/package.json" "$LINT_SRC/package-lock.json" \
-		"$LINT_SRC/redocly.yaml" "$LINT_DIR/" ||
-	! chmod u+w "$LINT_DIR"/* ||
+	! { [ "$(cd "$LINT_SRC" && pwd -P)" = "$(cd "$LINT_DIR" && pwd -P)" ] ||
+		{ cp "$LINT_SRC/package.json" "$LINT_SRC/package-lock.json" \
+			"$LINT_SRC/redocly.yaml" "$LINT_DIR/" &&
+		chmod u+w "$LINT_DIR"/*; }; } ||
 	! (cd "$LINT_DIR" && npm ci --no-audit --no-fund >"$T/npm.log" 2>&1); then
 	fail "npm ci in $LINT_DIR failed: $(tail -n 5 "$T/npm.log" 2>/dev/null)"
 else
