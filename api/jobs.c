@@ -472,6 +472,16 @@ listed(void *data, int rc)
 	req->complete(req);
 }
 
+/* A name a [project NAME] section of kilnd.conf may have. */
+static bool
+project_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 static enum api_result
 list_jobs(struct api_req *req)
 {
@@ -479,6 +489,9 @@ list_jobs(struct api_req *req)
 	const char *state = req->query(req, "state");
 	const char *limit = req->query(req, "limit");
 	const char *after = req->query(req, "after");
+	const char *project = req->query(req, "project");
+	const char *repo = req->query(req, "repo");
+	char why[256];
 	struct step *s;
 	int64_t v;
 
@@ -506,6 +519,24 @@ list_jobs(struct api_req *req)
 			return API_DONE;
 		}
 		f.after = v;
+	}
+	/* Exact matches; empty is no filter, as for state. */
+	if (project != NULL && *project != '\0') {
+		if (!project_name_ok(project)) {
+			api_reply_problem(req, 422, "project: '%.64s' is not a "
+			    "project name (1 to 64 letters, digits, '.', '_' or "
+			    "'-')", project);
+			return API_DONE;
+		}
+		f.project = project;
+	}
+	if (repo != NULL && *repo != '\0') {
+		/* A value no job could have is a mistake worth saying. */
+		if (validate_repo(repo, why, sizeof why) != 0) {
+			api_reply_problem(req, 422, "%s", why);
+			return API_DONE;
+		}
+		f.repo = repo;
 	}
 	s = step_new(req, 0);
 	queue_list(req->env->queue, &f, &s->jobs, &s->njobs, &s->next, listed,

@@ -70,6 +70,8 @@ int http_get_stream(const struct kiln_conf *c, const char *path,
     struct http_resp *errresp, char *err, size_t errsize);
 
 /* s percent-encoded for a URL's path or query (malloc'd). */
+/* The longest URL a request may have, with its NUL. */
+#define HTTP_URL_MAX 2048
 char *http_escape(const char *s);
 
 /* GET path as JSON into *out; the exit status (KILN_EXIT_*) and err. */

@@ -82,7 +82,7 @@ http_call(const struct kiln_conf *c, const char *method, const char *path,
 {
 	struct collect col = { .max = HTTP_BODY_MAX };
 	struct curl_slist *h;
-	char url[2048], ebuf[CURL_ERROR_SIZE] = "";
+	char url[HTTP_URL_MAX], ebuf[CURL_ERROR_SIZE] = "";
 	char *ct = NULL;
 	CURLcode rc;
 	CURL *e = handle(c, path, &h, url, sizeof url);
@@ -245,7 +245,7 @@ http_get_stream(const struct kiln_conf *c, const char *path,
 	struct stream s = { .sink = sink, .arg = arg, .progress = progress,
 	    .parg = parg, .errb = { .max = ERRBODY_MAX } };
 	struct curl_slist *h;
-	char url[2048], ebuf[CURL_ERROR_SIZE] = "";
+	char url[HTTP_URL_MAX], ebuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	CURL *e = handle(c, path, &h, url, sizeof url);
 

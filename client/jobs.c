@@ -84,48 +84,75 @@ no_options(int argc, char **argv, const char *usage)
 	return optind;
 }
 
+/* path + "?" or "&" + name=value, escaped; path is freed. */
+static char *
+add_param(char *path, const char *name, const char *value)
+{
+	char *e, *p;
+
+	if (value == NULL)
+		return path;
+	e = http_escape(value);
+	p = xasprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?', name,
+	    e);
+	free(e);
+	free(path);
+	return p;
+}
+
+#define JOBS_USAGE "usage: kiln jobs [--state S] [--project P] " \
+	"[--repo URL] [--limit N]\n"
+
 int
 cmd_jobs(const struct kiln_conf *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
+		{ "project", required_argument, NULL, 'p' },
+		{ "repo", required_argument, NULL, 'r' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	const char *state = NULL, *limit = NULL;
-	char err[1024], path[512], b1[80], b2[200], b3[40], *es, *el;
+	const char *state = NULL, *limit = NULL, *project = NULL;
+	const char *repo = NULL;
+	char err[1024], b1[80], b2[200], b3[40], *path;
 	json_t *root, *o;
 	size_t i;
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "s:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:p:r:n:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's': state = optarg; break;
+		case 'p': project = optarg; break;
+		case 'r': repo = optarg; break;
 		case 'n': limit = optarg; break;
 		case 'h':
-			printf("usage: kiln jobs [--state S] [--limit N]\n");
+			printf(JOBS_USAGE);
 			return KILN_EXIT_OK;
 		default:
-			fprintf(stderr, "usage: kiln jobs [--state S] "
-			    "[--limit N]\n");
+			fprintf(stderr, JOBS_USAGE);
 			return KILN_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "usage: kiln jobs [--state S] [--limit N]\n");
+		fprintf(stderr, JOBS_USAGE);
 		return KILN_EXIT_USAGE;
 	}
-	es = state ? http_escape(state) : NULL;
-	el = limit ? http_escape(limit) : NULL;
-	snprintf(path, sizeof path, "/v1/jobs%s%s%s%s%s",
-	    es || el ? "?" : "", es ? "state=" : "", es ? es : "",
-	    es && el ? "&" : "", el ? "limit=" : "");
-	if (el != NULL)
-		snprintf(path + strlen(path), sizeof path - strlen(path), "%s",
-		    el);
-	free(es);
-	free(el);
-	if ((rc = http_get_json(c, path, &root, err, sizeof err)) != 0) {
+	/* The server checks the values and says which one is wrong. */
+	path = xstrdup("/v1/jobs");
+	path = add_param(path, "state", state);
+	path = add_param(path, "project", project);
+	path = add_param(path, "repo", repo);
+	path = add_param(path, "limit", limit);
+	if ((c->url ? strlen(c->url) : 0) + strlen(path) >= HTTP_URL_MAX) {
+		kiln_err("jobs: the request's URL would be longer than %d "
+		    "bytes (a shorter --repo?)", HTTP_URL_MAX - 1);
+		free(path);
+		return KILN_EXIT_USAGE;
+	}
+	rc = http_get_json(c, path, &root, err, sizeof err);
+	free(path);
+	if (rc != 0) {
 		kiln_err("jobs: %s", err);
 		return rc;
 	}

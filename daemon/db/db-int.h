@@ -25,6 +25,12 @@ struct db_stmt_slot {
 	sqlite3_stmt *st;
 };
 
+/* The filters of a listing, as bits of an index into sqlq.list[]. */
+#define DB_LIST_STATE	1u
+#define DB_LIST_PROJECT	2u
+#define DB_LIST_REPO	4u
+#define DB_LIST_KINDS	8u
+
 struct sqlq {
 	struct queue base;	/* first: a struct queue * is a struct sqlq * */
 	sqlite3 *db;		/* loop thread: reads only */
@@ -55,8 +61,9 @@ struct sqlq {
 	sqlite3_stmt *ins_push;
 	sqlite3_stmt *get_job;	/* on db */
 	sqlite3_stmt *get_targets;
-	sqlite3_stmt *list_all;
-	sqlite3_stmt *list_state;
+	/* GET /v1/jobs, one statement per combination of its filters:
+	 * DB_LIST_STATE | DB_LIST_PROJECT | DB_LIST_REPO. */
+	sqlite3_stmt *list[DB_LIST_KINDS];
 	sqlite3_stmt *get_artifacts;
 	struct db_stmt_slot wstmt[DB_STMT_SLOTS];	/* on wr */
 };
@@ -190,6 +197,8 @@ int db_reclaim(struct sqlq *q, int64_t target_id, int64_t before,
  * its completion later.  Their contracts are queue.h's, returned.
  */
 int db_get(struct sqlq *q, int64_t id, struct job **out);
+/* The listing statement of kind (DB_LIST_* bits), to free(). */
+char *db_list_sql(unsigned kind);
 int db_list(struct sqlq *q, const struct queue_filter *f,
     struct job ***out, size_t *nout, int64_t *next);
 int db_next_jobs(struct sqlq *q, struct queue_next *out, size_t max,

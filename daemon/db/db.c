@@ -58,6 +58,39 @@ prepare(sqlite3 *db, sqlite3_stmt **out, const char *sql)
 	return 0;
 }
 
+/*
+ * The listings of GET /v1/jobs, newest first from the cursor: ?1 the
+ * cursor (id < ?1), ?2 the rows to read, ?3 the state, ?4 the project,
+ * ?5 the repository.  Each combination (kind: DB_LIST_* bits) is its
+ * own statement so that SQLite plans it on an index (jobs_state_id,
+ * jobs_project_id, jobs_repo_id) instead of a condition it cannot index.
+ */
+char *
+db_list_sql(unsigned kind)
+{
+	return xasprintf("SELECT " JOB_COLS " FROM jobs "
+	    "WHERE id < ?1%s%s%s ORDER BY id DESC LIMIT ?2",
+	    (kind & DB_LIST_STATE) ? " AND state = ?3" : "",
+	    (kind & DB_LIST_PROJECT) ? " AND project = ?4" : "",
+	    (kind & DB_LIST_REPO) ? " AND repo = ?5" : "");
+}
+
+static int
+prepare_lists(struct sqlq *q)
+{
+	char *sql;
+	int rc;
+
+	for (unsigned k = 0; k < DB_LIST_KINDS; k++) {
+		sql = db_list_sql(k);
+		rc = prepare(q->db, &q->list[k], sql);
+		free(sql);
+		if (rc != 0)
+			return QUEUE_ERROR;
+	}
+	return 0;
+}
+
 int
 queue_schema_version(void)
 {
@@ -227,10 +260,7 @@ sqlite_queue_open(struct queue **out, const char *path, char *err,
 	    "WHERE j.id = ?") ||
 	    prepare(q->db, &q->get_targets, "SELECT " TARGET_COLS
 	    " FROM job_targets WHERE job_id = ? ORDER BY id") ||
-	    prepare(q->db, &q->list_all, "SELECT " JOB_COLS " FROM jobs "
-	    "WHERE id < ?1 ORDER BY id DESC LIMIT ?2") ||
-	    prepare(q->db, &q->list_state, "SELECT " JOB_COLS " FROM jobs "
-	    "WHERE state = ?3 AND id < ?1 ORDER BY id DESC LIMIT ?2") ||
+	    prepare_lists(q) ||
 	    prepare(q->db, &q->get_artifacts, "SELECT a.target_id, a.name, "
 	    "a.size, a.sha256 FROM artifacts a JOIN job_targets t "
 	    "ON a.target_id = t.id WHERE t.job_id = ? ORDER BY a.target_id, "
@@ -306,8 +336,8 @@ sqlite_close(struct queue *base)
 	sqlite3_finalize(q->ins_push);
 	sqlite3_finalize(q->get_job);
 	sqlite3_finalize(q->get_targets);
-	sqlite3_finalize(q->list_all);
-	sqlite3_finalize(q->list_state);
+	for (size_t i = 0; i < DB_LIST_KINDS; i++)
+		sqlite3_finalize(q->list[i]);
 	sqlite3_finalize(q->get_artifacts);
 	for (size_t i = 0; i < DB_STMT_SLOTS; i++)
 		sqlite3_finalize(q->wstmt[i].st);

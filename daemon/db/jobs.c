@@ -338,7 +338,10 @@ int
 db_list(struct sqlq *q, const struct queue_filter *f, struct job ***out,
     size_t *nout, int64_t *next)
 {
-	sqlite3_stmt *st = f->has_state ? q->list_state : q->list_all;
+	unsigned kind = (f->has_state ? DB_LIST_STATE : 0) |
+	    (f->project != NULL ? DB_LIST_PROJECT : 0) |
+	    (f->repo != NULL ? DB_LIST_REPO : 0);
+	sqlite3_stmt *st = q->list[kind];
 	struct job **jobs;
 	size_t n = 0, limit = f->limit;
 	int step, rc = 0;
@@ -353,6 +356,11 @@ db_list(struct sqlq *q, const struct queue_filter *f, struct job ***out,
 	if (f->has_state)
 		sqlite3_bind_text(st, 3, job_state_name(f->state), -1,
 		    SQLITE_STATIC);
+	/* The strings are the caller's: SQLITE_TRANSIENT copies them. */
+	if (f->project != NULL)
+		sqlite3_bind_text(st, 4, f->project, -1, SQLITE_TRANSIENT);
+	if (f->repo != NULL)
+		sqlite3_bind_text(st, 5, f->repo, -1, SQLITE_TRANSIENT);
 	*next = 0;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == limit) {

@@ -176,9 +176,13 @@ struct queue_filter {
 	enum job_state state;
 	int64_t after;		/* list jobs with id < after; 0 = newest */
 	size_t limit;		/* 1..QUEUE_LIST_MAX */
+	const char *project;	/* only this project's jobs; NULL = any */
+	const char *repo;	/* only jobs of this repo (exact); NULL = any */
 };
 /* Newest first.  *next is the cursor for the next page, 0 when none.
- * *f is copied. */
+ * *f is copied, and its strings with it: they need not outlive the
+ * call.  Each filter (state, project, repo, any of them together) walks
+ * an index from the cursor. */
 void queue_list(struct queue *q, const struct queue_filter *f,
     struct job ***out, size_t *nout, int64_t *next, queue_done done,
     void *data);

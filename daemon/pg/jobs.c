@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +220,41 @@ list_parse(struct pgq_call *c, const PGresult *res)
 	return 0;
 }
 
+/* " AND col = $n" appended to where (sized for the three). */
+static void
+append_cond(char *where, size_t size, const char *col, int n)
+{
+	size_t len = strlen(where);
+
+	snprintf(where + len, size - len, " AND %s = $%d", col, n);
+}
+
+/*
+ * Each filter is an equality on the first column of an index whose
+ * second is id (jobs_state_id, jobs_project_id, jobs_repo_id), so the
+ * page is read from an index, newest first from the cursor.  $1 is the
+ * cursor, $2 the rows to read, then the state, the project and the
+ * repository, those of them given, in that order.  The values travel as
+ * parameters, never in the text.
+ */
+char *
+pg_list_sql(bool state, bool project, bool repo)
+{
+	char where[160] = "";
+	int np = 2;
+
+	if (state)
+		append_cond(where, sizeof where, "state", ++np);
+	if (project)
+		append_cond(where, sizeof where, "project", ++np);
+	if (repo)
+		append_cond(where, sizeof where, "repo", ++np);
+	return xasprintf(JOB_SELECT " FROM (SELECT * FROM jobs "
+	    "WHERE id < $1%s ORDER BY id DESC LIMIT $2) j "
+	    "LEFT JOIN job_targets t ON t.job_id = j.id "
+	    "ORDER BY j.id DESC, t.id", where);
+}
+
 void
 pg_list(struct queue *base, const struct queue_filter *f, struct job ***out,
     size_t *nout, int64_t *next, queue_done done, void *data)
@@ -226,8 +262,9 @@ pg_list(struct queue *base, const struct queue_filter *f, struct job ***out,
 	struct pgq_call *c = pgq_call(Q(base), "list jobs", list_parse, done,
 	    data);
 	size_t limit = f->limit;
-	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF];
-	const char *params[3];
+	char b1[PGQ_INT_BUF], b2[PGQ_INT_BUF], *sql;
+	const char *params[5];
+	int np = 2;
 
 	if (limit == 0 || limit > QUEUE_LIST_MAX)
 		limit = QUEUE_LIST_MAX;
@@ -240,17 +277,16 @@ pg_list(struct queue *base, const struct queue_filter *f, struct job ***out,
 	c->arg[0] = (int64_t)limit;
 	params[0] = pgq_int(b1, f->after > 0 ? f->after : INT64_MAX);
 	params[1] = pgq_int(b2, (int64_t)limit + 1);
-	params[2] = job_state_name(f->state);
 	if (f->has_state)
-		pgq_read(c, JOB_SELECT " FROM (SELECT * FROM jobs WHERE "
-		    "state = $3 AND id < $1 ORDER BY id DESC LIMIT $2) j "
-		    "LEFT JOIN job_targets t ON t.job_id = j.id "
-		    "ORDER BY j.id DESC, t.id", 3, params);
-	else
-		pgq_read(c, JOB_SELECT " FROM (SELECT * FROM jobs WHERE "
-		    "id < $1 ORDER BY id DESC LIMIT $2) j "
-		    "LEFT JOIN job_targets t ON t.job_id = j.id "
-		    "ORDER BY j.id DESC, t.id", 2, params);
+		params[np++] = job_state_name(f->state);
+	if (f->project != NULL)
+		params[np++] = f->project;
+	if (f->repo != NULL)
+		params[np++] = f->repo;
+	/* pgq_read() copies the text and the parameters. */
+	sql = pg_list_sql(f->has_state, f->project != NULL, f->repo != NULL);
+	pgq_read(c, sql, np, params);
+	free(sql);
 }
 
 /* --- changes to a job ------------------------------------------------- */

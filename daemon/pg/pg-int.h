@@ -224,6 +224,8 @@ void pg_submit(struct queue *base, struct job *const *jobs, size_t n,
     queue_done done, void *data);
 void pg_get(struct queue *base, int64_t id, struct job **out,
     queue_done done, void *data);
+/* pg_list()'s statement for the filters given, to free(). */
+char *pg_list_sql(bool state, bool project, bool repo);
 void pg_list(struct queue *base, const struct queue_filter *f,
     struct job ***out, size_t *nout, int64_t *next, queue_done done,
     void *data);

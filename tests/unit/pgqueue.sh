@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/unit/pgqueue.sh: the queue's conformance suite on PostgreSQL.
 # The same test programs as for SQLite (test_queue, test_queue_life,
-# test_queue_async, test_queue_reads, test_queue_hosts, test_queue_refuse:
-# written against daemon/db/queue.h only) run with
+# test_queue_async, test_queue_reads, test_queue_filters, test_queue_hosts,
+# test_queue_refuse: written against daemon/db/queue.h only, but for
+# test_queue_filters' query plans) run with
 # KILN_TEST_PG_DIR naming a throwaway cluster (tests/pgcluster.sh), so
 # that their tests/unit/queuefix.h opens each queue on a fresh database of
 # it.  Fails when any of them fails, or when the cluster cannot start.
@@ -15,7 +16,7 @@ set -euo pipefail
 : "${BUILDDIR:=$PWD}"
 BUILDDIR=$(cd "$BUILDDIR" && pwd)
 PROGRAMS="test_queue test_queue_life test_queue_async test_queue_reads
-    test_queue_hosts test_queue_refuse"
+    test_queue_filters test_queue_hosts test_queue_refuse"
 
 # The server's programs run as the postgres user: root (CI) or postgres
 # can start them, nobody else.
