@@ -1,5 +1,5 @@
 // The dashboard's router: the hash names the page.
-//   #/                      jobs
+//   #/                      jobs; #/?state=S&project=P&repo=URL filtered
 //   #/jobs/ID               one job
 //   #/jobs/ID/log/TARGET    a target's log (TARGET as linux_amd64)
 //   #/hosts  #/projects  #/health
@@ -22,7 +22,10 @@ function go(hash) {
 }
 
 function route() {
-	const h = location.hash.replace(/^#/, '') || '/';
+	const full = location.hash.replace(/^#/, '') || '/';
+	const qi = full.indexOf('?');
+	const h = qi < 0 ? full : full.slice(0, qi);
+	const params = new URLSearchParams(qi < 0 ? '' : full.slice(qi + 1));
 	const main = $('#main');
 	if (leave) {
 		leave();
@@ -32,7 +35,7 @@ function route() {
 	clearAuthNeeded();
 	let m, nav = 'jobs';
 	if (h === '/' || h === '')
-		leave = renderJobs(main);
+		leave = renderJobs(main, params);
 	else if ((m = /^\/jobs\/(\d+)$/.exec(h)))
 		leave = renderJob(main, m[1], go);
 	else if ((m = /^\/jobs\/(\d+)\/log\/([A-Za-z0-9._-]+)$/.exec(h)))

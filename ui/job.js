@@ -41,8 +41,12 @@ function facts(job) {
 }
 
 function targetsTable(job) {
-	const t = table('targets', ['Target', 'State', 'Attempt', 'Duration',
-	    'Toolchain', 'Cached', 'Reproducible', 'Host', 'Error', 'Log']);
+	// On a phone: target, state, duration and log; the rest are
+	// hide-narrow (the job page and the log tell them).
+	const opt = text => ({ text, class: 'hide-narrow' });
+	const t = table('targets', ['Target', 'State', opt('Attempt'),
+	    'Duration', opt('Toolchain'), opt('Cached'), opt('Reproducible'),
+	    opt('Host'), opt('Error'), 'Log']);
 	const id = Number(job.id);
 	for (const x of Array.isArray(job.targets) ? job.targets : []) {
 		let repro = yesNo(x.reproducible);
@@ -53,15 +57,15 @@ function targetsTable(job) {
 		    class: `state-${x.state}` },
 		    el('td', { class: 'mono target' }, x.target),
 		    el('td', { class: `state state-${x.state}` }, x.state),
-		    el('td', { class: 'attempt' }, x.attempt ?? ''),
+		    el('td', { class: 'attempt hide-narrow' }, x.attempt ?? ''),
 		    el('td', { class: 'duration' },
 			fmtDuration(x.started_at, x.finished_at)),
-		    el('td', { class: 'toolchain mono' }, x.toolchain || ''),
-		    el('td', { class: 'cached' }, yesNo(x.cached) +
+		    el('td', { class: 'toolchain mono hide-narrow' }, x.toolchain || ''),
+		    el('td', { class: 'cached hide-narrow' }, yesNo(x.cached) +
 			(x.cached_from ? ` (job ${x.cached_from})` : '')),
-		    el('td', { class: 'reproducible' }, repro),
-		    el('td', { class: 'host mono' }, x.host || ''),
-		    el('td', { class: 'error' }, x.error || ''),
+		    el('td', { class: 'reproducible hide-narrow' }, repro),
+		    el('td', { class: 'host mono hide-narrow' }, x.host || ''),
+		    el('td', { class: 'error hide-narrow' }, x.error || ''),
 		    el('td', null, el('a', { class: 'log-link',
 			href: `#/jobs/${id}/log/${targetUrl(x.target)}` }, 'log'))));
 	}

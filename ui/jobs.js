@@ -1,7 +1,8 @@
 // The jobs page (#/): newest first, the API's cursor for more, filters,
 // and live updates from /v1/events (a refresh every 5 s without it).
-// The state filter is the API's (?state=); project and repository are
-// filtered here, on the jobs each page brings.
+// The filters are the API's (?state=, ?project=, ?repo=, exact), so each
+// page and its cursor are those of the filtered list.  The hash carries
+// them (#/?state=failed&project=x): a filtered view can be linked.
 import { el, clear, table, fmtTime, fmtDuration } from './dom.js';
 import { getJSON, showError, clearAuthNeeded } from './api.js';
 import { EventStream } from './sse.js';
@@ -9,6 +10,7 @@ import { setLive } from './live.js';
 
 const STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
 const POLL_MS = 5000;
+const FILTERS = ['state', 'project', 'repo'];
 
 function targetsSummary(job) {
 	const t = Array.isArray(job.targets) ? job.targets : [];
@@ -27,26 +29,47 @@ function row(job) {
 	return el('tr', { data: { job: id }, class: `state-${job.state}` },
 	    el('td', { class: 'num' }, el('a', { href: `#/jobs/${id}` }, id)),
 	    el('td', { class: `state state-${job.state}` }, job.state),
-	    el('td', { class: 'mono' }, job.repo || ''),
-	    el('td', { class: 'mono' }, job.ref || ''),
-	    el('td', null, job.project || ''),
+	    el('td', { class: 'mono repo' }, job.repo || ''),
+	    el('td', { class: 'mono ref' }, job.ref || ''),
+	    el('td', { class: 'hide-narrow' }, job.project || ''),
 	    el('td', { class: 'hide-narrow' }, targetsSummary(job)),
 	    el('td', { class: 'hide-narrow' }, fmtTime(job.created_at)),
-	    el('td', { class: 'duration' },
+	    el('td', { class: 'duration hide-narrow' },
 		fmtDuration(job.started_at, job.finished_at)));
 }
 
-export function renderJobs(main) {
+// The filters as the hash of this page carries them: #/?state=..&...
+function filtersHash(f) {
+	const q = new URLSearchParams();
+	for (const k of FILTERS)
+		if (f[k])
+			q.set(k, f[k]);
+	const s = q.toString();
+	return '#/' + (s ? '?' + s : '');
+}
+
+// params: the URLSearchParams of the hash (#/?state=failed&project=x).
+export function renderJobs(main, params) {
+	params = params || new URLSearchParams();
 	const stateSel = el('select', { id: 'filter-state' },
 	    el('option', { value: '' }, 'any'),
 	    STATES.map(s => el('option', { value: s }, s)));
 	const project = el('input', { id: 'filter-project', type: 'search',
 	    placeholder: 'project', autocomplete: 'off' });
 	const repo = el('input', { id: 'filter-repo', type: 'search',
-	    placeholder: 'repository contains', autocomplete: 'off' });
-	const t = table('jobs', ['Job', 'State', 'Repository', 'Ref', 'Project',
+	    placeholder: 'exact repository URL', autocomplete: 'off' });
+	const initial = params.get('state') || '';
+	if (STATES.includes(initial))
+		stateSel.value = initial;
+	project.value = params.get('project') || '';
+	repo.value = params.get('repo') || '';
+	// On a phone: job, state, repository and ref; the rest are
+	// hide-narrow.
+	const t = table('jobs', ['Job', 'State', 'Repository', 'Ref',
+	    { text: 'Project', class: 'hide-narrow' },
 	    { text: 'Targets', class: 'hide-narrow' },
-	    { text: 'Created', class: 'hide-narrow' }, 'Duration']);
+	    { text: 'Created', class: 'hide-narrow' },
+	    { text: 'Duration', class: 'hide-narrow' }]);
 	const more = el('button', { id: 'more', type: 'button', hidden: true },
 	    'More');
 	const empty = el('p', { class: 'empty', hidden: true }, 'No jobs.');
@@ -62,20 +85,26 @@ export function renderJobs(main) {
 	let next = null, gen = 0, stream = null, poll = 0, gone = false;
 	const rows = new Map();		// id -> tr
 
+	const filters = () => ({ state: stateSel.value,
+	    project: project.value.trim(), repo: repo.value.trim() });
+	// A job an event brought is shown only if the server's filters
+	// would have listed it: the same exact matches.
 	const wanted = job => {
-		const p = project.value.trim(), r = repo.value.trim();
-		if (stateSel.value && job.state !== stateSel.value)
+		const f = filters();
+		if (f.state && job.state !== f.state)
 			return false;
-		if (p && (job.project || '') !== p)
+		if (f.project && (job.project || '') !== f.project)
 			return false;
-		if (r && !String(job.repo || '').includes(r))
+		if (f.repo && (job.repo || '') !== f.repo)
 			return false;
 		return true;
 	};
 	const listUrl = after => {
+		const f = filters();
 		const q = new URLSearchParams();
-		if (stateSel.value)
-			q.set('state', stateSel.value);
+		for (const k of FILTERS)
+			if (f[k])
+				q.set(k, f[k]);
 		if (after)
 			q.set('after', after);
 		const s = q.toString();
@@ -145,6 +174,11 @@ export function renderJobs(main) {
 	}
 
 	function restart() {
+		// Replaced, not pushed: no hashchange, so the page stays as it
+		// is (the router would draw it again).
+		const h = filtersHash(filters());
+		if (location.hash !== h)
+			history.replaceState(null, '', h);
 		gen++;
 		next = null;
 		rows.clear();

@@ -5,7 +5,9 @@
 # appears and succeeds live, a live log, an artifact download, ANSI
 # colours; biglog.mjs: a 16 MiB log's figures and completeness), and one
 # with tokens and public_read (cancel.mjs: what each token may do, cancel,
-# retry).  Screenshots land in $BUILDDIR/tests/ui/out.
+# retry), and a paused one with two projects and tokens (filters.mjs: the
+# filters are the server's and the hash carries them, the phone layout,
+# pause and resume).  Screenshots land in $BUILDDIR/tests/ui/out.
 #
 # Skips only when chromium is absent and KILN_UI_REQUIRED is unset;
 # scripts/test sets it, so CI fails rather than skips without a browser.
@@ -38,7 +40,8 @@ fi
 UI=$BUILDDIR/tests/ui
 mkdir -p "$UI"
 if [ "$(cd "$SRCDIR/tests/ui" && pwd -P)" != "$(cd "$UI" && pwd -P)" ]; then
-	for f in package.json package-lock.json lib.mjs flows.mjs biglog.mjs cancel.mjs; do
+	for f in package.json package-lock.json lib.mjs flows.mjs biglog.mjs cancel.mjs \
+	    filters.mjs; do
 		cp "$SRCDIR/tests/ui/$f" "$UI/$f"
 		chmod u+w "$UI/$f"
 	done
@@ -92,6 +95,32 @@ EOF
 STATE=$T/tokens
 start_kilnd -w 2 -c "$T/tokens.conf"
 KILN_READ_TOKEN=$READ KILN_SUBMIT_TOKEN=$SUBMIT run_node cancel.mjs
+stop_kilnd
+
+# --- projects, paused, tokens --------------------------------------------------
+ALPHA=$(make_repo ui-alpha "$SRCDIR/tests/fixtures/c-hello")
+BETA=$(make_repo ui-beta "$SRCDIR/tests/fixtures/c-hello")
+cat >"$T/projects.conf" <<EOF
+[kilnd]
+allow_local_repos = yes
+paused = yes
+
+[tokens]
+ops = admin $(hash "$ADMIN")
+ci = submit $(hash "$SUBMIT")
+
+[project alpha]
+repo = $ALPHA
+refs = refs/heads/*
+
+[project beta]
+repo = $BETA
+refs = refs/heads/*
+EOF
+STATE=$T/projects
+start_kilnd -w 1 -c "$T/projects.conf"
+KILN_ADMIN_TOKEN=$ADMIN KILN_SUBMIT_TOKEN=$SUBMIT KILN_ALPHA_REPO=$ALPHA \
+	KILN_BETA_REPO=$BETA run_node filters.mjs
 stop_kilnd
 
 echo "# screenshots: $(cd "$UI/out" 2>/dev/null && ls | tr '\n' ' ')"
