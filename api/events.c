@@ -4,7 +4,7 @@
  *
  *   retry: 3000
  *
- *   id: 1733050000123
+ *   id: 1733050000123000
  *   event: job
  *   data: {"id":12,"state":"running"}
  *

@@ -607,6 +607,17 @@ reread_done(void *data, int rc)
 		/* Canceled, or its priority changed: live events tell. */
 		events_job(req->env->events, s->id,
 		    job_state_name(s->job->state));
+		/* A cancel ends the targets no build had started: they
+		 * have no build to end and tell it (a running one tells
+		 * when its build stops). */
+		for (size_t i = 0; strcmp(s->what, "cancel") == 0 &&
+		    i < s->job->ntargets; i++) {
+			const struct job_target *t = &s->job->targets[i];
+
+			if (t->state == TARGET_CANCELED && t->started_at == 0)
+				events_target(req->env->events, s->id,
+				    t->target, target_state_name(t->state));
+		}
 		reply_job(req, s->job);
 	}
 	req->complete(req);

@@ -93,8 +93,12 @@ events_new(uv_loop_t *loop, uint64_t keepalive_ms)
 	ev->loop = loop;
 	ev->keepalive_ms = keepalive_ms > 0 ? keepalive_ms :
 	    EVENTS_KEEPALIVE_MS;
-	/* Ids of an earlier run are older than the ring. */
-	ev->first = ev->next = now > 0 ? (uint64_t)now : 1;
+	/* Ids of an earlier run are older than the ring: each run starts
+	 * at its start time in ms times EVENTS_ID_PER_MS, so an earlier run
+	 * would have to tell that many events a ms of its whole life to
+	 * reach this one's ids (at one a ms a short, busy run did). */
+	ev->first = ev->next = now > 0 ?
+	    (uint64_t)now * EVENTS_ID_PER_MS : 1;
 	uv_timer_init(loop, &ev->keepalive);
 	uv_timer_init(loop, &ev->remote);
 	ev->keepalive.data = ev->remote.data = ev;

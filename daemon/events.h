@@ -7,8 +7,9 @@
  * number of clients nor a slow one costs memory per event.  A subscriber
  * that fell further behind than the ring holds gets a `resync` (refetch
  * everything) and goes on from the newest event.  Nothing is kept across
- * restarts: the counter starts at the start time in ms, so that an event
- * id of an earlier run is not in the ring and resumes with a resync.
+ * restarts: the counter starts at the start time in ms times
+ * EVENTS_ID_PER_MS, so that an event id of an earlier run is not in the
+ * ring and resumes with a resync.
  *
  * On a shared queue (a PostgreSQL farm) other hosts' changes are not
  * seen here: the queue's change hint becomes a `resync`, at most one
@@ -31,6 +32,9 @@
 #define EVENTS_RING 4096
 #define EVENTS_KEEPALIVE_MS 15000
 #define EVENTS_REMOTE_MS 5000
+/* Ids a run may use per ms of its life before it reaches the next run's
+ * (ids stay below 2^53, exact as JSON numbers, for centuries). */
+#define EVENTS_ID_PER_MS 1000
 
 enum event_kind { EVENT_JOB, EVENT_TARGET, EVENT_RESYNC };
 

@@ -193,10 +193,14 @@ struct expanded {
 };
 
 /* A job failed as a whole, told to live events once it is durable (a
- * client that reads the job then sees it failed). */
+ * client that reads the job then sees it failed), with each of its
+ * targets: claimed ones were told running, and end here. */
 struct failing {
 	struct sched *s;
 	int64_t job_id;
+	/* Its targets, each told failed too (every one ends with it). */
+	size_t ntargets;
+	char (*targets)[TARGET_NAME_MAX];
 };
 
 static void
@@ -206,19 +210,34 @@ job_failed(void *data, int rc)
 	struct sched *s = f->s;
 
 	s->writes--;
-	if (rc == 0)
+	if (rc == 0) {
+		for (size_t i = 0; i < f->ntargets; i++)
+			events_target(s->events, f->job_id, f->targets[i],
+			    target_state_name(TARGET_FAILED));
 		events_job(s->events, f->job_id, job_state_name(JOB_FAILED));
+	}
+	free(f->targets);
 	free(f);
 	sched_settle(s, false);
 }
 
 static void
-fail_job(struct sched *s, int64_t job_id, const char *why)
+fail_job(struct sched *s, int64_t job_id, const struct job *job,
+    const char *why)
 {
 	struct failing *f = xcalloc(1, sizeof *f);
 
 	f->s = s;
 	f->job_id = job_id;
+	/* The job as claimed names them all (a repository's own list is
+	 * not recorded yet when the job fails: its one row is told). */
+	if (job != NULL && job->ntargets > 0) {
+		f->targets = xcalloc(job->ntargets, sizeof *f->targets);
+		f->ntargets = job->ntargets;
+		for (size_t i = 0; i < job->ntargets; i++)
+			memcpy(f->targets[i], job->targets[i].target,
+			    TARGET_NAME_MAX);
+	}
 	s->writes++;
 	queue_fail_job(s->q, job_id, why, job_failed, f);
 }
@@ -234,7 +253,7 @@ expanded(void *data, int rc)
 		log_error("job %" PRId64 ": cannot record the targets the "
 		    "repository names", e->job_id);
 		if (!s->stopping) {
-			fail_job(s, e->job_id, "cannot record the targets "
+			fail_job(s, e->job_id, NULL, "cannot record the targets "
 			    "the repository names");
 		}
 	} else
@@ -502,7 +521,7 @@ fetch_done(struct child *c)
 				deps_log_to(st, why);
 			/* The whole job fails: every target, queued or
 			 * parked (none of them has started). */
-			fail_job(s, j->job->id, why);
+			fail_job(s, j->job->id, j->job, why);
 		}
 		if (n == 0)
 			drop_job_if_idle(j);

@@ -7,6 +7,8 @@
 #    the test knob, shortens the period to 1 s here);
 #  - Last-Event-ID resumes with exactly the events after it, and an id
 #    kilnd no longer holds gives a resync first;
+#  - every target's end is told: a job whose fetch fails, and the targets
+#    a cancel ends while queued (the last event of each is its state);
 #  - the followed log with Accept: text/event-stream: the `log` events'
 #    JSON strings, decoded and joined, are the plain log, then `end`;
 #  - clients that leave are let go of (kiln_event_subscribers back to 0,
@@ -231,6 +233,45 @@ if not ok:
     print("events %d, text %d bytes, plain %d bytes, last %r" % (len(evs), len(text.encode()), len(plain), evs[-1:]), file=sys.stderr)
 sys.exit(0 if ok else 1)
 EOF
+done
+
+# --- every end is told ------------------------------------------------------
+# A dashboard that keeps targets from events alone must see each one end:
+# a job whose fetch fails (its claimed targets were told running) and the
+# targets a cancel ends before any build started.  The last event of each
+# target is its state in the API.
+bad='{"repo": "'$REPO'", "ref": "no-such-ref", "targets": ["linux/amd64", "linux/arm64"],
+	"cache": false, "recipe": {"kind": "command", "command": "true"}}'
+post_job "$bad"
+expect_status 201 "submit job C (its ref does not exist)"
+C=$(printf '%s' "$BODY" | jq -r .id)
+wait_job "$C" 120 && expect_json .state failed "job C (the fetch fails)"
+api POST /v1/admin/pause
+expect_status 200 "pause builds"
+post_job "$JOB"
+expect_status 201 "submit job D"
+D=$(printf '%s' "$BODY" | jq -r .id)
+api POST "/v1/jobs/$D/cancel" -H 'Content-Type: application/json' -d '{}'
+expect_status 200 "cancel job D while it is queued"
+api POST /v1/admin/resume
+expect_status 200 "resume builds"
+for _ in $(seq 1 100); do
+	sse "$T/all.sse" | jq -s -e "any(.[]; .event == \"job\" and .data.id == $C and .data.state == \"failed\") and
+	    any(.[]; .event == \"job\" and .data.id == $D and .data.state == \"canceled\")" \
+	    >/dev/null 2>&1 && break
+	sleep 0.1
+done
+sse "$T/all.sse" >"$T/ends.json"
+for j in "$C" "$D"; do
+	api GET "/v1/jobs/$j"
+	for t in linux/amd64 linux/arm64; do
+		want=$(printf '%s' "$BODY" | jq -r --arg t "$t" '.targets[] | select(.target == $t) | .state')
+		got=$(jq -r --arg t "$t" "select(.event == \"target\" and .data.job == $j and .data.target == \$t) |
+		    .data.state" "$T/ends.json" | tail -1)
+		[ -n "$want" ] && [ "$got" = "$want" ] &&
+			ok "job $j $t: its last target event is its state ($want)" ||
+			fail "job $j $t: last target event '$got', the API says '$want'"
+	done
 done
 
 # --- clients that leave -----------------------------------------------------

@@ -2,14 +2,16 @@
  * daemon/events.c: subscribers read every event in order from their own
  * cursor; one that fell further behind than the ring holds gets one
  * resync and goes on from the newest; Last-Event-ID resumes while the
- * event is held and resyncs otherwise; a waiting subscriber is woken
- * once per wait; unsubscribing and closing free everything (ASan).
+ * event is held and resyncs otherwise (an id of an earlier, busy run
+ * too); a waiting subscriber is woken once per wait; unsubscribing and
+ * closing free everything (ASan).
  */
 #include "config.h"
 
 #include <uv.h>
 
 #include "events.h"
+#include "util.h"
 #include "unit.h"
 
 static int wakes;
@@ -153,8 +155,49 @@ last_event_id_resumes_or_resyncs(void)
 	events_unsubscribe(s);
 }
 
+/*
+ * A run that told many events in a short life: the next run, started a
+ * few ms later and as busy, must not take the first run's last id for
+ * one of its own (that resume would skip the new run's events silently).
+ */
+static void
+an_id_of_a_previous_busy_run_resyncs(void)
+{
+	uv_loop_t loop;
+	struct events *ev;
+	struct events_sub *r;
+	struct event e;
+	uint64_t old_last;
+	int64_t t0;
+
+	uv_loop_init(&loop);
+	ev = events_new(&loop, 0);
+	r = events_subscribe(ev, 0);
+	for (int i = 0; i < 4000; i++)
+		events_job(ev, i + 1, "queued");
+	CHECK_INT(drain(r, &e), 4000);
+	old_last = e.seq;
+	events_unsubscribe(r);
+	close_loop(&loop, ev);
+	/* The next run starts once the clock moved on (a restart takes
+	 * some ms): wait for that, whatever the machine's speed. */
+	t0 = util_now_ms();
+	while (util_now_ms() < t0 + 10)
+		;
+	uv_loop_init(&loop);
+	ev = events_new(&loop, 0);
+	for (int i = 0; i < 4000; i++)
+		events_job(ev, i + 1, "queued");
+	r = events_subscribe(ev, old_last);
+	CHECK(events_peek(r, &e, on_wake, NULL));
+	CHECK_INT(e.kind, EVENT_RESYNC);
+	events_unsubscribe(r);
+	close_loop(&loop, ev);
+}
+
 UNIT_MAIN(
 	TEST(events_in_order_and_woken_once),
 	TEST(a_subscriber_behind_the_ring_resyncs),
 	TEST(last_event_id_resumes_or_resyncs),
+	TEST(an_id_of_a_previous_busy_run_resyncs),
 )
