@@ -27,7 +27,7 @@ struct events {
 	uv_timer_t keepalive, remote;
 	int handles;			/* open, while closing */
 	bool remote_armed;
-	int64_t remote_last;		/* ms: the last remote resync */
+	int64_t remote_last;		/* uv_now() ms: the last remote resync */
 	uint64_t keepalive_ms;
 	/* The ring holds the seqs [first, next). */
 	uint64_t first, next;
@@ -80,7 +80,7 @@ on_remote(uv_timer_t *h)
 	struct events *ev = h->data;
 
 	ev->remote_armed = false;
-	ev->remote_last = util_now_ms();
+	ev->remote_last = (int64_t)uv_now(ev->loop);
 	events_resync(ev);
 }
 
@@ -194,10 +194,13 @@ events_resync(struct events *ev)
 void
 events_remote_change(struct events *ev)
 {
-	int64_t now = util_now_ms(), due;
+	int64_t now, due;
 
 	if (ev == NULL || ev->remote_armed)
 		return;
+	/* The loop's monotonic clock: a wall clock stepped back would hold
+	 * other hosts' changes back as long. */
+	now = (int64_t)uv_now(ev->loop);
 	due = ev->remote_last + EVENTS_REMOTE_MS;
 	if (ev->remote_last == 0 || now >= due) {
 		ev->remote_last = now;
