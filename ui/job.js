@@ -98,6 +98,9 @@ function verifyText(id, list) {
 	if (list.provenance)
 		lines.push('# Provenance (in-toto):',
 		    `curl -fsS${auth} -O ${base}/provenance.intoto.jsonl`);
+	lines.push('# All of the above with the kiln client (it pins the key ' +
+	    'on first use):',
+	    `KILN_URL=${origin} kiln download ${id} --verify`);
 	return lines.join('\n');
 }
 
