@@ -324,7 +324,13 @@ done
 
 # The deps step's module cache (a worker run by hand, as kilnd would):
 # handed to the subordinate ids and recorded beside the cache.
-MIRROR=$(find "$STATE/mirrors" -maxdepth 1 -name '*.git' | head -1)
+# The mirror that has the commit: the state holds one per repository, and
+# the order find lists them in is the file system's.
+MIRROR=
+for m in "$STATE"/mirrors/*.git; do
+	git -c safe.directory="*" --git-dir="$m" cat-file -e "$SHA^{commit}" 2>/dev/null &&
+		{ MIRROR=$m; break; }
+done
 mkdir -p "$STATE/gomod-test/old"
 chown -R "$USUB:" "$STATE/gomod-test"
 setpriv --reuid="$USUB" --regid="$USUB" --init-groups env HOME="$T/home-$USUB" \
