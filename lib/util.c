@@ -205,17 +205,24 @@ int
 util_write_atomic(const char *dir, const char *path, const void *data,
     size_t len, unsigned mode, bool noreplace, char *err, size_t errsize)
 {
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	/* A new file of a name no one has (O_EXCL): a name derived from the
+	 * pid alone is another writer's too (two pid namespaces sharing the
+	 * directory), and whatever had it already (a hard link to another
+	 * file, that writer's temporary) would be truncated and written. */
+	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
 	int fd, dfd, rc = -1;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    (mode_t)mode);
-	if (fd < 0 || fchmod(fd, (mode_t)mode) != 0 ||
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		/* Nothing of ours to remove: tmp may name someone else's. */
+		util_errorf(err, errsize, "cannot create a temporary file "
+		    "for %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, (mode_t)mode) != 0 ||
 	    write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
 		util_errorf(err, errsize, "cannot write %s: %s", tmp,
 		    strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		unlink(tmp);
 		goto out;
 	}

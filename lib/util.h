@@ -15,8 +15,9 @@ int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 int util_mkdir_p(const char *path, unsigned mode);
 /*
  * Write len bytes of data as path, a file of directory dir, with mode:
- * into a temporary file beside it, fsync, then into place and an fsync
- * of dir, so that path is either the old file or the whole new one.
+ * into a new temporary file beside it (of a name no file had), fsync,
+ * then into place and an fsync of dir, so that path is either the old
+ * file or the whole new one.
  * noreplace: never over an existing path (link(2), not rename(2), so
  * that of two writers at once one wins and the other is told): 1 when
  * path exists.  -1 with err naming the file that failed.

@@ -270,6 +270,49 @@ write_atomic_replaces_or_refuses(void)
 	CHECK(strstr(err, "no/such/dir") != NULL);
 }
 
+/* Whatever already has a name a writer's temporary file could take (a
+ * hard link to another file, a symlink, another writer's file, as two
+ * processes of one pid in two pid namespaces would name theirs) is never
+ * written through nor removed: the temporary file is always a new one. */
+static void
+write_atomic_never_writes_through_a_planted_temp_name(void)
+{
+	const char *tmp = unit_tmpdir();
+	char path[300], victim[300], planted[340], link2[340], got[64];
+	char err[256];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/planted", tmp);
+	snprintf(victim, sizeof victim, "%s/victim", tmp);
+	CHECK_INT(util_write_atomic(tmp, victim, "victim", 6, 0644, true, err,
+	    sizeof err), 0);
+	snprintf(planted, sizeof planted, "%s.tmp.%ld", path, (long)getpid());
+	CHECK(link(victim, planted) == 0);
+	snprintf(link2, sizeof link2, "%s.tmp", path);
+	CHECK(symlink(victim, link2) == 0);
+	CHECK_INT(util_write_atomic(tmp, path, "mine", 4, 0600, true, err,
+	    sizeof err), 0);
+	read_whole(victim, got, sizeof got);
+	CHECK_STR(got, "victim");
+	read_whole(path, got, sizeof got);
+	CHECK_STR(got, "mine");
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
+	    st.st_nlink == 1);
+	CHECK(lstat(planted, &st) == 0 && S_ISREG(st.st_mode));
+	CHECK(lstat(link2, &st) == 0 && S_ISLNK(st.st_mode));
+	/* A symlink at the target: noreplace refuses it, replace puts the
+	 * file in the symlink's place; the file it points to stays. */
+	CHECK(unlink(path) == 0);
+	CHECK(symlink(victim, path) == 0);
+	CHECK_INT(util_write_atomic(tmp, path, "x", 1, 0644, true, err,
+	    sizeof err), 1);
+	CHECK_INT(util_write_atomic(tmp, path, "y", 1, 0644, false, err,
+	    sizeof err), 0);
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode));
+	read_whole(victim, got, sizeof got);
+	CHECK_STR(got, "victim");
+}
+
 UNIT_MAIN(
 	TEST(spellings_of_one_repository_are_one),
 	TEST(others_stay_apart),
@@ -277,4 +320,5 @@ UNIT_MAIN(
 	TEST(rmtree_leaves_what_symlinks_point_to),
 	TEST(rmtree_removes_0500_and_0000_directories),
 	TEST(write_atomic_replaces_or_refuses),
+	TEST(write_atomic_never_writes_through_a_planted_temp_name),
 )
